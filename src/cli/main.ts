@@ -1,0 +1,210 @@
+/**
+ * @module The `atoll` command.
+ *   atoll up [--sites N] [--base-port P] [--data-dir D] [--latency-ms L]   local federation (main job)
+ *   atoll site --name N [--port P] [--data-dir D] [--nats URL] [--bootstrap] [--config FILE]
+ *   atoll sites                                                          the federation seen from OS_AUTH_URL
+ * Config precedence for `atoll site`: flags > ATOLL_* environment > --config JSON file > defaults.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openrc, startFederation, startSite } from '../site/launch.ts';
+import type { SiteConfig } from '../site/site.ts';
+
+const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
+
+  atoll up     [--sites 3] [--base-port 5000] [--host 127.0.0.1] [--data-dir .atoll] [--latency-ms 0]
+               [--admin-password PW] [--log-level warn]
+               Starts a local federation on the in-process fabric, prints endpoints and an openrc.
+  atoll site   --name NAME [--port 5000] [--host 127.0.0.1] [--data-dir DIR] [--nats URL[,URL]]
+               [--nats-user U --nats-password P] [--bootstrap] [--admin-password PW] [--config FILE]
+               Runs one site (over NATS when --nats is given).
+  atoll sites  Lists every site as seen from $OS_AUTH_URL (needs an admin openrc).
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'up':
+      return up(rest);
+    case 'site':
+      return site(rest);
+    case 'sites':
+      return sites();
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return;
+    default:
+      process.stderr.write(`atoll: unknown command ${cmd}\n\n${HELP}`);
+      process.exitCode = 2;
+  }
+}
+
+function adminFrom(pw: string | undefined) {
+  return {
+    adminUser: 'admin',
+    adminPassword: pw ?? process.env.ATOLL_ADMIN_PASSWORD ?? randomBytes(12).toString('base64url'),
+    adminProject: 'admin',
+  };
+}
+
+async function up(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      sites: { type: 'string', default: '3' },
+      'base-port': { type: 'string', default: '5000' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'data-dir': { type: 'string', default: '.atoll' },
+      'latency-ms': { type: 'string', default: '0' },
+      'admin-password': { type: 'string' },
+      'log-level': { type: 'string', default: 'warn' },
+    },
+  });
+  const n = Number(values.sites);
+  if (!Number.isInteger(n) || n < 1 || n > 26) throw new Error('--sites must be 1 to 26');
+  const dataDir = values['data-dir'] === ':memory:' ? ':memory:' : resolve(values['data-dir']);
+  const admin = adminFrom(values['admin-password']);
+  const fed = await startFederation({
+    sites: n,
+    basePort: Number(values['base-port']),
+    host: values.host,
+    dataDir,
+    admin,
+    latencyMs: Number(values['latency-ms']),
+    logLevel: values['log-level'] as SiteConfig['logLevel'],
+  });
+  const first = fed.sites[0]!;
+  const rc = openrc(`${first.ctx.publicUrl()}/identity/v3`, first.ctx.name, admin);
+  const out = [`Atoll: ${n} site(s) on the in-process fabric (one-way latency ${values['latency-ms']} ms)`, ''];
+  for (const s of fed.sites) out.push(`  ${s.ctx.name.padEnd(8)} region/AZ ${s.ctx.name.padEnd(8)} ${s.ctx.publicUrl()}`);
+  out.push('', '# openrc (any site works: change OS_AUTH_URL and OS_REGION_NAME to talk to another one)', rc);
+  if (dataDir !== ':memory:') {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, 'openrc'), rc, { mode: 0o600 });
+    out.push(`# saved as ${join(dataDir, 'openrc')}:  source ${join(values['data-dir'], 'openrc')} && openstack server list`);
+  }
+  out.push('Press Ctrl-C to stop.', '');
+  process.stdout.write(out.join('\n'));
+  onSignals(() => fed.close());
+}
+
+function envConfig(): Partial<SiteConfig> {
+  const e = process.env;
+  const c: Partial<SiteConfig> = {};
+  if (e.ATOLL_SITE_NAME) c.name = e.ATOLL_SITE_NAME;
+  if (e.ATOLL_PORT) c.port = Number(e.ATOLL_PORT);
+  if (e.ATOLL_HOST) c.host = e.ATOLL_HOST;
+  if (e.ATOLL_DATA_DIR) c.dataDir = e.ATOLL_DATA_DIR;
+  if (e.ATOLL_PUBLIC_URL) c.publicUrl = e.ATOLL_PUBLIC_URL;
+  if (e.ATOLL_LOG_LEVEL) c.logLevel = e.ATOLL_LOG_LEVEL as SiteConfig['logLevel'];
+  return c;
+}
+
+async function site(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      name: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'public-url': { type: 'string' },
+      nats: { type: 'string' },
+      'nats-user': { type: 'string' },
+      'nats-password': { type: 'string' },
+      bootstrap: { type: 'boolean', default: false },
+      'admin-password': { type: 'string' },
+      'log-level': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
+      config: { type: 'string' },
+    },
+  });
+  const file = values.config ? (JSON.parse(readFileSync(values.config, 'utf8')) as Partial<SiteConfig> & { nats?: string }) : {};
+  const flags: Partial<SiteConfig> = {};
+  if (values.name) flags.name = values.name;
+  if (values.port) flags.port = Number(values.port);
+  if (values.host) flags.host = values.host;
+  if (values['data-dir']) flags.dataDir = resolve(values['data-dir']);
+  if (values['public-url']) flags.publicUrl = values['public-url'];
+  if (values['log-level']) flags.logLevel = values['log-level'] as SiteConfig['logLevel'];
+  if (values['heartbeat-ms']) {
+    flags.heartbeatMs = Number(values['heartbeat-ms']);
+    flags.downAfterMs = flags.heartbeatMs * 3.5;
+  }
+  const config = { logLevel: 'info' as const, port: 5000, ...file, ...envConfig(), ...flags };
+  if (!config.name) throw new Error('--name is required');
+  if (!config.dataDir || config.dataDir === ':memory:') config.dataDir = resolve('.atoll', config.name);
+  const natsUrl = values.nats ?? process.env.ATOLL_NATS_URL ?? file.nats;
+  let fabric;
+  if (natsUrl) {
+    const { NatsFabric } = await import('../fabric/nats/nats-fabric.ts');
+    fabric = await NatsFabric.connect(config.name, {
+      servers: natsUrl.split(','),
+      ...(values['nats-user'] ? { user: values['nats-user'] } : {}),
+      ...(values['nats-password'] ? { pass: values['nats-password'] } : {}),
+    });
+  } else {
+    const { MemoryNetwork } = await import('../fabric/memory/network.ts');
+    const { systemClock } = await import('../core/ports.ts');
+    fabric = new MemoryNetwork(systemClock).connect(config.name);
+  }
+  const admin = values.bootstrap ? adminFrom(values['admin-password']) : undefined;
+  const s = await startSite(config as SiteConfig, fabric, admin ? { bootstrap: admin } : {});
+  process.stdout.write(`site ${s.ctx.name} listening on ${s.ctx.publicUrl()} (fabric: ${natsUrl ? `nats ${natsUrl}` : 'in-process, alone'})\n`);
+  if (admin) process.stdout.write(`\n# openrc\n${openrc(`${s.ctx.publicUrl()}/identity/v3`, s.ctx.name, admin)}`);
+  onSignals(() => s.close());
+}
+
+async function sites(): Promise<void> {
+  const e = process.env;
+  if (!e.OS_AUTH_URL || !e.OS_USERNAME || !e.OS_PASSWORD) throw new Error('source an openrc first (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD)');
+  const res = await fetch(`${e.OS_AUTH_URL.replace(/\/$/, '')}/auth/tokens?nocatalog`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: e.OS_USERNAME, domain: { name: e.OS_USER_DOMAIN_NAME ?? 'Default' }, password: e.OS_PASSWORD } } },
+        scope: { project: { name: e.OS_PROJECT_NAME ?? 'admin', domain: { name: e.OS_PROJECT_DOMAIN_NAME ?? 'Default' } } },
+      },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`authentication failed: ${res.status} ${await res.text()}`);
+  const token = res.headers.get('x-subject-token')!;
+  const base = e.OS_AUTH_URL.replace(/\/identity\/v3\/?$/, '');
+  const r = await fetch(`${base}/atoll/v1/sites`, { headers: { 'x-auth-token': token } });
+  const body = (await r.json()) as { site: string; sites: Record<string, unknown>[] };
+  if (r.status !== 200) throw new Error(`GET /atoll/v1/sites: ${r.status} ${JSON.stringify(body)}`);
+  const cols = ['name', 'state', 'version', 'lag_changes', 'rtt_ms', 'last_seen_ms_ago', 'endpoint'] as const;
+  const rows = body.sites.map((s) => cols.map((c) => (s[c] === null || s[c] === undefined ? '-' : String(s[c]))));
+  const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]) => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ');
+  process.stdout.write(`as seen from ${body.site}\n${line(cols)}\n${rows.map(line).join('\n')}\n`);
+}
+
+function onSignals(close: () => Promise<void>): void {
+  let closing = false;
+  const stop = (sig: string) => {
+    if (closing) return;
+    closing = true;
+    process.stderr.write(`\n${sig}: stopping (draining requests)...\n`);
+    close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(e)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  process.stderr.write(`atoll: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

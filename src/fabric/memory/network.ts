@@ -1,0 +1,258 @@
+/**
+ * @module The in-process fabric with a WAN model: per-link latency, jitter, bandwidth and loss, and
+ * partitions. Time comes from the injected Clock, so under the lab's VirtualClock a 50 ms link costs no
+ * real time. Every message between two sites is delayed by the link between them; a link's bandwidth is
+ * a queue (a message waits for the ones before it to be sent).
+ */
+import type { Clock } from '../../core/ports.ts';
+import type { Fabric, FabricMessage, Unsubscribe } from '../fabric.ts';
+import { FabricError, FabricErrorCode, subjectMatches } from '../fabric.ts';
+
+export interface LinkSpec {
+  /** One-way delay, ms. */
+  latencyMs: number;
+  /** Uniform extra delay in [0, jitterMs). Messages on a link keep their order regardless. */
+  jitterMs: number;
+  /** Bytes per second; 0 means unlimited. */
+  bandwidthBps: number;
+  /** Probability in [0,1] that a message is lost. */
+  loss: number;
+}
+
+export const LAN: LinkSpec = { latencyMs: 0, jitterMs: 0, bandwidthBps: 0, loss: 0 };
+
+interface Sub {
+  pattern: string;
+  handler: (msg: FabricMessage) => void;
+}
+interface Responder {
+  pattern: string;
+  handler: (data: Uint8Array) => Promise<Uint8Array> | Uint8Array;
+}
+interface LinkState {
+  spec: LinkSpec;
+  /** Time the link is free again (bandwidth queue) and the last delivery time (keeps FIFO order). */
+  busyUntil: number;
+  lastArrival: number;
+}
+
+export interface NetworkStats {
+  messages: number;
+  bytes: number;
+  lost: number;
+  /** Message and byte counts per subject family (the token after the site: changes, heartbeat, rpc). */
+  bySubject: Record<string, { messages: number; bytes: number }>;
+}
+
+export class MemoryNetwork {
+  readonly clock: Clock;
+  private endpoints = new Map<string, MemoryFabric>();
+  private links = new Map<string, LinkState>();
+  private defaultLink: LinkSpec;
+  /** Sites grouped by partition id; two sites in different groups cannot talk. */
+  private partitionOf = new Map<string, number>();
+  private random: () => number;
+  readonly stats: NetworkStats = { messages: 0, bytes: 0, lost: 0, bySubject: {} };
+
+  constructor(clock: Clock, opts: { defaultLink?: Partial<LinkSpec>; random?: () => number } = {}) {
+    this.clock = clock;
+    this.defaultLink = { ...LAN, ...opts.defaultLink };
+    this.random = opts.random ?? Math.random;
+  }
+
+  connect(site: string): MemoryFabric {
+    if (this.endpoints.has(site)) throw new Error(`site ${site} is already connected`);
+    const f = new MemoryFabric(this, site);
+    this.endpoints.set(site, f);
+    return f;
+  }
+
+  /** Sets the link both ways between a and b. */
+  setLink(a: string, b: string, spec: Partial<LinkSpec>): void {
+    for (const key of [`${a}>${b}`, `${b}>${a}`]) {
+      const cur = this.links.get(key);
+      const full = { ...(cur?.spec ?? this.defaultLink), ...spec };
+      this.links.set(key, { spec: full, busyUntil: cur?.busyUntil ?? 0, lastArrival: cur?.lastArrival ?? 0 });
+    }
+  }
+  setDefaultLink(spec: Partial<LinkSpec>): void {
+    this.defaultLink = { ...this.defaultLink, ...spec };
+  }
+  linkSpec(a: string, b: string): LinkSpec {
+    return this.links.get(`${a}>${b}`)?.spec ?? this.defaultLink;
+  }
+
+  /** Splits the sites into groups that cannot reach each other; sites not named form one more group. */
+  partition(...groups: string[][]): void {
+    this.partitionOf.clear();
+    groups.forEach((g, i) => g.forEach((s) => this.partitionOf.set(s, i + 1)));
+  }
+  /** Cuts one site off from every other. */
+  isolate(site: string): void {
+    this.partitionOf.set(site, -1 - this.partitionOf.size);
+  }
+  heal(): void {
+    this.partitionOf.clear();
+  }
+  reachable(a: string, b: string): boolean {
+    return a === b || (this.partitionOf.get(a) ?? 0) === (this.partitionOf.get(b) ?? 0);
+  }
+
+  /** @internal Schedules a delivery from `from` to `to`; returns false when the message is dropped. */
+  send(from: string, to: string, subject: string, size: number, deliver: () => void): boolean {
+    this.stats.messages++;
+    this.stats.bytes += size;
+    const family = subject.split('.')[2] ?? subject;
+    const fam = (this.stats.bySubject[family] ??= { messages: 0, bytes: 0 });
+    fam.messages++;
+    fam.bytes += size;
+    if (!this.reachable(from, to)) {
+      this.stats.lost++;
+      return false;
+    }
+    if (from === to) {
+      queueMicrotask(deliver);
+      return true;
+    }
+    const key = `${from}>${to}`;
+    let link = this.links.get(key);
+    if (!link) {
+      link = { spec: this.defaultLink, busyUntil: 0, lastArrival: 0 };
+      this.links.set(key, link);
+    }
+    const { spec } = link;
+    if (spec.loss > 0 && this.random() < spec.loss) {
+      this.stats.lost++;
+      return false;
+    }
+    const now = this.clock.now();
+    const start = Math.max(now, link.busyUntil);
+    const txMs = spec.bandwidthBps > 0 ? (size * 1000) / spec.bandwidthBps : 0;
+    link.busyUntil = start + txMs;
+    const jitter = spec.jitterMs > 0 ? this.random() * spec.jitterMs : 0;
+    const arrival = Math.max(start + txMs + spec.latencyMs + jitter, link.lastArrival);
+    link.lastArrival = arrival;
+    const delay = arrival - now;
+    if (delay <= 0) queueMicrotask(deliver);
+    else this.clock.setTimeout(deliver, delay);
+    return true;
+  }
+
+  /** @internal */
+  endpointsMatching(subject: string): { site: string; fabric: MemoryFabric }[] {
+    const out: { site: string; fabric: MemoryFabric }[] = [];
+    for (const [site, fabric] of this.endpoints) if (fabric.hasSubscriber(subject)) out.push({ site, fabric });
+    return out;
+  }
+  /** @internal */
+  responderFor(subject: string, from: string): MemoryFabric | undefined {
+    let fallback: MemoryFabric | undefined;
+    for (const f of this.endpoints.values()) {
+      if (!f.responds(subject)) continue;
+      if (this.reachable(from, f.site)) return f;
+      fallback = f;
+    }
+    return fallback;
+  }
+  /** @internal */
+  disconnect(site: string): void {
+    this.endpoints.delete(site);
+  }
+}
+
+export class MemoryFabric implements Fabric {
+  readonly site: string;
+  private net: MemoryNetwork;
+  private subs: Sub[] = [];
+  private responders: Responder[] = [];
+  private closed = false;
+
+  constructor(net: MemoryNetwork, site: string) {
+    this.net = net;
+    this.site = site;
+  }
+
+  hasSubscriber(subject: string): boolean {
+    return this.subs.some((s) => subjectMatches(s.pattern, subject));
+  }
+  responds(subject: string): boolean {
+    return this.responders.some((r) => subjectMatches(r.pattern, subject));
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    if (this.closed) return;
+    for (const { site, fabric } of this.net.endpointsMatching(subject)) {
+      this.net.send(this.site, site, subject, data.byteLength, () => fabric.deliver(subject, data));
+    }
+  }
+
+  private deliver(subject: string, data: Uint8Array): void {
+    if (this.closed) return;
+    for (const s of this.subs) {
+      if (subjectMatches(s.pattern, subject)) {
+        try {
+          s.handler({ subject, data });
+        } catch {
+          // A subscriber's fault must not break delivery to the others.
+        }
+      }
+    }
+  }
+
+  subscribe(subject: string, handler: (msg: FabricMessage) => void): Unsubscribe {
+    const sub = { pattern: subject, handler };
+    this.subs.push(sub);
+    return () => void (this.subs = this.subs.filter((s) => s !== sub));
+  }
+
+  serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array> | Uint8Array): Unsubscribe {
+    const r = { pattern: subject, handler };
+    this.responders.push(r);
+    return () => void (this.responders = this.responders.filter((x) => x !== r));
+  }
+
+  private respond(subject: string, data: Uint8Array): Promise<Uint8Array> {
+    const r = this.responders.find((x) => subjectMatches(x.pattern, subject));
+    if (!r) return Promise.reject(new FabricError(FabricErrorCode.NoResponders, subject));
+    return Promise.resolve().then(() => r.handler(data));
+  }
+
+  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new FabricError(FabricErrorCode.Closed, 'fabric closed'));
+    const target = this.net.responderFor(subject, this.site);
+    if (!target) return Promise.reject(new FabricError(FabricErrorCode.NoResponders, subject));
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const timer = this.net.clock.setTimeout(() => {
+        if (done) return;
+        done = true;
+        reject(new FabricError(FabricErrorCode.Timeout, `request on ${subject} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const finish = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        timer.cancel();
+        fn();
+      };
+      this.net.send(this.site, target.site, subject, data.byteLength, () => {
+        target.respond(subject, data).then(
+          (reply) =>
+            this.net.send(target.site, this.site, `_reply.${subject}`, reply.byteLength, () =>
+              finish(() => resolve(reply)),
+            ),
+          (err: unknown) =>
+            this.net.send(target.site, this.site, `_reply.${subject}`, 64, () =>
+              finish(() => reject(err instanceof Error ? err : new Error(String(err)))),
+            ),
+        );
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.subs = [];
+    this.responders = [];
+    this.net.disconnect(this.site);
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * @module Ownership and the change log. Every replicated table has a text `id` primary key and an
+ * `owner` column (the site that is its only writer). A site writes its own rows through put()/remove(),
+ * which append to its ordered change log in the same SQLite transaction, so no acknowledged change can
+ * be lost. Replicas apply other sites' changes with applyRemote(): in order per origin, idempotent, and
+ * only for rows the origin owns.
+ */
+import type { Store } from '../store/db.ts';
+import type { Logger } from '../core/ports.ts';
+import { Conflict } from '../core/errors.ts';
+
+/** Which sites get a kind's changes. 'none' keeps the kind local (claims, host records). */
+export type ReplicationPolicy = 'all' | 'none';
+
+export interface KindSpec {
+  kind: string;
+  table: string;
+  replicate: ReplicationPolicy;
+}
+
+export type Row = Record<string, unknown> & { id: string };
+
+export interface Change {
+  seq: number;
+  kind: string;
+  id: string;
+  op: 'put' | 'del';
+  /** The whole row after a put; null for a delete. */
+  row: Row | null;
+  at: number;
+}
+
+export const changelogMigrations = [
+  {
+    id: 'federation/001-changelog',
+    sql: `
+      CREATE TABLE changes (
+        seq  INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        id   TEXT NOT NULL,
+        op   TEXT NOT NULL CHECK (op IN ('put','del')),
+        row  TEXT,
+        at   INTEGER NOT NULL
+      );
+      CREATE TABLE cursors (
+        origin     TEXT PRIMARY KEY,
+        seq        INTEGER NOT NULL,
+        applied_at INTEGER NOT NULL
+      );
+      -- Changes of kinds this version does not know (a newer peer during a rolling upgrade):
+      -- kept and replayed after an upgrade instead of being lost.
+      CREATE TABLE parked_changes (
+        origin TEXT NOT NULL,
+        seq    INTEGER NOT NULL,
+        change TEXT NOT NULL,
+        PRIMARY KEY (origin, seq)
+      );
+    `,
+  },
+] as const;
+
+export interface ApplyResult {
+  applied: number;
+  skipped: number;
+  rejected: number;
+  /** Set when the batch did not follow the cursor: pull from here. */
+  gapFrom?: number;
+  cursor: number;
+}
+
+export class ChangeLog {
+  readonly site: string;
+  private store: Store;
+  private log: Logger;
+  private now: () => number;
+  private kinds = new Map<string, KindSpec & { columns: string[] }>();
+  private listeners: ((changes: Change[]) => void)[] = [];
+  private pending: Change[] = [];
+
+  constructor(store: Store, site: string, log: Logger, now: () => number) {
+    this.store = store;
+    this.site = site;
+    this.log = log;
+    this.now = now;
+  }
+
+  register(spec: KindSpec): void {
+    const columns = (this.store.db.prepare(`PRAGMA table_info(${spec.table})`).all() as { name: string }[]).map(
+      (c) => c.name,
+    );
+    if (!columns.includes('id') || !columns.includes('owner'))
+      throw new Error(`table ${spec.table} of kind ${spec.kind} needs id and owner columns`);
+    this.kinds.set(spec.kind, { ...spec, columns });
+  }
+
+  kindSpecs(): KindSpec[] {
+    return [...this.kinds.values()].map(({ kind, table, replicate }) => ({ kind, table, replicate }));
+  }
+
+  /** Called after each commit that appended changes, in log order. */
+  onAppend(fn: (changes: Change[]) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private spec(kind: string) {
+    const s = this.kinds.get(kind);
+    if (!s) throw new Error(`unknown kind ${kind}`);
+    return s;
+  }
+
+  private ownerOf(table: string, id: string): string | undefined {
+    const r = this.store.db.prepare(`SELECT owner FROM ${table} WHERE id = ?`).get(id) as { owner: string } | undefined;
+    return r?.owner;
+  }
+
+  private upsert(spec: KindSpec & { columns: string[] }, row: Row): void {
+    const cols = spec.columns.filter((c) => c in row);
+    const sql =
+      `INSERT INTO ${spec.table} (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')}) ` +
+      `ON CONFLICT(id) DO UPDATE SET ${cols.map((c) => `${c}=excluded.${c}`).join(',')}`;
+    this.store.db.prepare(sql).run(...cols.map((c) => toSql(row[c])));
+  }
+
+  /** Writes (insert or replace) a row this site owns and logs it. */
+  put(kind: string, row: Row): Row {
+    const spec = this.spec(kind);
+    const full: Row = { ...row, owner: row.owner ?? this.site };
+    if (full.owner !== this.site) throw new Conflict(`${kind} ${row.id} must be written by its owner ${full.owner}`);
+    return this.store.tx(() => {
+      const cur = this.ownerOf(spec.table, full.id);
+      if (cur !== undefined && cur !== this.site)
+        throw new Conflict(`${kind} ${full.id} is owned by site ${cur}; only it may change it`);
+      this.upsert(spec, full);
+      this.append(spec, { kind, id: full.id, op: 'put', row: full });
+      return full;
+    });
+  }
+
+  /** Deletes a row this site owns and logs it. */
+  remove(kind: string, id: string): void {
+    const spec = this.spec(kind);
+    this.store.tx(() => {
+      const cur = this.ownerOf(spec.table, id);
+      if (cur === undefined) return;
+      if (cur !== this.site) throw new Conflict(`${kind} ${id} is owned by site ${cur}; only it may delete it`);
+      this.store.db.prepare(`DELETE FROM ${spec.table} WHERE id = ?`).run(id);
+      this.append(spec, { kind, id, op: 'del', row: null });
+    });
+  }
+
+  private append(spec: KindSpec, c: Omit<Change, 'seq' | 'at'>): void {
+    if (spec.replicate === 'none') return;
+    const at = this.now();
+    const info = this.store.db
+      .prepare('INSERT INTO changes (kind, id, op, row, at) VALUES (?, ?, ?, ?, ?)')
+      .run(c.kind, c.id, c.op, c.row ? JSON.stringify(c.row) : null, at);
+    const change: Change = { ...c, seq: Number(info.lastInsertRowid), at };
+    if (this.pending.length === 0) this.store.onCommit(() => this.flush());
+    this.pending.push(change);
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    for (const l of this.listeners) {
+      try {
+        l(batch);
+      } catch (e) {
+        this.log.error({ err: String(e) }, 'change listener failed');
+      }
+    }
+  }
+
+  head(): number {
+    const r = this.store.db.prepare('SELECT max(seq) AS s FROM changes').get() as { s: number | null };
+    return r.s ?? 0;
+  }
+
+  /** This site's own changes after `from`, at most `limit` of them. */
+  since(from: number, limit: number): Change[] {
+    const rows = this.store.db
+      .prepare('SELECT seq, kind, id, op, row, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?')
+      .all(from, limit) as { seq: number; kind: string; id: string; op: 'put' | 'del'; row: string | null; at: number }[];
+    return rows.map((r) => ({ ...r, row: r.row ? (JSON.parse(r.row) as Row) : null }));
+  }
+
+  cursor(origin: string): number {
+    const r = this.store.db.prepare('SELECT seq FROM cursors WHERE origin = ?').get(origin) as { seq: number } | undefined;
+    return r?.seq ?? 0;
+  }
+
+  cursors(): { origin: string; seq: number; applied_at: number }[] {
+    return this.store.db.prepare('SELECT origin, seq, applied_at FROM cursors ORDER BY origin').all() as {
+      origin: string;
+      seq: number;
+      applied_at: number;
+    }[];
+  }
+
+  /**
+   * Applies another site's changes, in order, each at most once. A change that breaks the rules (a row
+   * not owned by its origin, a malformed row) is rejected and logged, and the cursor moves past it, so
+   * one bad message never wedges the applier.
+   */
+  applyRemote(origin: string, changes: readonly Change[]): ApplyResult {
+    if (origin === this.site) throw new Error('a site does not apply its own log');
+    return this.store.tx(() => {
+      let cursor = this.cursor(origin);
+      const res: ApplyResult = { applied: 0, skipped: 0, rejected: 0, cursor };
+      for (const c of changes) {
+        if (c.seq <= cursor) {
+          res.skipped++;
+          continue;
+        }
+        if (c.seq !== cursor + 1) {
+          res.gapFrom = cursor;
+          break;
+        }
+        const why = this.applyOne(origin, c);
+        if (why) {
+          res.rejected++;
+          this.log.warn({ origin, seq: c.seq, kind: c.kind, id: c.id, why }, 'rejected replicated change');
+        } else res.applied++;
+        cursor = c.seq;
+      }
+      if (cursor !== res.cursor) {
+        this.store.db
+          .prepare(
+            'INSERT INTO cursors (origin, seq, applied_at) VALUES (?, ?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq, applied_at = excluded.applied_at',
+          )
+          .run(origin, cursor, this.now());
+        res.cursor = cursor;
+      }
+      return res;
+    });
+  }
+
+  /** Returns why the change was rejected, or undefined once applied. */
+  private applyOne(origin: string, c: Change): string | undefined {
+    const spec = this.kinds.get(c.kind);
+    if (!spec) {
+      this.store.db
+        .prepare('INSERT OR IGNORE INTO parked_changes (origin, seq, change) VALUES (?, ?, ?)')
+        .run(origin, c.seq, JSON.stringify(c));
+      return undefined;
+    }
+    if (typeof c.id !== 'string' || (c.op !== 'put' && c.op !== 'del')) return 'malformed change';
+    const cur = this.ownerOf(spec.table, c.id);
+    if (cur !== undefined && cur !== origin) return `row is owned by ${cur}, not by ${origin}`;
+    if (c.op === 'del') {
+      this.store.db.prepare(`DELETE FROM ${spec.table} WHERE id = ?`).run(c.id);
+      return undefined;
+    }
+    if (!c.row || typeof c.row !== 'object' || c.row.id !== c.id) return 'malformed row';
+    if (c.row.owner !== origin) return `row names owner ${String(c.row.owner)}, sent by ${origin}`;
+    try {
+      this.upsert(spec, c.row);
+    } catch (e) {
+      return `row does not fit table ${spec.table}: ${String(e)}`;
+    }
+    return undefined;
+  }
+}
+
+function toSql(v: unknown): unknown {
+  if (v === undefined) return null;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (v !== null && typeof v === 'object') return JSON.stringify(v);
+  return v;
+}

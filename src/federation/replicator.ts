@@ -1,0 +1,255 @@
+/**
+ * @module Ships this site's change log to the others and applies theirs. Push for speed (each commit's
+ * changes are published at once), pull for correctness (a receiver that sees a gap, or a heartbeat whose
+ * log head is ahead of its cursor, asks the origin for what follows its cursor). A lost message costs
+ * latency, never correctness. Peers are tracked from heartbeats: a site not heard from for
+ * `downAfterMs` is down, and writes to what it owns fail fast.
+ */
+import type { Clock, Logger, TimerHandle } from '../core/ports.ts';
+import type { Fabric } from '../fabric/fabric.ts';
+import { decodeJson, encodeJson, siteOfSubject, subjects } from '../fabric/fabric.ts';
+import type { Change, ChangeLog } from './changelog.ts';
+
+/** Protocol version of the messages below; see docs/federation.md. */
+export const PROTOCOL_VERSION = 1;
+
+export interface ChangeBatch {
+  v: number;
+  origin: string;
+  changes: Change[];
+}
+export interface Heartbeat {
+  v: number;
+  site: string;
+  version: string;
+  head: number;
+  /** The site's public API endpoint, for the catalog. */
+  endpoint: string;
+  sentAt: number;
+}
+export interface PullRequest {
+  v: number;
+  from: number;
+  limit: number;
+}
+export interface PullReply {
+  v: number;
+  origin: string;
+  head: number;
+  changes: Change[];
+}
+
+export interface Peer {
+  site: string;
+  version: string;
+  endpoint: string;
+  head: number;
+  lastSeen: number;
+  /** Round trip of the last pull or ping, ms. */
+  rttMs: number | undefined;
+}
+
+export interface ReplicatorOptions {
+  heartbeatMs: number;
+  downAfterMs: number;
+  pullLimit: number;
+  pullTimeoutMs: number;
+  version: string;
+  endpoint: string;
+}
+
+export const defaultReplicatorOptions: ReplicatorOptions = {
+  heartbeatMs: 1000,
+  downAfterMs: 3500,
+  pullLimit: 500,
+  pullTimeoutMs: 5000,
+  version: '0.1.0',
+  endpoint: '',
+};
+
+export class Replicator {
+  readonly peers = new Map<string, Peer>();
+  private fabric: Fabric;
+  private changelog: ChangeLog;
+  private clock: Clock;
+  private log: Logger;
+  private opts: ReplicatorOptions;
+  private pulling = new Set<string>();
+  private unsubs: (() => void)[] = [];
+  private timer: TimerHandle | undefined;
+  private stopped = false;
+  /** Called after remote changes were applied (caches that depend on replicated rows listen here). */
+  private appliedListeners: ((origin: string, changes: Change[]) => void)[] = [];
+  readonly stats = { pushedBatches: 0, pushedChanges: 0, applied: 0, pulls: 0, rejected: 0 };
+
+  constructor(fabric: Fabric, changelog: ChangeLog, clock: Clock, log: Logger, opts: Partial<ReplicatorOptions> = {}) {
+    this.fabric = fabric;
+    this.changelog = changelog;
+    this.clock = clock;
+    this.log = log;
+    this.opts = { ...defaultReplicatorOptions, ...opts };
+  }
+
+  get site(): string {
+    return this.fabric.site;
+  }
+
+  setEndpoint(url: string): void {
+    this.opts.endpoint = url;
+  }
+
+  onApplied(fn: (origin: string, changes: Change[]) => void): void {
+    this.appliedListeners.push(fn);
+  }
+
+  start(): void {
+    this.changelog.onAppend((changes) => this.push(changes));
+    this.unsubs.push(
+      this.fabric.subscribe(subjects.allChanges, (m) => {
+        const origin = siteOfSubject(m.subject);
+        if (!origin || origin === this.site) return;
+        this.guard(() => this.receive(origin, decodeJson<ChangeBatch>(m.data)));
+      }),
+      this.fabric.subscribe(subjects.allHeartbeats, (m) => {
+        const origin = siteOfSubject(m.subject);
+        if (!origin || origin === this.site) return;
+        this.guard(() => this.heard(decodeJson<Heartbeat>(m.data)));
+      }),
+      this.fabric.serve(subjects.rpc(this.site, 'changes'), (data) => {
+        const req = decodeJson<PullRequest>(data);
+        const limit = Math.max(1, Math.min(Number(req.limit) || 1, this.opts.pullLimit));
+        const reply: PullReply = {
+          v: PROTOCOL_VERSION,
+          origin: this.site,
+          head: this.changelog.head(),
+          changes: this.changelog.since(Number(req.from) || 0, limit),
+        };
+        return encodeJson(reply);
+      }),
+      this.fabric.serve(subjects.rpc(this.site, 'ping'), () => encodeJson({ site: this.site, at: this.clock.now() })),
+    );
+    this.beat();
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'bad federation message ignored');
+    }
+  }
+
+  private beat(): void {
+    if (this.stopped) return;
+    const hb: Heartbeat = {
+      v: PROTOCOL_VERSION,
+      site: this.site,
+      version: this.opts.version,
+      head: this.changelog.head(),
+      endpoint: this.opts.endpoint,
+      sentAt: this.clock.now(),
+    };
+    this.fabric.publish(subjects.heartbeat(this.site), encodeJson(hb));
+    this.timer = this.clock.setTimeout(() => this.beat(), this.opts.heartbeatMs);
+  }
+
+  private push(changes: Change[]): void {
+    if (this.stopped) return;
+    const batch: ChangeBatch = { v: PROTOCOL_VERSION, origin: this.site, changes };
+    this.stats.pushedBatches++;
+    this.stats.pushedChanges += changes.length;
+    this.fabric.publish(subjects.changes(this.site), encodeJson(batch));
+  }
+
+  private peer(site: string): Peer {
+    let p = this.peers.get(site);
+    if (!p) {
+      p = { site, version: '?', endpoint: '', head: 0, lastSeen: 0, rttMs: undefined };
+      this.peers.set(site, p);
+    }
+    return p;
+  }
+
+  private heard(hb: Heartbeat): void {
+    const p = this.peer(hb.site);
+    p.version = String(hb.version);
+    p.endpoint = String(hb.endpoint ?? '');
+    p.head = Math.max(p.head, Number(hb.head) || 0);
+    p.lastSeen = this.clock.now();
+    if (p.head > this.changelog.cursor(hb.site)) this.pull(hb.site);
+  }
+
+  private receive(origin: string, batch: ChangeBatch): void {
+    if (!Array.isArray(batch.changes)) return;
+    const p = this.peer(origin);
+    p.lastSeen = this.clock.now();
+    const last = batch.changes[batch.changes.length - 1];
+    if (last) p.head = Math.max(p.head, last.seq);
+    if (this.pulling.has(origin)) return; // the pull in flight will bring these
+    const res = this.apply(origin, batch.changes);
+    if (res.gapFrom !== undefined) this.pull(origin);
+  }
+
+  private apply(origin: string, changes: Change[]) {
+    const res = this.changelog.applyRemote(origin, changes);
+    this.stats.applied += res.applied;
+    this.stats.rejected += res.rejected;
+    if (res.applied > 0) {
+      for (const l of this.appliedListeners) l(origin, changes);
+    }
+    return res;
+  }
+
+  /** Pulls everything after our cursor from `origin`, one request in flight per origin. */
+  pull(origin: string): void {
+    if (this.pulling.has(origin) || this.stopped) return;
+    this.pulling.add(origin);
+    const started = this.clock.now();
+    const from = this.changelog.cursor(origin);
+    this.stats.pulls++;
+    const req: PullRequest = { v: PROTOCOL_VERSION, from, limit: this.opts.pullLimit };
+    this.fabric.request(subjects.rpc(origin, 'changes'), encodeJson(req), this.opts.pullTimeoutMs).then(
+      (data) => {
+        this.pulling.delete(origin);
+        const reply = decodeJson<PullReply>(data);
+        const p = this.peer(origin);
+        p.rttMs = this.clock.now() - started;
+        p.head = Math.max(p.head, Number(reply.head) || 0);
+        p.lastSeen = this.clock.now();
+        const res = this.apply(origin, reply.changes ?? []);
+        if (res.cursor < p.head && (reply.changes?.length ?? 0) > 0) this.pull(origin);
+      },
+      (err: unknown) => {
+        this.pulling.delete(origin);
+        this.log.debug({ origin, err: String(err) }, 'pull failed; the next heartbeat retries');
+      },
+    );
+  }
+
+  isUp(site: string): boolean {
+    if (site === this.site) return true;
+    const p = this.peers.get(site);
+    return !!p && this.clock.now() - p.lastSeen <= this.opts.downAfterMs;
+  }
+
+  /** Changes of `origin` this site has not applied yet, as far as it knows. */
+  lag(origin: string): number {
+    const p = this.peers.get(origin);
+    return p ? Math.max(0, p.head - this.changelog.cursor(origin)) : 0;
+  }
+
+  async ping(site: string, timeoutMs = 2000): Promise<number> {
+    const t0 = this.clock.now();
+    await this.fabric.request(subjects.rpc(site, 'ping'), encodeJson({}), timeoutMs);
+    const rtt = this.clock.now() - t0;
+    this.peer(site).rttMs = rtt;
+    return rtt;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    for (const u of this.unsubs) u();
+    this.unsubs = [];
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * @module What every identity route file gets: the site, the identity reader, the token service, and
+ * the rules for who owns a new identity object (the home site of its domain).
+ */
+import type { SiteContext } from '../../site/site.ts';
+import { hexId } from '../../core/ports.ts';
+import type { TokenService } from './domain/tokens.ts';
+import type { SqlIdentityReader } from './store/reader.ts';
+
+export interface IdentityContext {
+  site: SiteContext;
+  reader: SqlIdentityReader;
+  tokens: TokenService;
+  newId(): string;
+  /** The site that owns objects in this domain (the domain's home site). */
+  domainOwner(domainId: string): string | undefined;
+}
+
+export function makeIdentityContext(site: SiteContext, reader: SqlIdentityReader, tokens: TokenService): IdentityContext {
+  return {
+    site,
+    reader,
+    tokens,
+    newId: () => hexId(site.ids),
+    domainOwner: (domainId) => reader.domain(domainId)?.owner,
+  };
+}

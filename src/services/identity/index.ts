@@ -1,0 +1,54 @@
+/**
+ * @module The identity service (Keystone v3 compatible) as a site module.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceModule, SiteContext } from '../../site/site.ts';
+import { makeIdentityContext } from './context.ts';
+import type { IdentityContext } from './context.ts';
+import { registerAuthRoutes } from './api/auth.ts';
+import { ensureOwnCatalog, ensureServices } from './api/catalog.ts';
+import { registerIdentityRoutes } from './api/routes.ts';
+import { TokenService } from './domain/tokens.ts';
+import { SqlIdentityReader } from './store/reader.ts';
+import { AUTHZ_KINDS, identityKinds, identityMigrations } from './store/schema.ts';
+
+export interface IdentityModule extends ServiceModule {
+  /** Set once registered. */
+  ic?: IdentityContext;
+  /** Creates the catalog's service rows (run by the bootstrapping site). */
+  ensureServices(): void;
+}
+
+export function identityModule(catalog: () => readonly { type: string; name: string; path: string }[]): IdentityModule {
+  const mod: IdentityModule = {
+    name: 'identity',
+    migrations: identityMigrations,
+    kinds: identityKinds,
+    catalog: [{ type: 'identity', name: 'keystone', path: '/identity' }],
+    register(app: FastifyInstance, site: SiteContext) {
+      const reader = new SqlIdentityReader(site.store.db, site.registry);
+      const tokens = new TokenService(reader, () => site.clock.now());
+      site.tokens = tokens;
+      const authz = new Set(AUTHZ_KINDS);
+      site.onRemoteChange(AUTHZ_KINDS, () => tokens.invalidate());
+      site.changelog.onAppend((changes) => {
+        if (changes.some((c) => authz.has(c.kind))) tokens.invalidate();
+      });
+      const ic = makeIdentityContext(site, reader, tokens);
+      mod.ic = ic;
+      registerAuthRoutes(app, ic);
+      registerIdentityRoutes(app, ic);
+    },
+    start(site: SiteContext) {
+      ensureOwnCatalog(mod.ic!, catalog());
+      site.log.debug({}, 'identity ready');
+    },
+    ensureServices() {
+      ensureServices(mod.ic!, catalog());
+    },
+    listening() {
+      ensureOwnCatalog(mod.ic!, catalog());
+    },
+  };
+  return mod;
+}

@@ -1,0 +1,117 @@
+/**
+ * @module Identity reads used on the hot path (token validation) and by the APIs: prepared statements
+ * over this site's tables, which hold its own rows and replicas of everyone else's.
+ */
+import type { Db } from '../../../store/db.ts';
+import type { SiteRegistry } from '../../../federation/registry.ts';
+import type { IdentityReader, TokenClaims } from '../domain/tokens.ts';
+import type { AppCredRow, DomainRow, ProjectRow, RoleRow, UserRow } from './schema.ts';
+
+export class SqlIdentityReader implements IdentityReader {
+  private db: Db;
+  private registry: SiteRegistry;
+  private q;
+
+  constructor(db: Db, registry: SiteRegistry) {
+    this.db = db;
+    this.registry = registry;
+    this.q = {
+      user: db.prepare('SELECT * FROM users WHERE id = ?'),
+      userByName: db.prepare('SELECT * FROM users WHERE domain_id = ? AND name = ?'),
+      domain: db.prepare('SELECT * FROM domains WHERE id = ?'),
+      domainByName: db.prepare('SELECT * FROM domains WHERE name = ?'),
+      project: db.prepare('SELECT * FROM projects WHERE id = ?'),
+      projectByName: db.prepare('SELECT * FROM projects WHERE domain_id = ? AND name = ?'),
+      role: db.prepare('SELECT * FROM roles WHERE id = ?'),
+      roleByName: db.prepare('SELECT * FROM roles WHERE name = ? AND domain_id IS NULL'),
+      roles: db.prepare(`
+        SELECT DISTINCT r.id, r.name FROM role_assignments a JOIN roles r ON r.id = a.role_id
+        WHERE a.inherited = 0 AND a.target_id = ?
+          AND (a.actor_id = ? OR a.actor_id IN (SELECT group_id FROM group_members WHERE user_id = ?))
+        ORDER BY r.name`),
+      inheritedRoles: db.prepare(`
+        SELECT DISTINCT r.id, r.name FROM role_assignments a JOIN roles r ON r.id = a.role_id
+        WHERE a.inherited = 1 AND a.target_id = ?
+          AND (a.actor_id = ? OR a.actor_id IN (SELECT group_id FROM group_members WHERE user_id = ?))`),
+      appCred: db.prepare('SELECT * FROM application_credentials WHERE id = ?'),
+      revoked: db.prepare(`
+        SELECT 1 FROM revocations
+        WHERE issued_before >= @iat
+          AND (audit_id IS NULL OR audit_id = @a0 OR audit_id = @a1)
+          AND (user_id IS NULL OR user_id = @user)
+          AND (project_id IS NULL OR project_id = @project)
+          AND (domain_id IS NULL OR domain_id = @domain)
+          AND (audit_id IS NOT NULL OR user_id IS NOT NULL OR project_id IS NOT NULL OR domain_id IS NOT NULL)
+        LIMIT 1`),
+    };
+  }
+
+  publicKey(kid: string) {
+    return this.registry.publicKey(kid);
+  }
+  signingKey() {
+    return this.registry.activeKey();
+  }
+  user(id: string) {
+    return this.q.user.get(id) as UserRow | undefined;
+  }
+  userByName(domainId: string, name: string) {
+    return this.q.userByName.get(domainId, name) as UserRow | undefined;
+  }
+  domain(id: string) {
+    return this.q.domain.get(id) as DomainRow | undefined;
+  }
+  domainByName(name: string) {
+    return this.q.domainByName.get(name) as DomainRow | undefined;
+  }
+  project(id: string) {
+    return this.q.project.get(id) as ProjectRow | undefined;
+  }
+  projectByName(domainId: string, name: string) {
+    return this.q.projectByName.get(domainId, name) as ProjectRow | undefined;
+  }
+  role(id: string) {
+    return this.q.role.get(id) as RoleRow | undefined;
+  }
+  roleByName(name: string) {
+    return this.q.roleByName.get(name) as RoleRow | undefined;
+  }
+  roles(userId: string, target: { projectId?: string; domainId?: string }) {
+    const targetId = target.projectId ?? target.domainId;
+    if (!targetId) return [];
+    const out = new Map<string, { id: string; name: string }>();
+    for (const r of this.q.roles.all(targetId, userId, userId) as { id: string; name: string }[]) out.set(r.id, r);
+    if (target.projectId) {
+      // Roles inherited from the project's domain and its parents (OS-INHERIT).
+      let p = this.project(target.projectId);
+      const seen = new Set<string>();
+      const ancestors: string[] = p ? [p.domain_id] : [];
+      while (p?.parent_id && !seen.has(p.parent_id) && p.parent_id !== p.domain_id) {
+        seen.add(p.parent_id);
+        ancestors.push(p.parent_id);
+        p = this.project(p.parent_id);
+      }
+      for (const a of ancestors)
+        for (const r of this.q.inheritedRoles.all(a, userId, userId) as { id: string; name: string }[]) out.set(r.id, r);
+    }
+    return [...out.values()];
+  }
+  appCred(id: string) {
+    return this.q.appCred.get(id) as AppCredRow | undefined;
+  }
+  appCredRoles(id: string) {
+    const ac = this.appCred(id);
+    if (!ac || (ac.expires_at !== null && ac.expires_at <= Date.now())) return undefined;
+    return JSON.parse(ac.roles) as { id: string; name: string }[];
+  }
+  isRevoked(claims: TokenClaims, projectId: string | undefined): boolean {
+    return !!this.q.revoked.get({
+      iat: claims.iat,
+      a0: claims.ai[0] ?? null,
+      a1: claims.ai[1] ?? null,
+      user: claims.sub,
+      project: projectId ?? null,
+      domain: claims.d ?? null,
+    });
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * @module Identity tables. Every table is replicated (owner column): a domain belongs to its home site,
+ * and users, groups, projects and role assignments inside it belong to the same site; roles, regions,
+ * services and endpoints belong to the site that made them (each site makes its own region, services and
+ * endpoints). Revocation events belong to the site that revoked, and replicate everywhere.
+ */
+import type { KindSpec } from '../../../federation/changelog.ts';
+
+export const identityMigrations = [
+  {
+    id: 'identity/001-core',
+    sql: `
+      CREATE TABLE domains (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+        enabled INTEGER NOT NULL DEFAULT 1, extra TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX domains_name ON domains (name);
+      CREATE TABLE projects (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, domain_id TEXT NOT NULL,
+        parent_id TEXT, description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1,
+        is_domain INTEGER NOT NULL DEFAULT 0, tags TEXT NOT NULL DEFAULT '[]', extra TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX projects_name ON projects (domain_id, name);
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, domain_id TEXT NOT NULL,
+        default_project_id TEXT, description TEXT NOT NULL DEFAULT '', email TEXT,
+        enabled INTEGER NOT NULL DEFAULT 1, password_hash TEXT, password_expires_at INTEGER,
+        extra TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX users_name ON users (domain_id, name);
+      CREATE TABLE groups (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, domain_id TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX groups_name ON groups (domain_id, name);
+      -- id = group_id + ':' + user_id
+      CREATE TABLE group_members (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, group_id TEXT NOT NULL, user_id TEXT NOT NULL
+      );
+      CREATE INDEX group_members_user ON group_members (user_id);
+      CREATE TABLE roles (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, domain_id TEXT,
+        description TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX roles_name ON roles (ifnull(domain_id, ''), name);
+      -- id = type + ':' + actor_id + ':' + target_id + ':' + role_id; type is UserProject, GroupProject,
+      -- UserDomain or GroupDomain (Keystone's assignment types).
+      CREATE TABLE role_assignments (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, type TEXT NOT NULL, actor_id TEXT NOT NULL,
+        target_id TEXT NOT NULL, role_id TEXT NOT NULL, inherited INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX role_assignments_actor ON role_assignments (actor_id);
+      CREATE INDEX role_assignments_target ON role_assignments (target_id);
+      CREATE TABLE regions (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', parent_region_id TEXT
+      );
+      CREATE TABLE services (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1
+      );
+      CREATE TABLE endpoints (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, service_id TEXT NOT NULL, region_id TEXT,
+        interface TEXT NOT NULL, url TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1
+      );
+      CREATE TABLE application_credentials (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, user_id TEXT NOT NULL,
+        project_id TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', secret_hash TEXT NOT NULL,
+        roles TEXT NOT NULL, unrestricted INTEGER NOT NULL DEFAULT 0, expires_at INTEGER,
+        access_rules TEXT NOT NULL DEFAULT '[]', created_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX application_credentials_name ON application_credentials (user_id, name);
+      -- Keystone-style revocation events: a token matches when every set field matches it and it was
+      -- issued at or before issued_before.
+      CREATE TABLE revocations (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, audit_id TEXT, user_id TEXT, project_id TEXT,
+        domain_id TEXT, issued_before INTEGER NOT NULL, revoked_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX revocations_audit ON revocations (audit_id);
+      CREATE INDEX revocations_user ON revocations (user_id);
+    `,
+  },
+] as const;
+
+export const identityKinds: readonly KindSpec[] = [
+  { kind: 'domain', table: 'domains', replicate: 'all' },
+  { kind: 'project', table: 'projects', replicate: 'all' },
+  { kind: 'user', table: 'users', replicate: 'all' },
+  { kind: 'group', table: 'groups', replicate: 'all' },
+  { kind: 'group_member', table: 'group_members', replicate: 'all' },
+  { kind: 'role', table: 'roles', replicate: 'all' },
+  { kind: 'role_assignment', table: 'role_assignments', replicate: 'all' },
+  { kind: 'region', table: 'regions', replicate: 'all' },
+  { kind: 'service', table: 'services', replicate: 'all' },
+  { kind: 'endpoint', table: 'endpoints', replicate: 'all' },
+  { kind: 'application_credential', table: 'application_credentials', replicate: 'all' },
+  { kind: 'revocation', table: 'revocations', replicate: 'all' },
+];
+
+/** Kinds whose change can change what a token grants: the validation cache is dropped on any of them. */
+export const AUTHZ_KINDS = [
+  'domain',
+  'project',
+  'user',
+  'group_member',
+  'role',
+  'role_assignment',
+  'application_credential',
+  'revocation',
+  'site',
+];
+
+export interface DomainRow {
+  id: string;
+  owner: string;
+  name: string;
+  description: string;
+  enabled: number;
+  extra: string;
+  created_at: number;
+}
+export interface ProjectRow {
+  id: string;
+  owner: string;
+  name: string;
+  domain_id: string;
+  parent_id: string | null;
+  description: string;
+  enabled: number;
+  is_domain: number;
+  tags: string;
+  extra: string;
+  created_at: number;
+}
+export interface UserRow {
+  id: string;
+  owner: string;
+  name: string;
+  domain_id: string;
+  default_project_id: string | null;
+  description: string;
+  email: string | null;
+  enabled: number;
+  password_hash: string | null;
+  password_expires_at: number | null;
+  extra: string;
+  created_at: number;
+}
+export interface RoleRow {
+  id: string;
+  owner: string;
+  name: string;
+  domain_id: string | null;
+  description: string;
+  created_at: number;
+}
+export interface AppCredRow {
+  id: string;
+  owner: string;
+  name: string;
+  user_id: string;
+  project_id: string;
+  description: string;
+  secret_hash: string;
+  roles: string;
+  unrestricted: number;
+  expires_at: number | null;
+  access_rules: string;
+  created_at: number;
+}

@@ -1,0 +1,13 @@
+/**
+ * @module The service modules every site runs, in registration order (identity first: the others
+ * authenticate through it). Add a service here.
+ */
+import type { ServiceModule } from './site.ts';
+import { identityModule } from '../services/identity/index.ts';
+
+export function siteModules(): ServiceModule[] {
+  const modules: ServiceModule[] = [];
+  const catalog = () => modules.flatMap((m) => m.catalog);
+  modules.push(identityModule(catalog));
+  return modules;
+}

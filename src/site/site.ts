@@ -1,0 +1,346 @@
+/**
+ * @module One site: its database, change log, replication, forwarding and every API on one Fastify
+ * server. `createSite()` builds it (no socket), `listen()` opens the port, `close()` drains: in-flight
+ * requests finish, the fabric closes, the database closes. The same object runs in `atoll site`, in the
+ * embedded multi-site main job and in the lab.
+ */
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AuthContext, TokenValidator } from '../core/auth.ts';
+import { CloudError, Unauthorized, apiFlavorOf, faultBody } from '../core/errors.ts';
+import type { Clock, Ids, Logger } from '../core/ports.ts';
+import { randomIds, systemClock } from '../core/ports.ts';
+import type { Fabric } from '../fabric/fabric.ts';
+import type { KindSpec } from '../federation/changelog.ts';
+import { ChangeLog, changelogMigrations } from '../federation/changelog.ts';
+import { FORWARDED_BY, Forwarder, pickReturnedHeaders } from '../federation/forward.ts';
+import type { ForwardedRequest, ForwardedReply } from '../federation/forward.ts';
+import { SiteRegistry, registryMigrations, siteKind } from '../federation/registry.ts';
+import { Replicator } from '../federation/replicator.ts';
+import type { Migration } from '../store/db.ts';
+import { Store } from '../store/db.ts';
+import { Metrics } from './metrics.ts';
+import { registerAdminApi } from './admin-api.ts';
+
+export const ATOLL_VERSION = '0.1.0';
+
+export interface SiteConfig {
+  /** Site name: also its region and availability zone. [a-z0-9-], at most 63 characters. */
+  name: string;
+  host: string;
+  port: number;
+  /** The URL clients use to reach this site's APIs (defaults to http://host:port). */
+  publicUrl?: string;
+  /** Directory for the site's database and image store; ':memory:' keeps everything in memory (lab). */
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  heartbeatMs: number;
+  downAfterMs: number;
+  forwardTimeoutMs: number;
+  tokenTtlSeconds: number;
+  /** scrypt cost parameter N (2^n) for password hashes. */
+  passwordHashCost: number;
+  /** Free-form per-service settings (compute hosts, drivers, ...). */
+  services: Record<string, Record<string, unknown>>;
+}
+
+export const defaultSiteConfig: Omit<SiteConfig, 'name'> = {
+  host: '127.0.0.1',
+  port: 0,
+  dataDir: ':memory:',
+  logLevel: 'warn',
+  heartbeatMs: 1000,
+  downAfterMs: 3500,
+  forwardTimeoutMs: 5000,
+  tokenTtlSeconds: 3600,
+  passwordHashCost: 14,
+  services: {},
+};
+
+export const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** What a service module sees of its site. */
+export interface SiteContext {
+  readonly name: string;
+  readonly config: SiteConfig;
+  readonly store: Store;
+  readonly changelog: ChangeLog;
+  readonly registry: SiteRegistry;
+  readonly replicator: Replicator;
+  readonly forwarder: Forwarder;
+  readonly fabric: Fabric;
+  readonly clock: Clock;
+  readonly ids: Ids;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** The public base URL of this site. */
+  publicUrl(): string;
+  /** Set by the identity module. */
+  tokens: TokenValidator | undefined;
+  /** Validates X-Auth-Token (401 when missing or bad); cached per request. */
+  authenticate(req: FastifyRequest): AuthContext;
+  /** Sends the request to the owner site and relays its answer (503 naming the owner if unreachable). */
+  forwardTo(owner: string, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
+  /** True when a resource with this owner is written here. */
+  owns(owner: string): boolean;
+  /** Runs after remote changes of these kinds were applied. */
+  onRemoteChange(kinds: string[], fn: (kind: string, id: string) => void): void;
+}
+
+/** An API service: its tables, replicated kinds, routes and catalog entries. */
+export interface ServiceModule {
+  name: string;
+  migrations: readonly Migration[];
+  kinds: readonly KindSpec[];
+  /** Catalog entries: service type, name and the path of its endpoint on this site's server. */
+  catalog: readonly { type: string; name: string; path: string }[];
+  register(app: FastifyInstance, ctx: SiteContext): void | Promise<void>;
+  /** Runs after every module registered and replication started. */
+  start?(ctx: SiteContext): void | Promise<void>;
+  /** Runs once the HTTP port is bound (publicUrl() is final). */
+  listening?(ctx: SiteContext): void | Promise<void>;
+  close?(): void | Promise<void>;
+}
+
+export interface SiteDeps {
+  fabric: Fabric;
+  modules: readonly ServiceModule[];
+  clock?: Clock;
+  ids?: Ids;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    atollAuth?: AuthContext;
+  }
+}
+
+export interface Site {
+  ctx: SiteContext;
+  app: FastifyInstance;
+  modules: readonly ServiceModule[];
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function createSite(partial: Partial<SiteConfig> & { name: string }, deps: SiteDeps): Promise<Site> {
+  const config: SiteConfig = { ...defaultSiteConfig, ...partial };
+  if (!SITE_NAME.test(config.name)) throw new Error(`invalid site name ${JSON.stringify(config.name)}: use [a-z0-9-]`);
+  const clock = deps.clock ?? systemClock;
+  const ids = deps.ids ?? randomIds;
+
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel, base: { site: config.name } },
+    genReqId: () => `req-${ids.uuid()}`,
+    bodyLimit: 1024 * 1024,
+    routerOptions: { ignoreTrailingSlash: true },
+    forceCloseConnections: false,
+    return503OnClosing: true,
+  });
+  const log = app.log as unknown as Logger;
+
+  if (config.dataDir !== ':memory:') mkdirSync(config.dataDir, { recursive: true });
+  const store = new Store(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'site.db'));
+  store.migrate([...changelogMigrations, ...registryMigrations, ...deps.modules.flatMap((m) => m.migrations)]);
+  const changelog = new ChangeLog(store, config.name, log, () => clock.now());
+  changelog.register(siteKind);
+  for (const m of deps.modules) for (const k of m.kinds) changelog.register(k);
+
+  let boundUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const replicator = new Replicator(deps.fabric, changelog, clock, log, {
+    heartbeatMs: config.heartbeatMs,
+    downAfterMs: config.downAfterMs,
+    version: ATOLL_VERSION,
+    endpoint: boundUrl,
+  });
+  const forwarder = new Forwarder(deps.fabric, replicator, { timeoutMs: config.forwardTimeoutMs });
+  const registry = new SiteRegistry(store, changelog, () => clock.now());
+  const metrics = new Metrics();
+
+  const remoteListeners: { kinds: Set<string>; fn: (kind: string, id: string) => void }[] = [];
+  replicator.onApplied((_origin, changes) => {
+    for (const c of changes) {
+      if (c.kind === siteKind.kind) registry.invalidate();
+      for (const l of remoteListeners) if (l.kinds.has(c.kind)) l.fn(c.kind, c.id);
+    }
+  });
+
+  const ctx: SiteContext = {
+    name: config.name,
+    config,
+    store,
+    changelog,
+    registry,
+    replicator,
+    forwarder,
+    fabric: deps.fabric,
+    clock,
+    ids,
+    log,
+    metrics,
+    tokens: undefined,
+    publicUrl: () => boundUrl,
+    authenticate(req) {
+      if (req.atollAuth) return req.atollAuth;
+      const token = req.headers['x-auth-token'];
+      if (typeof token !== 'string' || token === '') throw new Unauthorized();
+      if (!ctx.tokens) throw new CloudError(503, 'identity is not available on this site');
+      req.atollAuth = ctx.tokens.validate(token);
+      return req.atollAuth;
+    },
+    async forwardTo(owner, req, reply) {
+      const body =
+        req.body === undefined || req.body === null
+          ? undefined
+          : Buffer.isBuffer(req.body)
+            ? req.body
+            : typeof req.body === 'string'
+              ? req.body
+              : JSON.stringify(req.body);
+      const res = await forwarder.forward(owner, {
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        ...(body !== undefined ? { body } : {}),
+      });
+      reply.code(res.status).headers(res.headers).header('x-atoll-owner', owner);
+      return reply.send(Buffer.from(res.body, 'base64'));
+    },
+    owns: (owner) => owner === config.name,
+    onRemoteChange(kinds, fn) {
+      remoteListeners.push({ kinds: new Set(kinds), fn });
+    },
+  };
+
+  installHttpBasics(app, ctx);
+  registerAdminApi(app, ctx);
+  for (const m of deps.modules) await m.register(app, ctx);
+
+  const local = async (req: ForwardedRequest): Promise<ForwardedReply> => {
+    const res = await app.inject({
+      method: req.method as 'GET',
+      url: req.url,
+      headers: { ...req.headers, [FORWARDED_BY]: req.from },
+      ...(req.body !== undefined ? { payload: Buffer.from(req.body, 'base64') } : {}),
+    });
+    return { status: res.statusCode, headers: pickReturnedHeaders(res.headers), body: res.rawPayload.toString('base64') };
+  };
+  const stopServing = forwarder.serve(local);
+
+  registry.ensureSelf({ endpoint: boundUrl, version: ATOLL_VERSION });
+  replicator.start();
+  for (const m of deps.modules) await m.start?.(ctx);
+
+  let closed = false;
+  return {
+    ctx,
+    app,
+    modules: deps.modules,
+    async listen() {
+      const addr = await app.listen({ host: config.host, port: config.port });
+      if (!config.publicUrl) {
+        boundUrl = addr.replace('[::1]', '127.0.0.1');
+        registry.ensureSelf({ endpoint: boundUrl, version: ATOLL_VERSION });
+        replicator.setEndpoint(boundUrl);
+      }
+      for (const m of deps.modules) await m.listening?.(ctx);
+      return boundUrl;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      stopServing();
+      replicator.stop();
+      for (const m of deps.modules) await m.close?.();
+      await deps.fabric.close();
+      store.close();
+    },
+  };
+}
+
+/** Content parsing, faults, request ids, metrics, health: the parts every API shares. */
+function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
+  const { metrics } = ctx;
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(
+    ['application/json', 'application/openstack-images-v2.1-json-patch'],
+    { parseAs: 'string' },
+    (_req, body, done) => {
+      const text = String(body);
+      if (text.trim() === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(text));
+      } catch {
+        done(new CloudError(400, 'Malformed request body: the body is not valid JSON.'), undefined);
+      }
+    },
+  );
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-openstack-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unknown';
+    metrics.inc('atoll_http_requests_total', 'HTTP requests by route and status', {
+      method: req.method,
+      route,
+      status: String(reply.statusCode),
+    });
+    metrics.observeSeconds({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
+    const flavor = apiFlavorOf(req.url);
+    let status: number;
+    let message: string;
+    let detailType: string | undefined;
+    if (err instanceof CloudError) {
+      status = err.status;
+      message = err.message;
+      detailType = err.detailType;
+    } else if (err.validation) {
+      status = 400;
+      message = `Invalid input: ${err.message}`;
+    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      status = 413;
+      message = 'Request body is too large.';
+    } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      status = 415;
+      message = `Unsupported content type ${String(req.headers['content-type'])}.`;
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      status = err.statusCode;
+      message = err.message;
+    } else {
+      status = 500;
+      message = `An unexpected error prevented the request from being fulfilled (request ${req.id}).`;
+      req.log.error({ err }, 'unexpected error');
+    }
+    if (status >= 500 && status !== 503) req.log.error({ err: err.message }, 'server fault');
+    void reply.code(status).type('application/json').send(faultBody(flavor, status, message, detailType));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply
+      .code(404)
+      .type('application/json')
+      .send(faultBody(apiFlavorOf(req.url), 404, `The resource could not be found: ${req.method} ${req.url.split('?')[0]}`));
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', site: ctx.name, head: ctx.changelog.head() }));
+  app.get('/metrics', async (_req, reply) => {
+    reply.type('text/plain; version=0.0.4');
+    return metrics.render();
+  });
+  metrics.gauge('atoll_changelog_head', 'Sequence number of the last change this site wrote', () => ctx.changelog.head());
+  metrics.gauge('atoll_replication_lag_changes', 'Changes of each origin not applied here yet', () =>
+    [...ctx.replicator.peers.keys()].map((s) => [{ origin: s }, ctx.replicator.lag(s)] as [Record<string, string>, number]),
+  );
+  metrics.gauge('atoll_peer_up', 'Whether each peer site was heard from recently', () =>
+    [...ctx.replicator.peers.keys()].map((s) => [{ site: s }, ctx.replicator.isUp(s) ? 1 : 0] as [Record<string, string>, number]),
+  );
+  metrics.gauge('atoll_changes_applied_total', 'Remote changes applied', () => ctx.replicator.stats.applied);
+  metrics.gauge('atoll_forwarded_requests_total', 'Requests forwarded to owner sites', () => ctx.forwarder.stats.forwarded);
+}
