@@ -80,13 +80,19 @@ async function up(args: string[]): Promise<void> {
   });
   const first = fed.sites[0]!;
   const rc = openrc(`${first.ctx.publicUrl()}/identity/v3`, first.ctx.name, admin);
-  const out = [`Atoll: ${n} site(s) on the in-process fabric (one-way latency ${values['latency-ms']} ms)`, ''];
-  for (const s of fed.sites) out.push(`  ${s.ctx.name.padEnd(8)} region/AZ ${s.ctx.name.padEnd(8)} ${s.ctx.publicUrl()}`);
+  const out = [
+    `Atoll: ${n} site(s) on the in-process fabric (one-way latency ${values['latency-ms']} ms)`,
+    '',
+  ];
+  for (const s of fed.sites)
+    out.push(`  ${s.ctx.name.padEnd(8)} region/AZ ${s.ctx.name.padEnd(8)} ${s.ctx.publicUrl()}`);
   out.push('', '# openrc (any site works: change OS_AUTH_URL and OS_REGION_NAME to talk to another one)', rc);
   if (dataDir !== ':memory:') {
     mkdirSync(dataDir, { recursive: true });
     writeFileSync(join(dataDir, 'openrc'), rc, { mode: 0o600 });
-    out.push(`# saved as ${join(dataDir, 'openrc')}:  source ${join(values['data-dir'], 'openrc')} && openstack server list`);
+    out.push(
+      `# saved as ${join(dataDir, 'openrc')}:  source ${join(values['data-dir'], 'openrc')} && openstack server list`,
+    );
   }
   out.push('Press Ctrl-C to stop.', '');
   process.stdout.write(out.join('\n'));
@@ -124,7 +130,9 @@ async function site(args: string[]): Promise<void> {
       config: { type: 'string' },
     },
   });
-  const file = values.config ? (JSON.parse(readFileSync(values.config, 'utf8')) as Partial<SiteConfig> & { nats?: string }) : {};
+  const file = values.config
+    ? (JSON.parse(readFileSync(values.config, 'utf8')) as Partial<SiteConfig> & { nats?: string })
+    : {};
   const flags: Partial<SiteConfig> = {};
   if (values.name) flags.name = values.name;
   if (values.port) flags.port = Number(values.port);
@@ -155,21 +163,39 @@ async function site(args: string[]): Promise<void> {
   }
   const admin = values.bootstrap ? adminFrom(values['admin-password']) : undefined;
   const s = await startSite(config as SiteConfig, fabric, admin ? { bootstrap: admin } : {});
-  process.stdout.write(`site ${s.ctx.name} listening on ${s.ctx.publicUrl()} (fabric: ${natsUrl ? `nats ${natsUrl}` : 'in-process, alone'})\n`);
-  if (admin) process.stdout.write(`\n# openrc\n${openrc(`${s.ctx.publicUrl()}/identity/v3`, s.ctx.name, admin)}`);
+  process.stdout.write(
+    `site ${s.ctx.name} listening on ${s.ctx.publicUrl()} (fabric: ${natsUrl ? `nats ${natsUrl}` : 'in-process, alone'})\n`,
+  );
+  if (admin)
+    process.stdout.write(`\n# openrc\n${openrc(`${s.ctx.publicUrl()}/identity/v3`, s.ctx.name, admin)}`);
   onSignals(() => s.close());
 }
 
 async function sites(): Promise<void> {
   const e = process.env;
-  if (!e.OS_AUTH_URL || !e.OS_USERNAME || !e.OS_PASSWORD) throw new Error('source an openrc first (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD)');
+  if (!e.OS_AUTH_URL || !e.OS_USERNAME || !e.OS_PASSWORD)
+    throw new Error('source an openrc first (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD)');
   const res = await fetch(`${e.OS_AUTH_URL.replace(/\/$/, '')}/auth/tokens?nocatalog`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       auth: {
-        identity: { methods: ['password'], password: { user: { name: e.OS_USERNAME, domain: { name: e.OS_USER_DOMAIN_NAME ?? 'Default' }, password: e.OS_PASSWORD } } },
-        scope: { project: { name: e.OS_PROJECT_NAME ?? 'admin', domain: { name: e.OS_PROJECT_DOMAIN_NAME ?? 'Default' } } },
+        identity: {
+          methods: ['password'],
+          password: {
+            user: {
+              name: e.OS_USERNAME,
+              domain: { name: e.OS_USER_DOMAIN_NAME ?? 'Default' },
+              password: e.OS_PASSWORD,
+            },
+          },
+        },
+        scope: {
+          project: {
+            name: e.OS_PROJECT_NAME ?? 'admin',
+            domain: { name: e.OS_PROJECT_DOMAIN_NAME ?? 'Default' },
+          },
+        },
       },
     }),
   });
@@ -180,7 +206,9 @@ async function sites(): Promise<void> {
   const body = (await r.json()) as { site: string; sites: Record<string, unknown>[] };
   if (r.status !== 200) throw new Error(`GET /atoll/v1/sites: ${r.status} ${JSON.stringify(body)}`);
   const cols = ['name', 'state', 'version', 'lag_changes', 'rtt_ms', 'last_seen_ms_ago', 'endpoint'] as const;
-  const rows = body.sites.map((s) => cols.map((c) => (s[c] === null || s[c] === undefined ? '-' : String(s[c]))));
+  const rows = body.sites.map((s) =>
+    cols.map((c) => (s[c] === null || s[c] === undefined ? '-' : String(s[c]))),
+  );
   const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]) => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ');
   process.stdout.write(`as seen from ${body.site}\n${line(cols)}\n${rows.map(line).join('\n')}\n`);

@@ -69,7 +69,12 @@ export class CloudError extends Error {
     return TITLES[this.status] ?? 'Error';
   }
   toData(): ErrorData {
-    const d: ErrorData = { type: this.name, status: this.status, message: this.message, retryable: this.retryable };
+    const d: ErrorData = {
+      type: this.name,
+      status: this.status,
+      message: this.message,
+      retryable: this.retryable,
+    };
     if (this.detailType) d.detailType = this.detailType;
     return d;
   }
@@ -142,7 +147,9 @@ export function faultBody(flavor: ApiFlavor, status: number, message: string, de
     case 'cinder':
       return { [NOVA_FAULT_NAMES[status] ?? 'computeFault']: { code: status, message } };
     case 'neutron':
-      return { NeutronError: { type: detailType ?? NEUTRON_TYPES[status] ?? 'NeutronError', message, detail: '' } };
+      return {
+        NeutronError: { type: detailType ?? NEUTRON_TYPES[status] ?? 'NeutronError', message, detail: '' },
+      };
     case 'glance':
       return { code: status, title: TITLES[status] ?? 'Error', message, error: { code: status, message } };
   }

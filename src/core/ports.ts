@@ -72,7 +72,9 @@ export class VirtualClock implements Clock {
     const end = this.t + ms;
     for (;;) {
       let next: (typeof this.timers)[number] | undefined;
-      for (const x of this.timers) if (x.live && x.at <= end && (!next || x.at < next.at || (x.at === next.at && x.seq < next.seq))) next = x;
+      for (const x of this.timers)
+        if (x.live && x.at <= end && (!next || x.at < next.at || (x.at === next.at && x.seq < next.seq)))
+          next = x;
       if (!next) break;
       next.live = false;
       this.t = Math.max(this.t, next.at);

@@ -85,9 +85,9 @@ export class ChangeLog {
   }
 
   register(spec: KindSpec): void {
-    const columns = (this.store.db.prepare(`PRAGMA table_info(${spec.table})`).all() as { name: string }[]).map(
-      (c) => c.name,
-    );
+    const columns = (
+      this.store.db.prepare(`PRAGMA table_info(${spec.table})`).all() as { name: string }[]
+    ).map((c) => c.name);
     if (!columns.includes('id') || !columns.includes('owner'))
       throw new Error(`table ${spec.table} of kind ${spec.kind} needs id and owner columns`);
     this.kinds.set(spec.kind, { ...spec, columns });
@@ -109,7 +109,8 @@ export class ChangeLog {
   }
 
   private ownerOf(table: string, id: string): string | undefined {
-    const r = this.store.db.prepare(`SELECT owner FROM ${table} WHERE id = ?`).get(id) as { owner: string } | undefined;
+    const r = this.store.db.prepare(`SELECT owner FROM ${table} WHERE id = ?`).get(id) as
+      { owner: string } | undefined;
     return r?.owner;
   }
 
@@ -125,7 +126,8 @@ export class ChangeLog {
   put(kind: string, row: Row): Row {
     const spec = this.spec(kind);
     const full: Row = { ...row, owner: row.owner ?? this.site };
-    if (full.owner !== this.site) throw new Conflict(`${kind} ${row.id} must be written by its owner ${full.owner}`);
+    if (full.owner !== this.site)
+      throw new Conflict(`${kind} ${row.id} must be written by its owner ${full.owner}`);
     return this.store.tx(() => {
       const cur = this.ownerOf(spec.table, full.id);
       if (cur !== undefined && cur !== this.site)
@@ -142,7 +144,8 @@ export class ChangeLog {
     this.store.tx(() => {
       const cur = this.ownerOf(spec.table, id);
       if (cur === undefined) return;
-      if (cur !== this.site) throw new Conflict(`${kind} ${id} is owned by site ${cur}; only it may delete it`);
+      if (cur !== this.site)
+        throw new Conflict(`${kind} ${id} is owned by site ${cur}; only it may delete it`);
       this.store.db.prepare(`DELETE FROM ${spec.table} WHERE id = ?`).run(id);
       this.append(spec, { kind, id, op: 'del', row: null });
     });
@@ -181,12 +184,20 @@ export class ChangeLog {
   since(from: number, limit: number): Change[] {
     const rows = this.store.db
       .prepare('SELECT seq, kind, id, op, row, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?')
-      .all(from, limit) as { seq: number; kind: string; id: string; op: 'put' | 'del'; row: string | null; at: number }[];
+      .all(from, limit) as {
+      seq: number;
+      kind: string;
+      id: string;
+      op: 'put' | 'del';
+      row: string | null;
+      at: number;
+    }[];
     return rows.map((r) => ({ ...r, row: r.row ? (JSON.parse(r.row) as Row) : null }));
   }
 
   cursor(origin: string): number {
-    const r = this.store.db.prepare('SELECT seq FROM cursors WHERE origin = ?').get(origin) as { seq: number } | undefined;
+    const r = this.store.db.prepare('SELECT seq FROM cursors WHERE origin = ?').get(origin) as
+      { seq: number } | undefined;
     return r?.seq ?? 0;
   }
 

@@ -40,7 +40,14 @@ const CARRIED = [
   'x-openstack-request-id',
 ];
 /** Reply headers that come back. */
-const RETURNED = ['content-type', 'location', 'openstack-api-version', 'x-subject-token', 'x-openstack-request-id', 'etag'];
+const RETURNED = [
+  'content-type',
+  'location',
+  'openstack-api-version',
+  'x-subject-token',
+  'x-openstack-request-id',
+  'etag',
+];
 
 export class Forwarder {
   private fabric: Fabric;
@@ -68,10 +75,17 @@ export class Forwarder {
 
   async forward(
     owner: string,
-    req: { method: string; url: string; headers: Record<string, string | string[] | undefined>; body?: Buffer | string },
+    req: {
+      method: string;
+      url: string;
+      headers: Record<string, string | string[] | undefined>;
+      body?: Buffer | string;
+    },
   ): Promise<ForwardedReply> {
     if (req.headers[FORWARDED_BY])
-      throw new Conflict(`request was forwarded here by ${String(req.headers[FORWARDED_BY])} but ${owner} owns it`);
+      throw new Conflict(
+        `request was forwarded here by ${String(req.headers[FORWARDED_BY])} but ${owner} owns it`,
+      );
     if (!this.replicator.isUp(owner)) {
       this.stats.unavailable++;
       throw new SiteUnavailable(owner, 'no heartbeat received recently (partitioned or down)');

@@ -118,7 +118,9 @@ export class SiteRegistry {
     const kid = `${this.site}.${this.now().toString(36)}`;
     this.store.db.prepare('UPDATE site_private_keys SET active = 0').run();
     this.store.db
-      .prepare('INSERT INTO site_private_keys (kid, private_key, public_key, created_at, active) VALUES (?, ?, ?, ?, 1)')
+      .prepare(
+        'INSERT INTO site_private_keys (kid, private_key, public_key, created_at, active) VALUES (?, ?, ?, ?, 1)',
+      )
       .run(
         kid,
         privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),

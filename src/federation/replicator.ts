@@ -82,7 +82,13 @@ export class Replicator {
   private appliedListeners: ((origin: string, changes: Change[]) => void)[] = [];
   readonly stats = { pushedBatches: 0, pushedChanges: 0, applied: 0, pulls: 0, rejected: 0 };
 
-  constructor(fabric: Fabric, changelog: ChangeLog, clock: Clock, log: Logger, opts: Partial<ReplicatorOptions> = {}) {
+  constructor(
+    fabric: Fabric,
+    changelog: ChangeLog,
+    clock: Clock,
+    log: Logger,
+    opts: Partial<ReplicatorOptions> = {},
+  ) {
     this.fabric = fabric;
     this.changelog = changelog;
     this.clock = clock;
@@ -126,7 +132,9 @@ export class Replicator {
         };
         return encodeJson(reply);
       }),
-      this.fabric.serve(subjects.rpc(this.site, 'ping'), () => encodeJson({ site: this.site, at: this.clock.now() })),
+      this.fabric.serve(subjects.rpc(this.site, 'ping'), () =>
+        encodeJson({ site: this.site, at: this.clock.now() }),
+      ),
     );
     this.beat();
   }

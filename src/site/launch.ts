@@ -46,7 +46,8 @@ export interface Federation {
   close(): Promise<void>;
 }
 
-export const siteName = (i: number) => `site-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? Math.floor(i / 26) : ''}`;
+export const siteName = (i: number) =>
+  `site-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? Math.floor(i / 26) : ''}`;
 
 /** The embedded default: N sites in this process, each with its own port and database, one WAN model. */
 export async function startFederation(o: FederationOptions): Promise<Federation> {

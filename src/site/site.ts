@@ -87,6 +87,11 @@ export interface SiteContext {
   owns(owner: string): boolean;
   /** Runs after remote changes of these kinds were applied. */
   onRemoteChange(kinds: string[], fn: (kind: string, id: string) => void): void;
+  /**
+   * In-process APIs that services offer each other (compute asks network for ports and volume for
+   * attachments), by name: 'network', 'volume', 'image', 'compute'. Typed by the offering module.
+   */
+  readonly internal: Map<string, unknown>;
 }
 
 /** An API service: its tables, replicated kinds, routes and catalog entries. */
@@ -125,9 +130,13 @@ export interface Site {
   close(): Promise<void>;
 }
 
-export async function createSite(partial: Partial<SiteConfig> & { name: string }, deps: SiteDeps): Promise<Site> {
+export async function createSite(
+  partial: Partial<SiteConfig> & { name: string },
+  deps: SiteDeps,
+): Promise<Site> {
   const config: SiteConfig = { ...defaultSiteConfig, ...partial };
-  if (!SITE_NAME.test(config.name)) throw new Error(`invalid site name ${JSON.stringify(config.name)}: use [a-z0-9-]`);
+  if (!SITE_NAME.test(config.name))
+    throw new Error(`invalid site name ${JSON.stringify(config.name)}: use [a-z0-9-]`);
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
 
@@ -143,7 +152,11 @@ export async function createSite(partial: Partial<SiteConfig> & { name: string }
 
   if (config.dataDir !== ':memory:') mkdirSync(config.dataDir, { recursive: true });
   const store = new Store(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'site.db'));
-  store.migrate([...changelogMigrations, ...registryMigrations, ...deps.modules.flatMap((m) => m.migrations)]);
+  store.migrate([
+    ...changelogMigrations,
+    ...registryMigrations,
+    ...deps.modules.flatMap((m) => m.migrations),
+  ]);
   const changelog = new ChangeLog(store, config.name, log, () => clock.now());
   changelog.register(siteKind);
   for (const m of deps.modules) for (const k of m.kinds) changelog.register(k);
@@ -209,6 +222,7 @@ export async function createSite(partial: Partial<SiteConfig> & { name: string }
       return reply.send(Buffer.from(res.body, 'base64'));
     },
     owns: (owner) => owner === config.name,
+    internal: new Map(),
     onRemoteChange(kinds, fn) {
       remoteListeners.push({ kinds: new Set(kinds), fn });
     },
@@ -225,7 +239,11 @@ export async function createSite(partial: Partial<SiteConfig> & { name: string }
       headers: { ...req.headers, [FORWARDED_BY]: req.from },
       ...(req.body !== undefined ? { payload: Buffer.from(req.body, 'base64') } : {}),
     });
-    return { status: res.statusCode, headers: pickReturnedHeaders(res.headers), body: res.rawPayload.toString('base64') };
+    return {
+      status: res.statusCode,
+      headers: pickReturnedHeaders(res.headers),
+      body: res.rawPayload.toString('base64'),
+    };
   };
   const stopServing = forwarder.serve(local);
 
@@ -292,41 +310,52 @@ function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
     metrics.observeSeconds({ method: req.method, route }, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
-    const flavor = apiFlavorOf(req.url);
-    let status: number;
-    let message: string;
-    let detailType: string | undefined;
-    if (err instanceof CloudError) {
-      status = err.status;
-      message = err.message;
-      detailType = err.detailType;
-    } else if (err.validation) {
-      status = 400;
-      message = `Invalid input: ${err.message}`;
-    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      status = 413;
-      message = 'Request body is too large.';
-    } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      status = 415;
-      message = `Unsupported content type ${String(req.headers['content-type'])}.`;
-    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-      status = err.statusCode;
-      message = err.message;
-    } else {
-      status = 500;
-      message = `An unexpected error prevented the request from being fulfilled (request ${req.id}).`;
-      req.log.error({ err }, 'unexpected error');
-    }
-    if (status >= 500 && status !== 503) req.log.error({ err: err.message }, 'server fault');
-    void reply.code(status).type('application/json').send(faultBody(flavor, status, message, detailType));
-  });
+  app.setErrorHandler(
+    (err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
+      const flavor = apiFlavorOf(req.url);
+      let status: number;
+      let message: string;
+      let detailType: string | undefined;
+      if (err instanceof CloudError) {
+        status = err.status;
+        message = err.message;
+        detailType = err.detailType;
+      } else if (err.validation) {
+        status = 400;
+        message = `Invalid input: ${err.message}`;
+      } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        status = 413;
+        message = 'Request body is too large.';
+      } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        status = 415;
+        message = `Unsupported content type ${String(req.headers['content-type'])}.`;
+      } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+        status = err.statusCode;
+        message = err.message;
+      } else {
+        status = 500;
+        message = `An unexpected error prevented the request from being fulfilled (request ${req.id}).`;
+        req.log.error({ err }, 'unexpected error');
+      }
+      if (status >= 500 && status !== 503) req.log.error({ err: err.message }, 'server fault');
+      void reply
+        .code(status)
+        .type('application/json')
+        .send(faultBody(flavor, status, message, detailType));
+    },
+  );
 
   app.setNotFoundHandler((req, reply) => {
     void reply
       .code(404)
       .type('application/json')
-      .send(faultBody(apiFlavorOf(req.url), 404, `The resource could not be found: ${req.method} ${req.url.split('?')[0]}`));
+      .send(
+        faultBody(
+          apiFlavorOf(req.url),
+          404,
+          `The resource could not be found: ${req.method} ${req.url.split('?')[0]}`,
+        ),
+      );
   });
 
   app.get('/healthz', async () => ({ status: 'ok', site: ctx.name, head: ctx.changelog.head() }));
@@ -334,13 +363,23 @@ function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
     reply.type('text/plain; version=0.0.4');
     return metrics.render();
   });
-  metrics.gauge('atoll_changelog_head', 'Sequence number of the last change this site wrote', () => ctx.changelog.head());
+  metrics.gauge('atoll_changelog_head', 'Sequence number of the last change this site wrote', () =>
+    ctx.changelog.head(),
+  );
   metrics.gauge('atoll_replication_lag_changes', 'Changes of each origin not applied here yet', () =>
-    [...ctx.replicator.peers.keys()].map((s) => [{ origin: s }, ctx.replicator.lag(s)] as [Record<string, string>, number]),
+    [...ctx.replicator.peers.keys()].map(
+      (s) => [{ origin: s }, ctx.replicator.lag(s)] as [Record<string, string>, number],
+    ),
   );
   metrics.gauge('atoll_peer_up', 'Whether each peer site was heard from recently', () =>
-    [...ctx.replicator.peers.keys()].map((s) => [{ site: s }, ctx.replicator.isUp(s) ? 1 : 0] as [Record<string, string>, number]),
+    [...ctx.replicator.peers.keys()].map(
+      (s) => [{ site: s }, ctx.replicator.isUp(s) ? 1 : 0] as [Record<string, string>, number],
+    ),
   );
   metrics.gauge('atoll_changes_applied_total', 'Remote changes applied', () => ctx.replicator.stats.applied);
-  metrics.gauge('atoll_forwarded_requests_total', 'Requests forwarded to owner sites', () => ctx.forwarder.stats.forwarded);
+  metrics.gauge(
+    'atoll_forwarded_requests_total',
+    'Requests forwarded to owner sites',
+    () => ctx.forwarder.stats.forwarded,
+  );
 }

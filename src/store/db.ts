@@ -24,7 +24,9 @@ export class Store {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = OFF');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`);
+    this.db.exec(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`,
+    );
   }
 
   migrate(migrations: readonly Migration[]): string[] {
@@ -39,7 +41,9 @@ export class Store {
       if (done.has(m.id)) continue;
       this.db.transaction(() => {
         this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, new Date().toISOString());
+        this.db
+          .prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)')
+          .run(m.id, new Date().toISOString());
       })();
       ran.push(m.id);
     }

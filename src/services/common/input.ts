@@ -28,7 +28,8 @@ export function optStr(o: Obj, field: string, opts: StrOpts = {}): string | unde
   const v = o[field];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new BadRequest(`"${field}" must be a string.`);
-  if (v.length > (opts.max ?? 255)) throw new BadRequest(`"${field}" is longer than ${opts.max ?? 255} characters.`);
+  if (v.length > (opts.max ?? 255))
+    throw new BadRequest(`"${field}" is longer than ${opts.max ?? 255} characters.`);
   if (opts.min !== undefined && v.length < opts.min)
     throw new BadRequest(`"${field}" must be at least ${opts.min} characters.`);
   if (opts.pattern && !opts.pattern.test(v)) throw new BadRequest(`"${field}" has an invalid format.`);

@@ -27,33 +27,74 @@ export async function bootstrapIdentity(site: SiteContext, opts: BootstrapOption
   const now = site.clock.now();
   const put = site.changelog.put.bind(site.changelog);
   return site.store.tx(() => {
-    const domain = db.prepare("SELECT id FROM domains WHERE id = 'default'").get() as { id: string } | undefined;
-    if (!domain) put('domain', { id: 'default', name: 'Default', description: 'The default domain', enabled: 1, extra: '{}', created_at: now });
+    const domain = db.prepare("SELECT id FROM domains WHERE id = 'default'").get() as
+      { id: string } | undefined;
+    if (!domain)
+      put('domain', {
+        id: 'default',
+        name: 'Default',
+        description: 'The default domain',
+        enabled: 1,
+        extra: '{}',
+        created_at: now,
+      });
     const roles: Record<string, string> = {};
     for (const name of ['admin', 'member', 'reader']) {
-      const r = db.prepare('SELECT id FROM roles WHERE name = ? AND domain_id IS NULL').get(name) as { id: string } | undefined;
+      const r = db.prepare('SELECT id FROM roles WHERE name = ? AND domain_id IS NULL').get(name) as
+        { id: string } | undefined;
       roles[name] = r?.id ?? hexId(site.ids);
       if (!r) put('role', { id: roles[name], name, domain_id: null, description: '', created_at: now });
     }
     const project = (name: string) => {
-      const p = db.prepare("SELECT id FROM projects WHERE domain_id = 'default' AND name = ?").get(name) as { id: string } | undefined;
+      const p = db.prepare("SELECT id FROM projects WHERE domain_id = 'default' AND name = ?").get(name) as
+        { id: string } | undefined;
       if (p) return p.id;
       const id = hexId(site.ids);
-      put('project', { id, name, domain_id: 'default', parent_id: 'default', description: `Bootstrap project ${name}`, enabled: 1, is_domain: 0, tags: '[]', extra: '{}', created_at: now });
+      put('project', {
+        id,
+        name,
+        domain_id: 'default',
+        parent_id: 'default',
+        description: `Bootstrap project ${name}`,
+        enabled: 1,
+        is_domain: 0,
+        tags: '[]',
+        extra: '{}',
+        created_at: now,
+      });
       return id;
     };
     const projectId = project(opts.adminProject);
     project('service');
-    const u = db.prepare("SELECT * FROM users WHERE domain_id = 'default' AND name = ?").get(opts.adminUser) as Record<string, unknown> | undefined;
+    const u = db
+      .prepare("SELECT * FROM users WHERE domain_id = 'default' AND name = ?")
+      .get(opts.adminUser) as Record<string, unknown> | undefined;
     const userId = (u?.id as string | undefined) ?? hexId(site.ids);
     put('user', {
-      ...(u ?? { name: opts.adminUser, domain_id: 'default', default_project_id: projectId, description: '', email: null, enabled: 1, password_expires_at: null, extra: '{}', created_at: now }),
+      ...(u ?? {
+        name: opts.adminUser,
+        domain_id: 'default',
+        default_project_id: projectId,
+        description: '',
+        email: null,
+        enabled: 1,
+        password_expires_at: null,
+        extra: '{}',
+        created_at: now,
+      }),
       id: userId,
       password_hash: hash,
     });
     const aid = `UserProject:${userId}:${projectId}:${roles.admin}`;
     if (!db.prepare('SELECT 1 FROM role_assignments WHERE id = ?').get(aid))
-      put('role_assignment', { id: aid, type: 'UserProject', actor_id: userId, target_id: projectId, role_id: roles.admin!, inherited: 0 });
+      put('role_assignment', {
+        id: aid,
+        type: 'UserProject',
+        actor_id: userId,
+        target_id: projectId,
+        role_id: roles.admin!,
+        inherited: 0,
+      });
     return { domainId: 'default', projectId, userId, roles };
   });
 }

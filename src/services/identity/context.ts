@@ -16,7 +16,11 @@ export interface IdentityContext {
   domainOwner(domainId: string): string | undefined;
 }
 
-export function makeIdentityContext(site: SiteContext, reader: SqlIdentityReader, tokens: TokenService): IdentityContext {
+export function makeIdentityContext(
+  site: SiteContext,
+  reader: SqlIdentityReader,
+  tokens: TokenService,
+): IdentityContext {
   return {
     site,
     reader,

@@ -19,7 +19,9 @@ export interface IdentityModule extends ServiceModule {
   ensureServices(): void;
 }
 
-export function identityModule(catalog: () => readonly { type: string; name: string; path: string }[]): IdentityModule {
+export function identityModule(
+  catalog: () => readonly { type: string; name: string; path: string }[],
+): IdentityModule {
   const mod: IdentityModule = {
     name: 'identity',
     migrations: identityMigrations,

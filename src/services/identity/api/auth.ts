@@ -21,7 +21,12 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
 
   const findDomain = (ref: unknown): { id: string; name: string; enabled: number } => {
     if (!isObj(ref)) throw new BadRequest('A domain (id or name) is required.');
-    const d = typeof ref.id === 'string' ? reader.domain(ref.id) : typeof ref.name === 'string' ? reader.domainByName(ref.name) : undefined;
+    const d =
+      typeof ref.id === 'string'
+        ? reader.domain(ref.id)
+        : typeof ref.name === 'string'
+          ? reader.domainByName(ref.name)
+          : undefined;
     if (!d) throw new Unauthorized('Could not find domain.');
     return d;
   };
@@ -36,7 +41,11 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
   };
 
   /** Resolves the requested scope to claims p/d; 401 when the user has no role there. */
-  const resolveScope = (scope: unknown, userId: string, fallbackProject: string | null): Pick<TokenClaims, 'p' | 'd'> => {
+  const resolveScope = (
+    scope: unknown,
+    userId: string,
+    fallbackProject: string | null,
+  ): Pick<TokenClaims, 'p' | 'd'> => {
     if (scope === undefined || scope === 'unscoped') {
       if (scope === undefined && fallbackProject) {
         const p = reader.project(fallbackProject);
@@ -85,17 +94,27 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
       if (!isObj(pw) || !isObj(pw.user)) throw new BadRequest('auth.identity.password.user is required.');
       const user = findUser(pw.user);
       const password = reqStr(pw.user, 'password', { max: 4096 });
-      if (!(await verifySecret(password, user.password_hash))) throw new Unauthorized('The request you have made requires authentication.');
+      if (!(await verifySecret(password, user.password_hash)))
+        throw new Unauthorized('The request you have made requires authentication.');
       if (!user.enabled) throw new Unauthorized('The account is disabled for user: ' + user.id);
       const dom = reader.domain(user.domain_id);
       if (!dom?.enabled) throw new Unauthorized('The user domain is disabled.');
       const audit = hexId(site.ids).slice(0, 22);
-      claims = { sub: user.id, iss: site.name, iat: now, exp: now + ttl, m: ['password'], ai: [audit], ...resolveScope(auth.scope, user.id, user.default_project_id) };
+      claims = {
+        sub: user.id,
+        iss: site.name,
+        iat: now,
+        exp: now + ttl,
+        m: ['password'],
+        ai: [audit],
+        ...resolveScope(auth.scope, user.id, user.default_project_id),
+      };
     } else if (methods.includes('token')) {
       const t = identity.token;
       if (!isObj(t)) throw new BadRequest('auth.identity.token.id is required.');
       const old = tokens.validate(reqStr(t, 'id', { max: 8192 }));
-      if (old.applicationCredentialId) throw new Forbidden('An application credential token cannot be rescoped.');
+      if (old.applicationCredentialId)
+        throw new Forbidden('An application credential token cannot be rescoped.');
       const audit = hexId(site.ids).slice(0, 22);
       claims = {
         sub: old.userId,
@@ -113,14 +132,27 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
       let ac = typeof a.id === 'string' ? reader.appCred(a.id) : undefined;
       if (!ac && typeof a.name === 'string' && isObj(a.user)) {
         const u = findUser(a.user);
-        ac = site.store.db.prepare('SELECT * FROM application_credentials WHERE user_id = ? AND name = ?').get(u.id, a.name) as typeof ac;
+        ac = site.store.db
+          .prepare('SELECT * FROM application_credentials WHERE user_id = ? AND name = ?')
+          .get(u.id, a.name) as typeof ac;
       }
-      if (!ac || !(await verifySecret(secret, ac.secret_hash))) throw new Unauthorized('Invalid application credential.');
-      if (ac.expires_at !== null && ac.expires_at <= now) throw new Unauthorized('The application credential has expired.');
+      if (!ac || !(await verifySecret(secret, ac.secret_hash)))
+        throw new Unauthorized('Invalid application credential.');
+      if (ac.expires_at !== null && ac.expires_at <= now)
+        throw new Unauthorized('The application credential has expired.');
       const user = reader.user(ac.user_id);
       if (!user?.enabled) throw new Unauthorized('The user is disabled.');
       const audit = hexId(site.ids).slice(0, 22);
-      claims = { sub: user.id, iss: site.name, iat: now, exp: Math.min(now + ttl, ac.expires_at ?? Infinity), m: ['application_credential'], ai: [audit], p: ac.project_id, ac: ac.id };
+      claims = {
+        sub: user.id,
+        iss: site.name,
+        iat: now,
+        exp: Math.min(now + ttl, ac.expires_at ?? Infinity),
+        m: ['application_credential'],
+        ai: [audit],
+        p: ac.project_id,
+        ac: ac.id,
+      };
     } else {
       throw new Unauthorized(`Unsupported authentication method: ${methods.join(', ')}`);
     }
@@ -147,7 +179,8 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
     try {
       return tokens.validate(t);
     } catch (e) {
-      if (e instanceof CloudError && e.status === 401) throw new NotFound(`Could not find token: ${e.message}`);
+      if (e instanceof CloudError && e.status === 401)
+        throw new NotFound(`Could not find token: ${e.message}`);
       throw e;
     }
   };
@@ -179,25 +212,61 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
 
   app.get('/identity/v3/auth/catalog', async (req) => {
     const ctx = site.authenticate(req);
-    return { catalog: buildCatalog(ic, ctx.projectId), links: { self: `${site.publicUrl()}/identity/v3/auth/catalog` } };
+    return {
+      catalog: buildCatalog(ic, ctx.projectId),
+      links: { self: `${site.publicUrl()}/identity/v3/auth/catalog` },
+    };
   });
 
   app.get('/identity/v3/auth/projects', async (req) => {
     const ctx = site.authenticate(req);
-    const rows = site.store.db.prepare('SELECT * FROM projects WHERE is_domain = 0 ORDER BY name').all() as { id: string; name: string; domain_id: string; enabled: number; description: string; parent_id: string | null }[];
+    const rows = site.store.db.prepare('SELECT * FROM projects WHERE is_domain = 0 ORDER BY name').all() as {
+      id: string;
+      name: string;
+      domain_id: string;
+      enabled: number;
+      description: string;
+      parent_id: string | null;
+    }[];
     const projects = rows
       .filter((p) => p.enabled && reader.roles(ctx.userId, { projectId: p.id }).length > 0)
-      .map((p) => ({ id: p.id, name: p.name, domain_id: p.domain_id, enabled: true, description: p.description, parent_id: p.parent_id ?? p.domain_id, is_domain: false, links: { self: `${site.publicUrl()}/identity/v3/projects/${p.id}` } }));
-    return { projects, links: { self: `${site.publicUrl()}/identity/v3/auth/projects`, next: null, previous: null } };
+      .map((p) => ({
+        id: p.id,
+        name: p.name,
+        domain_id: p.domain_id,
+        enabled: true,
+        description: p.description,
+        parent_id: p.parent_id ?? p.domain_id,
+        is_domain: false,
+        links: { self: `${site.publicUrl()}/identity/v3/projects/${p.id}` },
+      }));
+    return {
+      projects,
+      links: { self: `${site.publicUrl()}/identity/v3/auth/projects`, next: null, previous: null },
+    };
   });
 
   app.get('/identity/v3/auth/domains', async (req) => {
     const ctx = site.authenticate(req);
-    const rows = site.store.db.prepare('SELECT * FROM domains ORDER BY name').all() as { id: string; name: string; enabled: number; description: string }[];
+    const rows = site.store.db.prepare('SELECT * FROM domains ORDER BY name').all() as {
+      id: string;
+      name: string;
+      enabled: number;
+      description: string;
+    }[];
     const domains = rows
       .filter((d) => d.enabled && reader.roles(ctx.userId, { domainId: d.id }).length > 0)
-      .map((d) => ({ id: d.id, name: d.name, enabled: true, description: d.description, links: { self: `${site.publicUrl()}/identity/v3/domains/${d.id}` } }));
-    return { domains, links: { self: `${site.publicUrl()}/identity/v3/auth/domains`, next: null, previous: null } };
+      .map((d) => ({
+        id: d.id,
+        name: d.name,
+        enabled: true,
+        description: d.description,
+        links: { self: `${site.publicUrl()}/identity/v3/domains/${d.id}` },
+      }));
+    return {
+      domains,
+      links: { self: `${site.publicUrl()}/identity/v3/auth/domains`, next: null, previous: null },
+    };
   });
 }
 
@@ -217,7 +286,11 @@ export function revokeAudit(ic: IdentityContext, auditId: string, expiresAt: num
 }
 
 /** Revokes every token of a user (and, optionally, only those scoped to a project). */
-export function revokeUserTokens(ic: IdentityContext, userId: string | null, projectId: string | null = null): void {
+export function revokeUserTokens(
+  ic: IdentityContext,
+  userId: string | null,
+  projectId: string | null = null,
+): void {
   const now = ic.site.clock.now();
   ic.site.changelog.put('revocation', {
     id: ic.newId(),
@@ -254,7 +327,11 @@ export function tokenBody(ic: IdentityContext, ctx: AuthContext, withCatalog: bo
     }),
   ];
   if (ctx.projectId) {
-    body.project = { id: ctx.projectId, name: ctx.projectName, domain: { id: ctx.projectDomainId, name: ctx.projectDomainName } };
+    body.project = {
+      id: ctx.projectId,
+      name: ctx.projectName,
+      domain: { id: ctx.projectDomainId, name: ctx.projectDomainName },
+    };
     body.is_domain = false;
     body.roles = roles;
   } else if (ctx.domainId) {
@@ -263,7 +340,11 @@ export function tokenBody(ic: IdentityContext, ctx: AuthContext, withCatalog: bo
   }
   if (ctx.applicationCredentialId) {
     const ac = ic.reader.appCred(ctx.applicationCredentialId);
-    body.application_credential = { id: ctx.applicationCredentialId, name: ac?.name, restricted: !ac?.unrestricted };
+    body.application_credential = {
+      id: ctx.applicationCredentialId,
+      name: ac?.name,
+      restricted: !ac?.unrestricted,
+    };
   }
   if (withCatalog && (ctx.projectId || ctx.domainId)) body.catalog = buildCatalog(ic, ctx.projectId);
   return body;

@@ -6,39 +6,66 @@
 import { createHash } from 'node:crypto';
 import type { IdentityContext } from '../context.ts';
 
-const stableId = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 32);
+const stableId = (...parts: string[]) =>
+  createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 32);
 
 export function serviceId(type: string): string {
   return stableId('service', type);
 }
 
 /** Service rows are made once, by the bootstrapping site (their ids are the same everywhere). */
-export function ensureServices(ic: IdentityContext, entries: readonly { type: string; name: string }[]): void {
+export function ensureServices(
+  ic: IdentityContext,
+  entries: readonly { type: string; name: string }[],
+): void {
   const { site } = ic;
   site.store.tx(() => {
     for (const e of entries) {
       const sid = serviceId(e.type);
       if (!site.store.db.prepare('SELECT 1 FROM services WHERE id = ?').get(sid))
-        site.changelog.put('service', { id: sid, type: e.type, name: e.name, description: `${e.name} (${e.type})`, enabled: 1 });
+        site.changelog.put('service', {
+          id: sid,
+          type: e.type,
+          name: e.name,
+          description: `${e.name} (${e.type})`,
+          enabled: 1,
+        });
     }
   });
 }
 
 /** Makes this site's region, service and endpoint rows match what it serves now. */
-export function ensureOwnCatalog(ic: IdentityContext, entries: readonly { type: string; name: string; path: string }[]): void {
+export function ensureOwnCatalog(
+  ic: IdentityContext,
+  entries: readonly { type: string; name: string; path: string }[],
+): void {
   const { site } = ic;
   const db = site.store.db;
   site.store.tx(() => {
-    const region = db.prepare('SELECT * FROM regions WHERE id = ?').get(site.name) as { owner: string; description: string } | undefined;
-    if (!region) site.changelog.put('region', { id: site.name, description: `Atoll site ${site.name}`, parent_region_id: null });
+    const region = db.prepare('SELECT * FROM regions WHERE id = ?').get(site.name) as
+      { owner: string; description: string } | undefined;
+    if (!region)
+      site.changelog.put('region', {
+        id: site.name,
+        description: `Atoll site ${site.name}`,
+        parent_region_id: null,
+      });
     for (const e of entries) {
       const sid = serviceId(e.type);
       for (const iface of ['public', 'internal']) {
         const eid = stableId('endpoint', site.name, e.type, iface);
         const url = site.publicUrl() + e.path;
-        const cur = db.prepare('SELECT url, owner FROM endpoints WHERE id = ?').get(eid) as { url: string; owner: string } | undefined;
+        const cur = db.prepare('SELECT url, owner FROM endpoints WHERE id = ?').get(eid) as
+          { url: string; owner: string } | undefined;
         if (!cur || (cur.url !== url && cur.owner === site.name))
-          site.changelog.put('endpoint', { id: eid, service_id: sid, region_id: site.name, interface: iface, url, enabled: 1 });
+          site.changelog.put('endpoint', {
+            id: eid,
+            service_id: sid,
+            region_id: site.name,
+            interface: iface,
+            url,
+            enabled: 1,
+          });
       }
     }
   });
@@ -55,7 +82,11 @@ interface CatalogEndpoint {
 /** Keystone's catalog: one entry per service with its endpoints in every region. */
 export function buildCatalog(ic: IdentityContext, projectId: string | undefined) {
   const db = ic.site.store.db;
-  const services = db.prepare('SELECT * FROM services WHERE enabled = 1 ORDER BY type').all() as { id: string; type: string; name: string }[];
+  const services = db.prepare('SELECT * FROM services WHERE enabled = 1 ORDER BY type').all() as {
+    id: string;
+    type: string;
+    name: string;
+  }[];
   const eps = db.prepare('SELECT * FROM endpoints WHERE enabled = 1 ORDER BY region_id, interface').all() as {
     id: string;
     service_id: string;
@@ -69,14 +100,14 @@ export function buildCatalog(ic: IdentityContext, projectId: string | undefined)
     name: s.name,
     endpoints: eps
       .filter((e) => e.service_id === s.id)
-      .map(
-        (e): CatalogEndpoint => ({
-          id: e.id,
-          interface: e.interface,
-          region: e.region_id ?? '',
-          region_id: e.region_id ?? '',
-          url: projectId ? e.url.replace('$(project_id)s', projectId).replace('%(project_id)s', projectId) : e.url,
-        }),
-      ),
+      .map((e): CatalogEndpoint => ({
+        id: e.id,
+        interface: e.interface,
+        region: e.region_id ?? '',
+        region_id: e.region_id ?? '',
+        url: projectId
+          ? e.url.replace('$(project_id)s', projectId).replace('%(project_id)s', projectId)
+          : e.url,
+      })),
   }));
 }

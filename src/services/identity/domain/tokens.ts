@@ -98,7 +98,8 @@ export class TokenService implements TokenValidator {
     } catch {
       throw new Unauthorized('The token is malformed.');
     }
-    if (header.alg !== 'EdDSA' || typeof header.kid !== 'string') throw new Unauthorized('The token is malformed.');
+    if (header.alg !== 'EdDSA' || typeof header.kid !== 'string')
+      throw new Unauthorized('The token is malformed.');
     let key = this.keyObjects.get(header.kid);
     if (!key) {
       const pk = this.reader.publicKey(header.kid);

@@ -80,7 +80,8 @@ export class SqlIdentityReader implements IdentityReader {
     const targetId = target.projectId ?? target.domainId;
     if (!targetId) return [];
     const out = new Map<string, { id: string; name: string }>();
-    for (const r of this.q.roles.all(targetId, userId, userId) as { id: string; name: string }[]) out.set(r.id, r);
+    for (const r of this.q.roles.all(targetId, userId, userId) as { id: string; name: string }[])
+      out.set(r.id, r);
     if (target.projectId) {
       // Roles inherited from the project's domain and its parents (OS-INHERIT).
       let p = this.project(target.projectId);
@@ -92,7 +93,8 @@ export class SqlIdentityReader implements IdentityReader {
         p = this.project(p.parent_id);
       }
       for (const a of ancestors)
-        for (const r of this.q.inheritedRoles.all(a, userId, userId) as { id: string; name: string }[]) out.set(r.id, r);
+        for (const r of this.q.inheritedRoles.all(a, userId, userId) as { id: string; name: string }[])
+          out.set(r.id, r);
     }
     return [...out.values()];
   }
