@@ -1,0 +1,74 @@
+/**
+ * @module The in-process contracts between services of one site (Nova asks Neutron for ports and
+ * Cinder for attachments, as nova-compute does over REST in OpenStack). Each offering module puts its
+ * implementation in ctx.internal under the key named here; each caller gets it with internalApi().
+ * All calls run on the site that owns the server, so they only touch what this site owns or may use.
+ */
+import type { AuthContext } from '../../core/auth.ts';
+import type { SiteContext } from '../../site/site.ts';
+
+/** A network request from `server create --nic` / the `networks` field of POST /servers. */
+export interface NicRequest {
+  networkId?: string;
+  portId?: string;
+  fixedIp?: string;
+}
+
+export interface ServerAddress {
+  /** network name -> addresses, as in the server body's `addresses` */
+  networkName: string;
+  addr: string;
+  version: 4 | 6;
+  mac: string;
+  portId: string;
+}
+
+export interface NetworkForCompute {
+  /**
+   * Creates (or binds existing) ports for a server being built on this site; 'auto' picks the project's
+   * only network (or a shared one), 'none' allocates nothing. Throws CloudError (400/404/409) on bad
+   * requests, leaving nothing allocated.
+   */
+  allocateForServer(
+    auth: AuthContext,
+    server: { id: string; projectId: string; host: string },
+    nics: NicRequest[] | 'auto' | 'none',
+  ): ServerAddress[];
+  /** Deletes the ports it created for the server and unbinds the ones it was given. */
+  releaseForServer(serverId: string): void;
+  addressesOf(serverId: string): ServerAddress[];
+}
+
+export interface VolumeAttachment {
+  id: string;
+  volumeId: string;
+  serverId: string;
+  device: string;
+}
+
+export interface VolumeForCompute {
+  /** Marks the volume in-use by the server (409 when it is not available). */
+  attach(auth: AuthContext, volumeId: string, serverId: string, device: string | undefined): VolumeAttachment;
+  detach(auth: AuthContext, volumeId: string, serverId: string): void;
+  attachmentsOf(serverId: string): VolumeAttachment[];
+  /** Detaches everything from a server being deleted. */
+  detachAll(serverId: string): void;
+}
+
+export interface ImageForCompute {
+  /** The image if `auth` may boot from it (owner, public, shared or community), else undefined. */
+  usableImage(
+    auth: AuthContext,
+    imageId: string,
+  ): { id: string; name: string; status: string; minDisk: number; minRam: number; size: number | null } | undefined;
+}
+
+export const InternalApi = {
+  Network: 'network',
+  Volume: 'volume',
+  Image: 'image',
+} as const;
+
+export function internalApi<T>(ctx: SiteContext, name: (typeof InternalApi)[keyof typeof InternalApi]): T | undefined {
+  return ctx.internal.get(name) as T | undefined;
+}
