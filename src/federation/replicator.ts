@@ -216,7 +216,7 @@ export class Replicator {
     const from = this.changelog.cursor(origin);
     this.stats.pulls++;
     const req: PullRequest = { v: PROTOCOL_VERSION, from, limit: this.opts.pullLimit };
-    this.fabric.request(subjects.rpc(origin, 'changes'), encodeJson(req), this.opts.pullTimeoutMs).then(
+    this.fabric.request(subjects.rpc(origin, 'changes'), encodeJson(req), this.pullTimeout(origin)).then(
       (data) => {
         this.pulling.delete(origin);
         const reply = decodeJson<PullReply>(data);
@@ -232,6 +232,16 @@ export class Replicator {
         this.log.debug({ origin, err: String(err) }, 'pull failed; the next heartbeat retries');
       },
     );
+  }
+
+  /**
+   * A lost pull must not stall catch-up: wait about four round trips (two heartbeats before the first
+   * one is measured), never more than pullTimeoutMs.
+   */
+  private pullTimeout(origin: string): number {
+    const rtt = this.peers.get(origin)?.rttMs;
+    const guess = rtt === undefined ? 2 * this.opts.heartbeatMs : 4 * rtt + this.opts.heartbeatMs;
+    return Math.min(this.opts.pullTimeoutMs, Math.max(this.opts.heartbeatMs, guess));
   }
 
   isUp(site: string): boolean {
