@@ -85,6 +85,11 @@ export interface SiteContext {
   forwardTo(owner: string, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
   /** True when a resource with this owner is written here. */
   owns(owner: string): boolean;
+  /**
+   * How fresh this site's replica of `owner`'s resources is: stale when the owner has not been heard
+   * from recently (lists then show the last replicated state, marked stale with its age).
+   */
+  freshness(owner: string): { stale: boolean; ageSeconds: number };
   /** Runs after remote changes of these kinds were applied. */
   onRemoteChange(kinds: string[], fn: (kind: string, id: string) => void): void;
   /**
@@ -222,6 +227,11 @@ export async function createSite(
       return reply.send(Buffer.from(res.body, 'base64'));
     },
     owns: (owner) => owner === config.name,
+    freshness(owner) {
+      if (owner === config.name || replicator.isUp(owner)) return { stale: false, ageSeconds: 0 };
+      const seen = replicator.peers.get(owner)?.lastSeen;
+      return { stale: true, ageSeconds: seen ? Math.round((clock.now() - seen) / 1000) : -1 };
+    },
     internal: new Map(),
     onRemoteChange(kinds, fn) {
       remoteListeners.push({ kinds: new Set(kinds), fn });
