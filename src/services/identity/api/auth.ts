@@ -304,6 +304,28 @@ export function revokeUserTokens(
   });
 }
 
+/**
+ * Revokes every token matching all the given fields: a user's, a project's or a domain's tokens (or a
+ * user's on one project or domain). Used when a project or domain is disabled or deleted, and when a
+ * role assignment is removed.
+ */
+export function revokeMatching(
+  ic: IdentityContext,
+  match: { userId?: string; projectId?: string; domainId?: string },
+): void {
+  const now = ic.site.clock.now();
+  ic.site.changelog.put('revocation', {
+    id: ic.newId(),
+    audit_id: null,
+    user_id: match.userId ?? null,
+    project_id: match.projectId ?? null,
+    domain_id: match.domainId ?? null,
+    issued_before: now,
+    revoked_at: now,
+    expires_at: now + ic.site.config.tokenTtlSeconds * 1000,
+  });
+}
+
 export function tokenBody(ic: IdentityContext, ctx: AuthContext, withCatalog: boolean): Obj {
   const user = ic.reader.user(ctx.userId);
   const body: Obj = {

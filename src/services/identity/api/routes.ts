@@ -1,9 +1,18 @@
 /**
- * @module Identity v3 routes other than authentication: version discovery and the CRUD resources.
+ * @module Identity v3 routes other than authentication: version discovery, and every CRUD resource
+ * (one file per resource, registered here).
  * https://docs.openstack.org/api-ref/identity/v3/
  */
 import type { FastifyInstance } from 'fastify';
 import type { IdentityContext } from '../context.ts';
+import { registerAppCredRoutes } from './app-creds.ts';
+import { registerAssignmentRoutes } from './assignments.ts';
+import { registerDomainRoutes } from './domains.ts';
+import { registerGroupRoutes } from './groups.ts';
+import { registerProjectRoutes } from './projects.ts';
+import { registerCatalogRoutes } from './regions.ts';
+import { registerRoleRoutes } from './roles.ts';
+import { registerUserRoutes } from './users.ts';
 
 export function registerIdentityRoutes(app: FastifyInstance, ic: IdentityContext): void {
   const { site } = ic;
@@ -19,4 +28,13 @@ export function registerIdentityRoutes(app: FastifyInstance, ic: IdentityContext
     return { versions: { values: [v3()] } };
   });
   app.get('/identity/v3', async () => ({ version: v3() }));
+
+  registerDomainRoutes(app, ic);
+  registerProjectRoutes(app, ic);
+  registerUserRoutes(app, ic);
+  registerGroupRoutes(app, ic);
+  registerRoleRoutes(app, ic);
+  registerAssignmentRoutes(app, ic);
+  registerCatalogRoutes(app, ic);
+  registerAppCredRoutes(app, ic);
 }

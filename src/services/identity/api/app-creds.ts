@@ -1,0 +1,167 @@
+/**
+ * @module Application credentials: /v3/users/{u}/application_credentials. Only the user creates their
+ * own, with a project-scoped token, for that project and a subset of their roles on it. The secret is
+ * generated when absent, returned once, and stored hashed. A credential belongs to its user's domain's
+ * home site. Authentication with them is in auth.ts.
+ * https://docs.openstack.org/api-ref/identity/v3/#application-credentials
+ */
+import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
+import type { Obj } from '../../common/input.ts';
+import { isObj, keystoneTime, optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
+import type { IdentityContext } from '../context.ts';
+import { hashSecret } from '../domain/passwords.ts';
+import type { AppCredRow } from '../store/schema.ts';
+import { collection, forwardIfRemote, notFound, param, q, selfLinks } from './common.ts';
+import { isCloudAdmin, requireNotRestrictedAppCred } from './policy.ts';
+
+export function appCredView(ic: IdentityContext, a: AppCredRow): Obj {
+  return {
+    id: a.id,
+    name: a.name,
+    description: a.description,
+    user_id: a.user_id,
+    project_id: a.project_id,
+    roles: (JSON.parse(a.roles) as { id: string; name: string }[]).map((r) => ({ ...r, domain_id: null })),
+    unrestricted: !!a.unrestricted,
+    expires_at: a.expires_at === null ? null : keystoneTime(a.expires_at),
+    access_rules: [],
+    system: null,
+    links: selfLinks(ic, `users/${a.user_id}/application_credentials/${a.id}`),
+  };
+}
+
+/** Keystone and keystoneclient send ISO 8601 with up to microseconds; JavaScript parses milliseconds. */
+function parseTime(v: string): number {
+  const t = Date.parse(v.replace(/(\.\d{3})\d+/, '$1'));
+  if (Number.isNaN(t)) throw new BadRequest('"expires_at" must be an ISO 8601 time.');
+  return t;
+}
+
+export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext): void {
+  const { site, reader } = ic;
+  const db = site.store.db;
+  const byName = db.prepare('SELECT 1 FROM application_credentials WHERE user_id = ? AND name = ?');
+  const base = '/identity/v3/users/:user_id/application_credentials';
+
+  /** The user in the path, with the caller allowed on their credentials (self, or cloud admin to read/delete). */
+  const subject = (req: Parameters<typeof param>[0], adminToo: boolean) => {
+    const ctx = site.authenticate(req);
+    const uid = param(req, 'user_id');
+    if (ctx.userId !== uid && !(adminToo && isCloudAdmin(ctx))) throw new Forbidden();
+    const u = reader.user(uid);
+    if (!u) throw notFound('user', uid);
+    const owner = ic.domainOwner(u.domain_id);
+    if (!owner) throw notFound('domain', u.domain_id);
+    return { ctx, u, owner };
+  };
+  const load = (userId: string, id: string): AppCredRow => {
+    const a = reader.appCred(id);
+    if (!a || a.user_id !== userId) throw notFound('application credential', id);
+    return a;
+  };
+  const unrestrictedToken = (appCredId: string | undefined) =>
+    appCredId ? !!reader.appCred(appCredId)?.unrestricted : true;
+
+  app.get(base, async (req) => {
+    const { u } = subject(req, true);
+    const qs = q(req);
+    let rows = db
+      .prepare('SELECT * FROM application_credentials WHERE user_id = ? ORDER BY name')
+      .all(u.id) as AppCredRow[];
+    if (qs.name !== undefined) rows = rows.filter((a) => a.name === qs.name);
+    return collection(
+      ic,
+      req,
+      'application_credentials',
+      rows.map((a) => appCredView(ic, a)),
+    );
+  });
+
+  app.get(`${base}/:id`, async (req) => {
+    const { u } = subject(req, true);
+    return { application_credential: appCredView(ic, load(u.id, param(req, 'id'))) };
+  });
+
+  app.post(base, async (req, reply) => {
+    const { ctx, u, owner } = subject(req, false);
+    requireNotRestrictedAppCred(ctx, unrestrictedToken(ctx.applicationCredentialId));
+    if (!ctx.projectId) throw new BadRequest('An application credential needs a project-scoped token.');
+    const fwd = forwardIfRemote(ic, owner, req, reply);
+    if (fwd) return fwd;
+    const b = wrapped(req.body, 'application_credential');
+    const name = reqStr(b, 'name', { max: 255 });
+    const description = optStr(b, 'description', { max: 255 }) ?? '';
+    const secret = optStr(b, 'secret', { max: 4096, min: 1 }) ?? randomBytes(64).toString('base64url');
+    const unrestricted = optBool(b, 'unrestricted') ?? false;
+    const expiresIn = optStr(b, 'expires_at', { max: 64 });
+    const expiresAt = expiresIn === undefined ? null : parseTime(expiresIn);
+    if (expiresAt !== null && expiresAt <= site.clock.now())
+      throw new BadRequest('"expires_at" must be in the future.');
+    if (b.access_rules !== undefined && b.access_rules !== null) {
+      if (!Array.isArray(b.access_rules)) throw new BadRequest('"access_rules" must be a list.');
+      if (b.access_rules.length > 0) throw new BadRequest('Access rules are not supported by this cloud.');
+    }
+    // The caller's roles on the token's project, implied ones included, by id and by name.
+    const have = new Map<string, { id: string; name: string }>();
+    for (const n of ctx.roles) {
+      const r = ctx.roleRefs.find((x) => x.name === n) ?? reader.roleByName(n);
+      if (r) have.set(r.id, { id: r.id, name: r.name });
+    }
+    let roles: { id: string; name: string }[];
+    if (b.roles === undefined || b.roles === null) roles = [...have.values()];
+    else {
+      if (!Array.isArray(b.roles) || !b.roles.every(isObj))
+        throw new BadRequest('"roles" must be a list of objects with an id or a name.');
+      roles = (b.roles as Obj[]).map((r) => {
+        const hit =
+          typeof r.id === 'string'
+            ? have.get(r.id)
+            : typeof r.name === 'string'
+              ? [...have.values()].find((x) => x.name === r.name)
+              : undefined;
+        if (!hit)
+          throw new NotFound(
+            `Could not find role assignment with role: ${String(r.id ?? r.name)}, user or group: ${u.id}, project, domain, or system: ${ctx.projectId}.`,
+          );
+        return hit;
+      });
+      roles = [...new Map(roles.map((r) => [r.id, r])).values()];
+    }
+    if (roles.length === 0) throw new BadRequest('An application credential needs at least one role.');
+    const hash = await hashSecret(secret, site.config.passwordHashCost);
+    const projectId = ctx.projectId;
+    const row = site.store.tx(() => {
+      if (byName.get(u.id, name))
+        throw new Conflict(
+          `Conflict occurred attempting to store application_credential - Duplicate entry found with name ${name}.`,
+        );
+      return site.changelog.put('application_credential', {
+        id: ic.newId(),
+        name,
+        user_id: u.id,
+        project_id: projectId,
+        description,
+        secret_hash: hash,
+        roles: JSON.stringify(roles),
+        unrestricted: unrestricted ? 1 : 0,
+        expires_at: expiresAt,
+        access_rules: '[]',
+        created_at: site.clock.now(),
+      }) as unknown as AppCredRow;
+    });
+    reply.code(201);
+    return { application_credential: { ...appCredView(ic, row), secret } };
+  });
+
+  app.delete(`${base}/:id`, async (req, reply) => {
+    const { ctx, u, owner } = subject(req, true);
+    requireNotRestrictedAppCred(ctx, unrestrictedToken(ctx.applicationCredentialId));
+    const a = load(u.id, param(req, 'id'));
+    const fwd = forwardIfRemote(ic, a.owner ?? owner, req, reply);
+    if (fwd) return fwd;
+    site.changelog.remove('application_credential', a.id);
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,343 @@
+/**
+ * @module Role assignments: grants on projects and domains to users and groups (PUT/GET/HEAD/DELETE
+ * /v3/{projects|domains}/{t}/{users|groups}/{a}/roles/{r}, the OS-INHERIT variants), and the listing
+ * GET /v3/role_assignments with its filters, `effective` and `include_names`. An assignment belongs to
+ * the owner of its target (the project's or domain's home site). Removing a user's assignment revokes
+ * that user's tokens on the target; a group's assignment stops granting at once because effective roles
+ * are resolved at validation and the validation cache is dropped on every assignment change.
+ * https://docs.openstack.org/api-ref/identity/v3/#roles and #os-inherit
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuthContext } from '../../../core/auth.ts';
+import { BadRequest, Forbidden, NotFound } from '../../../core/errors.ts';
+import type { Obj } from '../../common/input.ts';
+import type { IdentityContext } from '../context.ts';
+import type { DomainRow, ProjectRow, RoleRow } from '../store/schema.ts';
+import { revokeMatching, revokeUserTokens } from './auth.ts';
+import { collection, forwardIfRemote, notFound, param, q, queryBool, v3Url } from './common.ts';
+import { isCloudAdmin, isDomainReader, requireDomainAdmin } from './policy.ts';
+import { roleView } from './roles.ts';
+
+type Actor = 'users' | 'groups';
+type Target = 'projects' | 'domains';
+
+interface Assignment {
+  type: 'UserProject' | 'GroupProject' | 'UserDomain' | 'GroupDomain';
+  actor_id: string;
+  target_id: string;
+  role_id: string;
+  inherited: number;
+}
+
+interface Listed {
+  userId?: string;
+  groupId?: string;
+  projectId?: string;
+  domainId?: string;
+  roleId: string;
+  inherited: boolean;
+  /** Set when effective listing expanded a group assignment to this member. */
+  viaGroup?: string;
+  /** Set when an inherited assignment was expanded to this project: the original target. */
+  inheritedFrom?: { projectId?: string; domainId?: string };
+}
+
+const typeOf = (actor: Actor, target: Target): Assignment['type'] =>
+  `${actor === 'users' ? 'User' : 'Group'}${target === 'projects' ? 'Project' : 'Domain'}`;
+
+export const assignmentId = (a: Omit<Assignment, 'inherited'>, inherited: boolean): string =>
+  `${a.type}:${a.actor_id}:${a.target_id}:${a.role_id}${inherited ? ':inherited' : ''}`;
+
+export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityContext): void {
+  const { site, reader } = ic;
+  const db = site.store.db;
+  const exists = db.prepare('SELECT 1 FROM role_assignments WHERE id = ?');
+  const groupById = db.prepare('SELECT * FROM groups WHERE id = ?');
+
+  const loadTarget = (target: Target, id: string): { domainId: string; owner: string } => {
+    if (target === 'projects') {
+      const p = reader.project(id);
+      if (!p || p.is_domain) throw notFound('project', id);
+      return { domainId: p.domain_id, owner: p.owner };
+    }
+    const d = reader.domain(id);
+    if (!d) throw notFound('domain', id);
+    return { domainId: d.id, owner: d.owner };
+  };
+  const loadActor = (actor: Actor, id: string) => {
+    const row =
+      actor === 'users'
+        ? reader.user(id)
+        : (groupById.get(id) as { id: string; domain_id: string } | undefined);
+    if (!row) throw notFound(actor === 'users' ? 'user' : 'group', id);
+    return row;
+  };
+
+  const resolveGrant = (req: FastifyRequest, actor: Actor, target: Target, inherited: boolean) => {
+    const ctx = site.authenticate(req);
+    const targetId = param(req, target === 'projects' ? 'project_id' : 'domain_id');
+    const t = loadTarget(target, targetId);
+    const actorId = param(req, actor === 'users' ? 'user_id' : 'group_id');
+    loadActor(actor, actorId);
+    const roleId = param(req, 'role_id');
+    const role = reader.role(roleId);
+    if (!role) throw notFound('role', roleId);
+    const a = { type: typeOf(actor, target), actor_id: actorId, target_id: targetId, role_id: roleId };
+    return { ctx, t, a, role, id: assignmentId(a, inherited) };
+  };
+
+  const grantRoutes = (prefix: string, actor: Actor, target: Target, inherited: boolean) => {
+    const tParam = target === 'projects' ? ':project_id' : ':domain_id';
+    const aParam = actor === 'users' ? ':user_id' : ':group_id';
+    const base = `/identity/v3/${prefix}${target}/${tParam}/${actor}/${aParam}/roles`;
+    const suffix = inherited ? '/inherited_to_projects' : '';
+
+    app.put(`${base}/:role_id${suffix}`, async (req, reply) => {
+      const { ctx, t, a, role, id } = resolveGrant(req, actor, target, inherited);
+      requireDomainAdmin(ctx, t.domainId);
+      if (role.domain_id !== null && role.domain_id !== t.domainId)
+        throw new Forbidden('A domain-specific role can only be assigned inside its domain.');
+      const fwd = forwardIfRemote(ic, t.owner, req, reply);
+      if (fwd) return fwd;
+      if (!exists.get(id)) site.changelog.put('role_assignment', { id, ...a, inherited: inherited ? 1 : 0 });
+      return reply.code(204).send();
+    });
+
+    app.get(`${base}/:role_id${suffix}`, async (req, reply) => {
+      const { ctx, t, id } = resolveGrant(req, actor, target, inherited);
+      if (!isDomainReader(ctx, t.domainId)) throw new Forbidden();
+      if (!exists.get(id)) throw new NotFound('Could not find role assignment.');
+      return reply.code(204).send();
+    });
+
+    app.delete(`${base}/:role_id${suffix}`, async (req, reply) => {
+      const { ctx, t, a, id } = resolveGrant(req, actor, target, inherited);
+      requireDomainAdmin(ctx, t.domainId);
+      const fwd = forwardIfRemote(ic, t.owner, req, reply);
+      if (fwd) return fwd;
+      if (!exists.get(id)) throw new NotFound('Could not find role assignment.');
+      site.store.tx(() => {
+        site.changelog.remove('role_assignment', id);
+        if (actor === 'users') {
+          if (inherited) revokeUserTokens(ic, a.actor_id);
+          else if (target === 'projects') revokeMatching(ic, { userId: a.actor_id, projectId: a.target_id });
+          else revokeMatching(ic, { userId: a.actor_id, domainId: a.target_id });
+        }
+      });
+      return reply.code(204).send();
+    });
+
+    app.get(`${base}${suffix}`, async (req) => {
+      const ctx = site.authenticate(req);
+      const targetId = param(req, target === 'projects' ? 'project_id' : 'domain_id');
+      const t = loadTarget(target, targetId);
+      const actorId = param(req, actor === 'users' ? 'user_id' : 'group_id');
+      loadActor(actor, actorId);
+      if (!isDomainReader(ctx, t.domainId) && !(actor === 'users' && actorId === ctx.userId))
+        throw new Forbidden();
+      const rows = db
+        .prepare(
+          `SELECT r.* FROM role_assignments a JOIN roles r ON r.id = a.role_id
+           WHERE a.type = ? AND a.actor_id = ? AND a.target_id = ? AND a.inherited = ? ORDER BY r.name`,
+        )
+        .all(typeOf(actor, target), actorId, targetId, inherited ? 1 : 0) as RoleRow[];
+      return collection(
+        ic,
+        req,
+        'roles',
+        rows.map((r) => roleView(ic, r)),
+      );
+    });
+  };
+
+  for (const actor of ['users', 'groups'] as const)
+    for (const target of ['projects', 'domains'] as const) {
+      grantRoutes('', actor, target, false);
+      grantRoutes('OS-INHERIT/', actor, target, true);
+    }
+
+  app.get('/identity/v3/role_assignments', async (req) => {
+    const ctx = site.authenticate(req);
+    const qs = q(req);
+    return collection(ic, req, 'role_assignments', listAssignments(ic, ctx, qs));
+  });
+}
+
+/** GET /v3/role_assignments: the query filters as keystoneclient sends them. */
+function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<string, string>): Obj[] {
+  const { site, reader } = ic;
+  const db = site.store.db;
+  const effective = queryBool(qs.effective) === true;
+  const includeNames = queryBool(qs.include_names) === true;
+  const inheritedTo = qs['scope.OS-INHERIT:inherited_to'];
+  const includeSubtree = queryBool(qs.include_subtree) === true;
+  if (effective && qs['group.id'] !== undefined)
+    throw new BadRequest('Specify either effective or group.id, not both.');
+  if (qs['scope.project.id'] !== undefined && qs['scope.domain.id'] !== undefined)
+    throw new BadRequest('Specify only one of scope.project.id and scope.domain.id.');
+  if (includeSubtree && qs['scope.project.id'] === undefined)
+    throw new BadRequest('include_subtree needs scope.project.id.');
+
+  // Policy: cloud admin sees all; a domain reader sees assignments on its domain and its projects;
+  // anyone else only their own (and must ask for them with user.id).
+  let onlyDomain: string | undefined;
+  let onlyUser: string | undefined;
+  if (!isCloudAdmin(ctx)) {
+    if (ctx.domainId && isDomainReader(ctx, ctx.domainId)) onlyDomain = ctx.domainId;
+    else if (qs['user.id'] === ctx.userId) onlyUser = ctx.userId;
+    else throw new Forbidden();
+  }
+
+  const rows = db
+    .prepare('SELECT a.* FROM role_assignments a JOIN roles r ON r.id = a.role_id ORDER BY a.id')
+    .all() as Assignment[];
+  const projects = db.prepare('SELECT * FROM projects WHERE is_domain = 0').all() as ProjectRow[];
+  const projectById = new Map(projects.map((p) => [p.id, p]));
+  const membersOf = db.prepare('SELECT user_id FROM group_members WHERE group_id = ?');
+  const descendants = (id: string): string[] => {
+    const out: string[] = [];
+    const walk = (pid: string) => {
+      for (const p of projects)
+        if (p.parent_id === pid && !out.includes(p.id)) {
+          out.push(p.id);
+          walk(p.id);
+        }
+    };
+    walk(id);
+    return out;
+  };
+
+  let list: Listed[] = [];
+  for (const a of rows) {
+    const isUser = a.type.startsWith('User');
+    const onProject = a.type.endsWith('Project');
+    const base: Listed = {
+      ...(isUser ? { userId: a.actor_id } : { groupId: a.actor_id }),
+      ...(onProject ? { projectId: a.target_id } : { domainId: a.target_id }),
+      roleId: a.role_id,
+      inherited: !!a.inherited,
+    };
+    if (!effective) {
+      list.push(base);
+      continue;
+    }
+    // Effective: inherited assignments apply to the projects below the target, not to the target.
+    let expanded: Listed[] = [base];
+    if (a.inherited) {
+      const below = onProject
+        ? descendants(a.target_id)
+        : projects.filter((p) => p.domain_id === a.target_id).map((p) => p.id);
+      expanded = below.map((pid) => ({
+        ...(isUser ? { userId: a.actor_id } : { groupId: a.actor_id }),
+        projectId: pid,
+        roleId: a.role_id,
+        inherited: false,
+        inheritedFrom: onProject ? { projectId: a.target_id } : { domainId: a.target_id },
+      }));
+    }
+    if (!isUser) {
+      const members = (membersOf.all(a.actor_id) as { user_id: string }[]).map((m) => m.user_id);
+      expanded = expanded.flatMap((e) =>
+        members.map((u) => {
+          const { groupId: _g, ...rest } = e;
+          return { ...rest, userId: u, viaGroup: a.actor_id };
+        }),
+      );
+    }
+    list.push(...expanded);
+  }
+
+  const inDomain = (l: Listed, d: string) =>
+    l.domainId === d || (l.projectId !== undefined && projectById.get(l.projectId)?.domain_id === d);
+  if (onlyDomain !== undefined) list = list.filter((l) => inDomain(l, onlyDomain!));
+  if (onlyUser !== undefined) list = list.filter((l) => l.userId === onlyUser);
+  if (qs['user.id'] !== undefined) list = list.filter((l) => l.userId === qs['user.id']);
+  if (qs['group.id'] !== undefined) list = list.filter((l) => l.groupId === qs['group.id']);
+  if (qs['role.id'] !== undefined) list = list.filter((l) => l.roleId === qs['role.id']);
+  if (qs['scope.domain.id'] !== undefined) list = list.filter((l) => l.domainId === qs['scope.domain.id']);
+  if (qs['scope.project.id'] !== undefined) {
+    const want = new Set([
+      qs['scope.project.id'],
+      ...(includeSubtree ? descendants(qs['scope.project.id']) : []),
+    ]);
+    list = list.filter((l) => l.projectId !== undefined && want.has(l.projectId));
+  }
+  if (inheritedTo !== undefined) list = list.filter((l) => l.inherited);
+  // Drop assignments whose user or group no longer exists here (deleted at another site).
+  list = list.filter((l) => (l.userId ? !!reader.user(l.userId) : !!l.groupId));
+
+  // Effective listings with the same user, scope and role from two paths keep both (Keystone does).
+  const domains = new Map<string, DomainRow | undefined>();
+  const domainName = (id: string) => {
+    if (!domains.has(id)) domains.set(id, reader.domain(id));
+    return domains.get(id)?.name;
+  };
+  const groupRow = db.prepare('SELECT * FROM groups WHERE id = ?');
+  return list.map((l) => view(ic, l, includeNames, domainName, groupRow, projectById));
+}
+
+function view(
+  ic: IdentityContext,
+  l: Listed,
+  names: boolean,
+  domainName: (id: string) => string | undefined,
+  groupRow: { get(id: string): unknown },
+  projectById: Map<string, ProjectRow>,
+): Obj {
+  const { reader } = ic;
+  const out: Obj = {};
+  const role = reader.role(l.roleId);
+  out.role =
+    names && role
+      ? {
+          id: l.roleId,
+          name: role.name,
+          ...(role.domain_id ? { domain: { id: role.domain_id, name: domainName(role.domain_id) } } : {}),
+        }
+      : { id: l.roleId };
+  if (l.userId) {
+    const u = names ? reader.user(l.userId) : undefined;
+    out.user = u
+      ? { id: u.id, name: u.name, domain: { id: u.domain_id, name: domainName(u.domain_id) } }
+      : { id: l.userId };
+  } else if (l.groupId) {
+    const g = names
+      ? (groupRow.get(l.groupId) as { id: string; name: string; domain_id: string } | undefined)
+      : undefined;
+    out.group = g
+      ? { id: g.id, name: g.name, domain: { id: g.domain_id, name: domainName(g.domain_id) } }
+      : { id: l.groupId };
+  }
+  const scope: Obj = {};
+  if (l.projectId) {
+    const p = names ? projectById.get(l.projectId) : undefined;
+    scope.project = p
+      ? { id: p.id, name: p.name, domain: { id: p.domain_id, name: domainName(p.domain_id) } }
+      : { id: l.projectId };
+  } else if (l.domainId) {
+    scope.domain = names ? { id: l.domainId, name: domainName(l.domainId) } : { id: l.domainId };
+  }
+  if (l.inherited) scope['OS-INHERIT:inherited_to'] = 'projects';
+  out.scope = scope;
+
+  const actorPath = l.viaGroup
+    ? `groups/${l.viaGroup}`
+    : l.userId
+      ? `users/${l.userId}`
+      : `groups/${l.groupId}`;
+  const from = l.inheritedFrom;
+  let assignment: string;
+  if (from || l.inherited) {
+    const t = from ?? (l.projectId ? { projectId: l.projectId } : { domainId: l.domainId });
+    const targetPath = t.projectId ? `projects/${t.projectId}` : `domains/${t.domainId}`;
+    assignment = v3Url(ic, `OS-INHERIT/${targetPath}/${actorPath}/roles/${l.roleId}/inherited_to_projects`);
+  } else {
+    const targetPath = l.projectId ? `projects/${l.projectId}` : `domains/${l.domainId}`;
+    assignment = v3Url(ic, `${targetPath}/${actorPath}/roles/${l.roleId}`);
+  }
+  out.links = {
+    assignment,
+    ...(l.viaGroup ? { membership: v3Url(ic, `groups/${l.viaGroup}/users/${l.userId}`) } : {}),
+  };
+  return out;
+}

@@ -1,0 +1,227 @@
+/**
+ * @module Groups and membership: /v3/groups, /v3/groups/{g}/users[/{u}], /v3/users/{u}/groups. A group
+ * and its memberships belong to the group's domain's home site. Roles given to a group apply to its
+ * members at token validation, so removing a member takes their group roles away at once.
+ * https://docs.openstack.org/api-ref/identity/v3/#groups
+ */
+import type { FastifyInstance } from 'fastify';
+import { Conflict, Forbidden, BadRequest } from '../../../core/errors.ts';
+import type { Obj } from '../../common/input.ts';
+import { optStr, reqStr, wrapped } from '../../common/input.ts';
+import type { IdentityContext } from '../context.ts';
+import type { UserRow } from '../store/schema.ts';
+import {
+  collection,
+  domainOwnerOrThrow,
+  filterBy,
+  forwardIfRemote,
+  notFound,
+  param,
+  q,
+  selfLinks,
+} from './common.ts';
+import { isDomainReader, listableDomain, requireDomainAdmin } from './policy.ts';
+import { userView } from './users.ts';
+
+export interface GroupRow {
+  id: string;
+  owner: string;
+  name: string;
+  domain_id: string;
+  description: string;
+  created_at: number;
+}
+
+export function groupView(ic: IdentityContext, g: GroupRow): Obj {
+  return {
+    id: g.id,
+    name: g.name,
+    domain_id: g.domain_id,
+    description: g.description,
+    links: selfLinks(ic, `groups/${g.id}`),
+  };
+}
+
+export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): void {
+  const { site, reader } = ic;
+  const db = site.store.db;
+  const one = db.prepare('SELECT * FROM groups WHERE id = ?');
+  const byName = db.prepare('SELECT id FROM groups WHERE domain_id = ? AND name = ?');
+  const member = db.prepare('SELECT id FROM group_members WHERE id = ?');
+
+  const load = (id: string): GroupRow => {
+    const g = one.get(id) as GroupRow | undefined;
+    if (!g) throw notFound('group', id);
+    return g;
+  };
+  const loadUser = (id: string): UserRow => {
+    const u = reader.user(id);
+    if (!u) throw notFound('user', id);
+    return u;
+  };
+
+  app.get('/identity/v3/groups', async (req) => {
+    const ctx = site.authenticate(req);
+    const only = listableDomain(ctx);
+    let rows = db.prepare('SELECT * FROM groups ORDER BY name').all() as GroupRow[];
+    if (only !== undefined) rows = rows.filter((g) => g.domain_id === only);
+    rows = filterBy(rows as unknown as Obj[], q(req), ['name', 'domain_id', 'id']) as unknown as GroupRow[];
+    return collection(
+      ic,
+      req,
+      'groups',
+      rows.map((g) => groupView(ic, g)),
+    );
+  });
+
+  app.get('/identity/v3/groups/:group_id', async (req) => {
+    const ctx = site.authenticate(req);
+    const g = load(param(req, 'group_id'));
+    if (!isDomainReader(ctx, g.domain_id)) throw new Forbidden();
+    return { group: groupView(ic, g) };
+  });
+
+  app.get('/identity/v3/users/:user_id/groups', async (req) => {
+    const ctx = site.authenticate(req);
+    const u = loadUser(param(req, 'user_id'));
+    if (ctx.userId !== u.id && !isDomainReader(ctx, u.domain_id)) throw new Forbidden();
+    const rows = db
+      .prepare(
+        'SELECT g.* FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name',
+      )
+      .all(u.id) as GroupRow[];
+    return collection(
+      ic,
+      req,
+      'groups',
+      rows.map((g) => groupView(ic, g)),
+    );
+  });
+
+  app.get('/identity/v3/groups/:group_id/users', async (req) => {
+    const ctx = site.authenticate(req);
+    const g = load(param(req, 'group_id'));
+    if (!isDomainReader(ctx, g.domain_id)) throw new Forbidden();
+    let rows = db
+      .prepare(
+        'SELECT u.* FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.name',
+      )
+      .all(g.id) as UserRow[];
+    rows = filterBy(rows as unknown as Obj[], q(req), [
+      'name',
+      'domain_id',
+      'enabled',
+    ]) as unknown as UserRow[];
+    return collection(
+      ic,
+      req,
+      'users',
+      rows.map((u) => userView(ic, u)),
+    );
+  });
+
+  app.post('/identity/v3/groups', async (req, reply) => {
+    const ctx = site.authenticate(req);
+    const b = wrapped(req.body, 'group');
+    const domainId = optStr(b, 'domain_id', { max: 64 }) ?? ctx.domainId ?? ctx.projectDomainId ?? 'default';
+    const owner = domainOwnerOrThrow(ic, domainId);
+    requireDomainAdmin(ctx, domainId);
+    const fwd = forwardIfRemote(ic, owner, req, reply);
+    if (fwd) return fwd;
+    const name = reqStr(b, 'name', { max: 64 });
+    const description = optStr(b, 'description', { max: 65535 }) ?? '';
+    const row = site.store.tx(() => {
+      if (byName.get(domainId, name))
+        throw new Conflict(
+          `Conflict occurred attempting to store group - Duplicate entry found with name ${name}.`,
+        );
+      return site.changelog.put('group', {
+        id: ic.newId(),
+        name,
+        domain_id: domainId,
+        description,
+        created_at: site.clock.now(),
+      }) as unknown as GroupRow;
+    });
+    reply.code(201);
+    return { group: groupView(ic, row) };
+  });
+
+  app.patch('/identity/v3/groups/:group_id', async (req, reply) => {
+    const ctx = site.authenticate(req);
+    const g = load(param(req, 'group_id'));
+    requireDomainAdmin(ctx, g.domain_id);
+    const fwd = forwardIfRemote(ic, g.owner, req, reply);
+    if (fwd) return fwd;
+    const b = wrapped(req.body, 'group');
+    if (b.domain_id !== undefined && b.domain_id !== g.domain_id)
+      throw new BadRequest('The domain of a group cannot be changed.');
+    const name = optStr(b, 'name', { max: 64, min: 1 });
+    const description = optStr(b, 'description', { max: 65535 });
+    const row = site.store.tx(() => {
+      if (name !== undefined && name !== g.name) {
+        const other = byName.get(g.domain_id, name) as { id: string } | undefined;
+        if (other && other.id !== g.id) throw new Conflict(`Duplicate entry found with name ${name}.`);
+      }
+      return site.changelog.put('group', {
+        ...g,
+        name: name ?? g.name,
+        description: description ?? g.description,
+      }) as unknown as GroupRow;
+    });
+    return { group: groupView(ic, row) };
+  });
+
+  app.delete('/identity/v3/groups/:group_id', async (req, reply) => {
+    const ctx = site.authenticate(req);
+    const g = load(param(req, 'group_id'));
+    requireDomainAdmin(ctx, g.domain_id);
+    const fwd = forwardIfRemote(ic, g.owner, req, reply);
+    if (fwd) return fwd;
+    site.store.tx(() => {
+      const owned = (sql: string) =>
+        (db.prepare(sql).all(g.id) as { id: string; owner: string }[]).filter((r) => site.owns(r.owner));
+      for (const r of owned('SELECT id, owner FROM role_assignments WHERE actor_id = ?'))
+        site.changelog.remove('role_assignment', r.id);
+      for (const r of owned('SELECT id, owner FROM group_members WHERE group_id = ?'))
+        site.changelog.remove('group_member', r.id);
+      site.changelog.remove('group', g.id);
+    });
+    return reply.code(204).send();
+  });
+
+  // Membership: PUT adds, GET/HEAD checks (204 or 404), DELETE removes.
+  const membership = (req: Parameters<typeof param>[0]) => {
+    const ctx = site.authenticate(req);
+    const g = load(param(req, 'group_id'));
+    const u = loadUser(param(req, 'user_id'));
+    return { ctx, g, u, id: `${g.id}:${u.id}` };
+  };
+
+  app.put('/identity/v3/groups/:group_id/users/:user_id', async (req, reply) => {
+    const { ctx, g, u, id } = membership(req);
+    requireDomainAdmin(ctx, g.domain_id);
+    domainOwnerOrThrow(ic, g.domain_id);
+    const fwd = forwardIfRemote(ic, g.owner, req, reply);
+    if (fwd) return fwd;
+    if (!member.get(id)) site.changelog.put('group_member', { id, group_id: g.id, user_id: u.id });
+    return reply.code(204).send();
+  });
+
+  app.get('/identity/v3/groups/:group_id/users/:user_id', async (req, reply) => {
+    const { ctx, g, u, id } = membership(req);
+    if (!isDomainReader(ctx, g.domain_id) && ctx.userId !== u.id) throw new Forbidden();
+    if (!member.get(id)) throw notFound('membership', `user ${u.id} in group ${g.id}`);
+    return reply.code(204).send();
+  });
+
+  app.delete('/identity/v3/groups/:group_id/users/:user_id', async (req, reply) => {
+    const { ctx, g, u, id } = membership(req);
+    requireDomainAdmin(ctx, g.domain_id);
+    const fwd = forwardIfRemote(ic, g.owner, req, reply);
+    if (fwd) return fwd;
+    if (!member.get(id)) throw notFound('membership', `user ${u.id} in group ${g.id}`);
+    site.changelog.remove('group_member', id);
+    return reply.code(204).send();
+  });
+}

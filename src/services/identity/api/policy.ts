@@ -1,0 +1,55 @@
+/**
+ * @module Identity policy: Keystone's default rules (keystone/common/policies/*.py) without system
+ * scope, which this cloud does not have.
+ *   cloud admin    the admin role on a project-scoped token (Keystone's `admin_required` with
+ *                  enforce_scope off): everything.
+ *   domain admin   the admin role on a token scoped to domain D: users, groups, projects and role
+ *                  assignments inside D.
+ *   domain reader  reader (or member) on a token scoped to domain D: reads inside D.
+ *   anyone         their own user, their own projects, their own password, their own application
+ *                  credentials, their own role assignments.
+ * Everything else is 403.
+ */
+import type { AuthContext } from '../../../core/auth.ts';
+import { Role } from '../../../core/auth.ts';
+import { Forbidden } from '../../../core/errors.ts';
+
+export function isCloudAdmin(ctx: AuthContext): boolean {
+  return ctx.isAdmin && ctx.domainId === undefined && ctx.projectId !== undefined;
+}
+
+export function isDomainAdmin(ctx: AuthContext, domainId: string): boolean {
+  return isCloudAdmin(ctx) || (ctx.domainId === domainId && ctx.roles.includes(Role.Admin));
+}
+
+export function isDomainReader(ctx: AuthContext, domainId: string): boolean {
+  return isCloudAdmin(ctx) || (ctx.domainId === domainId && ctx.roles.includes(Role.Reader));
+}
+
+export function requireCloudAdmin(ctx: AuthContext): void {
+  if (!isCloudAdmin(ctx)) throw new Forbidden();
+}
+
+export function requireDomainAdmin(ctx: AuthContext, domainId: string): void {
+  if (!isDomainAdmin(ctx, domainId)) throw new Forbidden();
+}
+
+export function requireDomainReader(ctx: AuthContext, domainId: string): void {
+  if (!isDomainReader(ctx, domainId)) throw new Forbidden();
+}
+
+/**
+ * For list calls: undefined means "every domain" (cloud admin); otherwise the only domain this caller
+ * may list in (the one its token is scoped to, with reader or above). 403 for anyone else.
+ */
+export function listableDomain(ctx: AuthContext): string | undefined {
+  if (isCloudAdmin(ctx)) return undefined;
+  if (ctx.domainId && ctx.roles.includes(Role.Reader)) return ctx.domainId;
+  throw new Forbidden();
+}
+
+/** An application-credential token may not create or delete credentials unless unrestricted. */
+export function requireNotRestrictedAppCred(ctx: AuthContext, unrestricted: boolean): void {
+  if (ctx.applicationCredentialId && !unrestricted)
+    throw new Forbidden('A restricted application credential cannot manage application credentials.');
+}
