@@ -108,6 +108,8 @@ function envConfig(): Partial<SiteConfig> {
   if (e.ATOLL_DATA_DIR) c.dataDir = e.ATOLL_DATA_DIR;
   if (e.ATOLL_PUBLIC_URL) c.publicUrl = e.ATOLL_PUBLIC_URL;
   if (e.ATOLL_LOG_LEVEL) c.logLevel = e.ATOLL_LOG_LEVEL as SiteConfig['logLevel'];
+  if (e.ATOLL_PASSWORD_HASH_COST) c.passwordHashCost = Number(e.ATOLL_PASSWORD_HASH_COST);
+  if (e.ATOLL_TOKEN_TTL_SECONDS) c.tokenTtlSeconds = Number(e.ATOLL_TOKEN_TTL_SECONDS);
   return c;
 }
 

@@ -1,0 +1,252 @@
+/**
+ * @module A federation of real processes for end-to-end tests: one nats-server per site, clustered
+ * with routes that pass through WanProxy (so a test can add latency or partition a site), and one
+ * `atoll site` process per site on its own port and data directory. Sites can be killed (SIGKILL) and
+ * restarted from their data directory.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WanProxy } from '../../src/fabric/wan-proxy.ts';
+import { freePorts } from './nats.ts';
+import { ADMIN, eventually, runOpenstack } from './cloud.ts';
+import type { CliResult } from './cloud.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const NATS_BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
+
+export interface ProcSite {
+  name: string;
+  port: number;
+  natsPort: number;
+  url: string;
+  proc: ChildProcess | undefined;
+  output: string;
+}
+
+export interface ProcFederation {
+  sites: ProcSite[];
+  dir: string;
+  env(i: number, user?: { username: string; password: string; project: string }): Record<string, string>;
+  os(args: string[], site: number, env?: Record<string, string>): Promise<CliResult>;
+  osJson<T = any>(args: string[], site: number, env?: Record<string, string>): Promise<T>;
+  /** Cuts every inter-site link of site i (its nats-server's routes). */
+  isolate(i: number): void;
+  heal(): void;
+  setLatency(ms: number): void;
+  kill(i: number): Promise<void>;
+  restart(i: number): Promise<void>;
+  /** Every site's /healthz log head and every other site's cursor for it, over HTTP. */
+  converged(ms?: number): Promise<void>;
+  token(i: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const NAMES = ['site-a', 'site-b', 'site-c', 'site-d', 'site-e', 'site-f'];
+
+export async function startProcessFederation(
+  n: number,
+  opts: { latencyMs?: number; heartbeatMs?: number } = {},
+): Promise<ProcFederation> {
+  const dir = mkdtempSync(join(tmpdir(), 'atoll-proc-'));
+  const ports = await freePorts(n * 4 + n * n);
+  const take = () => ports.pop()!;
+  const natsPorts = Array.from({ length: n }, take);
+  const clusterPorts = Array.from({ length: n }, take);
+  const monitorPorts = Array.from({ length: n }, take);
+  const httpPorts = Array.from({ length: n }, take);
+  const proxies: { from: number; to: number; proxy: WanProxy }[] = [];
+  const natsProcs: ChildProcess[] = [];
+  const sites: ProcSite[] = [];
+
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++)
+      if (i !== j)
+        proxies.push({
+          from: i,
+          to: j,
+          proxy: await WanProxy.start({
+            listenPort: take(),
+            targetHost: '127.0.0.1',
+            targetPort: clusterPorts[j]!,
+            latencyMs: opts.latencyMs ?? 0,
+          }),
+        });
+
+  for (let i = 0; i < n; i++) {
+    const routes = proxies.filter((p) => p.from === i).map((p) => `nats://127.0.0.1:${p.proxy.port}`);
+    const conf = join(dir, `nats-${i}.conf`);
+    writeFileSync(
+      conf,
+      [
+        `server_name: ${NAMES[i]}`,
+        `listen: 127.0.0.1:${natsPorts[i]}`,
+        `http: 127.0.0.1:${monitorPorts[i]}`,
+        // no_advertise: peers must keep using the proxied routes, never learn the direct addresses.
+        `cluster { name: atoll, listen: 127.0.0.1:${clusterPorts[i]}, no_advertise: true, connect_retries: -1, routes: [${routes.join(', ')}] }`,
+      ].join('\n'),
+    );
+    natsProcs.push(spawn(NATS_BIN, ['-c', conf], { stdio: 'ignore' }));
+  }
+  await eventually(
+    async () => {
+      for (let i = 0; i < n; i++) {
+        const r = await fetch(`http://127.0.0.1:${monitorPorts[i]}/routez`).catch(() => undefined);
+        if (!r || ((await r.json()) as { num_routes: number }).num_routes < n - 1) return false;
+      }
+      return true;
+    },
+    15_000,
+    'nats routes',
+  );
+
+  const startSite = async (i: number) => {
+    const s = sites[i]!;
+    const args = [
+      join(ROOT, 'bin', 'atoll'),
+      'site',
+      '--name',
+      s.name,
+      '--port',
+      String(s.port),
+      '--data-dir',
+      join(dir, s.name),
+      '--nats',
+      `nats://127.0.0.1:${s.natsPort}`,
+      '--log-level',
+      'warn',
+      '--heartbeat-ms',
+      String(opts.heartbeatMs ?? 300),
+      ...(i === 0 ? ['--bootstrap', '--admin-password', ADMIN.adminPassword] : []),
+    ];
+    const proc = spawn('sh', args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ATOLL_PASSWORD_HASH_COST: '10' },
+    });
+    s.proc = proc;
+    s.output = '';
+    proc.stdout!.on('data', (d: Buffer) => (s.output += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (s.output += d.toString()));
+    await eventually(
+      () => /listening on/.test(s.output) || proc.exitCode !== null,
+      30_000,
+      `${s.name} to start`,
+    );
+    if (proc.exitCode !== null) throw new Error(`${s.name} exited: ${s.output}`);
+    await eventually(
+      async () => (await fetch(`${s.url}/healthz`).catch(() => undefined))?.ok,
+      10_000,
+      `${s.name} health`,
+    );
+  };
+
+  for (let i = 0; i < n; i++) {
+    sites.push({
+      name: NAMES[i]!,
+      port: httpPorts[i]!,
+      natsPort: natsPorts[i]!,
+      url: `http://127.0.0.1:${httpPorts[i]}`,
+      proc: undefined,
+      output: '',
+    });
+  }
+  for (let i = 0; i < n; i++) await startSite(i);
+
+  const env = (
+    i: number,
+    user = { username: ADMIN.adminUser, password: ADMIN.adminPassword, project: ADMIN.adminProject },
+  ) => ({
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    OS_AUTH_URL: `${sites[i]!.url}/identity/v3`,
+    OS_IDENTITY_API_VERSION: '3',
+    OS_USERNAME: user.username,
+    OS_PASSWORD: user.password,
+    OS_PROJECT_NAME: user.project,
+    OS_USER_DOMAIN_NAME: 'Default',
+    OS_PROJECT_DOMAIN_NAME: 'Default',
+    OS_REGION_NAME: sites[i]!.name,
+    OS_INTERFACE: 'public',
+  });
+
+  const fed: ProcFederation = {
+    sites,
+    dir,
+    env,
+    os: (args, i, e) => runOpenstack(args, e ?? env(i)),
+    async osJson(args, i, e) {
+      const r = await runOpenstack([...args, '-f', 'json'], e ?? env(i));
+      if (r.code !== 0)
+        throw new Error(`openstack ${args.join(' ')} at ${sites[i]!.name} failed (${r.code}): ${r.stderr}`);
+      return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    },
+    isolate(i) {
+      for (const p of proxies) if (p.from === i || p.to === i) p.proxy.partition();
+    },
+    heal() {
+      for (const p of proxies) p.proxy.heal();
+    },
+    setLatency(ms) {
+      for (const p of proxies) p.proxy.setLatency(ms);
+    },
+    async kill(i) {
+      const p = sites[i]!.proc;
+      if (!p || p.exitCode !== null) return;
+      const exited = new Promise((r) => p.once('exit', r));
+      // `sh bin/atoll` execs node, so this is the site process itself.
+      p.kill('SIGKILL');
+      await exited;
+    },
+    restart: (i) => startSite(i),
+    async token(i) {
+      const res = await fetch(`${sites[i]!.url}/identity/v3/auth/tokens?nocatalog`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          auth: {
+            identity: {
+              methods: ['password'],
+              password: { user: { name: 'admin', domain: { id: 'default' }, password: ADMIN.adminPassword } },
+            },
+            scope: { project: { name: 'admin', domain: { id: 'default' } } },
+          },
+        }),
+      });
+      if (res.status !== 201)
+        throw new Error(`token at ${sites[i]!.name}: ${res.status} ${await res.text()}`);
+      return res.headers.get('x-subject-token')!;
+    },
+    async converged(ms = 20_000) {
+      await eventually(
+        async () => {
+          const tok = await fed.token(0);
+          const views = await Promise.all(
+            sites.map(async (s) => {
+              const r = await fetch(`${s.url}/atoll/v1/sites`, { headers: { 'x-auth-token': tok } });
+              return (
+                (await r.json()) as {
+                  sites: { name: string; log_head: number | null; applied: number; state: string }[];
+                }
+              ).sites;
+            }),
+          );
+          const heads = new Map(
+            views.map((v, i) => [sites[i]!.name, v.find((x) => x.state === 'self')!.log_head!]),
+          );
+          return views.every((v) => v.every((x) => x.applied >= heads.get(x.name)!));
+        },
+        ms,
+        'sites to converge',
+      );
+    },
+    async stop() {
+      await Promise.all(sites.map((_, i) => fed.kill(i)));
+      for (const p of natsProcs) p.kill('SIGKILL');
+      await Promise.all(proxies.map((p) => p.proxy.close()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return fed;
+}
