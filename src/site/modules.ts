@@ -4,10 +4,14 @@
  */
 import type { ServiceModule } from './site.ts';
 import { identityModule } from '../services/identity/index.ts';
+import { networkModule } from '../services/network/index.ts';
+import { imageModule } from '../services/image/index.ts';
 
 export function siteModules(): ServiceModule[] {
   const modules: ServiceModule[] = [];
   const catalog = () => modules.flatMap((m) => m.catalog);
   modules.push(identityModule(catalog));
+  modules.push(networkModule());
+  modules.push(imageModule());
   return modules;
 }

@@ -1,0 +1,44 @@
+/**
+ * @module The network service (Neutron v2.0 compatible) as a site module: its tables, routes, the
+ * NetworkForCompute contract, and the data-plane driver (config.services.network.driver; only 'noop').
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceModule, SiteContext } from '../../site/site.ts';
+import { InternalApi } from '../common/internal.ts';
+import { registerNetworkRoutes } from './api/routes.ts';
+import type { NetworkDriver } from './domain/driver.ts';
+import { noopNetworkDriver } from './domain/driver.ts';
+import { networkForCompute } from './internal.ts';
+import { NetworkService } from './service.ts';
+import { networkKinds, networkMigrations } from './store/schema.ts';
+
+export function networkModule(): ServiceModule & { service?: NetworkService } {
+  const mod: ServiceModule & { service?: NetworkService } = {
+    name: 'network',
+    migrations: networkMigrations,
+    kinds: networkKinds,
+    catalog: [{ type: 'network', name: 'neutron', path: '/network' }],
+    register(app: FastifyInstance, ctx: SiteContext) {
+      const driverName = ctx.config.services.network?.driver ?? 'noop';
+      const drivers: Record<string, NetworkDriver> = { noop: noopNetworkDriver };
+      const driver = drivers[String(driverName)];
+      if (!driver) throw new Error(`unknown network driver ${String(driverName)}`);
+      const svc = new NetworkService(ctx, driver);
+      mod.service = svc;
+      ctx.internal.set(InternalApi.Network, networkForCompute(svc));
+      // A project's default security group is made by the project's home site when the project is.
+      ctx.changelog.onAppend((changes) => {
+        for (const c of changes)
+          if (c.kind === 'project' && c.op === 'put' && c.row?.owner === ctx.name) {
+            try {
+              svc.ensureDefaultGroup(c.id);
+            } catch (e) {
+              ctx.log.warn({ project: c.id, err: String(e) }, 'default security group not created');
+            }
+          }
+      });
+      registerNetworkRoutes(app, ctx, svc);
+    },
+  };
+  return mod;
+}

@@ -1,0 +1,119 @@
+/**
+ * @module Network tables. Every resource row keeps its searchable columns plus `body`, the JSON of the
+ * Neutron attributes that have no column. Networks, subnets, routers, security groups (and their rules)
+ * belong to the site that made them; ports, floating IPs and IP allocations belong to the site where
+ * they were made; address blocks belong to the subnet's owner, which leases each to one site
+ * (`leased_to_site`, docs/network.md). All replicate everywhere.
+ */
+import type { KindSpec } from '../../../federation/changelog.ts';
+
+export const networkMigrations = [
+  {
+    id: 'network/001-core',
+    sql: `
+      CREATE TABLE net_networks (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        shared INTEGER NOT NULL DEFAULT 0, external INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE net_subnets (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, network_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '', ip_version INTEGER NOT NULL, cidr TEXT NOT NULL, body TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX net_subnets_network ON net_subnets (network_id);
+      CREATE TABLE net_ports (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, network_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '', mac_address TEXT NOT NULL, device_id TEXT NOT NULL DEFAULT '',
+        device_owner TEXT NOT NULL DEFAULT '', body TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX net_ports_network ON net_ports (network_id);
+      CREATE INDEX net_ports_device ON net_ports (device_id);
+      -- A MAC is unique in its network among one site's ports; sites draw from the same random space, so
+      -- a cross-site clash (2^-24 per pair) is possible and must not wedge replication (docs/network.md).
+      CREATE UNIQUE INDEX net_ports_mac ON net_ports (network_id, mac_address, owner);
+      -- One row per address handed out. id = subnet_id + '/' + ip; the UNIQUE index is what makes a
+      -- double allocation impossible: the row is written in the same transaction as its port.
+      CREATE TABLE net_ip_allocations (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, subnet_id TEXT NOT NULL, network_id TEXT NOT NULL,
+        ip TEXT NOT NULL, ip_key TEXT NOT NULL, port_id TEXT NOT NULL, block_id TEXT
+      );
+      CREATE UNIQUE INDEX net_ip_allocations_ip ON net_ip_allocations (subnet_id, ip);
+      CREATE INDEX net_ip_allocations_port ON net_ip_allocations (port_id);
+      CREATE INDEX net_ip_allocations_block ON net_ip_allocations (block_id, ip_key);
+      -- Blocks of a subnet's allocation pools. first/last are fixed-width hex keys (numeric order).
+      CREATE TABLE net_ip_blocks (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, subnet_id TEXT NOT NULL, first TEXT NOT NULL,
+        last TEXT NOT NULL, leased_to_site TEXT, lease_expires_at INTEGER, state TEXT NOT NULL DEFAULT 'leased',
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX net_ip_blocks_subnet ON net_ip_blocks (subnet_id, first);
+      CREATE TABLE net_security_groups (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE net_security_group_rules (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, security_group_id TEXT NOT NULL,
+        body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX net_sg_rules_group ON net_security_group_rules (security_group_id);
+      CREATE TABLE net_routers (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE net_floating_ips (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, floating_network_id TEXT NOT NULL,
+        floating_ip_address TEXT NOT NULL, port_id TEXT, body TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      -- id = project id; owned by the site that first set the project's quotas.
+      CREATE TABLE net_quotas (id TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL);
+      -- Local: which ports compute made for a server (deleted with it) and which it was given (unbound).
+      CREATE TABLE net_server_ports (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, server_id TEXT NOT NULL, created INTEGER NOT NULL
+      );
+      CREATE INDEX net_server_ports_server ON net_server_ports (server_id);
+    `,
+  },
+] as const;
+
+export const NetKind = {
+  Network: 'network',
+  Subnet: 'subnet',
+  Port: 'port',
+  IpAllocation: 'ip_allocation',
+  IpBlock: 'ip_block',
+  SecurityGroup: 'security_group',
+  SecurityGroupRule: 'security_group_rule',
+  Router: 'router',
+  FloatingIp: 'floating_ip',
+  NetQuota: 'network_quota',
+  ServerPort: 'network_server_port',
+} as const;
+
+export const networkKinds: readonly KindSpec[] = [
+  { kind: NetKind.Network, table: 'net_networks', replicate: 'all' },
+  { kind: NetKind.Subnet, table: 'net_subnets', replicate: 'all' },
+  { kind: NetKind.Port, table: 'net_ports', replicate: 'all' },
+  { kind: NetKind.IpAllocation, table: 'net_ip_allocations', replicate: 'all' },
+  { kind: NetKind.IpBlock, table: 'net_ip_blocks', replicate: 'all' },
+  { kind: NetKind.SecurityGroup, table: 'net_security_groups', replicate: 'all' },
+  { kind: NetKind.SecurityGroupRule, table: 'net_security_group_rules', replicate: 'all' },
+  { kind: NetKind.Router, table: 'net_routers', replicate: 'all' },
+  { kind: NetKind.FloatingIp, table: 'net_floating_ips', replicate: 'all' },
+  { kind: NetKind.NetQuota, table: 'net_quotas', replicate: 'all' },
+  { kind: NetKind.ServerPort, table: 'net_server_ports', replicate: 'none' },
+];
+
+/** The table of each resource kind that has an API body. */
+export const tableOf = {
+  network: 'net_networks',
+  subnet: 'net_subnets',
+  port: 'net_ports',
+  security_group: 'net_security_groups',
+  security_group_rule: 'net_security_group_rules',
+  router: 'net_routers',
+  floating_ip: 'net_floating_ips',
+} as const;
+export type ResourceKind = keyof typeof tableOf;
