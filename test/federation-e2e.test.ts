@@ -6,6 +6,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { startProcessFederation } from './support/processes.ts';
 import type { ProcFederation } from './support/processes.ts';
 import { eventually } from './support/cloud.ts';
@@ -124,3 +126,57 @@ describe('federation of processes over real NATS', () => {
     await fed.converged();
   });
 });
+
+describe('joining and leaving', () => {
+  let fed: ProcFederation;
+  before(async () => {
+    fed = await startProcessFederation(2);
+    await fed.converged();
+  });
+  after(async () => fed?.stop());
+
+  it('a site joins through a member (leaf node), catches up, serves logins, then leaves cleanly', async () => {
+    const d = await fed.join('site-d', 1);
+    await fed.converged();
+    const t = await fed.osJson<{ id: string }>(['token', 'issue'], 2);
+    assert.ok(t.id, 'admin (created at site-a) logs in at the new site');
+    const regions = await fed.osJson<{ Region: string }[]>(['region', 'list'], 0);
+    assert.ok(
+      regions.some((r) => r.Region === 'site-d'),
+      'the new site is a region everywhere',
+    );
+
+    const exited = new Promise((r) => d.proc!.once('exit', r));
+    const left = await runAtoll(['site', 'leave'], fed.env(2));
+    assert.equal(left.code, 0, left.stderr);
+    await exited;
+    const tok = await fed.token(0);
+    const r = await fetch(`${fed.sites[0]!.url}/atoll/v1/sites`, { headers: { 'x-auth-token': tok } });
+    const body = (await r.json()) as { sites: { name: string; registered_state: string }[] };
+    assert.equal(body.sites.find((s) => s.name === 'site-d')?.registered_state, 'left');
+    const after = await fed.osJson<{ Region: string }[]>(['region', 'list'], 0);
+    assert.ok(!after.some((x) => x.Region === 'site-d'), 'its region is gone from the catalog');
+  });
+
+  it('a site that owns resources is refused when it tries to leave', async () => {
+    const r = await runAtoll(['site', 'leave'], fed.env(0));
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /409.*still owns/);
+  });
+});
+
+function runAtoll(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      join(import.meta.dirname, '..', 'bin', 'atoll'),
+      args,
+      { env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}

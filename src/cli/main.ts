@@ -20,6 +20,12 @@ const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
   atoll site   --name NAME [--port 5000] [--host 127.0.0.1] [--data-dir DIR] [--nats URL[,URL]]
                [--nats-user U --nats-password P] [--bootstrap] [--admin-password PW] [--config FILE]
                Runs one site (over NATS when --nats is given).
+  atoll site join NATS_LEAF_URL --name NAME [site options]
+               Starts this site's own nats-server as a leaf node of a member's server (NATS_LEAF_URL,
+               e.g. nats-leaf://peer:7422) and the site on it; it then catches up with every site.
+  atoll site leave
+               Makes the site at $OS_AUTH_URL leave the federation cleanly (admin openrc; refused
+               while it still owns resources), then stops it.
   atoll sites  Lists every site as seen from $OS_AUTH_URL (needs an admin openrc).
 `;
 
@@ -113,7 +119,16 @@ function envConfig(): Partial<SiteConfig> {
   return c;
 }
 
-async function site(args: string[]): Promise<void> {
+async function site(argv: string[]): Promise<void> {
+  if (argv[0] === 'leave') return leave();
+  let joinUrl: string | undefined;
+  let args = argv;
+  if (argv[0] === 'join') {
+    joinUrl = argv[1];
+    if (!joinUrl || joinUrl.startsWith('-'))
+      throw new Error('usage: atoll site join NATS_LEAF_URL --name NAME ...');
+    args = argv.slice(2);
+  }
   const { values } = parseArgs({
     args,
     options: {
@@ -130,6 +145,7 @@ async function site(args: string[]): Promise<void> {
       'log-level': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       config: { type: 'string' },
+      'nats-port': { type: 'string' },
     },
   });
   const file = values.config
@@ -149,7 +165,17 @@ async function site(args: string[]): Promise<void> {
   const config = { logLevel: 'info' as const, port: 5000, ...file, ...envConfig(), ...flags };
   if (!config.name) throw new Error('--name is required');
   if (!config.dataDir || config.dataDir === ':memory:') config.dataDir = resolve('.atoll', config.name);
-  const natsUrl = values.nats ?? process.env.ATOLL_NATS_URL ?? file.nats;
+  let natsUrl = values.nats ?? process.env.ATOLL_NATS_URL ?? file.nats;
+  let stopNats: (() => void) | undefined;
+  if (joinUrl) {
+    const leaf = await startLeafNatsServer(
+      joinUrl,
+      config.dataDir,
+      values['nats-port'] ? Number(values['nats-port']) : 0,
+    );
+    natsUrl = leaf.url;
+    stopNats = leaf.stop;
+  }
   let fabric;
   if (natsUrl) {
     const { NatsFabric } = await import('../fabric/nats/nats-fabric.ts');
@@ -170,10 +196,50 @@ async function site(args: string[]): Promise<void> {
   );
   if (admin)
     process.stdout.write(`\n# openrc\n${openrc(`${s.ctx.publicUrl()}/identity/v3`, s.ctx.name, admin)}`);
-  onSignals(() => s.close());
+  const stop = onSignals(async () => {
+    await s.close();
+    stopNats?.();
+  });
+  s.ctx.requestStop = () => stop('left the federation');
 }
 
-async function sites(): Promise<void> {
+/** This site's own nats-server, linked to a member's server as a leaf node. */
+async function startLeafNatsServer(
+  remote: string,
+  dataDir: string,
+  port: number,
+): Promise<{ url: string; stop: () => void }> {
+  const { spawn } = await import('node:child_process');
+  const net = await import('node:net');
+  if (port === 0)
+    port = await new Promise<number>((res) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => res(p));
+      });
+    });
+  mkdirSync(dataDir, { recursive: true });
+  const conf = join(dataDir, 'nats-leaf.conf');
+  writeFileSync(conf, `listen: 127.0.0.1:${port}\nleafnodes { remotes: [ { url: "${remote}" } ] }\n`);
+  const proc = spawn(process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server', ['-c', conf], {
+    stdio: 'ignore',
+  });
+  process.on('exit', () => proc.kill('SIGKILL'));
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((res) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.destroy();
+        res(true);
+      });
+      c.on('error', () => res(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `nats://127.0.0.1:${port}`, stop: () => proc.kill('SIGTERM') };
+}
+
+async function adminToken(): Promise<{ token: string; base: string }> {
   const e = process.env;
   if (!e.OS_AUTH_URL || !e.OS_USERNAME || !e.OS_PASSWORD)
     throw new Error('source an openrc first (OS_AUTH_URL, OS_USERNAME, OS_PASSWORD)');
@@ -202,8 +268,22 @@ async function sites(): Promise<void> {
     }),
   });
   if (res.status !== 201) throw new Error(`authentication failed: ${res.status} ${await res.text()}`);
-  const token = res.headers.get('x-subject-token')!;
-  const base = e.OS_AUTH_URL.replace(/\/identity\/v3\/?$/, '');
+  return {
+    token: res.headers.get('x-subject-token')!,
+    base: e.OS_AUTH_URL.replace(/\/identity\/v3\/?$/, ''),
+  };
+}
+
+async function leave(): Promise<void> {
+  const { token, base } = await adminToken();
+  const r = await fetch(`${base}/atoll/v1/leave`, { method: 'POST', headers: { 'x-auth-token': token } });
+  const body = await r.text();
+  if (r.status !== 202) throw new Error(`leave refused: ${r.status} ${body}`);
+  process.stdout.write(`${body}\n`);
+}
+
+async function sites(): Promise<void> {
+  const { token, base } = await adminToken();
   const r = await fetch(`${base}/atoll/v1/sites`, { headers: { 'x-auth-token': token } });
   const body = (await r.json()) as { site: string; sites: Record<string, unknown>[] };
   if (r.status !== 200) throw new Error(`GET /atoll/v1/sites: ${r.status} ${JSON.stringify(body)}`);
@@ -216,7 +296,7 @@ async function sites(): Promise<void> {
   process.stdout.write(`as seen from ${body.site}\n${line(cols)}\n${rows.map(line).join('\n')}\n`);
 }
 
-function onSignals(close: () => Promise<void>): void {
+function onSignals(close: () => Promise<void>): (why: string) => void {
   let closing = false;
   const stop = (sig: string) => {
     if (closing) return;
@@ -232,6 +312,7 @@ function onSignals(close: () => Promise<void>): void {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  return stop;
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

@@ -84,7 +84,7 @@ export class SiteRegistry {
         region: this.site,
         endpoint: opts.endpoint,
         version: opts.version,
-        state: cur?.state === 'evicted' ? 'evicted' : 'active',
+        state: cur?.state === 'evicted' || cur?.state === 'left' ? cur.state : 'active',
         keys: this.publicKeys(cur?.keys ?? []),
         joined_at: cur?.joined_at ?? this.now(),
         updated_at: this.now(),
@@ -127,6 +127,17 @@ export class SiteRegistry {
         publicKey.export({ type: 'spki', format: 'pem' }).toString(),
         this.now(),
       );
+  }
+
+  /** Marks this site as having left the federation (replicates like any change of its row). */
+  markLeft(): void {
+    const cur = this.get(this.site);
+    if (!cur) return;
+    this.changelog.put(siteKind.kind, {
+      ...cur,
+      state: 'left',
+      updated_at: this.now(),
+    } as unknown as SiteRow & Record<string, unknown>);
   }
 
   /** Rotates the token-signing key: new tokens use the new key, old ones verify until they expire. */

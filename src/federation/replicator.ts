@@ -135,6 +135,11 @@ export class Replicator {
       this.fabric.serve(subjects.rpc(this.site, 'ping'), () =>
         encodeJson({ site: this.site, at: this.clock.now() }),
       ),
+      // How far this site has applied another origin's log (a leaving site waits for its peers).
+      this.fabric.serve(subjects.rpc(this.site, 'cursor'), (data) => {
+        const { origin } = decodeJson<{ origin: string }>(data);
+        return encodeJson({ site: this.site, origin, cursor: this.changelog.cursor(String(origin)) });
+      }),
     );
     this.beat();
   }
@@ -254,6 +259,33 @@ export class Replicator {
   lag(origin: string): number {
     const p = this.peers.get(origin);
     return p ? Math.max(0, p.head - this.changelog.cursor(origin)) : 0;
+  }
+
+  /**
+   * Waits until every peer that is up has applied this site's log up to its current head, or until
+   * `timeoutMs`; returns the peers that had not.
+   */
+  async waitPeersCaughtUp(timeoutMs: number): Promise<string[]> {
+    const head = this.changelog.head();
+    const end = this.clock.now() + timeoutMs;
+    let behind = [...this.peers.keys()].filter((p) => this.isUp(p));
+    while (behind.length > 0 && this.clock.now() < end) {
+      const answers = await Promise.all(
+        behind.map(async (p) => {
+          try {
+            const r = decodeJson<{ cursor: number }>(
+              await this.fabric.request(subjects.rpc(p, 'cursor'), encodeJson({ origin: this.site }), 1000),
+            );
+            return r.cursor >= head ? undefined : p;
+          } catch {
+            return p;
+          }
+        }),
+      );
+      behind = answers.filter((p): p is string => p !== undefined);
+      if (behind.length > 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    return behind;
   }
 
   async ping(site: string, timeoutMs = 2000): Promise<number> {

@@ -1,12 +1,46 @@
 /**
  * @module Atoll's own admin API (not OpenStack): the federation as this site sees it. Cloud admins only.
  *   GET /atoll/v1/sites   every site with its state, version, replication lag and round-trip time
+ *   POST /atoll/v1/leave  this site leaves the federation cleanly (409 while it still owns resources)
  */
+
+/** Kinds a leaving site may still own: its own registry row, catalog entries and revocation events. */
+const INFRASTRUCTURE_KINDS = new Set(['site', 'region', 'endpoint', 'revocation']);
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../core/auth.ts';
+import { Conflict } from '../core/errors.ts';
 import type { SiteContext } from './site.ts';
 
 export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
+  app.post('/atoll/v1/leave', async (req, reply) => {
+    requireAdmin(ctx.authenticate(req));
+    const db = ctx.store.db;
+    const owned: string[] = [];
+    for (const k of ctx.changelog.kindSpecs()) {
+      if (INFRASTRUCTURE_KINDS.has(k.kind) || k.replicate === 'none') continue;
+      const { n } = db.prepare(`SELECT count(*) AS n FROM ${k.table} WHERE owner = ?`).get(ctx.name) as {
+        n: number;
+      };
+      if (n > 0) owned.push(`${n} ${k.kind}`);
+    }
+    if (owned.length > 0)
+      throw new Conflict(
+        `Site ${ctx.name} still owns ${owned.join(', ')}: delete or move them (or evict the site) before it leaves.`,
+      );
+    ctx.store.tx(() => {
+      for (const table of ['endpoints', 'regions'] as const) {
+        const kind = table === 'endpoints' ? 'endpoint' : 'region';
+        const rows = db.prepare(`SELECT id FROM ${table} WHERE owner = ?`).all(ctx.name) as { id: string }[];
+        for (const r of rows) ctx.changelog.remove(kind, r.id);
+      }
+      ctx.registry.markLeft();
+    });
+    const behind = await ctx.replicator.waitPeersCaughtUp(10_000);
+    reply.code(202);
+    setTimeout(() => ctx.requestStop?.(), 100).unref();
+    return { site: ctx.name, state: 'left', peers_not_confirmed: behind };
+  });
+
   app.get('/atoll/v1/sites', async (req) => {
     requireAdmin(ctx.authenticate(req));
     const rows = ctx.registry.list();

@@ -97,6 +97,8 @@ export interface SiteContext {
    * attachments), by name: 'network', 'volume', 'image', 'compute'. Typed by the offering module.
    */
   readonly internal: Map<string, unknown>;
+  /** Set by whoever runs the site (the CLI, the embedded federation): stops it after it left. */
+  requestStop: (() => void) | undefined;
 }
 
 /** An API service: its tables, replicated kinds, routes and catalog entries. */
@@ -233,6 +235,7 @@ export async function createSite(
       return { stale: true, ageSeconds: seen ? Math.round((clock.now() - seen) / 1000) : -1 };
     },
     internal: new Map(),
+    requestStop: undefined,
     onRemoteChange(kinds, fn) {
       remoteListeners.push({ kinds: new Set(kinds), fn });
     },

@@ -24,6 +24,8 @@ export interface ProcSite {
   url: string;
   proc: ChildProcess | undefined;
   output: string;
+  /** Set for a site that joined as a leaf node: the member's leaf URL. */
+  joinVia?: string;
 }
 
 export interface ProcFederation {
@@ -32,6 +34,8 @@ export interface ProcFederation {
   env(i: number, user?: { username: string; password: string; project: string }): Record<string, string>;
   os(args: string[], site: number, env?: Record<string, string>): Promise<CliResult>;
   osJson<T = any>(args: string[], site: number, env?: Record<string, string>): Promise<T>;
+  /** `atoll site join` a new site, whose own nats-server becomes a leaf node of site `via`'s server. */
+  join(name: string, via: number): Promise<ProcSite>;
   /** Cuts every inter-site link of site i (its nats-server's routes). */
   isolate(i: number): void;
   heal(): void;
@@ -51,12 +55,13 @@ export async function startProcessFederation(
   opts: { latencyMs?: number; heartbeatMs?: number } = {},
 ): Promise<ProcFederation> {
   const dir = mkdtempSync(join(tmpdir(), 'atoll-proc-'));
-  const ports = await freePorts(n * 4 + n * n);
+  const ports = await freePorts(n * 5 + n * n + 4);
   const take = () => ports.pop()!;
   const natsPorts = Array.from({ length: n }, take);
   const clusterPorts = Array.from({ length: n }, take);
   const monitorPorts = Array.from({ length: n }, take);
   const httpPorts = Array.from({ length: n }, take);
+  const leafPorts = Array.from({ length: n }, take);
   const proxies: { from: number; to: number; proxy: WanProxy }[] = [];
   const natsProcs: ChildProcess[] = [];
   const sites: ProcSite[] = [];
@@ -84,6 +89,7 @@ export async function startProcessFederation(
         `server_name: ${NAMES[i]}`,
         `listen: 127.0.0.1:${natsPorts[i]}`,
         `http: 127.0.0.1:${monitorPorts[i]}`,
+        `leafnodes { listen: 127.0.0.1:${leafPorts[i]} }`,
         // no_advertise: peers must keep using the proxied routes, never learn the direct addresses.
         `cluster { name: atoll, listen: 127.0.0.1:${clusterPorts[i]}, no_advertise: true, connect_retries: -1, routes: [${routes.join(', ')}] }`,
       ].join('\n'),
@@ -107,6 +113,9 @@ export async function startProcessFederation(
     const args = [
       join(ROOT, 'bin', 'atoll'),
       'site',
+      ...(s.joinVia
+        ? ['join', s.joinVia, '--nats-port', String(s.natsPort)]
+        : ['--nats', `nats://127.0.0.1:${s.natsPort}`]),
       '--name',
       s.name,
       '--port',
@@ -181,6 +190,21 @@ export async function startProcessFederation(
       if (r.code !== 0)
         throw new Error(`openstack ${args.join(' ')} at ${sites[i]!.name} failed (${r.code}): ${r.stderr}`);
       return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    },
+    async join(name, via) {
+      const [port, natsPort] = [take(), take()];
+      const s: ProcSite = {
+        name,
+        port,
+        natsPort,
+        url: `http://127.0.0.1:${port}`,
+        proc: undefined,
+        output: '',
+        joinVia: `nats-leaf://127.0.0.1:${leafPorts[via]}`,
+      };
+      sites.push(s);
+      await startSite(sites.length - 1);
+      return s;
     },
     isolate(i) {
       for (const p of proxies) if (p.from === i || p.to === i) p.proxy.partition();

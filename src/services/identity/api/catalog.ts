@@ -41,6 +41,7 @@ export function ensureOwnCatalog(
 ): void {
   const { site } = ic;
   const db = site.store.db;
+  if (site.registry.get(site.name)?.state === 'left') return;
   site.store.tx(() => {
     const region = db.prepare('SELECT * FROM regions WHERE id = ?').get(site.name) as
       { owner: string; description: string } | undefined;
