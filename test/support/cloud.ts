@@ -120,7 +120,8 @@ export function federationConverged(fed: Federation): boolean {
 
 export function runOpenstack(args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(
+    // stdin is closed at once: commands such as `image create` read image data from a non-tty stdin.
+    const child = execFile(
       'openstack',
       args,
       { env, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
@@ -133,6 +134,7 @@ export function runOpenstack(args: string[], env: Record<string, string>): Promi
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });
       },
     );
+    child.stdin?.end();
   });
 }
 

@@ -1,0 +1,61 @@
+/**
+ * @module The image service (Glance v2 compatible) as a site module. It also offers compute the
+ * ImageForCompute contract (ctx.internal 'image'), extended with snapshots (ImageForComputeSnapshots).
+ */
+import type { AuthContext } from '../../core/auth.ts';
+import type { ServiceModule, SiteContext } from '../../site/site.ts';
+import type { ImageForCompute } from '../common/internal.ts';
+import { InternalApi } from '../common/internal.ts';
+import { registerImageRoutes } from './api/routes.ts';
+import { BlobStore } from './store/blobs.ts';
+import { imageKinds, imageMigrations } from './store/schema.ts';
+
+/** What compute's createImage action needs beyond booting: a new image from a server's disk. */
+export interface ImageForComputeSnapshots extends ImageForCompute {
+  snapshot(
+    auth: AuthContext,
+    name: string,
+    properties: Record<string, string>,
+    data: Buffer,
+  ): Promise<string>;
+}
+
+export function imageModule(): ServiceModule {
+  let blobs: BlobStore | undefined;
+  return {
+    name: 'image',
+    migrations: imageMigrations,
+    kinds: imageKinds,
+    catalog: [{ type: 'image', name: 'glance', path: '/image' }],
+    register(app, site: SiteContext) {
+      blobs = new BlobStore(site.config.dataDir);
+      const api = registerImageRoutes(app, site, blobs);
+      const internal: ImageForComputeSnapshots = {
+        usableImage(auth, imageId) {
+          const img = api.get(imageId);
+          if (!img || !api.canSee(auth, img)) return undefined;
+          return {
+            id: img.id,
+            name: img.name ?? '',
+            status: img.status,
+            minDisk: img.min_disk,
+            minRam: img.min_ram,
+            size: img.size,
+          };
+        },
+        async snapshot(auth, name, properties, data) {
+          const img = await api.createFromBytes(
+            auth,
+            { name, disk_format: 'raw', container_format: 'bare', visibility: 'private', ...properties },
+            data,
+          );
+          return img.id;
+        },
+      };
+      site.internal.set(InternalApi.Image, internal);
+    },
+    close() {
+      blobs?.close();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * @module Image tables. An image belongs to the site that created it (the only site holding its bytes)
+ * and its metadata replicates everywhere, so any site can list it and boot from it. Members belong to
+ * the image's site too. Blob reference counts stay local: bytes never leave the owner.
+ */
+import type { KindSpec } from '../../../federation/changelog.ts';
+
+export const imageMigrations = [
+  {
+    id: 'image/001-images',
+    sql: `
+      CREATE TABLE images (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, name TEXT,
+        status TEXT NOT NULL, visibility TEXT NOT NULL, protected INTEGER NOT NULL DEFAULT 0,
+        os_hidden INTEGER NOT NULL DEFAULT 0, disk_format TEXT, container_format TEXT,
+        size INTEGER, virtual_size INTEGER, checksum TEXT, os_hash_algo TEXT, os_hash_value TEXT,
+        min_disk INTEGER NOT NULL DEFAULT 0, min_ram INTEGER NOT NULL DEFAULT 0,
+        tags TEXT NOT NULL DEFAULT '[]', properties TEXT NOT NULL DEFAULT '{}',
+        blob TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX images_project ON images (project_id);
+      -- id = image_id + ':' + member_id
+      CREATE TABLE image_members (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, image_id TEXT NOT NULL, member_id TEXT NOT NULL,
+        status TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX image_members_image ON image_members (image_id);
+      CREATE INDEX image_members_member ON image_members (member_id);
+    `,
+  },
+] as const;
+
+export const imageKinds: readonly KindSpec[] = [
+  { kind: 'image', table: 'images', replicate: 'all' },
+  { kind: 'image_member', table: 'image_members', replicate: 'all' },
+];
+
+export interface ImageRow {
+  id: string;
+  owner: string;
+  project_id: string;
+  name: string | null;
+  status: 'queued' | 'saving' | 'active' | 'killed' | 'deleted' | 'deactivated';
+  visibility: 'public' | 'private' | 'shared' | 'community';
+  protected: number;
+  os_hidden: number;
+  disk_format: string | null;
+  container_format: string | null;
+  size: number | null;
+  virtual_size: number | null;
+  checksum: string | null;
+  os_hash_algo: string | null;
+  os_hash_value: string | null;
+  min_disk: number;
+  min_ram: number;
+  tags: string;
+  properties: string;
+  blob: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MemberRow {
+  id: string;
+  owner: string;
+  image_id: string;
+  member_id: string;
+  status: 'pending' | 'accepted' | 'rejected';
+  created_at: number;
+  updated_at: number;
+}
