@@ -5,6 +5,7 @@
 import type { ServiceModule } from './site.ts';
 import { identityModule } from '../services/identity/index.ts';
 import { networkModule } from '../services/network/index.ts';
+import { volumeModule } from '../services/volume/index.ts';
 import { imageModule } from '../services/image/index.ts';
 
 export function siteModules(): ServiceModule[] {
@@ -12,6 +13,7 @@ export function siteModules(): ServiceModule[] {
   const catalog = () => modules.flatMap((m) => m.catalog);
   modules.push(identityModule(catalog));
   modules.push(networkModule());
+  modules.push(volumeModule());
   modules.push(imageModule());
   return modules;
 }

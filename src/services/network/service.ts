@@ -12,7 +12,7 @@ import type { SiteContext } from '../../site/site.ts';
 import { isObj, novaTime, optBool, optInt, optStr } from '../common/input.ts';
 import type { Obj } from '../common/input.ts';
 import type { NetworkDriver } from './domain/driver.ts';
-import type { Cidr, Range } from './domain/ip.ts';
+import type { Range } from './domain/ip.ts';
 import {
   cidrText,
   contains,

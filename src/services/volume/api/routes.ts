@@ -1,0 +1,472 @@
+/**
+ * @module Block Storage API v3 routes (Cinder), under /volume/v3/{project_id}. Microversions come in
+ * the OpenStack-API-Version header ("volume 3.x", 3.0 to 3.60) and go back in it. A volume create
+ * naming another site's availability zone is forwarded there; writes to another site's rows go to it.
+ * https://docs.openstack.org/api-ref/block-storage/v3/
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthContext } from '../../../core/auth.ts';
+import { requireAdmin, requireMember, requireReader } from '../../../core/auth.ts';
+import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
+import type { SiteContext } from '../../../site/site.ts';
+import { isObj, optInt, optStr, wrapped } from '../../common/input.ts';
+import type { Obj } from '../../common/input.ts';
+import type { VolRow, VolumeService } from '../service.ts';
+import { VOLUME_QUOTAS } from '../service.ts';
+import type { VolQuotaKey } from '../service.ts';
+
+export const MIN_MV = 3.0;
+export const MAX_MV = 3.6;
+const MAX_MV_TEXT = '3.60';
+const MIN_MV_TEXT = '3.0';
+
+/** The requested microversion as a comparable number: 3.27 -> 3.27, 3.5 -> 3.05. */
+function microversion(req: FastifyRequest, reply: FastifyReply): number {
+  const h = req.headers['openstack-api-version'];
+  const text = (Array.isArray(h) ? h[0] : h) ?? '';
+  const m =
+    /volume\s+(\d+)\.(\d+|latest)/i.exec(text) ??
+    (/volume\s+latest/i.test(text) ? ['', '3', 'latest'] : null);
+  let major = 3;
+  let minor = 0;
+  if (m) {
+    major = Number(m[1]);
+    minor = m[2] === 'latest' ? 60 : Number(m[2]);
+  }
+  if (major !== 3 || minor > 60)
+    throw new CloudError(
+      406,
+      `Version ${major}.${minor} is not supported by the API. Minimum is ${MIN_MV_TEXT} and maximum is ${MAX_MV_TEXT}.`,
+    );
+  reply.header('OpenStack-API-Version', `volume 3.${minor}`);
+  reply.header('Vary', 'OpenStack-API-Version');
+  return 3 + minor / 100;
+}
+
+export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc: VolumeService): void {
+  const version = () => ({
+    id: 'v3.0',
+    status: 'CURRENT',
+    version: MAX_MV_TEXT,
+    min_version: MIN_MV_TEXT,
+    updated: '2023-01-01T00:00:00Z',
+    links: [{ rel: 'self', href: `${ctx.publicUrl()}/volume/v3/` }],
+    'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.volume+json;version=3' }],
+  });
+  app.get('/volume', async (_req, reply) => {
+    reply.code(300);
+    return { versions: [version()] };
+  });
+  app.get('/volume/v3', async () => ({ versions: [version()] }));
+
+  const P = '/volume/v3/:project';
+  /** Authenticates, checks the URL's project against the token, and reads the microversion. */
+  const enter = (req: FastifyRequest, reply: FastifyReply, write = false) => {
+    const auth = ctx.authenticate(req);
+    const mv = microversion(req, reply);
+    const { project } = req.params as { project: string };
+    if (write) requireMember(auth);
+    else requireReader(auth);
+    if (!auth.isAdmin && auth.projectId !== project)
+      throw new CloudError(403, `Policy doesn't allow access to project ${project}.`);
+    return { auth, mv, project };
+  };
+  app.get(P, async (req, reply) => {
+    enter(req, reply);
+    return { versions: [version()] };
+  });
+
+  // ---- paging and filters (Cinder: sort=key:dir, marker/limit, <collection>_links) ----
+  const listOf = (
+    req: FastifyRequest,
+    collection: string,
+    items: Obj[],
+    filterable: Obj[],
+    path: string,
+  ): Obj => {
+    const q = Object.fromEntries(
+      Object.entries(isObj(req.query) ? req.query : {}).map(([k, v]) => [
+        k,
+        Array.isArray(v) ? String(v[v.length - 1]) : String(v),
+      ]),
+    );
+    const skip = new Set([
+      'limit',
+      'marker',
+      'sort',
+      'sort_key',
+      'sort_dir',
+      'all_tenants',
+      'with_count',
+      'offset',
+      'project_id',
+    ]);
+    let idx = filterable.map((_, i) => i);
+    for (const [k, v] of Object.entries(q)) {
+      if (skip.has(k)) continue;
+      if (k === 'metadata') {
+        let want: Obj = {};
+        try {
+          want = JSON.parse(v.replace(/'/g, '"')) as Obj;
+        } catch {
+          throw new BadRequest(`Invalid filter metadata=${v}.`);
+        }
+        idx = idx.filter((i) =>
+          Object.entries(want).every(([mk, mv]) => (filterable[i]!.metadata as Obj)?.[mk] === mv),
+        );
+        continue;
+      }
+      const key = k === 'display_name' ? 'name' : k.endsWith('~') ? k.slice(0, -1) : k;
+      const fuzzy = k.endsWith('~');
+      idx = idx.filter((i) => {
+        const x = filterable[i]![key];
+        if (x === undefined) return true;
+        return fuzzy ? String(x).includes(v) : String(x) === v;
+      });
+    }
+    const sortSpec = q.sort
+      ? q.sort.split(',').map((s) => s.split(':'))
+      : q.sort_key
+        ? [[q.sort_key, q.sort_dir ?? 'desc']]
+        : [['created_at', 'desc']];
+    idx.sort((a, b) => {
+      for (const [k, d] of [...sortSpec, ['id', 'desc']]) {
+        const x = String(filterable[a]![k!] ?? '');
+        const y = String(filterable[b]![k!] ?? '');
+        if (x !== y) return (x < y ? -1 : 1) * (d === 'asc' ? 1 : -1);
+      }
+      return 0;
+    });
+    let start = 0;
+    if (q.marker !== undefined) {
+      const i = idx.findIndex((j) => filterable[j]!.id === q.marker);
+      if (i < 0) throw new NotFound(`Marker ${q.marker} could not be found.`);
+      start = i + 1;
+    }
+    const limit = q.limit !== undefined ? optInt({ limit: q.limit }, 'limit', 0, 10_000)! : 1000;
+    const page = idx.slice(start, start + limit);
+    const body: Obj = { [collection]: page.map((i) => items[i]) };
+    if (start + limit < idx.length && page.length) {
+      const params = new URLSearchParams({ ...q, marker: String(filterable[page[page.length - 1]!]!.id) });
+      body[`${collection}_links`] = [{ rel: 'next', href: `${ctx.publicUrl()}${path}?${params.toString()}` }];
+    }
+    if (q.with_count === 'true') body.count = idx.length;
+    return body;
+  };
+
+  const visibleRows = (auth: AuthContext, table: string, req: FastifyRequest): VolRow[] => {
+    const q = isObj(req.query) ? req.query : {};
+    const all = auth.isAdmin && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
+    const project = auth.isAdmin && typeof q.project_id === 'string' ? q.project_id : auth.projectId;
+    return (
+      all
+        ? ctx.store.db.prepare(`SELECT * FROM ${table}`).all()
+        : ctx.store.db.prepare(`SELECT * FROM ${table} WHERE project_id = ?`).all(project)
+    ) as VolRow[];
+  };
+
+  // ---- volumes ----
+  const summary = (r: VolRow, project: string) => ({
+    id: r.id,
+    name: (svc.body(r).name as string | null) ?? null,
+    links: [{ rel: 'self', href: `${ctx.publicUrl()}/volume/v3/${project}/volumes/${r.id}` }],
+  });
+  app.get(`${P}/volumes`, async (req, reply) => {
+    const { auth, mv, project } = enter(req, reply);
+    const rows = visibleRows(auth, 'vol_volumes', req);
+    const full = rows.map((r) => svc.renderVolume(r, mv, auth.isAdmin));
+    return listOf(
+      req,
+      'volumes',
+      rows.map((r) => summary(r, project)),
+      full,
+      `/volume/v3/${project}/volumes`,
+    );
+  });
+  app.get(`${P}/volumes/detail`, async (req, reply) => {
+    const { auth, mv, project } = enter(req, reply);
+    const full = visibleRows(auth, 'vol_volumes', req).map((r) => svc.renderVolume(r, mv, auth.isAdmin));
+    return listOf(req, 'volumes', full, full, `/volume/v3/${project}/volumes/detail`);
+  });
+  app.get(`${P}/volumes/:id`, async (req, reply) => {
+    const { auth, mv } = enter(req, reply);
+    const { id } = req.params as { id: string };
+    return { volume: svc.renderVolume(svc.visibleVolume(auth, id), mv, auth.isAdmin) };
+  });
+  app.post(`${P}/volumes`, async (req, reply) => {
+    const { auth, mv, project } = enter(req, reply, true);
+    const o = wrapped(req.body, 'volume');
+    const az = optStr(o, 'availability_zone');
+    if (az && az !== ctx.name) {
+      if (!ctx.registry.get(az)) throw new BadRequest(`Availability zone '${az}' is invalid.`);
+      return ctx.forwardTo(az, req, reply);
+    }
+    const b = svc.createVolume(auth, project, o);
+    reply.code(202);
+    return { volume: svc.renderVolume(svc.volume(String(b.id))!, mv, auth.isAdmin) };
+  });
+  const ownedVolume = (auth: AuthContext, id: string) => svc.visibleVolume(auth, id);
+  app.put(`${P}/volumes/:id`, async (req, reply) => {
+    const { auth, mv } = enter(req, reply, true);
+    const r = ownedVolume(auth, (req.params as { id: string }).id);
+    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    svc.updateVolume(r, wrapped(req.body, 'volume'));
+    return { volume: svc.renderVolume(svc.volume(r.id)!, mv, auth.isAdmin) };
+  });
+  app.delete(`${P}/volumes/:id`, async (req, reply) => {
+    const { auth } = enter(req, reply, true);
+    const r = ownedVolume(auth, (req.params as { id: string }).id);
+    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const q = isObj(req.query) ? req.query : {};
+    svc.deleteVolume(r, String(q.cascade ?? '').toLowerCase() === 'true');
+    return reply.code(202).send();
+  });
+  app.post(`${P}/volumes/:id/action`, async (req, reply) => {
+    const { auth } = enter(req, reply, true);
+    const r = ownedVolume(auth, (req.params as { id: string }).id);
+    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    if (!isObj(req.body) || Object.keys(req.body).length !== 1)
+      throw new BadRequest('There is no such action.');
+    const [action, arg] = Object.entries(req.body)[0]!;
+    const a = isObj(arg) ? arg : {};
+    switch (action) {
+      case 'os-extend': {
+        const n = optInt(a, 'new_size', 1, 1_000_000);
+        if (n === undefined) throw new BadRequest('Invalid input received: new_size is required.');
+        svc.extend(r, n);
+        break;
+      }
+      case 'os-reset_status': {
+        requireAdmin(auth);
+        const s = optStr(a, 'status');
+        if (
+          !s ||
+          !['available', 'in-use', 'error', 'creating', 'deleting', 'error_deleting', 'maintenance'].includes(
+            s,
+          )
+        )
+          throw new BadRequest(`Invalid status ${String(s)}.`);
+        svc.setStatus(r, s);
+        break;
+      }
+      case 'os-set_bootable': {
+        const v = a.bootable;
+        svc.setBootable(r, v === true || String(v).toLowerCase() === 'true');
+        break;
+      }
+      case 'os-update_readonly_flag':
+        break;
+      default:
+        throw new BadRequest(`There is no such action: ${action}`);
+    }
+    return reply.code(202).send();
+  });
+  app.post(`${P}/volumes/:id/metadata`, async (req, reply) => {
+    const { auth } = enter(req, reply, true);
+    const r = ownedVolume(auth, (req.params as { id: string }).id);
+    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const md = isObj(req.body) && isObj(req.body.metadata) ? req.body.metadata : {};
+    const b = svc.updateVolume(r, { metadata: { ...(svc.body(r).metadata as Obj), ...md } });
+    return { metadata: b.metadata };
+  });
+  app.get(`${P}/volumes/:id/metadata`, async (req, reply) => {
+    const { auth } = enter(req, reply);
+    return { metadata: svc.body(ownedVolume(auth, (req.params as { id: string }).id)).metadata };
+  });
+
+  // ---- types ----
+  app.get(`${P}/types`, async (req, reply) => {
+    const { auth } = enter(req, reply);
+    const types = svc.types().filter((t) => auth.isAdmin || t.is_public !== false);
+    return { volume_types: types };
+  });
+  app.get(`${P}/types/default`, async (req, reply) => {
+    enter(req, reply);
+    return { volume_type: svc.defaultType() };
+  });
+  app.get(`${P}/types/:id`, async (req, reply) => {
+    enter(req, reply);
+    const t = svc.type((req.params as { id: string }).id);
+    if (!t) throw new NotFound(`Volume type ${(req.params as { id: string }).id} could not be found.`);
+    return { volume_type: t };
+  });
+  app.post(`${P}/types`, async (req, reply) => {
+    const { auth } = enter(req, reply, true);
+    requireAdmin(auth);
+    return { volume_type: svc.createType(wrapped(req.body, 'volume_type')) };
+  });
+  const typeWrite = (req: FastifyRequest, reply: FastifyReply) => {
+    const { auth } = enter(req, reply, true);
+    requireAdmin(auth);
+    const { id } = req.params as { id: string };
+    const t = svc.type(id);
+    if (!t) throw new NotFound(`Volume type ${id} could not be found.`);
+    return { id: String(t.id), owner: svc.typeOwner(String(t.id)), t };
+  };
+  app.put(`${P}/types/:id`, async (req, reply) => {
+    const { id, owner } = typeWrite(req, reply);
+    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    return { volume_type: svc.updateType(id, wrapped(req.body, 'volume_type')) };
+  });
+  app.delete(`${P}/types/:id`, async (req, reply) => {
+    const { id, owner } = typeWrite(req, reply);
+    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    svc.deleteType(id);
+    return reply.code(202).send();
+  });
+  app.get(`${P}/types/:id/extra_specs`, async (req, reply) => {
+    const { t } = typeWrite(req, reply);
+    return { extra_specs: t.extra_specs };
+  });
+  app.post(`${P}/types/:id/extra_specs`, async (req, reply) => {
+    const { id, owner } = typeWrite(req, reply);
+    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const specs = isObj(req.body) && isObj(req.body.extra_specs) ? req.body.extra_specs : {};
+    return { extra_specs: svc.updateType(id, { extra_specs: specs }).extra_specs };
+  });
+
+  // ---- snapshots ----
+  const renderSnap = (r: VolRow, admin: boolean) => {
+    const b = svc.body(r);
+    return admin
+      ? {
+          ...b,
+          'os-extended-snapshot-attributes:project_id': r.project_id,
+          'os-extended-snapshot-attributes:progress': '100%',
+        }
+      : b;
+  };
+  app.get(`${P}/snapshots`, async (req, reply) => {
+    const { auth, project } = enter(req, reply);
+    const full = visibleRows(auth, 'vol_snapshots', req).map((r) => renderSnap(r, auth.isAdmin));
+    return listOf(req, 'snapshots', full, full, `/volume/v3/${project}/snapshots`);
+  });
+  app.get(`${P}/snapshots/detail`, async (req, reply) => {
+    const { auth, project } = enter(req, reply);
+    const full = visibleRows(auth, 'vol_snapshots', req).map((r) => renderSnap(r, auth.isAdmin));
+    return listOf(req, 'snapshots', full, full, `/volume/v3/${project}/snapshots/detail`);
+  });
+  app.get(`${P}/snapshots/:id`, async (req, reply) => {
+    const { auth } = enter(req, reply);
+    return {
+      snapshot: renderSnap(svc.visibleSnapshot(auth, (req.params as { id: string }).id), auth.isAdmin),
+    };
+  });
+  app.post(`${P}/snapshots`, async (req, reply) => {
+    const { auth } = enter(req, reply, true);
+    const o = wrapped(req.body, 'snapshot');
+    const volId = optStr(o, 'volume_id');
+    if (!volId) throw new BadRequest('Invalid input received: volume_id is required.');
+    const vol = svc.visibleVolume(auth, volId);
+    if (!ctx.owns(vol.owner)) return ctx.forwardTo(vol.owner, req, reply);
+    reply.code(202);
+    return { snapshot: svc.createSnapshot(auth, vol, o) };
+  });
+  app.put(`${P}/snapshots/:id`, async (req, reply) => {
+    const { auth } = enter(req, reply, true);
+    const r = svc.visibleSnapshot(auth, (req.params as { id: string }).id);
+    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    return { snapshot: svc.updateSnapshot(r, wrapped(req.body, 'snapshot')) };
+  });
+  app.delete(`${P}/snapshots/:id`, async (req, reply) => {
+    const { auth } = enter(req, reply, true);
+    const r = svc.visibleSnapshot(auth, (req.params as { id: string }).id);
+    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    svc.deleteSnapshot(r);
+    return reply.code(202).send();
+  });
+
+  // ---- quotas (os-quota-sets) ----
+  const quotaTarget = (auth: AuthContext, target: string) => {
+    if (!auth.isAdmin && auth.projectId !== target)
+      throw new CloudError(403, `Policy doesn't allow access to quotas of project ${target}.`);
+  };
+  app.get(`${P}/os-quota-sets/:target/defaults`, async (req, reply) => {
+    const { auth } = enter(req, reply);
+    const { target } = req.params as { target: string };
+    quotaTarget(auth, target);
+    return { quota_set: { id: target, ...VOLUME_QUOTAS } };
+  });
+  app.get(`${P}/os-quota-sets/:target`, async (req, reply) => {
+    const { auth } = enter(req, reply);
+    const { target } = req.params as { target: string };
+    quotaTarget(auth, target);
+    const q = svc.quotas(target);
+    const usage = isObj(req.query) && ['true', 'True', '1'].includes(String(req.query.usage ?? ''));
+    if (!usage) return { quota_set: { id: target, ...q } };
+    const u = svc.usage(target);
+    return {
+      quota_set: {
+        id: target,
+        ...Object.fromEntries(
+          Object.entries(q).map(([k, limit]) => [
+            k,
+            { limit, in_use: u[k as VolQuotaKey], reserved: 0, allocated: 0 },
+          ]),
+        ),
+      },
+    };
+  });
+  app.put(`${P}/os-quota-sets/:target`, async (req, reply) => {
+    const { auth } = enter(req, reply, true);
+    requireAdmin(auth);
+    const { target } = req.params as { target: string };
+    const owner = ctx.store.db.prepare('SELECT owner FROM vol_quotas WHERE id = ?').pluck().get(target) as
+      string | undefined;
+    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const o = wrapped(req.body, 'quota_set');
+    const changes: Partial<Record<VolQuotaKey, number>> = {};
+    for (const [k, v] of Object.entries(o)) {
+      if (k === 'id' || k === 'tenant_id') continue;
+      if (!(k in VOLUME_QUOTAS)) throw new BadRequest(`Bad key(s) in quota set: ${k}`);
+      const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < -1)
+        throw new BadRequest(`Quota limit ${String(v)} for ${k} must be an integer >= -1.`);
+      changes[k as VolQuotaKey] = n;
+    }
+    svc.setQuotas(target, changes);
+    return { quota_set: svc.quotas(target) };
+  });
+  app.delete(`${P}/os-quota-sets/:target`, async (req, reply) => {
+    const { auth } = enter(req, reply, true);
+    requireAdmin(auth);
+    const { target } = req.params as { target: string };
+    const owner = ctx.store.db.prepare('SELECT owner FROM vol_quotas WHERE id = ?').pluck().get(target) as
+      string | undefined;
+    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    svc.resetQuotas(target);
+    return reply.code(200).send();
+  });
+
+  app.get(`${P}/os-availability-zone`, async (req, reply) => {
+    enter(req, reply);
+    return {
+      availabilityZoneInfo: ctx.registry.list().map((s) => ({
+        zoneName: s.id,
+        zoneState: { available: s.id === ctx.name || ctx.replicator.isUp(s.id) },
+      })),
+    };
+  });
+  app.get(`${P}/limits`, async (req, reply) => {
+    const { project } = enter(req, reply);
+    const q = svc.quotas(project);
+    const u = svc.usage(project);
+    return {
+      limits: {
+        rate: [],
+        absolute: {
+          maxTotalVolumes: q.volumes,
+          maxTotalSnapshots: q.snapshots,
+          maxTotalVolumeGigabytes: q.gigabytes,
+          maxTotalBackups: q.backups,
+          maxTotalBackupGigabytes: q.backup_gigabytes,
+          totalVolumesUsed: u.volumes,
+          totalSnapshotsUsed: u.snapshots,
+          totalGigabytesUsed: u.gigabytes,
+          totalBackupsUsed: 0,
+          totalBackupGigabytesUsed: 0,
+        },
+      },
+    };
+  });
+}

@@ -1,0 +1,40 @@
+/**
+ * @module The block storage service (Cinder v3 compatible) as a site module. The driver comes from
+ * config.services.volume.driver: 'file' (default) or 'fake'.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceModule, SiteContext } from '../../site/site.ts';
+import { InternalApi } from '../common/internal.ts';
+import { registerVolumeRoutes } from './api/routes.ts';
+import type { VolumeDriver } from './domain/driver.ts';
+import { FileVolumeDriver, fakeVolumeDriver } from './domain/driver.ts';
+import { volumeForCompute } from './internal.ts';
+import { VolumeService } from './service.ts';
+import { volumeKinds, volumeMigrations } from './store/schema.ts';
+
+export function volumeModule(): ServiceModule & { service?: VolumeService } {
+  let driver: VolumeDriver | undefined;
+  const mod: ServiceModule & { service?: VolumeService } = {
+    name: 'volume',
+    migrations: volumeMigrations,
+    kinds: volumeKinds,
+    catalog: [
+      { type: 'block-storage', name: 'cinder', path: '/volume/v3/$(project_id)s' },
+      { type: 'volumev3', name: 'cinderv3', path: '/volume/v3/$(project_id)s' },
+    ],
+    register(app: FastifyInstance, ctx: SiteContext) {
+      const name = String(ctx.config.services.volume?.driver ?? 'file');
+      if (name === 'file') driver = new FileVolumeDriver(ctx.config.dataDir);
+      else if (name === 'fake') driver = fakeVolumeDriver;
+      else throw new Error(`unknown volume driver ${name}: use file or fake`);
+      const svc = new VolumeService(ctx, driver);
+      mod.service = svc;
+      ctx.internal.set(InternalApi.Volume, volumeForCompute(svc));
+      registerVolumeRoutes(app, ctx, svc);
+    },
+    close() {
+      driver?.close();
+    },
+  };
+  return mod;
+}

@@ -1,0 +1,563 @@
+/**
+ * @module Block storage rules: volumes (empty, from a snapshot, from an image), extend, delete, types,
+ * snapshots, attachments and quotas. Every write runs in one transaction on the site that owns the
+ * rows (callers forward first); the driver runs inside it, so a driver failure leaves no row behind.
+ */
+import { createHash } from 'node:crypto';
+import type { AuthContext } from '../../core/auth.ts';
+import { BadRequest, Conflict, NotFound, TooLarge } from '../../core/errors.ts';
+import type { SiteContext } from '../../site/site.ts';
+import { novaTime, optBool, optInt, optStr, isObj } from '../common/input.ts';
+import type { Obj } from '../common/input.ts';
+import type { VolumeDriver } from './domain/driver.ts';
+import { VolKind } from './store/schema.ts';
+
+export interface VolRow {
+  id: string;
+  owner: string;
+  project_id: string;
+  name: string;
+  status: string;
+  size: number;
+  body: string;
+  created_at: number;
+  updated_at: number;
+  [k: string]: unknown;
+}
+
+export const VOLUME_QUOTAS = {
+  volumes: 10,
+  snapshots: 10,
+  gigabytes: 1000,
+  backups: 10,
+  backup_gigabytes: 1000,
+  per_volume_gigabytes: -1,
+  groups: 10,
+} as const;
+export type VolQuotaKey = keyof typeof VOLUME_QUOTAS;
+
+export const DEFAULT_TYPE_NAME = '__DEFAULT__';
+export const DEFAULT_TYPE_ID = uuidFrom('volume-type', DEFAULT_TYPE_NAME);
+
+export class VolumeService {
+  readonly ctx: SiteContext;
+  readonly driver: VolumeDriver;
+  constructor(ctx: SiteContext, driver: VolumeDriver) {
+    this.ctx = ctx;
+    this.driver = driver;
+  }
+  private get db() {
+    return this.ctx.store.db;
+  }
+  private now() {
+    return this.ctx.clock.now();
+  }
+
+  body(r: { body: string }): Obj {
+    return JSON.parse(r.body) as Obj;
+  }
+
+  volume(id: string): VolRow | undefined {
+    return this.db.prepare('SELECT * FROM vol_volumes WHERE id = ?').get(id) as VolRow | undefined;
+  }
+  snapshot(id: string): VolRow | undefined {
+    return this.db.prepare('SELECT * FROM vol_snapshots WHERE id = ?').get(id) as VolRow | undefined;
+  }
+
+  canSee(auth: AuthContext, r: { project_id: string }): boolean {
+    return auth.isAdmin || r.project_id === auth.projectId;
+  }
+
+  visibleVolume(auth: AuthContext, id: string): VolRow {
+    const r = this.volume(id);
+    if (!r || !this.canSee(auth, r)) throw new NotFound(`Volume ${id} could not be found.`);
+    return r;
+  }
+  visibleSnapshot(auth: AuthContext, id: string): VolRow {
+    const r = this.snapshot(id);
+    if (!r || !this.canSee(auth, r)) throw new NotFound(`Snapshot ${id} could not be found.`);
+    return r;
+  }
+
+  // ---- types -------------------------------------------------------------------------------------
+
+  defaultType(): Obj {
+    return {
+      id: DEFAULT_TYPE_ID,
+      name: DEFAULT_TYPE_NAME,
+      description: 'Default Volume Type',
+      is_public: true,
+      extra_specs: {},
+      qos_specs_id: null,
+      'os-volume-type-access:is_public': true,
+    };
+  }
+
+  types(): Obj[] {
+    const rows = this.db.prepare('SELECT * FROM vol_types ORDER BY created_at, id').all() as {
+      body: string;
+    }[];
+    return [this.defaultType(), ...rows.map((r) => this.body(r))];
+  }
+
+  type(idOrName: string): Obj | undefined {
+    return this.types().find((t) => t.id === idOrName || t.name === idOrName);
+  }
+
+  typeOwner(id: string): string | undefined {
+    return this.db.prepare('SELECT owner FROM vol_types WHERE id = ?').pluck().get(id) as string | undefined;
+  }
+
+  createType(o: Obj): Obj {
+    const name = optStr(o, 'name');
+    if (!name) throw new BadRequest('Volume type name can not be empty.');
+    if (this.type(name)) throw new Conflict(`Volume Type ${name} already exists.`);
+    const isPublic = optBool(o, 'os-volume-type-access:is_public') ?? optBool(o, 'is_public') ?? true;
+    const specs = isObj(o.extra_specs) ? (o.extra_specs as Obj) : {};
+    const t: Obj = {
+      id: this.ctx.ids.uuid(),
+      name,
+      description: optStr(o, 'description') ?? null,
+      is_public: isPublic,
+      'os-volume-type-access:is_public': isPublic,
+      extra_specs: Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, String(v)])),
+      qos_specs_id: null,
+    };
+    this.ctx.store.tx(() =>
+      this.ctx.changelog.put(VolKind.Type, {
+        id: String(t.id),
+        name,
+        body: JSON.stringify(t),
+        created_at: this.now(),
+      }),
+    );
+    return t;
+  }
+
+  updateType(id: string, o: Obj): Obj {
+    const t = this.type(id);
+    if (!t || id === DEFAULT_TYPE_ID) throw new NotFound(`Volume type ${id} could not be found.`);
+    const name = optStr(o, 'name');
+    if (name !== undefined && name !== t.name && this.type(name))
+      throw new Conflict(`Volume Type ${name} already exists.`);
+    const next: Obj = { ...t, ...(name !== undefined ? { name } : {}) };
+    const d = optStr(o, 'description');
+    if (d !== undefined) next.description = d;
+    const p = optBool(o, 'is_public');
+    if (p !== undefined) next.is_public = next['os-volume-type-access:is_public'] = p;
+    if (isObj(o.extra_specs)) next.extra_specs = { ...(t.extra_specs as Obj), ...o.extra_specs };
+    this.ctx.store.tx(() =>
+      this.ctx.changelog.put(VolKind.Type, {
+        id,
+        name: String(next.name),
+        body: JSON.stringify(next),
+        created_at: this.now(),
+      }),
+    );
+    return next;
+  }
+
+  deleteType(id: string): void {
+    if (id === DEFAULT_TYPE_ID) throw new BadRequest('Default volume type can not be deleted.');
+    if (!this.type(id)) throw new NotFound(`Volume type ${id} could not be found.`);
+    if (this.db.prepare('SELECT 1 FROM vol_volumes WHERE volume_type_id = ? LIMIT 1').get(id))
+      throw new BadRequest(
+        `Target volume type is still in use. Volume Type ${id} deletion is not allowed with volumes present with the type.`,
+      );
+    this.ctx.store.tx(() => this.ctx.changelog.remove(VolKind.Type, id));
+  }
+
+  // ---- quotas ------------------------------------------------------------------------------------
+
+  quotas(projectId: string): Record<VolQuotaKey, number> {
+    const r = this.db.prepare('SELECT body FROM vol_quotas WHERE id = ?').get(projectId) as
+      { body: string } | undefined;
+    return { ...VOLUME_QUOTAS, ...(r ? (JSON.parse(r.body) as Partial<Record<VolQuotaKey, number>>) : {}) };
+  }
+  usage(projectId: string): Record<VolQuotaKey, number> {
+    const v = this.db
+      .prepare('SELECT count(*) AS c, coalesce(sum(size),0) AS g FROM vol_volumes WHERE project_id = ?')
+      .get(projectId) as { c: number; g: number };
+    const s = this.db
+      .prepare('SELECT count(*) AS c, coalesce(sum(size),0) AS g FROM vol_snapshots WHERE project_id = ?')
+      .get(projectId) as { c: number; g: number };
+    return {
+      volumes: v.c,
+      snapshots: s.c,
+      gigabytes: v.g + s.g,
+      backups: 0,
+      backup_gigabytes: 0,
+      per_volume_gigabytes: 0,
+      groups: 0,
+    };
+  }
+  setQuotas(projectId: string, changes: Partial<Record<VolQuotaKey, number>>): void {
+    this.ctx.store.tx(() => {
+      const cur = this.db.prepare('SELECT body FROM vol_quotas WHERE id = ?').get(projectId) as
+        { body: string } | undefined;
+      this.ctx.changelog.put(VolKind.Quota, {
+        id: projectId,
+        body: JSON.stringify({ ...(cur ? (JSON.parse(cur.body) as Obj) : {}), ...changes }),
+      });
+    });
+  }
+  resetQuotas(projectId: string): void {
+    this.ctx.store.tx(() => this.ctx.changelog.remove(VolKind.Quota, projectId));
+  }
+  private checkQuota(
+    projectId: string,
+    add: { volumes?: number; snapshots?: number; gigabytes?: number },
+    perVolume?: number,
+  ): void {
+    const q = this.quotas(projectId);
+    const u = this.usage(projectId);
+    if (perVolume !== undefined && q.per_volume_gigabytes >= 0 && perVolume > q.per_volume_gigabytes)
+      throw new TooLarge(
+        `Requested volume size ${perVolume}G is larger than maximum allowed limit ${q.per_volume_gigabytes}G.`,
+      );
+    for (const [k, n] of Object.entries(add) as [VolQuotaKey, number][]) {
+      if (q[k] >= 0 && u[k] + n > q[k])
+        throw new TooLarge(
+          k === 'gigabytes'
+            ? `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${n}G, quota is ${q[k]}G and ${u[k]}G has been consumed.`
+            : `Maximum number of ${k} allowed (${q[k]}) exceeded for quota '${k}'.`,
+        );
+    }
+  }
+
+  // ---- volumes -----------------------------------------------------------------------------------
+
+  private putVolume(b: Obj, created?: number): void {
+    const now = this.now();
+    b.updated_at = novaTime(now);
+    this.ctx.changelog.put(VolKind.Volume, {
+      id: String(b.id),
+      project_id: String(b.project_id),
+      name: String(b.name ?? ''),
+      status: String(b.status),
+      size: Number(b.size),
+      volume_type_id: String(b.volume_type_id),
+      body: JSON.stringify(b),
+      created_at: created ?? Date.parse(String(b.created_at)),
+      updated_at: now,
+    });
+  }
+
+  createVolume(auth: AuthContext, projectId: string, o: Obj): Obj {
+    const snapshotId = optStr(o, 'snapshot_id');
+    const sourceVolId = optStr(o, 'source_volid');
+    const imageRef = optStr(o, 'imageRef') ?? optStr(o, 'image_id');
+    const snap = snapshotId ? this.visibleSnapshot(auth, snapshotId) : undefined;
+    const srcVol = sourceVolId ? this.visibleVolume(auth, sourceVolId) : undefined;
+    let size = optInt(o, 'size', 1, 1_000_000);
+    if (size === undefined) size = snap?.size ?? srcVol?.size;
+    if (size === undefined)
+      throw new BadRequest(
+        'Invalid input received: "size" is required when no snapshot or source volume is given.',
+      );
+    if (snap && size < snap.size)
+      throw new BadRequest(
+        `Invalid input received: Volume size '${size}GB' cannot be smaller than the snapshot size ${snap.size}GB. They must be >= original snapshot size.`,
+      );
+    if (srcVol && size < srcVol.size)
+      throw new BadRequest(
+        `Invalid input received: Volume size '${size}GB' cannot be smaller than original volume size ${srcVol.size}GB.`,
+      );
+    if (snap && snap.status !== 'available')
+      throw new BadRequest(
+        `Invalid snapshot: Originating snapshot status must be one of 'available' values.`,
+      );
+    let imageMeta: Obj | undefined;
+    if (imageRef) imageMeta = this.imageFor(auth, imageRef, size);
+    const typeName = optStr(o, 'volume_type');
+    const type = typeName
+      ? this.type(typeName)
+      : snap
+        ? this.type(
+            String(
+              this.body(this.volume(String(snap.volume_id)) ?? { body: '{}' }).volume_type_id ??
+                DEFAULT_TYPE_ID,
+            ),
+          )
+        : this.defaultType();
+    if (!type) throw new NotFound(`Volume type with name ${typeName} could not be found.`);
+    const id = this.ctx.ids.uuid();
+    const now = this.now();
+    const metadata = isObj(o.metadata)
+      ? Object.fromEntries(Object.entries(o.metadata).map(([k, v]) => [k, String(v)]))
+      : {};
+    const b: Obj = {
+      id,
+      name: optStr(o, 'name') ?? null,
+      description: optStr(o, 'description') ?? null,
+      size,
+      status: 'available',
+      availability_zone: this.ctx.name,
+      created_at: novaTime(now),
+      updated_at: novaTime(now),
+      volume_type: type.name,
+      volume_type_id: type.id,
+      snapshot_id: snapshotId ?? null,
+      source_volid: sourceVolId ?? null,
+      bootable: imageMeta ? 'true' : 'false',
+      encrypted: false,
+      multiattach: optBool(o, 'multiattach') ?? false,
+      metadata,
+      user_id: auth.userId,
+      project_id: projectId,
+      replication_status: null,
+      consistencygroup_id: null,
+      group_id: null,
+      migration_status: null,
+      provider_id: null,
+      ...(imageMeta ? { volume_image_metadata: imageMeta } : {}),
+    };
+    this.ctx.store.tx(() => {
+      this.checkQuota(projectId, { volumes: 1, gigabytes: size }, size);
+      this.putVolume(b, now);
+      if (snap) this.driver.createFrom(id, { snapshotId: snap.id }, size);
+      else if (srcVol) this.driver.createFrom(id, { volumeId: srcVol.id }, size);
+      else this.driver.create(id, size);
+    });
+    return b;
+  }
+
+  /** The image service may not exist: look at its table only if it is there. */
+  private imageFor(auth: AuthContext, imageRef: string, size: number): Obj {
+    const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'images'").get();
+    if (!has)
+      throw new BadRequest(
+        `Invalid image identifier or unable to access requested image ${imageRef}: the image service is not available on this site.`,
+      );
+    const img = this.db.prepare('SELECT * FROM images WHERE id = ?').get(imageRef) as Obj | undefined;
+    if (!img)
+      throw new BadRequest(`Invalid image identifier or unable to access requested image ${imageRef}.`);
+    const owner = img.owner_project_id ?? img.project_id ?? img.owner;
+    const visibility = String(img.visibility ?? 'public');
+    if (!auth.isAdmin && visibility !== 'public' && visibility !== 'community' && owner !== auth.projectId)
+      throw new BadRequest(`Invalid image identifier or unable to access requested image ${imageRef}.`);
+    const bytes = typeof img.size === 'number' ? img.size : 0;
+    if (bytes > size * 1024 ** 3)
+      throw new BadRequest(`Image ${imageRef} size exceeds the volume size ${size}GB.`);
+    const minDisk = typeof img.min_disk === 'number' ? img.min_disk : 0;
+    if (minDisk > size)
+      throw new BadRequest(
+        `Volume size ${size}GB cannot be smaller than the image minDisk size ${minDisk}GB.`,
+      );
+    return {
+      image_id: imageRef,
+      image_name: String(img.name ?? ''),
+      ...(img.disk_format ? { disk_format: String(img.disk_format) } : {}),
+      ...(img.container_format ? { container_format: String(img.container_format) } : {}),
+      size: String(bytes),
+      min_disk: String(minDisk),
+    };
+  }
+
+  updateVolume(r: VolRow, o: Obj): Obj {
+    const b = this.body(r);
+    for (const k of ['name', 'description'] as const) {
+      if (k in o) b[k] = optStr(o, k) ?? null;
+    }
+    if (isObj(o.metadata))
+      b.metadata = Object.fromEntries(Object.entries(o.metadata).map(([k, v]) => [k, String(v)]));
+    this.ctx.store.tx(() => this.putVolume(b));
+    return b;
+  }
+
+  extend(r: VolRow, newSize: number): void {
+    const b = this.body(r);
+    if (b.status !== 'available')
+      throw new BadRequest(
+        `Invalid volume: Volume ${r.id} status must be available to extend, but current status is: ${String(b.status)}.`,
+      );
+    if (newSize <= r.size)
+      throw new BadRequest(
+        `Invalid input received: New size for extend must be greater than current size. (current: ${r.size}, extended: ${newSize}).`,
+      );
+    this.ctx.store.tx(() => {
+      this.checkQuota(r.project_id, { gigabytes: newSize - r.size }, newSize);
+      b.size = newSize;
+      this.putVolume(b);
+      this.driver.extend(r.id, newSize);
+    });
+  }
+
+  setStatus(r: VolRow, status: string): void {
+    const b = this.body(r);
+    b.status = status;
+    this.ctx.store.tx(() => this.putVolume(b));
+  }
+
+  setBootable(r: VolRow, bootable: boolean): void {
+    const b = this.body(r);
+    b.bootable = bootable ? 'true' : 'false';
+    this.ctx.store.tx(() => this.putVolume(b));
+  }
+
+  deleteVolume(r: VolRow, cascade: boolean): void {
+    const snaps = this.db.prepare('SELECT * FROM vol_snapshots WHERE volume_id = ?').all(r.id) as VolRow[];
+    if (this.attachmentsOfVolume(r.id).length || r.status === 'in-use')
+      throw new BadRequest(
+        `Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots or be disassociated from snapshots after volume transfer.`,
+      );
+    if (snaps.length && !cascade)
+      throw new BadRequest(`Invalid volume: Volume ${r.id} still has ${snaps.length} dependent snapshots.`);
+    this.ctx.store.tx(() => {
+      for (const s of snaps) {
+        this.ctx.changelog.remove(VolKind.Snapshot, s.id);
+        this.driver.deleteSnapshot(s.id);
+      }
+      this.ctx.changelog.remove(VolKind.Volume, r.id);
+      this.driver.delete(r.id);
+    });
+  }
+
+  // ---- snapshots ---------------------------------------------------------------------------------
+
+  createSnapshot(auth: AuthContext, vol: VolRow, o: Obj): Obj {
+    const force =
+      optBool(o, 'force') ?? (typeof o.force === 'string' ? o.force.toLowerCase() === 'true' : false);
+    if (vol.status !== 'available' && !(force && vol.status === 'in-use'))
+      throw new BadRequest(
+        `Invalid volume: Volume ${vol.id} status must be available, but current status is: ${vol.status}.`,
+      );
+    const id = this.ctx.ids.uuid();
+    const now = this.now();
+    const b: Obj = {
+      id,
+      name: optStr(o, 'name') ?? null,
+      description: optStr(o, 'description') ?? null,
+      volume_id: vol.id,
+      size: vol.size,
+      status: 'available',
+      created_at: novaTime(now),
+      updated_at: novaTime(now),
+      metadata: isObj(o.metadata) ? o.metadata : {},
+      project_id: vol.project_id,
+      user_id: auth.userId,
+      progress: '100%',
+      group_snapshot_id: null,
+      consumes_quota: true,
+    };
+    this.ctx.store.tx(() => {
+      this.checkQuota(vol.project_id, { snapshots: 1, gigabytes: vol.size });
+      this.putSnapshot(b, now);
+      this.driver.snapshot(id, vol.id);
+    });
+    return b;
+  }
+
+  private putSnapshot(b: Obj, created?: number): void {
+    const now = this.now();
+    b.updated_at = novaTime(now);
+    this.ctx.changelog.put(VolKind.Snapshot, {
+      id: String(b.id),
+      project_id: String(b.project_id),
+      volume_id: String(b.volume_id),
+      name: String(b.name ?? ''),
+      status: String(b.status),
+      size: Number(b.size),
+      body: JSON.stringify(b),
+      created_at: created ?? Date.parse(String(b.created_at)),
+      updated_at: now,
+    });
+  }
+
+  updateSnapshot(r: VolRow, o: Obj): Obj {
+    const b = this.body(r);
+    for (const k of ['name', 'description'] as const) if (k in o) b[k] = optStr(o, k) ?? null;
+    if (isObj(o.metadata)) b.metadata = o.metadata;
+    this.ctx.store.tx(() => this.putSnapshot(b));
+    return b;
+  }
+
+  deleteSnapshot(r: VolRow): void {
+    this.ctx.store.tx(() => {
+      this.ctx.changelog.remove(VolKind.Snapshot, r.id);
+      this.driver.deleteSnapshot(r.id);
+    });
+  }
+
+  // ---- attachments -------------------------------------------------------------------------------
+
+  attachmentsOfVolume(volumeId: string): Obj[] {
+    return this.db
+      .prepare('SELECT * FROM vol_attachments WHERE volume_id = ? ORDER BY attached_at, id')
+      .all(volumeId) as Obj[];
+  }
+
+  renderVolume(r: VolRow, mv: number, admin: boolean): Obj {
+    const b = this.body(r);
+    const attachments = this.attachmentsOfVolume(r.id).map((a) => ({
+      id: a.volume_id,
+      attachment_id: a.id,
+      volume_id: a.volume_id,
+      server_id: a.server_id,
+      host_name: a.host || null,
+      device: a.device,
+      attached_at: novaTime(Number(a.attached_at)),
+    }));
+    const out: Obj = {
+      ...b,
+      attachments,
+      links: [{ rel: 'self', href: `${this.ctx.publicUrl()}/volume/v3/${r.project_id}/volumes/${r.id}` }],
+    };
+    if (admin) {
+      out['os-vol-tenant-attr:tenant_id'] = r.project_id;
+      out['os-vol-host-attr:host'] = `${r.owner}@${this.driver.name}#${this.driver.name}`;
+      out['os-vol-mig-status-attr:migstat'] = null;
+      out['os-vol-mig-status-attr:name_id'] = null;
+    }
+    if (mv >= 3.48) {
+      out.service_uuid = uuidFrom('volume-service', r.owner);
+      out.shared_targets = false;
+    }
+    if (mv >= 3.61) out.cluster_name = null;
+    if (mv < 3.63) delete out.volume_type_id;
+    if (mv < 3.13) delete out.group_id;
+    if (mv < 3.21) delete out.provider_id;
+    return out;
+  }
+
+  attach(volumeId: string, serverId: string, device: string, host: string): Obj {
+    const id = this.ctx.ids.uuid();
+    this.ctx.store.tx(() => {
+      const r = this.volume(volumeId)!;
+      const b = this.body(r);
+      b.status = 'in-use';
+      b.attach_status = 'attached';
+      this.ctx.changelog.put(VolKind.Attachment, {
+        id,
+        volume_id: volumeId,
+        server_id: serverId,
+        device,
+        host,
+        attached_at: this.now(),
+      });
+      this.putVolume(b);
+    });
+    return { id, volumeId, serverId, device };
+  }
+
+  detach(attachmentId: string): void {
+    this.ctx.store.tx(() => {
+      const a = this.db.prepare('SELECT * FROM vol_attachments WHERE id = ?').get(attachmentId) as
+        { volume_id: string } | undefined;
+      if (!a) return;
+      this.ctx.changelog.remove(VolKind.Attachment, attachmentId);
+      const r = this.volume(a.volume_id);
+      if (r && this.attachmentsOfVolume(r.id).length === 0) {
+        const b = this.body(r);
+        b.status = 'available';
+        b.attach_status = 'detached';
+        this.putVolume(b);
+      }
+    });
+  }
+}
+
+export function uuidFrom(...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join('\0')).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}

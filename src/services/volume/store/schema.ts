@@ -1,0 +1,52 @@
+/**
+ * @module Block storage tables. A volume lives at one site (its availability zone) and belongs to it,
+ * with its snapshots and attachments; volume types belong to the site that made them (the default type
+ * is built in, the same at every site, and never stored). Everything replicates, so any site can list.
+ */
+import type { KindSpec } from '../../../federation/changelog.ts';
+
+export const volumeMigrations = [
+  {
+    id: 'volume/001-core',
+    sql: `
+      CREATE TABLE vol_volumes (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL, size INTEGER NOT NULL, volume_type_id TEXT NOT NULL, body TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_volumes_project ON vol_volumes (project_id);
+      CREATE TABLE vol_snapshots (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, volume_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, size INTEGER NOT NULL, body TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_snapshots_volume ON vol_snapshots (volume_id);
+      CREATE TABLE vol_attachments (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, volume_id TEXT NOT NULL, server_id TEXT NOT NULL,
+        device TEXT NOT NULL, host TEXT NOT NULL DEFAULT '', attached_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_attachments_volume ON vol_attachments (volume_id);
+      CREATE INDEX vol_attachments_server ON vol_attachments (server_id);
+      CREATE TABLE vol_types (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE TABLE vol_quotas (id TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL);
+    `,
+  },
+] as const;
+
+export const VolKind = {
+  Volume: 'volume',
+  Snapshot: 'volume_snapshot',
+  Attachment: 'volume_attachment',
+  Type: 'volume_type',
+  Quota: 'volume_quota',
+} as const;
+
+export const volumeKinds: readonly KindSpec[] = [
+  { kind: VolKind.Volume, table: 'vol_volumes', replicate: 'all' },
+  { kind: VolKind.Snapshot, table: 'vol_snapshots', replicate: 'all' },
+  { kind: VolKind.Attachment, table: 'vol_attachments', replicate: 'all' },
+  { kind: VolKind.Type, table: 'vol_types', replicate: 'all' },
+  { kind: VolKind.Quota, table: 'vol_quotas', replicate: 'all' },
+];
