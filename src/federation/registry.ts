@@ -27,6 +27,8 @@ export interface SiteRow {
   keys: SiteKey[];
   joined_at: number;
   updated_at: number;
+  /** SPKI PEM of the site's identity key: it signs the site's change batches and never rotates. */
+  identity_key: string;
 }
 
 export const registryMigrations = [
@@ -53,9 +55,42 @@ export const registryMigrations = [
       );
     `,
   },
+  {
+    id: 'federation/003-identity-key',
+    sql: `
+      ALTER TABLE sites ADD COLUMN identity_key TEXT NOT NULL DEFAULT '';
+      CREATE TABLE site_identity (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        private_key TEXT NOT NULL,
+        public_key  TEXT NOT NULL
+      );
+    `,
+  },
+  {
+    id: 'federation/004-admissions',
+    sql: `
+      -- A site admitted to the federation by a member (through an invite), with the identity key it
+      -- presented. Owned by the admitting site.
+      CREATE TABLE site_admissions (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, identity_key TEXT NOT NULL, admitted_at INTEGER NOT NULL
+      );
+      -- An eviction of a site by an admin of a member site: id = evicted + ':' + evicting site.
+      CREATE TABLE site_evictions (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, site TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL
+      );
+      CREATE INDEX site_evictions_site ON site_evictions (site);
+      -- One-time join tokens this site issued (local: only the hash of the secret is kept).
+      CREATE TABLE site_invites (
+        id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, site_name TEXT, expires_at INTEGER NOT NULL,
+        used_at INTEGER, created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ] as const;
 
 export const siteKind = { kind: 'site', table: 'sites', replicate: 'all' } as const;
+export const admissionKind = { kind: 'admission', table: 'site_admissions', replicate: 'all' } as const;
+export const evictionKind = { kind: 'eviction', table: 'site_evictions', replicate: 'all' } as const;
 
 type RawSite = Omit<SiteRow, 'keys'> & { keys: string };
 
@@ -77,6 +112,7 @@ export class SiteRegistry {
   ensureSelf(opts: { endpoint: string; version: string }): SiteRow {
     return this.store.tx(() => {
       if (!this.activeKey()) this.newKey();
+      const identity = this.identity();
       const cur = this.get(this.site);
       const row: SiteRow = {
         id: this.site,
@@ -88,12 +124,14 @@ export class SiteRegistry {
         keys: this.publicKeys(cur?.keys ?? []),
         joined_at: cur?.joined_at ?? this.now(),
         updated_at: this.now(),
+        identity_key: identity.publicKey,
       };
       if (
         !cur ||
         cur.endpoint !== row.endpoint ||
         cur.version !== row.version ||
         cur.state !== row.state ||
+        cur.identity_key !== row.identity_key ||
         JSON.stringify(cur.keys) !== JSON.stringify(row.keys)
       )
         this.changelog.put(siteKind.kind, row as unknown as SiteRow & Record<string, unknown>);
@@ -147,6 +185,23 @@ export class SiteRegistry {
     return this.activeKey()!.kid;
   }
 
+  /** This site's identity key pair, made on first use; the private half never leaves the site. */
+  identity(): { publicKey: string; privateKey: string } {
+    let r = this.store.db.prepare('SELECT private_key, public_key FROM site_identity WHERE id = 1').get() as
+      { private_key: string; public_key: string } | undefined;
+    if (!r) {
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+      r = {
+        private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        public_key: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      };
+      this.store.db
+        .prepare('INSERT INTO site_identity (id, private_key, public_key) VALUES (1, ?, ?)')
+        .run(r.private_key, r.public_key);
+    }
+    return { publicKey: r.public_key, privateKey: r.private_key };
+  }
+
   activeKey(): { kid: string; privateKey: string } | undefined {
     const r = this.store.db
       .prepare('SELECT kid, private_key FROM site_private_keys WHERE active = 1')
@@ -171,10 +226,21 @@ export class SiteRegistry {
   publicKey(kid: string): { publicKey: string; site: string } | undefined {
     const site = kid.slice(0, kid.lastIndexOf('.'));
     const s = this.get(site);
-    if (!s || s.state === 'evicted') return undefined;
+    if (!s || s.state === 'evicted' || this.isEvicted(site)) return undefined;
     const k = s.keys.find((x) => x.kid === kid);
     if (!k || k.revoked) return undefined;
     return { publicKey: k.publicKey, site };
+  }
+
+  /** The identity key a member admitted this site with, if any. */
+  admittedKey(site: string): string | undefined {
+    const r = this.store.db.prepare('SELECT identity_key FROM site_admissions WHERE id = ?').get(site) as
+      { identity_key: string } | undefined;
+    return r?.identity_key;
+  }
+
+  isEvicted(site: string): boolean {
+    return !!this.store.db.prepare('SELECT 1 FROM site_evictions WHERE site = ? LIMIT 1').get(site);
   }
 
   invalidate(): void {

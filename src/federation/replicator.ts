@@ -13,10 +13,15 @@ import type { Change, ChangeLog } from './changelog.ts';
 /** Protocol version of the messages below; see docs/federation.md. */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * A signed run of changes: `body` is the JSON text of Change[], `sig` the origin's Ed25519 signature
+ * of that text (base64url). Receivers verify before they apply anything.
+ */
 export interface ChangeBatch {
   v: number;
   origin: string;
-  changes: Change[];
+  body: string;
+  sig: string;
 }
 export interface Heartbeat {
   v: number;
@@ -36,8 +41,19 @@ export interface PullReply {
   v: number;
   origin: string;
   head: number;
-  changes: Change[];
+  body: string;
+  sig: string;
 }
+
+/** Signs this site's batches and checks other sites'. */
+export interface ChangeSealer {
+  seal(body: string): string;
+  /** Why the batch must not be applied (forged, altered, unknown or evicted origin), or undefined. */
+  open(origin: string, body: string, sig: string, changes: Change[]): string | undefined;
+}
+
+/** For tests of replication alone: signs nothing, trusts everything. */
+export const noSealer: ChangeSealer = { seal: () => '', open: () => undefined };
 
 export interface Peer {
   site: string;
@@ -80,7 +96,8 @@ export class Replicator {
   private stopped = false;
   /** Called after remote changes were applied (caches that depend on replicated rows listen here). */
   private appliedListeners: ((origin: string, changes: Change[]) => void)[] = [];
-  readonly stats = { pushedBatches: 0, pushedChanges: 0, applied: 0, pulls: 0, rejected: 0 };
+  readonly stats = { pushedBatches: 0, pushedChanges: 0, applied: 0, pulls: 0, rejected: 0, forged: 0 };
+  private sealer: ChangeSealer;
 
   constructor(
     fabric: Fabric,
@@ -88,7 +105,9 @@ export class Replicator {
     clock: Clock,
     log: Logger,
     opts: Partial<ReplicatorOptions> = {},
+    sealer: ChangeSealer = noSealer,
   ) {
+    this.sealer = sealer;
     this.fabric = fabric;
     this.changelog = changelog;
     this.clock = clock;
@@ -124,11 +143,13 @@ export class Replicator {
       this.fabric.serve(subjects.rpc(this.site, 'changes'), (data) => {
         const req = decodeJson<PullRequest>(data);
         const limit = Math.max(1, Math.min(Number(req.limit) || 1, this.opts.pullLimit));
+        const body = JSON.stringify(this.changelog.since(Number(req.from) || 0, limit));
         const reply: PullReply = {
           v: PROTOCOL_VERSION,
           origin: this.site,
           head: this.changelog.head(),
-          changes: this.changelog.since(Number(req.from) || 0, limit),
+          body,
+          sig: this.sealer.seal(body),
         };
         return encodeJson(reply);
       }),
@@ -168,7 +189,8 @@ export class Replicator {
 
   private push(changes: Change[]): void {
     if (this.stopped) return;
-    const batch: ChangeBatch = { v: PROTOCOL_VERSION, origin: this.site, changes };
+    const body = JSON.stringify(changes);
+    const batch: ChangeBatch = { v: PROTOCOL_VERSION, origin: this.site, body, sig: this.sealer.seal(body) };
     this.stats.pushedBatches++;
     this.stats.pushedChanges += changes.length;
     this.fabric.publish(subjects.changes(this.site), encodeJson(batch));
@@ -192,14 +214,37 @@ export class Replicator {
     if (p.head > this.changelog.cursor(hb.site)) this.pull(hb.site);
   }
 
+  /** Parses and verifies a signed batch; undefined (and logged) when it must not be applied. */
+  private unseal(origin: string, m: { body?: unknown; sig?: unknown }): Change[] | undefined {
+    if (typeof m.body !== 'string' || typeof m.sig !== 'string') return this.forged(origin, 'unsigned batch');
+    let changes: Change[];
+    try {
+      changes = JSON.parse(m.body) as Change[];
+    } catch {
+      return this.forged(origin, 'batch body is not JSON');
+    }
+    if (!Array.isArray(changes)) return this.forged(origin, 'batch body is not a list');
+    const why = this.sealer.open(origin, m.body, m.sig, changes);
+    return why ? this.forged(origin, why) : changes;
+  }
+
+  private forged(origin: string, why: string): undefined {
+    this.stats.forged++;
+    this.log.warn({ origin, why }, 'rejected change batch: nothing applied');
+    return undefined;
+  }
+
   private receive(origin: string, batch: ChangeBatch): void {
-    if (!Array.isArray(batch.changes)) return;
+    if (batch.origin !== origin)
+      return void this.forged(origin, `batch names origin ${String(batch.origin)}`);
+    const changes = this.unseal(origin, batch);
+    if (!changes) return;
     const p = this.peer(origin);
     p.lastSeen = this.clock.now();
-    const last = batch.changes[batch.changes.length - 1];
+    const last = changes[changes.length - 1];
     if (last) p.head = Math.max(p.head, last.seq);
     if (this.pulling.has(origin)) return; // the pull in flight will bring these
-    const res = this.apply(origin, batch.changes);
+    const res = this.apply(origin, changes);
     if (res.gapFrom !== undefined) this.pull(origin);
   }
 
@@ -225,12 +270,14 @@ export class Replicator {
       (data) => {
         this.pulling.delete(origin);
         const reply = decodeJson<PullReply>(data);
+        const changes = this.unseal(origin, reply);
+        if (!changes) return;
         const p = this.peer(origin);
         p.rttMs = this.clock.now() - started;
         p.head = Math.max(p.head, Number(reply.head) || 0);
         p.lastSeen = this.clock.now();
-        const res = this.apply(origin, reply.changes ?? []);
-        if (res.cursor < p.head && (reply.changes?.length ?? 0) > 0) this.pull(origin);
+        const res = this.apply(origin, changes);
+        if (res.cursor < p.head && changes.length > 0) this.pull(origin);
       },
       (err: unknown) => {
         this.pulling.delete(origin);

@@ -17,7 +17,15 @@ import type { KindSpec } from '../federation/changelog.ts';
 import { ChangeLog, changelogMigrations } from '../federation/changelog.ts';
 import { FORWARDED_BY, Forwarder, pickReturnedHeaders } from '../federation/forward.ts';
 import type { ForwardedRequest, ForwardedReply } from '../federation/forward.ts';
-import { SiteRegistry, registryMigrations, siteKind } from '../federation/registry.ts';
+import {
+  SiteRegistry,
+  admissionKind,
+  evictionKind,
+  registryMigrations,
+  siteKind,
+} from '../federation/registry.ts';
+import { SiteSealer } from '../federation/sealer.ts';
+import type { TrustMode } from '../federation/sealer.ts';
 import { Replicator } from '../federation/replicator.ts';
 import type { Migration } from '../store/db.ts';
 import { Store } from '../store/db.ts';
@@ -42,6 +50,8 @@ export interface SiteConfig {
   tokenTtlSeconds: number;
   /** scrypt cost parameter N (2^n) for password hashes. */
   passwordHashCost: number;
+  /** Which sites' changes are accepted: 'open' trusts a new site on first use, 'admitted' only invited ones. */
+  trust: TrustMode;
   /** Free-form per-service settings (compute hosts, drivers, ...). */
   services: Record<string, Record<string, unknown>>;
 }
@@ -56,6 +66,7 @@ export const defaultSiteConfig: Omit<SiteConfig, 'name'> = {
   forwardTimeoutMs: 5000,
   tokenTtlSeconds: 3600,
   passwordHashCost: 14,
+  trust: 'open',
   services: {},
 };
 
@@ -166,23 +177,32 @@ export async function createSite(
   ]);
   const changelog = new ChangeLog(store, config.name, log, () => clock.now());
   changelog.register(siteKind);
+  changelog.register(admissionKind);
+  changelog.register(evictionKind);
   for (const m of deps.modules) for (const k of m.kinds) changelog.register(k);
 
   let boundUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
-  const replicator = new Replicator(deps.fabric, changelog, clock, log, {
-    heartbeatMs: config.heartbeatMs,
-    downAfterMs: config.downAfterMs,
-    version: ATOLL_VERSION,
-    endpoint: boundUrl,
-  });
-  const forwarder = new Forwarder(deps.fabric, replicator, { timeoutMs: config.forwardTimeoutMs });
   const registry = new SiteRegistry(store, changelog, () => clock.now());
+  const replicator = new Replicator(
+    deps.fabric,
+    changelog,
+    clock,
+    log,
+    {
+      heartbeatMs: config.heartbeatMs,
+      downAfterMs: config.downAfterMs,
+      version: ATOLL_VERSION,
+      endpoint: boundUrl,
+    },
+    new SiteSealer(registry, config.trust),
+  );
+  const forwarder = new Forwarder(deps.fabric, replicator, { timeoutMs: config.forwardTimeoutMs });
   const metrics = new Metrics();
 
   const remoteListeners: { kinds: Set<string>; fn: (kind: string, id: string) => void }[] = [];
   replicator.onApplied((_origin, changes) => {
     for (const c of changes) {
-      if (c.kind === siteKind.kind) registry.invalidate();
+      if (c.kind === siteKind.kind || c.kind === evictionKind.kind) registry.invalidate();
       for (const l of remoteListeners) if (l.kinds.has(c.kind)) l.fn(c.kind, c.id);
     }
   });
