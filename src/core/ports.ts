@@ -27,8 +27,9 @@ export interface Logger {
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {
+    // Not unref'd: a pending timer is in-flight work (a message on a modelled WAN link, a heartbeat of a
+    // running site); sites cancel theirs when they close.
     const t = setTimeout(fn, ms);
-    t.unref?.();
     return { cancel: () => clearTimeout(t) };
   },
 };

@@ -121,3 +121,16 @@ describe('change log', () => {
     assert.equal(parked.n, 1);
   });
 });
+
+describe('change log listeners', () => {
+  it('see batches in log order even when a listener writes', () => {
+    const a = node('a');
+    const seen: number[] = [];
+    a.log.onAppend((cs) => {
+      if (cs.some((c) => c.id === 'x')) a.log.put('item', { id: 'y', v: 2 });
+    });
+    a.log.onAppend((cs) => seen.push(...cs.map((c) => c.seq)));
+    a.log.put('item', { id: 'x', v: 1 });
+    assert.deepEqual(seen, [1, 2]);
+  });
+});

@@ -76,6 +76,8 @@ export class ChangeLog {
   private kinds = new Map<string, KindSpec & { columns: string[] }>();
   private listeners: ((changes: Change[]) => void)[] = [];
   private pending: Change[] = [];
+  private committed: Change[][] = [];
+  private flushing = false;
 
   constructor(store: Store, site: string, log: Logger, now: () => number) {
     this.store = store;
@@ -162,16 +164,28 @@ export class ChangeLog {
     this.pending.push(change);
   }
 
+  /**
+   * Hands committed batches to the listeners in log order. A listener may itself write (and commit);
+   * its batch is queued behind the one being delivered instead of overtaking it, so every listener
+   * (the replicator above all) sees the log in order.
+   */
   private flush(): void {
-    const batch = this.pending;
+    if (this.pending.length > 0) this.committed.push(this.pending);
     this.pending = [];
-    if (batch.length === 0) return;
-    for (const l of this.listeners) {
-      try {
-        l(batch);
-      } catch (e) {
-        this.log.error({ err: String(e) }, 'change listener failed');
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      for (let batch = this.committed.shift(); batch; batch = this.committed.shift()) {
+        for (const l of this.listeners) {
+          try {
+            l(batch);
+          } catch (e) {
+            this.log.error({ err: String(e) }, 'change listener failed');
+          }
+        }
       }
+    } finally {
+      this.flushing = false;
     }
   }
 

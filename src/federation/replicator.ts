@@ -91,6 +91,7 @@ export class Replicator {
   private log: Logger;
   private opts: ReplicatorOptions;
   private pulling = new Set<string>();
+  private stash = new Map<string, Change[][]>();
   private unsubs: (() => void)[] = [];
   private timer: TimerHandle | undefined;
   private stopped = false;
@@ -243,7 +244,13 @@ export class Replicator {
     p.lastSeen = this.clock.now();
     const last = changes[changes.length - 1];
     if (last) p.head = Math.max(p.head, last.seq);
-    if (this.pulling.has(origin)) return; // the pull in flight will bring these
+    if (this.pulling.has(origin)) {
+      // Kept for when the pull in flight returns (it may have been served before these were made).
+      const kept = this.stash.get(origin) ?? [];
+      if (kept.length < 100) kept.push(changes);
+      this.stash.set(origin, kept);
+      return;
+    }
     const res = this.apply(origin, changes);
     if (res.gapFrom !== undefined) this.pull(origin);
   }
@@ -269,21 +276,27 @@ export class Replicator {
     this.fabric.request(subjects.rpc(origin, 'changes'), encodeJson(req), this.pullTimeout(origin)).then(
       (data) => {
         this.pulling.delete(origin);
-        const reply = decodeJson<PullReply>(data);
-        const changes = this.unseal(origin, reply);
-        if (!changes) return;
-        const p = this.peer(origin);
-        p.rttMs = this.clock.now() - started;
-        p.head = Math.max(p.head, Number(reply.head) || 0);
-        p.lastSeen = this.clock.now();
-        const res = this.apply(origin, changes);
-        if (res.cursor < p.head && changes.length > 0) this.pull(origin);
+        this.guard(() => this.pulled(origin, started, decodeJson<PullReply>(data)));
       },
       (err: unknown) => {
         this.pulling.delete(origin);
+        this.stash.delete(origin);
         this.log.debug({ origin, err: String(err) }, 'pull failed; the next heartbeat retries');
       },
     );
+  }
+
+  private pulled(origin: string, started: number, reply: PullReply): void {
+    const changes = this.unseal(origin, reply);
+    if (!changes) return;
+    const p = this.peer(origin);
+    p.rttMs = this.clock.now() - started;
+    p.head = Math.max(p.head, Number(reply.head) || 0);
+    p.lastSeen = this.clock.now();
+    let res = this.apply(origin, changes);
+    for (const kept of this.stash.get(origin) ?? []) res = this.apply(origin, kept);
+    this.stash.delete(origin);
+    if (res.cursor < p.head && (changes.length > 0 || res.gapFrom !== undefined)) this.pull(origin);
   }
 
   /**
