@@ -18,6 +18,7 @@ import { buildCatalog } from './catalog.ts';
 
 export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): void {
   const { site, reader, tokens } = ic;
+  const renderedNoCatalog = new WeakMap<AuthContext, string>();
 
   const findDomain = (ref: unknown): { id: string; name: string; enabled: number } => {
     if (!isObj(ref)) throw new BadRequest('A domain (id or name) is required.');
@@ -157,8 +158,7 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
       throw new Unauthorized(`Unsupported authentication method: ${methods.join(', ')}`);
     }
 
-    const token = tokens.issue(claims);
-    const ctx = tokens.validate(token);
+    const { token, ctx } = tokens.issueValidated(claims);
     const noCatalog = (req.query as Obj | undefined)?.nocatalog !== undefined;
     reply.code(201).header('x-subject-token', token);
     return { token: tokenBody(ic, ctx, !noCatalog) };
@@ -192,7 +192,16 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
     checkSubject(caller, ctx);
     reply.header('x-subject-token', t);
     const noCatalog = (req.query as Obj | undefined)?.nocatalog !== undefined;
-    return { token: tokenBody(ic, ctx, !noCatalog) };
+    if (!noCatalog) return { token: tokenBody(ic, ctx, true) };
+    // The hot path (services validating their callers' tokens): the body without a catalog depends
+    // only on the validation, so it is rendered once per cached validation. A change that could alter
+    // it replaces the validation object, which drops this entry with it.
+    let body = renderedNoCatalog.get(ctx);
+    if (body === undefined) {
+      body = JSON.stringify({ token: tokenBody(ic, ctx, false) });
+      renderedNoCatalog.set(ctx, body);
+    }
+    return reply.type('application/json; charset=utf-8').send(body);
   });
 
   app.head('/identity/v3/auth/tokens', async (req, reply) => {

@@ -85,6 +85,18 @@ export class TokenService implements TokenValidator {
     return `${header}.${payload}.${b64(sig)}`;
   }
 
+  /**
+   * Signs new claims and returns the token with its validation, cached: the token was signed here a
+   * moment ago, so its signature needs no check (issue then validate would verify it again).
+   */
+  issueValidated(claims: TokenClaims): { token: string; ctx: AuthContext } {
+    const token = this.issue(claims);
+    const ctx = this.resolve(token, claims);
+    if (this.cache.size >= this.maxCache) this.cache.clear();
+    this.cache.set(token, ctx);
+    return { token, ctx };
+  }
+
   /** Verifies signature and expiry only; returns the claims. */
   verifySignature(token: string): TokenClaims {
     const parts = token.split('.');

@@ -108,6 +108,7 @@ export const AUTHZ_KINDS = [
   'application_credential',
   'revocation',
   'site',
+  'eviction',
 ];
 
 export interface DomainRow {

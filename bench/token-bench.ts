@@ -1,0 +1,306 @@
+/**
+ * @module Token benchmark: one site as a child process (`./bin/atoll site`), a keep-alive HTTP load
+ * generator here (so the two do not share an event loop), and for each of password issue, token-method
+ * rescoping, token validation (GET /v3/auth/tokens?nocatalog) and GET /healthz as the baseline: requests
+ * per second and p50/p99 latency at 1, 8 and 64 concurrent clients. Also the idle site's RSS.
+ * Prints a table and saves bench/results/token-bench.{json,md}. Reports figures; never passes or fails.
+ *
+ *   npm run bench:tokens [-- --seconds 3 --cost 14]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '3' },
+    cost: { type: 'string', default: '14' },
+    concurrency: { type: 'string', default: '1,8,64' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const COST = Number(values.cost);
+const LEVELS = values.concurrency.split(',').map(Number);
+const PASSWORD = 'bench-admin-secret';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function call(
+  agent: Agent,
+  base: URL,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host: base.hostname,
+        port: base.port,
+        method,
+        path,
+        headers: body
+          ? { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+          : headers,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+const passwordBody = JSON.stringify({
+  auth: {
+    identity: {
+      methods: ['password'],
+      password: { user: { name: 'admin', domain: { id: 'default' }, password: PASSWORD } },
+    },
+    scope: { project: { name: 'admin', domain: { id: 'default' } } },
+  },
+});
+const rescopeBody = (token: string) =>
+  JSON.stringify({
+    auth: {
+      identity: { methods: ['token'], token: { id: token } },
+      scope: { project: { name: 'admin', domain: { id: 'default' } } },
+    },
+  });
+
+interface Point {
+  scenario: string;
+  concurrency: number;
+  requests: number;
+  errors: number;
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+/** Runs `concurrency` closed-loop clients for `seconds` (after a short warm-up) and measures. */
+async function measure(
+  scenario: string,
+  concurrency: number,
+  seconds: number,
+  one: (agent: Agent) => Promise<boolean>,
+): Promise<Point> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const lat: number[] = [];
+  let errors = 0;
+  const run = async (until: number, record: boolean) => {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < until) {
+          const t0 = performance.now();
+          const ok = await one(agent).catch(() => false);
+          if (!record) continue;
+          if (ok) lat.push(performance.now() - t0);
+          else errors++;
+        }
+      }),
+    );
+  };
+  await run(performance.now() + Math.min(500, seconds * 250), false);
+  const start = performance.now();
+  await run(start + seconds * 1000, true);
+  const elapsed = (performance.now() - start) / 1000;
+  agent.destroy();
+  lat.sort((a, b) => a - b);
+  const pct = (p: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(lat.length * p))]! : NaN);
+  return {
+    scenario,
+    concurrency,
+    requests: lat.length,
+    errors,
+    rps: Math.round(lat.length / elapsed),
+    p50_ms: Number(pct(0.5).toFixed(2)),
+    p99_ms: Number(pct(0.99).toFixed(2)),
+  };
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'atoll-bench-'));
+  const configFile = join(dir, 'site.json');
+  writeFileSync(configFile, JSON.stringify({ passwordHashCost: COST, tokenTtlSeconds: 3600 }));
+  const child = spawn(
+    join(root, 'bin/atoll'),
+    [
+      'site',
+      '--name',
+      'bench',
+      '--port',
+      '0',
+      '--data-dir',
+      join(dir, 'data'),
+      '--bootstrap',
+      '--admin-password',
+      PASSWORD,
+      '--log-level',
+      'warn',
+      '--config',
+      configFile,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const stop = () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  process.on('exit', stop);
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', (code) => reject(new Error(`site exited (${code}) before listening`)));
+    });
+    child.stdout.resume();
+    const base = new URL(url);
+    await new Promise((r) => setTimeout(r, 2000));
+    const idleRss = rssMb(child.pid!);
+
+    const setup = new Agent({ keepAlive: true });
+    const issued = await call(setup, base, 'POST', '/identity/v3/auth/tokens?nocatalog', {}, passwordBody);
+    if (issued.status !== 201) throw new Error(`password auth failed: ${issued.status} ${issued.body}`);
+    const admin = issued.headers['x-subject-token'] as string;
+    // A pool of distinct subject tokens, as many clients would present.
+    const subjects: string[] = [];
+    for (let i = 0; i < 256; i++) {
+      const r = await call(setup, base, 'POST', '/identity/v3/auth/tokens?nocatalog', {}, rescopeBody(admin));
+      subjects.push(r.headers['x-subject-token'] as string);
+    }
+    setup.destroy();
+
+    let n = 0;
+    const scenarios: [string, (a: Agent) => Promise<boolean>][] = [
+      ['healthz (baseline)', async (a) => (await call(a, base, 'GET', '/healthz', {})).status === 200],
+      [
+        'token validation',
+        async (a) =>
+          (
+            await call(a, base, 'GET', '/identity/v3/auth/tokens?nocatalog', {
+              'x-auth-token': admin,
+              'x-subject-token': subjects[n++ % subjects.length]!,
+            })
+          ).status === 200,
+      ],
+      [
+        'token rescope',
+        async (a) =>
+          (await call(a, base, 'POST', '/identity/v3/auth/tokens?nocatalog', {}, rescopeBody(admin)))
+            .status === 201,
+      ],
+      [
+        `password issue (scrypt N=2^${COST})`,
+        async (a) =>
+          (await call(a, base, 'POST', '/identity/v3/auth/tokens?nocatalog', {}, passwordBody)).status ===
+          201,
+      ],
+    ];
+    const points: Point[] = [];
+    for (const [name, fn] of scenarios)
+      for (const c of LEVELS) {
+        const p = await measure(name, c, SECONDS, fn);
+        points.push(p);
+        process.stderr.write(
+          `${name.padEnd(30)} c=${String(c).padEnd(3)} ${p.rps} req/s p50 ${p.p50_ms} ms p99 ${p.p99_ms} ms\n`,
+        );
+      }
+    const loadedRss = rssMb(child.pid!);
+
+    const baseline = new Map(
+      points.filter((p) => p.scenario.startsWith('healthz')).map((p) => [p.concurrency, p.rps]),
+    );
+    const rows = points.map((p) => ({
+      ...p,
+      vs_healthz: Number((p.rps / (baseline.get(p.concurrency) ?? NaN)).toFixed(2)),
+    }));
+    const result = {
+      when: new Date().toISOString(),
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version },
+      setup:
+        'one site as a child process (bin/atoll site, SQLite on disk); load generator in the bench process, node:http keep-alive, closed loop',
+      seconds_per_point: SECONDS,
+      password_hash: `scrypt N=2^${COST}, r=8, p=1`,
+      idle_rss_mb: idleRss,
+      rss_after_load_mb: loadedRss,
+      points: rows,
+    };
+    const head = ['scenario', 'clients', 'req/s', 'p50 ms', 'p99 ms', 'vs healthz', 'errors'];
+    const table = rows.map((r) => [
+      r.scenario,
+      String(r.concurrency),
+      String(r.rps),
+      r.p50_ms.toFixed(2),
+      r.p99_ms.toFixed(2),
+      r.vs_healthz.toFixed(2),
+      String(r.errors),
+    ]);
+    const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
+    const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i]!)).join('  ');
+    const text = [
+      line(head),
+      ...table.map(line),
+      '',
+      `idle RSS ${idleRss} MB, after load ${loadedRss} MB`,
+    ].join('\n');
+    process.stdout.write(`\n${text}\n`);
+
+    const md = [
+      '# Token benchmark',
+      '',
+      `${result.when} on ${result.machine.cpus} CPU(s) (${result.machine.model}), Node ${result.machine.node}.`,
+      `${result.setup}; ${SECONDS} s per point after a warm-up; password hash ${result.password_hash}.`,
+      '',
+      `| ${head.join(' | ')} |`,
+      `|${head.map(() => '---').join('|')}|`,
+      ...table.map((r) => `| ${r.join(' | ')} |`),
+      '',
+      `Idle site RSS: ${idleRss} MB (after the run: ${loadedRss} MB).`,
+      '',
+    ].join('\n');
+    mkdirSync(join(root, 'bench/results'), { recursive: true });
+    writeFileSync(join(root, 'bench/results/token-bench.json'), JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(join(root, 'bench/results/token-bench.md'), md);
+    process.stdout.write('saved bench/results/token-bench.json and bench/results/token-bench.md\n');
+  } finally {
+    stop();
+    await new Promise((r) => setTimeout(r, 300));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`token-bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
