@@ -197,7 +197,21 @@ export class NetworkService {
     if (projectId === '') return;
     const limit = this.quotas(projectId)[key];
     if (limit < 0) return;
-    const used = this.usage(projectId)[key];
+    const table: Partial<Record<QuotaKey, string>> = {
+      network: 'net_networks',
+      subnet: 'net_subnets',
+      port: 'net_ports',
+      router: 'net_routers',
+      floatingip: 'net_floating_ips',
+      security_group: 'net_security_groups',
+      security_group_rule: 'net_security_group_rules',
+    };
+    const t = table[key];
+    if (!t) return;
+    const used = this.db
+      .prepare(`SELECT count(*) FROM ${t} WHERE project_id = ?`)
+      .pluck()
+      .get(projectId) as number;
     if (used + adding > limit) throw new Conflict(`Quota exceeded for resources: ['${key}'].`, 'OverQuota');
   }
 

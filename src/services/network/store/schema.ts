@@ -76,6 +76,14 @@ export const networkMigrations = [
       CREATE INDEX net_server_ports_server ON net_server_ports (server_id);
     `,
   },
+  {
+    id: 'network/002-project-indexes',
+    sql: `
+      CREATE INDEX net_ports_project ON net_ports (project_id);
+      CREATE INDEX net_networks_project ON net_networks (project_id);
+      CREATE INDEX net_subnets_project ON net_subnets (project_id);
+    `,
+  },
 ] as const;
 
 export const NetKind = {
