@@ -7,6 +7,7 @@ import { identityModule } from '../services/identity/index.ts';
 import { networkModule } from '../services/network/index.ts';
 import { volumeModule } from '../services/volume/index.ts';
 import { imageModule } from '../services/image/index.ts';
+import { computeModule } from '../services/compute/index.ts';
 
 export function siteModules(): ServiceModule[] {
   const modules: ServiceModule[] = [];
@@ -15,5 +16,6 @@ export function siteModules(): ServiceModule[] {
   modules.push(networkModule());
   modules.push(volumeModule());
   modules.push(imageModule());
+  modules.push(computeModule());
   return modules;
 }

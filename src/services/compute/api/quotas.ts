@@ -1,0 +1,161 @@
+/**
+ * @module Quotas and limits (os-quota-sets, /limits). Usage counts every replica of the project's
+ * servers, so a project's limit holds across sites up to replication lag (an escrow of quota per site
+ * would make it exact; see docs/compute.md). Over quota is a 403 with Nova's message.
+ */
+import type { FastifyInstance } from 'fastify';
+import { canRead, requireAdmin, requireReader } from '../../../core/auth.ts';
+import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
+import { isObj, query, wrapped } from '../../common/input.ts';
+import type { Obj } from '../../common/input.ts';
+import type { ComputeService } from '../service.ts';
+import { ComputeKind } from '../store/schema.ts';
+import { atLeast } from './microversion.ts';
+
+export const DEFAULT_QUOTAS: Record<string, number> = {
+  instances: 10,
+  cores: 20,
+  ram: 51200,
+  key_pairs: 100,
+  metadata_items: 128,
+  injected_files: 5,
+  injected_file_content_bytes: 10240,
+  injected_file_path_bytes: 255,
+  server_groups: 10,
+  server_group_members: 10,
+};
+const LEGACY = { fixed_ips: -1, floating_ips: -1, security_groups: -1, security_group_rules: -1 };
+
+export function limitsOf(svc: ComputeService, projectId: string): Record<string, number> {
+  const row = svc.repo.quota(projectId);
+  return { ...DEFAULT_QUOTAS, ...(row ? (JSON.parse(row.limits) as Record<string, number>) : {}) };
+}
+
+/** 403 with Nova's message when the request would go over a limit. */
+export function checkQuota(
+  svc: ComputeService,
+  projectId: string,
+  want: { instances: number; cores: number; ram: number },
+): void {
+  const limits = limitsOf(svc, projectId);
+  const used = svc.repo.usage(projectId);
+  for (const k of ['instances', 'cores', 'ram'] as const) {
+    const limit = limits[k]!;
+    if (limit >= 0 && want[k] > 0 && used[k] + want[k] > limit)
+      throw new CloudError(
+        403,
+        `Quota exceeded for ${k}: Requested ${want[k]}, but already used ${used[k]} of ${limit} ${k}`,
+      );
+  }
+}
+
+export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): void {
+  const { ctx } = svc;
+  const P = '/compute/v2.1';
+  const view = (req: Parameters<typeof atLeast>[0], id: string, limits: Record<string, number>) => {
+    const out: Obj = { id, ...limits };
+    if (!atLeast(req, '2.36')) Object.assign(out, LEGACY);
+    if (atLeast(req, '2.57'))
+      for (const k of ['injected_files', 'injected_file_content_bytes', 'injected_file_path_bytes'])
+        delete out[k];
+    return out;
+  };
+
+  app.get<{ Params: { id: string } }>(`${P}/os-quota-sets/:id`, async (req) => {
+    const auth = ctx.authenticate(req);
+    if (!canRead(auth, req.params.id)) requireAdmin(auth);
+    return { quota_set: view(req, req.params.id, limitsOf(svc, req.params.id)) };
+  });
+  app.get<{ Params: { id: string } }>(`${P}/os-quota-sets/:id/defaults`, async (req) => {
+    ctx.authenticate(req);
+    return { quota_set: view(req, req.params.id, DEFAULT_QUOTAS) };
+  });
+  app.get<{ Params: { id: string } }>(`${P}/os-quota-sets/:id/detail`, async (req) => {
+    const auth = ctx.authenticate(req);
+    if (!canRead(auth, req.params.id)) requireAdmin(auth);
+    const limits = limitsOf(svc, req.params.id);
+    const used = svc.repo.usage(req.params.id);
+    const inUse: Record<string, number> = { instances: used.instances, cores: used.cores, ram: used.ram };
+    const detail: Obj = { id: req.params.id };
+    for (const [k, v] of Object.entries(view(req, req.params.id, limits)))
+      if (k !== 'id') detail[k] = { limit: v, in_use: inUse[k] ?? 0, reserved: 0 };
+    return { quota_set: detail };
+  });
+  app.put<{ Params: { id: string } }>(`${P}/os-quota-sets/:id`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    requireAdmin(auth);
+    const row = svc.repo.quota(req.params.id);
+    if (row && !ctx.owns(row.owner)) return ctx.forwardTo(row.owner, req, reply);
+    const b = wrapped(req.body, 'quota_set');
+    const cur = row ? (JSON.parse(row.limits) as Record<string, number>) : {};
+    for (const [k, v] of Object.entries(b)) {
+      if (k === 'force' || k in LEGACY) continue;
+      if (!(k in DEFAULT_QUOTAS))
+        throw new BadRequest(`Additional properties are not allowed ('${k}' was unexpected)`);
+      const n = typeof v === 'string' ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < -1)
+        throw new BadRequest(`Invalid input for field/attribute ${k}. Value: ${String(v)}.`);
+      cur[k] = n;
+    }
+    ctx.store.tx(() =>
+      ctx.changelog.put(ComputeKind.Quota, { id: req.params.id, limits: JSON.stringify(cur) }),
+    );
+    const out = view(req, req.params.id, { ...DEFAULT_QUOTAS, ...cur });
+    delete out.id;
+    return { quota_set: out };
+  });
+  app.delete<{ Params: { id: string } }>(`${P}/os-quota-sets/:id`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    requireAdmin(auth);
+    const row = svc.repo.quota(req.params.id);
+    if (!row) return reply.code(202).send();
+    if (!ctx.owns(row.owner)) return ctx.forwardTo(row.owner, req, reply);
+    ctx.store.tx(() => ctx.changelog.remove(ComputeKind.Quota, req.params.id));
+    return reply.code(202).send();
+  });
+
+  app.get(`${P}/limits`, async (req) => {
+    const auth = ctx.authenticate(req);
+    const q = query(req.query);
+    let project = requireReader(auth);
+    if (q.tenant_id && q.tenant_id !== project) {
+      requireAdmin(auth);
+      project = q.tenant_id;
+    }
+    const l = limitsOf(svc, project);
+    const used = svc.repo.usage(project);
+    const groups = (
+      ctx.store.db.prepare('SELECT count(*) AS n FROM server_groups WHERE project_id = ?').get(project) as {
+        n: number;
+      }
+    ).n;
+    const absolute: Obj = {
+      maxTotalInstances: l.instances,
+      maxTotalCores: l.cores,
+      maxTotalRAMSize: l.ram,
+      maxTotalKeypairs: l.key_pairs,
+      maxServerMeta: l.metadata_items,
+      maxServerGroups: l.server_groups,
+      maxServerGroupMembers: l.server_group_members,
+      totalInstancesUsed: used.instances,
+      totalCoresUsed: used.cores,
+      totalRAMUsed: used.ram,
+      totalServerGroupsUsed: groups,
+    };
+    if (!atLeast(req, '2.57')) {
+      absolute.maxPersonality = l.injected_files;
+      absolute.maxPersonalitySize = l.injected_file_content_bytes;
+    }
+    if (!atLeast(req, '2.36'))
+      Object.assign(absolute, {
+        maxSecurityGroups: -1,
+        maxSecurityGroupRules: -1,
+        maxTotalFloatingIps: -1,
+        totalSecurityGroupsUsed: 0,
+        totalFloatingIpsUsed: 0,
+      });
+    return { limits: { rate: [], absolute } };
+  });
+  void isObj;
+  void NotFound;
+}

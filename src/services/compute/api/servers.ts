@@ -1,0 +1,687 @@
+/**
+ * @module Servers, server actions and instance actions (Nova v2.1).
+ * https://docs.openstack.org/api-ref/compute/#servers-servers
+ * A server lives at the site named by its availability zone: a create for another site, and every
+ * write on a server another site owns, is forwarded there. Reads answer from the local replica.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthContext } from '../../../core/auth.ts';
+import { canRead, canWrite, requireAdmin, requireMember } from '../../../core/auth.ts';
+import { BadRequest, CloudError, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
+import { isObj, novaTime, optStr, query, wrapped } from '../../common/input.ts';
+import type { Obj } from '../../common/input.ts';
+import type { NicRequest, ServerAddress } from '../../common/internal.ts';
+import { PowerState, vmStatesForStatus } from '../domain/states.ts';
+import type { ComputeService } from '../service.ts';
+import { NO_VALID_HOST } from '../service.ts';
+import type { FlavorRow, ServerRow } from '../store/schema.ts';
+import { ComputeKind } from '../store/schema.ts';
+import { atLeast } from './microversion.ts';
+import { checkQuota } from './quotas.ts';
+import { link, serverView } from './views.ts';
+
+const P = '/compute/v2.1';
+
+export function registerServerRoutes(app: FastifyInstance, svc: ComputeService): void {
+  const { ctx, repo } = svc;
+  const base = () => ctx.publicUrl();
+
+  const visible = (auth: AuthContext, id: string): ServerRow => {
+    const s = repo.server(id);
+    if (!s || !canRead(auth, s.project_id)) throw new NotFound(`Instance ${id} could not be found.`);
+    return s;
+  };
+  const writable = (auth: AuthContext, id: string): ServerRow => {
+    const s = visible(auth, id);
+    if (!canWrite(auth, s.project_id)) throw new Forbidden();
+    return s;
+  };
+  /** Forwards the request to the server's site when it is not this one (the reply is then sent). */
+  const remote = async (s: ServerRow, req: FastifyRequest, reply: FastifyReply) => {
+    if (ctx.owns(s.owner)) return false;
+    await ctx.forwardTo(s.owner, req, reply);
+    return true;
+  };
+
+  const findFlavor = (auth: AuthContext, ref: string): FlavorRow => {
+    const id = ref.replace(/^.*\/flavors\//, '');
+    const f = repo.flavor(id);
+    if (!f || (!f.is_public && !auth.isAdmin && !repo.hasFlavorAccess(f.id, auth.projectId ?? '')))
+      throw new BadRequest(`Flavor ${id} could not be found.`);
+    if (f.disabled) throw new BadRequest(`Flavor ${id} is disabled.`);
+    return f;
+  };
+  const findImage = (auth: AuthContext, ref: string, f: FlavorRow) => {
+    const id = ref.replace(/^.*\/images\//, '');
+    const api = svc.image;
+    const img = api?.usableImage(auth, id);
+    if (!img) throw new BadRequest(`Image ${id} could not be found.`);
+    if (img.status !== 'active') throw new BadRequest(`Image ${id} is not active.`);
+    if (f.disk > 0 && img.minDisk > f.disk)
+      throw new BadRequest("Flavor's disk is too small for requested image.");
+    if (img.minRam > f.ram) throw new BadRequest("Flavor's memory is too small for requested image.");
+    if (f.disk > 0 && img.size !== null && img.size > f.disk * 1024 ** 3)
+      throw new BadRequest("Flavor's disk is too small for requested image.");
+    return img;
+  };
+
+  // ---- create -------------------------------------------------------------------------------------
+  app.post(`${P}/servers`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const project = requireMember(auth);
+    const b = wrapped(req.body, 'server');
+    const azRaw = optStr(b, 'availability_zone');
+    let forceHost: string | undefined;
+    if (azRaw) {
+      const [az, host] = azRaw.split(':');
+      if (az && az !== 'nova' && !ctx.owns(az)) {
+        if (!ctx.registry.get(az)) throw new BadRequest(`The requested availability zone is not available`);
+        return ctx.forwardTo(az, req, reply);
+      }
+      if (host) {
+        requireAdmin(auth);
+        forceHost = host;
+      }
+    }
+    const name = optStr(b, 'name', { min: 1 }) ?? '';
+    if (!name.trim()) throw new BadRequest("Invalid input for field/attribute name. Value: ''");
+    const flavorRef = b.flavorRef;
+    if (typeof flavorRef !== 'string' && typeof flavorRef !== 'number')
+      throw new BadRequest("Invalid input for field/attribute server. 'flavorRef' is a required property");
+    const flavor = findFlavor(auth, String(flavorRef));
+    const imageRef = b.imageRef;
+    if (typeof imageRef !== 'string' || imageRef === '')
+      throw new BadRequest(
+        'Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.',
+      );
+    const image = findImage(auth, imageRef, flavor);
+    const keyName = optStr(b, 'key_name');
+    if (keyName && !repo.keypair(auth.userId, keyName)) throw new BadRequest('Invalid key_name provided.');
+    const metadata = b.metadata ?? {};
+    if (!isObj(metadata) || !Object.values(metadata).every((v) => typeof v === 'string'))
+      throw new BadRequest('Invalid input for field/attribute metadata.');
+    const userData = optStr(b, 'user_data', { max: 65535 });
+    const nics = parseNetworks(b.networks, atLeast(req, '2.37'));
+    const hints = isObj((req.body as Obj)['os:scheduler_hints'])
+      ? ((req.body as Obj)['os:scheduler_hints'] as Obj)
+      : {};
+    const groupId = typeof hints.group === 'string' ? hints.group : undefined;
+    const group = groupId ? repo.serverGroup(groupId) : undefined;
+    if (groupId && (!group || !canRead(auth, group.project_id)))
+      throw new BadRequest(`Invalid server group ${groupId}`);
+    const minCount = Number(b.min_count ?? 1);
+    const maxCount = Number(b.max_count ?? minCount);
+    if (!Number.isInteger(minCount) || !Number.isInteger(maxCount) || minCount < 1 || maxCount < minCount)
+      throw new BadRequest('min_count and max_count must be integers with 1 <= min_count <= max_count.');
+    const description = optStr(b, 'description');
+
+    const created: ServerRow[] = [];
+    for (let i = 0; i < maxCount; i++) {
+      // Quota, scheduling, the claim and the server row: one transaction, no await in between.
+      const count = i < minCount ? 1 : 1;
+      try {
+        checkQuota(svc, project, { instances: count, cores: flavor.vcpus, ram: flavor.ram });
+      } catch (e) {
+        if (i >= minCount) break;
+        throw e;
+      }
+      const id = ctx.ids.uuid();
+      const now = ctx.clock.now();
+      const row: ServerRow = {
+        id,
+        owner: ctx.name,
+        project_id: project,
+        user_id: auth.userId,
+        name: maxCount > 1 ? `${name}-${i + 1}` : name,
+        host: null,
+        flavor_id: flavor.id,
+        flavor: JSON.stringify(flavor),
+        vcpus: flavor.vcpus,
+        ram: flavor.ram,
+        disk: flavor.disk,
+        image_id: image.id,
+        key_name: keyName ?? null,
+        metadata: JSON.stringify(metadata),
+        user_data: userData ?? null,
+        vm_state: 'building',
+        task_state: 'scheduling',
+        power_state: PowerState.NoState,
+        locked: 0,
+        locked_reason: null,
+        fault: null,
+        addresses: '[]',
+        server_group_id: groupId ?? null,
+        old_flavor: null,
+        old_host: null,
+        description: description ?? null,
+        created_at: now,
+        updated_at: now,
+        launched_at: null,
+      };
+      let scheduled = false;
+      ctx.store.tx(() => {
+        const pick = svc.schedule({
+          vcpus: flavor.vcpus,
+          ramMb: flavor.ram,
+          diskGb: flavor.disk + flavor.ephemeral,
+          ...(forceHost ? { forceHost } : {}),
+          ...(group ? { group: { policy: group.policy, memberHosts: repo.groupHosts(group.id) } } : {}),
+        });
+        if (!pick.host) {
+          // Nova's behaviour: the build fails in ERROR with a fault, the request itself is accepted.
+          row.vm_state = 'error';
+          row.task_state = null;
+          row.fault = JSON.stringify({ code: 500, message: NO_VALID_HOST, created: now });
+        } else {
+          repo.claim(id, id, pick.host, flavor.vcpus, flavor.ram, flavor.disk + flavor.ephemeral);
+          row.host = pick.host;
+          row.task_state = 'spawning';
+          scheduled = true;
+        }
+        svc.putServer(row);
+      });
+      const actionId = svc.startAction(row, 'create', auth, req.id);
+      if (scheduled) {
+        let addresses: ServerAddress[] = [];
+        try {
+          addresses =
+            svc.network?.allocateForServer(auth, { id, projectId: project, host: row.host! }, nics) ?? [];
+        } catch (e) {
+          // Nothing was allocated: undo the server and its claim and answer with the network's fault.
+          ctx.store.tx(() => {
+            repo.release(id);
+            ctx.changelog.remove(ComputeKind.Server, id);
+          });
+          throw e;
+        }
+        if (addresses.length) svc.update(id, { addresses: JSON.stringify(addresses) });
+        svc.build(repo.server(id)!, actionId);
+      } else svc.finishAction(actionId, NO_VALID_HOST);
+      created.push(row);
+    }
+    const first = created[0]!;
+    reply.code(202).header('location', `${base()}/compute/v2.1/servers/${first.id}`);
+    if (b.return_reservation_id === true) return { reservation_id: `r-${first.id.slice(0, 8)}` };
+    return {
+      server: {
+        id: first.id,
+        links: link(base(), 'servers', first.id),
+        'OS-DCF:diskConfig': 'MANUAL',
+        security_groups: [{ name: 'default' }],
+        adminPass: Math.random().toString(36).slice(2, 14),
+      },
+    };
+  });
+
+  // ---- list / show --------------------------------------------------------------------------------
+  const list = (req: FastifyRequest, detail: boolean) => {
+    const auth = ctx.authenticate(req);
+    const q = query(req.query);
+    const all = auth.isAdmin && ['1', 'true', 'True', ''].includes(q.all_tenants ?? 'no');
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (!all) {
+      if (!auth.projectId) throw new Forbidden('This action requires a project-scoped token.');
+      where.push('project_id = ?');
+      args.push(auth.projectId);
+    } else if (q.project_id ?? q.tenant_id) {
+      where.push('project_id = ?');
+      args.push(q.project_id ?? q.tenant_id);
+    }
+    if (q.status) {
+      const states = vmStatesForStatus(q.status);
+      if (!states.length) return { servers: [] };
+      where.push(`vm_state IN (${states.map(() => '?').join(',')})`);
+      args.push(...states);
+    }
+    if (q.host) {
+      if (!auth.isAdmin) throw new Forbidden('Only administrators may filter by host.');
+      where.push('host = ?');
+      args.push(q.host);
+    }
+    if (q.flavor) {
+      where.push('flavor_id = ?');
+      args.push(q.flavor);
+    }
+    if (q.image) {
+      where.push('image_id = ?');
+      args.push(q.image.replace(/^.*\/images\//, ''));
+    }
+    if (q.availability_zone) {
+      where.push('owner = ?');
+      args.push(q.availability_zone);
+    }
+    if (q['changes-since']) {
+      where.push('updated_at >= ?');
+      args.push(Date.parse(q['changes-since']));
+    }
+    const sortKeys: Record<string, string> = {
+      created_at: 'created_at',
+      updated_at: 'updated_at',
+      display_name: 'name',
+      name: 'name',
+      vm_state: 'vm_state',
+      host: 'host',
+      uuid: 'id',
+    };
+    const sk = sortKeys[q.sort_key ?? 'created_at'];
+    if (!sk) throw new BadRequest(`Invalid input for query parameters sort_key. Value: ${q.sort_key}.`);
+    const dir = (q.sort_dir ?? 'desc').toLowerCase() === 'asc' ? 'ASC' : 'DESC';
+    let rows = ctx.store.db
+      .prepare(
+        `SELECT * FROM servers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${sk} ${dir}, id ${dir}`,
+      )
+      .all(...args) as ServerRow[];
+    if (q.name) {
+      let re: RegExp;
+      try {
+        re = new RegExp(q.name);
+      } catch {
+        throw new BadRequest(`Invalid regular expression ${q.name}`);
+      }
+      rows = rows.filter((r) => re.test(r.name));
+    }
+    let start = 0;
+    if (q.marker) {
+      start = rows.findIndex((r) => r.id === q.marker) + 1;
+      if (start === 0) throw new BadRequest(`marker [${q.marker}] not found`);
+    }
+    const max = 1000;
+    let limit = max;
+    if (q.limit !== undefined) {
+      if (!/^\d+$/.test(q.limit)) throw new BadRequest('limit param must be an integer');
+      limit = Math.min(Number(q.limit), max);
+    }
+    const pageRows = rows.slice(start, start + limit);
+    const out: Obj = {
+      servers: pageRows.map((s) =>
+        detail
+          ? serverView(s, base(), req, auth)
+          : { id: s.id, name: s.name, links: link(base(), 'servers', s.id) },
+      ),
+    };
+    if (pageRows.length === limit && start + limit < rows.length) {
+      const params = new URLSearchParams({
+        ...q,
+        limit: String(limit),
+        marker: pageRows[pageRows.length - 1]!.id,
+      });
+      out.servers_links = [
+        { rel: 'next', href: `${base()}${P}/servers${detail ? '/detail' : ''}?${params.toString()}` },
+      ];
+    }
+    return out;
+  };
+  app.get(`${P}/servers`, async (req) => list(req, false));
+  app.get(`${P}/servers/detail`, async (req) => list(req, true));
+
+  app.get<{ Params: { id: string } }>(`${P}/servers/:id`, async (req) => {
+    const auth = ctx.authenticate(req);
+    return { server: serverView(visible(auth, req.params.id), base(), req, auth) };
+  });
+
+  app.put<{ Params: { id: string } }>(`${P}/servers/:id`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = writable(auth, req.params.id);
+    if (await remote(s, req, reply)) return reply;
+    const b = wrapped(req.body, 'server');
+    const name = optStr(b, 'name', { min: 1 });
+    const description = atLeast(req, '2.19') ? optStr(b, 'description') : undefined;
+    const next = svc.update(s.id, {
+      ...(name !== undefined ? { name } : {}),
+      ...(description !== undefined ? { description } : {}),
+    });
+    return { server: serverView(next!, base(), req, auth) };
+  });
+
+  app.delete<{ Params: { id: string } }>(`${P}/servers/:id`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = writable(auth, req.params.id);
+    if (await remote(s, req, reply)) return reply;
+    if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
+    if (s.task_state === 'deleting') return reply.code(204).send();
+    svc.startAction(s, 'delete', auth, req.id);
+    const marked = svc.update(s.id, { task_state: 'deleting' })!;
+    svc.background(svc.destroy(marked));
+    return reply.code(204).send();
+  });
+
+  // ---- actions ------------------------------------------------------------------------------------
+  app.post<{ Params: { id: string } }>(`${P}/servers/:id/action`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = writable(auth, req.params.id);
+    if (await remote(s, req, reply)) return reply;
+    const body = req.body;
+    if (!isObj(body) || Object.keys(body).length !== 1)
+      throw new BadRequest('The action body must name one action.');
+    const [action, arg] = Object.entries(body)[0]!;
+    return runAction(svc, req, reply, auth, s, action, arg);
+  });
+
+  app.get<{ Params: { id: string } }>(`${P}/servers/:id/os-instance-actions`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = visible(auth, req.params.id);
+    if (await remote(s, req, reply)) return reply;
+    return {
+      instanceActions: repo.actions(s.id).map((a) => ({
+        action: a.action,
+        instance_uuid: a.server_id,
+        message: a.message,
+        project_id: a.project_id,
+        request_id: a.request_id,
+        start_time: novaTime(a.start_time).replace('Z', '.000000'),
+        user_id: a.user_id,
+        ...(atLeast(req, '2.58') ? { updated_at: novaTime(a.updated_at).replace('Z', '.000000') } : {}),
+      })),
+    };
+  });
+  app.get<{ Params: { id: string; rid: string } }>(
+    `${P}/servers/:id/os-instance-actions/:rid`,
+    async (req, reply) => {
+      const auth = ctx.authenticate(req);
+      const s = visible(auth, req.params.id);
+      if (await remote(s, req, reply)) return reply;
+      const a = repo.action(s.id, req.params.rid);
+      if (!a) throw new NotFound(`Action for request_id ${req.params.rid} on instance ${s.id} not found`);
+      const t = (ms: unknown) => (typeof ms === 'number' ? novaTime(ms).replace('Z', '.000000') : null);
+      return {
+        instanceAction: {
+          action: a.action,
+          instance_uuid: a.server_id,
+          message: a.message,
+          project_id: a.project_id,
+          request_id: a.request_id,
+          start_time: t(a.start_time),
+          user_id: a.user_id,
+          events: (JSON.parse(a.events) as Obj[]).map((e) => ({
+            event: e.event,
+            start_time: t(e.start_time),
+            finish_time: t(e.finish_time),
+            result: e.result,
+            ...(auth.isAdmin ? { traceback: e.traceback, host: e.host } : {}),
+          })),
+        },
+      };
+    },
+  );
+
+  // Server metadata (the CLI's `server set --property`).
+  app.post<{ Params: { id: string } }>(`${P}/servers/:id/metadata`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = writable(auth, req.params.id);
+    if (await remote(s, req, reply)) return reply;
+    const md = wrapped(req.body, 'metadata');
+    const next = { ...(JSON.parse(s.metadata) as Obj), ...md };
+    svc.update(s.id, { metadata: JSON.stringify(next) });
+    return { metadata: next };
+  });
+  app.get<{ Params: { id: string } }>(`${P}/servers/:id/metadata`, async (req) => {
+    const auth = ctx.authenticate(req);
+    return { metadata: JSON.parse(visible(auth, req.params.id).metadata) as Obj };
+  });
+  app.delete<{ Params: { id: string; key: string } }>(
+    `${P}/servers/:id/metadata/:key`,
+    async (req, reply) => {
+      const auth = ctx.authenticate(req);
+      const s = writable(auth, req.params.id);
+      if (await remote(s, req, reply)) return reply;
+      const md = JSON.parse(s.metadata) as Obj;
+      if (!(req.params.key in md)) throw new NotFound(`Metadata item was not found`);
+      delete md[req.params.key];
+      svc.update(s.id, { metadata: JSON.stringify(md) });
+      return reply.code(204).send();
+    },
+  );
+}
+
+function parseNetworks(v: unknown, required: boolean): NicRequest[] | 'auto' | 'none' {
+  if (v === undefined || v === null) {
+    if (required)
+      throw new BadRequest("Invalid input for field/attribute server. 'networks' is a required property");
+    return 'auto';
+  }
+  if (v === 'auto' || v === 'none') return v;
+  if (!Array.isArray(v)) throw new BadRequest('Invalid input for field/attribute networks.');
+  return v.map((n) => {
+    if (!isObj(n)) throw new BadRequest('Invalid input for field/attribute networks.');
+    const nic: NicRequest = {};
+    if (typeof n.uuid === 'string') nic.networkId = n.uuid;
+    if (typeof n.port === 'string') nic.portId = n.port;
+    if (typeof n.fixed_ip === 'string') nic.fixedIp = n.fixed_ip;
+    if (!nic.networkId && !nic.portId) throw new BadRequest('A network needs a uuid or a port.');
+    return nic;
+  });
+}
+
+async function runAction(
+  svc: ComputeService,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  auth: AuthContext,
+  s: ServerRow,
+  action: string,
+  arg: unknown,
+): Promise<unknown> {
+  const { ctx, repo } = svc;
+  const accepted = () => reply.code(202).send();
+  const simple = (
+    name: string,
+    from: readonly string[],
+    task: string,
+    op: Parameters<ComputeService['lifecycle']>[1]['op'],
+    vm: string,
+  ) => {
+    svc.checkState(s, name, from, auth);
+    const actionId = svc.startAction(s, name, auth, req.id);
+    svc.lifecycle(s, { task, op, actionId, after: () => ({ vm_state: vm }) });
+    return accepted();
+  };
+  switch (action) {
+    case 'os-stop':
+      return simple('stop', ['active', 'error'], 'powering-off', 'power_off', 'stopped');
+    case 'os-start':
+      return simple('start', ['stopped'], 'powering-on', 'power_on', 'active');
+    case 'pause':
+      return simple('pause', ['active'], 'pausing', 'pause', 'paused');
+    case 'unpause':
+      return simple('unpause', ['paused'], 'unpausing', 'unpause', 'active');
+    case 'suspend':
+      return simple('suspend', ['active'], 'suspending', 'suspend', 'suspended');
+    case 'resume':
+      return simple('resume', ['suspended'], 'resuming', 'resume', 'active');
+    case 'reboot': {
+      const type = isObj(arg) && typeof arg.type === 'string' ? arg.type.toUpperCase() : '';
+      if (type !== 'SOFT' && type !== 'HARD') throw new BadRequest('Invalid input for field/attribute type.');
+      const from = type === 'HARD' ? ['active', 'stopped', 'paused', 'suspended', 'error'] : ['active'];
+      return simple('reboot', from, type === 'HARD' ? 'rebooting_hard' : 'rebooting', 'reboot', 'active');
+    }
+    case 'lock': {
+      if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
+      const reason = isObj(arg) && typeof arg.locked_reason === 'string' ? arg.locked_reason : null;
+      svc.update(s.id, { locked: 1, locked_reason: reason });
+      svc.finishAction(svc.startAction(s, 'lock', auth, req.id));
+      return accepted();
+    }
+    case 'unlock':
+      svc.update(s.id, { locked: 0, locked_reason: null });
+      svc.finishAction(svc.startAction(s, 'unlock', auth, req.id));
+      return accepted();
+    case 'rebuild': {
+      if (!isObj(arg) || typeof arg.imageRef !== 'string')
+        throw new BadRequest("'imageRef' is a required property");
+      svc.checkState(s, 'rebuild', ['active', 'stopped', 'error'], auth);
+      const flavor = svc.flavorOf(s);
+      const img = svc.image?.usableImage(auth, arg.imageRef.replace(/^.*\/images\//, ''));
+      if (!img) throw new BadRequest(`Image ${arg.imageRef} could not be found.`);
+      if (img.status !== 'active') throw new BadRequest(`Image ${img.id} is not active.`);
+      if (flavor.disk > 0 && img.minDisk > flavor.disk)
+        throw new BadRequest("Flavor's disk is too small for requested image.");
+      const actionId = svc.startAction(s, 'rebuild', auth, req.id);
+      const patch: Partial<ServerRow> = { image_id: img.id };
+      if (typeof arg.name === 'string' && arg.name) patch.name = arg.name;
+      if (isObj(arg.metadata)) patch.metadata = JSON.stringify(arg.metadata);
+      const cur = svc.update(s.id, patch)!;
+      svc.lifecycle(cur, {
+        task: 'rebuilding',
+        op: 'rebuild',
+        actionId,
+        after: () => ({ vm_state: 'active' }),
+      });
+      reply.code(202);
+      return { server: serverView(repo.server(s.id)!, ctx.publicUrl(), req, auth) };
+    }
+    case 'resize':
+      return resize(svc, req, reply, auth, s, arg);
+    case 'confirmResize': {
+      if (s.vm_state !== 'resized')
+        throw new Conflict(`Cannot 'confirmResize' instance ${s.id} while it is in vm_state ${s.vm_state}`);
+      const oldHost = s.old_host;
+      const actionId = svc.startAction(s, 'confirmResize', auth, req.id);
+      ctx.store.tx(() => {
+        repo.release(s.id);
+        repo.moveClaim(`${s.id}:resize`, s.id);
+        svc.update(s.id, {
+          vm_state: s.power_state === PowerState.Shutdown ? 'stopped' : 'active',
+          task_state: null,
+          old_flavor: null,
+          old_host: null,
+        });
+      });
+      if (oldHost && oldHost !== s.host)
+        svc.background(svc.host(oldHost, 'confirm_migration', s).catch(() => undefined));
+      svc.finishAction(actionId);
+      return reply.code(204).send();
+    }
+    case 'revertResize': {
+      if (s.vm_state !== 'resized')
+        throw new Conflict(`Cannot 'revertResize' instance ${s.id} while it is in vm_state ${s.vm_state}`);
+      const old = JSON.parse(s.old_flavor!) as FlavorRow;
+      const newHost = s.host!;
+      const oldHost = s.old_host!;
+      const actionId = svc.startAction(s, 'revertResize', auth, req.id);
+      ctx.store.tx(() => {
+        repo.release(`${s.id}:resize`);
+        svc.update(s.id, {
+          task_state: 'resize_reverting',
+          host: oldHost,
+          flavor_id: old.id,
+          flavor: JSON.stringify(old),
+          vcpus: old.vcpus,
+          ram: old.ram,
+          disk: old.disk,
+          old_flavor: null,
+          old_host: null,
+        });
+      });
+      svc.background(
+        (async () => {
+          try {
+            if (newHost !== oldHost) await svc.host(newHost, 'destroy', s);
+            const r = await svc.host(oldHost, 'finish_revert_migration', { ...s, host: oldHost });
+            svc.update(s.id, { vm_state: 'active', task_state: null, power_state: r.powerState });
+            svc.finishAction(actionId);
+          } catch (e) {
+            svc.update(s.id, { vm_state: 'error', task_state: null });
+            svc.finishAction(actionId, (e as Error).message);
+          }
+        })(),
+      );
+      return accepted();
+    }
+    case 'createImage': {
+      if (!isObj(arg) || typeof arg.name !== 'string' || !arg.name)
+        throw new BadRequest("'name' is a required property");
+      svc.checkState(s, 'createImage', ['active', 'stopped', 'paused', 'suspended'], auth);
+      const api = svc.image;
+      if (!api) throw new CloudError(503, 'The image service is not available on this site.');
+      const actionId = svc.startAction(s, 'createImage', auth, req.id);
+      svc.update(s.id, { task_state: 'image_snapshot' });
+      let imageId: string;
+      try {
+        const r = await svc.host(s.host!, 'snapshot', s);
+        const props: Record<string, string> = { instance_uuid: s.id, image_type: 'snapshot' };
+        if (isObj(arg.metadata))
+          for (const [k, v] of Object.entries(arg.metadata)) if (typeof v === 'string') props[k] = v;
+        imageId = await api.snapshot(auth, arg.name, props, Buffer.from(r.data ?? ''));
+      } finally {
+        svc.update(s.id, { task_state: null });
+      }
+      svc.finishAction(actionId);
+      reply.code(202);
+      if (atLeast(req, '2.45')) return { image_id: imageId };
+      reply.header('location', `${ctx.publicUrl()}/image/v2/images/${imageId}`);
+      return reply.send();
+    }
+    default:
+      throw new BadRequest(`There is no such action: ${action}`);
+  }
+}
+
+function resize(
+  svc: ComputeService,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  auth: AuthContext,
+  s: ServerRow,
+  arg: unknown,
+) {
+  const { ctx, repo } = svc;
+  if (!isObj(arg) || (typeof arg.flavorRef !== 'string' && typeof arg.flavorRef !== 'number'))
+    throw new BadRequest("'flavorRef' is a required property");
+  svc.checkState(s, 'resize', ['active', 'stopped'], auth);
+  const id = String(arg.flavorRef).replace(/^.*\/flavors\//, '');
+  const f = repo.flavor(id);
+  if (!f || (!f.is_public && !auth.isAdmin && !repo.hasFlavorAccess(f.id, auth.projectId ?? '')))
+    throw new BadRequest(`Flavor ${id} could not be found.`);
+  if (f.id === s.flavor_id) throw new BadRequest('When resizing, instances must change flavor!');
+  const cur = svc.flavorOf(s);
+  if (f.disk < cur.disk && f.disk !== 0) throw new BadRequest('Resize to zero disk flavor is not allowed.');
+  checkQuota(svc, s.project_id, {
+    instances: 0,
+    cores: Math.max(0, f.vcpus - s.vcpus),
+    ram: Math.max(0, f.ram - s.ram),
+  });
+  let dest: string | undefined;
+  ctx.store.tx(() => {
+    const pick = svc.schedule({ vcpus: f.vcpus, ramMb: f.ram, diskGb: f.disk + f.ephemeral });
+    if (!pick.host) return;
+    dest = pick.host;
+    repo.claim(`${s.id}:resize`, s.id, dest, f.vcpus, f.ram, f.disk + f.ephemeral);
+    svc.update(s.id, {
+      task_state: 'resize_prep',
+      old_flavor: s.flavor,
+      old_host: s.host,
+      host: dest,
+      flavor_id: f.id,
+      flavor: JSON.stringify(f),
+      vcpus: f.vcpus,
+      ram: f.ram,
+      disk: f.disk,
+    });
+  });
+  if (!dest) throw new BadRequest(`${NO_VALID_HOST} No host can take flavor ${f.name}.`);
+  const actionId = svc.startAction(s, 'resize', auth, req.id);
+  const source = s.host!;
+  const target = dest;
+  svc.background(
+    (async () => {
+      try {
+        await svc.host(source, 'migrate_disk_and_power_off', s);
+        const r = await svc.host(target, 'finish_migration', { ...s, host: target });
+        svc.update(s.id, { vm_state: 'resized', task_state: null, power_state: r.powerState });
+        svc.finishAction(actionId);
+      } catch (e) {
+        ctx.store.tx(() => {
+          repo.release(`${s.id}:resize`);
+          svc.update(s.id, {
+            vm_state: 'error',
+            task_state: null,
+            fault: JSON.stringify({ code: 500, message: (e as Error).message, created: ctx.clock.now() }),
+          });
+        });
+        svc.finishAction(actionId, (e as Error).message);
+      }
+    })(),
+  );
+  return reply.code(202).send();
+}

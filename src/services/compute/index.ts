@@ -1,0 +1,40 @@
+/**
+ * @module The compute service (Nova v2.1 compatible) as a site module: API, scheduler, claims and this
+ * site's compute host agents (fake driver, configured by config.services.compute).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceModule, SiteContext } from '../../site/site.ts';
+import { negotiate } from './api/microversion.ts';
+import { registerQuotaRoutes } from './api/quotas.ts';
+import { registerDiscovery, registerResourceRoutes } from './api/resources.ts';
+import { registerServerRoutes } from './api/servers.ts';
+import { ComputeService } from './service.ts';
+import { computeKinds, computeMigrations } from './store/schema.ts';
+
+export function computeModule(): ServiceModule & { service?: ComputeService } {
+  const mod: ServiceModule & { service?: ComputeService } = {
+    name: 'compute',
+    migrations: computeMigrations,
+    kinds: computeKinds,
+    catalog: [{ type: 'compute', name: 'nova', path: '/compute/v2.1' }],
+    register(app: FastifyInstance, ctx: SiteContext) {
+      const svc = new ComputeService(ctx);
+      mod.service = svc;
+      registerDiscovery(app, svc);
+      // Microversions apply to /compute/v2.1 only; the hook and routes live in their own scope.
+      void app.register(async (scoped) => {
+        scoped.addHook('onRequest', async (req, reply) => negotiate(req, reply));
+        registerServerRoutes(scoped, svc);
+        registerResourceRoutes(scoped, svc);
+        registerQuotaRoutes(scoped, svc);
+      });
+    },
+    start() {
+      mod.service!.startHosts();
+    },
+    async close() {
+      await mod.service?.close();
+    },
+  };
+  return mod;
+}

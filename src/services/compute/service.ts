@@ -1,0 +1,332 @@
+/**
+ * @module The compute service of one site: api -> conductor -> scheduler -> host agents, as in Nova.
+ * The API path is synchronous up to the claim: validation, quota check, scheduling and the claim run in
+ * one SQLite transaction with the server row, so concurrent boots never overcommit a host. The host
+ * work (spawn, reboot, ...) then runs as a host RPC over the fabric, and its answer moves the server to
+ * its next state. Servers, flavors, keypairs, groups and quotas replicate; hosts and claims stay local.
+ */
+import type { AuthContext } from '../../core/auth.ts';
+import { CloudError, Conflict } from '../../core/errors.ts';
+import type { SiteContext } from '../../site/site.ts';
+import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
+import { InternalApi, internalApi } from '../common/internal.ts';
+import type { ImageForComputeSnapshots } from '../image/index.ts';
+import type { DriverOp, InstanceSpec } from './agent/driver.ts';
+import { FakeDriver } from './agent/fake-driver.ts';
+import { HostAgentPool, callHost } from './agent/host-agents.ts';
+import { selectHost } from './domain/scheduler.ts';
+import type { HostState, ResourceRequest } from './domain/scheduler.ts';
+import { PowerState } from './domain/states.ts';
+import { ComputeRepo } from './store/repo.ts';
+import type { FlavorRow, HostRow, ServerRow } from './store/schema.ts';
+import { ComputeKind } from './store/schema.ts';
+
+export interface ComputeOptions {
+  /** Number of fake compute hosts this site runs. */
+  hosts: number;
+  vcpus: number;
+  ramMb: number;
+  diskGb: number;
+  bootDelayMs: number;
+  opDelayMs: number;
+  /** Probability that a spawn fails (the build ends in ERROR with a fault). */
+  failureRate: number;
+  /** How long the controller waits for a host agent. */
+  hostTimeoutMs: number;
+}
+
+export const defaultComputeOptions: ComputeOptions = {
+  hosts: 3,
+  vcpus: 64,
+  ramMb: 262_144,
+  diskGb: 4096,
+  bootDelayMs: 0,
+  opDelayMs: 0,
+  failureRate: 0,
+  hostTimeoutMs: 30_000,
+};
+
+export function computeOptions(ctx: SiteContext): ComputeOptions {
+  const c = (ctx.config.services.compute ?? {}) as Partial<ComputeOptions>;
+  return { ...defaultComputeOptions, ...c };
+}
+
+export const hostState = (h: HostRow): HostState => ({
+  id: h.id,
+  vcpus: h.vcpus,
+  ramMb: h.ram_mb,
+  diskGb: h.disk_gb,
+  usedVcpus: h.used_vcpus,
+  usedRamMb: h.used_ram_mb,
+  usedDiskGb: h.used_disk_gb,
+  runningVms: h.running_vms,
+  up: h.state === 'up',
+  enabled: h.status === 'enabled',
+});
+
+export const NO_VALID_HOST = 'No valid host was found. There are not enough hosts available.';
+
+export class ComputeService {
+  readonly repo: ComputeRepo;
+  readonly opts: ComputeOptions;
+  readonly agents: HostAgentPool;
+  readonly driver: FakeDriver;
+  /** Host work in flight, so close() can wait for it. */
+  private inflight = new Set<Promise<unknown>>();
+  readonly stats = { builds: 0, active: 0, failed: 0 };
+
+  constructor(readonly ctx: SiteContext) {
+    this.repo = new ComputeRepo(ctx.store.db, ctx.name);
+    this.opts = computeOptions(ctx);
+    this.driver = new FakeDriver({
+      bootDelayMs: this.opts.bootDelayMs,
+      opDelayMs: this.opts.opDelayMs,
+      failureRate: this.opts.failureRate,
+    });
+    this.agents = new HostAgentPool(ctx.fabric, ctx.name, this.driver);
+  }
+
+  get network(): NetworkForCompute | undefined {
+    return internalApi<NetworkForCompute>(this.ctx, InternalApi.Network);
+  }
+  get volume(): VolumeForCompute | undefined {
+    return internalApi<VolumeForCompute>(this.ctx, InternalApi.Volume);
+  }
+  get image(): ImageForComputeSnapshots | undefined {
+    return internalApi<ImageForComputeSnapshots>(this.ctx, InternalApi.Image);
+  }
+
+  /** Registers this site's fake hosts (records kept across restarts) and starts their agents. */
+  startHosts(): void {
+    const now = this.ctx.clock.now();
+    this.ctx.store.tx(() => {
+      const ins = this.ctx.store.db.prepare(
+        'INSERT INTO compute_hosts (id, owner, vcpus, ram_mb, disk_gb, service_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT(id) DO UPDATE SET vcpus = excluded.vcpus, ram_mb = excluded.ram_mb, disk_gb = excluded.disk_gb',
+      );
+      for (let i = 1; i <= this.opts.hosts; i++) {
+        const name = this.hostName(i);
+        ins.run(
+          name,
+          this.ctx.name,
+          this.opts.vcpus,
+          this.opts.ramMb,
+          this.opts.diskGb,
+          this.ctx.ids.uuid(),
+          now,
+        );
+      }
+    });
+    for (const h of this.repo.hosts()) this.agents.add(h.id);
+    this.agents.start();
+  }
+
+  hostName(i: number): string {
+    return `${this.ctx.name}-cmp${String(i).padStart(4, '0')}`;
+  }
+
+  /** Runs scheduling for `req` (call inside the claim's transaction). */
+  schedule(req: ResourceRequest): { host?: string; why?: string } {
+    const hosts = this.repo.candidateHosts(req.vcpus, req.ramMb, req.diskGb).map(hostState);
+    const r = selectHost(hosts, req);
+    if (r.host) return { host: r.host.id };
+    return { why: r.rejectedBy ?? 'RamFilter' };
+  }
+
+  putServer(row: ServerRow): ServerRow {
+    this.ctx.changelog.put(ComputeKind.Server, row as unknown as ServerRow & Record<string, unknown>);
+    return row;
+  }
+
+  /** Reads the server again and applies `patch` when it still exists (state moves are level-based). */
+  update(
+    id: string,
+    patch: Partial<ServerRow> | ((s: ServerRow) => Partial<ServerRow> | undefined),
+  ): ServerRow | undefined {
+    return this.ctx.store.tx(() => {
+      const cur = this.repo.server(id);
+      if (!cur) return undefined;
+      const p = typeof patch === 'function' ? patch(cur) : patch;
+      if (!p) return cur;
+      return this.putServer({ ...cur, ...p, updated_at: this.ctx.clock.now() });
+    });
+  }
+
+  flavorOf(s: ServerRow): FlavorRow {
+    return JSON.parse(s.flavor) as FlavorRow;
+  }
+
+  spec(s: ServerRow): InstanceSpec {
+    return { id: s.id, name: s.name, vcpus: s.vcpus, ramMb: s.ram, diskGb: s.disk, imageId: s.image_id };
+  }
+
+  /** Starts an instance action (os-instance-actions) and returns its id. */
+  startAction(s: ServerRow, action: string, auth: AuthContext, requestId: string): string {
+    const id = this.ctx.ids.uuid();
+    const now = this.ctx.clock.now();
+    this.repo.addAction({
+      id,
+      owner: this.ctx.name,
+      server_id: s.id,
+      request_id: requestId,
+      action,
+      user_id: auth.userId,
+      project_id: s.project_id,
+      message: null,
+      start_time: now,
+      updated_at: now,
+      events: JSON.stringify([
+        {
+          event: `compute_${action}`,
+          start_time: now,
+          finish_time: null,
+          result: null,
+          traceback: null,
+          host: s.host,
+        },
+      ]),
+    });
+    return id;
+  }
+
+  finishAction(actionId: string, error?: string): void {
+    const row = this.ctx.store.db
+      .prepare('SELECT events FROM instance_actions WHERE id = ?')
+      .get(actionId) as { events: string } | undefined;
+    if (!row) return;
+    const now = this.ctx.clock.now();
+    const events = (JSON.parse(row.events) as Record<string, unknown>[]).map((e) =>
+      e.finish_time === null
+        ? { ...e, finish_time: now, result: error ? 'Error' : 'Success', traceback: error ?? null }
+        : e,
+    );
+    this.repo.updateAction(actionId, JSON.stringify(events), error ? 'Error' : null, now);
+  }
+
+  /** Runs host work in the background; close() waits for what is in flight. */
+  background(p: Promise<unknown>): void {
+    const q = p.catch((e: unknown) =>
+      this.ctx.log.error({ err: String(e) }, 'compute background task failed'),
+    );
+    this.inflight.add(q);
+    void q.finally(() => this.inflight.delete(q));
+  }
+
+  async host(host: string, op: DriverOp, s: ServerRow): Promise<{ powerState: number; data?: string }> {
+    return callHost(
+      this.ctx.fabric,
+      this.ctx.name,
+      host,
+      op,
+      this.spec(s),
+      this.opts.hostTimeoutMs + this.opts.bootDelayMs,
+    );
+  }
+
+  /** The build after the claim: spawn on the chosen host, then ACTIVE, or ERROR with the claim released. */
+  build(s: ServerRow, actionId: string): void {
+    this.stats.builds++;
+    this.background(
+      (async () => {
+        try {
+          const r = await this.host(s.host!, 'spawn', s);
+          const now = this.ctx.clock.now();
+          const done = this.update(s.id, (cur) =>
+            cur.task_state === 'deleting'
+              ? undefined
+              : { vm_state: 'active', task_state: null, power_state: r.powerState, launched_at: now },
+          );
+          if (done) this.stats.active++;
+          this.finishAction(actionId);
+        } catch (e) {
+          this.stats.failed++;
+          this.failBuild(s.id, (e as Error).message);
+          this.finishAction(actionId, (e as Error).message);
+        }
+      })(),
+    );
+  }
+
+  failBuild(id: string, message: string): void {
+    this.ctx.store.tx(() => {
+      this.repo.release(id);
+      this.update(id, {
+        vm_state: 'error',
+        task_state: null,
+        power_state: PowerState.NoState,
+        fault: JSON.stringify({ code: 500, message, created: this.ctx.clock.now() }),
+      });
+    });
+  }
+
+  /** Deletes the server row after its host let go of it: claims, ports and attachments go with it. */
+  async destroy(s: ServerRow): Promise<void> {
+    for (const h of new Set([s.host, s.old_host])) {
+      if (!h) continue;
+      try {
+        await this.host(h, 'destroy', s);
+      } catch (e) {
+        this.ctx.log.warn(
+          { server: s.id, host: h, err: String(e) },
+          'destroy on host failed; deleting anyway',
+        );
+      }
+    }
+    this.ctx.store.tx(() => {
+      this.repo.release(s.id);
+      this.repo.release(`${s.id}:resize`);
+      this.ctx.changelog.remove(ComputeKind.Server, s.id);
+    });
+    try {
+      this.network?.releaseForServer(s.id);
+      this.volume?.detachAll(s.id);
+    } catch (e) {
+      this.ctx.log.warn(
+        { server: s.id, err: String(e) },
+        'releasing ports or volumes of a deleted server failed',
+      );
+    }
+  }
+
+  /** A 409 unless the server is in one of `vmStates` and has no task running. */
+  checkState(s: ServerRow, action: string, vmStates: readonly string[], auth: AuthContext): void {
+    if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
+    if (s.task_state)
+      throw new Conflict(`Cannot '${action}' instance ${s.id} while it is in task_state ${s.task_state}`);
+    if (!vmStates.includes(s.vm_state))
+      throw new Conflict(`Cannot '${action}' instance ${s.id} while it is in vm_state ${s.vm_state}`);
+  }
+
+  /** A host operation with a transitional task_state, then `after` (level-based: re-read before writing). */
+  lifecycle(
+    s: ServerRow,
+    opts: { task: string; op: DriverOp; actionId: string; after: (powerState: number) => Partial<ServerRow> },
+  ): void {
+    this.update(s.id, { task_state: opts.task });
+    this.background(
+      (async () => {
+        try {
+          const r = await this.host(s.host!, opts.op, s);
+          this.update(s.id, (cur) =>
+            cur.task_state === opts.task
+              ? { ...opts.after(r.powerState), task_state: null, power_state: r.powerState }
+              : undefined,
+          );
+          this.finishAction(opts.actionId);
+        } catch (e) {
+          this.update(s.id, (cur) => (cur.task_state === opts.task ? { task_state: null } : undefined));
+          this.finishAction(opts.actionId, (e as Error).message);
+        }
+      })(),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+    this.agents.close();
+  }
+}
+
+export function noValidHost(why: string): CloudError {
+  return new CloudError(500, `${NO_VALID_HOST} (rejected by ${why})`);
+}

@@ -1,0 +1,201 @@
+/**
+ * @module Compute tables. Replicated everywhere: flavors and their access lists (owned by the site that
+ * made them), keypairs (the site they were made at), servers (the site they run on), server groups,
+ * quota sets. Local only: compute hosts, resource claims and instance actions, which nobody but the
+ * owning site's scheduler and API needs (other sites forward instance-action reads to the owner).
+ */
+import type { KindSpec } from '../../../federation/changelog.ts';
+
+export const computeMigrations = [
+  {
+    id: 'compute/001-core',
+    sql: `
+      CREATE TABLE flavors (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, vcpus INTEGER NOT NULL,
+        ram INTEGER NOT NULL, disk INTEGER NOT NULL, ephemeral INTEGER NOT NULL DEFAULT 0,
+        swap INTEGER NOT NULL DEFAULT 0, rxtx_factor REAL NOT NULL DEFAULT 1.0,
+        is_public INTEGER NOT NULL DEFAULT 1, disabled INTEGER NOT NULL DEFAULT 0, description TEXT,
+        extra_specs TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX flavors_name ON flavors (name);
+      -- id = flavor_id + ':' + project_id
+      CREATE TABLE flavor_access (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, flavor_id TEXT NOT NULL, project_id TEXT NOT NULL
+      );
+      CREATE INDEX flavor_access_flavor ON flavor_access (flavor_id);
+      -- id = user_id + ':' + name
+      CREATE TABLE keypairs (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,
+        type TEXT NOT NULL, public_key TEXT NOT NULL, fingerprint TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE INDEX keypairs_user ON keypairs (user_id);
+      CREATE TABLE servers (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        name TEXT NOT NULL, host TEXT, flavor_id TEXT NOT NULL, flavor TEXT NOT NULL,
+        vcpus INTEGER NOT NULL, ram INTEGER NOT NULL, disk INTEGER NOT NULL, image_id TEXT,
+        key_name TEXT, metadata TEXT NOT NULL DEFAULT '{}', user_data TEXT,
+        vm_state TEXT NOT NULL, task_state TEXT, power_state INTEGER NOT NULL DEFAULT 0,
+        locked INTEGER NOT NULL DEFAULT 0, locked_reason TEXT, fault TEXT, addresses TEXT NOT NULL DEFAULT '[]',
+        server_group_id TEXT, old_flavor TEXT, old_host TEXT, description TEXT,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, launched_at INTEGER
+      );
+      CREATE INDEX servers_project ON servers (project_id);
+      CREATE INDEX servers_group ON servers (server_group_id);
+      CREATE TABLE server_groups (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        name TEXT NOT NULL, policy TEXT NOT NULL, rules TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL
+      );
+      -- id = project_id
+      CREATE TABLE compute_quotas (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, limits TEXT NOT NULL
+      );
+      CREATE TABLE compute_hosts (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, vcpus INTEGER NOT NULL, ram_mb INTEGER NOT NULL,
+        disk_gb INTEGER NOT NULL, used_vcpus INTEGER NOT NULL DEFAULT 0, used_ram_mb INTEGER NOT NULL DEFAULT 0,
+        used_disk_gb INTEGER NOT NULL DEFAULT 0, running_vms INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'up', status TEXT NOT NULL DEFAULT 'enabled', disabled_reason TEXT,
+        service_id TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      -- id = server_id, or server_id + ':resize' for the destination of a resize in progress
+      CREATE TABLE compute_claims (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, server_id TEXT NOT NULL, host TEXT NOT NULL,
+        vcpus INTEGER NOT NULL, ram_mb INTEGER NOT NULL, disk_gb INTEGER NOT NULL
+      );
+      CREATE TABLE instance_actions (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, server_id TEXT NOT NULL, request_id TEXT NOT NULL,
+        action TEXT NOT NULL, user_id TEXT NOT NULL, project_id TEXT NOT NULL, message TEXT,
+        start_time INTEGER NOT NULL, updated_at INTEGER NOT NULL, events TEXT NOT NULL DEFAULT '[]'
+      );
+      CREATE INDEX instance_actions_server ON instance_actions (server_id);
+    `,
+  },
+] as const;
+
+export const ComputeKind = {
+  Flavor: 'flavor',
+  FlavorAccess: 'flavor_access',
+  Keypair: 'keypair',
+  Server: 'server',
+  ServerGroup: 'server_group',
+  Quota: 'compute_quota',
+  Host: 'compute_host',
+  Claim: 'compute_claim',
+  InstanceAction: 'instance_action',
+} as const;
+
+export const computeKinds: readonly KindSpec[] = [
+  { kind: ComputeKind.Flavor, table: 'flavors', replicate: 'all' },
+  { kind: ComputeKind.FlavorAccess, table: 'flavor_access', replicate: 'all' },
+  { kind: ComputeKind.Keypair, table: 'keypairs', replicate: 'all' },
+  { kind: ComputeKind.Server, table: 'servers', replicate: 'all' },
+  { kind: ComputeKind.ServerGroup, table: 'server_groups', replicate: 'all' },
+  { kind: ComputeKind.Quota, table: 'compute_quotas', replicate: 'all' },
+  { kind: ComputeKind.Host, table: 'compute_hosts', replicate: 'none' },
+  { kind: ComputeKind.Claim, table: 'compute_claims', replicate: 'none' },
+  { kind: ComputeKind.InstanceAction, table: 'instance_actions', replicate: 'none' },
+];
+
+export interface FlavorRow {
+  id: string;
+  owner: string;
+  name: string;
+  vcpus: number;
+  ram: number;
+  disk: number;
+  ephemeral: number;
+  swap: number;
+  rxtx_factor: number;
+  is_public: number;
+  disabled: number;
+  description: string | null;
+  extra_specs: string;
+  created_at: number;
+}
+
+export interface KeypairRow {
+  id: string;
+  owner: string;
+  user_id: string;
+  name: string;
+  type: string;
+  public_key: string;
+  fingerprint: string;
+  created_at: number;
+}
+
+export interface ServerRow {
+  id: string;
+  owner: string;
+  project_id: string;
+  user_id: string;
+  name: string;
+  host: string | null;
+  flavor_id: string;
+  /** JSON of the flavor as booted (Nova embeds it in the instance). */
+  flavor: string;
+  vcpus: number;
+  ram: number;
+  disk: number;
+  image_id: string | null;
+  key_name: string | null;
+  metadata: string;
+  user_data: string | null;
+  vm_state: string;
+  task_state: string | null;
+  power_state: number;
+  locked: number;
+  locked_reason: string | null;
+  /** JSON {code, message, details, created} when the server is in ERROR. */
+  fault: string | null;
+  /** JSON ServerAddress[] */
+  addresses: string;
+  server_group_id: string | null;
+  old_flavor: string | null;
+  old_host: string | null;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+  launched_at: number | null;
+}
+
+export interface ServerGroupRow {
+  id: string;
+  owner: string;
+  project_id: string;
+  user_id: string;
+  name: string;
+  policy: string;
+  rules: string;
+  created_at: number;
+}
+
+export interface HostRow {
+  id: string;
+  owner: string;
+  vcpus: number;
+  ram_mb: number;
+  disk_gb: number;
+  used_vcpus: number;
+  used_ram_mb: number;
+  used_disk_gb: number;
+  running_vms: number;
+  state: string;
+  status: string;
+  disabled_reason: string | null;
+  service_id: string;
+  created_at: number;
+}
+
+export interface InstanceActionRow {
+  id: string;
+  owner: string;
+  server_id: string;
+  request_id: string;
+  action: string;
+  user_id: string;
+  project_id: string;
+  message: string | null;
+  start_time: number;
+  updated_at: number;
+  events: string;
+}
