@@ -30,10 +30,12 @@ interface Responder {
   handler: (data: Uint8Array) => Promise<Uint8Array> | Uint8Array;
 }
 interface LinkState {
-  spec: LinkSpec;
   /** Time the link is free again (bandwidth queue) and the last delivery time (keeps FIFO order). */
   busyUntil: number;
   lastArrival: number;
+  /** Messages in flight, oldest first. Each timer delivers everything up to its own message, so the order
+   * holds even when real timers with equal due times fire out of order. */
+  inFlight: { deliver: () => void; done: boolean }[];
 }
 
 export interface NetworkStats {
@@ -47,8 +49,11 @@ export interface NetworkStats {
 export class MemoryNetwork {
   readonly clock: Clock;
   private endpoints = new Map<string, MemoryFabric>();
+  /** Links set explicitly, per direction (`a>b`); the others follow the default link, even if it changes. */
+  private specs = new Map<string, LinkSpec>();
   private links = new Map<string, LinkState>();
   private defaultLink: LinkSpec;
+  private isolations = 0;
   /** Sites grouped by partition id; two sites in different groups cannot talk. */
   private partitionOf = new Map<string, number>();
   private random: () => number;
@@ -70,16 +75,14 @@ export class MemoryNetwork {
   /** Sets the link both ways between a and b. */
   setLink(a: string, b: string, spec: Partial<LinkSpec>): void {
     for (const key of [`${a}>${b}`, `${b}>${a}`]) {
-      const cur = this.links.get(key);
-      const full = { ...(cur?.spec ?? this.defaultLink), ...spec };
-      this.links.set(key, { spec: full, busyUntil: cur?.busyUntil ?? 0, lastArrival: cur?.lastArrival ?? 0 });
+      this.specs.set(key, { ...(this.specs.get(key) ?? this.defaultLink), ...spec });
     }
   }
   setDefaultLink(spec: Partial<LinkSpec>): void {
     this.defaultLink = { ...this.defaultLink, ...spec };
   }
   linkSpec(a: string, b: string): LinkSpec {
-    return this.links.get(`${a}>${b}`)?.spec ?? this.defaultLink;
+    return this.specs.get(`${a}>${b}`) ?? this.defaultLink;
   }
 
   /** Splits the sites into groups that cannot reach each other; sites not named form one more group. */
@@ -89,7 +92,8 @@ export class MemoryNetwork {
   }
   /** Cuts one site off from every other. */
   isolate(site: string): void {
-    this.partitionOf.set(site, -1 - this.partitionOf.size);
+    // A fresh group each time (the map's size can repeat, e.g. when a site is isolated twice).
+    this.partitionOf.set(site, -1 - this.isolations++);
   }
   heal(): void {
     this.partitionOf.clear();
@@ -102,7 +106,7 @@ export class MemoryNetwork {
   send(from: string, to: string, subject: string, size: number, deliver: () => void): boolean {
     this.stats.messages++;
     this.stats.bytes += size;
-    const family = subject.split('.')[2] ?? subject;
+    const family = subject.startsWith('_reply.') ? 'reply' : (subject.split('.')[2] ?? subject);
     const fam = (this.stats.bySubject[family] ??= { messages: 0, bytes: 0 });
     fam.messages++;
     fam.bytes += size;
@@ -117,10 +121,10 @@ export class MemoryNetwork {
     const key = `${from}>${to}`;
     let link = this.links.get(key);
     if (!link) {
-      link = { spec: this.defaultLink, busyUntil: 0, lastArrival: 0 };
+      link = { busyUntil: 0, lastArrival: 0, inFlight: [] };
       this.links.set(key, link);
     }
-    const { spec } = link;
+    const spec = this.linkSpec(from, to);
     if (spec.loss > 0 && this.random() < spec.loss) {
       this.stats.lost++;
       return false;
@@ -133,15 +137,31 @@ export class MemoryNetwork {
     const arrival = Math.max(start + txMs + spec.latencyMs + jitter, link.lastArrival);
     link.lastArrival = arrival;
     const delay = arrival - now;
-    if (delay <= 0) queueMicrotask(deliver);
-    else this.clock.setTimeout(deliver, delay);
+    const item = { deliver, done: false };
+    const queue = link.inFlight;
+    queue.push(item);
+    const flush = () => {
+      while (!item.done) {
+        const next = queue.shift();
+        if (!next) break;
+        next.done = true;
+        try {
+          next.deliver();
+        } catch {
+          // A receiver's fault must not stall the link.
+        }
+      }
+    };
+    if (delay <= 0) queueMicrotask(flush);
+    else this.clock.setTimeout(flush, delay);
     return true;
   }
 
   /** @internal */
   endpointsMatching(subject: string): { site: string; fabric: MemoryFabric }[] {
     const out: { site: string; fabric: MemoryFabric }[] = [];
-    for (const [site, fabric] of this.endpoints) if (fabric.hasSubscriber(subject)) out.push({ site, fabric });
+    for (const [site, fabric] of this.endpoints)
+      if (fabric.hasSubscriber(subject)) out.push({ site, fabric });
     return out;
   }
   /** @internal */
@@ -166,6 +186,8 @@ export class MemoryFabric implements Fabric {
   private subs: Sub[] = [];
   private responders: Responder[] = [];
   private closed = false;
+  /** Rejecters of this site's requests still waiting for a reply; close() fails them with Closed. */
+  private pending = new Set<(err: Error) => void>();
 
   constructor(net: MemoryNetwork, site: string) {
     this.net = net;
@@ -226,14 +248,20 @@ export class MemoryFabric implements Fabric {
       const timer = this.net.clock.setTimeout(() => {
         if (done) return;
         done = true;
-        reject(new FabricError(FabricErrorCode.Timeout, `request on ${subject} timed out after ${timeoutMs} ms`));
+        this.pending.delete(onClose);
+        reject(
+          new FabricError(FabricErrorCode.Timeout, `request on ${subject} timed out after ${timeoutMs} ms`),
+        );
       }, timeoutMs);
       const finish = (fn: () => void) => {
         if (done) return;
         done = true;
         timer.cancel();
+        this.pending.delete(onClose);
         fn();
       };
+      const onClose = (err: Error) => finish(() => reject(err));
+      this.pending.add(onClose);
       this.net.send(this.site, target.site, subject, data.byteLength, () => {
         target.respond(subject, data).then(
           (reply) =>
@@ -251,6 +279,7 @@ export class MemoryFabric implements Fabric {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const fail of [...this.pending]) fail(new FabricError(FabricErrorCode.Closed, 'fabric closed'));
     this.subs = [];
     this.responders = [];
     this.net.disconnect(this.site);
