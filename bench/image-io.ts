@@ -22,7 +22,8 @@ const src = join(dir, 'source.img');
 // A generated file: 1 MiB of random bytes repeated (fast to make, not compressible by the OS cache).
 const block = randomBytes(1024 * 1024);
 const out = createWriteStream(src);
-for (let i = 0; i < MB; i++) if (!out.write(block)) await new Promise((r) => out.once('drain', r));
+for (let i = 0; i < MB; i++)
+  if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
 await new Promise<void>((r) => out.end(r));
 const bytes = statSync(src).size;
 

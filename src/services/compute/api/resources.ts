@@ -74,18 +74,16 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     }
     const limit = q.limit !== undefined ? Math.min(Number(q.limit), 1000) : 1000;
     return {
-      flavors: rows
-        .slice(start, start + limit)
-        .map((f) =>
-          detail
-            ? flavorView(f, base(), req)
-            : {
-                id: f.id,
-                name: f.name,
-                links: link(base(), 'flavors', f.id),
-                ...(atLeast(req, '2.55') ? { description: f.description } : {}),
-              },
-        ),
+      flavors: rows.slice(start, start + limit).map((f) =>
+        detail
+          ? flavorView(f, base(), req)
+          : {
+              id: f.id,
+              name: f.name,
+              links: link(base(), 'flavors', f.id),
+              ...(atLeast(req, '2.55') ? { description: f.description } : {}),
+            },
+      ),
     };
   };
   app.get(`${P}/flavors`, async (req) => listFlavors(req, false));
@@ -414,18 +412,16 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
         const z: Obj = { zoneName: s.id, zoneState: { available: up }, hosts: null };
         if (detail && ctx.owns(s.id))
           z.hosts = Object.fromEntries(
-            repo
-              .hosts()
-              .map((h) => [
-                h.id,
-                {
-                  'nova-compute': {
-                    available: h.state === 'up',
-                    active: h.status === 'enabled',
-                    updated_at: null,
-                  },
+            repo.hosts().map((h) => [
+              h.id,
+              {
+                'nova-compute': {
+                  available: h.state === 'up',
+                  active: h.status === 'enabled',
+                  updated_at: null,
                 },
-              ]),
+              },
+            ]),
           );
         return z;
       }),
