@@ -23,6 +23,12 @@ const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
   atoll site join NATS_LEAF_URL --name NAME [site options]
                Starts this site's own nats-server as a leaf node of a member's server (NATS_LEAF_URL,
                e.g. nats-leaf://peer:7422) and the site on it; it then catches up with every site.
+  atoll site invite [--name NAME] [--ttl SECONDS]
+               (admin openrc) A one-time join token for a new site; start it with --invite TOKEN.
+  atoll site evict NAME [--reason TEXT]
+               (admin openrc) Every site refuses NAME's changes, tokens and requests from now on.
+  atoll site rotate-key
+               (admin openrc) New token-signing key at $OS_AUTH_URL's site; old tokens stay valid.
   atoll site leave
                Makes the site at $OS_AUTH_URL leave the federation cleanly (admin openrc; refused
                while it still owns resources), then stops it.
@@ -121,6 +127,9 @@ function envConfig(): Partial<SiteConfig> {
 
 async function site(argv: string[]): Promise<void> {
   if (argv[0] === 'leave') return leave();
+  if (argv[0] === 'invite') return invite(argv.slice(1));
+  if (argv[0] === 'evict') return evict(argv.slice(1));
+  if (argv[0] === 'rotate-key') return adminPost('/atoll/v1/keys/rotate', {}, 201);
   let joinUrl: string | undefined;
   let args = argv;
   if (argv[0] === 'join') {
@@ -146,6 +155,8 @@ async function site(argv: string[]): Promise<void> {
       'heartbeat-ms': { type: 'string' },
       config: { type: 'string' },
       'nats-port': { type: 'string' },
+      invite: { type: 'string' },
+      trust: { type: 'string' },
     },
   });
   const file = values.config
@@ -158,6 +169,11 @@ async function site(argv: string[]): Promise<void> {
   if (values['data-dir']) flags.dataDir = resolve(values['data-dir']);
   if (values['public-url']) flags.publicUrl = values['public-url'];
   if (values['log-level']) flags.logLevel = values['log-level'] as SiteConfig['logLevel'];
+  if (values.trust) {
+    if (values.trust !== 'open' && values.trust !== 'admitted')
+      throw new Error('--trust is open or admitted');
+    flags.trust = values.trust;
+  }
   if (values['heartbeat-ms']) {
     flags.heartbeatMs = Number(values['heartbeat-ms']);
     flags.downAfterMs = flags.heartbeatMs * 3.5;
@@ -190,7 +206,11 @@ async function site(argv: string[]): Promise<void> {
     fabric = new MemoryNetwork(systemClock).connect(config.name);
   }
   const admin = values.bootstrap ? adminFrom(values['admin-password']) : undefined;
-  const s = await startSite(config as SiteConfig, fabric, admin ? { bootstrap: admin } : {});
+  const inviteToken = values.invite ?? process.env.ATOLL_INVITE;
+  const s = await startSite(config as SiteConfig, fabric, {
+    ...(admin ? { bootstrap: admin } : {}),
+    ...(inviteToken ? { invite: inviteToken } : {}),
+  });
   process.stdout.write(
     `site ${s.ctx.name} listening on ${s.ctx.publicUrl()} (fabric: ${natsUrl ? `nats ${natsUrl}` : 'in-process, alone'})\n`,
   );
@@ -272,6 +292,44 @@ async function adminToken(): Promise<{ token: string; base: string }> {
     token: res.headers.get('x-subject-token')!,
     base: e.OS_AUTH_URL.replace(/\/identity\/v3\/?$/, ''),
   };
+}
+
+async function adminPost(path: string, body: unknown, want: number): Promise<void> {
+  const { token, base } = await adminToken();
+  const r = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (r.status !== want) throw new Error(`${path}: ${r.status} ${text}`);
+  process.stdout.write(`${text}\n`);
+}
+
+async function invite(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { name: { type: 'string' }, ttl: { type: 'string', default: '3600' } },
+  });
+  await adminPost(
+    '/atoll/v1/invites',
+    { invite: { site_name: values.name ?? null, ttl_seconds: Number(values.ttl) } },
+    201,
+  );
+}
+
+async function evict(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { reason: { type: 'string' } },
+  });
+  if (!positionals[0]) throw new Error('usage: atoll site evict NAME [--reason TEXT]');
+  await adminPost(
+    `/atoll/v1/sites/${encodeURIComponent(positionals[0])}/evict`,
+    { evict: { reason: values.reason ?? 'evicted by an administrator' } },
+    202,
+  );
 }
 
 async function leave(): Promise<void> {

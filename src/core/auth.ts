@@ -34,6 +34,8 @@ export interface AuthContext {
 export interface TokenValidator {
   /** Throws Unauthorized (401) for a token that is malformed, forged, expired or revoked. */
   validate(token: string): AuthContext;
+  /** Drops cached validations (keys or authorization data changed). */
+  invalidate(): void;
 }
 
 export const Role = { Admin: 'admin', Member: 'member', Reader: 'reader' } as const;

@@ -86,6 +86,15 @@ export const registryMigrations = [
       );
     `,
   },
+  {
+    id: 'federation/005-anchors',
+    sql: `
+      -- Identity keys a joining site was told to trust by the member that admitted it (local).
+      CREATE TABLE site_anchors (
+        site TEXT PRIMARY KEY, identity_key TEXT NOT NULL, added_at INTEGER NOT NULL
+      );
+    `,
+  },
 ] as const;
 
 export const siteKind = { kind: 'site', table: 'sites', replicate: 'all' } as const;
@@ -236,7 +245,10 @@ export class SiteRegistry {
   admittedKey(site: string): string | undefined {
     const r = this.store.db.prepare('SELECT identity_key FROM site_admissions WHERE id = ?').get(site) as
       { identity_key: string } | undefined;
-    return r?.identity_key;
+    if (r) return r.identity_key;
+    const anchor = this.store.db.prepare('SELECT identity_key FROM site_anchors WHERE site = ?').get(site) as
+      { identity_key: string } | undefined;
+    return anchor?.identity_key;
   }
 
   isEvicted(site: string): boolean {

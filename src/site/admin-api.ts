@@ -2,14 +2,18 @@
  * @module Atoll's own admin API (not OpenStack): the federation as this site sees it. Cloud admins only.
  *   GET /atoll/v1/sites   every site with its state, version, replication lag and round-trip time
  *   POST /atoll/v1/leave  this site leaves the federation cleanly (409 while it still owns resources)
+ *   POST /atoll/v1/invites              {invite: {site_name?, ttl_seconds?}} -> a one-time join token
+ *   POST /atoll/v1/sites/{name}/evict   {evict: {reason}}: every site refuses it from then on
+ *   POST /atoll/v1/keys/rotate          new token-signing key; old tokens verify until they expire
  */
 
 /** Kinds a leaving site may still own: its own registry row, catalog entries and revocation events. */
 const INFRASTRUCTURE_KINDS = new Set(['site', 'region', 'endpoint', 'revocation']);
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../core/auth.ts';
-import { Conflict } from '../core/errors.ts';
+import { BadRequest, Conflict } from '../core/errors.ts';
 import type { SiteContext } from './site.ts';
+import { SITE_NAME } from './site.ts';
 
 export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
   app.post('/atoll/v1/leave', async (req, reply) => {
@@ -41,6 +45,51 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
     return { site: ctx.name, state: 'left', peers_not_confirmed: behind };
   });
 
+  app.post('/atoll/v1/invites', async (req, reply) => {
+    requireAdmin(ctx.authenticate(req));
+    const body = (req.body ?? {}) as { invite?: { site_name?: unknown; ttl_seconds?: unknown } };
+    const inv = body.invite ?? {};
+    const siteName =
+      inv.site_name === undefined || inv.site_name === null ? undefined : String(inv.site_name);
+    if (siteName !== undefined && !SITE_NAME.test(siteName))
+      throw new BadRequest('site_name must match [a-z0-9-]');
+    const ttl = inv.ttl_seconds === undefined ? 3600 : Number(inv.ttl_seconds);
+    if (!Number.isInteger(ttl)) throw new BadRequest('ttl_seconds must be an integer');
+    const { token, expiresAt } = ctx.membership.createInvite({
+      ...(siteName ? { siteName } : {}),
+      ttlSeconds: ttl,
+    });
+    reply.code(201);
+    return {
+      invite: {
+        token,
+        inviter: ctx.name,
+        site_name: siteName ?? null,
+        expires_at: new Date(expiresAt).toISOString(),
+      },
+    };
+  });
+
+  app.post('/atoll/v1/sites/:name/evict', async (req, reply) => {
+    requireAdmin(ctx.authenticate(req));
+    const { name } = req.params as { name: string };
+    const body = (req.body ?? {}) as { evict?: { reason?: unknown } };
+    ctx.membership.evict(name, String(body.evict?.reason ?? 'evicted by an administrator'));
+    reply.code(202);
+    return { site: name, state: 'evicted', by: ctx.name };
+  });
+
+  app.post('/atoll/v1/keys/rotate', async (req, reply) => {
+    requireAdmin(ctx.authenticate(req));
+    const kid = ctx.registry.rotateKey({
+      endpoint: ctx.publicUrl(),
+      version: ctx.registry.get(ctx.name)?.version ?? '',
+    });
+    ctx.tokens?.invalidate();
+    reply.code(201);
+    return { site: ctx.name, kid };
+  });
+
   app.get('/atoll/v1/sites', async (req) => {
     requireAdmin(ctx.authenticate(req));
     const rows = ctx.registry.list();
@@ -66,7 +115,7 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
           region: s.region,
           endpoint: s.endpoint,
           version: self ? s.version : (peer?.version ?? s.version),
-          registered_state: s.state,
+          registered_state: ctx.registry.isEvicted(s.id) ? 'evicted' : s.state,
           state: self ? 'self' : ctx.replicator.isUp(s.id) ? 'up' : 'unreachable',
           last_seen_ms_ago: self ? 0 : peer?.lastSeen ? now - peer.lastSeen : null,
           log_head: self ? ctx.changelog.head() : (peer?.head ?? null),

@@ -16,11 +16,13 @@ import { join } from 'node:path';
 export async function startSite(
   config: Partial<SiteConfig> & { name: string },
   fabric: Fabric,
-  opts: { bootstrap?: BootstrapOptions; listen?: boolean } = {},
+  opts: { bootstrap?: BootstrapOptions; listen?: boolean; invite?: string } = {},
 ): Promise<Site> {
   const site = await createSite(config, { fabric, modules: siteModules() });
   if (opts.listen !== false) await site.listen();
+  if (opts.invite) await site.ctx.membership.join(fabric, opts.invite);
   if (opts.bootstrap) {
+    site.ctx.membership.admitSelf();
     await bootstrapIdentity(site.ctx, opts.bootstrap);
     for (const m of site.modules) (m as Partial<IdentityModule>).ensureServices?.();
   }

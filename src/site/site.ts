@@ -25,6 +25,7 @@ import {
   siteKind,
 } from '../federation/registry.ts';
 import { SiteSealer } from '../federation/sealer.ts';
+import { Membership } from '../federation/membership.ts';
 import type { TrustMode } from '../federation/sealer.ts';
 import { Replicator } from '../federation/replicator.ts';
 import type { Migration } from '../store/db.ts';
@@ -79,6 +80,7 @@ export interface SiteContext {
   readonly store: Store;
   readonly changelog: ChangeLog;
   readonly registry: SiteRegistry;
+  readonly membership: Membership;
   readonly replicator: Replicator;
   readonly forwarder: Forwarder;
   readonly fabric: Fabric;
@@ -197,12 +199,16 @@ export async function createSite(
     new SiteSealer(registry, config.trust),
   );
   const forwarder = new Forwarder(deps.fabric, replicator, { timeoutMs: config.forwardTimeoutMs });
+  const membership = new Membership(store, changelog, registry, clock, ids);
   const metrics = new Metrics();
 
   const remoteListeners: { kinds: Set<string>; fn: (kind: string, id: string) => void }[] = [];
   replicator.onApplied((_origin, changes) => {
     for (const c of changes) {
-      if (c.kind === siteKind.kind || c.kind === evictionKind.kind) registry.invalidate();
+      if (c.kind === siteKind.kind || c.kind === evictionKind.kind) {
+        registry.invalidate();
+        ctx.tokens?.invalidate();
+      }
       for (const l of remoteListeners) if (l.kinds.has(c.kind)) l.fn(c.kind, c.id);
     }
   });
@@ -213,6 +219,7 @@ export async function createSite(
     store,
     changelog,
     registry,
+    membership,
     replicator,
     forwarder,
     fabric: deps.fabric,
@@ -266,6 +273,18 @@ export async function createSite(
   for (const m of deps.modules) await m.register(app, ctx);
 
   const local = async (req: ForwardedRequest): Promise<ForwardedReply> => {
+    if (registry.isEvicted(String(req.from))) {
+      const body = faultBody(
+        apiFlavorOf(req.url),
+        403,
+        `Site ${String(req.from)} was evicted; its requests are refused.`,
+      );
+      return {
+        status: 403,
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from(JSON.stringify(body)).toString('base64'),
+      };
+    }
     const res = await app.inject({
       method: req.method as 'GET',
       url: req.url,
@@ -279,6 +298,7 @@ export async function createSite(
     };
   };
   const stopServing = forwarder.serve(local);
+  const stopJoin = membership.serveJoin(deps.fabric);
 
   registry.ensureSelf({ endpoint: boundUrl, version: ATOLL_VERSION });
   replicator.start();
@@ -304,6 +324,7 @@ export async function createSite(
       closed = true;
       await app.close();
       stopServing();
+      stopJoin();
       replicator.stop();
       for (const m of deps.modules) await m.close?.();
       await deps.fabric.close();

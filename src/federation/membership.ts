@@ -1,0 +1,178 @@
+/**
+ * @module Who belongs to the federation. An admin of any member site creates a one-time, expiring
+ * invite; a new site presents it (with its name and identity public key) to the inviting site over the
+ * fabric; the inviter records an admission (replicated) and answers with the identity keys it trusts,
+ * which become the newcomer's trust anchors. An admin can evict a site: every site then refuses its
+ * change batches, its tokens and its forwarded requests; what it owned stays, marked orphaned.
+ * No central authority is involved at run time: any member can admit, and trust follows admissions.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../core/errors.ts';
+import type { Clock, Ids } from '../core/ports.ts';
+import type { Fabric } from '../fabric/fabric.ts';
+import { decodeJson, encodeJson, subjects } from '../fabric/fabric.ts';
+import type { Store } from '../store/db.ts';
+import type { ChangeLog } from './changelog.ts';
+import type { SiteRegistry } from './registry.ts';
+
+export interface InviteToken {
+  /** inviting site */
+  s: string;
+  /** invite id */
+  i: string;
+  /** secret */
+  k: string;
+  /** the inviter's identity key fingerprint (sha256 of its PEM), so the newcomer can check whom it joins */
+  f: string;
+}
+
+export interface JoinRequest {
+  invite: string;
+  secret: string;
+  site: string;
+  identityKey: string;
+}
+export interface JoinReply {
+  ok: boolean;
+  error?: string;
+  /** site -> identity key, as the inviter trusts them (the newcomer's anchors) */
+  anchors?: Record<string, string>;
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export class Membership {
+  private store: Store;
+  private changelog: ChangeLog;
+  private registry: SiteRegistry;
+  private clock: Clock;
+  private ids: Ids;
+  private site: string;
+
+  constructor(store: Store, changelog: ChangeLog, registry: SiteRegistry, clock: Clock, ids: Ids) {
+    this.store = store;
+    this.changelog = changelog;
+    this.registry = registry;
+    this.clock = clock;
+    this.ids = ids;
+    this.site = changelog.site;
+  }
+
+  /** Admits this site itself (the founder does this at bootstrap). */
+  admitSelf(): void {
+    if (!this.registry.admittedKey(this.site))
+      this.changelog.put('admission', {
+        id: this.site,
+        identity_key: this.registry.identity().publicKey,
+        admitted_at: this.clock.now(),
+      });
+  }
+
+  createInvite(opts: { siteName?: string; ttlSeconds: number }): { token: string; expiresAt: number } {
+    if (opts.ttlSeconds < 1 || opts.ttlSeconds > 7 * 86400) throw new BadRequest('ttl must be 1 s to 7 days');
+    const id = this.ids.uuid();
+    const secret = randomBytes(24).toString('base64url');
+    const expiresAt = this.clock.now() + opts.ttlSeconds * 1000;
+    this.store.db
+      .prepare(
+        'INSERT INTO site_invites (id, secret_hash, site_name, expires_at, created_at) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(id, sha(secret), opts.siteName ?? null, expiresAt, this.clock.now());
+    const t: InviteToken = { s: this.site, i: id, k: secret, f: sha(this.registry.identity().publicKey) };
+    return { token: Buffer.from(JSON.stringify(t)).toString('base64url'), expiresAt };
+  }
+
+  /** The inviter's side of a join: checks the invite, admits the newcomer, returns the anchors. */
+  redeem(req: JoinRequest): JoinReply {
+    return this.store.tx(() => {
+      const inv = this.store.db.prepare('SELECT * FROM site_invites WHERE id = ?').get(String(req.invite)) as
+        | { secret_hash: string; site_name: string | null; expires_at: number; used_at: number | null }
+        | undefined;
+      const given = Buffer.from(sha(String(req.secret)));
+      if (!inv || !timingSafeEqual(given, Buffer.from(inv.secret_hash)))
+        throw new Forbidden('invalid invite');
+      if (inv.used_at !== null) throw new Forbidden('invite already used');
+      if (inv.expires_at <= this.clock.now()) throw new Forbidden('invite expired');
+      if (inv.site_name && inv.site_name !== req.site)
+        throw new Forbidden(`invite is for site ${inv.site_name}`);
+      if (this.registry.isEvicted(req.site)) throw new Forbidden(`site ${req.site} was evicted`);
+      const existing = this.registry.admittedKey(req.site);
+      if (existing && existing !== req.identityKey) throw new Conflict(`site name ${req.site} is taken`);
+      this.store.db
+        .prepare('UPDATE site_invites SET used_at = ? WHERE id = ?')
+        .run(this.clock.now(), req.invite);
+      if (!existing)
+        this.changelog.put('admission', {
+          id: req.site,
+          identity_key: req.identityKey,
+          admitted_at: this.clock.now(),
+        });
+      return { ok: true, anchors: this.trusted() };
+    });
+  }
+
+  /** site -> identity key for every site this one trusts (admitted, or known in open mode). */
+  trusted(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const s of this.registry.list())
+      if (s.identity_key && !this.registry.isEvicted(s.id)) out[s.id] = s.identity_key;
+    const rows = this.store.db.prepare('SELECT id, identity_key FROM site_admissions').all() as {
+      id: string;
+      identity_key: string;
+    }[];
+    for (const r of rows) if (!this.registry.isEvicted(r.id)) out[r.id] = r.identity_key;
+    out[this.site] = this.registry.identity().publicKey;
+    return out;
+  }
+
+  /** The newcomer's side: present the invite to the inviter and record the anchors it returns. */
+  async join(fabric: Fabric, token: string, timeoutMs = 10_000): Promise<string> {
+    let t: InviteToken;
+    try {
+      t = JSON.parse(Buffer.from(token, 'base64url').toString()) as InviteToken;
+    } catch {
+      throw new BadRequest('malformed invite');
+    }
+    if (!t.s || !t.i || !t.k) throw new BadRequest('malformed invite');
+    const req: JoinRequest = {
+      invite: t.i,
+      secret: t.k,
+      site: this.site,
+      identityKey: this.registry.identity().publicKey,
+    };
+    const reply = decodeJson<JoinReply>(
+      await fabric.request(subjects.rpc(t.s, 'join'), encodeJson(req), timeoutMs),
+    );
+    if (!reply.ok || !reply.anchors)
+      throw new Forbidden(`join refused by ${t.s}: ${reply.error ?? 'no reason'}`);
+    if (t.f && sha(reply.anchors[t.s] ?? '') !== t.f)
+      throw new Forbidden(`${t.s} answered with another identity key`);
+    this.store.tx(() => {
+      for (const [site, key] of Object.entries(reply.anchors!))
+        this.store.db
+          .prepare('INSERT OR IGNORE INTO site_anchors (site, identity_key, added_at) VALUES (?, ?, ?)')
+          .run(site, key, this.clock.now());
+    });
+    return t.s;
+  }
+
+  serveJoin(fabric: Fabric): () => void {
+    return fabric.serve(subjects.rpc(this.site, 'join'), (data) => {
+      try {
+        return encodeJson(this.redeem(decodeJson<JoinRequest>(data)));
+      } catch (e) {
+        return encodeJson({
+          ok: false,
+          error: e instanceof Error ? e.message : String(e),
+        } satisfies JoinReply);
+      }
+    });
+  }
+
+  evict(site: string, reason: string): void {
+    if (site === this.site) throw new BadRequest('a site cannot evict itself; use leave');
+    if (!this.registry.get(site) && !this.registry.admittedKey(site))
+      throw new NotFound(`unknown site ${site}`);
+    this.changelog.put('eviction', { id: `${site}:${this.site}`, site, reason, at: this.clock.now() });
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * @module Membership and keys, in-process sites in `admitted` trust mode: joining needs a one-time,
+ * expiring invite; a site nobody admitted is ignored; an evicted site's tokens, changes and forwarded
+ * requests are refused everywhere; a rotated token-signing key keeps old tokens valid until expiry.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { systemClock } from '../src/core/ports.ts';
+import { MemoryNetwork } from '../src/fabric/memory/network.ts';
+import { startSite } from '../src/site/launch.ts';
+import type { Site } from '../src/site/site.ts';
+import { ADMIN, eventually } from './support/cloud.ts';
+
+const cfg = (name: string) => ({
+  name,
+  dataDir: ':memory:',
+  logLevel: 'silent' as const,
+  passwordHashCost: 10,
+  heartbeatMs: 100,
+  downAfterMs: 400,
+  trust: 'admitted' as const,
+});
+
+async function tokenAt(site: Site): Promise<string | undefined> {
+  const r = await site.app.inject({
+    method: 'POST',
+    url: '/identity/v3/auth/tokens?nocatalog',
+    payload: {
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { id: 'default' }, password: ADMIN.adminPassword } },
+        },
+        scope: { project: { name: 'admin', domain: { id: 'default' } } },
+      },
+    },
+  });
+  return r.statusCode === 201 ? String(r.headers['x-subject-token']) : undefined;
+}
+
+async function validAt(site: Site, token: string): Promise<number> {
+  const r = await site.app.inject({
+    method: 'GET',
+    url: '/identity/v3/auth/tokens?nocatalog',
+    headers: { 'x-auth-token': token, 'x-subject-token': token },
+  });
+  return r.statusCode;
+}
+
+async function invite(site: Site, token: string, name?: string, ttl = 600): Promise<string> {
+  const r = await site.app.inject({
+    method: 'POST',
+    url: '/atoll/v1/invites',
+    headers: { 'x-auth-token': token },
+    payload: { invite: { site_name: name ?? null, ttl_seconds: ttl } },
+  });
+  assert.equal(r.statusCode, 201, r.body);
+  return (JSON.parse(r.body) as { invite: { token: string } }).invite.token;
+}
+
+describe('membership: invites, admission, eviction, key rotation', () => {
+  const net = new MemoryNetwork(systemClock, { defaultLink: { latencyMs: 2 } });
+  const sites: Site[] = [];
+  let a: Site, b: Site, c: Site;
+  before(async () => {
+    a = await startSite(cfg('site-a'), net.connect('site-a'), { listen: false, bootstrap: ADMIN });
+    const t = (await tokenAt(a))!;
+    b = await startSite(cfg('site-b'), net.connect('site-b'), {
+      listen: false,
+      invite: await invite(a, t, 'site-b'),
+    });
+    await eventually(() => tokenAt(b), 5000, 'site-b to have the admin user');
+    const tb = (await tokenAt(b))!;
+    // site-c is invited by site-b, not by the founder: trust follows admissions.
+    c = await startSite(cfg('site-c'), net.connect('site-c'), { listen: false, invite: await invite(b, tb) });
+    sites.push(a, b, c);
+    await eventually(() => tokenAt(c), 5000, 'site-c to have the admin user');
+  });
+  after(async () => {
+    for (const s of sites) await s.close();
+  });
+
+  it('every admitted site accepts every other admitted site’s tokens', async () => {
+    for (const issuer of [a, b, c]) {
+      const t = (await tokenAt(issuer))!;
+      for (const v of [a, b, c])
+        assert.equal(await validAt(v, t), 200, `${issuer.ctx.name} token at ${v.ctx.name}`);
+    }
+  });
+
+  it('an invite works once, for the named site only, and not after it expires', async () => {
+    const t = (await tokenAt(a))!;
+    const inv = await invite(a, t, 'site-x');
+    const wrongName = await startSite(cfg('site-y'), net.connect('site-y'), { listen: false }).then(
+      async (y) => {
+        sites.push(y);
+        return y.ctx.membership.join(y.ctx.fabric, inv).then(
+          () => 'joined',
+          (e: Error) => e.message,
+        );
+      },
+    );
+    assert.match(wrongName, /invite is for site site-x/);
+    const x = await startSite(cfg('site-x'), net.connect('site-x'), { listen: false });
+    sites.push(x);
+    assert.equal(await x.ctx.membership.join(x.ctx.fabric, inv), 'site-a');
+    await assert.rejects(x.ctx.membership.join(x.ctx.fabric, inv), /already used/);
+    const short = await invite(a, t, undefined, 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    const z = await startSite(cfg('site-z'), net.connect('site-z'), { listen: false });
+    sites.push(z);
+    await assert.rejects(z.ctx.membership.join(z.ctx.fabric, short), /expired/);
+  });
+
+  it('a site nobody admitted is ignored: its changes are not applied anywhere', async () => {
+    const y = sites.find((s) => s.ctx.name === 'site-y')!;
+    await new Promise((r) => setTimeout(r, 500));
+    for (const s of [a, b, c]) {
+      assert.equal(s.ctx.registry.get('site-y'), undefined, `${s.ctx.name} applied site-y's registry row`);
+      assert.ok(s.ctx.replicator.stats.forged > 0);
+    }
+    assert.ok(y);
+  });
+
+  it('rotation: new tokens use the new key, old tokens stay valid everywhere', async () => {
+    const t = (await tokenAt(b))!;
+    const old = await tokenAt(b);
+    const r = await b.app.inject({
+      method: 'POST',
+      url: '/atoll/v1/keys/rotate',
+      headers: { 'x-auth-token': t },
+    });
+    assert.equal(r.statusCode, 201, r.body);
+    const newer = (await tokenAt(b))!;
+    const kid = (tok: string) =>
+      (JSON.parse(Buffer.from(tok.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+    assert.notEqual(kid(newer), kid(old!));
+    await eventually(async () => (await validAt(a, newer)) === 200, 5000, 'new key at site-a');
+    for (const v of [a, b, c]) assert.equal(await validAt(v, old!), 200);
+  });
+
+  it('eviction: the evicted site’s tokens, changes and forwarded requests are refused everywhere', async () => {
+    const tc = (await tokenAt(c))!;
+    const ta = (await tokenAt(a))!;
+    assert.equal(await validAt(a, tc), 200);
+    const r = await a.app.inject({
+      method: 'POST',
+      url: '/atoll/v1/sites/site-c/evict',
+      headers: { 'x-auth-token': ta },
+      payload: { evict: { reason: 'test' } },
+    });
+    assert.equal(r.statusCode, 202, r.body);
+    await eventually(async () => (await validAt(b, tc)) === 401, 5000, 'site-b to refuse site-c tokens');
+    assert.equal(await validAt(a, tc), 401);
+    // A change made at site-c is not applied at a or b.
+    const forgedBefore = a.ctx.replicator.stats.forged;
+    c.ctx.changelog.put('region', { id: 'from-evicted', description: 'x', parent_region_id: null });
+    await eventually(
+      () => a.ctx.replicator.stats.forged > forgedBefore,
+      5000,
+      'site-a to refuse site-c changes',
+    );
+    assert.equal(a.ctx.store.db.prepare("SELECT 1 FROM regions WHERE id = 'from-evicted'").get(), undefined);
+    // A request site-c forwards to site-a is refused by site-a.
+    const tac = (await tokenAt(a))!;
+    const fwd = await c.ctx.forwarder.forward('site-a', {
+      method: 'GET',
+      url: '/identity/v3/projects',
+      headers: { 'x-auth-token': tac },
+    });
+    assert.equal(fwd.status, 403);
+    // The sites list shows it as evicted.
+    const list = await b.app.inject({
+      method: 'GET',
+      url: '/atoll/v1/sites',
+      headers: { 'x-auth-token': (await tokenAt(b))! },
+    });
+    const row = (JSON.parse(list.body) as { sites: { name: string; registered_state: string }[] }).sites.find(
+      (s) => s.name === 'site-c',
+    );
+    assert.equal(row?.registered_state, 'evicted');
+  });
+});
