@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { startProcessFederation } from './support/processes.ts';
 import type { ProcFederation } from './support/processes.ts';
 import { eventually } from './support/cloud.ts';
@@ -52,6 +53,78 @@ describe('federation of processes over real NATS', () => {
       );
       assert.equal(t.user_id, u.id);
     }
+  });
+
+  it('an image uploaded at site-a boots a server on site-c; a server on site-b is deleted through site-a', async () => {
+    const file = join(fed.dir, 'disk.img');
+    writeFileSync(file, Buffer.alloc(256 * 1024, 7));
+    const image = await fed.osJson<{ id: string }>(
+      ['image', 'create', '--file', file, '--disk-format', 'raw', '--public', 'cirros-e2e'],
+      0,
+    );
+    await fed.osJson(['flavor', 'create', '--ram', '256', '--disk', '1', '--vcpus', '1', 'e2e.tiny'], 0);
+    // Both replicate to site-c; then boot there (its own endpoint) from site-a's image.
+    await eventually(
+      async () => (await fed.os(['flavor', 'show', 'e2e.tiny'], 2)).code === 0,
+      10_000,
+      'flavor at site-c',
+    );
+    await eventually(
+      async () => (await fed.os(['image', 'show', image.id], 2)).code === 0,
+      10_000,
+      'image at site-c',
+    );
+    const onC = await fed.osJson<{ id: string; status: string }>(
+      [
+        'server',
+        'create',
+        '--flavor',
+        'e2e.tiny',
+        '--image',
+        image.id,
+        '--availability-zone',
+        'site-c',
+        '--wait',
+        'vm-on-c',
+      ],
+      2,
+    );
+    assert.equal(onC.status, 'ACTIVE');
+    // A server on site-b, created through site-a's endpoint (forwarded), then deleted through site-a.
+    const onB = await fed.osJson<{ id: string; 'OS-EXT-AZ:availability_zone': string }>(
+      [
+        'server',
+        'create',
+        '--flavor',
+        'e2e.tiny',
+        '--image',
+        image.id,
+        '--availability-zone',
+        'site-b',
+        '--wait',
+        'vm-on-b',
+      ],
+      0,
+    );
+    assert.equal(onB['OS-EXT-AZ:availability_zone'], 'site-b');
+    for (const i of [0, 1, 2]) {
+      await eventually(
+        async () => {
+          const list = await fed.osJson<{ ID: string }[]>(['server', 'list'], i);
+          return list.some((x) => x.ID === onB.id) && list.some((x) => x.ID === onC.id);
+        },
+        10_000,
+        `both servers listed at ${fed.sites[i]!.name}`,
+      );
+    }
+    const del = await fed.os(['server', 'delete', '--wait', onB.id], 0);
+    assert.equal(del.code, 0, del.stderr);
+    for (const i of [0, 1, 2])
+      await eventually(
+        async () => !(await fed.osJson<{ ID: string }[]>(['server', 'list'], i)).some((x) => x.ID === onB.id),
+        10_000,
+        `vm-on-b gone at ${fed.sites[i]!.name}`,
+      );
   });
 
   it('an isolated site keeps issuing and accepting tokens; writes to what it does not own fail fast with 503', async () => {
