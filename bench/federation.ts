@@ -18,7 +18,9 @@ import { createSite } from '../src/site/site.ts';
 import type { Site } from '../src/site/site.ts';
 import { lineChart, round, save, saveSvg, summarize, table } from './lib/report.ts';
 
-const { values } = parseArgs({ options: { sites: { type: 'string', default: '100' }, quick: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { sites: { type: 'string', default: '100' }, quick: { type: 'boolean', default: false } },
+});
 const N = Number(values.sites);
 const ADMIN = { adminUser: 'admin', adminPassword: 'bench-admin', adminProject: 'admin' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,7 +30,15 @@ async function federation(n: number, net: MemoryNetwork, heartbeatMs = 1000): Pr
   for (let i = 0; i < n; i++) {
     const name = `s${String(i).padStart(3, '0')}`;
     const site = await createSite(
-      { name, dataDir: ':memory:', logLevel: 'silent', passwordHashCost: 10, heartbeatMs, downAfterMs: heartbeatMs * 3.5, publicUrl: `http://${name}.invalid` },
+      {
+        name,
+        dataDir: ':memory:',
+        logLevel: 'silent',
+        passwordHashCost: 10,
+        heartbeatMs,
+        downAfterMs: heartbeatMs * 3.5,
+        publicUrl: `http://${name}.invalid`,
+      },
       { fabric: net.connect(name), modules: siteModules() },
     );
     await site.app.ready();
@@ -43,19 +53,28 @@ async function waitConverged(sites: Site[], ms = 60_000): Promise<void> {
   const head = (s: Site) => s.ctx.changelog.head();
   while (Date.now() < end) {
     const heads = sites.map(head);
-    if (sites.every((a) => sites.every((b, j) => a === b || a.ctx.changelog.cursor(b.ctx.name) >= heads[j]!))) return;
+    if (sites.every((a) => sites.every((b, j) => a === b || a.ctx.changelog.cursor(b.ctx.name) >= heads[j]!)))
+      return;
     await sleep(20);
   }
   throw new Error('federation did not converge');
 }
 
-async function token(site: Site, user = ADMIN.adminUser, password = ADMIN.adminPassword, project: string | null = 'admin') {
+async function token(
+  site: Site,
+  user = ADMIN.adminUser,
+  password = ADMIN.adminPassword,
+  project: string | null = 'admin',
+) {
   const res = await site.app.inject({
     method: 'POST',
     url: '/identity/v3/auth/tokens?nocatalog',
     payload: {
       auth: {
-        identity: { methods: ['password'], password: { user: { name: user, domain: { id: 'default' }, password } } },
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user, domain: { id: 'default' }, password } },
+        },
         ...(project ? { scope: { project: { name: project, domain: { id: 'default' } } } } : {}),
       },
     },
@@ -63,7 +82,11 @@ async function token(site: Site, user = ADMIN.adminUser, password = ADMIN.adminP
   return res.statusCode === 201 ? String(res.headers['x-subject-token']) : undefined;
 }
 
-async function timedCreateProject(site: Site, tok: string, name: string): Promise<{ ms: number; status: number }> {
+async function timedCreateProject(
+  site: Site,
+  tok: string,
+  name: string,
+): Promise<{ ms: number; status: number }> {
   const t0 = performance.now();
   const res = await site.app.inject({
     method: 'POST',
@@ -85,7 +108,8 @@ async function forwardedWrite(latencyMs: number, reps: number) {
   for (let i = 0; i < reps; i++) {
     const l = await timedCreateProject(a, tok, `local-${latencyMs}-${i}`);
     const f = await timedCreateProject(b, tok, `fwd-${latencyMs}-${i}`);
-    if (l.status !== 201 || f.status !== 201) throw new Error(`project create failed: local ${l.status}, forwarded ${f.status}`);
+    if (l.status !== 201 || f.status !== 201)
+      throw new Error(`project create failed: local ${l.status}, forwarded ${f.status}`);
     local.push(l.ms);
     fwd.push(f.ms);
   }
@@ -99,14 +123,20 @@ async function forwardedWrite(latencyMs: number, reps: number) {
     delays.push(performance.now() - t0);
   }
   await Promise.all(sites.map((s) => s.close()));
-  return { latencyMs, rttMs: 2 * latencyMs, local: summarize(local), forwarded: summarize(fwd), replication: summarize(delays) };
+  return {
+    latencyMs,
+    rttMs: 2 * latencyMs,
+    local: summarize(local),
+    forwarded: summarize(fwd),
+    replication: summarize(delays),
+  };
 }
 
 async function loginEverywhere(n: number) {
   const net = new MemoryNetwork(systemClock);
   const rand = (() => {
     let x = 42;
-    return () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    return () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   })();
   process.stdout.write(`starting ${n} sites...`);
   const t0 = performance.now();
@@ -152,12 +182,23 @@ async function loginEverywhere(n: number) {
   const loginTimes = [...login.values()];
   const changesCount = home.ctx.changelog.head();
   const perFamily = Object.fromEntries(
-    Object.entries(statsAfter.bySubject).map(([k, v]) => [k, { messages: v.messages - (statsBefore.bySubject[k]?.messages ?? 0), bytes: v.bytes - (statsBefore.bySubject[k]?.bytes ?? 0) }]),
+    Object.entries(statsAfter.bySubject).map(([k, v]) => [
+      k,
+      {
+        messages: v.messages - (statsBefore.bySubject[k]?.messages ?? 0),
+        bytes: v.bytes - (statsBefore.bySubject[k]?.bytes ?? 0),
+      },
+    ]),
   );
   // Cost per change over a burst of 20 writes (pushes + any pulls), heartbeats excluded.
   const before2 = structuredClone(net.stats.bySubject);
   for (let i = 0; i < 20; i++)
-    await home.app.inject({ method: 'POST', url: '/identity/v3/projects', headers: { 'x-auth-token': tok }, payload: { project: { name: `burst-${i}`, domain_id: 'default' } } });
+    await home.app.inject({
+      method: 'POST',
+      url: '/identity/v3/projects',
+      headers: { 'x-auth-token': tok },
+      payload: { project: { name: `burst-${i}`, domain_id: 'default' } },
+    });
   await waitConverged(sites, 60_000);
   const fam = (k: string) => ({
     messages: (net.stats.bySubject[k]?.messages ?? 0) - (before2[k]?.messages ?? 0),
@@ -203,13 +244,17 @@ async function main() {
   console.log(
     `   user reached ${le.reached}/${le.of} sites; login p50 ${le.login.p50} ms, max ${le.login.max} ms; budget ${le.budgetMs} ms -> ${le.withinBudget ? 'within' : 'OVER'}`,
   );
-  console.log(`   per change: ${le.perChange.pushMessages} push messages, ${le.perChange.pushBytes} bytes (${le.perChange.perReceiverBytes} per receiver), ${le.perChange.pullMessages} pull messages`);
+  console.log(
+    `   per change: ${le.perChange.pushMessages} push messages, ${le.perChange.pushBytes} bytes (${le.perChange.perReceiverBytes} per receiver), ${le.perChange.pullMessages} pull messages`,
+  );
   console.log('4. WAN sweep');
   const sweep = [];
   for (const lat of values.quick ? [0, 50] : [0, 10, 25, 50, 100, 200]) {
     const r = await forwardedWrite(lat, Math.max(5, Math.floor(reps / 2)));
     sweep.push(r);
-    console.log(`   one-way ${lat} ms: forwarded p50 ${r.forwarded.p50} ms, replication p50 ${r.replication.p50} ms`);
+    console.log(
+      `   one-way ${lat} ms: forwarded p50 ${r.forwarded.p50} ms, replication p50 ${r.replication.p50} ms`,
+    );
   }
   const md = [
     '# Federation on the in-process fabric',
@@ -217,34 +262,43 @@ async function main() {
     `Measured ${new Date().toISOString().slice(0, 10)}; real sites (Fastify inject, SQLite in memory), modelled WAN. One process, one core busy.`,
     '',
     '## Forwarded write (project create in a domain homed elsewhere), 50 ms one-way',
-    table(['path', 'p50 ms', 'p99 ms', 'n'], [
-      ['local write at the owner', fw.local.p50, fw.local.p99, fw.local.n],
-      ['forwarded from the other site', fw.forwarded.p50, fw.forwarded.p99, fw.forwarded.n],
-      ['round trip alone', fw.rttMs, fw.rttMs, '-'],
-    ]),
+    table(
+      ['path', 'p50 ms', 'p99 ms', 'n'],
+      [
+        ['local write at the owner', fw.local.p50, fw.local.p99, fw.local.n],
+        ['forwarded from the other site', fw.forwarded.p50, fw.forwarded.p99, fw.forwarded.n],
+        ['round trip alone', fw.rttMs, fw.rttMs, '-'],
+      ],
+    ),
     '',
     `Overhead over one round trip: p50 ${round(fw.forwarded.p50 - fw.rttMs)} ms, p99 ${round(fw.forwarded.p99 - fw.rttMs)} ms (target: at most 10 ms).`,
     '',
     `## A user created at its home site logs in everywhere (${le.sites} sites)`,
-    table(['figure', 'value'], [
-      ['sites reached', `${le.reached}/${le.of}`],
-      ['largest one-way delay', `${le.maxOneWayDelayMs} ms`],
-      ['budget (largest delay + 100 ms)', `${le.budgetMs} ms`],
-      ['replica arrival p50 / max', `${le.arrival.p50} / ${le.arrival.max} ms`],
-      ['first successful login p50 / max', `${le.login.p50} / ${le.login.max} ms`],
-      ['within budget', le.withinBudget ? 'yes' : 'no'],
-      ['process RSS with all sites', `${le.rssMbWithAllSites} MB (${le.rssMbPerSite} MB per site)`],
-      ['start-up of all sites', `${le.startupSeconds} s`],
-    ]),
+    table(
+      ['figure', 'value'],
+      [
+        ['sites reached', `${le.reached}/${le.of}`],
+        ['largest one-way delay', `${le.maxOneWayDelayMs} ms`],
+        ['budget (largest delay + 100 ms)', `${le.budgetMs} ms`],
+        ['replica arrival p50 / max', `${le.arrival.p50} / ${le.arrival.max} ms`],
+        ['first successful login p50 / max', `${le.login.p50} / ${le.login.max} ms`],
+        ['within budget', le.withinBudget ? 'yes' : 'no'],
+        ['process RSS with all sites', `${le.rssMbWithAllSites} MB (${le.rssMbPerSite} MB per site)`],
+        ['start-up of all sites', `${le.startupSeconds} s`],
+      ],
+    ),
     '',
     '## Cost per replicated change',
-    table(['figure', 'value'], [
-      ['changes in the burst', le.perChange.changes],
-      ['push messages per change (one delivery per receiving site)', le.perChange.pushMessages],
-      ['push bytes per change (all receivers)', le.perChange.pushBytes],
-      ['push bytes per change per receiver', le.perChange.perReceiverBytes],
-      ['pull messages per change (repairs; 0 on a lossless WAN)', le.perChange.pullMessages],
-    ]),
+    table(
+      ['figure', 'value'],
+      [
+        ['changes in the burst', le.perChange.changes],
+        ['push messages per change (one delivery per receiving site)', le.perChange.pushMessages],
+        ['push bytes per change (all receivers)', le.perChange.pushBytes],
+        ['push bytes per change per receiver', le.perChange.perReceiverBytes],
+        ['pull messages per change (repairs; 0 on a lossless WAN)', le.perChange.pullMessages],
+      ],
+    ),
     '',
     '## WAN sweep: forwarded write and replication delay against one-way latency',
     table(

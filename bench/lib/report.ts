@@ -84,7 +84,15 @@ export async function load(
   const secs = (performance.now() - t0) / 1000;
   agent.destroy();
   const sum = summarize(lat);
-  return { concurrency, requests: lat.length, errors, seconds: round(secs), rps: round(lat.length / secs, 0), p50: sum.p50, p99: sum.p99 };
+  return {
+    concurrency,
+    requests: lat.length,
+    errors,
+    seconds: round(secs),
+    rps: round(lat.length / secs, 0),
+    p50: sum.p50,
+    p99: sum.p99,
+  };
 }
 
 /** Saves `<name>.json` and `<name>.md` (a title, notes and markdown tables) under bench/results/. */
@@ -155,5 +163,6 @@ export function saveSvg(name: string, svg: string): void {
   process.stdout.write(`saved bench/results/${name}.svg\n`);
 }
 
-const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(1) : x.toFixed(2));
+const fmt = (x: number) =>
+  Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(1) : x.toFixed(2);
 const esc = (s: string) => s.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);

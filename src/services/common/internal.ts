@@ -60,7 +60,9 @@ export interface ImageForCompute {
   usableImage(
     auth: AuthContext,
     imageId: string,
-  ): { id: string; name: string; status: string; minDisk: number; minRam: number; size: number | null } | undefined;
+  ):
+    | { id: string; name: string; status: string; minDisk: number; minRam: number; size: number | null }
+    | undefined;
 }
 
 export const InternalApi = {
@@ -69,6 +71,9 @@ export const InternalApi = {
   Image: 'image',
 } as const;
 
-export function internalApi<T>(ctx: SiteContext, name: (typeof InternalApi)[keyof typeof InternalApi]): T | undefined {
+export function internalApi<T>(
+  ctx: SiteContext,
+  name: (typeof InternalApi)[keyof typeof InternalApi],
+): T | undefined {
   return ctx.internal.get(name) as T | undefined;
 }
