@@ -296,7 +296,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const out: Obj = {
       servers: pageRows.map((s) =>
         detail
-          ? serverView(s, base(), req, auth)
+          ? serverView(s, base(), req, auth, ctx.freshness(s.owner))
           : { id: s.id, name: s.name, links: link(base(), 'servers', s.id) },
       ),
     };
@@ -317,7 +317,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
 
   app.get<{ Params: { id: string } }>(`${P}/servers/:id`, async (req) => {
     const auth = ctx.authenticate(req);
-    return { server: serverView(visible(auth, req.params.id), base(), req, auth) };
+    const row = visible(auth, req.params.id);
+    return { server: serverView(row, base(), req, auth, ctx.freshness(row.owner)) };
   });
 
   app.put<{ Params: { id: string } }>(`${P}/servers/:id`, async (req, reply) => {
@@ -331,7 +332,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       ...(name !== undefined ? { name } : {}),
       ...(description !== undefined ? { description } : {}),
     });
-    return { server: serverView(next!, base(), req, auth) };
+    return { server: serverView(next!, base(), req, auth, ctx.freshness(next!.owner)) };
   });
 
   app.delete<{ Params: { id: string } }>(`${P}/servers/:id`, async (req, reply) => {
@@ -528,7 +529,7 @@ async function runAction(
         after: () => ({ vm_state: 'active' }),
       });
       reply.code(202);
-      return { server: serverView(repo.server(s.id)!, ctx.publicUrl(), req, auth) };
+      return { server: serverView(repo.server(s.id)!, ctx.publicUrl(), req, auth, ctx.freshness(s.owner)) };
     }
     case 'resize':
       return resize(svc, req, reply, auth, s, arg);

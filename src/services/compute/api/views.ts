@@ -64,7 +64,18 @@ export function addressesView(list: ServerAddress[]): Obj {
   return out;
 }
 
-export function serverView(s: ServerRow, base: string, req: FastifyRequest, auth: AuthContext): Obj {
+/**
+ * A server as Nova shows it. `fresh` says whether this site's replica of the owner is current: when the
+ * owner is unreachable the last replicated state is shown, marked `atoll:stale` with its age in seconds
+ * (Nova's answer for a down cell is status UNKNOWN; the last known state is more useful at the edge).
+ */
+export function serverView(
+  s: ServerRow,
+  base: string,
+  req: FastifyRequest,
+  auth: AuthContext,
+  fresh: { stale: boolean; ageSeconds: number } = { stale: false, ageSeconds: 0 },
+): Obj {
   const flavor = JSON.parse(s.flavor) as FlavorRow;
   const status = serverStatus(s.vm_state, s.task_state);
   const v: Obj = {
@@ -131,5 +142,9 @@ export function serverView(s: ServerRow, base: string, req: FastifyRequest, auth
   if (atLeast(req, '2.19')) v.description = s.description;
   if (atLeast(req, '2.26')) v.tags = [];
   if (atLeast(req, '2.63')) v.trusted_image_certificates = null;
+  if (fresh.stale) {
+    v['atoll:stale'] = true;
+    v['atoll:stale_seconds'] = fresh.ageSeconds;
+  }
   return v;
 }
