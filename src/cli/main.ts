@@ -19,6 +19,7 @@ const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
                Starts a local federation on the in-process fabric, prints endpoints and an openrc.
   atoll site   --name NAME [--port 5000] [--host 127.0.0.1] [--data-dir DIR] [--nats URL[,URL]]
                [--nats-user U --nats-password P] [--bootstrap] [--admin-password PW] [--config FILE]
+               [--tls-cert PEM --tls-key PEM] (HTTPS) [--invite TOKEN] [--trust open|admitted]
                Runs one site (over NATS when --nats is given).
   atoll site join NATS_LEAF_URL --name NAME [site options]
                Starts this site's own nats-server as a leaf node of a member's server (NATS_LEAF_URL,
@@ -157,6 +158,8 @@ async function site(argv: string[]): Promise<void> {
       'nats-port': { type: 'string' },
       invite: { type: 'string' },
       trust: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
     },
   });
   const file = values.config
@@ -169,6 +172,8 @@ async function site(argv: string[]): Promise<void> {
   if (values['data-dir']) flags.dataDir = resolve(values['data-dir']);
   if (values['public-url']) flags.publicUrl = values['public-url'];
   if (values['log-level']) flags.logLevel = values['log-level'] as SiteConfig['logLevel'];
+  if (values['tls-cert']) flags.tlsCertFile = resolve(values['tls-cert']);
+  if (values['tls-key']) flags.tlsKeyFile = resolve(values['tls-key']);
   if (values.trust) {
     if (values.trust !== 'open' && values.trust !== 'admitted')
       throw new Error('--trust is open or admitted');

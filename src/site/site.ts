@@ -6,7 +6,7 @@
  */
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuthContext, TokenValidator } from '../core/auth.ts';
 import { CloudError, Unauthorized, apiFlavorOf, faultBody } from '../core/errors.ts';
@@ -51,6 +51,9 @@ export interface SiteConfig {
   tokenTtlSeconds: number;
   /** scrypt cost parameter N (2^n) for password hashes. */
   passwordHashCost: number;
+  /** Serve the APIs over HTTPS with this PEM certificate (chain) and key; plain HTTP when absent. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
   /** Which sites' changes are accepted: 'open' trusts a new site on first use, 'admitted' only invited ones. */
   trust: TrustMode;
   /** Free-form per-service settings (compute hosts, drivers, ...). */
@@ -160,11 +163,29 @@ export async function createSite(
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
 
+  if (!!config.tlsCertFile !== !!config.tlsKeyFile)
+    throw new Error('HTTPS needs both a certificate and a key');
+  const https = config.tlsCertFile
+    ? { https: { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile!) } }
+    : {};
   const app = Fastify({
+    ...https,
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel, base: { site: config.name } },
     genReqId: () => `req-${ids.uuid()}`,
     bodyLimit: 1024 * 1024,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Ids and names (keypairs, extra specs, regions) can be up to 255 characters; the default cap of 100
+    // made such a resource impossible to address. Longer segments still get a 414 fault.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    // Errors the router raises before any route runs (a malformed %-escape, an over-long path segment)
+    // are faults in the API's own shape too, not Fastify's default body.
+    frameworkErrors: (err, req, reply) => {
+      const status = err.statusCode === 414 ? 414 : 400;
+      const message = status === 414 ? 'A path segment is too long.' : 'The request URL is not valid.';
+      void reply
+        .code(status)
+        .type('application/json')
+        .send(faultBody(apiFlavorOf(req.url), status, message));
+    },
     forceCloseConnections: false,
     return503OnClosing: true,
   });
@@ -183,7 +204,8 @@ export async function createSite(
   changelog.register(evictionKind);
   for (const m of deps.modules) for (const k of m.kinds) changelog.register(k);
 
-  let boundUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const scheme = config.tlsCertFile ? 'https' : 'http';
+  let boundUrl = config.publicUrl ?? `${scheme}://${config.host}:${config.port}`;
   const registry = new SiteRegistry(store, changelog, () => clock.now());
   const replicator = new Replicator(
     deps.fabric,
