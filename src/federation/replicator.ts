@@ -226,6 +226,12 @@ export class Replicator {
     }
     if (!Array.isArray(changes)) return this.forged(origin, 'batch body is not a list');
     const why = this.sealer.open(origin, m.body, m.sig, changes);
+    if (why?.startsWith('not-yet: ')) {
+      // Not an attack: this site has not met the origin yet; its log starts with its registry row.
+      this.log.debug({ origin, why }, 'batch from a site not met yet');
+      queueMicrotask(() => this.pull(origin));
+      return undefined;
+    }
     return why ? this.forged(origin, why) : changes;
   }
 

@@ -18,6 +18,9 @@ import type { SiteRegistry } from './registry.ts';
 
 export type TrustMode = 'open' | 'admitted';
 
+/** Prefix of a refusal that is not an attack: the receiver should pull the origin's log from the start. */
+export const NOT_YET = 'not-yet: ';
+
 export class SiteSealer implements ChangeSealer {
   private registry: SiteRegistry;
   private mode: TrustMode;
@@ -44,7 +47,7 @@ export class SiteSealer implements ChangeSealer {
       const own = changes.find((c) => c.kind === 'site' && c.id === origin && c.op === 'put');
       const carried = own?.row?.identity_key;
       if (typeof carried !== 'string' || !carried)
-        return `unknown site ${origin} and no identity key in the batch`;
+        return `${NOT_YET}unknown site ${origin}: pull its log from the start`;
       pem = carried;
     }
     let entry = this.keys.get(origin);

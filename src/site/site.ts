@@ -168,8 +168,9 @@ export async function createSite(
   const https = config.tlsCertFile
     ? { https: { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile!) } }
     : {};
+  // The HTTPS and HTTP servers differ only in their socket; routes and hooks see the same instance.
   const app = Fastify({
-    ...https,
+    ...(https as object),
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel, base: { site: config.name } },
     genReqId: () => `req-${ids.uuid()}`,
     bodyLimit: 1024 * 1024,
@@ -292,6 +293,9 @@ export async function createSite(
 
   installHttpBasics(app, ctx);
   registerAdminApi(app, ctx);
+  // The site's own registry row comes first in its log: a site that has never heard of this one
+  // learns its identity key from it (docs/federation.md, trust on first use).
+  registry.ensureSelf({ endpoint: boundUrl, version: ATOLL_VERSION });
   for (const m of deps.modules) await m.register(app, ctx);
 
   const local = async (req: ForwardedRequest): Promise<ForwardedReply> => {
@@ -322,7 +326,6 @@ export async function createSite(
   const stopServing = forwarder.serve(local);
   const stopJoin = membership.serveJoin(deps.fabric);
 
-  registry.ensureSelf({ endpoint: boundUrl, version: ATOLL_VERSION });
   replicator.start();
   for (const m of deps.modules) await m.start?.(ctx);
 
@@ -355,6 +358,31 @@ export async function createSite(
   };
 }
 
+/**
+ * No OpenStack body nests more than a handful of levels. A body nested thousands deep parses, but
+ * overflows the stack later (JSON.stringify when it is forwarded to the owner site), so it is refused
+ * at the door with a 400.
+ */
+const MAX_JSON_DEPTH = 64;
+
+/** True when brackets outside strings nest deeper than `max` (one pass, no parse). */
+function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 /** Content parsing, faults, request ids, metrics, health: the parts every API shares. */
 function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
   const { metrics } = ctx;
@@ -365,6 +393,11 @@ function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
     (_req, body, done) => {
       const text = String(body);
       if (text.trim() === '') return done(null, undefined);
+      if (nestedDeeperThan(text, MAX_JSON_DEPTH))
+        return done(
+          new CloudError(400, `Malformed request body: JSON nested deeper than ${MAX_JSON_DEPTH} levels.`),
+          undefined,
+        );
       try {
         done(null, JSON.parse(text));
       } catch {
