@@ -182,7 +182,7 @@ export async function createSite(
     frameworkErrors: (err, req, reply) => {
       const status = err.statusCode === 414 ? 414 : 400;
       const message = status === 414 ? 'A path segment is too long.' : 'The request URL is not valid.';
-      void reply
+      void (reply as unknown as FastifyReply)
         .code(status)
         .type('application/json')
         .send(faultBody(apiFlavorOf(req.url), status, message));
