@@ -1,6 +1,7 @@
 /**
  * @module The network service (Neutron v2.0 compatible) as a site module: its tables, routes, the
- * NetworkForCompute contract, and the data-plane driver (config.services.network.driver; only 'noop').
+ * NetworkForCompute contract, the address-block lease agent (serves atoll.<site>.rpc.ipam, renews and
+ * returns leases) and the data-plane driver (config.services.network.driver; only 'noop').
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServiceModule, SiteContext } from '../../site/site.ts';
@@ -38,6 +39,12 @@ export function networkModule(): ServiceModule & { service?: NetworkService } {
           }
       });
       registerNetworkRoutes(app, ctx, svc);
+    },
+    start() {
+      mod.service?.leases.start();
+    },
+    close() {
+      mod.service?.leases.stop();
     },
   };
   return mod;

@@ -24,7 +24,8 @@ import {
   parseIp,
   requireIp,
 } from './domain/ip.ts';
-import { Ipam, ipAllocationFailed } from './store/ipam.ts';
+import { LeaseAgent, leaseOptions } from './leases.ts';
+import { Ipam, NeedLease, ipAllocationFailed } from './store/ipam.ts';
 import type { SubnetForIpam } from './store/ipam.ts';
 import { NetKind, tableOf } from './store/schema.ts';
 import type { ResourceKind } from './store/schema.ts';
@@ -64,6 +65,7 @@ const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
 export class NetworkService {
   readonly ctx: SiteContext;
   readonly ipam: Ipam;
+  readonly leases: LeaseAgent;
   readonly driver: NetworkDriver;
   private readonly macPrefix: string;
 
@@ -72,7 +74,20 @@ export class NetworkService {
     this.driver = driver;
     const cfg = ctx.config.services.network ?? {};
     const blockSize = typeof cfg.ipBlockSize === 'number' ? cfg.ipBlockSize : 64;
-    this.ipam = new Ipam(ctx.store.db, ctx.changelog, ctx.name, () => ctx.clock.now(), { blockSize });
+    const lease = leaseOptions(cfg, blockSize, ctx.config.forwardTimeoutMs);
+    this.ipam = new Ipam(ctx.store.db, ctx.changelog, ctx.name, () => ctx.clock.now(), {
+      blockSize,
+      leaseMarginMs: lease.marginMs,
+    });
+    this.leases = new LeaseAgent(
+      ctx,
+      this.ipam,
+      (id) => {
+        const r = this.row('subnet', id);
+        return r ? this.subnetForIpam(r) : undefined;
+      },
+      lease,
+    );
     this.macPrefix = typeof cfg.baseMac === 'string' ? cfg.baseMac : 'fa:16:3e';
   }
 
@@ -522,27 +537,6 @@ export class NetworkService {
 
   // ---- ports -------------------------------------------------------------------------------------
 
-  /** The site that must create a port on this network: this one if it can allocate in every subnet. */
-  portSiteFor(networkId: string, fixedIps: unknown): string {
-    const subnets = this.rows('subnet', 'WHERE network_id = ?', networkId);
-    const wanted = Array.isArray(fixedIps)
-      ? subnets.filter((s) =>
-          fixedIps.some(
-            (f) =>
-              isObj(f) &&
-              (f.subnet_id === s.id ||
-                (typeof f.ip_address === 'string' &&
-                  contains(
-                    parseCidr(String(s.cidr), false)!,
-                    parseIp(f.ip_address) ?? { version: 4, n: -1n },
-                  ))),
-          ),
-        )
-      : subnets;
-    for (const s of wanted) if (!this.ipam.canAllocateIn(this.subnetForIpam(s))) return s.owner;
-    return this.ctx.name;
-  }
-
   private newMac(networkId: string): string {
     for (let i = 0; i < 64; i++) {
       const b = randomBytes(3);
@@ -710,16 +704,20 @@ export class NetworkService {
       const family = subnets.filter((s) => s.ip_version === version);
       if (!family.length) continue;
       let got = false;
+      // A subnet another site owns where we hold no block with room: remembered, and thrown if no
+      // subnet of the family has room, so the caller asks its owner for a lease and tries again.
+      let needLease: NeedLease | undefined;
       for (const s of family) {
         try {
           out.push({ subnet_id: s.id, ip_address: this.ipam.allocate(this.subnetForIpam(s), portId) });
           got = true;
           break;
         } catch (e) {
-          if ((e as { detailType?: string }).detailType !== 'IpAddressGenerationFailure') throw e;
+          if (e instanceof NeedLease) needLease ??= e;
+          else if ((e as { detailType?: string }).detailType !== 'IpAddressGenerationFailure') throw e;
         }
       }
-      if (!got) throw ipAllocationFailed(net.id);
+      if (!got) throw needLease ?? ipAllocationFailed(net.id);
     }
     return out;
   }

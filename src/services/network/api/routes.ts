@@ -1,7 +1,7 @@
 /**
  * @module Networking API v2.0 routes (Neutron), under /network. Reads are answered from this site's
- * replicas; a write to a row another site owns is forwarded to that owner. Creates happen here, except
- * a port on a subnet this site holds no address block of, which goes to the subnet's owner.
+ * replicas; a write to a row another site owns is forwarded to that owner. Creates happen here, ports
+ * included: a port on another site's network takes its addresses from blocks leased to this site.
  * https://docs.openstack.org/api-ref/network/v2/
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -32,7 +32,7 @@ interface Resource {
     req: FastifyRequest,
     reply: FastifyReply,
   ): Promise<Obj | FastifyReply> | Obj;
-  update(auth: AuthContext, r: StoredRow, o: Obj): Obj;
+  update(auth: AuthContext, r: StoredRow, o: Obj): Obj | Promise<Obj>;
   remove(auth: AuthContext, r: StoredRow): void;
 }
 
@@ -213,11 +213,17 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: SiteContext, sv
             'InvalidInput',
           );
         const net = svc.visible(auth, 'network', netId);
-        const site = svc.portSiteFor(net.id, o.fixed_ips);
-        if (!ctx.owns(site)) return ctx.forwardTo(site, req, reply);
-        return svc.createPort(auth, project, net, o);
+        // Made here, whoever owns the network: addresses come from blocks leased to this site, and a
+        // block is asked of the subnet's owner (one round trip) when none has room (docs/network.md).
+        return svc.leases.withLeases(() => svc.createPort(auth, project, net, o), net.id);
       },
-      update: (auth, r, o) => svc.updatePort(auth, r, o),
+      update: (auth, r, o) =>
+        o.fixed_ips === undefined
+          ? svc.updatePort(auth, r, o)
+          : svc.leases.withLeases(
+              () => svc.updatePort(auth, svc.row('port', r.id) ?? r, o),
+              String(r.network_id),
+            ),
       remove: (_auth, r) => {
         const b = svc.body(r);
         if (String(b.device_owner).startsWith('network:router') || b.device_owner === 'network:floatingip')
@@ -343,7 +349,7 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: SiteContext, sv
       const { id } = req.params as { id: string };
       const r = svc.writable(auth, res.kind, id, res.label);
       if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
-      return { [res.singular]: res.update(auth, r, wrapped(req.body, res.singular)) };
+      return { [res.singular]: await res.update(auth, r, wrapped(req.body, res.singular)) };
     });
     app.delete(`${base}/:id`, async (req, reply) => {
       const auth = ctx.authenticate(req);

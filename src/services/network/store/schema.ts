@@ -3,7 +3,8 @@
  * Neutron attributes that have no column. Networks, subnets, routers, security groups (and their rules)
  * belong to the site that made them; ports, floating IPs and IP allocations belong to the site where
  * they were made; address blocks belong to the subnet's owner, which leases each to one site
- * (`leased_to_site`, docs/network.md). All replicate everywhere.
+ * (`leased_to_site`, docs/network.md). All replicate everywhere, except two local tables: the ports
+ * compute made and the leases this site holds on other sites' subnets (`net_ip_leases`).
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
 
@@ -84,6 +85,25 @@ export const networkMigrations = [
       CREATE INDEX net_subnets_project ON net_subnets (project_id);
     `,
   },
+  {
+    id: 'network/003-ip-leases',
+    sql: `
+      -- Each grant of a block gets a fresh lease id, so a late renew or return of an earlier grant of
+      -- the same slot can never touch a later one (docs/network.md, "Lease protocol").
+      ALTER TABLE net_ip_blocks ADD COLUMN lease_id TEXT;
+      CREATE INDEX net_ip_blocks_lessee ON net_ip_blocks (leased_to_site, subnet_id);
+      -- Local, on the lessee: the blocks of other sites' subnets this site may allocate from. Written
+      -- from the owner's reply to a lease request (and from the replicated block row, should the reply
+      -- be lost); state 'returning' stops allocation from it until the owner confirms the return.
+      CREATE TABLE net_ip_leases (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, subnet_id TEXT NOT NULL, lessor TEXT NOT NULL,
+        first TEXT NOT NULL, last TEXT NOT NULL, lease_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'active', granted_at INTEGER NOT NULL, idle_since INTEGER,
+        return_head INTEGER
+      );
+      CREATE INDEX net_ip_leases_subnet ON net_ip_leases (subnet_id, first);
+    `,
+  },
 ] as const;
 
 export const NetKind = {
@@ -98,6 +118,7 @@ export const NetKind = {
   FloatingIp: 'floating_ip',
   NetQuota: 'network_quota',
   ServerPort: 'network_server_port',
+  IpLease: 'network_ip_lease',
 } as const;
 
 export const networkKinds: readonly KindSpec[] = [
@@ -112,6 +133,7 @@ export const networkKinds: readonly KindSpec[] = [
   { kind: NetKind.FloatingIp, table: 'net_floating_ips', replicate: 'all' },
   { kind: NetKind.NetQuota, table: 'net_quotas', replicate: 'all' },
   { kind: NetKind.ServerPort, table: 'net_server_ports', replicate: 'none' },
+  { kind: NetKind.IpLease, table: 'net_ip_leases', replicate: 'none' },
 ];
 
 /** The table of each resource kind that has an API body. */

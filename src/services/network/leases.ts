@@ -1,0 +1,400 @@
+/**
+ * @module Address-block leases across sites (docs/network.md, "Lease protocol"). Every site serves
+ * `atoll.<site>.rpc.ipam` for the subnets it owns: a lessee asks for a block (`lease`), extends it while
+ * it has addresses in it (`renew`) and gives it back when it has been empty for a while (`return`). The
+ * owner writes the block row (owner = subnet owner, leased_to_site = lessee, a fresh lease_id) in its
+ * own change log and answers with it; the lessee records the grant in its local `net_ip_leases` at once
+ * (it does not wait for replication) and allocates from it in local transactions, even when cut off.
+ * Replies are data: `{ok: true, ...}` or `{ok: false, error: ErrorData}` (never a thrown error).
+ */
+import type { ErrorData } from '../../core/errors.ts';
+import { CloudError, Conflict, Forbidden, NotFound, SiteUnavailable } from '../../core/errors.ts';
+import { FabricError, decodeJson, encodeJson, subjects } from '../../fabric/fabric.ts';
+import type { Unsubscribe } from '../../fabric/fabric.ts';
+import type { SiteContext } from '../../site/site.ts';
+import type { BlockRow, Ipam, LeaseGrant, LeaseRow, SubnetForIpam } from './store/ipam.ts';
+import { NeedLease, ipAllocationFailed } from './store/ipam.ts';
+import { NetKind } from './store/schema.ts';
+
+export const IPAM_PROTOCOL_VERSION = 1;
+
+/** A lessee's request to a subnet's owner. */
+export type IpamRequest =
+  | { v: number; op: 'lease'; from: string; subnet_id: string; ip?: string }
+  | { v: number; op: 'renew'; from: string; block_id: string; lease_id: string }
+  /** `head`: the lessee's change-log head once the block was marked returning; the owner reclaims only
+   * after it applied the lessee's log that far (so it has seen every allocation the lessee made). */
+  | { v: number; op: 'return'; from: string; block_id: string; lease_id: string; head: number };
+
+export type IpamReply =
+  | { v: number; ok: true; block?: LeaseGrant; state?: 'leased' | 'returned' | 'pending' | 'gone' }
+  | { v: number; ok: false; error: ErrorData };
+
+export interface LeaseOptions {
+  /** How long a grant lasts; the lessee renews it every ttl/3 while it has allocations in it. */
+  ttlMs: number;
+  /** See IpamOptions.leaseMarginMs. */
+  marginMs: number;
+  /** Ask for another block in the background when fewer free addresses than this are left. */
+  lowWater: number;
+  /** Return a block that has been empty this long. */
+  idleMs: number;
+  /** How often the keeper renews, returns and reclaims. */
+  checkMs: number;
+  /** How long a lease request waits for the owner's reply. */
+  timeoutMs: number;
+}
+
+export function leaseOptions(
+  cfg: Record<string, unknown>,
+  blockSize: number,
+  timeoutMs: number,
+): LeaseOptions {
+  const num = (k: string, d: number) => (typeof cfg[k] === 'number' ? (cfg[k] as number) : d);
+  const ttlMs = num('leaseTtlMs', 24 * 3600_000);
+  return {
+    ttlMs,
+    marginMs: num('leaseMarginMs', Math.min(Math.floor(ttlMs / 10), 60_000)),
+    lowWater: num('leaseLowWater', Math.max(1, Math.floor(blockSize / 4))),
+    idleMs: num('leaseIdleMs', 10 * 60_000),
+    checkMs: num('leaseCheckMs', Math.min(30_000, Math.max(50, Math.floor(ttlMs / 12)))),
+    timeoutMs: num('leaseTimeoutMs', timeoutMs),
+  };
+}
+
+export class LeaseAgent {
+  private readonly ctx: SiteContext;
+  private readonly ipam: Ipam;
+  private readonly subnet: (id: string) => SubnetForIpam | undefined;
+  readonly opts: LeaseOptions;
+  private inflight = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private stopServing: Unsubscribe | undefined;
+  readonly stats = { requested: 0, granted: 0, renewed: 0, returned: 0, reclaimed: 0, failed: 0 };
+
+  constructor(
+    ctx: SiteContext,
+    ipam: Ipam,
+    subnet: (id: string) => SubnetForIpam | undefined,
+    opts: LeaseOptions,
+  ) {
+    this.ctx = ctx;
+    this.ipam = ipam;
+    this.subnet = subnet;
+    this.opts = opts;
+  }
+
+  start(): void {
+    this.stopServing = this.ctx.fabric.serve(subjects.rpc(this.ctx.name, 'ipam'), async (data) => {
+      let reply: IpamReply;
+      try {
+        reply = this.serve(decodeJson<IpamRequest>(data));
+      } catch (e) {
+        const err =
+          e instanceof CloudError
+            ? e
+            : new CloudError(500, `lease request failed at ${this.ctx.name}: ${String(e)}`);
+        if (!(e instanceof CloudError)) this.ctx.log.error({ err: String(e) }, 'ipam request failed');
+        reply = { v: IPAM_PROTOCOL_VERSION, ok: false, error: err.toData() };
+      }
+      return encodeJson(reply);
+    });
+    // The owner's block row is the truth: a grant whose reply was lost arrives here, a renewal's new
+    // expiry too, and a reclaimed block disappears from our leases once we stopped using it.
+    this.ctx.onRemoteChange([NetKind.IpBlock, NetKind.Subnet], (kind, id) => this.onReplica(kind, id));
+    this.timer = setInterval(() => void this.tick(), this.opts.checkMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.stopServing?.();
+  }
+
+  // ---- lessee ---------------------------------------------------------------------------------
+
+  /**
+   * Gets a block of the subnet from its owner (the one holding `ip` when given) and records it. Concurrent
+   * asks for the same subnet share one request. 503 naming the owner when it cannot be reached; 409
+   * IpAddressGenerationFailure when it has no free slot.
+   */
+  acquire(subnetId: string, ip?: string): Promise<void> {
+    const key = `${subnetId}|${ip ?? ''}`;
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.request(subnetId, ip).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  /** acquire() without waiting; failures are only logged (a port create will ask again). */
+  acquireInBackground(subnetId: string, ip?: string): void {
+    this.acquire(subnetId, ip).catch((e: unknown) =>
+      this.ctx.log.info({ subnet: subnetId, err: String(e) }, 'background lease request failed'),
+    );
+  }
+
+  /** Prefetch: asks for one more block of each foreign subnet of the network that runs low. */
+  topUp(networkId: string): void {
+    const subnets = this.ctx.store.db
+      .prepare('SELECT id FROM net_subnets WHERE network_id = ? AND owner != ?')
+      .pluck()
+      .all(networkId, this.ctx.name) as string[];
+    for (const id of subnets) {
+      const s = this.subnet(id);
+      if (!s || !this.ctx.replicator.isUp(s.owner)) continue;
+      // Only subnets this site already allocates in: a network used once does not lease everything.
+      if (!this.ipam.leases().some((l) => l.subnet_id === id)) continue;
+      if (this.ipam.freeCount(s) < this.opts.lowWater) this.acquireInBackground(id);
+    }
+  }
+
+  /**
+   * Runs `fn` (a local transaction that allocates) and, while it fails for lack of a lease, asks the
+   * owner for one and runs it again. Each retry follows a grant, so this ends: the owner either grants
+   * (a block of free addresses) or answers exhausted/unreachable, which is thrown.
+   */
+  async withLeases<T>(fn: () => T, networkId?: string): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const out = fn();
+        if (networkId) this.topUp(networkId);
+        return out;
+      } catch (e) {
+        if (!(e instanceof NeedLease) || attempt >= 8) throw e;
+        await this.acquire(e.subnetId, e.ip);
+      }
+    }
+  }
+
+  private async call(owner: string, req: IpamRequest): Promise<IpamReply & { ok: true }> {
+    if (!this.ctx.replicator.isUp(owner))
+      throw new SiteUnavailable(owner, `it leases the address blocks ${this.ctx.name} needs`);
+    let raw: Uint8Array;
+    try {
+      raw = await this.ctx.fabric.request(subjects.rpc(owner, 'ipam'), encodeJson(req), this.opts.timeoutMs);
+    } catch (e) {
+      this.stats.failed++;
+      if (e instanceof FabricError) throw new SiteUnavailable(owner, `lease request ${e.code}`);
+      throw e;
+    }
+    const reply = decodeJson<IpamReply>(raw);
+    if (!reply.ok) throw CloudError.fromData(reply.error);
+    return reply;
+  }
+
+  private async request(subnetId: string, ip?: string): Promise<void> {
+    const s = this.subnet(subnetId);
+    if (!s) throw new NotFound(`Subnet ${subnetId} could not be found.`, 'SubnetNotFound');
+    if (s.owner === this.ctx.name) return;
+    this.stats.requested++;
+    const reply = await this.call(s.owner, {
+      v: IPAM_PROTOCOL_VERSION,
+      op: 'lease',
+      from: this.ctx.name,
+      subnet_id: subnetId,
+      ...(ip !== undefined ? { ip } : {}),
+    });
+    if (!reply.block) throw ipAllocationFailed(s.network_id);
+    const block = reply.block;
+    this.ctx.store.tx(() => this.ipam.recordLease(block, s.owner));
+    this.stats.granted++;
+  }
+
+  private onReplica(kind: string, id: string): void {
+    try {
+      this.ctx.store.tx(() => {
+        if (kind === NetKind.Subnet) {
+          if (!this.subnet(id))
+            for (const l of this.ipam.leases()) if (l.subnet_id === id) this.ipam.dropLease(l.id);
+          return;
+        }
+        const b = this.ipam.block(id);
+        if (b && b.leased_to_site === this.ctx.name) this.ipam.recordLease(b, b.owner);
+        else {
+          // Gone, or leased elsewhere: the owner reclaims only what we returned or let expire, and we
+          // allocate from neither; an active lease it still holds is a newer grant (left alone).
+          const l = this.ipam.lease(id);
+          if (l && (l.state === 'returning' || l.expires_at <= this.ctx.clock.now())) this.ipam.dropLease(id);
+        }
+      });
+    } catch (e) {
+      this.ctx.log.warn({ block: id, err: String(e) }, 'lease replica not recorded');
+    }
+  }
+
+  /** One pass of the keeper: renew what is used, return what is idle, reclaim what is safely free. */
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = this.ctx.clock.now();
+      const work: Promise<unknown>[] = [];
+      for (const l of this.ipam.leases()) {
+        if (!this.ctx.replicator.isUp(l.lessor)) continue;
+        if (l.state === 'returning') {
+          work.push(this.giveBack(l));
+          continue;
+        }
+        const used = this.ipam.allocationsIn(l) > 0;
+        if (used) {
+          if (l.idle_since !== null) this.ctx.store.tx(() => this.ipam.updateLease(l, { idle_since: null }));
+          if (l.expires_at - now < (this.opts.ttlMs * 2) / 3) work.push(this.renew(l));
+        } else if (l.idle_since === null) {
+          this.ctx.store.tx(() => this.ipam.updateLease(l, { idle_since: now }));
+        } else if (now - l.idle_since >= this.opts.idleMs || l.expires_at <= now) {
+          work.push(this.giveBack(l));
+        }
+      }
+      this.reclaimExpired(now);
+      await Promise.allSettled(work);
+    } catch (e) {
+      this.ctx.log.warn({ err: String(e) }, 'lease keeper pass failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async renew(l: LeaseRow): Promise<void> {
+    const reply = await this.call(l.lessor, {
+      v: IPAM_PROTOCOL_VERSION,
+      op: 'renew',
+      from: this.ctx.name,
+      block_id: l.id,
+      lease_id: l.lease_id,
+    });
+    this.ctx.store.tx(() => {
+      if (reply.block) {
+        this.ipam.recordLease(reply.block, l.lessor);
+        this.stats.renewed++;
+      } else if (reply.state === 'gone') {
+        // Only possible if we let it expire and the owner saw it empty: we stopped allocating from it
+        // at expiry, so nothing is lost by forgetting it. Anything else would be a bug: say so.
+        const cur = this.ipam.lease(l.id);
+        if (cur && this.ipam.allocationsIn(cur) > 0)
+          this.ctx.log.error({ block: l.id, lessor: l.lessor }, 'a lease in use was reclaimed by its owner');
+        if (cur?.lease_id === l.lease_id) this.ipam.dropLease(l.id);
+      }
+    });
+  }
+
+  /** Marks the lease returning (no allocation from it any more) and asks the owner to take it back. */
+  private async giveBack(l0: LeaseRow): Promise<void> {
+    const l = this.ctx.store.tx(() => {
+      const cur = this.ipam.lease(l0.id);
+      if (!cur || cur.lease_id !== l0.lease_id) return undefined;
+      if (cur.state === 'returning') return cur;
+      if (this.ipam.allocationsIn(cur) > 0) return undefined; // used again since the pass began
+      this.ipam.updateLease(cur, { state: 'returning', return_head: this.ctx.changelog.head() });
+      return this.ipam.lease(cur.id);
+    });
+    if (!l) return;
+    const reply = await this.call(l.lessor, {
+      v: IPAM_PROTOCOL_VERSION,
+      op: 'return',
+      from: this.ctx.name,
+      block_id: l.id,
+      lease_id: l.lease_id,
+      head: l.return_head ?? this.ctx.changelog.head(),
+    });
+    if (reply.state === 'returned' || reply.state === 'gone')
+      this.ctx.store.tx(() => {
+        const cur = this.ipam.lease(l.id);
+        if (cur && cur.lease_id === l.lease_id) this.ipam.dropLease(l.id);
+        this.stats.returned++;
+      });
+  }
+
+  // ---- owner --------------------------------------------------------------------------------
+
+  private serve(req: IpamRequest): IpamReply {
+    if (req.v !== IPAM_PROTOCOL_VERSION)
+      throw new CloudError(400, `ipam protocol version ${String(req.v)} is not supported`);
+    const from = String(req.from);
+    if (this.ctx.registry.isEvicted(from)) throw new Forbidden(`Site ${from} was evicted.`);
+    if (from === this.ctx.name) throw new Conflict('a site does not lease to itself over the fabric');
+    const now = this.ctx.clock.now();
+    const ok = (
+      block: BlockRow | undefined,
+      state: 'leased' | 'returned' | 'pending' | 'gone',
+    ): IpamReply => ({
+      v: IPAM_PROTOCOL_VERSION,
+      ok: true,
+      state,
+      ...(block ? { block: grantOf(block) } : {}),
+    });
+    return this.ctx.store.tx(() => {
+      switch (req.op) {
+        case 'lease': {
+          const s = this.subnet(String(req.subnet_id));
+          if (!s) throw new NotFound(`Subnet ${String(req.subnet_id)} could not be found.`, 'SubnetNotFound');
+          if (s.owner !== this.ctx.name)
+            throw new Conflict(`Subnet ${s.id} is owned by ${s.owner}; ask it for a lease.`);
+          const b = this.ipam.grant(s, from, now + this.opts.ttlMs, req.ip);
+          if (!b) throw ipAllocationFailed(s.network_id);
+          return ok(b, 'leased');
+        }
+        case 'renew': {
+          const b = this.ipam.block(String(req.block_id));
+          if (!b || b.leased_to_site !== from || b.lease_id !== req.lease_id) return ok(undefined, 'gone');
+          return ok(this.ipam.extend(b, now + this.opts.ttlMs), 'leased');
+        }
+        case 'return': {
+          const b = this.ipam.block(String(req.block_id));
+          if (!b || b.leased_to_site !== from || b.lease_id !== req.lease_id) return ok(undefined, 'gone');
+          // Reclaim only once we have applied the lessee's log up to the moment it stopped using the
+          // block, and see no allocation in it: then no address of it can be in use anywhere.
+          if (this.ctx.changelog.cursor(from) < Number(req.head)) return ok(undefined, 'pending');
+          if (this.ipam.allocationsIn(b) > 0)
+            throw new Conflict(`Block ${b.id} still has addresses allocated by ${from}.`);
+          this.ipam.reclaim(b.id);
+          this.stats.reclaimed++;
+          return ok(undefined, 'returned');
+        }
+        default:
+          throw new CloudError(400, `unknown ipam operation ${String((req as { op: unknown }).op)}`);
+      }
+    });
+  }
+
+  /**
+   * Reclaims blocks whose lease expired (by more than the margin) and that are empty, but only when
+   * the lessee was heard from after the expiry and we applied its log up to the head it then announced:
+   * the lessee stops allocating from a lease `margin` before it expires, so we have then seen every
+   * allocation it ever made in the block. A cut-off lessee's block is never reclaimed.
+   */
+  private reclaimExpired(now: number): void {
+    for (const b of this.ipam.blocksLeasedOut()) {
+      if (b.lease_expires_at === null || now < b.lease_expires_at + this.opts.marginMs) continue;
+      const lessee = String(b.leased_to_site);
+      const evicted = this.ctx.registry.isEvicted(lessee);
+      const peer = this.ctx.replicator.peers.get(lessee);
+      const caughtUp =
+        !!peer &&
+        this.ctx.replicator.isUp(lessee) &&
+        peer.lastSeen >= b.lease_expires_at + this.opts.marginMs &&
+        this.ctx.changelog.cursor(lessee) >= peer.head;
+      if (!evicted && !caughtUp) continue;
+      this.ctx.store.tx(() => {
+        const cur = this.ipam.block(b.id);
+        if (!cur || cur.lease_id !== b.lease_id || this.ipam.allocationsIn(cur) > 0) return;
+        this.ipam.reclaim(b.id);
+        this.stats.reclaimed++;
+      });
+    }
+  }
+}
+
+function grantOf(b: BlockRow): LeaseGrant {
+  return {
+    id: b.id,
+    subnet_id: b.subnet_id,
+    first: b.first,
+    last: b.last,
+    lease_id: b.lease_id,
+    lease_expires_at: b.lease_expires_at,
+    leased_to_site: b.leased_to_site,
+  };
+}
