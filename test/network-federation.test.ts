@@ -1,7 +1,7 @@
 /**
  * @module Network ownership across sites: rows made at one site replicate to the others; a port on a
- * subnet another site owns is made there (it holds the address blocks); writes to foreign rows are
- * forwarded to their owner.
+ * subnet another site owns is made where it is asked for, from an address block leased to that site;
+ * writes to foreign rows are forwarded to their owner.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ describe('network across two sites', () => {
   });
   after(async () => cloud?.close());
 
-  it('replicates networks, forwards ports to the subnet owner and deletes through the owner', async () => {
+  it('replicates networks, makes ports from leased blocks and deletes through the owner', async () => {
     const net = await cloud.osJson(['network', 'create', 'fednet'], { site: 0 });
     await cloud.osJson(
       ['subnet', 'create', '--network', 'fednet', '--subnet-range', '10.40.0.0/24', 'fedsub'],
@@ -26,11 +26,17 @@ describe('network across two sites', () => {
     assert.equal(seen.id, net.id);
 
     const port = await cloud.osJson(['port', 'create', '--network', 'fednet', 'fedport'], { site: 1 });
-    const owner = cloud.fed.sites[0]!.ctx.store.db.prepare('SELECT owner FROM net_ports WHERE id = ?')
+    const owner = cloud.fed.sites[1]!.ctx.store.db.prepare('SELECT owner FROM net_ports WHERE id = ?')
       .pluck()
       .get(port.id);
-    assert.equal(owner, 'site-a', 'the port was made by the site holding the address blocks');
+    assert.equal(owner, 'site-b', 'the port was made where it was asked for, from a block leased to site-b');
     await cloud.converged();
+    const lessee = cloud.fed.sites[0]!.ctx.store.db.prepare(
+      "SELECT leased_to_site FROM net_ip_blocks WHERE subnet_id = (SELECT id FROM net_subnets WHERE name = 'fedsub') AND leased_to_site = 'site-b'",
+    )
+      .pluck()
+      .get();
+    assert.equal(lessee, 'site-b', 'site-a leased site-b a block');
 
     const renamed = await cloud.os(['network', 'set', '--name', 'fednet2', 'fednet'], { site: 1 });
     assert.equal(renamed.code, 0, renamed.stderr);

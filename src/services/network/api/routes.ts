@@ -205,7 +205,7 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: SiteContext, sv
       collection: 'ports',
       label: 'port',
       render: (r) => svc.renderPort(r),
-      create: async (auth, project, o, req, reply) => {
+      create: async (auth, project, o) => {
         const netId = optStr(o, 'network_id');
         if (!netId)
           throw new BadRequest(
