@@ -8,6 +8,7 @@ import { negotiate } from './api/microversion.ts';
 import { registerQuotaRoutes } from './api/quotas.ts';
 import { registerDiscovery, registerResourceRoutes } from './api/resources.ts';
 import { registerServerRoutes } from './api/servers.ts';
+import { registerVolumeAttachmentRoutes } from './api/volume-attachments.ts';
 import { ComputeService } from './service.ts';
 import { computeKinds, computeMigrations } from './store/schema.ts';
 
@@ -25,6 +26,7 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
       void app.register(async (scoped) => {
         scoped.addHook('onRequest', async (req, reply) => negotiate(req, reply));
         registerServerRoutes(scoped, svc);
+        registerVolumeAttachmentRoutes(scoped, svc);
         registerResourceRoutes(scoped, svc);
         registerQuotaRoutes(scoped, svc);
       });

@@ -25,6 +25,8 @@ const P = '/compute/v2.1';
 export function registerServerRoutes(app: FastifyInstance, svc: ComputeService): void {
   const { ctx, repo } = svc;
   const base = () => ctx.publicUrl();
+  const attached = (s: ServerRow | string) =>
+    svc.volume?.attachmentsOf(typeof s === 'string' ? s : s.id).map((a) => a.volumeId) ?? [];
 
   const visible = (auth: AuthContext, id: string): ServerRow => {
     const s = repo.server(id);
@@ -296,7 +298,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const out: Obj = {
       servers: pageRows.map((s) =>
         detail
-          ? serverView(s, base(), req, auth, ctx.freshness(s.owner))
+          ? serverView(s, base(), req, auth, ctx.freshness(s.owner), attached(s))
           : { id: s.id, name: s.name, links: link(base(), 'servers', s.id) },
       ),
     };
@@ -318,7 +320,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
   app.get<{ Params: { id: string } }>(`${P}/servers/:id`, async (req) => {
     const auth = ctx.authenticate(req);
     const row = visible(auth, req.params.id);
-    return { server: serverView(row, base(), req, auth, ctx.freshness(row.owner)) };
+    return { server: serverView(row, base(), req, auth, ctx.freshness(row.owner), attached(row)) };
   });
 
   app.put<{ Params: { id: string } }>(`${P}/servers/:id`, async (req, reply) => {
@@ -332,7 +334,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       ...(name !== undefined ? { name } : {}),
       ...(description !== undefined ? { description } : {}),
     });
-    return { server: serverView(next!, base(), req, auth, ctx.freshness(next!.owner)) };
+    return { server: serverView(next!, base(), req, auth, ctx.freshness(next!.owner), attached(next!)) };
   });
 
   app.delete<{ Params: { id: string } }>(`${P}/servers/:id`, async (req, reply) => {
@@ -529,7 +531,16 @@ async function runAction(
         after: () => ({ vm_state: 'active' }),
       });
       reply.code(202);
-      return { server: serverView(repo.server(s.id)!, ctx.publicUrl(), req, auth, ctx.freshness(s.owner)) };
+      return {
+        server: serverView(
+          repo.server(s.id)!,
+          ctx.publicUrl(),
+          req,
+          auth,
+          ctx.freshness(s.owner),
+          svc.volume?.attachmentsOf(s.id).map((a) => a.volumeId) ?? [],
+        ),
+      };
     }
     case 'resize':
       return resize(svc, req, reply, auth, s, arg);

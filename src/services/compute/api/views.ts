@@ -75,6 +75,7 @@ export function serverView(
   req: FastifyRequest,
   auth: AuthContext,
   fresh: { stale: boolean; ageSeconds: number } = { stale: false, ageSeconds: 0 },
+  volumeIds: string[] = [],
 ): Obj {
   const flavor = JSON.parse(s.flavor) as FlavorRow;
   const status = serverStatus(s.vm_state, s.task_state);
@@ -119,7 +120,10 @@ export function serverView(
     'OS-EXT-STS:task_state': s.task_state,
     'OS-EXT-STS:vm_state': s.vm_state,
     'OS-EXT-STS:power_state': s.power_state,
-    'os-extended-volumes:volumes_attached': [],
+    'os-extended-volumes:volumes_attached': volumeIds.map((id) => ({
+      id,
+      ...(atLeast(req, '2.3') ? { delete_on_termination: false } : {}),
+    })),
     security_groups: [{ name: 'default' }],
   };
   if (status === 'BUILD' || status === 'ACTIVE') v.progress = status === 'ACTIVE' ? 100 : 0;

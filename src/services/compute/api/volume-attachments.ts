@@ -1,0 +1,90 @@
+/**
+ * @module Nova's os-volume_attachments: attach and detach Cinder volumes to servers, through the
+ * volume service's in-process contract (VolumeForCompute). A server and the volumes attached to it live
+ * on the same site (their availability zone); a call that reaches another site is forwarded to the
+ * server's owner. https://docs.openstack.org/api-ref/compute/#servers-with-volume-attachments-servers-os-volume-attachments
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthContext } from '../../../core/auth.ts';
+import { canRead, canWrite } from '../../../core/auth.ts';
+import { BadRequest, CloudError, Forbidden, NotFound } from '../../../core/errors.ts';
+import { optStr, reqStr, wrapped } from '../../common/input.ts';
+import type { VolumeAttachment } from '../../common/internal.ts';
+import type { ComputeService } from '../service.ts';
+import type { ServerRow } from '../store/schema.ts';
+
+const P = '/compute/v2.1';
+
+const view = (a: VolumeAttachment) => ({
+  id: a.volumeId,
+  volumeId: a.volumeId,
+  serverId: a.serverId,
+  device: a.device,
+});
+
+export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: ComputeService): void {
+  const { ctx, repo } = svc;
+  type R = FastifyRequest<{ Params: { id: string; vid?: string } }>;
+
+  /** The server if the caller may see it (404 otherwise, as Nova), and whether it is owned elsewhere. */
+  const server = (auth: AuthContext, id: string, write: boolean): ServerRow => {
+    const s = repo.server(id);
+    if (!s || !canRead(auth, s.project_id)) throw new NotFound(`Instance ${id} could not be found.`);
+    if (write && !canWrite(auth, s.project_id)) throw new Forbidden();
+    return s;
+  };
+  const volumes = () => {
+    const v = svc.volume;
+    if (!v) throw new CloudError(503, 'The volume service is not available on this site.');
+    return v;
+  };
+  const forwarded = async (s: ServerRow, req: R, reply: FastifyReply) => {
+    if (ctx.owns(s.owner)) return false;
+    await ctx.forwardTo(s.owner, req, reply);
+    return true;
+  };
+
+  app.get(`${P}/servers/:id/os-volume_attachments`, async (req: R) => {
+    const auth = ctx.authenticate(req);
+    const s = server(auth, req.params.id, false);
+    return { volumeAttachments: volumes().attachmentsOf(s.id).map(view) };
+  });
+
+  app.get(`${P}/servers/:id/os-volume_attachments/:vid`, async (req: R) => {
+    const auth = ctx.authenticate(req);
+    const s = server(auth, req.params.id, false);
+    const a = volumes()
+      .attachmentsOf(s.id)
+      .find((x) => x.volumeId === req.params.vid);
+    if (!a) throw new NotFound(`volume_id not found: ${String(req.params.vid)}`);
+    return { volumeAttachment: view(a) };
+  });
+
+  app.post(`${P}/servers/:id/os-volume_attachments`, async (req: R, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = server(auth, req.params.id, true);
+    if (await forwarded(s, req, reply)) return reply;
+    const body = wrapped(req.body, 'volumeAttachment');
+    const volumeId = reqStr(body, 'volumeId', { max: 64 });
+    const device = optStr(body, 'device', { max: 64, pattern: /^\/dev\/[a-z0-9]+$/ });
+    if (s.vm_state === 'error' || s.task_state === 'deleting')
+      throw new CloudError(
+        409,
+        `Cannot 'attach_volume' instance ${s.id} while it is in vm_state ${s.vm_state}`,
+      );
+    const a = volumes().attach(auth, volumeId, s.id, device);
+    svc.startAction(s, 'attach_volume', auth, req.id);
+    return { volumeAttachment: view(a) };
+  });
+
+  app.delete(`${P}/servers/:id/os-volume_attachments/:vid`, async (req: R, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = server(auth, req.params.id, true);
+    if (await forwarded(s, req, reply)) return reply;
+    const vid = req.params.vid;
+    if (!vid) throw new BadRequest('volume id is required');
+    volumes().detach(auth, vid, s.id);
+    svc.startAction(s, 'detach_volume', auth, req.id);
+    return reply.code(202).send();
+  });
+}
