@@ -7,6 +7,8 @@
  *   atoll.<site>.changes      the site's change-log batches (push, best effort)
  *   atoll.<site>.heartbeat    liveness, version and log head, every heartbeat interval
  *   atoll.<site>.rpc.<name>   request/reply services of that site (changes.since, http, ...)
+ *   _INBOX_<site>.>           the site's reply subjects (only that site may subscribe)
+ * What each site may publish and subscribe to is in permissions.ts.
  * Wildcards follow NATS: `*` matches one token, `>` the rest.
  */
 
@@ -21,6 +23,8 @@ export const FabricErrorCode = {
   Timeout: 'timeout',
   NoResponders: 'no_responders',
   Closed: 'closed',
+  /** The site's fabric permissions forbid this subscribe, serve or request (see permissions.ts). */
+  Permission: 'permission',
 } as const;
 export type FabricErrorCode = (typeof FabricErrorCode)[keyof typeof FabricErrorCode];
 
@@ -38,11 +42,14 @@ export interface Fabric {
   readonly site: string;
   /** Fire and forget; may be lost (the change log's pull path repairs any loss). */
   publish(subject: string, data: Uint8Array): void;
+  /** subscribe and serve throw FabricError Permission when the fabric enforces permissions and the
+   * site may not subscribe to `subject` (a fabric that learns it only from its server logs it instead). */
   subscribe(subject: string, handler: (msg: FabricMessage) => void): Unsubscribe;
   /** Answers requests on `subject`; a thrown error is returned to the caller as a FabricError-free reply
    * only if the handler encodes it itself, so handlers should catch and encode. */
   serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array> | Uint8Array): Unsubscribe;
-  /** Rejects with FabricError: Timeout after timeoutMs, NoResponders when nobody serves the subject. */
+  /** Rejects with FabricError: Timeout after timeoutMs, NoResponders when nobody serves the subject,
+   * Permission when the site may not publish on it. */
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }

@@ -3,14 +3,21 @@
  * cluster (routes), each with its own temp dir, optionally with username/password users. Never touches the
  * machine's own service on 4222. Callers must `stop()` in an `after()` hook; an exit hook SIGKILLs any server
  * still running if the test process dies first.
+ *
+ * With `secure`, the servers run the configuration a deployment would (src/fabric/nats/server-config.ts):
+ * one user per site with that site's least privilege, authenticated routes and, with `tls`, mutual TLS for
+ * clients and routes with certificates made here by the `openssl` CLI (makeTestPki).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { natsServerConfig } from '../../src/fabric/nats/server-config.ts';
+import type { NatsTlsFiles } from '../../src/fabric/nats/server-config.ts';
 
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 
@@ -28,6 +35,104 @@ export interface NatsClusterOptions {
   name?: string;
   /** Max payload per message, bytes (nats-server's default is 1 MiB). */
   maxPayload?: number;
+  /** Run the deployment configuration: a user per site (least privilege), route credentials and, with
+   * `tls`, mutual TLS on client connections and routes. `users` is ignored then. */
+  secure?: { sites: string[]; tls?: boolean };
+}
+
+/** What a site passes to NatsFabric.connect to log in to a secure cluster. */
+export interface NatsSiteCredentials {
+  user: string;
+  pass: string;
+  tls?: { caFile: string; certFile: string; keyFile: string };
+}
+
+export interface TestPki {
+  dir: string;
+  ca: string;
+  /** Certificate and key of a server (SAN 127.0.0.1 and localhost; usable for routes both ways). */
+  server(name: string): { cert: string; key: string };
+  /** A client certificate for a site (CN = site). */
+  client(site: string): { cert: string; key: string };
+}
+
+/** A throwaway CA and certificates, made with the openssl CLI (P-256 keys, valid for two days). */
+export function makeTestPki(dir: string, servers: string[], clients: string[]): TestPki {
+  const ossl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ca = join(dir, 'ca.pem');
+  const caKey = join(dir, 'ca-key.pem');
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ossl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    caKey,
+    '-out',
+    ca,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=atoll-test-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  const issue = (name: string, ext: string) => {
+    const key = join(dir, `${name}-key.pem`);
+    const cert = join(dir, `${name}.pem`);
+    const csr = join(dir, `${name}.csr`);
+    const extFile = join(dir, `${name}.ext`);
+    writeFileSync(extFile, ext);
+    ossl(['req', ...ec, '-keyout', key, '-out', csr, '-subj', `/CN=${name}`]);
+    ossl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-extfile',
+      extFile,
+    ]);
+    return { cert, key };
+  };
+  const issued = new Map<string, { cert: string; key: string }>();
+  for (const s of servers)
+    issued.set(
+      `server:${s}`,
+      issue(
+        `server-${s}`,
+        'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature\n',
+      ),
+    );
+  for (const c of clients)
+    issued.set(
+      `client:${c}`,
+      issue(`client-${c}`, 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n'),
+    );
+  const get = (k: string) => {
+    const v = issued.get(k);
+    if (!v) throw new Error(`no certificate for ${k}`);
+    return v;
+  };
+  return { dir, ca, server: (n) => get(`server:${n}`), client: (c) => get(`client:${c}`) };
+}
+
+/** Users, route credentials and certificates of a secure test cluster. */
+interface Security {
+  passwords: Map<string, string>;
+  routeUser: string;
+  routePassword: string;
+  pki: TestPki | undefined;
 }
 
 export interface NatsServerHandle {
@@ -54,6 +159,10 @@ export interface NatsCluster {
   kill(i: number): Promise<void>;
   /** Starts server i again on the same ports and waits until it is routed to the running others. */
   restart(i: number): Promise<void>;
+  /** For a `secure` cluster: how `site` logs in (user, password and, with TLS, its certificate). */
+  credentials(site: string): NatsSiteCredentials;
+  /** For a `secure` cluster with TLS: the certificates. */
+  readonly pki: TestPki | undefined;
   /** Resolves once every server's routes carry exactly the interest its peers have locally, i.e. a
    * subscription made (and flushed) anywhere is now visible everywhere. Route interest propagates
    * asynchronously, so tests flush their clients and then call this instead of sleeping. */
@@ -147,11 +256,16 @@ class ServerProc implements NatsServerHandle {
     readonly dir: string,
     peers: number[],
     opts: NatsClusterOptions,
+    security?: Security,
   ) {
     this.name = `atoll-test-${index}`;
     this.url = `nats://127.0.0.1:${port}`;
     this.logPath = join(dir, 'server.log');
     this.confPath = join(dir, 'server.conf');
+    if (security) {
+      writeFileSync(this.confPath, secureConfig(this, peers, opts, security));
+      return;
+    }
     const lines = [
       `server_name: ${q(this.name)}`,
       `listen: "127.0.0.1:${port}"`,
@@ -238,6 +352,33 @@ class ServerProc implements NatsServerHandle {
   }
 }
 
+function secureConfig(s: ServerProc, peers: number[], opts: NatsClusterOptions, sec: Security): string {
+  const tls = (verify: boolean): NatsTlsFiles | undefined => {
+    if (!sec.pki) return undefined;
+    const { cert, key } = sec.pki.server(s.name);
+    return { cert, key, ca: sec.pki.ca, verify };
+  };
+  const clientTls = tls(true);
+  const routeTls = tls(true);
+  return natsServerConfig({
+    serverName: s.name,
+    port: s.port,
+    monitor: { port: s.monitorPort },
+    pidFile: join(s.dir, 'server.pid'),
+    ...(opts.maxPayload ? { maxPayload: opts.maxPayload } : {}),
+    users: [...sec.passwords].map(([site, password]) => ({ site, password })),
+    ...(clientTls ? { tls: clientTls } : {}),
+    cluster: {
+      name: opts.name ?? 'atoll-test',
+      port: s.clusterPort,
+      routes: peers.map((p) => `nats-route://127.0.0.1:${p}`),
+      user: sec.routeUser,
+      password: sec.routePassword,
+      ...(routeTls ? { tls: routeTls } : {}),
+    },
+  });
+}
+
 /** Starts `n` routed nats-servers and waits until the full mesh is up. */
 export async function startNatsCluster(n: number, opts: NatsClusterOptions = {}): Promise<NatsCluster> {
   let lastError: unknown;
@@ -257,10 +398,25 @@ async function tryStart(n: number, opts: NatsClusterOptions): Promise<NatsCluste
   const ports = await freePorts(3 * n);
   const servers: ServerProc[] = [];
   const root = mkdtempSync(join(tmpdir(), 'atoll-nats-'));
+  let security: Security | undefined;
+  if (opts.secure) {
+    const secret = () => randomBytes(12).toString('hex');
+    const names = Array.from({ length: n }, (_, i) => `atoll-test-${i}`);
+    security = {
+      passwords: new Map(opts.secure.sites.map((site) => [site, secret()])),
+      routeUser: 'route',
+      routePassword: secret(),
+      pki: opts.secure.tls
+        ? makeTestPki(mkdtempSync(join(root, 'pki-')), names, opts.secure.sites)
+        : undefined,
+    };
+  }
   for (let i = 0; i < n; i++) {
     const dir = mkdtempSync(join(root, `s${i}-`));
     const peers = Array.from({ length: n }, (_, j) => ports[3 * j + 1]!).filter((_, j) => j !== i);
-    servers.push(new ServerProc(i, ports[3 * i]!, ports[3 * i + 1]!, ports[3 * i + 2]!, dir, peers, opts));
+    servers.push(
+      new ServerProc(i, ports[3 * i]!, ports[3 * i + 1]!, ports[3 * i + 2]!, dir, peers, opts, security),
+    );
   }
 
   let stopped = false;
@@ -323,6 +479,16 @@ async function tryStart(n: number, opts: NatsClusterOptions): Promise<NatsCluste
     urls: servers.map((s) => s.url),
     servers,
     stop,
+    pki: security?.pki,
+    credentials(site) {
+      const pass = security?.passwords.get(site);
+      if (!security || pass === undefined)
+        throw new Error(`no credentials for ${site} (not a secure cluster site)`);
+      const pki = security.pki;
+      if (!pki) return { user: site, pass };
+      const c = pki.client(site);
+      return { user: site, pass, tls: { caFile: pki.ca, certFile: c.cert, keyFile: c.key } };
+    },
     async kill(i) {
       const s = servers[i];
       if (!s) throw new RangeError(`no server ${i}`);

@@ -262,6 +262,7 @@ describe('MemoryNetwork (WAN model)', () => {
       messages: 6,
       bytes: 100 + 100 + 10 + 7 + 7 + 10,
       lost: 1,
+      denied: 0,
       bySubject: {
         changes: { messages: 2, bytes: 200 },
         heartbeat: { messages: 2, bytes: 20 },

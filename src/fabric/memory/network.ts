@@ -3,10 +3,17 @@
  * partitions. Time comes from the injected Clock, so under the lab's VirtualClock a 50 ms link costs no
  * real time. Every message between two sites is delayed by the link between them; a link's bandwidth is
  * a queue (a message waits for the ones before it to be sent).
+ *
+ * With `enforcePermissions` every site gets the least privilege of permissions.ts, as its nats-server
+ * user would: a forbidden publish is dropped and counted (stats.denied), a forbidden request fails with
+ * FabricError Permission, a forbidden subscribe or serve throws it. Off by default so that the lab and
+ * unit tests can use ad hoc subjects; the security tests turn it on.
  */
 import type { Clock } from '../../core/ports.ts';
 import type { Fabric, FabricMessage, Unsubscribe } from '../fabric.ts';
 import { FabricError, FabricErrorCode, subjectMatches } from '../fabric.ts';
+import type { SubjectPermissions } from '../permissions.ts';
+import { mayPublish, maySubscribe, sitePermissions } from '../permissions.ts';
 
 export interface LinkSpec {
   /** One-way delay, ms. */
@@ -42,8 +49,17 @@ export interface NetworkStats {
   messages: number;
   bytes: number;
   lost: number;
+  /** Publishes, requests, subscriptions and services refused by permissions (enforcePermissions). */
+  denied: number;
   /** Message and byte counts per subject family (the token after the site: changes, heartbeat, rpc). */
   bySubject: Record<string, { messages: number; bytes: number }>;
+}
+
+export interface MemoryNetworkOptions {
+  defaultLink?: Partial<LinkSpec>;
+  random?: () => number;
+  /** Apply each site's least privilege (permissions.ts). Default false. */
+  enforcePermissions?: boolean;
 }
 
 export class MemoryNetwork {
@@ -57,17 +73,19 @@ export class MemoryNetwork {
   /** Sites grouped by partition id; two sites in different groups cannot talk. */
   private partitionOf = new Map<string, number>();
   private random: () => number;
-  readonly stats: NetworkStats = { messages: 0, bytes: 0, lost: 0, bySubject: {} };
+  readonly stats: NetworkStats = { messages: 0, bytes: 0, lost: 0, denied: 0, bySubject: {} };
+  readonly enforcePermissions: boolean;
 
-  constructor(clock: Clock, opts: { defaultLink?: Partial<LinkSpec>; random?: () => number } = {}) {
+  constructor(clock: Clock, opts: MemoryNetworkOptions = {}) {
     this.clock = clock;
+    this.enforcePermissions = opts.enforcePermissions ?? false;
     this.defaultLink = { ...LAN, ...opts.defaultLink };
     this.random = opts.random ?? Math.random;
   }
 
   connect(site: string): MemoryFabric {
     if (this.endpoints.has(site)) throw new Error(`site ${site} is already connected`);
-    const f = new MemoryFabric(this, site);
+    const f = new MemoryFabric(this, site, this.enforcePermissions ? sitePermissions(site) : undefined);
     this.endpoints.set(site, f);
     return f;
   }
@@ -186,12 +204,31 @@ export class MemoryFabric implements Fabric {
   private subs: Sub[] = [];
   private responders: Responder[] = [];
   private closed = false;
+  /** The site's permissions when the network enforces them. */
+  readonly permissions: SubjectPermissions | undefined;
   /** Rejecters of this site's requests still waiting for a reply; close() fails them with Closed. */
   private pending = new Set<(err: Error) => void>();
 
-  constructor(net: MemoryNetwork, site: string) {
+  constructor(net: MemoryNetwork, site: string, permissions?: SubjectPermissions) {
     this.net = net;
     this.site = site;
+    this.permissions = permissions;
+  }
+
+  private canPublish(subject: string): boolean {
+    if (!this.permissions || mayPublish(this.permissions, subject)) return true;
+    this.net.stats.denied++;
+    return false;
+  }
+
+  private checkSubscribe(subject: string): void {
+    if (this.permissions && !maySubscribe(this.permissions, subject)) {
+      this.net.stats.denied++;
+      throw new FabricError(
+        FabricErrorCode.Permission,
+        `site ${this.site} may not subscribe to ${JSON.stringify(subject)}`,
+      );
+    }
   }
 
   hasSubscriber(subject: string): boolean {
@@ -202,7 +239,7 @@ export class MemoryFabric implements Fabric {
   }
 
   publish(subject: string, data: Uint8Array): void {
-    if (this.closed) return;
+    if (this.closed || !this.canPublish(subject)) return;
     for (const { site, fabric } of this.net.endpointsMatching(subject)) {
       this.net.send(this.site, site, subject, data.byteLength, () => fabric.deliver(subject, data));
     }
@@ -222,12 +259,14 @@ export class MemoryFabric implements Fabric {
   }
 
   subscribe(subject: string, handler: (msg: FabricMessage) => void): Unsubscribe {
+    this.checkSubscribe(subject);
     const sub = { pattern: subject, handler };
     this.subs.push(sub);
     return () => void (this.subs = this.subs.filter((s) => s !== sub));
   }
 
   serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array> | Uint8Array): Unsubscribe {
+    this.checkSubscribe(subject);
     const r = { pattern: subject, handler };
     this.responders.push(r);
     return () => void (this.responders = this.responders.filter((x) => x !== r));
@@ -241,6 +280,11 @@ export class MemoryFabric implements Fabric {
 
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new FabricError(FabricErrorCode.Closed, 'fabric closed'));
+    // The reply needs no permission: on NATS it travels under allow_responses to the requester's inbox.
+    if (!this.canPublish(subject))
+      return Promise.reject(
+        new FabricError(FabricErrorCode.Permission, `site ${this.site} may not publish on ${subject}`),
+      );
     const target = this.net.responderFor(subject, this.site);
     if (!target) return Promise.reject(new FabricError(FabricErrorCode.NoResponders, subject));
     return new Promise((resolve, reject) => {

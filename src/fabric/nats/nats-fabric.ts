@@ -7,6 +7,13 @@
  *
  * The client reconnects forever with jittered exponential backoff, but nothing here relies on NATS to
  * redeliver: messages sent while disconnected may be lost, and the change log's pull path repairs that.
+ *
+ * Least privilege (permissions.ts) is enforced by the nats-server (nats/server-config.ts writes it as
+ * each site's user permissions). This client takes its replies under `_INBOX_<site>` so that its user
+ * may subscribe there and nowhere else's. The server reports a violation asynchronously: a request fails
+ * with FabricError Permission, a refused publish or subscription is logged and counted (stats.denied).
+ * With `checkPermissions` the client also applies the rules itself, so that a forbidden subscribe or
+ * serve throws at once, as on the memory fabric.
  */
 import { connect, DebugEvents, ErrorCode, Events, headers, NatsError } from 'nats';
 import type { Msg, NatsConnection, Subscription, TlsOptions } from 'nats';
@@ -14,6 +21,8 @@ import type { Logger } from '../../core/ports.ts';
 import { silentLogger } from '../../core/ports.ts';
 import type { Fabric, FabricMessage, Unsubscribe } from '../fabric.ts';
 import { FabricError, FabricErrorCode } from '../fabric.ts';
+import type { SubjectPermissions } from '../permissions.ts';
+import { inboxPrefix, mayPublish, maySubscribe, sitePermissions } from '../permissions.ts';
 
 export interface NatsFabricOptions {
   servers: string | string[];
@@ -22,7 +31,12 @@ export interface NatsFabricOptions {
   token?: string;
   /** Connection name shown by the server's /connz; defaults to `atoll-site-<site>`. */
   name?: string;
+  /** TLS to the server: `{ caFile }` to verify it, plus `certFile`/`keyFile` when the server requires
+   * client certificates (`verify: true`). An empty object asks for TLS with the system's CAs. */
   tls?: TlsOptions;
+  /** Apply this site's permissions (permissions.ts) in the client too, so that a forbidden subscribe or
+   * serve throws FabricError Permission at once instead of being refused later by the server. */
+  checkPermissions?: boolean;
   /** First reconnect wait, ms; doubles per failed attempt up to maxReconnectWaitMs, with jitter. */
   reconnectTimeWaitMs?: number;
   maxReconnectWaitMs?: number;
@@ -72,6 +86,8 @@ export function toFabricError(err: unknown, subject: string, timeoutMs: number):
     case ErrorCode.ConnectionClosed:
     case ErrorCode.ConnectionDraining:
       return new FabricError(FabricErrorCode.Closed, `fabric closed (${subject})`);
+    case ErrorCode.PermissionsViolation:
+      return new FabricError(FabricErrorCode.Permission, `${cause.message} (${subject})`);
     default:
       return err;
   }
@@ -88,12 +104,22 @@ export class NatsFabric implements Fabric {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly pending = new Set<(e: unknown) => void>();
   private closing: Promise<void> | undefined;
+  private readonly permissions: SubjectPermissions | undefined;
+  /** Operations refused for permissions, by the server or (checkPermissions) by this client. */
+  readonly stats = { denied: 0 };
 
-  private constructor(site: string, nc: NatsConnection, log: Logger, closeGraceMs: number) {
+  private constructor(
+    site: string,
+    nc: NatsConnection,
+    log: Logger,
+    closeGraceMs: number,
+    permissions: SubjectPermissions | undefined,
+  ) {
     this.site = site;
     this.nc = nc;
     this.log = log;
     this.closeGraceMs = closeGraceMs;
+    this.permissions = permissions;
   }
 
   static async connect(site: string, opts: NatsFabricOptions): Promise<NatsFabric> {
@@ -109,6 +135,7 @@ export class NatsFabric implements Fabric {
       ...(opts.pass !== undefined ? { pass: opts.pass } : {}),
       ...(opts.token !== undefined ? { token: opts.token } : {}),
       ...(opts.tls ? { tls: opts.tls } : {}),
+      inboxPrefix: inboxPrefix(site),
       maxReconnectAttempts: -1,
       waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
       pingInterval: opts.pingIntervalMs ?? 10_000,
@@ -120,7 +147,8 @@ export class NatsFabric implements Fabric {
         return Math.round(wait / 2 + Math.random() * (wait / 2));
       },
     });
-    const fabric = new NatsFabric(site, nc, log, opts.closeGraceMs ?? 5000);
+    const permissions = opts.checkPermissions ? sitePermissions(site) : undefined;
+    const fabric = new NatsFabric(site, nc, log, opts.closeGraceMs ?? 5000, permissions);
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === DebugEvents.Reconnecting) failures++;
@@ -128,7 +156,10 @@ export class NatsFabric implements Fabric {
           failures = 0;
           log.info({ server: s.data }, 'fabric reconnected');
         } else if (s.type === Events.Disconnect) log.warn({ server: s.data }, 'fabric disconnected');
-        else if (s.type === Events.Error) log.error({ err: String(s.data) }, 'fabric error');
+        else if (s.type === Events.Error && s.data === ErrorCode.PermissionsViolation) {
+          fabric.stats.denied++;
+          log.error({ ...s.permissionContext }, 'fabric permission denied by the server');
+        } else if (s.type === Events.Error) log.error({ err: String(s.data) }, 'fabric error');
       }
     })().catch(() => {});
     return fabric;
@@ -145,6 +176,10 @@ export class NatsFabric implements Fabric {
 
   publish(subject: string, data: Uint8Array): void {
     if (this.closed) return;
+    if (this.permissions && !mayPublish(this.permissions, subject)) {
+      this.stats.denied++;
+      return; // as the server would: dropped (and counted), not thrown
+    }
     try {
       this.nc.publish(subject, data);
     } catch (e) {
@@ -161,10 +196,12 @@ export class NatsFabric implements Fabric {
 
   subscribe(subject: string, handler: (msg: FabricMessage) => void): Unsubscribe {
     if (this.closed) return () => {};
+    this.checkSubscribe(subject);
     return this.track(
       this.nc.subscribe(subject, {
         callback: (err, msg) => {
-          if (err || this.closed) return;
+          if (err) return this.refused(err, subject);
+          if (this.closed) return;
           try {
             handler({ subject: msg.subject, data: msg.data });
           } catch (e) {
@@ -178,11 +215,13 @@ export class NatsFabric implements Fabric {
 
   serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array> | Uint8Array): Unsubscribe {
     if (this.closed) return () => {};
+    this.checkSubscribe(subject);
     return this.track(
       this.nc.subscribe(subject, {
         queue: RESPONDERS_QUEUE,
         callback: (err, msg) => {
-          if (err || this.closed) return;
+          if (err) return this.refused(err, subject);
+          if (this.closed) return;
           const work = Promise.resolve()
             .then(() => handler(msg.data))
             .then(
@@ -204,6 +243,10 @@ export class NatsFabric implements Fabric {
 
   async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     if (this.closed) throw new FabricError(FabricErrorCode.Closed, 'fabric closed');
+    if (this.permissions && !mayPublish(this.permissions, subject)) {
+      this.stats.denied++;
+      throw new FabricError(FabricErrorCode.Permission, `site ${this.site} may not publish on ${subject}`);
+    }
     let msg: Msg;
     let fail: ((e: unknown) => void) | undefined;
     try {
@@ -253,6 +296,23 @@ export class NatsFabric implements Fabric {
       await this.nc.closed();
     })();
     return this.closing;
+  }
+
+  private checkSubscribe(subject: string): void {
+    if (this.permissions && !maySubscribe(this.permissions, subject)) {
+      this.stats.denied++;
+      throw new FabricError(
+        FabricErrorCode.Permission,
+        `site ${this.site} may not subscribe to ${JSON.stringify(subject)}`,
+      );
+    }
+  }
+
+  /** A subscription the server refused ends with an error in its callback; nothing else would say so. */
+  private refused(err: unknown, subject: string): void {
+    if (err instanceof NatsError && err.code === ErrorCode.PermissionsViolation)
+      this.log.error({ subject }, 'subscription refused by the server (permissions)');
+    else if (err && !this.closed) this.log.warn({ subject, err: String(err) }, 'subscription failed');
   }
 
   private track(sub: Subscription): Unsubscribe {
