@@ -19,6 +19,7 @@ const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
                Starts a local federation on the in-process fabric, prints endpoints and an openrc.
   atoll site   --name NAME [--port 5000] [--host 127.0.0.1] [--data-dir DIR] [--nats URL[,URL]]
                [--nats-user U --nats-password P] [--bootstrap] [--admin-password PW] [--config FILE]
+               [--nats-tls-ca PEM [--nats-tls-cert PEM --nats-tls-key PEM]] (TLS, mutual with a cert)
                [--tls-cert PEM --tls-key PEM] (HTTPS) [--invite TOKEN] [--trust open|admitted]
                Runs one site (over NATS when --nats is given).
   atoll site join NATS_LEAF_URL --name NAME [site options]
@@ -150,6 +151,9 @@ async function site(argv: string[]): Promise<void> {
       nats: { type: 'string' },
       'nats-user': { type: 'string' },
       'nats-password': { type: 'string' },
+      'nats-tls-ca': { type: 'string' },
+      'nats-tls-cert': { type: 'string' },
+      'nats-tls-key': { type: 'string' },
       bootstrap: { type: 'boolean', default: false },
       'admin-password': { type: 'string' },
       'log-level': { type: 'string' },
@@ -200,10 +204,25 @@ async function site(argv: string[]): Promise<void> {
   let fabric;
   if (natsUrl) {
     const { NatsFabric } = await import('../fabric/nats/nats-fabric.ts');
+    // The password may come from the environment so that it does not show in `ps`.
+    const natsUser = values['nats-user'] ?? process.env.ATOLL_NATS_USER;
+    const natsPass = values['nats-password'] ?? process.env.ATOLL_NATS_PASSWORD;
+    const [tlsCa, tlsCert, tlsKey] = (['nats-tls-ca', 'nats-tls-cert', 'nats-tls-key'] as const).map((k) =>
+      values[k] ? resolve(values[k]) : undefined,
+    );
+    if (!tlsCert !== !tlsKey) throw new Error('--nats-tls-cert and --nats-tls-key go together');
+    const tls =
+      tlsCa || tlsCert
+        ? {
+            ...(tlsCa ? { caFile: tlsCa } : {}),
+            ...(tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey } : {}),
+          }
+        : undefined;
     fabric = await NatsFabric.connect(config.name, {
       servers: natsUrl.split(','),
-      ...(values['nats-user'] ? { user: values['nats-user'] } : {}),
-      ...(values['nats-password'] ? { pass: values['nats-password'] } : {}),
+      ...(natsUser ? { user: natsUser } : {}),
+      ...(natsPass ? { pass: natsPass } : {}),
+      ...(tls ? { tls } : {}),
     });
   } else {
     const { MemoryNetwork } = await import('../fabric/memory/network.ts');

@@ -3,14 +3,22 @@
  * with routes that pass through WanProxy (so a test can add latency or partition a site), and one
  * `atoll site` process per site on its own port and data directory. Sites can be killed (SIGKILL) and
  * restarted from their data directory.
+ *
+ * With `secure`, each nats-server runs the deployment configuration of src/fabric/nats/server-config.ts
+ * (a user per site with least privilege, authenticated routes) and, with `secure.tls`, mutual TLS on
+ * client connections and on routes (through the proxies); each site logs in with its own user, password
+ * (from ATOLL_NATS_PASSWORD) and client certificate. Leaf-node joins are not offered in that mode.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WanProxy } from '../../src/fabric/wan-proxy.ts';
-import { freePorts } from './nats.ts';
+import { natsServerConfig } from '../../src/fabric/nats/server-config.ts';
+import { freePorts, makeTestPki } from './nats.ts';
+import type { TestPki } from './nats.ts';
 import { ADMIN, eventually, runOpenstack } from './cloud.ts';
 import type { CliResult } from './cloud.ts';
 
@@ -26,11 +34,25 @@ export interface ProcSite {
   output: string;
   /** Set for a site that joined as a leaf node: the member's leaf URL. */
   joinVia?: string;
+  /** With `secure`: the site's NATS password and (with TLS) its certificate files. */
+  nats?: { user: string; password: string; tls?: { ca: string; cert: string; key: string } };
+}
+
+export interface ProcFederationOptions {
+  latencyMs?: number;
+  heartbeatMs?: number;
+  /** Users with least privilege and route credentials on every nats-server; `tls`: mutual TLS on
+   * client connections and routes. Off by default. */
+  secure?: { tls?: boolean };
 }
 
 export interface ProcFederation {
   sites: ProcSite[];
   dir: string;
+  /** With `secure.tls`: the CA and certificates. */
+  pki?: TestPki;
+  /** Monitoring URL of site i's nats-server (/varz, /connz, /routez). */
+  monitorUrl(i: number): string;
   env(i: number, user?: { username: string; password: string; project: string }): Record<string, string>;
   os(args: string[], site: number, env?: Record<string, string>): Promise<CliResult>;
   osJson<T = any>(args: string[], site: number, env?: Record<string, string>): Promise<T>;
@@ -52,7 +74,7 @@ const NAMES = ['site-a', 'site-b', 'site-c', 'site-d', 'site-e', 'site-f'];
 
 export async function startProcessFederation(
   n: number,
-  opts: { latencyMs?: number; heartbeatMs?: number } = {},
+  opts: ProcFederationOptions = {},
 ): Promise<ProcFederation> {
   const dir = mkdtempSync(join(tmpdir(), 'atoll-proc-'));
   const ports = await freePorts(n * 5 + n * n + 4);
@@ -80,9 +102,44 @@ export async function startProcessFederation(
           }),
         });
 
+  const secret = () => randomBytes(12).toString('hex');
+  const siteNames = NAMES.slice(0, n);
+  const passwords = siteNames.map(() => secret());
+  const routePassword = secret();
+  let pki: TestPki | undefined;
+  if (opts.secure?.tls) {
+    const pkiDir = join(dir, 'pki');
+    mkdirSync(pkiDir);
+    pki = makeTestPki(pkiDir, siteNames, siteNames);
+  }
   for (let i = 0; i < n; i++) {
     const routes = proxies.filter((p) => p.from === i).map((p) => `nats://127.0.0.1:${p.proxy.port}`);
     const conf = join(dir, `nats-${i}.conf`);
+    if (opts.secure) {
+      const tls = pki && { ...pki.server(NAMES[i]!), ca: pki.ca, verify: true };
+      writeFileSync(
+        conf,
+        natsServerConfig({
+          serverName: NAMES[i]!,
+          port: natsPorts[i]!,
+          monitor: { port: monitorPorts[i]! },
+          // Every site's user on every server, so that a site could fail over to another server.
+          users: siteNames.map((site, j) => ({ site, password: passwords[j]! })),
+          ...(tls ? { tls } : {}),
+          cluster: {
+            name: 'atoll',
+            port: clusterPorts[i]!,
+            routes: routes.map((r) => r.replace(/^nats:/, 'nats-route:')),
+            user: 'route',
+            password: routePassword,
+            noAdvertise: true,
+            ...(tls ? { tls } : {}),
+          },
+        }),
+      );
+      natsProcs.push(spawn(NATS_BIN, ['-c', conf], { stdio: 'ignore' }));
+      continue;
+    }
     writeFileSync(
       conf,
       [
@@ -129,10 +186,25 @@ export async function startProcessFederation(
       '--heartbeat-ms',
       String(opts.heartbeatMs ?? 300),
       ...(i === 0 ? ['--bootstrap', '--admin-password', ADMIN.adminPassword] : []),
+      ...(s.nats ? ['--nats-user', s.nats.user] : []),
+      ...(s.nats?.tls
+        ? [
+            '--nats-tls-ca',
+            s.nats.tls.ca,
+            '--nats-tls-cert',
+            s.nats.tls.cert,
+            '--nats-tls-key',
+            s.nats.tls.key,
+          ]
+        : []),
     ];
     const proc = spawn('sh', args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ATOLL_PASSWORD_HASH_COST: '10' },
+      env: {
+        ...process.env,
+        ATOLL_PASSWORD_HASH_COST: '10',
+        ...(s.nats ? { ATOLL_NATS_PASSWORD: s.nats.password } : {}),
+      },
     });
     s.proc = proc;
     s.output = '';
@@ -159,6 +231,15 @@ export async function startProcessFederation(
       url: `http://127.0.0.1:${httpPorts[i]}`,
       proc: undefined,
       output: '',
+      ...(opts.secure
+        ? {
+            nats: {
+              user: NAMES[i]!,
+              password: passwords[i]!,
+              ...(pki ? { tls: { ca: pki.ca, ...pki.client(NAMES[i]!) } } : {}),
+            },
+          }
+        : {}),
     });
   }
   for (let i = 0; i < n; i++) await startSite(i);
@@ -183,6 +264,8 @@ export async function startProcessFederation(
   const fed: ProcFederation = {
     sites,
     dir,
+    ...(pki ? { pki } : {}),
+    monitorUrl: (i) => `http://127.0.0.1:${monitorPorts[i]}`,
     env,
     os: (args, i, e) => runOpenstack(args, e ?? env(i)),
     async osJson(args, i, e) {
@@ -192,6 +275,7 @@ export async function startProcessFederation(
       return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
     },
     async join(name, via) {
+      if (opts.secure) throw new Error('join (leaf nodes) is not offered by a secure process federation');
       const [port, natsPort] = [take(), take()];
       const s: ProcSite = {
         name,
