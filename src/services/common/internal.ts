@@ -34,6 +34,11 @@ export interface NetworkForCompute {
     server: { id: string; projectId: string; host: string },
     nics: NicRequest[] | 'auto' | 'none',
   ): ServerAddress[];
+  /**
+   * The asynchronous half, called first and outside any transaction: leases address blocks from the
+   * owners of other sites' networks the server needs, so that allocateForServer finds room locally.
+   */
+  prepareForServer?(auth: AuthContext, nics: NicRequest[] | 'auto' | 'none'): Promise<void>;
   /** Deletes the ports it created for the server and unbinds the ones it was given. */
   releaseForServer(serverId: string): void;
   addressesOf(serverId: string): ServerAddress[];

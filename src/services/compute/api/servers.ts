@@ -116,6 +116,9 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     if (!Number.isInteger(minCount) || !Number.isInteger(maxCount) || minCount < 1 || maxCount < minCount)
       throw new BadRequest('min_count and max_count must be integers with 1 <= min_count <= max_count.');
     const description = optStr(b, 'description');
+    // Addresses on networks owned by other sites come from blocks leased to this site: get the lease
+    // (one round trip to the network's owner) before the synchronous transaction below.
+    await svc.network?.prepareForServer?.(auth, nics);
 
     const created: ServerRow[] = [];
     for (let i = 0; i < maxCount; i++) {
