@@ -227,24 +227,28 @@ async function main(): Promise<void> {
           201,
       ],
     ];
+    // Side by side: at each concurrency, every scenario runs right after its own healthz baseline, so the
+    // ratio compares two runs made under the same machine conditions (this machine is noisy).
     const points: Point[] = [];
-    for (const [name, fn] of scenarios)
-      for (const c of LEVELS) {
-        const p = await measure(name, c, SECONDS, fn);
-        points.push(p);
-        process.stderr.write(
-          `${name.padEnd(30)} c=${String(c).padEnd(3)} ${p.rps} req/s p50 ${p.p50_ms} ms p99 ${p.p99_ms} ms\n`,
-        );
+    const ratios = new Map<Point, number>();
+    const [baselineScenario, ...others] = scenarios;
+    const run = async (name: string, c: number, fn: (a: Agent) => Promise<boolean>) => {
+      const p = await measure(name, c, SECONDS, fn);
+      process.stderr.write(
+        `${name.padEnd(30)} c=${String(c).padEnd(3)} ${p.rps} req/s p50 ${p.p50_ms} ms p99 ${p.p99_ms} ms\n`,
+      );
+      return p;
+    };
+    for (const c of LEVELS)
+      for (const [name, fn] of others) {
+        const b = await run(baselineScenario![0], c, baselineScenario![1]);
+        const p = await run(name, c, fn);
+        points.push(b, p);
+        ratios.set(b, 1);
+        ratios.set(p, p.rps / b.rps);
       }
     const loadedRss = rssMb(child.pid!);
-
-    const baseline = new Map(
-      points.filter((p) => p.scenario.startsWith('healthz')).map((p) => [p.concurrency, p.rps]),
-    );
-    const rows = points.map((p) => ({
-      ...p,
-      vs_healthz: Number((p.rps / (baseline.get(p.concurrency) ?? NaN)).toFixed(2)),
-    }));
+    const rows = points.map((p) => ({ ...p, vs_healthz: Number((ratios.get(p) ?? NaN).toFixed(2)) }));
     const result = {
       when: new Date().toISOString(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version },
