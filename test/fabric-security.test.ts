@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { connect, ErrorCode, NatsError } from 'nats';
+import { connect, ErrorCode, NatsError, nkeyAuthenticator, nkeys } from 'nats';
 import { systemClock } from '../src/core/ports.ts';
 import type { Fabric } from '../src/fabric/fabric.ts';
 import { FabricError, FabricErrorCode, subjects } from '../src/fabric/fabric.ts';
@@ -106,9 +106,9 @@ const memoryHarness = (): Harness => {
 const natsHarness = (): Harness => {
   let cluster: NatsCluster | undefined;
   return {
-    name: 'NatsFabric over 3 nats-servers (users per site, mutual TLS)',
+    name: 'NatsFabric over 3 nats-servers (users per site, site-c by nkey, mutual TLS)',
     async setup() {
-      cluster = await startNatsCluster(3, { secure: { sites: SITES, tls: true } });
+      cluster = await startNatsCluster(3, { secure: { sites: SITES, tls: true, nkeySites: ['site-c'] } });
     },
     async teardown() {
       await cluster?.stop();
@@ -248,7 +248,9 @@ for (const make of [memoryHarness, natsHarness]) {
 describe('NATS links: authentication and TLS', () => {
   let cluster: NatsCluster | undefined;
   before(async () => {
-    cluster = await startNatsCluster(2, { secure: { sites: ['site-a', 'site-b'], tls: true } });
+    cluster = await startNatsCluster(2, {
+      secure: { sites: ['site-a', 'site-b', 'site-c'], tls: true, nkeySites: ['site-c'] },
+    });
   }, T);
   after(() => cluster?.stop(), T);
 
@@ -275,6 +277,23 @@ describe('NATS links: authentication and TLS', () => {
     } finally {
       await f.close();
     }
+  });
+
+  it('accepts a site by its nkey, and refuses another nkey', T, async () => {
+    const { nkeySeed, tls } = cluster!.credentials('site-c');
+    const f = await NatsFabric.connect('site-c', {
+      servers: cluster!.urls[1]!,
+      nkeySeed: nkeySeed!,
+      tls: tls!,
+    });
+    await f.close();
+    const stranger = new TextDecoder().decode(nkeys.createUser().getSeed());
+    const err = await tryConnect({
+      authenticator: nkeyAuthenticator(new TextEncoder().encode(stranger)),
+      tls: tls!,
+    });
+    assert.ok(err instanceof NatsError, String(err));
+    assert.equal(err.code, ErrorCode.AuthorizationViolation);
   });
 
   it('refuses a client without credentials', T, async () => {

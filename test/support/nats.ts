@@ -16,6 +16,7 @@ import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { nkeys } from 'nats';
 import { natsServerConfig } from '../../src/fabric/nats/server-config.ts';
 import type { NatsTlsFiles } from '../../src/fabric/nats/server-config.ts';
 
@@ -37,13 +38,15 @@ export interface NatsClusterOptions {
   maxPayload?: number;
   /** Run the deployment configuration: a user per site (least privilege), route credentials and, with
    * `tls`, mutual TLS on client connections and routes. `users` is ignored then. */
-  secure?: { sites: string[]; tls?: boolean };
+  secure?: { sites: string[]; tls?: boolean; nkeySites?: string[] };
 }
 
 /** What a site passes to NatsFabric.connect to log in to a secure cluster. */
 export interface NatsSiteCredentials {
-  user: string;
-  pass: string;
+  user?: string;
+  pass?: string;
+  /** For a site whose server user is an nkey (`secure.nkeySites`). */
+  nkeySeed?: string;
   tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
@@ -130,6 +133,8 @@ export function makeTestPki(dir: string, servers: string[], clients: string[]): 
 /** Users, route credentials and certificates of a secure test cluster. */
 interface Security {
   passwords: Map<string, string>;
+  /** Site -> [public key, seed] for nkey users. */
+  nkeys: Map<string, [string, string]>;
   routeUser: string;
   routePassword: string;
   pki: TestPki | undefined;
@@ -366,7 +371,10 @@ function secureConfig(s: ServerProc, peers: number[], opts: NatsClusterOptions, 
     monitor: { port: s.monitorPort },
     pidFile: join(s.dir, 'server.pid'),
     ...(opts.maxPayload ? { maxPayload: opts.maxPayload } : {}),
-    users: [...sec.passwords].map(([site, password]) => ({ site, password })),
+    users: [
+      ...[...sec.passwords].map(([site, password]) => ({ site, password })),
+      ...[...sec.nkeys].map(([site, [nkey]]) => ({ site, nkey })),
+    ],
     ...(clientTls ? { tls: clientTls } : {}),
     cluster: {
       name: opts.name ?? 'atoll-test',
@@ -402,8 +410,15 @@ async function tryStart(n: number, opts: NatsClusterOptions): Promise<NatsCluste
   if (opts.secure) {
     const secret = () => randomBytes(12).toString('hex');
     const names = Array.from({ length: n }, (_, i) => `atoll-test-${i}`);
+    const nkeySites = new Set(opts.secure.nkeySites ?? []);
     security = {
-      passwords: new Map(opts.secure.sites.map((site) => [site, secret()])),
+      passwords: new Map(opts.secure.sites.filter((s) => !nkeySites.has(s)).map((site) => [site, secret()])),
+      nkeys: new Map(
+        [...nkeySites].map((site) => {
+          const kp = nkeys.createUser();
+          return [site, [kp.getPublicKey(), new TextDecoder().decode(kp.getSeed())]];
+        }),
+      ),
       routeUser: 'route',
       routePassword: secret(),
       pki: opts.secure.tls
@@ -482,12 +497,14 @@ async function tryStart(n: number, opts: NatsClusterOptions): Promise<NatsCluste
     pki: security?.pki,
     credentials(site) {
       const pass = security?.passwords.get(site);
-      if (!security || pass === undefined)
+      const nkey = security?.nkeys.get(site);
+      if (!security || (pass === undefined && !nkey))
         throw new Error(`no credentials for ${site} (not a secure cluster site)`);
+      const who = nkey ? { nkeySeed: nkey[1] } : { user: site, pass: pass! };
       const pki = security.pki;
-      if (!pki) return { user: site, pass };
+      if (!pki) return who;
       const c = pki.client(site);
-      return { user: site, pass, tls: { caFile: pki.ca, certFile: c.cert, keyFile: c.key } };
+      return { ...who, tls: { caFile: pki.ca, certFile: c.cert, keyFile: c.key } };
     },
     async kill(i) {
       const s = servers[i];

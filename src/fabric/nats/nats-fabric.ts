@@ -15,7 +15,7 @@
  * With `checkPermissions` the client also applies the rules itself, so that a forbidden subscribe or
  * serve throws at once, as on the memory fabric.
  */
-import { connect, DebugEvents, ErrorCode, Events, headers, NatsError } from 'nats';
+import { connect, DebugEvents, ErrorCode, Events, headers, NatsError, nkeyAuthenticator } from 'nats';
 import type { Msg, NatsConnection, Subscription, TlsOptions } from 'nats';
 import type { Logger } from '../../core/ports.ts';
 import { silentLogger } from '../../core/ports.ts';
@@ -29,6 +29,8 @@ export interface NatsFabricOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** The site's nkey seed (`SU…`), for a server user given by its public nkey instead of a password. */
+  nkeySeed?: string;
   /** Connection name shown by the server's /connz; defaults to `atoll-site-<site>`. */
   name?: string;
   /** TLS to the server: `{ caFile }` to verify it, plus `certFile`/`keyFile` when the server requires
@@ -134,6 +136,9 @@ export class NatsFabric implements Fabric {
       ...(opts.user !== undefined ? { user: opts.user } : {}),
       ...(opts.pass !== undefined ? { pass: opts.pass } : {}),
       ...(opts.token !== undefined ? { token: opts.token } : {}),
+      ...(opts.nkeySeed !== undefined
+        ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.nkeySeed)) }
+        : {}),
       ...(opts.tls ? { tls: opts.tls } : {}),
       inboxPrefix: inboxPrefix(site),
       maxReconnectAttempts: -1,
