@@ -296,6 +296,28 @@ describe('NATS links: authentication and TLS', () => {
     assert.equal(err.code, ErrorCode.AuthorizationViolation);
   });
 
+  it('with checkPermissions, refuses in the client at once', T, async () => {
+    const f = await NatsFabric.connect('site-a', {
+      servers: cluster!.urls[0]!,
+      ...cluster!.credentials('site-a'),
+      checkPermissions: true,
+    });
+    try {
+      const isPermission = (e: unknown) => e instanceof FabricError && e.code === FabricErrorCode.Permission;
+      assert.throws(() => f.serve(subjects.rpc('site-b', 'http'), () => new Uint8Array()), isPermission);
+      assert.throws(() => f.subscribe('_INBOX_site-b.>', () => {}), isPermission);
+      await rejectsWith(
+        f.request(subjects.rpc('site-b', 'host.h1'), bytes('x'), 1000),
+        FabricErrorCode.Permission,
+      );
+      f.publish(subjects.changes('site-b'), bytes('forged'));
+      assert.equal(f.stats.denied, 4);
+      f.serve(subjects.rpc('site-a', 'http'), () => new Uint8Array()); // its own: fine
+    } finally {
+      await f.close();
+    }
+  });
+
   it('refuses a client without credentials', T, async () => {
     const { tls } = cluster!.credentials('site-a');
     const err = await tryConnect({ tls: tls! });
