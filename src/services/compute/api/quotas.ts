@@ -94,7 +94,7 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
         throw new BadRequest(`Additional properties are not allowed ('${k}' was unexpected)`);
       const n = typeof v === 'string' ? Number(v) : v;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < -1)
-        throw new BadRequest(`Invalid input for field/attribute ${k}. Value: ${String(v)}.`);
+        throw new BadRequest(`Invalid input for field/attribute ${k}. Value: ${safeText(v)}.`);
       cur[k] = n;
     }
     ctx.store.tx(() =>
@@ -158,4 +158,13 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
   });
   void isObj;
   void NotFound;
+}
+
+/** A value for an error message that never throws (a body can carry objects with hostile toString). */
+function safeText(v: unknown): string {
+  try {
+    return typeof v === 'object' && v !== null ? JSON.stringify(v).slice(0, 100) : String(v);
+  } catch {
+    return typeof v;
+  }
 }

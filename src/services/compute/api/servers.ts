@@ -15,7 +15,6 @@ import { PowerState, vmStatesForStatus } from '../domain/states.ts';
 import type { ComputeService } from '../service.ts';
 import { NO_VALID_HOST } from '../service.ts';
 import type { FlavorRow, ServerRow } from '../store/schema.ts';
-import { ComputeKind } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
 import { checkQuota } from './quotas.ts';
 import { link, serverView } from './views.ts';
@@ -120,51 +119,51 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     // (one round trip to the network's owner) before the synchronous transaction below.
     await svc.network?.prepareForServer?.(auth, nics);
 
-    const created: ServerRow[] = [];
-    for (let i = 0; i < maxCount; i++) {
-      // Quota, scheduling, the claim and the server row: one transaction, no await in between.
-      const count = i < minCount ? 1 : 1;
-      try {
-        checkQuota(svc, project, { instances: count, cores: flavor.vcpus, ram: flavor.ram });
-      } catch (e) {
-        if (i >= minCount) break;
-        throw e;
-      }
-      const id = ctx.ids.uuid();
-      const now = ctx.clock.now();
-      const row: ServerRow = {
-        id,
-        owner: ctx.name,
-        project_id: project,
-        user_id: auth.userId,
-        name: maxCount > 1 ? `${name}-${i + 1}` : name,
-        host: null,
-        flavor_id: flavor.id,
-        flavor: JSON.stringify(flavor),
-        vcpus: flavor.vcpus,
-        ram: flavor.ram,
-        disk: flavor.disk,
-        image_id: image.id,
-        key_name: keyName ?? null,
-        metadata: JSON.stringify(metadata),
-        user_data: userData ?? null,
-        vm_state: 'building',
-        task_state: 'scheduling',
-        power_state: PowerState.NoState,
-        locked: 0,
-        locked_reason: null,
-        fault: null,
-        addresses: '[]',
-        server_group_id: groupId ?? null,
-        old_flavor: null,
-        old_host: null,
-        description: description ?? null,
-        created_at: now,
-        updated_at: now,
-        launched_at: null,
-      };
-      let scheduled = false;
-      ctx.store.tx(() => {
+    // Quota, scheduling, claims, addresses and the server rows of the whole request: one transaction
+    // with no await inside, so a refused request (over quota, a port in use, no address left) leaves
+    // nothing behind and concurrent boots never overcommit a host. Builds start after the commit.
+    const created: { row: ServerRow; scheduled: boolean }[] = [];
+    ctx.store.tx(() => {
+      for (let i = 0; i < maxCount; i++) {
+        try {
+          checkQuota(svc, project, { instances: 1, cores: flavor.vcpus, ram: flavor.ram });
+        } catch (e) {
+          if (i >= minCount) break;
+          throw e;
+        }
+        const id = ctx.ids.uuid();
+        const now = ctx.clock.now();
+        const row: ServerRow = {
+          id,
+          owner: ctx.name,
+          project_id: project,
+          user_id: auth.userId,
+          name: maxCount > 1 ? `${name}-${i + 1}` : name,
+          host: null,
+          flavor_id: flavor.id,
+          flavor: JSON.stringify(flavor),
+          vcpus: flavor.vcpus,
+          ram: flavor.ram,
+          disk: flavor.disk,
+          image_id: image.id,
+          key_name: keyName ?? null,
+          metadata: JSON.stringify(metadata),
+          user_data: userData ?? null,
+          vm_state: 'building',
+          task_state: 'scheduling',
+          power_state: PowerState.NoState,
+          locked: 0,
+          locked_reason: null,
+          fault: null,
+          addresses: '[]',
+          server_group_id: groupId ?? null,
+          old_flavor: null,
+          old_host: null,
+          description: description ?? null,
+          created_at: now,
+          updated_at: now,
+          launched_at: null,
+        };
         const pick = svc.schedule({
           vcpus: flavor.vcpus,
           ramMb: flavor.ram,
@@ -172,39 +171,37 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
           ...(forceHost ? { forceHost } : {}),
           ...(group ? { group: { policy: group.policy, memberHosts: repo.groupHosts(group.id) } } : {}),
         });
+        let scheduled = false;
         if (!pick.host) {
           // Nova's behaviour: the build fails in ERROR with a fault, the request itself is accepted.
           row.vm_state = 'error';
           row.task_state = null;
           row.fault = JSON.stringify({ code: 500, message: NO_VALID_HOST, created: now });
         } else {
+          let addresses: ServerAddress[];
+          try {
+            addresses =
+              svc.network?.allocateForServer(auth, { id, projectId: project, host: pick.host }, nics) ?? [];
+          } catch (e) {
+            if (i >= minCount) break;
+            throw e;
+          }
           repo.claim(id, id, pick.host, flavor.vcpus, flavor.ram, flavor.disk + flavor.ephemeral);
           row.host = pick.host;
           row.task_state = 'spawning';
+          row.addresses = JSON.stringify(addresses);
           scheduled = true;
         }
         svc.putServer(row);
-      });
+        created.push({ row, scheduled });
+      }
+    });
+    for (const { row, scheduled } of created) {
       const actionId = svc.startAction(row, 'create', auth, req.id);
-      if (scheduled) {
-        let addresses: ServerAddress[] = [];
-        try {
-          addresses =
-            svc.network?.allocateForServer(auth, { id, projectId: project, host: row.host! }, nics) ?? [];
-        } catch (e) {
-          // Nothing was allocated: undo the server and its claim and answer with the network's fault.
-          ctx.store.tx(() => {
-            repo.release(id);
-            ctx.changelog.remove(ComputeKind.Server, id);
-          });
-          throw e;
-        }
-        if (addresses.length) svc.update(id, { addresses: JSON.stringify(addresses) });
-        svc.build(repo.server(id)!, actionId);
-      } else svc.finishAction(actionId, NO_VALID_HOST);
-      created.push(row);
+      if (scheduled) svc.build(repo.server(row.id)!, actionId);
+      else svc.finishAction(actionId, NO_VALID_HOST);
     }
-    const first = created[0]!;
+    const first = created[0]!.row;
     reply.code(202).header('location', `${base()}/compute/v2.1/servers/${first.id}`);
     if (b.return_reservation_id === true) return { reservation_id: `r-${first.id.slice(0, 8)}` };
     return {
@@ -269,7 +266,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       host: 'host',
       uuid: 'id',
     };
-    const sk = sortKeys[q.sort_key ?? 'created_at'];
+    const wanted = q.sort_key ?? 'created_at';
+    const sk = Object.hasOwn(sortKeys, wanted) ? sortKeys[wanted] : undefined;
     if (!sk) throw new BadRequest(`Invalid input for query parameters sort_key. Value: ${q.sort_key}.`);
     const dir = (q.sort_dir ?? 'desc').toLowerCase() === 'asc' ? 'ASC' : 'DESC';
     let rows = ctx.store.db
