@@ -47,6 +47,8 @@ export interface IdentityReader {
   roles(userId: string, target: { projectId?: string; domainId?: string }): { id: string; name: string }[];
   appCredRoles(appCredId: string): { id: string; name: string }[] | undefined;
   isRevoked(claims: TokenClaims, projectId: string | undefined): boolean;
+  /** Drops memoized lookups (called with the validation cache). */
+  clear?(): void;
 }
 
 const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64url');
@@ -68,6 +70,7 @@ export class TokenService implements TokenValidator {
 
   /** Drops every cached validation (and cached keys): called when authorization data changes. */
   invalidate(): void {
+    this.reader.clear?.();
     this.cache.clear();
     this.keyObjects.clear();
     this.signer = undefined;

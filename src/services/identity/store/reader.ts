@@ -46,6 +46,23 @@ export class SqlIdentityReader implements IdentityReader {
     };
   }
 
+  /**
+   * Lookups on the token path are memoized until the next change of anything that could alter them:
+   * the token service calls clear() whenever a change of an authorization kind is committed here or
+   * applied from another site (the same moment its validation cache is dropped).
+   */
+  private memoized = new Map<string, unknown>();
+  private memo<T>(key: string, load: () => T): T {
+    if (this.memoized.has(key)) return this.memoized.get(key) as T;
+    const v = load();
+    if (this.memoized.size >= 50_000) this.memoized.clear();
+    this.memoized.set(key, v);
+    return v;
+  }
+  clear(): void {
+    this.memoized.clear();
+  }
+
   publicKey(kid: string) {
     return this.registry.publicKey(kid);
   }
@@ -53,30 +70,39 @@ export class SqlIdentityReader implements IdentityReader {
     return this.registry.activeKey();
   }
   user(id: string) {
-    return this.q.user.get(id) as UserRow | undefined;
+    return this.memo(`u:${id}`, () => this.q.user.get(id) as UserRow | undefined);
   }
   userByName(domainId: string, name: string) {
     return this.q.userByName.get(domainId, name) as UserRow | undefined;
   }
   domain(id: string) {
-    return this.q.domain.get(id) as DomainRow | undefined;
+    return this.memo(`d:${id}`, () => this.q.domain.get(id) as DomainRow | undefined);
   }
   domainByName(name: string) {
-    return this.q.domainByName.get(name) as DomainRow | undefined;
+    return this.memo(`dn:${name}`, () => this.q.domainByName.get(name) as DomainRow | undefined);
   }
   project(id: string) {
-    return this.q.project.get(id) as ProjectRow | undefined;
+    return this.memo(`p:${id}`, () => this.q.project.get(id) as ProjectRow | undefined);
   }
   projectByName(domainId: string, name: string) {
-    return this.q.projectByName.get(domainId, name) as ProjectRow | undefined;
+    return this.memo(
+      `pn:${domainId}\0${name}`,
+      () => this.q.projectByName.get(domainId, name) as ProjectRow | undefined,
+    );
   }
   role(id: string) {
     return this.q.role.get(id) as RoleRow | undefined;
   }
   roleByName(name: string) {
-    return this.q.roleByName.get(name) as RoleRow | undefined;
+    return this.memo(`rn:${name}`, () => this.q.roleByName.get(name) as RoleRow | undefined);
   }
   roles(userId: string, target: { projectId?: string; domainId?: string }) {
+    return this.memo(`r:${userId}:${target.projectId ?? ''}:${target.domainId ?? ''}`, () =>
+      this.queryRoles(userId, target),
+    );
+  }
+
+  private queryRoles(userId: string, target: { projectId?: string; domainId?: string }) {
     const targetId = target.projectId ?? target.domainId;
     if (!targetId) return [];
     const out = new Map<string, { id: string; name: string }>();
