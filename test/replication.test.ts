@@ -160,3 +160,21 @@ describe('replication (in-process fabric, virtual clock)', () => {
     }
   });
 });
+
+describe('replication over a slow link', () => {
+  it('converges when the round trip is longer than the first pull timeout guess', async () => {
+    const clock = new VirtualClock();
+    // 400 ms one way: a round trip of 800 ms, four times the heartbeat interval of the mini sites.
+    const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 400 } });
+    const [a, b] = ['a', 'b'].map((n) => miniSite(net, n, clock)) as [MiniSite, MiniSite];
+    // Lose the pushes: b must pull.
+    net.isolate('b');
+    for (let i = 0; i < 5; i++) a.log.put('item', { id: `k${i}`, v: i });
+    await runFor(clock, 1000);
+    net.heal();
+    await runFor(clock, 20_000, 20);
+    assert.equal(b.rows().length, 5);
+    a.stop();
+    b.stop();
+  });
+});

@@ -287,12 +287,14 @@ export class Replicator {
       (err: unknown) => {
         this.pulling.delete(origin);
         this.stash.delete(origin);
+        this.pullTimeouts.set(origin, (this.pullTimeouts.get(origin) ?? 0) + 1);
         this.log.debug({ origin, err: String(err) }, 'pull failed; the next heartbeat retries');
       },
     );
   }
 
   private pulled(origin: string, started: number, reply: PullReply): void {
+    this.pullTimeouts.delete(origin);
     const changes = this.unseal(origin, reply);
     if (!changes) return;
     const p = this.peer(origin);
@@ -312,8 +314,12 @@ export class Replicator {
   private pullTimeout(origin: string): number {
     const rtt = this.peers.get(origin)?.rttMs;
     const guess = rtt === undefined ? 2 * this.opts.heartbeatMs : 4 * rtt + this.opts.heartbeatMs;
-    return Math.min(this.opts.pullTimeoutMs, Math.max(this.opts.heartbeatMs, guess));
+    // Each pull that timed out in a row doubles the wait, so a link slower than the guess (no round
+    // trip measured yet, or a WAN that got slower) still gets a pull through.
+    const backoff = 2 ** Math.min(this.pullTimeouts.get(origin) ?? 0, 6);
+    return Math.min(this.opts.pullTimeoutMs, Math.max(this.opts.heartbeatMs, guess) * backoff);
   }
+  private pullTimeouts = new Map<string, number>();
 
   isUp(site: string): boolean {
     if (site === this.site) return true;
