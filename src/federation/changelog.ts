@@ -5,6 +5,7 @@
  * be lost. Replicas apply other sites' changes with applyRemote(): in order per origin, idempotent, and
  * only for rows the origin owns.
  */
+import type { Statement } from 'better-sqlite3';
 import type { Store } from '../store/db.ts';
 import type { Logger } from '../core/ports.ts';
 import { Conflict } from '../core/errors.ts';
@@ -110,9 +111,19 @@ export class ChangeLog {
     return s;
   }
 
+  /** Prepared statements by SQL text: preparing costs more than running on the apply path. */
+  private statements = new Map<string, Statement>();
+  private stmt(sql: string) {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.store.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   private ownerOf(table: string, id: string): string | undefined {
-    const r = this.store.db.prepare(`SELECT owner FROM ${table} WHERE id = ?`).get(id) as
-      { owner: string } | undefined;
+    const r = this.stmt(`SELECT owner FROM ${table} WHERE id = ?`).get(id) as { owner: string } | undefined;
     return r?.owner;
   }
 
@@ -121,7 +132,7 @@ export class ChangeLog {
     const sql =
       `INSERT INTO ${spec.table} (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')}) ` +
       `ON CONFLICT(id) DO UPDATE SET ${cols.map((c) => `${c}=excluded.${c}`).join(',')}`;
-    this.store.db.prepare(sql).run(...cols.map((c) => toSql(row[c])));
+    this.stmt(sql).run(...cols.map((c) => toSql(row[c])));
   }
 
   /** Writes (insert or replace) a row this site owns and logs it. */
@@ -148,7 +159,7 @@ export class ChangeLog {
       if (cur === undefined) return;
       if (cur !== this.site)
         throw new Conflict(`${kind} ${id} is owned by site ${cur}; only it may delete it`);
-      this.store.db.prepare(`DELETE FROM ${spec.table} WHERE id = ?`).run(id);
+      this.stmt(`DELETE FROM ${spec.table} WHERE id = ?`).run(id);
       this.append(spec, { kind, id, op: 'del', row: null });
     });
   }
@@ -156,9 +167,13 @@ export class ChangeLog {
   private append(spec: KindSpec, c: Omit<Change, 'seq' | 'at'>): void {
     if (spec.replicate === 'none') return;
     const at = this.now();
-    const info = this.store.db
-      .prepare('INSERT INTO changes (kind, id, op, row, at) VALUES (?, ?, ?, ?, ?)')
-      .run(c.kind, c.id, c.op, c.row ? JSON.stringify(c.row) : null, at);
+    const info = this.stmt('INSERT INTO changes (kind, id, op, row, at) VALUES (?, ?, ?, ?, ?)').run(
+      c.kind,
+      c.id,
+      c.op,
+      c.row ? JSON.stringify(c.row) : null,
+      at,
+    );
     const change: Change = { ...c, seq: Number(info.lastInsertRowid), at };
     if (this.pending.length === 0) this.store.onCommit(() => this.flush());
     this.pending.push(change);
@@ -190,15 +205,15 @@ export class ChangeLog {
   }
 
   head(): number {
-    const r = this.store.db.prepare('SELECT max(seq) AS s FROM changes').get() as { s: number | null };
+    const r = this.stmt('SELECT max(seq) AS s FROM changes').get() as { s: number | null };
     return r.s ?? 0;
   }
 
   /** This site's own changes after `from`, at most `limit` of them. */
   since(from: number, limit: number): Change[] {
-    const rows = this.store.db
-      .prepare('SELECT seq, kind, id, op, row, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?')
-      .all(from, limit) as {
+    const rows = this.stmt(
+      'SELECT seq, kind, id, op, row, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
+    ).all(from, limit) as {
       seq: number;
       kind: string;
       id: string;
@@ -210,7 +225,7 @@ export class ChangeLog {
   }
 
   cursor(origin: string): number {
-    const r = this.store.db.prepare('SELECT seq FROM cursors WHERE origin = ?').get(origin) as
+    const r = this.stmt('SELECT seq FROM cursors WHERE origin = ?').get(origin) as
       { seq: number } | undefined;
     return r?.seq ?? 0;
   }
@@ -250,11 +265,9 @@ export class ChangeLog {
         cursor = c.seq;
       }
       if (cursor !== res.cursor) {
-        this.store.db
-          .prepare(
-            'INSERT INTO cursors (origin, seq, applied_at) VALUES (?, ?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq, applied_at = excluded.applied_at',
-          )
-          .run(origin, cursor, this.now());
+        this.stmt(
+          'INSERT INTO cursors (origin, seq, applied_at) VALUES (?, ?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq, applied_at = excluded.applied_at',
+        ).run(origin, cursor, this.now());
         res.cursor = cursor;
       }
       return res;
@@ -265,16 +278,18 @@ export class ChangeLog {
   private applyOne(origin: string, c: Change): string | undefined {
     const spec = this.kinds.get(c.kind);
     if (!spec) {
-      this.store.db
-        .prepare('INSERT OR IGNORE INTO parked_changes (origin, seq, change) VALUES (?, ?, ?)')
-        .run(origin, c.seq, JSON.stringify(c));
+      this.stmt('INSERT OR IGNORE INTO parked_changes (origin, seq, change) VALUES (?, ?, ?)').run(
+        origin,
+        c.seq,
+        JSON.stringify(c),
+      );
       return undefined;
     }
     if (typeof c.id !== 'string' || (c.op !== 'put' && c.op !== 'del')) return 'malformed change';
     const cur = this.ownerOf(spec.table, c.id);
     if (cur !== undefined && cur !== origin) return `row is owned by ${cur}, not by ${origin}`;
     if (c.op === 'del') {
-      this.store.db.prepare(`DELETE FROM ${spec.table} WHERE id = ?`).run(c.id);
+      this.stmt(`DELETE FROM ${spec.table} WHERE id = ?`).run(c.id);
       return undefined;
     }
     if (!c.row || typeof c.row !== 'object' || c.row.id !== c.id) return 'malformed row';

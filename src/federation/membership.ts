@@ -153,6 +153,7 @@ export class Membership {
           .prepare('INSERT OR IGNORE INTO site_anchors (site, identity_key, added_at) VALUES (?, ?, ?)')
           .run(site, key, this.clock.now());
     });
+    this.registry.invalidate();
     return t.s;
   }
 

@@ -255,7 +255,11 @@ export class SiteRegistry {
     return !!this.store.db.prepare('SELECT 1 FROM site_evictions WHERE site = ? LIMIT 1').get(site);
   }
 
+  /** Bumped whenever trust data (sites, admissions, evictions) changes; caches compare against it. */
+  epoch = 0;
+
   invalidate(): void {
     this.keyCache.clear();
+    this.epoch++;
   }
 }

@@ -37,10 +37,25 @@ export class SiteSealer implements ChangeSealer {
     return sign(null, Buffer.from(body), this.privateKey).toString('base64url');
   }
 
-  open(origin: string, body: string, sig: string, changes: Change[]): string | undefined {
+  /** What the registry says of each origin, until the registry's trust data changes. */
+  private trust = new Map<string, { epoch: number; evicted: boolean; pem: string | undefined }>();
+  private trustOf(origin: string) {
+    const hit = this.trust.get(origin);
+    if (hit && hit.epoch === this.registry.epoch) return hit;
     const known = this.registry.get(origin);
-    if (known?.state === 'evicted' || this.registry.isEvicted(origin)) return `site ${origin} was evicted`;
-    let pem = this.registry.admittedKey(origin) ?? (known?.identity_key || undefined);
+    const t = {
+      epoch: this.registry.epoch,
+      evicted: known?.state === 'evicted' || this.registry.isEvicted(origin),
+      pem: this.registry.admittedKey(origin) ?? (known?.identity_key || undefined),
+    };
+    this.trust.set(origin, t);
+    return t;
+  }
+
+  open(origin: string, body: string, sig: string, changes: Change[]): string | undefined {
+    const t = this.trustOf(origin);
+    if (t.evicted) return `site ${origin} was evicted`;
+    let pem = t.pem;
     if (!pem && this.mode === 'admitted') return `site ${origin} was never admitted`;
     if (!pem) {
       // Trust on first use: the batch must carry the origin's own registry row with its identity key.

@@ -226,12 +226,16 @@ export async function createSite(
   const metrics = new Metrics();
 
   const remoteListeners: { kinds: Set<string>; fn: (kind: string, id: string) => void }[] = [];
+  const trustKinds = new Set<string>([siteKind.kind, evictionKind.kind, admissionKind.kind]);
+  const trustChanged = (changes: readonly { kind: string }[]) => {
+    if (!changes.some((c) => trustKinds.has(c.kind))) return;
+    registry.invalidate();
+    ctx.tokens?.invalidate();
+  };
+  changelog.onAppend(trustChanged);
   replicator.onApplied((_origin, changes) => {
+    trustChanged(changes);
     for (const c of changes) {
-      if (c.kind === siteKind.kind || c.kind === evictionKind.kind) {
-        registry.invalidate();
-        ctx.tokens?.invalidate();
-      }
       for (const l of remoteListeners) if (l.kinds.has(c.kind)) l.fn(c.kind, c.id);
     }
   });
