@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'nats';
 import { startProcessFederation } from './support/processes.ts';
 import type { ProcFederation } from './support/processes.ts';
 import { eventually } from './support/cloud.ts';
@@ -125,6 +126,74 @@ describe('federation of processes over real NATS', () => {
         10_000,
         `vm-on-b gone at ${fed.sites[i]!.name}`,
       );
+  });
+
+  it('a change batch forged as site-a, or a real one altered, published straight into NATS is rejected and logged at every site', async () => {
+    const nc = await connect({ servers: `nats://127.0.0.1:${fed.sites[1]!.natsPort}` });
+    try {
+      const metric = async (i: number) => {
+        const text = await (await fetch(`${fed.sites[i]!.url}/metrics`)).text();
+        return Number(/^atoll_change_batches_rejected_total (\d+)/m.exec(text)?.[1] ?? NaN);
+      };
+      const before = await Promise.all([1, 2].map(metric));
+      // A real batch of site-a, captured on the wire...
+      let captured: { v: number; origin: string; body: string; sig: string } | undefined;
+      const sub = nc.subscribe('atoll.site-a.changes', {
+        max: 1,
+        callback: (_e, m) => (captured = JSON.parse(new TextDecoder().decode(m.data))),
+      });
+      await nc.flush();
+      const made = await fed.os(['project', 'create', '--domain', 'default', 'wire-tap'], 0);
+      assert.equal(made.code, 0, made.stderr);
+      await eventually(() => captured, 10_000, 'a batch of site-a on the wire');
+      sub.unsubscribe();
+      // ...altered (a project renamed) and replayed with its original signature; and one forged outright.
+      const changes = JSON.parse(captured!.body) as { kind: string; row: Record<string, unknown> | null }[];
+      const altered = changes.map((c) =>
+        c.kind === 'project' && c.row ? { ...c, row: { ...c.row, name: 'hijacked' } } : c,
+      );
+      nc.publish(
+        'atoll.site-a.changes',
+        new TextEncoder().encode(JSON.stringify({ ...captured!, body: JSON.stringify(altered) })),
+      );
+      const forged = [
+        {
+          seq: 999_999,
+          kind: 'project',
+          id: 'forged-project',
+          op: 'put',
+          row: { id: 'forged-project', owner: 'site-a', name: 'forged', domain_id: 'default' },
+          at: 1,
+        },
+      ];
+      nc.publish(
+        'atoll.site-a.changes',
+        new TextEncoder().encode(
+          JSON.stringify({ v: 1, origin: 'site-a', body: JSON.stringify(forged), sig: captured!.sig }),
+        ),
+      );
+      await nc.flush();
+      for (const [k, i] of [1, 2].entries())
+        await eventually(
+          async () => (await metric(i)) >= before[k]! + 2,
+          10_000,
+          `${fed.sites[i]!.name} to reject both`,
+        );
+      for (const i of [1, 2]) {
+        const list = await fed.osJson<{ Name: string }[]>(['project', 'list'], i);
+        assert.ok(
+          !list.some((p) => p.Name === 'hijacked' || p.Name === 'forged'),
+          `nothing applied at ${fed.sites[i]!.name}`,
+        );
+        assert.ok(
+          list.some((p) => p.Name === 'wire-tap'),
+          'the genuine change is there',
+        );
+        assert.match(fed.sites[i]!.output, /rejected change batch/, 'and the rejection is logged');
+      }
+    } finally {
+      await nc.close();
+    }
   });
 
   it('an isolated site keeps issuing and accepting tokens; writes to what it does not own fail fast with 503', async () => {

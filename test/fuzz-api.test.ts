@@ -17,6 +17,7 @@ import type { Site } from '../src/site/site.ts';
 import type { TokenClaims } from '../src/services/identity/domain/tokens.ts';
 import { ADMIN, eventually, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
+import { seededRandom } from '../src/core/random.ts';
 
 const SEED = Number(process.env.ATOLL_FUZZ_SEED ?? 20261124);
 const COUNT = Number(process.env.ATOLL_FUZZ_COUNT ?? 10_000);
@@ -24,16 +25,9 @@ const MIB = 1024 * 1024;
 
 // ---- seeded randomness ------------------------------------------------------------------------------
 
-/** mulberry32: small, fast, and the same sequence on every machine for a given seed. */
+/** The same sequence on every machine for a given seed. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number) => Math.floor(next() * n);
   return {
     next,

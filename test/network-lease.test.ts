@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
+import { seededRandom } from '../src/core/random.ts';
 
 // ---- helpers: HTTP against any site, and the cross-site invariants -------------------------------
 
@@ -134,18 +135,6 @@ export async function waitDown(cloud: LocalCloud, i: number, other: string, ms =
     if (Date.now() > end) throw new Error(`site ${i} still sees ${other} up`);
     await sleep(25);
   }
-}
-
-/** A small seeded PRNG (mulberry32), so a failing seed can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const leaseRows = (cloud: LocalCloud, i: number, subnetId: string) =>
@@ -394,7 +383,7 @@ for (const seed of [1, 2, 3, 4]) {
     after(async () => cloud?.close());
 
     it('never assigns an address twice and loses no acknowledged port', async () => {
-      const random = rng(seed);
+      const random = seededRandom(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
       const names = cloud.fed.sites.map((s) => s.ctx.name);
       // A /26: 61 addresses in 8 blocks, so sites contend for the pool and exhaust it.

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLocalCloud, eventually } from './support/cloud.ts';
+import { startLocalCloud, eventually, passwordToken } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 
 type Json = Record<string, any>;
@@ -25,23 +25,7 @@ describe('partitions with whole sites', () => {
     const text = await r.text();
     return { status: r.status, body: (text ? JSON.parse(text) : {}) as Json };
   };
-  const token = async (i: number) => {
-    const r = await fetch(`${cloud.url(i)}/identity/v3/auth/tokens?nocatalog`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: 'admin', domain: { id: 'default' }, password: 'admin-secret' } },
-          },
-          scope: { project: { name: 'admin', domain: { id: 'default' } } },
-        },
-      }),
-    });
-    assert.equal(r.status, 201, `token at site ${i}`);
-    return r.headers.get('x-subject-token')!;
-  };
+  const token = (i: number) => passwordToken(cloud.url(i));
   const boot = async (i: number, az: string, name: string) => {
     const r = await call(i, 'POST', '/compute/v2.1/servers', {
       server: { name, flavorRef: 'p.tiny', imageRef: imageId, availability_zone: az, networks: 'none' },

@@ -12,18 +12,7 @@ import { VirtualClock } from '../src/core/ports.ts';
 import { MemoryNetwork } from '../src/fabric/memory/network.ts';
 import { miniSite, runFor } from './support/mini-site.ts';
 import type { MiniSite } from './support/mini-site.ts';
-
-/** A small seeded PRNG (mulberry32), so a failing schedule can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../src/core/random.ts';
 
 function assertConverged(sites: MiniSite[], acked: Map<string, { owner: string; v: number } | null>) {
   const first = JSON.stringify(sites[0]!.rows());
@@ -71,7 +60,10 @@ describe('replication (in-process fabric, virtual clock)', () => {
 
   it('repairs lost pushes through heartbeats and pulls (30% loss)', async () => {
     const clock = new VirtualClock();
-    const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 10, loss: 0.3 }, random: rng(7) });
+    const net = new MemoryNetwork(clock, {
+      defaultLink: { latencyMs: 10, loss: 0.3 },
+      random: seededRandom(7),
+    });
     const sites = ['a', 'b', 'c', 'd'].map((n) => miniSite(net, n, clock));
     for (let i = 0; i < 100; i++) sites[i % 4]!.log.put('item', { id: `k${i}`, v: i });
     await runFor(clock, 3000);
@@ -112,7 +104,7 @@ describe('replication (in-process fabric, virtual clock)', () => {
   it('randomized partition and crash schedules always converge with no acknowledged write lost', async () => {
     const seeds = Number(process.env.ATOLL_SCHEDULES ?? 25);
     for (let seed = 1; seed <= seeds; seed++) {
-      const rand = rng(seed);
+      const rand = seededRandom(seed);
       const clock = new VirtualClock();
       const net = new MemoryNetwork(clock, {
         defaultLink: { latencyMs: 5 + Math.floor(rand() * 40), jitterMs: 10, loss: rand() * 0.2 },

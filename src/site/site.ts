@@ -491,6 +491,16 @@ function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
   );
   metrics.gauge('atoll_changes_applied_total', 'Remote changes applied', () => ctx.replicator.stats.applied);
   metrics.gauge(
+    'atoll_change_batches_rejected_total',
+    'Change batches refused before applying anything (forged, altered, unknown or evicted origin)',
+    () => ctx.replicator.stats.forged,
+  );
+  metrics.gauge(
+    'atoll_changes_rejected_total',
+    'Replicated changes refused because the origin does not own the row',
+    () => ctx.replicator.stats.rejected,
+  );
+  metrics.gauge(
     'atoll_forwarded_requests_total',
     'Requests forwarded to owner sites',
     () => ctx.forwarder.stats.forwarded,

@@ -87,28 +87,38 @@ export async function startLocalCloud(
       return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
     },
     converged,
-    async adminToken(i = 0) {
-      const res = await fetch(`${url(i)}/identity/v3/auth/tokens`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          auth: {
-            identity: {
-              methods: ['password'],
-              password: { user: { name: 'admin', domain: { id: 'default' }, password: ADMIN.adminPassword } },
-            },
-            scope: { project: { name: 'admin', domain: { id: 'default' } } },
-          },
-        }),
-      });
-      if (res.status !== 201) throw new Error(`admin token: ${res.status} ${await res.text()}`);
-      return res.headers.get('x-subject-token')!;
-    },
+    adminToken: (i = 0) => passwordToken(url(i)),
     async close() {
       await fed.close();
       if (dir !== ':memory:') rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A project-scoped token for a user (the admin by default) from the site at `baseUrl`, over HTTP. */
+export async function passwordToken(
+  baseUrl: string,
+  user: { name: string; password: string; project: string } = {
+    name: ADMIN.adminUser,
+    password: ADMIN.adminPassword,
+    project: ADMIN.adminProject,
+  },
+): Promise<string> {
+  const res = await fetch(`${baseUrl}/identity/v3/auth/tokens?nocatalog`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user.name, domain: { id: 'default' }, password: user.password } },
+        },
+        scope: { project: { name: user.project, domain: { id: 'default' } } },
+      },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`token from ${baseUrl}: ${res.status} ${await res.text()}`);
+  return res.headers.get('x-subject-token')!;
 }
 
 /** True when every site has applied every other site's log up to its head. */

@@ -19,7 +19,7 @@ import { WanProxy } from '../../src/fabric/wan-proxy.ts';
 import { natsServerConfig } from '../../src/fabric/nats/server-config.ts';
 import { freePorts, makeTestPki } from './nats.ts';
 import type { TestPki } from './nats.ts';
-import { ADMIN, eventually, runOpenstack } from './cloud.ts';
+import { ADMIN, eventually, passwordToken, runOpenstack } from './cloud.ts';
 import type { CliResult } from './cloud.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -69,6 +69,9 @@ export interface ProcFederation {
   token(i: number): Promise<string>;
   stop(): Promise<void>;
 }
+
+/** A loopback address where nothing listens (the discard port), advertised instead of real route addresses. */
+const UNROUTABLE = '127.0.0.1:9';
 
 const NAMES = ['site-a', 'site-b', 'site-c', 'site-d', 'site-e', 'site-f'];
 
@@ -133,6 +136,7 @@ export async function startProcessFederation(
             user: 'route',
             password: routePassword,
             noAdvertise: true,
+            advertise: UNROUTABLE,
             ...(tls ? { tls } : {}),
           },
         }),
@@ -147,8 +151,10 @@ export async function startProcessFederation(
         `listen: 127.0.0.1:${natsPorts[i]}`,
         `http: 127.0.0.1:${monitorPorts[i]}`,
         `leafnodes { listen: 127.0.0.1:${leafPorts[i]} }`,
-        // no_advertise: peers must keep using the proxied routes, never learn the direct addresses.
-        `cluster { name: atoll, listen: 127.0.0.1:${clusterPorts[i]}, no_advertise: true, connect_retries: -1, routes: [${routes.join(', ')}] }`,
+        // Routes must go through the proxies: servers gossip each other's route address, and a server
+        // that learned a direct one would bypass the proxy (and a partition). So the advertised route
+        // address is one where nothing listens; only the explicit, proxied routes connect.
+        `cluster { name: atoll, listen: 127.0.0.1:${clusterPorts[i]}, advertise: "${UNROUTABLE}", no_advertise: true, connect_retries: -1, routes: [${routes.join(', ')}] }`,
       ].join('\n'),
     );
     natsProcs.push(spawn(NATS_BIN, ['-c', conf], { stdio: 'ignore' }));
@@ -308,24 +314,7 @@ export async function startProcessFederation(
       await exited;
     },
     restart: (i) => startSite(i),
-    async token(i) {
-      const res = await fetch(`${sites[i]!.url}/identity/v3/auth/tokens?nocatalog`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          auth: {
-            identity: {
-              methods: ['password'],
-              password: { user: { name: 'admin', domain: { id: 'default' }, password: ADMIN.adminPassword } },
-            },
-            scope: { project: { name: 'admin', domain: { id: 'default' } } },
-          },
-        }),
-      });
-      if (res.status !== 201)
-        throw new Error(`token at ${sites[i]!.name}: ${res.status} ${await res.text()}`);
-      return res.headers.get('x-subject-token')!;
-    },
+    token: (i) => passwordToken(sites[i]!.url),
     async converged(ms = 20_000) {
       await eventually(
         async () => {

@@ -9,18 +9,7 @@ import { VirtualClock } from '../../core/ports.ts';
 import { FabricError, FabricErrorCode } from '../fabric.ts';
 import type { Fabric } from '../fabric.ts';
 import { MemoryNetwork } from './network.ts';
-
-/** Deterministic random in [0,1) (mulberry32), so loss and jitter tests are repeatable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../core/random.ts';
 
 /** Lets promise callbacks (a responder's reply, a microtask delivery) run. */
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -108,7 +97,7 @@ describe('MemoryNetwork (WAN model)', () => {
 
   it('loses about the configured share of messages, reproducibly with a seeded random', async () => {
     const run = async () => {
-      const { clock, net, a, b } = setup({ random: seeded(42) });
+      const { clock, net, a, b } = setup({ random: seededRandom(42) });
       net.setLink('a', 'b', { latencyMs: 5, loss: 0.3 });
       const atB = arrivals(clock, b, 'atoll.a.changes');
       for (let i = 0; i < 1000; i++) a.publish('atoll.a.changes', text(String(i)));
@@ -191,7 +180,7 @@ describe('MemoryNetwork (WAN model)', () => {
   });
 
   it('keeps the order of messages on a link whatever the jitter', async () => {
-    const { clock, net, a, b } = setup({ random: seeded(7) });
+    const { clock, net, a, b } = setup({ random: seededRandom(7) });
     net.setLink('a', 'b', { latencyMs: 10, jitterMs: 100 });
     const atB = arrivals(clock, b, 'atoll.a.changes');
     const sentAt: number[] = [];

@@ -42,6 +42,8 @@ export interface NatsClusterConfig {
   tls?: NatsTlsFiles;
   /** Peers keep the configured route URLs instead of learning addresses from each other (NAT, proxies). */
   noAdvertise?: boolean;
+  /** The route address gossiped to other servers (by default the listen address). */
+  advertise?: string;
 }
 
 export interface NatsLeafRemote {
@@ -140,6 +142,7 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
       `  authorization { user: ${q(c.user)}, password: ${q(c.password)}, timeout: 5 }`,
       `  routes: ${list(c.routes.map((r) => withCredentials(r, c.user, c.password)))}`,
       ...(c.noAdvertise ? ['  no_advertise: true'] : []),
+      ...(c.advertise ? [`  advertise: ${q(c.advertise)}`] : []),
       '  connect_retries: -1',
       ...(c.tls ? tlsBlock(c.tls, '  ') : []),
       '}',
