@@ -322,3 +322,54 @@ function runAtoll(
     );
   });
 }
+
+describe('keys and eviction over real NATS', () => {
+  let fed: ProcFederation;
+  before(async () => {
+    fed = await startProcessFederation(3);
+    await fed.converged();
+  });
+  after(async () => fed?.stop());
+
+  const validAt = async (i: number, token: string) =>
+    (
+      await fetch(`${fed.sites[i]!.url}/identity/v3/auth/tokens?nocatalog`, {
+        headers: { 'x-auth-token': token, 'x-subject-token': token },
+      })
+    ).status;
+
+  it('atoll site rotate-key: new tokens use the new key, old ones stay valid at every site', async () => {
+    const old = await fed.token(1);
+    const r = await runAtoll(['site', 'rotate-key'], fed.env(1));
+    assert.equal(r.code, 0, r.stderr);
+    const newer = await fed.token(1);
+    const kid = (t: string) =>
+      (JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+    assert.notEqual(kid(newer), kid(old));
+    for (const i of [0, 1, 2]) {
+      await eventually(
+        async () => (await validAt(i, newer)) === 200,
+        10_000,
+        `new key at ${fed.sites[i]!.name}`,
+      );
+      assert.equal(await validAt(i, old), 200, `old token at ${fed.sites[i]!.name}`);
+    }
+  });
+
+  it('atoll site evict: the evicted site’s tokens are rejected at every other site', async () => {
+    const fromC = await fed.token(2);
+    for (const i of [0, 1]) assert.equal(await validAt(i, fromC), 200);
+    const r = await runAtoll(['site', 'evict', 'site-c', '--reason', 'test'], fed.env(0));
+    assert.equal(r.code, 0, r.stderr);
+    for (const i of [0, 1])
+      await eventually(
+        async () => (await validAt(i, fromC)) === 401,
+        10_000,
+        `site-c token refused at ${fed.sites[i]!.name}`,
+      );
+    const tok = await fed.token(1);
+    const list = await fetch(`${fed.sites[1]!.url}/atoll/v1/sites`, { headers: { 'x-auth-token': tok } });
+    const body = (await list.json()) as { sites: { name: string; registered_state: string }[] };
+    assert.equal(body.sites.find((s) => s.name === 'site-c')?.registered_state, 'evicted');
+  });
+});
