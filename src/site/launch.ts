@@ -40,6 +40,12 @@ export interface FederationOptions {
   latencyMs: number;
   logLevel: SiteConfig['logLevel'];
   site?: Partial<SiteConfig>;
+  /**
+   * Apply the fabric's least-privilege rules (src/fabric/permissions.ts) in the in-process network, as
+   * the nats-servers do in a real deployment. On by default; tests that play an attacker on the
+   * network itself turn it off.
+   */
+  enforcePermissions?: boolean;
 }
 
 export interface Federation {
@@ -53,7 +59,10 @@ export const siteName = (i: number) =>
 
 /** The embedded default: N sites in this process, each with its own port and database, one WAN model. */
 export async function startFederation(o: FederationOptions): Promise<Federation> {
-  const network = new MemoryNetwork(systemClock, { defaultLink: { latencyMs: o.latencyMs } });
+  const network = new MemoryNetwork(systemClock, {
+    defaultLink: { latencyMs: o.latencyMs },
+    enforcePermissions: o.enforcePermissions ?? true,
+  });
   const sites: Site[] = [];
   for (let i = 0; i < o.sites; i++) {
     const name = siteName(i);

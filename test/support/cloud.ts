@@ -40,7 +40,14 @@ export interface CliResult {
 }
 
 export async function startLocalCloud(
-  opts: { sites?: number; latencyMs?: number; site?: Partial<SiteConfig>; onDisk?: boolean } = {},
+  opts: {
+    sites?: number;
+    latencyMs?: number;
+    site?: Partial<SiteConfig>;
+    onDisk?: boolean;
+    /** false: the in-process network does not apply the fabric permissions (tests that play an attacker on it). */
+    enforcePermissions?: boolean;
+  } = {},
 ): Promise<LocalCloud> {
   const dir = opts.onDisk ? mkdtempSync(join(tmpdir(), 'atoll-test-')) : ':memory:';
   const fed = await startFederation({
@@ -52,6 +59,7 @@ export async function startLocalCloud(
     latencyMs: opts.latencyMs ?? 0,
     logLevel: 'silent',
     site: { passwordHashCost: 10, heartbeatMs: 200, downAfterMs: 1000, ...opts.site },
+    ...(opts.enforcePermissions === false ? { enforcePermissions: false } : {}),
   });
   const converged = async (ms = 10_000) => {
     await eventually(() => federationConverged(fed), ms, 'replication to converge');
