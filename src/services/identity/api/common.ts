@@ -5,10 +5,11 @@
  * https://docs.openstack.org/api-ref/identity/v3/
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequest, NotFound } from '../../../core/errors.ts';
+import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { isObj, query } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
+import { requireDomainAdmin } from './policy.ts';
 
 export const v3Url = (ic: IdentityContext, path: string): string =>
   `${ic.site.publicUrl()}/identity/v3/${path}`;
@@ -32,21 +33,39 @@ export function queryBool(v: string | undefined): boolean | undefined {
 }
 
 /** Keeps items whose fields match the given query filters exactly (enabled as a boolean). */
-export function filterBy<T extends Obj>(
+export function filterBy<T extends object>(
   items: T[],
   qs: Record<string, string>,
-  fields: readonly string[],
+  fields: readonly (keyof T & string)[],
 ): T[] {
+  const field = (x: T, f: string): unknown => (x as Record<string, unknown>)[f];
   let out = items;
   for (const f of fields) {
     const want = qs[f];
     if (want === undefined) continue;
     if (f === 'enabled') {
       const b = queryBool(want);
-      out = out.filter((x) => Boolean(x.enabled) === b);
-    } else out = out.filter((x) => String(x[f] ?? '') === want);
+      out = out.filter((x) => Boolean(field(x, f)) === b);
+    } else out = out.filter((x) => String(field(x, f) ?? '') === want);
   }
   return out;
+}
+
+/** A list response: the rows the query's filters on `fields` keep, each rendered by `view`. */
+export function filteredCollection<T extends object>(
+  ic: IdentityContext,
+  req: FastifyRequest,
+  key: string,
+  rows: T[],
+  fields: readonly (keyof T & string)[],
+  view: (ic: IdentityContext, row: T) => Obj,
+): Obj {
+  return collection(
+    ic,
+    req,
+    key,
+    filterBy(rows, q(req), fields).map((r) => view(ic, r)),
+  );
 }
 
 /** Unknown attributes of a create/update body are kept in `extra` and returned as-is (Keystone does this). */
@@ -87,6 +106,44 @@ export function forwardIfRemote(
 ): Promise<FastifyReply> | undefined {
   if (ic.site.owns(owner)) return undefined;
   return ic.site.forwardTo(owner, req, reply);
+}
+
+/**
+ * A write to one object inside a domain (user, group, project): authenticate, load it (404), require
+ * an admin of its domain (403), then carry the request to the owning site or run `write` here.
+ */
+export function domainAdminWrite<T extends { owner: string; domain_id: string }>(
+  ic: IdentityContext,
+  load: (req: FastifyRequest) => T,
+  write: (row: T, req: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const ctx = ic.site.authenticate(req);
+    const row = load(req);
+    requireDomainAdmin(ctx, row.domain_id);
+    return forwardIfRemote(ic, row.owner, req, reply) ?? write(row, req, reply);
+  };
+}
+
+/** Renaming to a name another object of the same scope holds is a 409 (Keystone's message). */
+export function checkRename(
+  name: string | undefined,
+  cur: { id: string; name: string },
+  holder: (name: string) => { id: string } | undefined,
+): void {
+  if (name === undefined || name === cur.name) return;
+  const other = holder(name);
+  if (other && other.id !== cur.id) throw new Conflict(`Duplicate entry found with name ${name}.`);
+}
+
+/**
+ * Removes through the change log the rows `sql` selects (as id, owner) that this site owns: a site
+ * writes only its own rows, and the owners of the others remove theirs.
+ */
+export function removeOwned(ic: IdentityContext, kind: string, sql: string, ...args: unknown[]): void {
+  const { site } = ic;
+  const rows = site.store.db.prepare(sql).all(...args) as { id: string; owner: string }[];
+  for (const r of rows) if (site.owns(r.owner)) site.changelog.remove(kind, r.id);
 }
 
 /** The owner of objects in this domain (its home site); 404 for an unknown domain. */

@@ -12,14 +12,14 @@ import type { DomainRow } from '../store/schema.ts';
 import { revokeMatching } from './auth.ts';
 import {
   bool01,
-  collection,
+  checkRename,
   extraOf,
-  filterBy,
+  filteredCollection,
   forwardIfRemote,
   notFound,
   param,
   parseExtra,
-  q,
+  removeOwned,
   selfLinks,
 } from './common.ts';
 import { isCloudAdmin, listableDomain, requireCloudAdmin } from './policy.ts';
@@ -55,13 +55,7 @@ export function registerDomainRoutes(app: FastifyInstance, ic: IdentityContext):
     const only = listableDomain(ctx);
     let rows = db.prepare('SELECT * FROM domains ORDER BY name').all() as DomainRow[];
     if (only !== undefined) rows = rows.filter((d) => d.id === only);
-    rows = filterBy(rows as unknown as Obj[], q(req), ['name', 'enabled', 'id']) as unknown as DomainRow[];
-    return collection(
-      ic,
-      req,
-      'domains',
-      rows.map((d) => domainView(ic, d)),
-    );
+    return filteredCollection(ic, req, 'domains', rows, ['name', 'enabled', 'id'], domainView);
   });
 
   app.get('/identity/v3/domains/:domain_id', async (req) => {
@@ -114,10 +108,7 @@ export function registerDomainRoutes(app: FastifyInstance, ic: IdentityContext):
     const description = optStr(b, 'description', { max: 65535 });
     const enabled = optBool(b, 'enabled');
     const row = site.store.tx(() => {
-      if (name !== undefined && name !== d.name) {
-        const other = byName.get(name) as { id: string } | undefined;
-        if (other && other.id !== d.id) throw new Conflict(`Duplicate entry found with name ${name}.`);
-      }
+      checkRename(name, d, (n) => byName.get(n) as { id: string } | undefined);
       const updated = site.changelog.put('domain', {
         ...d,
         name: name ?? d.name,
@@ -156,26 +147,29 @@ function deleteDomainContents(ic: IdentityContext, domainId: string): void {
   const inList = (n: number) => Array.from({ length: n }, () => '?').join(',');
   if (targets.length + actors.length > 0) {
     const all = [...targets, ...actors];
-    for (const a of ids(
+    removeOwned(
+      ic,
+      'role_assignment',
       `SELECT id, owner FROM role_assignments WHERE target_id IN (${inList(all.length)}) OR actor_id IN (${inList(all.length)})`,
       ...all,
       ...all,
-    ))
-      site.changelog.remove('role_assignment', a.id);
+    );
   }
   if (actors.length > 0)
-    for (const m of ids(
+    removeOwned(
+      ic,
+      'group_member',
       `SELECT id, owner FROM group_members WHERE group_id IN (${inList(actors.length)}) OR user_id IN (${inList(actors.length)})`,
       ...actors,
       ...actors,
-    ))
-      site.changelog.remove('group_member', m.id);
+    );
   if (users.length > 0)
-    for (const a of ids(
+    removeOwned(
+      ic,
+      'application_credential',
       `SELECT id, owner FROM application_credentials WHERE user_id IN (${inList(users.length)})`,
       ...users.map((u) => u.id),
-    ))
-      site.changelog.remove('application_credential', a.id);
+    );
   for (const p of projects) site.changelog.remove('project', p.id);
   for (const u of users) site.changelog.remove('user', u.id);
   for (const g of groups) site.changelog.remove('group', g.id);

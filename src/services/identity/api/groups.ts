@@ -4,20 +4,22 @@
  * members at token validation, so removing a member takes their group roles away at once.
  * https://docs.openstack.org/api-ref/identity/v3/#groups
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Conflict, Forbidden, BadRequest } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { UserRow } from '../store/schema.ts';
 import {
+  checkRename,
   collection,
+  domainAdminWrite,
   domainOwnerOrThrow,
-  filterBy,
+  filteredCollection,
   forwardIfRemote,
   notFound,
   param,
-  q,
+  removeOwned,
   selfLinks,
 } from './common.ts';
 import { isDomainReader, listableDomain, requireDomainAdmin } from './policy.ts';
@@ -65,13 +67,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     const only = listableDomain(ctx);
     let rows = db.prepare('SELECT * FROM groups ORDER BY name').all() as GroupRow[];
     if (only !== undefined) rows = rows.filter((g) => g.domain_id === only);
-    rows = filterBy(rows as unknown as Obj[], q(req), ['name', 'domain_id', 'id']) as unknown as GroupRow[];
-    return collection(
-      ic,
-      req,
-      'groups',
-      rows.map((g) => groupView(ic, g)),
-    );
+    return filteredCollection(ic, req, 'groups', rows, ['name', 'domain_id', 'id'], groupView);
   });
 
   app.get('/identity/v3/groups/:group_id', async (req) => {
@@ -102,22 +98,12 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     const ctx = site.authenticate(req);
     const g = load(param(req, 'group_id'));
     if (!isDomainReader(ctx, g.domain_id)) throw new Forbidden();
-    let rows = db
+    const rows = db
       .prepare(
         'SELECT u.* FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.name',
       )
       .all(g.id) as UserRow[];
-    rows = filterBy(rows as unknown as Obj[], q(req), [
-      'name',
-      'domain_id',
-      'enabled',
-    ]) as unknown as UserRow[];
-    return collection(
-      ic,
-      req,
-      'users',
-      rows.map((u) => userView(ic, u)),
-    );
+    return filteredCollection(ic, req, 'users', rows, ['name', 'domain_id', 'enabled'], userView);
   });
 
   app.post('/identity/v3/groups', async (req, reply) => {
@@ -147,48 +133,39 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     return { group: groupView(ic, row) };
   });
 
-  app.patch('/identity/v3/groups/:group_id', async (req, reply) => {
-    const ctx = site.authenticate(req);
-    const g = load(param(req, 'group_id'));
-    requireDomainAdmin(ctx, g.domain_id);
-    const fwd = forwardIfRemote(ic, g.owner, req, reply);
-    if (fwd) return fwd;
-    const b = wrapped(req.body, 'group');
-    if (b.domain_id !== undefined && b.domain_id !== g.domain_id)
-      throw new BadRequest('The domain of a group cannot be changed.');
-    const name = optStr(b, 'name', { max: 64, min: 1 });
-    const description = optStr(b, 'description', { max: 65535 });
-    const row = site.store.tx(() => {
-      if (name !== undefined && name !== g.name) {
-        const other = byName.get(g.domain_id, name) as { id: string } | undefined;
-        if (other && other.id !== g.id) throw new Conflict(`Duplicate entry found with name ${name}.`);
-      }
-      return site.changelog.put('group', {
-        ...g,
-        name: name ?? g.name,
-        description: description ?? g.description,
-      }) as unknown as GroupRow;
-    });
-    return { group: groupView(ic, row) };
-  });
+  const loadParam = (req: FastifyRequest) => load(param(req, 'group_id'));
 
-  app.delete('/identity/v3/groups/:group_id', async (req, reply) => {
-    const ctx = site.authenticate(req);
-    const g = load(param(req, 'group_id'));
-    requireDomainAdmin(ctx, g.domain_id);
-    const fwd = forwardIfRemote(ic, g.owner, req, reply);
-    if (fwd) return fwd;
-    site.store.tx(() => {
-      const owned = (sql: string) =>
-        (db.prepare(sql).all(g.id) as { id: string; owner: string }[]).filter((r) => site.owns(r.owner));
-      for (const r of owned('SELECT id, owner FROM role_assignments WHERE actor_id = ?'))
-        site.changelog.remove('role_assignment', r.id);
-      for (const r of owned('SELECT id, owner FROM group_members WHERE group_id = ?'))
-        site.changelog.remove('group_member', r.id);
-      site.changelog.remove('group', g.id);
-    });
-    return reply.code(204).send();
-  });
+  app.patch(
+    '/identity/v3/groups/:group_id',
+    domainAdminWrite(ic, loadParam, async (g, req) => {
+      const b = wrapped(req.body, 'group');
+      if (b.domain_id !== undefined && b.domain_id !== g.domain_id)
+        throw new BadRequest('The domain of a group cannot be changed.');
+      const name = optStr(b, 'name', { max: 64, min: 1 });
+      const description = optStr(b, 'description', { max: 65535 });
+      const row = site.store.tx(() => {
+        checkRename(name, g, (n) => byName.get(g.domain_id, n) as { id: string } | undefined);
+        return site.changelog.put('group', {
+          ...g,
+          name: name ?? g.name,
+          description: description ?? g.description,
+        }) as unknown as GroupRow;
+      });
+      return { group: groupView(ic, row) };
+    }),
+  );
+
+  app.delete(
+    '/identity/v3/groups/:group_id',
+    domainAdminWrite(ic, loadParam, async (g, _req, reply) => {
+      site.store.tx(() => {
+        removeOwned(ic, 'role_assignment', 'SELECT id, owner FROM role_assignments WHERE actor_id = ?', g.id);
+        removeOwned(ic, 'group_member', 'SELECT id, owner FROM group_members WHERE group_id = ?', g.id);
+        site.changelog.remove('group', g.id);
+      });
+      return reply.code(204).send();
+    }),
+  );
 
   // Membership: PUT adds, GET/HEAD checks (204 or 404), DELETE removes.
   const membership = (req: Parameters<typeof param>[0]) => {

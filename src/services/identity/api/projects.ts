@@ -4,7 +4,7 @@
  * domains (is_domain true) are not supported.
  * https://docs.openstack.org/api-ref/identity/v3/#projects
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { BadRequest, Conflict, Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
@@ -14,16 +14,19 @@ import type { ProjectRow } from '../store/schema.ts';
 import { revokeMatching } from './auth.ts';
 import {
   bool01,
+  checkRename,
   collection,
+  domainAdminWrite,
   domainOwnerOrThrow,
   extraOf,
-  filterBy,
+  filteredCollection,
   forwardIfRemote,
   notFound,
   param,
   parseExtra,
   q,
   queryBool,
+  removeOwned,
   selfLinks,
 } from './common.ts';
 import { isCloudAdmin, isDomainReader, listableDomain, requireDomainAdmin } from './policy.ts';
@@ -110,20 +113,9 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     if (queryBool(qs.is_domain) === true) return collection(ic, req, 'projects', []);
     let rows = allProjects.all() as ProjectRow[];
     if (only !== undefined) rows = rows.filter((p) => p.domain_id === only);
-    rows = filterBy(rows as unknown as Obj[], qs, [
-      'name',
-      'domain_id',
-      'enabled',
-      'id',
-    ]) as unknown as ProjectRow[];
     if (qs.parent_id !== undefined) rows = rows.filter((p) => (p.parent_id ?? p.domain_id) === qs.parent_id);
     rows = tagFilter(rows, qs);
-    return collection(
-      ic,
-      req,
-      'projects',
-      rows.map((p) => projectView(ic, p)),
-    );
+    return filteredCollection(ic, req, 'projects', rows, ['name', 'domain_id', 'enabled', 'id'], projectView);
   });
 
   app.get('/identity/v3/projects/:project_id', async (req) => {
@@ -139,20 +131,10 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     const user = reader.user(uid);
     if (!user) throw notFound('user', uid);
     if (ctx.userId !== uid && !isDomainReader(ctx, user.domain_id)) throw new Forbidden();
-    let rows = (allProjects.all() as ProjectRow[]).filter(
+    const rows = (allProjects.all() as ProjectRow[]).filter(
       (p) => reader.roles(uid, { projectId: p.id }).length > 0,
     );
-    rows = filterBy(rows as unknown as Obj[], q(req), [
-      'name',
-      'domain_id',
-      'enabled',
-    ]) as unknown as ProjectRow[];
-    return collection(
-      ic,
-      req,
-      'projects',
-      rows.map((p) => projectView(ic, p)),
-    );
+    return filteredCollection(ic, req, 'projects', rows, ['name', 'domain_id', 'enabled'], projectView);
   });
 
   app.post('/identity/v3/projects', async (req, reply) => {
@@ -204,70 +186,62 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     return { project: projectView(ic, row) };
   });
 
-  app.patch('/identity/v3/projects/:project_id', async (req, reply) => {
-    const ctx = site.authenticate(req);
-    const p = load(param(req, 'project_id'));
-    requireDomainAdmin(ctx, p.domain_id);
-    const fwd = forwardIfRemote(ic, p.owner, req, reply);
-    if (fwd) return fwd;
-    const b = wrapped(req.body, 'project');
-    if (b.domain_id !== undefined && b.domain_id !== p.domain_id)
-      throw new BadRequest('The domain of a project cannot be changed.');
-    if (b.parent_id !== undefined && b.parent_id !== (p.parent_id ?? p.domain_id))
-      throw new Forbidden('The parent of a project cannot be changed.');
-    if (b.is_domain !== undefined && b.is_domain !== false)
-      throw new BadRequest('is_domain cannot be changed.');
-    if (b.id !== undefined && b.id !== p.id) throw new BadRequest('The project id cannot be changed.');
-    const name = optStr(b, 'name', { max: 64, min: 1 });
-    const description = optStr(b, 'description', { max: 65535 });
-    const enabled = optBool(b, 'enabled');
-    const tags = parseTags(b.tags);
-    const row = site.store.tx(() => {
-      if (name !== undefined && name !== p.name) {
-        const other = reader.projectByName(p.domain_id, name);
-        if (other && other.id !== p.id) throw new Conflict(`Duplicate entry found with name ${name}.`);
-      }
-      const updated = site.changelog.put('project', {
-        ...p,
-        name: name ?? p.name,
-        description: description ?? p.description,
-        enabled: bool01(enabled, p.enabled),
-        tags: tags ? JSON.stringify(tags) : p.tags,
-        extra: extraOf(b, KNOWN, p.extra),
-      }) as unknown as ProjectRow;
-      if (p.enabled && !updated.enabled) revokeMatching(ic, { projectId: p.id });
-      return updated;
-    });
-    return { project: projectView(ic, row) };
-  });
+  const loadParam = (req: FastifyRequest) => load(param(req, 'project_id'));
 
-  app.delete('/identity/v3/projects/:project_id', async (req, reply) => {
-    const ctx = site.authenticate(req);
-    const p = load(param(req, 'project_id'));
-    requireDomainAdmin(ctx, p.domain_id);
-    const fwd = forwardIfRemote(ic, p.owner, req, reply);
-    if (fwd) return fwd;
-    if (children.get(p.id))
-      throw new Forbidden(`Cannot delete the project ${p.id} since it is not a leaf in the hierarchy.`);
-    site.store.tx(() => {
-      const owned = <T extends { owner: string }>(rows: T[]) => rows.filter((r) => site.owns(r.owner));
-      for (const a of owned(
-        db.prepare('SELECT id, owner FROM role_assignments WHERE target_id = ?').all(p.id) as {
-          id: string;
-          owner: string;
-        }[],
-      ))
-        site.changelog.remove('role_assignment', a.id);
-      for (const a of owned(
-        db.prepare('SELECT id, owner FROM application_credentials WHERE project_id = ?').all(p.id) as {
-          id: string;
-          owner: string;
-        }[],
-      ))
-        site.changelog.remove('application_credential', a.id);
-      site.changelog.remove('project', p.id);
-      revokeMatching(ic, { projectId: p.id });
-    });
-    return reply.code(204).send();
-  });
+  app.patch(
+    '/identity/v3/projects/:project_id',
+    domainAdminWrite(ic, loadParam, async (p, req) => {
+      const b = wrapped(req.body, 'project');
+      if (b.domain_id !== undefined && b.domain_id !== p.domain_id)
+        throw new BadRequest('The domain of a project cannot be changed.');
+      if (b.parent_id !== undefined && b.parent_id !== (p.parent_id ?? p.domain_id))
+        throw new Forbidden('The parent of a project cannot be changed.');
+      if (b.is_domain !== undefined && b.is_domain !== false)
+        throw new BadRequest('is_domain cannot be changed.');
+      if (b.id !== undefined && b.id !== p.id) throw new BadRequest('The project id cannot be changed.');
+      const name = optStr(b, 'name', { max: 64, min: 1 });
+      const description = optStr(b, 'description', { max: 65535 });
+      const enabled = optBool(b, 'enabled');
+      const tags = parseTags(b.tags);
+      const row = site.store.tx(() => {
+        checkRename(name, p, (n) => reader.projectByName(p.domain_id, n));
+        const updated = site.changelog.put('project', {
+          ...p,
+          name: name ?? p.name,
+          description: description ?? p.description,
+          enabled: bool01(enabled, p.enabled),
+          tags: tags ? JSON.stringify(tags) : p.tags,
+          extra: extraOf(b, KNOWN, p.extra),
+        }) as unknown as ProjectRow;
+        if (p.enabled && !updated.enabled) revokeMatching(ic, { projectId: p.id });
+        return updated;
+      });
+      return { project: projectView(ic, row) };
+    }),
+  );
+
+  app.delete(
+    '/identity/v3/projects/:project_id',
+    domainAdminWrite(ic, loadParam, async (p, _req, reply) => {
+      if (children.get(p.id))
+        throw new Forbidden(`Cannot delete the project ${p.id} since it is not a leaf in the hierarchy.`);
+      site.store.tx(() => {
+        removeOwned(
+          ic,
+          'role_assignment',
+          'SELECT id, owner FROM role_assignments WHERE target_id = ?',
+          p.id,
+        );
+        removeOwned(
+          ic,
+          'application_credential',
+          'SELECT id, owner FROM application_credentials WHERE project_id = ?',
+          p.id,
+        );
+        site.changelog.remove('project', p.id);
+        revokeMatching(ic, { projectId: p.id });
+      });
+      return reply.code(204).send();
+    }),
+  );
 }

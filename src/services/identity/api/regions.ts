@@ -10,7 +10,15 @@ import { BadRequest, Conflict } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import { bool01, collection, filterBy, forwardIfRemote, notFound, param, q, selfLinks } from './common.ts';
+import {
+  bool01,
+  filteredCollection,
+  forwardIfRemote,
+  notFound,
+  param,
+  removeOwned,
+  selfLinks,
+} from './common.ts';
 import { requireCloudAdmin } from './policy.ts';
 
 interface RegionRow {
@@ -77,14 +85,8 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   // --- regions
   app.get('/identity/v3/regions', async (req) => {
     site.authenticate(req);
-    let rows = db.prepare('SELECT * FROM regions ORDER BY id').all() as RegionRow[];
-    rows = filterBy(rows as unknown as Obj[], q(req), ['parent_region_id']) as unknown as RegionRow[];
-    return collection(
-      ic,
-      req,
-      'regions',
-      rows.map((r) => regionView(ic, r)),
-    );
+    const rows = db.prepare('SELECT * FROM regions ORDER BY id').all() as RegionRow[];
+    return filteredCollection(ic, req, 'regions', rows, ['parent_region_id'], regionView);
   });
   app.get('/identity/v3/regions/:region_id', async (req) => {
     site.authenticate(req);
@@ -152,14 +154,8 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   // --- services
   app.get('/identity/v3/services', async (req) => {
     requireCloudAdmin(site.authenticate(req));
-    let rows = db.prepare('SELECT * FROM services ORDER BY type').all() as ServiceRow[];
-    rows = filterBy(rows as unknown as Obj[], q(req), ['type', 'name', 'enabled']) as unknown as ServiceRow[];
-    return collection(
-      ic,
-      req,
-      'services',
-      rows.map((s) => serviceView(ic, s)),
-    );
+    const rows = db.prepare('SELECT * FROM services ORDER BY type').all() as ServiceRow[];
+    return filteredCollection(ic, req, 'services', rows, ['type', 'name', 'enabled'], serviceView);
   });
   app.get('/identity/v3/services/:service_id', async (req) => {
     requireCloudAdmin(site.authenticate(req));
@@ -199,11 +195,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
     const fwd = forwardIfRemote(ic, s.owner, req, reply);
     if (fwd) return fwd;
     site.store.tx(() => {
-      const eps = db.prepare('SELECT id, owner FROM endpoints WHERE service_id = ?').all(s.id) as {
-        id: string;
-        owner: string;
-      }[];
-      for (const e of eps) if (site.owns(e.owner)) site.changelog.remove('endpoint', e.id);
+      removeOwned(ic, 'endpoint', 'SELECT id, owner FROM endpoints WHERE service_id = ?', s.id);
       site.changelog.remove('service', s.id);
     });
     return reply.code(204).send();
@@ -230,21 +222,11 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   };
   app.get('/identity/v3/endpoints', async (req) => {
     requireCloudAdmin(site.authenticate(req));
-    let rows = db
+    const rows = db
       .prepare('SELECT * FROM endpoints ORDER BY region_id, service_id, interface')
       .all() as EndpointRow[];
-    rows = filterBy(rows as unknown as Obj[], q(req), [
-      'service_id',
-      'interface',
-      'region_id',
-      'enabled',
-    ]) as unknown as EndpointRow[];
-    return collection(
-      ic,
-      req,
-      'endpoints',
-      rows.map((e) => endpointView(ic, e)),
-    );
+    const fields = ['service_id', 'interface', 'region_id', 'enabled'] as const;
+    return filteredCollection(ic, req, 'endpoints', rows, fields, endpointView);
   });
   app.get('/identity/v3/endpoints/:endpoint_id', async (req) => {
     requireCloudAdmin(site.authenticate(req));

@@ -11,7 +11,7 @@ import type { Obj } from '../../common/input.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { RoleRow } from '../store/schema.ts';
-import { collection, forwardIfRemote, notFound, param, q, selfLinks } from './common.ts';
+import { checkRename, collection, forwardIfRemote, notFound, param, q, selfLinks } from './common.ts';
 import { isCloudAdmin, requireCloudAdmin } from './policy.ts';
 
 export function roleView(ic: IdentityContext, r: RoleRow): Obj {
@@ -98,10 +98,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
     const name = optStr(b, 'name', { max: 255, min: 1 });
     const description = optStr(b, 'description', { max: 255 });
     const row = site.store.tx(() => {
-      if (name !== undefined && name !== r.name) {
-        const other = byName.get(r.domain_id ?? '', name) as { id: string } | undefined;
-        if (other && other.id !== r.id) throw new Conflict(`Duplicate entry found with name ${name}.`);
-      }
+      checkRename(name, r, (n) => byName.get(r.domain_id ?? '', n) as { id: string } | undefined);
       return site.changelog.put('role', {
         ...r,
         name: name ?? r.name,

@@ -4,7 +4,7 @@
  * config) and never returned. Disabling or deleting a user, or changing its password, revokes its tokens.
  * https://docs.openstack.org/api-ref/identity/v3/#users
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, Conflict, Forbidden, Unauthorized } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
@@ -14,15 +14,16 @@ import type { UserRow } from '../store/schema.ts';
 import { revokeUserTokens } from './auth.ts';
 import {
   bool01,
-  collection,
+  checkRename,
+  domainAdminWrite,
   domainOwnerOrThrow,
   extraOf,
-  filterBy,
+  filteredCollection,
   forwardIfRemote,
   notFound,
   param,
   parseExtra,
-  q,
+  removeOwned,
   selfLinks,
 } from './common.ts';
 import { isDomainReader, listableDomain, requireDomainAdmin } from './policy.ts';
@@ -83,18 +84,7 @@ export function registerUserRoutes(app: FastifyInstance, ic: IdentityContext): v
     const only = listableDomain(ctx);
     let rows = db.prepare('SELECT * FROM users ORDER BY name').all() as UserRow[];
     if (only !== undefined) rows = rows.filter((u) => u.domain_id === only);
-    rows = filterBy(rows as unknown as Obj[], q(req), [
-      'name',
-      'domain_id',
-      'enabled',
-      'id',
-    ]) as unknown as UserRow[];
-    return collection(
-      ic,
-      req,
-      'users',
-      rows.map((u) => userView(ic, u)),
-    );
+    return filteredCollection(ic, req, 'users', rows, ['name', 'domain_id', 'enabled', 'id'], userView);
   });
 
   app.get('/identity/v3/users/:user_id', async (req) => {
@@ -142,44 +132,41 @@ export function registerUserRoutes(app: FastifyInstance, ic: IdentityContext): v
     return { user: userView(ic, row) };
   });
 
-  app.patch('/identity/v3/users/:user_id', async (req, reply) => {
-    const ctx = site.authenticate(req);
-    const u = load(param(req, 'user_id'));
-    requireDomainAdmin(ctx, u.domain_id);
-    const fwd = forwardIfRemote(ic, u.owner, req, reply);
-    if (fwd) return fwd;
-    const b = wrapped(req.body, 'user');
-    if (b.domain_id !== undefined && b.domain_id !== u.domain_id)
-      throw new BadRequest('The domain of a user cannot be changed.');
-    if (b.id !== undefined && b.id !== u.id) throw new BadRequest('The user id cannot be changed.');
-    const name = optStr(b, 'name', { max: 255, min: 1 });
-    const pw = password(b);
-    const enabled = optBool(b, 'enabled');
-    const description = optStr(b, 'description', { max: 65535 });
-    const email = b.email === null ? null : optStr(b, 'email', { max: 255 });
-    const dp = defaultProject(b);
-    const hash = pw === undefined ? undefined : await hashSecret(pw, cost());
-    const row = site.store.tx(() => {
-      const cur = load(u.id);
-      if (name !== undefined && name !== cur.name) {
-        const other = reader.userByName(cur.domain_id, name);
-        if (other && other.id !== cur.id) throw new Conflict(`Duplicate entry found with name ${name}.`);
-      }
-      const updated = site.changelog.put('user', {
-        ...cur,
-        name: name ?? cur.name,
-        enabled: bool01(enabled, cur.enabled),
-        description: description ?? cur.description,
-        email: email === undefined ? cur.email : email,
-        default_project_id: dp === undefined ? cur.default_project_id : dp,
-        password_hash: hash ?? cur.password_hash,
-        extra: extraOf(b, KNOWN, cur.extra),
-      }) as unknown as UserRow;
-      if (hash !== undefined || (cur.enabled && !updated.enabled)) revokeUserTokens(ic, cur.id);
-      return updated;
-    });
-    return { user: userView(ic, row) };
-  });
+  const loadParam = (req: FastifyRequest) => load(param(req, 'user_id'));
+
+  app.patch(
+    '/identity/v3/users/:user_id',
+    domainAdminWrite(ic, loadParam, async (u, req) => {
+      const b = wrapped(req.body, 'user');
+      if (b.domain_id !== undefined && b.domain_id !== u.domain_id)
+        throw new BadRequest('The domain of a user cannot be changed.');
+      if (b.id !== undefined && b.id !== u.id) throw new BadRequest('The user id cannot be changed.');
+      const name = optStr(b, 'name', { max: 255, min: 1 });
+      const pw = password(b);
+      const enabled = optBool(b, 'enabled');
+      const description = optStr(b, 'description', { max: 65535 });
+      const email = b.email === null ? null : optStr(b, 'email', { max: 255 });
+      const dp = defaultProject(b);
+      const hash = pw === undefined ? undefined : await hashSecret(pw, cost());
+      const row = site.store.tx(() => {
+        const cur = load(u.id);
+        checkRename(name, cur, (n) => reader.userByName(cur.domain_id, n));
+        const updated = site.changelog.put('user', {
+          ...cur,
+          name: name ?? cur.name,
+          enabled: bool01(enabled, cur.enabled),
+          description: description ?? cur.description,
+          email: email === undefined ? cur.email : email,
+          default_project_id: dp === undefined ? cur.default_project_id : dp,
+          password_hash: hash ?? cur.password_hash,
+          extra: extraOf(b, KNOWN, cur.extra),
+        }) as unknown as UserRow;
+        if (hash !== undefined || (cur.enabled && !updated.enabled)) revokeUserTokens(ic, cur.id);
+        return updated;
+      });
+      return { user: userView(ic, row) };
+    }),
+  );
 
   // Self-service change: the original password is the credential (Keystone needs no token here, so a
   // user whose password expired can still change it).
@@ -203,24 +190,22 @@ export function registerUserRoutes(app: FastifyInstance, ic: IdentityContext): v
     return reply.code(204).send();
   });
 
-  app.delete('/identity/v3/users/:user_id', async (req, reply) => {
-    const ctx = site.authenticate(req);
-    const u = load(param(req, 'user_id'));
-    requireDomainAdmin(ctx, u.domain_id);
-    const fwd = forwardIfRemote(ic, u.owner, req, reply);
-    if (fwd) return fwd;
-    site.store.tx(() => {
-      const owned = (sql: string) =>
-        (db.prepare(sql).all(u.id) as { id: string; owner: string }[]).filter((r) => site.owns(r.owner));
-      for (const r of owned('SELECT id, owner FROM role_assignments WHERE actor_id = ?'))
-        site.changelog.remove('role_assignment', r.id);
-      for (const r of owned('SELECT id, owner FROM group_members WHERE user_id = ?'))
-        site.changelog.remove('group_member', r.id);
-      for (const r of owned('SELECT id, owner FROM application_credentials WHERE user_id = ?'))
-        site.changelog.remove('application_credential', r.id);
-      site.changelog.remove('user', u.id);
-      revokeUserTokens(ic, u.id);
-    });
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/identity/v3/users/:user_id',
+    domainAdminWrite(ic, loadParam, async (u, _req, reply) => {
+      site.store.tx(() => {
+        removeOwned(ic, 'role_assignment', 'SELECT id, owner FROM role_assignments WHERE actor_id = ?', u.id);
+        removeOwned(ic, 'group_member', 'SELECT id, owner FROM group_members WHERE user_id = ?', u.id);
+        removeOwned(
+          ic,
+          'application_credential',
+          'SELECT id, owner FROM application_credentials WHERE user_id = ?',
+          u.id,
+        );
+        site.changelog.remove('user', u.id);
+        revokeUserTokens(ic, u.id);
+      });
+      return reply.code(204).send();
+    }),
+  );
 }
