@@ -62,6 +62,27 @@ export const DeviceOwner = {
 
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
 
+/** An id the body must carry; Neutron calls a missing one an invalid UUID (InvalidInput, 400). */
+export function requiredRef(o: Obj, field: string): string {
+  const v = optStr(o, field);
+  if (!v)
+    throw new BadRequest(`Invalid input for ${field}. Reason: 'None' is not a valid UUID.`, 'InvalidInput');
+  return v;
+}
+
+/** The first fields of a new network or router (an administratively up, ACTIVE project resource). */
+function activeHead(id: string, projectId: string, o: Obj): Obj {
+  return {
+    id,
+    name: optStr(o, 'name') ?? '',
+    description: optStr(o, 'description') ?? '',
+    project_id: projectId,
+    tenant_id: projectId,
+    admin_state_up: optBool(o, 'admin_state_up') ?? true,
+    status: 'ACTIVE',
+  };
+}
+
 export class NetworkService {
   readonly ctx: SiteContext;
   readonly ipam: Ipam;
@@ -244,13 +265,7 @@ export class NetworkService {
     const mtu = optInt(o, 'mtu', 68, 9216) ?? 1500;
     const id = this.ctx.ids.uuid();
     const body: Obj = {
-      id,
-      name: optStr(o, 'name') ?? '',
-      description: optStr(o, 'description') ?? '',
-      project_id: projectId,
-      tenant_id: projectId,
-      admin_state_up: optBool(o, 'admin_state_up') ?? true,
-      status: 'ACTIVE',
+      ...activeHead(id, projectId, o),
       shared,
       'router:external': external,
       mtu,
@@ -1039,13 +1054,7 @@ export class NetworkService {
   createRouter(auth: AuthContext, projectId: string, o: Obj): Obj {
     const id = this.ctx.ids.uuid();
     const body: Obj = {
-      id,
-      name: optStr(o, 'name') ?? '',
-      description: optStr(o, 'description') ?? '',
-      project_id: projectId,
-      tenant_id: projectId,
-      admin_state_up: optBool(o, 'admin_state_up') ?? true,
-      status: 'ACTIVE',
+      ...activeHead(id, projectId, o),
       external_gateway_info: null,
       routes: [],
       distributed: optBool(o, 'distributed') ?? false,
@@ -1299,12 +1308,7 @@ export class NetworkService {
   // ---- floating IPs ------------------------------------------------------------------------------
 
   createFloatingIp(auth: AuthContext, projectId: string, o: Obj): Obj {
-    const netId = optStr(o, 'floating_network_id');
-    if (!netId)
-      throw new BadRequest(
-        "Invalid input for floating_network_id. Reason: 'None' is not a valid UUID.",
-        'InvalidInput',
-      );
+    const netId = requiredRef(o, 'floating_network_id');
     const net = this.visible(auth, 'network', netId);
     if (!this.body(net)['router:external'])
       throw new BadRequest(

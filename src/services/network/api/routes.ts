@@ -12,7 +12,7 @@ import type { SiteContext } from '../../../site/site.ts';
 import { isObj, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NetworkService, StoredRow } from '../service.ts';
-import { DEFAULT_QUOTAS } from '../service.ts';
+import { DEFAULT_QUOTAS, requiredRef } from '../service.ts';
 import type { ResourceKind } from '../store/schema.ts';
 import { listBody, multiQuery, trimFields } from './listing.ts';
 
@@ -187,12 +187,7 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: SiteContext, sv
       label: 'subnet',
       render: (r) => svc.renderSubnet(r),
       create: (auth, project, o) => {
-        const netId = optStr(o, 'network_id');
-        if (!netId)
-          throw new BadRequest(
-            "Invalid input for network_id. Reason: 'None' is not a valid UUID.",
-            'InvalidInput',
-          );
+        const netId = requiredRef(o, 'network_id');
         return svc.createSubnet(auth, project, svc.visible(auth, 'network', netId), o);
       },
       update: (_auth, r, o) => svc.updateSubnet(r, o),
@@ -206,12 +201,7 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: SiteContext, sv
       label: 'port',
       render: (r) => svc.renderPort(r),
       create: async (auth, project, o) => {
-        const netId = optStr(o, 'network_id');
-        if (!netId)
-          throw new BadRequest(
-            "Invalid input for network_id. Reason: 'None' is not a valid UUID.",
-            'InvalidInput',
-          );
+        const netId = requiredRef(o, 'network_id');
         const net = svc.visible(auth, 'network', netId);
         // Made here, whoever owns the network: addresses come from blocks leased to this site, and a
         // block is asked of the subnet's owner (one round trip) when none has room (docs/network.md).
@@ -256,12 +246,7 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: SiteContext, sv
       label: 'security group rule',
       render: (r) => svc.body(r),
       create: async (auth, _project, o, req, reply) => {
-        const gid = optStr(o, 'security_group_id');
-        if (!gid)
-          throw new BadRequest(
-            "Invalid input for security_group_id. Reason: 'None' is not a valid UUID.",
-            'InvalidInput',
-          );
+        const gid = requiredRef(o, 'security_group_id');
         const g = svc.writable(auth, 'security_group', gid, 'security group');
         if (!ctx.owns(g.owner)) return ctx.forwardTo(g.owner, req, reply);
         return svc.createRule(g, o);
