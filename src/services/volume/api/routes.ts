@@ -407,12 +407,15 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
       },
     };
   });
+  /** The site holding a project's quota row, if one was written: quota writes go there. */
+  const quotaOwner = (target: string) =>
+    ctx.store.db.prepare('SELECT owner FROM vol_quotas WHERE id = ?').pluck().get(target) as
+      string | undefined;
   app.put(`${P}/os-quota-sets/:target`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     requireAdmin(auth);
     const { target } = req.params as { target: string };
-    const owner = ctx.store.db.prepare('SELECT owner FROM vol_quotas WHERE id = ?').pluck().get(target) as
-      string | undefined;
+    const owner = quotaOwner(target);
     if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
     const o = wrapped(req.body, 'quota_set');
     const changes: Partial<Record<VolQuotaKey, number>> = {};
@@ -431,8 +434,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const { auth } = enter(req, reply, true);
     requireAdmin(auth);
     const { target } = req.params as { target: string };
-    const owner = ctx.store.db.prepare('SELECT owner FROM vol_quotas WHERE id = ?').pluck().get(target) as
-      string | undefined;
+    const owner = quotaOwner(target);
     if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
     svc.resetQuotas(target);
     return reply.code(200).send();
