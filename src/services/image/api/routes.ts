@@ -122,6 +122,8 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
   const member = (imageId: string, memberId: string) =>
     db.prepare('SELECT * FROM image_members WHERE id = ?').get(`${imageId}:${memberId}`) as
       MemberRow | undefined;
+  const memberNotFound = (img: ImageRow, memberId: string) =>
+    new NotFound(`Member ${memberId} not found for image ${img.id}.`);
 
   const canSee = (auth: AuthContext, img: ImageRow): boolean => {
     if (auth.isAdmin || img.visibility === 'public' || img.visibility === 'community') return true;
@@ -449,7 +451,7 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     const img = find(auth, req.params.id);
     const m = member(img.id, req.params.member);
     if (!m || (!isOwnerProject(auth, img) && m.member_id !== auth.projectId))
-      throw new NotFound(`Member ${req.params.member} not found for image ${img.id}.`);
+      throw memberNotFound(img, req.params.member);
     return memberView(m);
   });
 
@@ -459,7 +461,7 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
       const auth = site.authenticate(req);
       const img = find(auth, req.params.id);
       const m = member(img.id, req.params.member);
-      if (!m) throw new NotFound(`Member ${req.params.member} not found for image ${img.id}.`);
+      if (!m) throw memberNotFound(img, req.params.member);
       if (await forwarded(img, req, reply)) return reply;
       if (m.member_id !== auth.projectId && !auth.isAdmin)
         throw new Forbidden('Only the member can change its membership status.');
@@ -478,7 +480,7 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
       const auth = site.authenticate(req);
       const img = find(auth, req.params.id);
       const m = member(img.id, req.params.member);
-      if (!m) throw new NotFound(`Member ${req.params.member} not found for image ${img.id}.`);
+      if (!m) throw memberNotFound(img, req.params.member);
       if (await forwarded(img, req, reply)) return reply;
       if (!isOwnerProject(auth, img)) throw new Forbidden('Only the image owner can remove members.');
       site.store.tx(() => site.changelog.remove('image_member', m.id));
