@@ -51,6 +51,17 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     if (!f || !flavorVisible(auth, f)) throw new NotFound(`Flavor ${id} could not be found.`);
     return f;
   };
+  /** A flavor write (admins only) runs at the flavor's owning site: undefined once carried there. */
+  const flavorToWrite = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    id: string,
+  ): Promise<FlavorRow | undefined> => {
+    const auth = ctx.authenticate(req);
+    requireAdmin(auth);
+    const f = findFlavor(auth, id);
+    return (await forwarded(f.owner, req, reply)) ? undefined : f;
+  };
   const listFlavors = (req: FastifyRequest, detail: boolean) => {
     const auth = ctx.authenticate(req);
     const q = query(req.query);
@@ -123,20 +134,16 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     return { flavor: flavorView(row, base(), req) };
   });
   app.put<{ Params: { id: string } }>(`${P}/flavors/:id`, async (req, reply) => {
-    const auth = ctx.authenticate(req);
-    requireAdmin(auth);
-    const f = findFlavor(auth, req.params.id);
-    if (await forwarded(f.owner, req, reply)) return reply;
+    const f = await flavorToWrite(req, reply, req.params.id);
+    if (!f) return reply;
     const b = wrapped(req.body, 'flavor');
     const next = { ...f, description: optStr(b, 'description', { max: 65535 }) ?? null };
     ctx.store.tx(() => ctx.changelog.put(ComputeKind.Flavor, { ...next }));
     return { flavor: flavorView(next, base(), req) };
   });
   app.delete<{ Params: { id: string } }>(`${P}/flavors/:id`, async (req, reply) => {
-    const auth = ctx.authenticate(req);
-    requireAdmin(auth);
-    const f = findFlavor(auth, req.params.id);
-    if (await forwarded(f.owner, req, reply)) return reply;
+    const f = await flavorToWrite(req, reply, req.params.id);
+    if (!f) return reply;
     ctx.store.tx(() => {
       for (const a of db.prepare('SELECT id FROM flavor_access WHERE flavor_id = ?').all(f.id) as {
         id: string;
@@ -163,10 +170,8 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     return { [req.params.key]: s[req.params.key] };
   });
   app.post<{ Params: { id: string } }>(`${P}/flavors/:id/os-extra_specs`, async (req, reply) => {
-    const auth = ctx.authenticate(req);
-    requireAdmin(auth);
-    const f = findFlavor(auth, req.params.id);
-    if (await forwarded(f.owner, req, reply)) return reply;
+    const f = await flavorToWrite(req, reply, req.params.id);
+    if (!f) return reply;
     const add = wrapped(req.body, 'extra_specs');
     const s = specs(f);
     for (const [k, v] of Object.entries(add)) {
@@ -180,10 +185,8 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
   app.put<{ Params: { id: string; key: string } }>(
     `${P}/flavors/:id/os-extra_specs/:key`,
     async (req, reply) => {
-      const auth = ctx.authenticate(req);
-      requireAdmin(auth);
-      const f = findFlavor(auth, req.params.id);
-      if (await forwarded(f.owner, req, reply)) return reply;
+      const f = await flavorToWrite(req, reply, req.params.id);
+      if (!f) return reply;
       const body = req.body as Obj;
       if (!isObj(body) || !(req.params.key in body)) throw new BadRequest('Request body and URI mismatch');
       const s = specs(f);
@@ -195,10 +198,8 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
   app.delete<{ Params: { id: string; key: string } }>(
     `${P}/flavors/:id/os-extra_specs/:key`,
     async (req, reply) => {
-      const auth = ctx.authenticate(req);
-      requireAdmin(auth);
-      const f = findFlavor(auth, req.params.id);
-      if (await forwarded(f.owner, req, reply)) return reply;
+      const f = await flavorToWrite(req, reply, req.params.id);
+      if (!f) return reply;
       const s = specs(f);
       if (!(req.params.key in s))
         throw new NotFound(`Flavor ${f.id} has no extra specs with key ${req.params.key}.`);
@@ -226,10 +227,8 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     return accessList(f);
   });
   app.post<{ Params: { id: string } }>(`${P}/flavors/:id/action`, async (req, reply) => {
-    const auth = ctx.authenticate(req);
-    requireAdmin(auth);
-    const f = findFlavor(auth, req.params.id);
-    if (await forwarded(f.owner, req, reply)) return reply;
+    const f = await flavorToWrite(req, reply, req.params.id);
+    if (!f) return reply;
     const b = req.body as Obj;
     if (isObj(b) && isObj(b.addTenantAccess)) {
       if (f.is_public) throw new Conflict('Can not add access to a public flavor.');
