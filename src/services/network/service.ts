@@ -83,6 +83,14 @@ function activeHead(id: string, projectId: string, o: Obj): Obj {
   };
 }
 
+/** An update sets the fields the body gives, read by `read`, and keeps the rest (Neutron's PUT). */
+function setGiven(b: Obj, o: Obj, read: (o: Obj, k: string) => unknown, fields: readonly string[]): void {
+  for (const k of fields) {
+    const v = read(o, k);
+    if (v !== undefined) b[k] = v;
+  }
+}
+
 export class NetworkService {
   readonly ctx: SiteContext;
   readonly ipam: Ipam;
@@ -300,14 +308,8 @@ export class NetworkService {
 
   updateNetwork(auth: AuthContext, r: StoredRow, o: Obj): Obj {
     const b = this.bump(this.body(r));
-    for (const k of ['name', 'description', 'dns_domain'] as const) {
-      const v = optStr(o, k);
-      if (v !== undefined) b[k] = v;
-    }
-    for (const k of ['admin_state_up', 'port_security_enabled', 'is_default'] as const) {
-      const v = optBool(o, k);
-      if (v !== undefined) b[k] = v;
-    }
+    setGiven(b, o, optStr, ['name', 'description', 'dns_domain']);
+    setGiven(b, o, optBool, ['admin_state_up', 'port_security_enabled', 'is_default']);
     for (const k of ['shared', 'router:external'] as const) {
       const v = optBool(o, k);
       if (v === undefined) continue;
@@ -493,12 +495,8 @@ export class NetworkService {
         'InvalidInput',
       );
     const b = this.bump(this.body(r));
-    for (const k of ['name', 'description'] as const) {
-      const v = optStr(o, k);
-      if (v !== undefined) b[k] = v;
-    }
-    const dhcp = optBool(o, 'enable_dhcp');
-    if (dhcp !== undefined) b.enable_dhcp = dhcp;
+    setGiven(b, o, optStr, ['name', 'description']);
+    setGiven(b, o, optBool, ['enable_dhcp']);
     if (o.dns_nameservers !== undefined) {
       const dns = optStrListOf(o, 'dns_nameservers');
       for (const d of dns) requireIp(d, 'dns_nameservers');
@@ -745,7 +743,7 @@ export class NetworkService {
     return this.ctx.store.tx(() => {
       const before = this.body(r);
       const b = this.bump(before);
-      for (const k of [
+      setGiven(b, o, optStr, [
         'name',
         'description',
         'device_id',
@@ -753,14 +751,8 @@ export class NetworkService {
         'binding:host_id',
         'binding:vnic_type',
         'dns_name',
-      ] as const) {
-        const v = optStr(o, k);
-        if (v !== undefined) b[k] = v;
-      }
-      for (const k of ['admin_state_up', 'port_security_enabled'] as const) {
-        const v = optBool(o, k);
-        if (v !== undefined) b[k] = v;
-      }
+      ]);
+      setGiven(b, o, optBool, ['admin_state_up', 'port_security_enabled']);
       if (isObj(o['binding:profile'])) b['binding:profile'] = o['binding:profile'];
       if (Array.isArray(o.allowed_address_pairs)) b.allowed_address_pairs = o.allowed_address_pairs;
       if (o.security_groups !== undefined) {
@@ -1081,12 +1073,8 @@ export class NetworkService {
   updateRouter(auth: AuthContext, r: StoredRow, o: Obj): Obj {
     return this.ctx.store.tx(() => {
       const b = this.bump(this.body(r));
-      for (const k of ['name', 'description'] as const) {
-        const v = optStr(o, k);
-        if (v !== undefined) b[k] = v;
-      }
-      const up = optBool(o, 'admin_state_up');
-      if (up !== undefined) b.admin_state_up = up;
+      setGiven(b, o, optStr, ['name', 'description']);
+      setGiven(b, o, optBool, ['admin_state_up']);
       if (o.routes !== undefined) {
         if (!Array.isArray(o.routes)) throw new BadRequest('Invalid input for routes.', 'InvalidInput');
         b.routes = o.routes.map((x) => {
