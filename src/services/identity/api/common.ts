@@ -5,6 +5,7 @@
  * https://docs.openstack.org/api-ref/identity/v3/
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthContext } from '../../../core/auth.ts';
 import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { isObj, query } from '../../common/input.ts';
@@ -151,6 +152,25 @@ export function domainOwnerOrThrow(ic: IdentityContext, domainId: string): strin
   const owner = ic.domainOwner(domainId);
   if (!owner) throw notFound('domain', domainId);
   return owner;
+}
+
+/** The domain a new user, group or project goes in when the body names none: the token's, else 'default'. */
+export const callerDomain = (ctx: AuthContext): string => ctx.domainId ?? ctx.projectDomainId ?? 'default';
+
+/**
+ * A create inside a domain: 404 for an unknown domain, 403 unless the caller administers it, then
+ * carry the request to the domain's home site (returning that reply), or undefined to create here.
+ */
+export function forwardCreateIfRemote(
+  ic: IdentityContext,
+  ctx: AuthContext,
+  domainId: string,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> | undefined {
+  const owner = domainOwnerOrThrow(ic, domainId);
+  requireDomainAdmin(ctx, domainId);
+  return forwardIfRemote(ic, owner, req, reply);
 }
 
 /** A stored 0/1 flag from an optional boolean body field. */

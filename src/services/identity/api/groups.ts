@@ -11,11 +11,13 @@ import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { UserRow } from '../store/schema.ts';
 import {
+  callerDomain,
   checkRename,
   collection,
   domainAdminWrite,
   domainOwnerOrThrow,
   filteredCollection,
+  forwardCreateIfRemote,
   forwardIfRemote,
   notFound,
   param,
@@ -109,10 +111,8 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
   app.post('/identity/v3/groups', async (req, reply) => {
     const ctx = site.authenticate(req);
     const b = wrapped(req.body, 'group');
-    const domainId = optStr(b, 'domain_id', { max: 64 }) ?? ctx.domainId ?? ctx.projectDomainId ?? 'default';
-    const owner = domainOwnerOrThrow(ic, domainId);
-    requireDomainAdmin(ctx, domainId);
-    const fwd = forwardIfRemote(ic, owner, req, reply);
+    const domainId = optStr(b, 'domain_id', { max: 64 }) ?? callerDomain(ctx);
+    const fwd = forwardCreateIfRemote(ic, ctx, domainId, req, reply);
     if (fwd) return fwd;
     const name = reqStr(b, 'name', { max: 64 });
     const description = optStr(b, 'description', { max: 65535 }) ?? '';

@@ -14,13 +14,13 @@ import type { ProjectRow } from '../store/schema.ts';
 import { revokeMatching } from './auth.ts';
 import {
   bool01,
+  callerDomain,
   checkRename,
   collection,
   domainAdminWrite,
-  domainOwnerOrThrow,
   extraOf,
   filteredCollection,
-  forwardIfRemote,
+  forwardCreateIfRemote,
   notFound,
   param,
   parseExtra,
@@ -29,7 +29,7 @@ import {
   removeOwned,
   selfLinks,
 } from './common.ts';
-import { isCloudAdmin, isDomainReader, listableDomain, requireDomainAdmin } from './policy.ts';
+import { isCloudAdmin, isDomainReader, listableDomain } from './policy.ts';
 
 const KNOWN = [
   'id',
@@ -152,10 +152,8 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
         throw new BadRequest('The project must be in the same domain as its parent.');
       domainId = viaParent;
     }
-    domainId ??= ctx.domainId ?? ctx.projectDomainId ?? 'default';
-    const owner = domainOwnerOrThrow(ic, domainId);
-    requireDomainAdmin(ctx, domainId);
-    const fwd = forwardIfRemote(ic, owner, req, reply);
+    domainId ??= callerDomain(ctx);
+    const fwd = forwardCreateIfRemote(ic, ctx, domainId, req, reply);
     if (fwd) return fwd;
     const name = reqStr(b, 'name', { max: 64 });
     const description = optStr(b, 'description', { max: 65535 }) ?? '';

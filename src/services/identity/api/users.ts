@@ -14,11 +14,12 @@ import type { UserRow } from '../store/schema.ts';
 import { revokeUserTokens } from './auth.ts';
 import {
   bool01,
+  callerDomain,
   checkRename,
   domainAdminWrite,
-  domainOwnerOrThrow,
   extraOf,
   filteredCollection,
+  forwardCreateIfRemote,
   forwardIfRemote,
   notFound,
   param,
@@ -26,7 +27,7 @@ import {
   removeOwned,
   selfLinks,
 } from './common.ts';
-import { isDomainReader, listableDomain, requireDomainAdmin } from './policy.ts';
+import { isDomainReader, listableDomain } from './policy.ts';
 
 const KNOWN = [
   'id',
@@ -97,10 +98,8 @@ export function registerUserRoutes(app: FastifyInstance, ic: IdentityContext): v
   app.post('/identity/v3/users', async (req, reply) => {
     const ctx = site.authenticate(req);
     const b = wrapped(req.body, 'user');
-    const domainId = optStr(b, 'domain_id', { max: 64 }) ?? ctx.domainId ?? ctx.projectDomainId ?? 'default';
-    const owner = domainOwnerOrThrow(ic, domainId);
-    requireDomainAdmin(ctx, domainId);
-    const fwd = forwardIfRemote(ic, owner, req, reply);
+    const domainId = optStr(b, 'domain_id', { max: 64 }) ?? callerDomain(ctx);
+    const fwd = forwardCreateIfRemote(ic, ctx, domainId, req, reply);
     if (fwd) return fwd;
     const name = reqStr(b, 'name', { max: 255 });
     const pw = password(b);
