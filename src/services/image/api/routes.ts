@@ -455,14 +455,27 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     return memberView(m);
   });
 
+  /**
+   * A membership write: 404 unless the member exists, then done at the image's owner site (undefined
+   * once the request was carried there).
+   */
+  const memberToWrite = async (
+    req: FastifyRequest<{ Params: { id: string; member: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const auth = site.authenticate(req);
+    const img = find(auth, req.params.id);
+    const m = member(img.id, req.params.member);
+    if (!m) throw memberNotFound(img, req.params.member);
+    return (await forwarded(img, req, reply)) ? undefined : { auth, img, m };
+  };
+
   app.put<{ Params: { id: string; member: string } }>(
     '/image/v2/images/:id/members/:member',
     async (req, reply) => {
-      const auth = site.authenticate(req);
-      const img = find(auth, req.params.id);
-      const m = member(img.id, req.params.member);
-      if (!m) throw memberNotFound(img, req.params.member);
-      if (await forwarded(img, req, reply)) return reply;
+      const w = await memberToWrite(req, reply);
+      if (!w) return reply;
+      const { auth, m } = w;
       if (m.member_id !== auth.projectId && !auth.isAdmin)
         throw new Forbidden('Only the member can change its membership status.');
       const status = (req.body as Obj | undefined)?.status;
@@ -477,11 +490,9 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
   app.delete<{ Params: { id: string; member: string } }>(
     '/image/v2/images/:id/members/:member',
     async (req, reply) => {
-      const auth = site.authenticate(req);
-      const img = find(auth, req.params.id);
-      const m = member(img.id, req.params.member);
-      if (!m) throw memberNotFound(img, req.params.member);
-      if (await forwarded(img, req, reply)) return reply;
+      const w = await memberToWrite(req, reply);
+      if (!w) return reply;
+      const { auth, img, m } = w;
       if (!isOwnerProject(auth, img)) throw new Forbidden('Only the image owner can remove members.');
       site.store.tx(() => site.changelog.remove('image_member', m.id));
       return reply.code(204).send();
