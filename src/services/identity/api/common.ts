@@ -126,6 +126,11 @@ export function domainAdminWrite<T extends { owner: string; domain_id: string }>
   };
 }
 
+/** An update may repeat an attribute that is fixed once stored, but not change it (a 400 with `message`). */
+export function requireUnchanged(b: Obj, field: string, stored: unknown, message: string): void {
+  if (b[field] !== undefined && b[field] !== stored) throw new BadRequest(message);
+}
+
 /** Renaming to a name another object of the same scope holds is a 409 (Keystone's message). */
 export function checkRename(
   name: string | undefined,

@@ -20,6 +20,7 @@ import {
   param,
   parseExtra,
   removeOwned,
+  requireUnchanged,
   selfLinks,
 } from './common.ts';
 import { isCloudAdmin, listableDomain, requireCloudAdmin } from './policy.ts';
@@ -103,7 +104,7 @@ export function registerDomainRoutes(app: FastifyInstance, ic: IdentityContext):
     const fwd = forwardIfRemote(ic, d.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'domain');
-    if (b.id !== undefined && b.id !== d.id) throw new BadRequest('The domain id cannot be changed.');
+    requireUnchanged(b, 'id', d.id, 'The domain id cannot be changed.');
     const name = optStr(b, 'name', { max: 64, min: 1 });
     const description = optStr(b, 'description', { max: 65535 });
     const enabled = optBool(b, 'enabled');

@@ -5,7 +5,7 @@
  * https://docs.openstack.org/api-ref/identity/v3/#groups
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Conflict, Forbidden, BadRequest } from '../../../core/errors.ts';
+import { Conflict, Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
@@ -22,6 +22,7 @@ import {
   notFound,
   param,
   removeOwned,
+  requireUnchanged,
   selfLinks,
 } from './common.ts';
 import { isDomainReader, listableDomain, requireDomainAdmin } from './policy.ts';
@@ -139,8 +140,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     '/identity/v3/groups/:group_id',
     domainAdminWrite(ic, loadParam, async (g, req) => {
       const b = wrapped(req.body, 'group');
-      if (b.domain_id !== undefined && b.domain_id !== g.domain_id)
-        throw new BadRequest('The domain of a group cannot be changed.');
+      requireUnchanged(b, 'domain_id', g.domain_id, 'The domain of a group cannot be changed.');
       const name = optStr(b, 'name', { max: 64, min: 1 });
       const description = optStr(b, 'description', { max: 65535 });
       const row = site.store.tx(() => {

@@ -27,6 +27,7 @@ import {
   q,
   queryBool,
   removeOwned,
+  requireUnchanged,
   selfLinks,
 } from './common.ts';
 import { isCloudAdmin, isDomainReader, listableDomain } from './policy.ts';
@@ -190,13 +191,11 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     '/identity/v3/projects/:project_id',
     domainAdminWrite(ic, loadParam, async (p, req) => {
       const b = wrapped(req.body, 'project');
-      if (b.domain_id !== undefined && b.domain_id !== p.domain_id)
-        throw new BadRequest('The domain of a project cannot be changed.');
+      requireUnchanged(b, 'domain_id', p.domain_id, 'The domain of a project cannot be changed.');
       if (b.parent_id !== undefined && b.parent_id !== (p.parent_id ?? p.domain_id))
         throw new Forbidden('The parent of a project cannot be changed.');
-      if (b.is_domain !== undefined && b.is_domain !== false)
-        throw new BadRequest('is_domain cannot be changed.');
-      if (b.id !== undefined && b.id !== p.id) throw new BadRequest('The project id cannot be changed.');
+      requireUnchanged(b, 'is_domain', false, 'is_domain cannot be changed.');
+      requireUnchanged(b, 'id', p.id, 'The project id cannot be changed.');
       const name = optStr(b, 'name', { max: 64, min: 1 });
       const description = optStr(b, 'description', { max: 65535 });
       const enabled = optBool(b, 'enabled');

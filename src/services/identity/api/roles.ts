@@ -6,12 +6,21 @@
  * https://docs.openstack.org/api-ref/identity/v3/#roles
  */
 import type { FastifyInstance } from 'fastify';
-import { BadRequest, Conflict, Forbidden } from '../../../core/errors.ts';
+import { Conflict, Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { RoleRow } from '../store/schema.ts';
-import { checkRename, collection, forwardIfRemote, notFound, param, q, selfLinks } from './common.ts';
+import {
+  checkRename,
+  collection,
+  forwardIfRemote,
+  notFound,
+  param,
+  q,
+  requireUnchanged,
+  selfLinks,
+} from './common.ts';
 import { isCloudAdmin, requireCloudAdmin } from './policy.ts';
 
 export function roleView(ic: IdentityContext, r: RoleRow): Obj {
@@ -93,8 +102,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
     const fwd = forwardIfRemote(ic, r.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'role');
-    if (b.domain_id !== undefined && b.domain_id !== r.domain_id)
-      throw new BadRequest('The domain of a role cannot be changed.');
+    requireUnchanged(b, 'domain_id', r.domain_id, 'The domain of a role cannot be changed.');
     const name = optStr(b, 'name', { max: 255, min: 1 });
     const description = optStr(b, 'description', { max: 255 });
     const row = site.store.tx(() => {

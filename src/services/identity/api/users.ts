@@ -25,6 +25,7 @@ import {
   param,
   parseExtra,
   removeOwned,
+  requireUnchanged,
   selfLinks,
 } from './common.ts';
 import { isDomainReader, listableDomain } from './policy.ts';
@@ -137,9 +138,8 @@ export function registerUserRoutes(app: FastifyInstance, ic: IdentityContext): v
     '/identity/v3/users/:user_id',
     domainAdminWrite(ic, loadParam, async (u, req) => {
       const b = wrapped(req.body, 'user');
-      if (b.domain_id !== undefined && b.domain_id !== u.domain_id)
-        throw new BadRequest('The domain of a user cannot be changed.');
-      if (b.id !== undefined && b.id !== u.id) throw new BadRequest('The user id cannot be changed.');
+      requireUnchanged(b, 'domain_id', u.domain_id, 'The domain of a user cannot be changed.');
+      requireUnchanged(b, 'id', u.id, 'The user id cannot be changed.');
       const name = optStr(b, 'name', { max: 255, min: 1 });
       const pw = password(b);
       const enabled = optBool(b, 'enabled');
