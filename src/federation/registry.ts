@@ -108,7 +108,6 @@ export class SiteRegistry {
   private changelog: ChangeLog;
   private now: () => number;
   readonly site: string;
-  private keyCache = new Map<string, { publicKey: string; revoked: boolean; siteState: string } | null>();
 
   constructor(store: Store, changelog: ChangeLog, now: () => number) {
     this.store = store;
@@ -230,8 +229,8 @@ export class SiteRegistry {
     }));
   }
 
-  /** The public key a token's `kid` names, if its site is known and in good standing. Cached; call
-   * invalidate() when the sites table changes. */
+  /** The public key a token's `kid` names, if its site is known and in good standing. Read from the
+   * table on each call; the token service keeps the KeyObjects and drops them on invalidation. */
   publicKey(kid: string): { publicKey: string; site: string } | undefined {
     const site = kid.slice(0, kid.lastIndexOf('.'));
     const s = this.get(site);
@@ -259,7 +258,6 @@ export class SiteRegistry {
   epoch = 0;
 
   invalidate(): void {
-    this.keyCache.clear();
     this.epoch++;
   }
 }

@@ -92,6 +92,8 @@ export class Replicator {
   private opts: ReplicatorOptions;
   private pulling = new Set<string>();
   private stash = new Map<string, Change[][]>();
+  /** Pulls from each origin that timed out in a row (they lengthen the next pull's wait). */
+  private pullTimeouts = new Map<string, number>();
   private unsubs: (() => void)[] = [];
   private timer: TimerHandle | undefined;
   private stopped = false;
@@ -319,7 +321,6 @@ export class Replicator {
     const backoff = 2 ** Math.min(this.pullTimeouts.get(origin) ?? 0, 6);
     return Math.min(this.opts.pullTimeoutMs, Math.max(this.opts.heartbeatMs, guess) * backoff);
   }
-  private pullTimeouts = new Map<string, number>();
 
   isUp(site: string): boolean {
     if (site === this.site) return true;

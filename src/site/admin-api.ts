@@ -7,13 +7,14 @@
  *   POST /atoll/v1/keys/rotate          new token-signing key; old tokens verify until they expire
  */
 
-/** Kinds a leaving site may still own: its own registry row, catalog entries and revocation events. */
-const INFRASTRUCTURE_KINDS = new Set(['site', 'region', 'endpoint', 'revocation']);
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../core/auth.ts';
 import { BadRequest, Conflict } from '../core/errors.ts';
 import type { SiteContext } from './site.ts';
 import { SITE_NAME } from './site.ts';
+
+/** Kinds a leaving site may still own: its own registry row, catalog entries and revocation events. */
+const INFRASTRUCTURE_KINDS = new Set(['site', 'region', 'endpoint', 'revocation']);
 
 export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
   app.post('/atoll/v1/leave', async (req, reply) => {
