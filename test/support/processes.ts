@@ -67,6 +67,11 @@ export interface ProcFederation {
   /** Every site's /healthz log head and every other site's cursor for it, over HTTP. */
   converged(ms?: number): Promise<void>;
   token(i: number): Promise<string>;
+  /** Waits until `user` can `openstack token issue` at every site; returns the user id each site saw. */
+  loginEverywhere(
+    user: { username: string; password: string; project: string },
+    ms?: number,
+  ): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -315,6 +320,21 @@ export async function startProcessFederation(
     },
     restart: (i) => startSite(i),
     token: (i) => passwordToken(sites[i]!.url),
+    async loginEverywhere(user, ms = 15_000) {
+      const ids: string[] = [];
+      for (let i = 0; i < sites.length; i++) {
+        const t = await eventually(
+          async () => {
+            const r = await runOpenstack(['token', 'issue', '-f', 'json'], env(i, user));
+            return r.code === 0 ? (JSON.parse(r.stdout) as { user_id: string }) : undefined;
+          },
+          ms,
+          `${user.username} login at ${sites[i]!.name}`,
+        );
+        ids.push(t.user_id);
+      }
+      return ids;
+    },
     async converged(ms = 20_000) {
       await eventually(
         async () => {
