@@ -133,4 +133,50 @@ describe('change log listeners', () => {
     a.log.put('item', { id: 'x', v: 1 });
     assert.deepEqual(seen, [1, 2]);
   });
+
+  it('keep hearing of commits after a transaction that appended and then rolled back', () => {
+    const a = node('a');
+    const seen: number[] = [];
+    a.log.onAppend((cs) => seen.push(...cs.map((c) => c.seq)));
+    assert.throws(() =>
+      a.store.tx(() => {
+        a.log.put('item', { id: 'x', v: 1 });
+        throw new Error('invalid input found after the first write');
+      }),
+    );
+    a.log.put('item', { id: 'y', v: 2 });
+    a.log.put('item', { id: 'z', v: 3 });
+    assert.deepEqual(seen, [1, 2], 'both later commits are delivered, the rolled-back one never');
+    assert.deepEqual(
+      a.log.since(0, 10).map((c) => c.id),
+      ['y', 'z'],
+    );
+  });
+
+  it('treat a nested transaction as a savepoint: its failure undoes only its own writes', () => {
+    const a = node('a');
+    const seen: string[] = [];
+    a.log.onAppend((cs) => seen.push(...cs.map((c) => c.id)));
+    a.store.tx(() => {
+      a.log.put('item', { id: 'x', v: 1 });
+      try {
+        a.store.tx(() => {
+          a.log.put('item', { id: 'y', v: 2 });
+          throw new Error('inner fails');
+        });
+      } catch {
+        // the outer transaction goes on
+      }
+      a.log.put('item', { id: 'z', v: 3 });
+    });
+    assert.deepEqual(a.rows(), [
+      { id: 'x', owner: 'a', v: 1 },
+      { id: 'z', owner: 'a', v: 3 },
+    ]);
+    assert.deepEqual(seen, ['x', 'z']);
+    assert.deepEqual(
+      a.log.since(0, 10).map((c) => c.id),
+      ['x', 'z'],
+    );
+  });
 });

@@ -76,8 +76,10 @@ export class ChangeLog {
   private now: () => number;
   private kinds = new Map<string, KindSpec & { columns: string[] }>();
   private listeners: ((changes: Change[]) => void)[] = [];
-  private pending: Change[] = [];
-  private committed: Change[][] = [];
+  /** The last seq handed to the listeners: delivery reads the log past it (level-based). */
+  private delivered: number | undefined;
+  /** The transaction serial a flush is queued for, so each transaction queues one. */
+  private flushQueuedFor = -1;
   private flushing = false;
 
   constructor(store: Store, site: string, log: Logger, now: () => number) {
@@ -174,23 +176,28 @@ export class ChangeLog {
       c.row ? JSON.stringify(c.row) : null,
       at,
     );
-    const change: Change = { ...c, seq: Number(info.lastInsertRowid), at };
-    if (this.pending.length === 0) this.store.onCommit(() => this.flush());
-    this.pending.push(change);
+    this.delivered ??= Number(info.lastInsertRowid) - 1;
+    if (this.flushQueuedFor !== this.store.serial || !this.store.inTransaction) {
+      this.flushQueuedFor = this.store.serial;
+      this.store.onCommit(() => this.flush());
+    }
   }
 
   /**
-   * Hands committed batches to the listeners in log order. A listener may itself write (and commit);
-   * its batch is queued behind the one being delivered instead of overtaking it, so every listener
-   * (the replicator above all) sees the log in order.
+   * Hands what the log holds past the last delivered seq to the listeners, in log order. Delivery is
+   * level-based: it reads the log, never an in-memory buffer, so a rolled-back transaction cannot
+   * leave anything behind that blocks later deliveries. A listener may itself write (and commit);
+   * its changes are delivered by the loop below after the batch being delivered, never overtaking it.
    */
   private flush(): void {
-    if (this.pending.length > 0) this.committed.push(this.pending);
-    this.pending = [];
     if (this.flushing) return;
     this.flushing = true;
     try {
-      for (let batch = this.committed.shift(); batch; batch = this.committed.shift()) {
+      for (;;) {
+        const from = this.delivered ?? this.head();
+        const batch = this.since(from, 1000);
+        if (batch.length === 0) break;
+        this.delivered = batch[batch.length - 1]!.seq;
         for (const l of this.listeners) {
           try {
             l(batch);

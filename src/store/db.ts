@@ -17,6 +17,7 @@ export class Store {
   readonly db: Db;
   private afterCommit: (() => void)[] = [];
   private depth = 0;
+  private txSerial = 0;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -51,19 +52,21 @@ export class Store {
   }
 
   /**
-   * Runs fn in one transaction (nested calls join the outer one). Callbacks queued with onCommit run
-   * after the outermost commit, never after a rollback: that is how replication hears of changes.
+   * Runs fn in one transaction. A nested call is a savepoint: if it throws, only its own writes are
+   * undone and the outer transaction goes on. Callbacks queued with onCommit run after the outermost
+   * commit, never after a rollback of it.
    */
   tx<T>(fn: () => T): T {
     if (this.depth > 0) {
       this.depth++;
       try {
-        return fn();
+        return this.db.transaction(fn)();
       } finally {
         this.depth--;
       }
     }
     this.depth = 1;
+    this.txSerial++;
     let result: T;
     try {
       result = this.db.transaction(fn)();
@@ -77,6 +80,11 @@ export class Store {
     this.afterCommit = [];
     for (const h of hooks) h();
     return result;
+  }
+
+  /** Counts outermost transactions; lets a caller queue one onCommit callback per transaction. */
+  get serial(): number {
+    return this.txSerial;
   }
 
   onCommit(fn: () => void): void {
