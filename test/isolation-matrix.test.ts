@@ -5,8 +5,8 @@
  * site-a and through site-b (reads from its replica, writes forwarded to the owner). Each attempt must be
  * denied the way OpenStack denies it: Nova, Neutron and Cinder answer 404 for another project's
  * resource, Glance 404 for a private image, Keystone 403, Cinder 403 for another project's URL. Lists
- * never show P1's resources to P2. Keystone's default policy makes `admin` on any project a cloud
- * admin, so P2's admin sees P1's resources: asserted too, so the documented behaviour is checked.
+ * never show P1's resources to P2. Only admin on the admin project is a cloud admin (Keystone's
+ * `is_admin_project`), so P2's admin is refused P1's resources like P2's member: asserted too.
  * A few cases go through Debian's real `openstack` CLI.
  */
 import assert from 'node:assert/strict';
@@ -651,21 +651,22 @@ describe('isolation matrix: P2 cannot see or touch P1 resources, at the owner si
     );
   });
 
-  it('admin on P2 is a cloud admin (Keystone default policy): it reads P1 resources everywhere', async () => {
+  it('admin on P2 is not a cloud admin (only the admin project is): P1 resources stay hidden', async () => {
     for (const site of [0, 1]) {
       assert.equal(
         (await http(site, tok.p2admin, 'GET', `/network/v2.0/networks/${ids.network}`)).status,
-        200,
+        404,
       );
-      assert.equal((await http(site, tok.p2admin, 'GET', `/image/v2/images/${ids.image}`)).status, 200);
+      assert.equal((await http(site, tok.p2admin, 'GET', `/image/v2/images/${ids.image}`)).status, 404);
       assert.equal(
         (await http(site, tok.p2admin, 'GET', `/identity/v3/projects/${ids['iso-p1']}`)).status,
-        200,
+        403,
       );
+      assert.equal((await http(site, tok.admin, 'GET', `/network/v2.0/networks/${ids.network}`)).status, 200);
       if (hasCompute)
         assert.equal(
           (await http(site, tok.p2admin, 'GET', `/compute/v2.1/servers/${ids.server}`)).status,
-          200,
+          404,
         );
     }
   });

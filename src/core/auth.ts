@@ -1,7 +1,10 @@
 /**
  * @module What a validated token says about its bearer, and the policy checks every API uses.
- * Mirrors Keystone's default policies: roles imply each other (admin > member > reader); "admin" on
- * any scope is a cloud administrator; member writes and reader reads its own project only.
+ * Mirrors Keystone's default policies: roles imply each other (admin > member > reader); the cloud
+ * administrator is the admin role on the admin project (Keystone's `admin_project_name` /
+ * `admin_project_domain_name`, which make `is_admin_project` true only there; Atoll has no system
+ * scope). Admin on any other project or on a domain is not a cloud admin: member writes and reader
+ * reads its own project only, and a domain admin manages its own domain (identity's policy.ts).
  */
 import { Forbidden } from './errors.ts';
 
@@ -21,6 +24,11 @@ export interface AuthContext {
   /** Role names on the token's scope, implied roles included. */
   roles: string[];
   roleRefs: { id: string; name: string }[];
+  /**
+   * Cloud admin: the admin role on a token scoped to the admin project (ADMIN_PROJECT). Every
+   * service's admin-only check reads this and nothing else, so a domain admin or the admin of an
+   * ordinary project never passes one.
+   */
   isAdmin: boolean;
   methods: string[];
   issuedAt: number;
@@ -46,6 +54,16 @@ export function impliedRoles(names: Iterable<string>): string[] {
   if (out.has(Role.Admin)) out.add(Role.Member);
   if (out.has(Role.Member)) out.add(Role.Reader);
   return [...out];
+}
+
+/**
+ * The admin project, as `atoll site --bootstrap` (and keystone-manage bootstrap) makes it. Its domain
+ * holds the cloud admins, so only cloud admins administer that domain (see identity's policy.ts).
+ */
+export const ADMIN_PROJECT = { domainId: 'default', name: 'admin' } as const;
+
+export function isAdminProject(p: { domain_id: string; name: string }): boolean {
+  return p.domain_id === ADMIN_PROJECT.domainId && p.name === ADMIN_PROJECT.name;
 }
 
 const has = (ctx: AuthContext, role: string) => ctx.roles.includes(role);

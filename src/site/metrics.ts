@@ -2,6 +2,9 @@
  * @module A small Prometheus text-format registry: counters and gauges with labels, and a histogram of
  * request durations. Enough for /metrics without a dependency.
  */
+import type { AuthContext } from '../core/auth.ts';
+import { requireAdmin } from '../core/auth.ts';
+
 type Labels = Record<string, string>;
 
 const key = (l: Labels) =>
@@ -56,4 +59,26 @@ export class Metrics {
     }
     return out.join('\n') + '\n';
   }
+}
+
+/**
+ * Who may read /metrics (SiteConfig.metricsAccess): 'local' (the default) a client on this host's
+ * loopback, or a cloud admin's token; 'admin' a cloud admin's token only; 'open' anyone. Metrics
+ * name peers, routes and counts, so they are not for every tenant. A request forwarded by another
+ * site arrives through the site's own stack from loopback, so it never counts as local.
+ */
+export type MetricsAccess = 'local' | 'admin' | 'open';
+
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+export function requireMetricsAccess(
+  access: MetricsAccess,
+  req: { socket: { remoteAddress?: string | undefined }; headers: Record<string, unknown> },
+  forwardedHeader: string,
+  authenticate: () => AuthContext,
+): void {
+  if (access === 'open') return;
+  const local = LOOPBACK.test(req.socket.remoteAddress ?? '') && req.headers[forwardedHeader] === undefined;
+  if (access === 'local' && local) return;
+  requireAdmin(authenticate());
 }

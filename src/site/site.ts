@@ -30,7 +30,8 @@ import type { TrustMode } from '../federation/sealer.ts';
 import { Replicator } from '../federation/replicator.ts';
 import type { Migration } from '../store/db.ts';
 import { Store } from '../store/db.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics, requireMetricsAccess } from './metrics.ts';
+import type { MetricsAccess } from './metrics.ts';
 import { registerAdminApi } from './admin-api.ts';
 
 export const ATOLL_VERSION = '0.1.0';
@@ -56,6 +57,8 @@ export interface SiteConfig {
   tlsKeyFile?: string;
   /** Which sites' changes are accepted: 'open' trusts a new site on first use, 'admitted' only invited ones. */
   trust: TrustMode;
+  /** Who may read /metrics: 'local' (loopback, or a cloud admin token), 'admin' or 'open' (metrics.ts). */
+  metricsAccess: MetricsAccess;
   /** Free-form per-service settings (compute hosts, drivers, ...). */
   services: Record<string, Record<string, unknown>>;
 }
@@ -71,6 +74,7 @@ export const defaultSiteConfig: Omit<SiteConfig, 'name'> = {
   tokenTtlSeconds: 3600,
   passwordHashCost: 14,
   trust: 'open',
+  metricsAccess: 'local',
   services: {},
 };
 
@@ -163,6 +167,10 @@ export async function createSite(
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
 
+  if (!['local', 'admin', 'open'].includes(config.metricsAccess))
+    throw new Error(
+      `invalid metricsAccess ${JSON.stringify(config.metricsAccess)}: use local, admin or open`,
+    );
   if (!!config.tlsCertFile !== !!config.tlsKeyFile)
     throw new Error('HTTPS needs both a certificate and a key');
   const https = config.tlsCertFile
@@ -472,7 +480,8 @@ function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
   });
 
   app.get('/healthz', async () => ({ status: 'ok', site: ctx.name, head: ctx.changelog.head() }));
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', async (req, reply) => {
+    requireMetricsAccess(ctx.config.metricsAccess, req, FORWARDED_BY, () => ctx.authenticate(req));
     reply.type('text/plain; version=0.0.4');
     return metrics.render();
   });

@@ -4,6 +4,7 @@
  * project. Idempotent: run it again and it changes only the admin password. Only the federation's first
  * site bootstraps; the others receive all of this by replication.
  */
+import { ADMIN_PROJECT } from '../../core/auth.ts';
 import { hexId } from '../../core/ports.ts';
 import type { SiteContext } from '../../site/site.ts';
 import { hashSecret } from './domain/passwords.ts';
@@ -22,6 +23,9 @@ export interface BootstrapResult {
 }
 
 export async function bootstrapIdentity(site: SiteContext, opts: BootstrapOptions): Promise<BootstrapResult> {
+  // Policy recognises the cloud admin by this project (core/auth.ts): any other name makes none.
+  if (opts.adminProject !== ADMIN_PROJECT.name)
+    throw new Error(`the admin project must be named ${ADMIN_PROJECT.name} (policy recognises it by name)`);
   const hash = await hashSecret(opts.adminPassword, site.config.passwordHashCost);
   const db = site.store.db;
   const now = site.clock.now();

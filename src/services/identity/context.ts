@@ -4,6 +4,7 @@
  */
 import type { SiteContext } from '../../site/site.ts';
 import { hexId } from '../../core/ports.ts';
+import { PasswordChecker } from './domain/passwords.ts';
 import type { TokenService } from './domain/tokens.ts';
 import type { SqlIdentityReader } from './store/reader.ts';
 
@@ -11,6 +12,8 @@ export interface IdentityContext {
   site: SiteContext;
   reader: SqlIdentityReader;
   tokens: TokenService;
+  /** Password and secret checks with equal work for unknown users (no user enumeration by timing). */
+  passwords: PasswordChecker;
   newId(): string;
   /** The site that owns objects in this domain (the domain's home site). */
   domainOwner(domainId: string): string | undefined;
@@ -25,6 +28,7 @@ export function makeIdentityContext(
     site,
     reader,
     tokens,
+    passwords: new PasswordChecker(() => site.config.passwordHashCost),
     newId: () => hexId(site.ids),
     domainOwner: (domainId) => reader.domain(domainId)?.owner,
   };

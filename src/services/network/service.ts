@@ -1029,7 +1029,10 @@ export class NetworkService {
     return body;
   }
 
-  createRule(group: StoredRow, o: Obj): Obj {
+  createRule(auth: AuthContext, group: StoredRow, o: Obj): Obj {
+    // Neutron looks the remote group up as the caller: another project's group is a 404.
+    const remote = optStr(o, 'remote_group_id');
+    if (remote) this.visible(auth, 'security_group', remote, 'security group');
     return this.ctx.store.tx(() => {
       this.checkQuota(group.project_id, 'security_group_rule');
       const b = this.insertRule(group.project_id, { ...o, security_group_id: group.id });
@@ -1102,6 +1105,11 @@ export class NetworkService {
   }
 
   private setGateway(auth: AuthContext, r: StoredRow, g: Obj): Obj {
+    // Neutron's create/update_router:external_gateway_info:external_fixed_ips is admin only.
+    if (g.external_fixed_ips !== undefined && !auth.isAdmin)
+      throw new Forbidden(
+        '(rule:update_router:external_gateway_info:external_fixed_ips) is disallowed by policy',
+      );
     const netId = optStr(g, 'network_id');
     if (!netId)
       throw new BadRequest(

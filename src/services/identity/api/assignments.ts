@@ -78,12 +78,22 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
     const targetId = param(req, target === 'projects' ? 'project_id' : 'domain_id');
     const t = loadTarget(target, targetId);
     const actorId = param(req, actor === 'users' ? 'user_id' : 'group_id');
-    loadActor(actor, actorId);
+    const actorRow = loadActor(actor, actorId);
     const roleId = param(req, 'role_id');
     const role = reader.role(roleId);
     if (!role) throw notFound('role', roleId);
     const a = { type: typeOf(actor, target), actor_id: actorId, target_id: targetId, role_id: roleId };
-    return { ctx, t, a, role, id: assignmentId(a, inherited) };
+    return { ctx, t, a, role, actorDomain: actorRow.domain_id, id: assignmentId(a, inherited) };
+  };
+  /**
+   * Granting or revoking (Keystone's create_grant/revoke_grant): a cloud admin anywhere; a domain
+   * admin only when both the target and the user or group are in its domain (so never on the admin
+   * project or another domain's targets, and never to another domain's users).
+   */
+  const requireGrantor = (ctx: AuthContext, targetDomain: string, actorDomain: string) => {
+    requireDomainAdmin(ctx, targetDomain);
+    if (!isCloudAdmin(ctx) && actorDomain !== targetDomain)
+      throw new Forbidden('A domain administrator grants roles only to users and groups of its domain.');
   };
 
   const grantRoutes = (prefix: string, actor: Actor, target: Target, inherited: boolean) => {
@@ -93,8 +103,8 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
     const suffix = inherited ? '/inherited_to_projects' : '';
 
     app.put(`${base}/:role_id${suffix}`, async (req, reply) => {
-      const { ctx, t, a, role, id } = resolveGrant(req, actor, target, inherited);
-      requireDomainAdmin(ctx, t.domainId);
+      const { ctx, t, a, role, actorDomain, id } = resolveGrant(req, actor, target, inherited);
+      requireGrantor(ctx, t.domainId, actorDomain);
       if (role.domain_id !== null && role.domain_id !== t.domainId)
         throw new Forbidden('A domain-specific role can only be assigned inside its domain.');
       const fwd = forwardIfRemote(ic, t.owner, req, reply);
@@ -111,8 +121,8 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
     });
 
     app.delete(`${base}/:role_id${suffix}`, async (req, reply) => {
-      const { ctx, t, a, id } = resolveGrant(req, actor, target, inherited);
-      requireDomainAdmin(ctx, t.domainId);
+      const { ctx, t, a, actorDomain, id } = resolveGrant(req, actor, target, inherited);
+      requireGrantor(ctx, t.domainId, actorDomain);
       const fwd = forwardIfRemote(ic, t.owner, req, reply);
       if (fwd) return fwd;
       if (!exists.get(id)) throw new NotFound('Could not find role assignment.');

@@ -11,7 +11,6 @@ import { hexId } from '../../../core/ports.ts';
 import type { Obj } from '../../common/input.ts';
 import { isObj, keystoneTime, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import { verifySecret } from '../domain/passwords.ts';
 import type { TokenClaims } from '../domain/tokens.ts';
 import type { UserRow } from '../store/schema.ts';
 import { buildCatalog } from './catalog.ts';
@@ -93,10 +92,17 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
     if (methods.includes('password')) {
       const pw = identity.password;
       if (!isObj(pw) || !isObj(pw.user)) throw new BadRequest('auth.identity.password.user is required.');
-      const user = findUser(pw.user);
       const password = reqStr(pw.user, 'password', { max: 4096 });
-      if (!(await verifySecret(password, user.password_hash)))
-        throw new Unauthorized('The request you have made requires authentication.');
+      // An unknown user (or domain) runs the same hash work as a wrong password: no enumeration.
+      let found: UserRow | undefined;
+      try {
+        found = findUser(pw.user);
+      } catch (e) {
+        if (!(e instanceof Unauthorized)) throw e;
+      }
+      const matches = await ic.passwords.verify(password, found?.password_hash);
+      if (!found || !matches) throw new Unauthorized('The request you have made requires authentication.');
+      const user = found;
       if (!user.enabled) throw new Unauthorized('The account is disabled for user: ' + user.id);
       const dom = reader.domain(user.domain_id);
       if (!dom?.enabled) throw new Unauthorized('The user domain is disabled.');
@@ -137,7 +143,7 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
           .prepare('SELECT * FROM application_credentials WHERE user_id = ? AND name = ?')
           .get(u.id, a.name) as typeof ac;
       }
-      if (!ac || !(await verifySecret(secret, ac.secret_hash)))
+      if (!(await ic.passwords.verify(secret, ac?.secret_hash)) || !ac)
         throw new Unauthorized('Invalid application credential.');
       if (ac.expires_at !== null && ac.expires_at <= now)
         throw new Unauthorized('The application credential has expired.');

@@ -178,6 +178,8 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
   app.put('/identity/v3/groups/:group_id/users/:user_id', async (req, reply) => {
     const { ctx, g, u, id } = membership(req);
     requireDomainAdmin(ctx, g.domain_id);
+    // Keystone's add_user_to_group: a domain admin adds only its own domain's users.
+    requireDomainAdmin(ctx, u.domain_id);
     domainOwnerOrThrow(ic, g.domain_id);
     const fwd = forwardIfRemote(ic, g.owner, req, reply);
     if (fwd) return fwd;

@@ -1,25 +1,32 @@
 /**
  * @module Identity policy: Keystone's default rules (keystone/common/policies/*.py) without system
  * scope, which this cloud does not have.
- *   cloud admin    the admin role on a project-scoped token (Keystone's `admin_required` with
- *                  enforce_scope off): everything.
+ *   cloud admin    the admin role on a token scoped to the admin project (Keystone's `cloud_admin`:
+ *                  `admin_required and is_admin_project`): everything.
  *   domain admin   the admin role on a token scoped to domain D: users, groups, projects and role
- *                  assignments inside D.
+ *                  assignments inside D, granting only to D's users and groups on D or its projects
+ *                  (Keystone's grant.py: the actor's domain and the target's domain both match the
+ *                  token's). The admin project's domain is administered by cloud admins only: it
+ *                  holds the admin project and the cloud admins' users, so an admin there could grant
+ *                  itself admin on the admin project or reset a cloud admin's password.
  *   domain reader  reader (or member) on a token scoped to domain D: reads inside D.
  *   anyone         their own user, their own projects, their own password, their own application
  *                  credentials, their own role assignments.
  * Everything else is 403.
  */
 import type { AuthContext } from '../../../core/auth.ts';
-import { Role } from '../../../core/auth.ts';
+import { ADMIN_PROJECT, Role } from '../../../core/auth.ts';
 import { Forbidden } from '../../../core/errors.ts';
 
+/** ctx.isAdmin is set only for the admin role on the admin project (core/auth.ts). */
 export function isCloudAdmin(ctx: AuthContext): boolean {
   return ctx.isAdmin && ctx.domainId === undefined && ctx.projectId !== undefined;
 }
 
 export function isDomainAdmin(ctx: AuthContext, domainId: string): boolean {
-  return isCloudAdmin(ctx) || (ctx.domainId === domainId && ctx.roles.includes(Role.Admin));
+  if (isCloudAdmin(ctx)) return true;
+  if (domainId === ADMIN_PROJECT.domainId) return false;
+  return ctx.domainId === domainId && ctx.roles.includes(Role.Admin);
 }
 
 export function isDomainReader(ctx: AuthContext, domainId: string): boolean {

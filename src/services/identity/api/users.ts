@@ -9,7 +9,7 @@ import { BadRequest, Conflict, Forbidden, Unauthorized } from '../../../core/err
 import type { Obj } from '../../common/input.ts';
 import { optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import { hashSecret, verifySecret } from '../domain/passwords.ts';
+import { hashSecret } from '../domain/passwords.ts';
 import type { UserRow } from '../store/schema.ts';
 import { revokeUserTokens } from './auth.ts';
 import {
@@ -176,7 +176,7 @@ export function registerUserRoutes(app: FastifyInstance, ic: IdentityContext): v
     const b = wrapped(req.body, 'user');
     const original = reqStr(b, 'original_password', { max: 4096 });
     const next = reqStr(b, 'password', { max: 4096 });
-    if (!(await verifySecret(original, u.password_hash)))
+    if (!(await ic.passwords.verify(original, u.password_hash)))
       throw new Unauthorized('The request you have made requires authentication.');
     if (!u.enabled) throw new Unauthorized('The account is disabled for user: ' + u.id);
     if (original === next) throw new BadRequest('The new password must differ from the original one.');

@@ -20,13 +20,45 @@ export async function hashSecret(secret: string, cost: number): Promise<string> 
   return `scrypt$${n}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
-export async function verifySecret(secret: string, stored: string | null | undefined): Promise<boolean> {
-  if (!stored) return false;
+function parseHash(stored: string | null | undefined): { n: number; salt: Buffer; key: Buffer } | undefined {
+  if (!stored) return undefined;
   const [alg, nText, saltText, keyText] = stored.split('$');
-  if (alg !== 'scrypt' || !nText || !saltText || !keyText) return false;
+  if (alg !== 'scrypt' || !nText || !saltText || !keyText) return undefined;
   const n = Number(nText);
-  if (!Number.isInteger(n) || n < 2 || n > 2 ** 20) return false;
-  const expected = Buffer.from(keyText, 'base64');
-  const got = await scryptAsync(secret, Buffer.from(saltText, 'base64'), n);
-  return got.length === expected.length && timingSafeEqual(got, expected);
+  if (!Number.isInteger(n) || n < 2 || n > 2 ** 20) return undefined;
+  return { n, salt: Buffer.from(saltText, 'base64'), key: Buffer.from(keyText, 'base64') };
+}
+
+export async function verifySecret(secret: string, stored: string | null | undefined): Promise<boolean> {
+  const h = parseHash(stored);
+  if (!h) return false;
+  const got = await scryptAsync(secret, h.salt, h.n);
+  return got.length === h.key.length && timingSafeEqual(got, h.key);
+}
+
+/**
+ * Checks passwords so that an unknown user, a user without a password and a wrong password cost the
+ * same KDF work (at the configured cost) as a real check: the answer's timing does not tell which
+ * user names exist. `stats.kdfRuns` counts every scrypt run, the real ones and the decoys.
+ */
+export class PasswordChecker {
+  readonly stats = { kdfRuns: 0, decoys: 0 };
+  private cost: () => number;
+
+  constructor(cost: () => number) {
+    this.cost = cost;
+  }
+
+  /** True when `secret` matches `stored`; a missing or unreadable hash runs a decoy and is false. */
+  async verify(secret: string, stored: string | null | undefined): Promise<boolean> {
+    const h = parseHash(stored);
+    this.stats.kdfRuns++;
+    if (!h) {
+      this.stats.decoys++;
+      await scryptAsync(secret, randomBytes(16), 2 ** this.cost());
+      return false;
+    }
+    const got = await scryptAsync(secret, h.salt, h.n);
+    return got.length === h.key.length && timingSafeEqual(got, h.key);
+  }
 }

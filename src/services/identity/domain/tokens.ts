@@ -11,7 +11,7 @@
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { AuthContext, TokenValidator } from '../../../core/auth.ts';
-import { impliedRoles } from '../../../core/auth.ts';
+import { impliedRoles, isAdminProject } from '../../../core/auth.ts';
 import { Unauthorized } from '../../../core/errors.ts';
 
 /** What the token says (short claim names keep tokens small). */
@@ -180,6 +180,7 @@ export class TokenService implements TokenValidator {
       issuer: claims.iss,
     };
     let refs: { id: string; name: string }[] = [];
+    let adminProject = false;
     if (claims.p) {
       const project = this.reader.project(claims.p);
       if (!project || !project.enabled) throw new Unauthorized('The token project is unknown or disabled.');
@@ -189,6 +190,7 @@ export class TokenService implements TokenValidator {
       ctx.projectName = project.name;
       ctx.projectDomainId = pd.id;
       ctx.projectDomainName = pd.name;
+      adminProject = isAdminProject(project);
       refs = this.reader.roles(user.id, { projectId: project.id });
     } else if (claims.d) {
       const d = this.reader.domain(claims.d);
@@ -208,7 +210,8 @@ export class TokenService implements TokenValidator {
       throw new Unauthorized('The user no longer has a role on the token scope.');
     ctx.roleRefs = refs;
     ctx.roles = impliedRoles(refs.map((r) => r.name));
-    ctx.isAdmin = ctx.roles.includes('admin');
+    // Cloud admin only on the admin project; admin elsewhere is a project or domain admin.
+    ctx.isAdmin = adminProject && ctx.roles.includes('admin');
     return ctx;
   }
 }

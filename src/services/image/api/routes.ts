@@ -13,6 +13,8 @@ import type { SiteContext } from '../../../site/site.ts';
 import { isObj, query } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { BlobStore } from '../store/blobs.ts';
+import { BlobTooLarge } from '../store/blobs.ts';
+import { imageLimits } from '../limits.ts';
 import type { ImageRow, MemberRow } from '../store/schema.ts';
 
 /** Forwarded replies travel whole through the fabric, so downloads from another site are bounded. */
@@ -147,6 +149,43 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
   };
   const save = (img: ImageRow) => site.store.tx(() => site.changelog.put('image', { ...img } as never));
 
+  const limits = imageLimits(site.config.services.image);
+  /** Glance's publicize_image: only a cloud admin makes an image public ('community' is the owner's). */
+  const checkPublicize = (auth: AuthContext, before: string | undefined, img: ImageRow) => {
+    if (img.visibility === 'public' && before !== 'public' && !auth.isAdmin)
+      throw new Forbidden('Only an administrator may make an image public (publicize_image).');
+  };
+  /** image_count_total, checked before an image is created for `project`. */
+  const checkImageCount = (project: string) => {
+    if (!Number.isFinite(limits.imageCountTotal)) return;
+    const { n } = db.prepare('SELECT count(*) AS n FROM images WHERE project_id = ?').get(project) as {
+      n: number;
+    };
+    if (n >= limits.imageCountTotal)
+      throw new TooLarge(
+        `Project ${project} is over its image_count_total limit of ${limits.imageCountTotal} images.`,
+      );
+  };
+  /** The most bytes an upload for `project` may write: the size cap, and what is left of image_size_total. */
+  const uploadLimit = (project: string): number => {
+    if (!Number.isFinite(limits.imageSizeTotal)) return limits.imageSizeCap;
+    const { used } = db
+      .prepare('SELECT coalesce(sum(size), 0) AS used FROM images WHERE project_id = ?')
+      .get(project) as { used: number };
+    const left = limits.imageSizeTotal - used;
+    if (left <= 0)
+      throw new TooLarge(
+        `Project ${project} is over its image_size_total limit of ${limits.imageSizeTotal} bytes.`,
+      );
+    return Math.min(limits.imageSizeCap, left);
+  };
+  const tooLarge = (project: string, limit: number) =>
+    new TooLarge(
+      limit === limits.imageSizeCap
+        ? `Image data exceeds the size cap of ${limit} bytes.`
+        : `Image data would put project ${project} over its image_size_total limit (${limit} bytes left).`,
+    );
+
   // Stale 'saving' rows at start belong to uploads that died with the process.
   site.store.tx(() => {
     const stale = db
@@ -188,6 +227,8 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
       body,
       get,
     );
+    checkPublicize(auth, undefined, img);
+    checkImageCount(img.project_id);
     save(img);
     reply.code(201).header('location', `${site.publicUrl()}/image/v2/images/${img.id}`);
     return imageView(img);
@@ -291,6 +332,7 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     const ops = req.body;
     if (!Array.isArray(ops)) throw new BadRequest('The request body must be a JSON-patch list.');
     const next = applyPatch(img, ops as unknown[], auth);
+    checkPublicize(auth, img.visibility, next);
     next.updated_at = site.clock.now();
     save(next);
     return imageView(next);
@@ -336,13 +378,25 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
       const source = req.body as Readable | undefined;
       if (!source || typeof (source as Readable).pipe !== 'function')
         throw new CloudError(415, 'Image data must be sent as application/octet-stream.');
+      // Bounded while it streams (never buffered): a declared length over the limit is refused at once.
+      const limit = uploadLimit(img.project_id);
+      const declared = Number(req.headers['content-length']);
+      // The rest of an over-limit body is not read: the connection closes after the 413.
+      if (Number.isFinite(declared) && declared > limit) {
+        void reply.header('connection', 'close');
+        throw tooLarge(img.project_id, limit);
+      }
       save({ ...img, status: 'saving', updated_at: site.clock.now() });
       let stored;
       try {
-        stored = await blobs.write(source);
+        stored = await blobs.write(source, limit);
       } catch (e) {
         const cur = get(img.id);
         if (cur && cur.status === 'saving') save({ ...cur, status: 'queued', updated_at: site.clock.now() });
+        if (e instanceof BlobTooLarge) {
+          void reply.header('connection', 'close');
+          throw tooLarge(img.project_id, e.limit);
+        }
         req.log.warn({ image: img.id, err: String(e) }, 'image upload failed');
         throw new BadRequest(`Image upload did not complete: ${String((e as Error).message ?? e)}`);
       }
@@ -504,6 +558,10 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     canSee,
     async createFromBytes(auth, attrs, data) {
       const img = newImage(site, requireMember(auth), attrs, get);
+      checkPublicize(auth, undefined, img);
+      checkImageCount(img.project_id);
+      const limit = uploadLimit(img.project_id);
+      if (data.length > limit) throw tooLarge(img.project_id, limit);
       const stored = await blobs.write(Readable.from([data]));
       const row: ImageRow = {
         ...img,

@@ -20,6 +20,15 @@ export interface StoredBlob {
   size: number;
 }
 
+/** The data went past the write's byte limit (nothing is kept). */
+export class BlobTooLarge extends Error {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`image data exceeds ${limit} bytes`);
+    this.limit = limit;
+  }
+}
+
 export class BlobStore {
   readonly dir: string;
   private tmp: string;
@@ -52,7 +61,7 @@ export class BlobStore {
     const hasher = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         size += chunk.length;
-        if (size > maxBytes) return cb(new Error(`image data exceeds ${maxBytes} bytes`));
+        if (size > maxBytes) return cb(new BlobTooLarge(maxBytes));
         md5.update(chunk);
         sha256.update(chunk);
         sha512.update(chunk);

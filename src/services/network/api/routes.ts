@@ -249,7 +249,7 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: SiteContext, sv
         const gid = requiredRef(o, 'security_group_id');
         const g = svc.writable(auth, 'security_group', gid, 'security group');
         if (!ctx.owns(g.owner)) return ctx.forwardTo(g.owner, req, reply);
-        return svc.createRule(g, o);
+        return svc.createRule(auth, g, o);
       },
       update: () => {
         throw new BadRequest('Security group rules cannot be updated.', 'BadRequest');
