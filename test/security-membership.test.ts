@@ -228,6 +228,31 @@ describe('names: a site name belongs to one site for good (issue 11, class 5)', 
     assert.equal(await validAt(a, (await tokenAt(b))!), 200);
   });
 
+  it('a site that hears another instance under its own name refuses forwarded writes (503)', async () => {
+    const f = net.connect('hb-forger');
+    const hb = {
+      v: 1,
+      site: 'site-b',
+      version: 'x',
+      head: 0,
+      endpoint: '',
+      sentAt: Date.now(),
+      instance: 'other',
+    };
+    f.publish(subjects.heartbeat('site-b'), encodeJson(hb));
+    await eventually(() => b.ctx.replicator.nameConflict() === 'other', 2000, 'site-b to notice');
+    const ta = (await tokenAt(a))!;
+    const fwd = await a.ctx.forwarder.forward('site-b', {
+      method: 'POST',
+      url: '/identity/v3/regions',
+      headers: { 'x-auth-token': ta, 'content-type': 'application/json' },
+      body: JSON.stringify({ region: { id: 'nope' } }),
+    });
+    assert.equal(fwd.status, 503);
+    await f.close();
+    await eventually(() => b.ctx.replicator.nameConflict() === undefined, 3000, 'the conflict to expire');
+  });
+
   it('a named invite binds once: a second redemption under its name is refused', async () => {
     const ta = (await tokenAt(a))!;
     const inv = await invite(a, ta, 'site-n');
