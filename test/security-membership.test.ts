@@ -5,7 +5,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { systemClock } from '../src/core/ports.ts';
+import { decodeJson, encodeJson, subjects } from '../src/fabric/fabric.ts';
 import { MemoryNetwork } from '../src/fabric/memory/network.ts';
 import { startSite } from '../src/site/launch.ts';
 import type { Site } from '../src/site/site.ts';
@@ -179,5 +181,87 @@ describe('membership: invites, admission, eviction, key rotation', () => {
       (s) => s.name === 'site-c',
     );
     assert.equal(row?.registered_state, 'evicted');
+  });
+});
+
+describe('names: a site name belongs to one site for good (issue 11, class 5)', () => {
+  const net = new MemoryNetwork(systemClock, { defaultLink: { latencyMs: 2 } });
+  const open = (name: string) => ({ ...cfg(name), trust: 'open' as const });
+  const sites: Site[] = [];
+  let a: Site, b: Site;
+  before(async () => {
+    a = await startSite(open('site-a'), net.connect('site-a'), { listen: false, bootstrap: ADMIN });
+    b = await startSite(open('site-b'), net.connect('site-b'), { listen: false });
+    sites.push(a, b);
+    await eventually(() => tokenAt(b), 5000, 'site-b to have the admin user');
+  });
+  after(async () => {
+    for (const s of sites) await s.close();
+  });
+
+  /** Presents an invite on the join RPC as a newcomer would, under `name`, with a key of its own. */
+  async function redeemAs(token: string, name: string): Promise<{ ok: boolean; error?: string }> {
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString()) as { s: string; i: string; k: string };
+    const key = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const f = net.connect(`imp-${randomUUID().slice(0, 8)}`);
+    try {
+      const req = { invite: t.i, secret: t.k, site: name, identityKey: key };
+      return decodeJson(await f.request(subjects.rpc(t.s, 'join'), encodeJson(req), 2000));
+    } finally {
+      await f.close();
+    }
+  }
+
+  it('a nameless invite cannot be redeemed under a live site’s name; the real site keeps working', async () => {
+    const ta = (await tokenAt(a))!;
+    const reply = await redeemAs(await invite(a, ta), 'site-b');
+    assert.equal(reply.ok, false);
+    assert.match(reply.error ?? '', /site name site-b is taken/);
+    assert.equal(a.ctx.registry.admittedKey('site-b'), undefined);
+    // site-b's new tokens and changes are still accepted at site-a.
+    b.ctx.changelog.put('region', { id: 'b-after', description: 'x', parent_region_id: null });
+    await eventually(
+      () => a.ctx.store.db.prepare("SELECT 1 FROM regions WHERE id = 'b-after'").get(),
+      5000,
+      'site-a to apply site-b’s change',
+    );
+    assert.equal(await validAt(a, (await tokenAt(b))!), 200);
+  });
+
+  it('a site that hears another instance under its own name refuses forwarded writes (503)', async () => {
+    const f = net.connect('hb-forger');
+    const hb = {
+      v: 1,
+      site: 'site-b',
+      version: 'x',
+      head: 0,
+      endpoint: '',
+      sentAt: Date.now(),
+      instance: 'other',
+    };
+    f.publish(subjects.heartbeat('site-b'), encodeJson(hb));
+    await eventually(() => b.ctx.replicator.nameConflict() === 'other', 2000, 'site-b to notice');
+    const ta = (await tokenAt(a))!;
+    const fwd = await a.ctx.forwarder.forward('site-b', {
+      method: 'POST',
+      url: '/identity/v3/regions',
+      headers: { 'x-auth-token': ta, 'content-type': 'application/json' },
+      body: JSON.stringify({ region: { id: 'nope' } }),
+    });
+    assert.equal(fwd.status, 503);
+    await f.close();
+    await eventually(() => b.ctx.replicator.nameConflict() === undefined, 3000, 'the conflict to expire');
+  });
+
+  it('a named invite binds once: a second redemption under its name is refused', async () => {
+    const ta = (await tokenAt(a))!;
+    const inv = await invite(a, ta, 'site-n');
+    assert.equal((await redeemAs(inv, 'site-n')).ok, true);
+    const again = await redeemAs(inv, 'site-n');
+    assert.equal(again.ok, false);
+    assert.match(again.error ?? '', /already used/);
+    const other = await redeemAs(await invite(a, ta), 'site-n');
+    assert.equal(other.ok, false);
+    assert.match(other.error ?? '', /site name site-n is taken/);
   });
 });

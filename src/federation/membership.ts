@@ -96,8 +96,14 @@ export class Membership {
       if (inv.site_name && inv.site_name !== req.site)
         throw new Forbidden(`invite is for site ${inv.site_name}`);
       if (this.registry.isEvicted(req.site)) throw new Forbidden(`site ${req.site} was evicted`);
+      // A name belongs to one site for good: a name some site already registered (its own `sites`
+      // row) or was admitted under, with another identity key, is never handed to a newcomer, named
+      // invite or not. Admitting it would make every site trust the newcomer's key for that name and
+      // refuse the real site's batches (issue 11, class 5).
       const existing = this.registry.admittedKey(req.site);
-      if (existing && existing !== req.identityKey) throw new Conflict(`site name ${req.site} is taken`);
+      const registered = this.registry.get(req.site)?.identity_key || undefined;
+      if ((existing && existing !== req.identityKey) || (registered && registered !== req.identityKey))
+        throw new Conflict(`site name ${req.site} is taken by another site; choose a new name`);
       this.store.db
         .prepare('UPDATE site_invites SET used_at = ? WHERE id = ?')
         .run(this.clock.now(), req.invite);

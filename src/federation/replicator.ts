@@ -5,6 +5,7 @@
  * latency, never correctness. Peers are tracked from heartbeats: a site not heard from for
  * `downAfterMs` is down, and writes to what it owns fail fast.
  */
+import { randomUUID } from 'node:crypto';
 import type { Clock, Logger, TimerHandle } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
 import { decodeJson, encodeJson, siteOfSubject, subjects } from '../fabric/fabric.ts';
@@ -31,6 +32,8 @@ export interface Heartbeat {
   /** The site's public API endpoint, for the catalog. */
   endpoint: string;
   sentAt: number;
+  /** This process's random instance id: a heartbeat under our own name with another one is an impostor. */
+  instance?: string;
 }
 export interface PullRequest {
   v: number;
@@ -85,6 +88,10 @@ export const defaultReplicatorOptions: ReplicatorOptions = {
 
 export class Replicator {
   readonly peers = new Map<string, Peer>();
+  /** Random id of this process; heartbeats and ping replies carry it (docs/federation.md, "One process per name"). */
+  readonly instance = randomUUID();
+  /** When another process was last heard under this site's own name, and its instance id. */
+  private impostor: { instance: string; at: number } | undefined;
   private fabric: Fabric;
   private changelog: ChangeLog;
   private clock: Clock;
@@ -140,7 +147,8 @@ export class Replicator {
       }),
       this.fabric.subscribe(subjects.allHeartbeats, (m) => {
         const origin = siteOfSubject(m.subject);
-        if (!origin || origin === this.site) return;
+        if (origin === this.site) return this.guard(() => this.ownName(decodeJson<Heartbeat>(m.data)));
+        if (!origin) return;
         this.guard(() => this.heard(decodeJson<Heartbeat>(m.data)));
       }),
       this.fabric.serve(subjects.rpc(this.site, 'changes'), (data) => {
@@ -157,7 +165,7 @@ export class Replicator {
         return encodeJson(reply);
       }),
       this.fabric.serve(subjects.rpc(this.site, 'ping'), () =>
-        encodeJson({ site: this.site, at: this.clock.now() }),
+        encodeJson({ site: this.site, at: this.clock.now(), instance: this.instance }),
       ),
       // How far this site has applied another origin's log (a leaving site waits for its peers).
       this.fabric.serve(subjects.rpc(this.site, 'cursor'), (data) => {
@@ -185,6 +193,7 @@ export class Replicator {
       head: this.changelog.head(),
       endpoint: this.opts.endpoint,
       sentAt: this.clock.now(),
+      instance: this.instance,
     };
     this.fabric.publish(subjects.heartbeat(this.site), encodeJson(hb));
     this.timer = this.clock.setTimeout(() => this.beat(), this.opts.heartbeatMs);
@@ -206,6 +215,29 @@ export class Replicator {
       this.peers.set(site, p);
     }
     return p;
+  }
+
+  /**
+   * A heartbeat on our own subject from another instance: a second process runs under this name (a
+   * fabric without per-site credentials, or a copied data directory). Its subscriptions share our rpc
+   * subjects, so forwarded writes would land in either process; this one logs it loudly and refuses
+   * forwarded writes while the other is heard (nameConflict), rather than let them split.
+   */
+  private ownName(hb: Heartbeat): void {
+    const other = String(hb.instance ?? '');
+    if (other === this.instance) return;
+    if (this.impostor?.instance !== other)
+      this.log.error(
+        { site: this.site, instance: this.instance, other },
+        `another process is running as site ${this.site}: refusing forwarded writes until it stops`,
+      );
+    this.impostor = { instance: other, at: this.clock.now() };
+  }
+
+  /** The instance id of another process heard under this site's name within downAfterMs, if any. */
+  nameConflict(): string | undefined {
+    const i = this.impostor;
+    return i && this.clock.now() - i.at <= this.opts.downAfterMs ? i.instance : undefined;
   }
 
   private heard(hb: Heartbeat): void {

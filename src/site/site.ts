@@ -33,6 +33,7 @@ import { Store } from '../store/db.ts';
 import { Metrics, requireMetricsAccess } from './metrics.ts';
 import type { MetricsAccess } from './metrics.ts';
 import { registerAdminApi } from './admin-api.ts';
+import { assertNameFree } from './name-guard.ts';
 
 export const ATOLL_VERSION = '0.1.0';
 
@@ -166,6 +167,8 @@ export async function createSite(
     throw new Error(`invalid site name ${JSON.stringify(config.name)}: use [a-z0-9-]`);
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
+  // Before anything is opened, served or subscribed: refuse a name another live process holds.
+  await assertNameFree(deps.fabric, config.name, Math.min(2000, 2 * config.heartbeatMs));
 
   if (!['local', 'admin', 'open'].includes(config.metricsAccess))
     throw new Error(
@@ -311,14 +314,16 @@ export async function createSite(
   for (const m of deps.modules) await m.register(app, ctx);
 
   const local = async (req: ForwardedRequest): Promise<ForwardedReply> => {
-    if (registry.isEvicted(String(req.from))) {
-      const body = faultBody(
-        apiFlavorOf(req.url),
-        403,
-        `Site ${String(req.from)} was evicted; its requests are refused.`,
-      );
+    // Another process under this name shares our rpc subjects: a forwarded write might land in either,
+    // so none is run here until it stops (reads are harmless). See Replicator.nameConflict.
+    const impostor = req.method !== 'GET' && req.method !== 'HEAD' ? replicator.nameConflict() : undefined;
+    if (registry.isEvicted(String(req.from)) || impostor) {
+      const [status, message] = impostor
+        ? [503, `Another process is running as site ${config.name}; writes are refused until it stops.`]
+        : [403, `Site ${String(req.from)} was evicted; its requests are refused.`];
+      const body = faultBody(apiFlavorOf(req.url), status, message);
       return {
-        status: 403,
+        status,
         headers: { 'content-type': 'application/json' },
         body: Buffer.from(JSON.stringify(body)).toString('base64'),
       };
