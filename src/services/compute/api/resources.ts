@@ -444,8 +444,8 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     };
     if (!detail) return v;
     Object.assign(v, {
-      hypervisor_type: 'fake',
-      hypervisor_version: 1000,
+      hypervisor_type: svc.hypervisor.type,
+      hypervisor_version: svc.hypervisor.version,
       host_ip: '127.0.0.1',
       service: {
         id: atLeast(req, '2.53') ? h.service_id : hostNumber(h.id),
@@ -466,7 +466,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
         current_workload: 0,
         running_vms: h.running_vms,
         disk_available_least: h.disk_gb - h.used_disk_gb,
-        cpu_info: '{}',
+        cpu_info: svc.hypervisor.accel ? JSON.stringify({ accel: svc.hypervisor.accel }) : '{}',
       });
     return v;
   };
