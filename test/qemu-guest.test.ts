@@ -190,3 +190,10 @@ test(
     process.stdout.write(`# whole test ${Date.now() - t0} ms\n`);
   },
 );
+
+test('a site with an unknown compute driver does not start, with a message', async () => {
+  await assert.rejects(
+    startLocalCloud({ site: { services: { compute: { driver: 'xen' } } } }),
+    /services\.compute\.driver must be one of fake, qemu/,
+  );
+});
