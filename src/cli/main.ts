@@ -9,18 +9,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { COMPUTE_DRIVERS } from '../services/compute/agent/driver.ts';
 import { openrc, startFederation, startSite } from '../site/launch.ts';
 import type { SiteConfig } from '../site/site.ts';
 
 const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
 
   atoll up     [--sites 3] [--base-port 5000] [--host 127.0.0.1] [--data-dir .atoll] [--latency-ms 0]
-               [--admin-password PW] [--log-level warn]
+               [--admin-password PW] [--log-level warn] [--compute-driver fake|qemu]
                Starts a local federation on the in-process fabric, prints endpoints and an openrc.
   atoll site   --name NAME [--port 5000] [--host 127.0.0.1] [--data-dir DIR] [--nats URL[,URL]]
                [--nats-user U --nats-password P] [--bootstrap] [--admin-password PW] [--config FILE]
                [--nats-tls-ca PEM [--nats-tls-cert PEM --nats-tls-key PEM]] (TLS, mutual with a cert)
                [--tls-cert PEM --tls-key PEM] (HTTPS) [--invite TOKEN] [--trust open|admitted]
+               [--compute-driver fake|qemu] (real guests with qemu: docs/compute.md)
                Runs one site (over NATS when --nats is given).
   atoll site join NATS_LEAF_URL --name NAME [site options]
                Starts this site's own nats-server as a leaf node of a member's server (NATS_LEAF_URL,
@@ -58,6 +60,13 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** --compute-driver: the hypervisor of the site's compute hosts (docs/compute.md). */
+function computeDriver(v: string): string {
+  if (!(COMPUTE_DRIVERS as readonly string[]).includes(v))
+    throw new Error(`--compute-driver is one of ${COMPUTE_DRIVERS.join(', ')}`);
+  return v;
+}
+
 function adminFrom(pw: string | undefined) {
   return {
     adminUser: 'admin',
@@ -77,8 +86,10 @@ async function up(args: string[]): Promise<void> {
       'latency-ms': { type: 'string', default: '0' },
       'admin-password': { type: 'string' },
       'log-level': { type: 'string', default: 'warn' },
+      'compute-driver': { type: 'string', default: 'fake' },
     },
   });
+  const driver = computeDriver(values['compute-driver']);
   const n = Number(values.sites);
   if (!Number.isInteger(n) || n < 1 || n > 26) throw new Error('--sites must be 1 to 26');
   const dataDir = values['data-dir'] === ':memory:' ? ':memory:' : resolve(values['data-dir']);
@@ -91,6 +102,7 @@ async function up(args: string[]): Promise<void> {
     admin,
     latencyMs: Number(values['latency-ms']),
     logLevel: values['log-level'] as SiteConfig['logLevel'],
+    ...(driver !== 'fake' ? { site: { services: { compute: { driver } } } } : {}),
   });
   const first = fed.sites[0]!;
   const rc = openrc(`${first.ctx.publicUrl()}/identity/v3`, first.ctx.name, admin);
@@ -164,6 +176,7 @@ async function site(argv: string[]): Promise<void> {
       trust: { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'compute-driver': { type: 'string' },
     },
   });
   const file = values.config
@@ -189,6 +202,14 @@ async function site(argv: string[]): Promise<void> {
   }
   const config = { logLevel: 'info' as const, port: 5000, ...file, ...envConfig(), ...flags };
   if (!config.name) throw new Error('--name is required');
+  const driverFlag = values['compute-driver'] ?? process.env.ATOLL_COMPUTE_DRIVER;
+  if (driverFlag) {
+    const services = config.services ?? {};
+    config.services = {
+      ...services,
+      compute: { ...services.compute, driver: computeDriver(driverFlag) },
+    };
+  }
   if (!config.dataDir || config.dataDir === ':memory:') config.dataDir = resolve('.atoll', config.name);
   let natsUrl = values.nats ?? process.env.ATOLL_NATS_URL ?? file.nats;
   let stopNats: (() => void) | undefined;

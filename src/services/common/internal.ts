@@ -68,6 +68,13 @@ export interface ImageForCompute {
   ):
     | { id: string; name: string; status: string; minDisk: number; minRam: number; size: number | null }
     | undefined;
+  /**
+   * The bytes of an active image stored on this site (a real driver boots from them), with its disk
+   * format and properties; undefined when this site holds no copy (cross-site fetch is future work).
+   */
+  imageFile?(
+    imageId: string,
+  ): { path: string; sha256: string; diskFormat: string; properties: Record<string, unknown> } | undefined;
 }
 
 export const InternalApi = {

@@ -31,7 +31,8 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
         registerQuotaRoutes(scoped, svc);
       });
     },
-    start() {
+    async start() {
+      await mod.service!.startDriver();
       mod.service!.startHosts();
     },
     async close() {

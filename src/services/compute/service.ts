@@ -11,8 +11,12 @@ import type { SiteContext } from '../../site/site.ts';
 import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
 import { InternalApi, internalApi } from '../common/internal.ts';
 import type { ImageForComputeSnapshots } from '../image/index.ts';
-import type { DriverOp, InstanceSpec } from './agent/driver.ts';
+import { cpus, homedir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { BootSpec, ComputeDriver, DriverOp, InstanceSpec } from './agent/driver.ts';
+import { COMPUTE_DRIVERS } from './agent/driver.ts';
 import { FakeDriver } from './agent/fake-driver.ts';
+import { QemuDriver, probeAccel, run as runProgram } from './agent/qemu-driver.ts';
 import { HostAgentPool, callHost } from './agent/host-agents.ts';
 import { selectHost } from './domain/scheduler.ts';
 import type { HostState, ResourceRequest } from './domain/scheduler.ts';
@@ -33,6 +37,14 @@ export interface ComputeOptions {
   failureRate: number;
   /** How long the controller waits for a host agent. */
   hostTimeoutMs: number;
+  /** The hypervisor of this site's hosts: 'fake' (default) or 'qemu' (real guests, docs/compute.md). */
+  driver: 'fake' | 'qemu';
+  /** QEMU: 'auto' probes KVM at start and falls back to TCG. */
+  accel: 'auto' | 'kvm' | 'tcg';
+  /** QEMU: how long a stop waits after ACPI power-off before quitting the guest (Nova: 60 s). */
+  shutdownTimeoutMs: number;
+  /** QEMU: the tiny guest (scripts/build-guest.sh) whose kernel the KVM probe boots. */
+  guestDir?: string;
 }
 
 export const defaultComputeOptions: ComputeOptions = {
@@ -44,11 +56,33 @@ export const defaultComputeOptions: ComputeOptions = {
   opDelayMs: 0,
   failureRate: 0,
   hostTimeoutMs: 30_000,
+  driver: 'fake',
+  accel: 'auto',
+  shutdownTimeoutMs: 60_000,
 };
 
+/** The site's compute settings over the defaults; a bad driver or accel stops the site at start. */
 export function computeOptions(ctx: SiteContext): ComputeOptions {
   const c = (ctx.config.services.compute ?? {}) as Partial<ComputeOptions>;
-  return { ...defaultComputeOptions, ...c };
+  // A QEMU site is, unless told otherwise, one host the size of this machine.
+  const real: Partial<ComputeOptions> =
+    c.driver === 'qemu'
+      ? { hosts: 1, vcpus: cpus().length, ramMb: Math.floor(totalmem() / 2 ** 20), diskGb: 100 }
+      : {};
+  const o = { ...defaultComputeOptions, ...real, ...c };
+  if (!(COMPUTE_DRIVERS as readonly string[]).includes(o.driver))
+    throw new Error(
+      `services.compute.driver must be one of ${COMPUTE_DRIVERS.join(', ')} (got ${String(o.driver)})`,
+    );
+  if (!['auto', 'kvm', 'tcg'].includes(o.accel))
+    throw new Error(`services.compute.accel must be auto, kvm or tcg (got ${String(o.accel)})`);
+  return o;
+}
+
+/** Where scripts/build-guest.sh puts the tiny guest. */
+export function defaultGuestDir(): string {
+  const env = process.env;
+  return env.ATOLL_GUEST_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'atoll', 'guest');
 }
 
 export const hostState = (h: HostRow): HostState => ({
@@ -70,7 +104,12 @@ export class ComputeService {
   readonly repo: ComputeRepo;
   readonly opts: ComputeOptions;
   readonly agents: HostAgentPool;
-  readonly driver: FakeDriver;
+  driver: ComputeDriver;
+  /** What os-hypervisors shows: 'fake', or 'QEMU' with the acceleration in use (kvm | tcg). */
+  hypervisor: { type: string; version: number; accel?: string; why?: string } = {
+    type: 'fake',
+    version: 1000,
+  };
   /** Host work in flight, so close() can wait for it. */
   private inflight = new Set<Promise<unknown>>();
   readonly stats = { builds: 0, active: 0, failed: 0 };
@@ -83,7 +122,9 @@ export class ComputeService {
       opDelayMs: this.opts.opDelayMs,
       failureRate: this.opts.failureRate,
     });
-    this.agents = new HostAgentPool(ctx.fabric, ctx.name, this.driver);
+    this.agents = new HostAgentPool(ctx.fabric, ctx.name, {
+      run: (host, op, inst) => this.driver.run(host, op, inst),
+    });
   }
 
   get network(): NetworkForCompute | undefined {
@@ -96,7 +137,40 @@ export class ComputeService {
     return internalApi<ImageForComputeSnapshots>(this.ctx, InternalApi.Image);
   }
 
-  /** Registers this site's fake hosts (records kept across restarts) and starts their agents. */
+  /** Picks the driver: for QEMU, checks that qemu runs and probes KVM (a short boot with a timeout). */
+  async startDriver(): Promise<void> {
+    if (this.opts.driver !== 'qemu') return;
+    let version: string;
+    try {
+      version = await runProgram('qemu-system-x86_64', ['-version'], 10_000);
+    } catch (e) {
+      throw new Error(`compute driver qemu: qemu-system-x86_64 does not run here (${(e as Error).message})`);
+    }
+    const guestDir = this.opts.guestDir ?? defaultGuestDir();
+    const probe =
+      this.opts.accel === 'auto'
+        ? await probeAccel('qemu-system-x86_64', {
+            kernel: join(guestDir, 'vmlinuz'),
+            initrd: join(guestDir, 'initramfs.gz'),
+          })
+        : { accel: this.opts.accel, why: 'set in the site config' };
+    const m = /version (\d+)\.(\d+)\.(\d+)/.exec(version);
+    this.hypervisor = {
+      type: 'QEMU',
+      version: m ? Number(m[1]) * 1_000_000 + Number(m[2]) * 1000 + Number(m[3]) : 0,
+      accel: probe.accel,
+      why: probe.why,
+    };
+    this.driver = new QemuDriver({
+      dataDir: this.ctx.config.dataDir,
+      accel: probe.accel,
+      clock: this.ctx.clock,
+      shutdownTimeoutMs: this.opts.shutdownTimeoutMs,
+    });
+    this.ctx.log.info({ accel: probe.accel, why: probe.why }, 'compute driver qemu');
+  }
+
+  /** Registers this site's hosts (records kept across restarts) and starts their agents. */
   startHosts(): void {
     const now = this.ctx.clock.now();
     this.ctx.store.tx(() => {
@@ -157,7 +231,53 @@ export class ComputeService {
   }
 
   spec(s: ServerRow): InstanceSpec {
-    return { id: s.id, name: s.name, vcpus: s.vcpus, ramMb: s.ram, diskGb: s.disk, imageId: s.image_id };
+    const spec: InstanceSpec = {
+      id: s.id,
+      name: s.name,
+      vcpus: s.vcpus,
+      ramMb: s.ram,
+      diskGb: s.disk,
+      imageId: s.image_id,
+    };
+    if (this.opts.driver === 'fake') return spec;
+    return { ...spec, boot: this.bootSpec(s) };
+  }
+
+  /** What a real driver needs: the image's bytes here (and its kernel / ramdisk) and the config drive. */
+  bootSpec(s: ServerRow): BootSpec {
+    const files = this.image?.imageFile;
+    const file = (id: unknown) => (typeof id === 'string' && files ? files(id) : undefined);
+    const img = file(s.image_id);
+    const keys: Record<string, string> = {};
+    const kp = s.key_name ? this.repo.keypair(s.user_id, s.key_name) : undefined;
+    if (kp) keys[kp.name] = kp.public_key;
+    const spec: BootSpec = {
+      hostname:
+        s.name
+          .toLowerCase()
+          .replace(/[^a-z0-9-]+/g, '-')
+          .slice(0, 63) || 'server',
+      projectId: s.project_id,
+      availabilityZone: this.ctx.name,
+      metadata: JSON.parse(s.metadata) as Record<string, string>,
+      userData: s.user_data,
+      publicKeys: keys,
+    };
+    if (img && s.image_id) {
+      const kernel = file(img.properties.kernel_id);
+      const ramdisk = file(img.properties.ramdisk_id);
+      const cmdline = img.properties.os_command_line;
+      spec.image = {
+        id: s.image_id,
+        path: img.path,
+        sha256: img.sha256,
+        format: img.diskFormat,
+        ...(kernel ? { kernel: { path: kernel.path, sha256: kernel.sha256 } } : {}),
+        ...(ramdisk ? { ramdisk: { path: ramdisk.path, sha256: ramdisk.sha256 } } : {}),
+        ...(typeof cmdline === 'string' ? { cmdline } : {}),
+      };
+    }
+    return spec;
   }
 
   /** Starts an instance action (os-instance-actions) and returns its id. */
@@ -324,6 +444,7 @@ export class ComputeService {
   async close(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
     this.agents.close();
+    if (this.driver instanceof QemuDriver) await this.driver.close();
   }
 }
 

@@ -2,6 +2,7 @@
  * @module The image service (Glance v2 compatible) as a site module. It also offers compute the
  * ImageForCompute contract (ctx.internal 'image'), extended with snapshots (ImageForComputeSnapshots).
  */
+import { existsSync } from 'node:fs';
 import type { AuthContext } from '../../core/auth.ts';
 import type { ServiceModule, SiteContext } from '../../site/site.ts';
 import type { ImageForCompute } from '../common/internal.ts';
@@ -41,6 +42,18 @@ export function imageModule(): ServiceModule {
             minDisk: img.min_disk,
             minRam: img.min_ram,
             size: img.size,
+          };
+        },
+        imageFile(imageId) {
+          const img = api.get(imageId);
+          if (!img || img.status !== 'active' || !img.blob || !blobs) return undefined;
+          const path = blobs.path(img.blob);
+          if (!existsSync(path)) return undefined;
+          return {
+            path,
+            sha256: img.blob,
+            diskFormat: img.disk_format ?? 'raw',
+            properties: JSON.parse(img.properties) as Record<string, unknown>,
           };
         },
         async snapshot(auth, name, properties, data) {

@@ -4,6 +4,9 @@
  * (subject atoll.<site>.rpc.host.<hostname>) and the agent on that host calls its driver.
  */
 
+/** The drivers a compute host can run (services.compute.driver, `--compute-driver`). */
+export const COMPUTE_DRIVERS = ['fake', 'qemu'] as const;
+
 export interface InstanceSpec {
   id: string;
   name: string;
@@ -11,6 +14,30 @@ export interface InstanceSpec {
   ramMb: number;
   diskGb: number;
   imageId: string | null;
+  /** What a real driver boots and shows the guest; set by the controller (the fake driver ignores it). */
+  boot?: BootSpec;
+}
+
+/** The image's bytes on this site and what the config drive carries (openstack/latest/*). */
+export interface BootSpec {
+  image?: {
+    id: string;
+    /** A file on this site's image store, content-addressed by sha256. */
+    path: string;
+    sha256: string;
+    format: string;
+    /** Direct kernel boot (kernel_id / ramdisk_id image properties, AMI-style). */
+    kernel?: { path: string; sha256: string };
+    ramdisk?: { path: string; sha256: string };
+    cmdline?: string;
+  };
+  hostname: string;
+  projectId: string;
+  availabilityZone: string;
+  metadata: Record<string, string>;
+  /** Base64, as the API took it. */
+  userData: string | null;
+  publicKeys: Record<string, string>;
 }
 
 export type DriverOp =
@@ -28,7 +55,8 @@ export type DriverOp =
   | 'finish_migration'
   | 'confirm_migration'
   | 'finish_revert_migration'
-  | 'snapshot';
+  | 'snapshot'
+  | 'get_console_output';
 
 export interface ComputeDriver {
   /** Runs an operation on an instance of this host; resolves with the power state after it. */

@@ -29,6 +29,7 @@ const POWER_AFTER: Record<DriverOp, number | undefined> = {
   confirm_migration: undefined,
   finish_revert_migration: PowerState.Running,
   snapshot: undefined,
+  get_console_output: undefined,
 };
 
 export class FakeDriver implements ComputeDriver {
@@ -55,6 +56,7 @@ export class FakeDriver implements ComputeDriver {
       vms.delete(inst.id);
       return { powerState: PowerState.NoState };
     }
+    if (op === 'get_console_output') return { powerState: vms.get(inst.id)!, data: '' };
     if (op === 'snapshot') return { powerState: vms.get(inst.id)!, data: `fake disk of ${inst.id}\n` };
     const ps = POWER_AFTER[op] ?? vms.get(inst.id) ?? PowerState.NoState;
     vms.set(inst.id, ps);

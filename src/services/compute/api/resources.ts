@@ -4,6 +4,7 @@
  * services (admin). https://docs.openstack.org/api-ref/compute/
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
+import { loadavg, uptime } from 'node:os';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { canRead, requireAdmin, requireMember, requireReader } from '../../../core/auth.ts';
@@ -444,8 +445,8 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     };
     if (!detail) return v;
     Object.assign(v, {
-      hypervisor_type: 'fake',
-      hypervisor_version: 1000,
+      hypervisor_type: svc.hypervisor.type,
+      hypervisor_version: svc.hypervisor.version,
       host_ip: '127.0.0.1',
       service: {
         id: atLeast(req, '2.53') ? h.service_id : hostNumber(h.id),
@@ -466,10 +467,16 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
         current_workload: 0,
         running_vms: h.running_vms,
         disk_available_least: h.disk_gb - h.used_disk_gb,
-        cpu_info: '{}',
+        cpu_info: svc.hypervisor.accel ? JSON.stringify({ accel: svc.hypervisor.accel }) : '{}',
       });
     return v;
   };
+  // Host aggregates are not modelled (one zone per site); `openstack hypervisor show` lists them to
+  // fill its aggregates field, so the list exists and is empty.
+  app.get(`${P}/os-aggregates`, async (req) => {
+    requireAdmin(ctx.authenticate(req));
+    return { aggregates: [] };
+  });
   app.get(`${P}/os-hypervisors`, async (req) => {
     requireAdmin(ctx.authenticate(req));
     return { hypervisors: repo.hosts().map((h) => hypervisorView(h, false, req)) };
@@ -499,18 +506,27 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
       },
     };
   });
+  const hypervisor = (id: string) => {
+    const h = repo.hosts().find((x) => x.service_id === id || x.id === id || String(hostNumber(x.id)) === id);
+    if (!h) throw new NotFound(`Hypervisor with ID ${id} could not be found.`);
+    return h;
+  };
   app.get<{ Params: { id: string } }>(`${P}/os-hypervisors/:id`, async (req) => {
     requireAdmin(ctx.authenticate(req));
-    const h = repo
-      .hosts()
-      .find(
-        (x) =>
-          x.service_id === req.params.id ||
-          x.id === req.params.id ||
-          String(hostNumber(x.id)) === req.params.id,
-      );
-    if (!h) throw new NotFound(`Hypervisor with ID ${req.params.id} could not be found.`);
-    return { hypervisor: hypervisorView(h, true, req) };
+    return { hypervisor: hypervisorView(hypervisor(req.params.id), true, req) };
+  });
+  // Nova's uptime (removed in 2.88, where show carries it): `openstack hypervisor show` asks for it.
+  app.get<{ Params: { id: string } }>(`${P}/os-hypervisors/:id/uptime`, async (req) => {
+    requireAdmin(ctx.authenticate(req));
+    if (atLeast(req, '2.88')) throw new NotFound('The resource could not be found.');
+    // The host's `uptime` line, as Nova's libvirt driver reports it (the CLI parses this shape).
+    const up = Math.floor(uptime() / 60);
+    const at = new Date(ctx.clock.now()).toISOString().slice(11, 19);
+    const load = loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ');
+    const line = ` ${at} up ${Math.floor(up / 1440)} days, ${Math.floor((up % 1440) / 60)}:${String(up % 60).padStart(2, '0')},  0 users,  load average: ${load}`;
+    return { hypervisor: { ...hypervisorView(hypervisor(req.params.id), false, req), uptime: line } };
   });
   app.get(`${P}/os-services`, async (req) => {
     requireAdmin(ctx.authenticate(req));

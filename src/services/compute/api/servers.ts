@@ -625,6 +625,29 @@ async function runAction(
       reply.header('location', `${ctx.publicUrl()}/image/v2/images/${imageId}`);
       return reply.send();
     }
+    case 'os-getConsoleOutput': {
+      // Nova: {"os-getConsoleOutput": {"length": N}}, N an integer (or its string) >= -1; -1 or
+      // null is the whole log. The answer is 200 {"output": "..."}, the last N lines.
+      if (!isObj(arg)) throw new BadRequest('Invalid input for field/attribute os-getConsoleOutput.');
+      const raw = arg.length ?? null;
+      let length: number | null = null;
+      if (raw !== null) {
+        const n = typeof raw === 'string' && /^-?[0-9]+$/.test(raw) ? Number(raw) : raw;
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < -1)
+          throw new BadRequest('Invalid input for field/attribute length.');
+        length = n === -1 ? null : n;
+      }
+      if (!s.host || s.vm_state === 'building' || s.vm_state === 'error')
+        throw new Conflict(`Instance ${s.id} is not ready`);
+      const r = await svc.host(s.host, 'get_console_output', s);
+      let out = r.data ?? '';
+      if (length !== null) {
+        const lines = out.split('\n');
+        if (lines[lines.length - 1] === '') lines.pop();
+        out = length === 0 ? '' : lines.slice(-length).join('\n');
+      }
+      return reply.code(200).send({ output: out });
+    }
     default:
       throw new BadRequest(`There is no such action: ${action}`);
   }

@@ -1,0 +1,431 @@
+/**
+ * @module The QEMU driver (after nova/virt/libvirt, without libvirt): one qemu-system-x86_64 process
+ * per running instance, a qcow2 overlay on a per-site base image cache, a config drive (iso9660
+ * labelled config-2, as Nova writes it), the serial console in a log file and a QMP socket for power
+ * operations. Every process is spawned asynchronously, so the event loop never waits on qemu.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { constants, existsSync } from 'node:fs';
+import {
+  access,
+  chmod,
+  copyFile,
+  link,
+  mkdir,
+  mkdtemp,
+  open,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Clock } from '../../../core/ports.ts';
+import { PowerState } from '../domain/states.ts';
+import type { BootSpec, ComputeDriver, DriverOp, InstanceSpec } from './driver.ts';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface QemuDriverOptions {
+  /** Instances and the base image cache live here; ':memory:' uses a temp directory removed by close(). */
+  dataDir: string;
+  accel: Accel;
+  clock: Clock;
+  qemu?: string;
+  qemuImg?: string;
+  genisoimage?: string;
+  /** How long a stop waits for the guest to power off after ACPI before quitting qemu (Nova: 60 s). */
+  shutdownTimeoutMs?: number;
+}
+
+/** Console output is read from the end of the log, at most this much (a fabric message carries it). */
+export const CONSOLE_TAIL_BYTES = 256 * 1024;
+
+interface Vm {
+  host: string;
+  proc: ChildProcess | undefined;
+  paused: boolean;
+}
+
+/** Runs a program to completion without blocking; rejects with its stderr when it fails. */
+export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    p.on('close', (code) => {
+      clearTimeout(t);
+      if (code === 0) resolve(out);
+      else
+        reject(new Error(`${cmd} ${args[0] ?? ''} failed (${code ?? 'killed'}): ${err.trim().slice(-500)}`));
+    });
+  });
+}
+
+/**
+ * Which acceleration works here. /dev/kvm existing is not enough (on some machines a KVM guest hangs
+ * after the firmware), so boot the tiny guest's kernel under KVM with `atoll.poweroff` and take KVM
+ * only if it powers off within the timeout. Without a guest kernel to try, TCG.
+ */
+export async function probeAccel(
+  qemu: string,
+  guest: { kernel: string; initrd: string } | undefined,
+  timeoutMs = 8000,
+): Promise<{ accel: Accel; why: string }> {
+  try {
+    await access('/dev/kvm', constants.R_OK | constants.W_OK);
+  } catch {
+    return { accel: 'tcg', why: '/dev/kvm is not usable' };
+  }
+  if (!guest || !existsSync(guest.kernel) || !existsSync(guest.initrd))
+    return { accel: 'tcg', why: 'no guest kernel to probe KVM with' };
+  const args = ['-accel', 'kvm', '-m', '128', '-nodefaults', '-display', 'none', '-no-user-config'];
+  args.push('-serial', 'stdio', '-no-reboot', '-kernel', guest.kernel, '-initrd', guest.initrd);
+  args.push('-append', 'console=ttyS0 quiet panic=-1 atoll.poweroff');
+  try {
+    const out = await run(qemu, args, timeoutMs);
+    return out.includes('atoll-guest: booted')
+      ? { accel: 'kvm', why: 'a KVM guest booted and powered off' }
+      : { accel: 'tcg', why: 'the KVM guest printed nothing' };
+  } catch (e) {
+    return {
+      accel: 'tcg',
+      why: `the KVM guest did not finish in ${timeoutMs} ms (${(e as Error).message.slice(0, 120)})`,
+    };
+  }
+}
+
+/** One QMP command on a fresh connection (greeting, qmp_capabilities, the command). */
+export function qmp(socket: string, command: string, timeoutMs = 5000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const c = connect(socket);
+    let buf = '';
+    let step = 0;
+    const t = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`QMP ${command}: no answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (e: Error | undefined, v?: unknown) => {
+      clearTimeout(t);
+      c.destroy();
+      if (e) reject(e);
+      else resolve(v);
+    };
+    c.on('error', (e) => done(e));
+    c.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line) as { QMP?: unknown; return?: unknown; error?: { desc: string } };
+        if (msg.error) return done(new Error(`QMP ${command}: ${msg.error.desc}`));
+        if (step === 0 && msg.QMP) {
+          step = 1;
+          c.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\n');
+        } else if (step === 1 && 'return' in msg) {
+          step = 2;
+          c.write(JSON.stringify({ execute: command }) + '\n');
+        } else if (step === 2 && 'return' in msg) return done(undefined, msg.return);
+      }
+    });
+  });
+}
+
+export class QemuDriver implements ComputeDriver {
+  private vms = new Map<string, Vm>();
+  private root: string | undefined;
+  private readonly qemu: string;
+  private readonly qemuImg: string;
+  private readonly iso: string;
+
+  constructor(private opts: QemuDriverOptions) {
+    this.qemu = opts.qemu ?? 'qemu-system-x86_64';
+    this.qemuImg = opts.qemuImg ?? 'qemu-img';
+    this.iso = opts.genisoimage ?? 'genisoimage';
+  }
+
+  get accel(): Accel {
+    return this.opts.accel;
+  }
+
+  private async dir(): Promise<string> {
+    if (!this.root) {
+      this.root =
+        this.opts.dataDir === ':memory:'
+          ? await mkdtemp(join(tmpdir(), 'atoll-qemu-'))
+          : join(this.opts.dataDir, 'qemu');
+      await mkdir(join(this.root, 'instances'), { recursive: true, mode: 0o700 });
+      await mkdir(join(this.root, 'base'), { recursive: true, mode: 0o700 });
+    }
+    return this.root;
+  }
+
+  /** The instance's directory (kept across hosts of this process, so a resize between them keeps the disk). */
+  async instanceDir(id: string): Promise<string> {
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`bad instance id ${id}`);
+    return join(await this.dir(), 'instances', id);
+  }
+
+  async run(host: string, op: DriverOp, inst: InstanceSpec): Promise<{ powerState: number; data?: string }> {
+    const vm = this.vms.get(inst.id);
+    const dir = await this.instanceDir(inst.id);
+    switch (op) {
+      case 'spawn':
+        await this.create(inst, dir);
+        this.vms.set(inst.id, { host, proc: undefined, paused: false });
+        await this.start(inst, dir);
+        return { powerState: PowerState.Running };
+      case 'destroy':
+        if (vm && vm.host !== host && this.alive(vm)) return { powerState: PowerState.NoState };
+        await this.kill(inst.id);
+        this.vms.delete(inst.id);
+        await rm(dir, { recursive: true, force: true });
+        return { powerState: PowerState.NoState };
+      case 'get_console_output':
+        return { powerState: this.powerState(inst.id), data: await tail(join(dir, 'console.log')) };
+      case 'snapshot':
+        throw new Error('createImage is not supported by the QEMU driver yet');
+    }
+    if (!vm) throw new Error(`Instance ${inst.id} could not be found on host ${host}.`);
+    switch (op) {
+      case 'power_off':
+      case 'migrate_disk_and_power_off':
+        await this.powerOff(inst.id, dir);
+        return { powerState: PowerState.Shutdown };
+      case 'power_on':
+      case 'finish_migration':
+      case 'finish_revert_migration':
+        vm.host = host;
+        if (!this.alive(vm)) {
+          await this.resize(dir, inst.diskGb);
+          await this.start(inst, dir);
+        }
+        return { powerState: PowerState.Running };
+      case 'reboot':
+        if (!this.alive(vm)) await this.start(inst, dir);
+        else await qmp(join(dir, 'qmp'), 'system_reset');
+        vm.paused = false;
+        if (this.alive(vm)) await qmp(join(dir, 'qmp'), 'cont');
+        return { powerState: PowerState.Running };
+      case 'pause':
+      case 'suspend':
+        await qmp(join(dir, 'qmp'), 'stop');
+        vm.paused = true;
+        return { powerState: op === 'pause' ? PowerState.Paused : PowerState.Suspended };
+      case 'unpause':
+      case 'resume':
+        await qmp(join(dir, 'qmp'), 'cont');
+        vm.paused = false;
+        return { powerState: PowerState.Running };
+      case 'rebuild':
+        await this.kill(inst.id);
+        await rm(join(dir, 'disk.qcow2'), { force: true });
+        await this.create(inst, dir);
+        await this.start(inst, dir);
+        return { powerState: PowerState.Running };
+      case 'confirm_migration':
+        return { powerState: this.powerState(inst.id) };
+    }
+    throw new Error(`the QEMU driver does not do ${op}`);
+  }
+
+  private alive(vm: Vm): boolean {
+    return vm.proc !== undefined && vm.proc.exitCode === null && vm.proc.signalCode === null;
+  }
+
+  private powerState(id: string): number {
+    const vm = this.vms.get(id);
+    if (!vm) return PowerState.NoState;
+    if (!this.alive(vm)) return PowerState.Shutdown;
+    return vm.paused ? PowerState.Paused : PowerState.Running;
+  }
+
+  /** The disk (overlay on the cached base), kernel and ramdisk copies, and the config drive. */
+  private async create(inst: InstanceSpec, dir: string): Promise<void> {
+    const boot = inst.boot;
+    if (!boot?.image)
+      throw new Error(`the QEMU driver needs the bytes of image ${inst.imageId ?? '(none)'} on this site`);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    const img = boot.image;
+    const fmt = img.format === 'qcow2' ? 'qcow2' : 'raw';
+    const base = await this.cached(img.path, img.sha256);
+    const disk = join(dir, 'disk.qcow2');
+    await run(this.qemuImg, ['create', '-q', '-f', 'qcow2', '-b', base, '-F', fmt, disk]);
+    await this.resize(dir, inst.diskGb);
+    if (img.kernel)
+      await copyFile(await this.cached(img.kernel.path, img.kernel.sha256), join(dir, 'kernel'));
+    if (img.ramdisk)
+      await copyFile(await this.cached(img.ramdisk.path, img.ramdisk.sha256), join(dir, 'ramdisk'));
+    await this.configDrive(inst, boot, dir);
+  }
+
+  /** Grows the disk to the flavor's root disk (never shrinks it: qemu-img refuses, and so does Nova). */
+  private async resize(dir: string, diskGb: number): Promise<void> {
+    if (diskGb <= 0) return;
+    const disk = join(dir, 'disk.qcow2');
+    const info = JSON.parse(await run(this.qemuImg, ['info', '--output=json', '-U', disk])) as {
+      'virtual-size': number;
+    };
+    const want = diskGb * 1024 ** 3;
+    if (info['virtual-size'] < want) await run(this.qemuImg, ['resize', '-q', disk, String(want)]);
+  }
+
+  /** The per-site base image cache: a hard link to the image store's blob (a copy across file systems). */
+  private async cached(path: string, sha256: string): Promise<string> {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error('bad image checksum');
+    const dst = join(await this.dir(), 'base', sha256);
+    if (existsSync(dst)) return dst;
+    const tmp = `${dst}.${process.pid}.tmp`;
+    try {
+      await link(path, tmp);
+    } catch {
+      await copyFile(path, tmp);
+    }
+    await rename(tmp, dst);
+    return dst;
+  }
+
+  /** openstack/latest/{meta_data.json,user_data,network_data.json} on an iso9660 labelled config-2. */
+  private async configDrive(inst: InstanceSpec, boot: BootSpec, dir: string): Promise<void> {
+    const src = join(dir, 'config');
+    const latest = join(src, 'openstack', 'latest');
+    await mkdir(latest, { recursive: true });
+    const meta = {
+      uuid: inst.id,
+      name: inst.name,
+      hostname: boot.hostname,
+      availability_zone: boot.availabilityZone,
+      project_id: boot.projectId,
+      meta: boot.metadata,
+      public_keys: boot.publicKeys,
+      launch_index: 0,
+    };
+    await writeFile(join(latest, 'meta_data.json'), JSON.stringify(meta, null, 1));
+    await writeFile(
+      join(latest, 'network_data.json'),
+      JSON.stringify({ links: [], networks: [], services: [] }),
+    );
+    if (boot.userData) await writeFile(join(latest, 'user_data'), Buffer.from(boot.userData, 'base64'));
+    await run(this.iso, ['-quiet', '-o', join(dir, 'config.iso'), '-V', 'config-2', '-J', '-r', src]);
+    await rm(src, { recursive: true, force: true });
+  }
+
+  private async start(inst: InstanceSpec, dir: string): Promise<void> {
+    const vm = this.vms.get(inst.id);
+    if (!vm) throw new Error(`Instance ${inst.id} is not known here`);
+    const sock = join(dir, 'qmp');
+    await rm(sock, { force: true });
+    const args = ['-name', `guest=${inst.id}`, '-accel', this.opts.accel, '-nodefaults', '-no-user-config'];
+    args.push('-display', 'none', '-m', String(inst.ramMb), '-smp', String(inst.vcpus));
+    args.push(
+      '-chardev',
+      `file,id=console,path=${join(dir, 'console.log')},append=on`,
+      '-serial',
+      'chardev:console',
+    );
+    args.push('-qmp', `unix:${sock},server=on,wait=off`);
+    args.push('-drive', `file=${join(dir, 'disk.qcow2')},if=virtio,format=qcow2`);
+    args.push('-drive', `file=${join(dir, 'config.iso')},if=virtio,format=raw,readonly=on`);
+    if (existsSync(join(dir, 'kernel'))) {
+      args.push(
+        '-kernel',
+        join(dir, 'kernel'),
+        '-append',
+        inst.boot?.image?.cmdline ?? 'console=ttyS0 quiet panic=-1',
+      );
+      if (existsSync(join(dir, 'ramdisk'))) args.push('-initrd', join(dir, 'ramdisk'));
+    }
+    const proc = spawn(this.qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    const exited = new Promise<void>((res) => proc.once('exit', () => res()));
+    proc.once('error', (e) => (err += String(e)));
+    vm.proc = proc;
+    // Started once its QMP socket answers; an early exit is a spawn failure with qemu's own words.
+    const deadline = this.opts.clock.now() + 10_000;
+    for (;;) {
+      if (!this.alive(vm)) throw new Error(`qemu exited at start: ${err.trim()}`);
+      try {
+        await qmp(sock, 'query-status', 1000);
+        return;
+      } catch {
+        if (this.opts.clock.now() > deadline) {
+          proc.kill('SIGKILL');
+          await exited;
+          throw new Error(`qemu did not open its QMP socket: ${err.trim()}`);
+        }
+        await Promise.race([exited, new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 50))]);
+      }
+    }
+  }
+
+  /** ACPI power button, then quit after shutdownTimeoutMs if the guest did not power off. */
+  private async powerOff(id: string, dir: string): Promise<void> {
+    const vm = this.vms.get(id);
+    if (!vm?.proc || !this.alive(vm)) return;
+    const proc = vm.proc;
+    const exited = new Promise<void>((res) => (this.alive(vm) ? proc.once('exit', () => res()) : res()));
+    const sock = join(dir, 'qmp');
+    await qmp(sock, 'system_powerdown').catch(() => undefined);
+    const timeout = this.opts.shutdownTimeoutMs ?? 60_000;
+    const gone = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((r) => this.opts.clock.setTimeout(() => r(false), timeout)),
+    ]);
+    if (!gone) {
+      await qmp(sock, 'quit').catch(() => proc.kill('SIGKILL'));
+      await exited;
+    }
+    vm.paused = false;
+  }
+
+  private async kill(id: string): Promise<void> {
+    const vm = this.vms.get(id);
+    if (!vm?.proc || !this.alive(vm)) return;
+    const proc = vm.proc;
+    const exited = new Promise<void>((res) => proc.once('exit', () => res()));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  /** The pids of running guests (tests check that a delete leaves none). */
+  pids(): number[] {
+    return [...this.vms.values()].flatMap((v) => (v.proc?.pid && this.alive(v) ? [v.proc.pid] : []));
+  }
+
+  async close(): Promise<void> {
+    for (const id of this.vms.keys()) await this.kill(id);
+    if (this.root && this.opts.dataDir === ':memory:') await rm(this.root, { recursive: true, force: true });
+  }
+}
+
+async function tail(file: string): Promise<string> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = (await stat(file)).size;
+    const len = Math.min(size, CONSOLE_TAIL_BYTES);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    return buf.toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
