@@ -218,6 +218,10 @@ export async function createSite(
       downAfterMs: config.downAfterMs,
       version: ATOLL_VERSION,
       endpoint: boundUrl,
+      knows: (s) => {
+        const row = registry.get(s);
+        return !!row && row.state !== 'evicted' && !registry.isEvicted(s);
+      },
     },
     new SiteSealer(registry, config.trust),
   );
@@ -488,6 +492,11 @@ function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
     [...ctx.replicator.peers.keys()].map(
       (s) => [{ site: s }, ctx.replicator.isUp(s) ? 1 : 0] as [Record<string, string>, number],
     ),
+  );
+  metrics.gauge(
+    'atoll_heartbeats_dropped_total',
+    'Heartbeats dropped: from a name not in the registry (or evicted), or naming another site than their subject',
+    () => ctx.replicator.stats.unknownSenders + ctx.replicator.stats.spoofedHeartbeats,
   );
   metrics.gauge('atoll_changes_applied_total', 'Remote changes applied', () => ctx.replicator.stats.applied);
   metrics.gauge(
