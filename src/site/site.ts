@@ -225,7 +225,18 @@ export async function createSite(
     },
     new SiteSealer(registry, config.trust),
   );
-  const forwarder = new Forwarder(deps.fabric, replicator, { timeoutMs: config.forwardTimeoutMs });
+  const forwarder = new Forwarder(deps.fabric, replicator, {
+    timeoutMs: config.forwardTimeoutMs,
+    auth: {
+      privateKey: () => registry.identity().privateKey,
+      identityKey: (s) => {
+        const row = registry.get(s);
+        if (!row || row.state === 'evicted' || registry.isEvicted(s)) return undefined;
+        return registry.admittedKey(s) ?? (row.identity_key || undefined);
+      },
+      now: () => clock.now(),
+    },
+  });
   const membership = new Membership(store, changelog, registry, clock, ids);
   const metrics = new Metrics();
 
@@ -331,7 +342,16 @@ export async function createSite(
       body: res.rawPayload.toString('base64'),
     };
   };
-  const stopServing = forwarder.serve(local);
+  const stopServing = forwarder.serve(local, (req, why) => {
+    log.warn({ from: String(req.from), why }, 'forwarded request refused');
+    return {
+      status: 403,
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from(
+        JSON.stringify(faultBody(apiFlavorOf(String(req.url)), 403, `Forwarded request refused: ${why}.`)),
+      ).toString('base64'),
+    };
+  });
   const stopJoin = membership.serveJoin(deps.fabric);
 
   replicator.start();
