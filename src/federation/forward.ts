@@ -8,6 +8,19 @@ import type { Fabric } from '../fabric/fabric.ts';
 import { FabricError, decodeJson, encodeJson, subjects } from '../fabric/fabric.ts';
 import { Conflict, SiteUnavailable } from '../core/errors.ts';
 import type { Replicator } from './replicator.ts';
+import { createPrivateKey, createPublicKey, randomUUID, sign, verify } from 'node:crypto';
+
+/** How old (or early) a forwarded request may be; its id is remembered this long to refuse replays. */
+export const FORWARD_WINDOW_MS = 30_000;
+
+/** The sender's identity key signs each request; the owner verifies it before anything runs. */
+export interface ForwardAuth {
+  /** PEM of this site's identity private key. */
+  privateKey(): string;
+  /** PEM of a site's identity public key if it is known and not evicted. */
+  identityKey(site: string): string | undefined;
+  now(): number;
+}
 
 export interface ForwardedRequest {
   v: number;
@@ -17,6 +30,10 @@ export interface ForwardedRequest {
   headers: Record<string, string>;
   /** base64 */
   body?: string;
+  /** sent at, ms; request id (replays refused); Ed25519 over the request without `sig`, base64url */
+  at?: number;
+  id?: string;
+  sig?: string;
 }
 export interface ForwardedReply {
   status: number;
@@ -53,22 +70,54 @@ export class Forwarder {
   private fabric: Fabric;
   private replicator: Replicator;
   private timeoutMs: number;
-  readonly stats = { forwarded: 0, served: 0, unavailable: 0 };
+  private auth: ForwardAuth | undefined;
+  private seen = new Map<string, number>();
+  readonly stats = { forwarded: 0, served: 0, unavailable: 0, refused: 0 };
 
-  constructor(fabric: Fabric, replicator: Replicator, opts: { timeoutMs: number }) {
+  constructor(fabric: Fabric, replicator: Replicator, opts: { timeoutMs: number; auth?: ForwardAuth }) {
     this.fabric = fabric;
     this.replicator = replicator;
     this.timeoutMs = opts.timeoutMs;
+    this.auth = opts.auth;
+  }
+
+  private static signed(req: ForwardedRequest): Buffer {
+    const { sig: _sig, ...rest } = req;
+    return Buffer.from(JSON.stringify(rest));
+  }
+
+  /** Why a request must not run (unsigned, unknown or evicted sender, stale, replayed), or undefined. */
+  private check(req: ForwardedRequest): string | undefined {
+    if (!this.auth) return undefined;
+    const pem = typeof req.from === 'string' ? this.auth.identityKey(req.from) : undefined;
+    if (!pem) return `sender ${String(req.from)} is unknown or evicted`;
+    if (typeof req.sig !== 'string' || typeof req.id !== 'string' || typeof req.at !== 'number')
+      return 'request is not signed';
+    if (!verify(null, Forwarder.signed(req), createPublicKey(pem), Buffer.from(req.sig, 'base64url')))
+      return `request signature does not verify as ${req.from}`;
+    const now = this.auth.now();
+    if (Math.abs(now - req.at) > FORWARD_WINDOW_MS) return 'request is stale';
+    for (const [id, at] of this.seen) if (at < now - FORWARD_WINDOW_MS) this.seen.delete(id);
+    const key = `${req.from}/${req.id}`;
+    if (this.seen.has(key)) return 'request is a replay';
+    this.seen.set(key, req.at);
+    return undefined;
   }
 
   get site(): string {
     return this.fabric.site;
   }
 
-  serve(local: LocalHttp): () => void {
+  /** Serves forwarded requests; `refuse` answers those whose sender is not proven (a 403 fault). */
+  serve(local: LocalHttp, refuse: (req: ForwardedRequest, why: string) => ForwardedReply): () => void {
     return this.fabric.serve(subjects.rpc(this.site, 'http'), async (data) => {
-      this.stats.served++;
       const req = decodeJson<ForwardedRequest>(data);
+      const why = this.check(req);
+      if (why) {
+        this.stats.refused++;
+        return encodeJson(refuse(req, why));
+      }
+      this.stats.served++;
       return encodeJson(await local(req));
     });
   }
@@ -98,6 +147,13 @@ export class Forwarder {
     const fwd: ForwardedRequest = { v: 1, from: this.site, method: req.method, url: req.url, headers };
     if (req.body !== undefined && req.body !== null)
       fwd.body = Buffer.from(typeof req.body === 'string' ? req.body : req.body).toString('base64');
+    if (this.auth) {
+      fwd.at = this.auth.now();
+      fwd.id = randomUUID();
+      fwd.sig = sign(null, Forwarder.signed(fwd), createPrivateKey(this.auth.privateKey())).toString(
+        'base64url',
+      );
+    }
     this.stats.forwarded++;
     try {
       return decodeJson<ForwardedReply>(

@@ -231,13 +231,13 @@ export class SiteRegistry {
 
   /** The public key a token's `kid` names, if its site is known and in good standing. Read from the
    * table on each call; the token service keeps the KeyObjects and drops them on invalidation. */
-  publicKey(kid: string): { publicKey: string; site: string } | undefined {
+  publicKey(kid: string): { publicKey: string; site: string; retiredAt?: number } | undefined {
     const site = kid.slice(0, kid.lastIndexOf('.'));
     const s = this.get(site);
     if (!s || s.state === 'evicted' || this.isEvicted(site)) return undefined;
     const k = s.keys.find((x) => x.kid === kid);
     if (!k || k.revoked) return undefined;
-    return { publicKey: k.publicKey, site };
+    return { publicKey: k.publicKey, site, retiredAt: k.retiredAt };
   }
 
   /** The identity key a member admitted this site with, if any. */

@@ -75,6 +75,11 @@ export interface ReplicatorOptions {
   pullTimeoutMs: number;
   version: string;
   endpoint: string;
+  /**
+   * Whether a sender is a site the federation knows and has not evicted. Heartbeats from any other
+   * name create no peer entry (and so no metrics series): what unknown names cost stays bounded.
+   */
+  knows: (site: string) => boolean;
 }
 
 export const defaultReplicatorOptions: ReplicatorOptions = {
@@ -84,7 +89,11 @@ export const defaultReplicatorOptions: ReplicatorOptions = {
   pullTimeoutMs: 5000,
   version: '0.1.0',
   endpoint: '',
+  knows: () => true,
 };
+
+/** Pulls in flight above which heartbeats of names not in the registry trigger none. */
+const MAX_UNKNOWN_PULLS = 8;
 
 export class Replicator {
   readonly peers = new Map<string, Peer>();
@@ -106,7 +115,16 @@ export class Replicator {
   private stopped = false;
   /** Called after remote changes were applied (caches that depend on replicated rows listen here). */
   private appliedListeners: ((origin: string, changes: Change[]) => void)[] = [];
-  readonly stats = { pushedBatches: 0, pushedChanges: 0, applied: 0, pulls: 0, rejected: 0, forged: 0 };
+  readonly stats = {
+    pushedBatches: 0,
+    pushedChanges: 0,
+    applied: 0,
+    pulls: 0,
+    rejected: 0,
+    forged: 0,
+    spoofedHeartbeats: 0,
+    unknownSenders: 0,
+  };
   private sealer: ChangeSealer;
 
   constructor(
@@ -147,9 +165,9 @@ export class Replicator {
       }),
       this.fabric.subscribe(subjects.allHeartbeats, (m) => {
         const origin = siteOfSubject(m.subject);
-        if (origin === this.site) return this.guard(() => this.ownName(decodeJson<Heartbeat>(m.data)));
         if (!origin) return;
-        this.guard(() => this.heard(decodeJson<Heartbeat>(m.data)));
+        if (origin === this.site) return this.guard(() => this.ownName(decodeJson<Heartbeat>(m.data)));
+        this.guard(() => this.heard(origin, decodeJson<Heartbeat>(m.data)));
       }),
       this.fabric.serve(subjects.rpc(this.site, 'changes'), (data) => {
         const req = decodeJson<PullRequest>(data);
@@ -240,13 +258,30 @@ export class Replicator {
     return i && this.clock.now() - i.at <= this.opts.downAfterMs ? i.instance : undefined;
   }
 
-  private heard(hb: Heartbeat): void {
-    const p = this.peer(hb.site);
+  /**
+   * The sender is the subject's site, which only that site may publish on (fabric permissions), never
+   * the body's claim: a body naming another site is a spoof and is dropped.
+   */
+  private heard(origin: string, hb: Heartbeat): void {
+    if (hb.site !== origin) {
+      this.stats.spoofedHeartbeats++;
+      this.log.warn({ origin, claimed: String(hb.site) }, 'heartbeat names another site; ignored');
+      return;
+    }
+    if (!this.opts.knows(origin)) {
+      // Not (yet) in the registry: no peer entry and no metrics series. A pull still fetches a joining
+      // site's first rows (its signed registry row), a few at a time, whatever the number of names.
+      this.stats.unknownSenders++;
+      if (this.pulling.size < MAX_UNKNOWN_PULLS && (Number(hb.head) || 0) > this.changelog.cursor(origin))
+        this.pull(origin);
+      return;
+    }
+    const p = this.peer(origin);
     p.version = String(hb.version);
     p.endpoint = String(hb.endpoint ?? '');
     p.head = Math.max(p.head, Number(hb.head) || 0);
     p.lastSeen = this.clock.now();
-    if (p.head > this.changelog.cursor(hb.site)) this.pull(hb.site);
+    if (p.head > this.changelog.cursor(origin)) this.pull(origin);
   }
 
   /** Parses and verifies a signed batch; undefined (and logged) when it must not be applied. */
@@ -321,7 +356,7 @@ export class Replicator {
       (err: unknown) => {
         this.pulling.delete(origin);
         this.stash.delete(origin);
-        this.pullTimeouts.set(origin, (this.pullTimeouts.get(origin) ?? 0) + 1);
+        if (this.opts.knows(origin)) this.pullTimeouts.set(origin, (this.pullTimeouts.get(origin) ?? 0) + 1);
         this.log.debug({ origin, err: String(err) }, 'pull failed; the next heartbeat retries');
       },
     );

@@ -229,10 +229,25 @@ export async function createSite(
       downAfterMs: config.downAfterMs,
       version: ATOLL_VERSION,
       endpoint: boundUrl,
+      knows: (s) => {
+        const row = registry.get(s);
+        return !!row && row.state !== 'evicted' && !registry.isEvicted(s);
+      },
     },
     new SiteSealer(registry, config.trust),
   );
-  const forwarder = new Forwarder(deps.fabric, replicator, { timeoutMs: config.forwardTimeoutMs });
+  const forwarder = new Forwarder(deps.fabric, replicator, {
+    timeoutMs: config.forwardTimeoutMs,
+    auth: {
+      privateKey: () => registry.identity().privateKey,
+      identityKey: (s) => {
+        const row = registry.get(s);
+        if (!row || row.state === 'evicted' || registry.isEvicted(s)) return undefined;
+        return registry.admittedKey(s) ?? (row.identity_key || undefined);
+      },
+      now: () => clock.now(),
+    },
+  });
   const membership = new Membership(store, changelog, registry, clock, ids);
   const metrics = new Metrics();
 
@@ -340,7 +355,16 @@ export async function createSite(
       body: res.rawPayload.toString('base64'),
     };
   };
-  const stopServing = forwarder.serve(local);
+  const stopServing = forwarder.serve(local, (req, why) => {
+    log.warn({ from: String(req.from), why }, 'forwarded request refused');
+    return {
+      status: 403,
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from(
+        JSON.stringify(faultBody(apiFlavorOf(String(req.url)), 403, `Forwarded request refused: ${why}.`)),
+      ).toString('base64'),
+    };
+  });
   const stopJoin = membership.serveJoin(deps.fabric);
 
   replicator.start();
@@ -502,6 +526,11 @@ function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
     [...ctx.replicator.peers.keys()].map(
       (s) => [{ site: s }, ctx.replicator.isUp(s) ? 1 : 0] as [Record<string, string>, number],
     ),
+  );
+  metrics.gauge(
+    'atoll_heartbeats_dropped_total',
+    'Heartbeats dropped: from a name not in the registry (or evicted), or naming another site than their subject',
+    () => ctx.replicator.stats.unknownSenders + ctx.replicator.stats.spoofedHeartbeats,
   );
   metrics.gauge('atoll_changes_applied_total', 'Remote changes applied', () => ctx.replicator.stats.applied);
   metrics.gauge(

@@ -29,7 +29,9 @@ export function identityModule(
     catalog: [{ type: 'identity', name: 'keystone', path: '/identity' }],
     register(app: FastifyInstance, site: SiteContext) {
       const reader = new SqlIdentityReader(site.store.db, site.registry);
-      const tokens = new TokenService(reader, () => site.clock.now());
+      const tokens = new TokenService(reader, () => site.clock.now(), {
+        maxTtlMs: site.config.tokenTtlSeconds * 1000,
+      });
       site.tokens = tokens;
       const authz = new Set(AUTHZ_KINDS);
       site.onRemoteChange(AUTHZ_KINDS, () => tokens.invalidate());

@@ -7,6 +7,12 @@
  * Validation results are cached (Keystone caches token validation too): the cache is dropped whenever
  * anything that could change the answer changes (revocations, assignments, users, projects, site keys),
  * locally or by replication, so a revocation takes effect at once.
+ *
+ * The verifier does not take the signer's word for time: a token lives at most this site's configured
+ * TTL (`exp - iat`), may not be issued more than CLOCK_SKEW_MS in the future (it would outlive a
+ * revocation, which covers tokens issued before it), and a retired key verifies only tokens issued
+ * before it retired. Only the canonical base64url form is accepted, so one token has one spelling and
+ * the bounded (LRU) cache cannot be filled with variants of it.
  */
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
@@ -38,7 +44,8 @@ export interface TokenClaims {
 
 /** What token validation needs to read: the port a store (or a lab fake) implements. */
 export interface IdentityReader {
-  publicKey(kid: string): { publicKey: string; site: string } | undefined;
+  /** `retiredAt` (ms) when the key was rotated out: it verifies only tokens issued before. */
+  publicKey(kid: string): { publicKey: string; site: string; retiredAt?: number } | undefined;
   signingKey(): { kid: string; privateKey: string } | undefined;
   user(id: string): { id: string; name: string; domain_id: string; enabled: number } | undefined;
   domain(id: string): { id: string; name: string; enabled: number } | undefined;
@@ -53,19 +60,52 @@ export interface IdentityReader {
 
 const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
+/** How far in the future a token's `iat` may be (clocks of sites differ a little). */
+export const CLOCK_SKEW_MS = 60_000;
+/** Most validations kept (least recently used dropped first). */
+export const TOKEN_CACHE_MAX = 10_000;
+/** Lifetime accepted when the site gives none (Keystone's default token expiration). */
+const DEFAULT_MAX_TTL_MS = 3600_000;
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+/** Decodes one JWS part, only in its canonical spelling (no padding, no stray bits, no other alphabet). */
+function part(s: string): Buffer {
+  const b = B64URL.test(s) ? Buffer.from(s, 'base64url') : undefined;
+  if (!b || b.toString('base64url') !== s) throw new Unauthorized('The token is malformed.');
+  return b;
+}
+
 export class TokenService implements TokenValidator {
   private reader: IdentityReader;
   private now: () => number;
   private cache = new Map<string, AuthContext>();
-  private keyObjects = new Map<string, KeyObject>();
+  private keyObjects = new Map<string, { key: KeyObject; retiredAt?: number }>();
   private signer: { kid: string; key: KeyObject } | undefined;
   readonly maxCache: number;
+  readonly maxTtlMs: number;
   readonly stats = { validations: 0, cacheHits: 0, signatureChecks: 0 };
 
-  constructor(reader: IdentityReader, now: () => number, opts: { maxCache?: number } = {}) {
+  constructor(
+    reader: IdentityReader,
+    now: () => number,
+    opts: { maxCache?: number; maxTtlMs?: number } = {},
+  ) {
     this.reader = reader;
     this.now = now;
-    this.maxCache = opts.maxCache ?? 100_000;
+    this.maxCache = opts.maxCache ?? TOKEN_CACHE_MAX;
+    this.maxTtlMs = opts.maxTtlMs ?? DEFAULT_MAX_TTL_MS;
+  }
+
+  /** Validations held in the cache (never above `maxCache`). */
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
+  private remember(token: string, ctx: AuthContext): void {
+    this.cache.delete(token);
+    this.cache.set(token, ctx);
+    // A Map iterates in insertion order: the first key is the least recently used.
+    while (this.cache.size > this.maxCache) this.cache.delete(this.cache.keys().next().value as string);
   }
 
   /** Drops every cached validation (and cached keys): called when authorization data changes. */
@@ -95,8 +135,7 @@ export class TokenService implements TokenValidator {
   issueValidated(claims: TokenClaims): { token: string; ctx: AuthContext } {
     const token = this.issue(claims);
     const ctx = this.resolve(token, claims);
-    if (this.cache.size >= this.maxCache) this.cache.clear();
-    this.cache.set(token, ctx);
+    this.remember(token, ctx);
     return { token, ctx };
   }
 
@@ -108,31 +147,38 @@ export class TokenService implements TokenValidator {
     let header: { alg?: string; kid?: string };
     let claims: TokenClaims;
     try {
-      header = JSON.parse(Buffer.from(h, 'base64url').toString()) as { alg?: string; kid?: string };
-      claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as TokenClaims;
+      header = JSON.parse(part(h).toString()) as { alg?: string; kid?: string };
+      claims = JSON.parse(part(p).toString()) as TokenClaims;
     } catch {
       throw new Unauthorized('The token is malformed.');
     }
+    const sig = part(s);
     if (header.alg !== 'EdDSA' || typeof header.kid !== 'string')
       throw new Unauthorized('The token is malformed.');
     let key = this.keyObjects.get(header.kid);
     if (!key) {
       const pk = this.reader.publicKey(header.kid);
       if (!pk) throw new Unauthorized('The token was signed by an unknown or evicted site.');
-      key = createPublicKey(pk.publicKey);
+      key = { key: createPublicKey(pk.publicKey), retiredAt: pk.retiredAt };
       this.keyObjects.set(header.kid, key);
     }
     this.stats.signatureChecks++;
-    if (!verify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url')))
+    if (!verify(null, Buffer.from(`${h}.${p}`), key.key, sig))
       throw new Unauthorized('The token signature is invalid.');
     if (
       typeof claims.sub !== 'string' ||
-      typeof claims.exp !== 'number' ||
-      typeof claims.iat !== 'number' ||
+      !Number.isFinite(claims.exp) ||
+      !Number.isFinite(claims.iat) ||
       !Array.isArray(claims.ai) ||
       !Array.isArray(claims.m)
     )
       throw new Unauthorized('The token is malformed.');
+    // Time claims are the signer's word: hold them to this site's limits (Keystone: invalid, 401).
+    if (claims.iat > this.now() + CLOCK_SKEW_MS) throw new Unauthorized('The token is issued in the future.');
+    if (claims.exp - claims.iat > this.maxTtlMs)
+      throw new Unauthorized('The token lifetime exceeds the allowed maximum.');
+    if (key.retiredAt !== undefined && claims.iat >= key.retiredAt)
+      throw new Unauthorized('The token was signed by a retired key after its retirement.');
     if (claims.iss !== header.kid.slice(0, header.kid.lastIndexOf('.')))
       throw new Unauthorized('The token issuer does not match its key.');
     return claims;
@@ -145,6 +191,7 @@ export class TokenService implements TokenValidator {
     if (hit) {
       if (hit.expiresAt > now) {
         this.stats.cacheHits++;
+        this.remember(token, hit);
         return hit;
       }
       this.cache.delete(token);
@@ -152,8 +199,7 @@ export class TokenService implements TokenValidator {
     const claims = this.verifySignature(token);
     if (claims.exp <= now) throw new Unauthorized('The token has expired.');
     const ctx = this.resolve(token, claims);
-    if (this.cache.size >= this.maxCache) this.cache.clear();
-    this.cache.set(token, ctx);
+    this.remember(token, ctx);
     return ctx;
   }
 
