@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { canRead, canWrite, requireAdmin, requireMember } from '../../../core/auth.ts';
 import { BadRequest, CloudError, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
+import { linearRegex } from '../../../core/linear-regex.ts';
 import { isObj, novaTime, optStr, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NicRequest, ServerAddress } from '../../common/internal.ts';
@@ -276,11 +277,12 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       )
       .all(...args) as ServerRow[];
     if (q.name) {
-      let re: RegExp;
+      // Nova treats name as a regex; a backtracking RegExp would let one request stall the loop.
+      let re: { test(s: string): boolean };
       try {
-        re = new RegExp(q.name);
-      } catch {
-        throw new BadRequest(`Invalid regular expression ${q.name}`);
+        re = linearRegex(q.name);
+      } catch (e) {
+        throw new BadRequest(`Invalid regular expression ${q.name}: ${(e as Error).message}`);
       }
       rows = rows.filter((r) => re.test(r.name));
     }
