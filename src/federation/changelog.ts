@@ -9,6 +9,8 @@ import type { Statement } from 'better-sqlite3';
 import type { Store } from '../store/db.ts';
 import type { Logger } from '../core/ports.ts';
 import { Conflict } from '../core/errors.ts';
+import type { UniqueSpec } from './unique.ts';
+import { conflictName, outranks, sameKeySql } from './unique.ts';
 
 /** Which sites get a kind's changes. 'none' keeps the kind local (claims, host records). */
 export type ReplicationPolicy = 'all' | 'none';
@@ -17,6 +19,8 @@ export interface KindSpec {
   kind: string;
   table: string;
   replicate: ReplicationPolicy;
+  /** How names of this kind stay unique across the cloud (src/federation/unique.ts). */
+  unique?: UniqueSpec;
 }
 
 export type Row = Record<string, unknown> & { id: string };
@@ -147,6 +151,9 @@ export class ChangeLog {
       const cur = this.ownerOf(spec.table, full.id);
       if (cur !== undefined && cur !== this.site)
         throw new Conflict(`${kind} ${full.id} is owned by site ${cur}; only it may change it`);
+      const home = cur === undefined ? this.homeOf(kind, full) : undefined;
+      if (home !== undefined && home !== this.site)
+        throw new Conflict(`${kind} ${full.id} must be created at ${home}, the home site of its namespace`);
       this.upsert(spec, full);
       this.append(spec, { kind, id: full.id, op: 'put', row: full });
       return full;
@@ -294,19 +301,57 @@ export class ChangeLog {
     }
     if (typeof c.id !== 'string' || (c.op !== 'put' && c.op !== 'del')) return 'malformed change';
     const cur = this.ownerOf(spec.table, c.id);
-    if (cur !== undefined && cur !== origin) return `row is owned by ${cur}, not by ${origin}`;
+    // Two sites made rows with one id (a 'first' kind): the same winner everywhere (unique.ts).
+    const contested = cur !== undefined && cur !== origin;
+    if (contested && spec.unique?.by !== 'first') return `row is owned by ${cur}, not by ${origin}`;
     if (c.op === 'del') {
-      this.stmt(`DELETE FROM ${spec.table} WHERE id = ?`).run(c.id);
+      if (!contested) this.stmt(`DELETE FROM ${spec.table} WHERE id = ?`).run(c.id);
       return undefined;
     }
     if (!c.row || typeof c.row !== 'object' || c.row.id !== c.id) return 'malformed row';
     if (c.row.owner !== origin) return `row names owner ${String(c.row.owner)}, sent by ${origin}`;
+    if (contested) {
+      const held = this.stmt(`SELECT * FROM ${spec.table} WHERE id = ?`).get(c.id) as Row;
+      if (!outranks(c.row, held)) return undefined; // its owner drops it when it learns of ours
+      // This site's row lost its id: its log says so, so replicas holding it drop it too.
+      if (cur === this.site) this.append(spec, { kind: c.kind, id: c.id, op: 'del', row: null });
+      this.stmt(`DELETE FROM ${spec.table} WHERE id = ?`).run(c.id);
+    }
     try {
       this.upsert(spec, c.row);
     } catch (e) {
       return `row does not fit table ${spec.table}: ${String(e)}`;
     }
+    this.yieldName(spec, c.row);
     return undefined;
+  }
+
+  /**
+   * The home site of the namespace a new row of a `home` kind goes in (undefined for other kinds, or
+   * when the namespace is unknown here): creates run there (unique.ts).
+   */
+  homeOf(kind: string, row: Record<string, unknown>): string | undefined {
+    const u = this.spec(kind).unique;
+    if (u?.by !== 'home') return undefined;
+    const home = this.stmt(u.home.sql)
+      .pluck()
+      .get(...u.home.args.map((a) => toSql(row[a])));
+    return typeof home === 'string' ? home : undefined;
+  }
+
+  /** A replicated row of a `first` kind took a name one of this site's rows holds: the loser is renamed. */
+  private yieldName(spec: KindSpec, won: Row): void {
+    const u = spec.unique;
+    if (u?.by !== 'first' || u.key.length === 0 || !u.rename) return;
+    const mine = this.stmt(
+      `SELECT * FROM ${spec.table} WHERE ${sameKeySql(u.key)} AND id != ? AND owner = ?`,
+    ).all(...u.key.map((k) => toSql(won[k])), won.id, this.site) as Row[];
+    for (const r of mine) {
+      if (!outranks(won, r)) continue; // ours keeps it; the other owner renames its row
+      const name = conflictName(r, u.rename);
+      this.log.warn({ kind: spec.kind, id: r.id, winner: won.id, name }, 'renamed a row that lost its name');
+      this.put(spec.kind, { ...r, [u.rename]: name });
+    }
   }
 }
 

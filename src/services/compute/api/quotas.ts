@@ -8,6 +8,7 @@ import { canRead, requireAdmin, requireReader } from '../../../core/auth.ts';
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
 import { isObj, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { forwardToHome, unknownProject } from '../../common/home.ts';
 import type { ComputeService } from '../service.ts';
 import { ComputeKind } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
@@ -86,6 +87,17 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
     requireAdmin(auth);
     const row = svc.repo.quota(req.params.id);
     if (row && !ctx.owns(row.owner)) return ctx.forwardTo(row.owner, req, reply);
+    const home = row
+      ? undefined
+      : forwardToHome(
+          ctx,
+          ComputeKind.Quota,
+          { id: req.params.id },
+          req,
+          reply,
+          unknownProject(req.params.id),
+        );
+    if (home) return home;
     const b = wrapped(req.body, 'quota_set');
     const cur = row ? (JSON.parse(row.limits) as Record<string, number>) : {};
     for (const [k, v] of Object.entries(b)) {

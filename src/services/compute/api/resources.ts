@@ -11,6 +11,7 @@ import { canRead, requireAdmin, requireMember, requireReader } from '../../../co
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
 import { isObj, optBool, optInt, optStr, query, reqInt, reqStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { forwardToHome } from '../../common/home.ts';
 import type { ComputeService } from '../service.ts';
 import type { FlavorRow, KeypairRow, ServerGroupRow } from '../store/schema.ts';
 import { ComputeKind } from '../store/schema.ts';
@@ -285,6 +286,15 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
       requireAdmin(auth);
       user = b.user_id;
     }
+    const home = forwardToHome(
+      ctx,
+      ComputeKind.Keypair,
+      { user_id: user },
+      req,
+      reply,
+      () => new BadRequest(`User ${user} is not known at this site.`),
+    );
+    if (home) return home;
     const name = reqStr(b, 'name');
     if (!/^[\w.@ -]{1,255}$/.test(name))
       throw new BadRequest('Keypair data is invalid: Keypair name contains unsafe characters');

@@ -22,7 +22,8 @@ export class ComputeRepo {
     this.s = {
       server: db.prepare('SELECT * FROM servers WHERE id = ?'),
       flavor: db.prepare('SELECT * FROM flavors WHERE id = ?'),
-      flavorByName: db.prepare('SELECT * FROM flavors WHERE name = ?'),
+      // The winner of a name two sites' rows share until the loser is renamed (federation/unique.ts).
+      flavorByName: db.prepare('SELECT * FROM flavors WHERE name = ? ORDER BY created_at, id, owner LIMIT 1'),
       access: db.prepare('SELECT 1 FROM flavor_access WHERE id = ?'),
       usage: db.prepare(
         "SELECT count(*) AS n, coalesce(sum(vcpus),0) AS cores, coalesce(sum(ram),0) AS ram FROM servers WHERE project_id = ? AND vm_state != 'deleted'",

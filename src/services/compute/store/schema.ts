@@ -5,6 +5,7 @@
  * owning site's scheduler and API needs (other sites forward instance-action reads to the owner).
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { homeOf, projectRow } from '../../../federation/unique.ts';
 
 export const computeMigrations = [
   {
@@ -69,6 +70,15 @@ export const computeMigrations = [
       CREATE INDEX instance_actions_server ON instance_actions (server_id);
     `,
   },
+  {
+    // Flavor names are resolved across sites (unique.ts, 'first'): a UNIQUE index would make replicas
+    // reject the other site's row of a clash.
+    id: 'compute/002-flavor-names-across-sites',
+    sql: `
+      DROP INDEX flavors_name;
+      CREATE INDEX flavors_name ON flavors (name);
+    `,
+  },
 ] as const;
 
 export const ComputeKind = {
@@ -84,12 +94,24 @@ export const ComputeKind = {
 } as const;
 
 export const computeKinds: readonly KindSpec[] = [
-  { kind: ComputeKind.Flavor, table: 'flavors', replicate: 'all' },
+  // Flavor names and (caller-chosen) ids: any site creates; a clash resolves the same everywhere.
+  {
+    kind: ComputeKind.Flavor,
+    table: 'flavors',
+    replicate: 'all',
+    unique: { by: 'first', key: ['name'], rename: 'name' },
+  },
   { kind: ComputeKind.FlavorAccess, table: 'flavor_access', replicate: 'all' },
-  { kind: ComputeKind.Keypair, table: 'keypairs', replicate: 'all' },
+  // id = user_id:name, made at the user's home site, so its primary key decides.
+  {
+    kind: ComputeKind.Keypair,
+    table: 'keypairs',
+    replicate: 'all',
+    unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
+  },
   { kind: ComputeKind.Server, table: 'servers', replicate: 'all' },
   { kind: ComputeKind.ServerGroup, table: 'server_groups', replicate: 'all' },
-  { kind: ComputeKind.Quota, table: 'compute_quotas', replicate: 'all' },
+  { kind: ComputeKind.Quota, table: 'compute_quotas', replicate: 'all', unique: projectRow },
   { kind: ComputeKind.Host, table: 'compute_hosts', replicate: 'none' },
   { kind: ComputeKind.Claim, table: 'compute_claims', replicate: 'none' },
   { kind: ComputeKind.InstanceAction, table: 'instance_actions', replicate: 'none' },

@@ -19,11 +19,14 @@ export class SqlIdentityReader implements IdentityReader {
       user: db.prepare('SELECT * FROM users WHERE id = ?'),
       userByName: db.prepare('SELECT * FROM users WHERE domain_id = ? AND name = ?'),
       domain: db.prepare('SELECT * FROM domains WHERE id = ?'),
-      domainByName: db.prepare('SELECT * FROM domains WHERE name = ?'),
+      // Two sites' rows may share a name until the loser is renamed: the winner answers (unique.ts).
+      domainByName: db.prepare('SELECT * FROM domains WHERE name = ? ORDER BY created_at, id, owner LIMIT 1'),
       project: db.prepare('SELECT * FROM projects WHERE id = ?'),
       projectByName: db.prepare('SELECT * FROM projects WHERE domain_id = ? AND name = ?'),
       role: db.prepare('SELECT * FROM roles WHERE id = ?'),
-      roleByName: db.prepare('SELECT * FROM roles WHERE name = ? AND domain_id IS NULL'),
+      roleByName: db.prepare(
+        'SELECT * FROM roles WHERE name = ? AND domain_id IS NULL ORDER BY created_at, id, owner LIMIT 1',
+      ),
       roles: db.prepare(`
         SELECT DISTINCT r.id, r.name FROM role_assignments a JOIN roles r ON r.id = a.role_id
         WHERE a.inherited = 0 AND a.target_id = ?

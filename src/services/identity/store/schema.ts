@@ -5,6 +5,8 @@
  * endpoints). Revocation events belong to the site that revoked, and replicate everywhere.
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import type { UniqueSpec } from '../../../federation/unique.ts';
+import { homeOf } from '../../../federation/unique.ts';
 
 export const identityMigrations = [
   {
@@ -80,20 +82,55 @@ export const identityMigrations = [
       CREATE INDEX revocations_user ON revocations (user_id);
     `,
   },
+  {
+    // Domain and role names are resolved across sites (unique.ts, 'first'): two sites' rows may share a
+    // name until the loser's owner renames it, so a UNIQUE index would make replicas reject one of them.
+    id: 'identity/002-names-unique-across-sites',
+    sql: `
+      DROP INDEX domains_name;
+      CREATE INDEX domains_name ON domains (name);
+      DROP INDEX roles_name;
+      CREATE INDEX roles_name ON roles (ifnull(domain_id, ''), name);
+    `,
+  },
 ] as const;
 
+/** Names inside a domain: created at the domain's home site, whose UNIQUE index decides. */
+const inDomain: UniqueSpec = {
+  by: 'home',
+  key: ['domain_id', 'name'],
+  home: homeOf.domain,
+};
+
 export const identityKinds: readonly KindSpec[] = [
-  { kind: 'domain', table: 'domains', replicate: 'all' },
-  { kind: 'project', table: 'projects', replicate: 'all' },
-  { kind: 'user', table: 'users', replicate: 'all' },
-  { kind: 'group', table: 'groups', replicate: 'all' },
+  {
+    kind: 'domain',
+    table: 'domains',
+    replicate: 'all',
+    unique: { by: 'first', key: ['name'], rename: 'name' },
+  },
+  { kind: 'project', table: 'projects', replicate: 'all', unique: inDomain },
+  { kind: 'user', table: 'users', replicate: 'all', unique: inDomain },
+  { kind: 'group', table: 'groups', replicate: 'all', unique: inDomain },
   { kind: 'group_member', table: 'group_members', replicate: 'all' },
-  { kind: 'role', table: 'roles', replicate: 'all' },
+  // Global roles have no home; domain roles are resolved the same way, for one rule per kind.
+  {
+    kind: 'role',
+    table: 'roles',
+    replicate: 'all',
+    unique: { by: 'first', key: ['domain_id', 'name'], rename: 'name' },
+  },
   { kind: 'role_assignment', table: 'role_assignments', replicate: 'all' },
-  { kind: 'region', table: 'regions', replicate: 'all' },
+  // Region ids are chosen by the caller: a clash keeps one row, the same everywhere.
+  { kind: 'region', table: 'regions', replicate: 'all', unique: { by: 'first', key: [] } },
   { kind: 'service', table: 'services', replicate: 'all' },
   { kind: 'endpoint', table: 'endpoints', replicate: 'all' },
-  { kind: 'application_credential', table: 'application_credentials', replicate: 'all' },
+  {
+    kind: 'application_credential',
+    table: 'application_credentials',
+    replicate: 'all',
+    unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
+  },
   { kind: 'revocation', table: 'revocations', replicate: 'all' },
 ];
 

@@ -14,6 +14,8 @@ import type { Obj } from '../../common/input.ts';
 import type { NetworkService, StoredRow } from '../service.ts';
 import { DEFAULT_QUOTAS, requiredRef } from '../service.ts';
 import type { ResourceKind } from '../store/schema.ts';
+import { NetKind } from '../store/schema.ts';
+import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { listBody, multiQuery, trimFields } from './listing.ts';
 
 const V2 = '/network/v2.0';
@@ -417,6 +419,10 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: SiteContext, sv
     const owner = ctx.store.db.prepare('SELECT owner FROM net_quotas WHERE id = ?').pluck().get(project) as
       string | undefined;
     if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const home = owner
+      ? undefined
+      : forwardToHome(ctx, NetKind.NetQuota, { id: project }, req, reply, unknownProject(project));
+    if (home) return home;
     const o = wrapped(req.body, 'quota');
     const changes: Record<string, number> = {};
     for (const [k, v] of Object.entries(o)) {

@@ -7,6 +7,7 @@
  * compute made and the leases this site holds on other sites' subnets (`net_ip_leases`).
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { projectRow } from '../../../federation/unique.ts';
 
 export const networkMigrations = [
   {
@@ -131,7 +132,7 @@ export const networkKinds: readonly KindSpec[] = [
   { kind: NetKind.SecurityGroupRule, table: 'net_security_group_rules', replicate: 'all' },
   { kind: NetKind.Router, table: 'net_routers', replicate: 'all' },
   { kind: NetKind.FloatingIp, table: 'net_floating_ips', replicate: 'all' },
-  { kind: NetKind.NetQuota, table: 'net_quotas', replicate: 'all' },
+  { kind: NetKind.NetQuota, table: 'net_quotas', replicate: 'all', unique: projectRow },
   { kind: NetKind.ServerPort, table: 'net_server_ports', replicate: 'none' },
   { kind: NetKind.IpLease, table: 'net_ip_leases', replicate: 'none' },
 ];

@@ -11,6 +11,8 @@ import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../../site/site.ts';
 import { isObj, optInt, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { forwardToHome, unknownProject } from '../../common/home.ts';
+import { VolKind } from '../store/schema.ts';
 import type { VolRow, VolumeService } from '../service.ts';
 import { VOLUME_QUOTAS } from '../service.ts';
 import type { VolQuotaKey } from '../service.ts';
@@ -417,6 +419,10 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const { target } = req.params as { target: string };
     const owner = quotaOwner(target);
     if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const home = owner
+      ? undefined
+      : forwardToHome(ctx, VolKind.Quota, { id: target }, req, reply, unknownProject(target));
+    if (home) return home;
     const o = wrapped(req.body, 'quota_set');
     const changes: Partial<Record<VolQuotaKey, number>> = {};
     for (const [k, v] of Object.entries(o)) {

@@ -4,6 +4,7 @@
  * is built in, the same at every site, and never stored). Everything replicates, so any site can list.
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { projectRow } from '../../../federation/unique.ts';
 
 export const volumeMigrations = [
   {
@@ -48,5 +49,5 @@ export const volumeKinds: readonly KindSpec[] = [
   { kind: VolKind.Snapshot, table: 'vol_snapshots', replicate: 'all' },
   { kind: VolKind.Attachment, table: 'vol_attachments', replicate: 'all' },
   { kind: VolKind.Type, table: 'vol_types', replicate: 'all' },
-  { kind: VolKind.Quota, table: 'vol_quotas', replicate: 'all' },
+  { kind: VolKind.Quota, table: 'vol_quotas', replicate: 'all', unique: projectRow },
 ];
