@@ -305,7 +305,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
           : { id: s.id, name: s.name, links: link(base(), 'servers', s.id) },
       ),
     };
-    if (pageRows.length === limit && start + limit < rows.length) {
+    if (pageRows.length > 0 && pageRows.length === limit && start + limit < rows.length) {
       const params = new URLSearchParams({
         ...q,
         limit: String(limit),
