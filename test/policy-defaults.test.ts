@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startLocalCloud } from './support/cloud.ts';
+import { passwordLogin, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 import type { IdentityModule } from '../src/services/identity/index.ts';
 
@@ -43,20 +43,8 @@ describe('default policies: members get what OpenStack gives them, no more', () 
     assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${r.text}`);
     return r.body;
   };
-  const passwordLogin = async (name: string, password: string, project?: string) =>
-    fetch(`${cloud.url(0)}/identity/v3/auth/tokens?nocatalog`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name, domain: { id: 'default' }, password } },
-          },
-          ...(project ? { scope: { project: { id: project } } } : {}),
-        },
-      }),
-    });
+  const login = (name: string, password: string, project?: string) =>
+    passwordLogin(cloud.url(0), { name, password }, project ? { project: { id: project } } : undefined);
 
   before(async () => {
     cloud = await startLocalCloud({
@@ -76,7 +64,7 @@ describe('default policies: members get what OpenStack gives them, no more', () 
         await ok('POST', '/identity/v3/users', admin, { user: { name: `pd-${n}-m`, password: 'pw' } })
       ).user.id;
       await ok('PUT', `/identity/v3/projects/${ids[n]}/users/${u}/roles/${member}`, admin);
-      const r = await passwordLogin(`pd-${n}-m`, 'pw', ids[n]);
+      const r = await login(`pd-${n}-m`, 'pw', ids[n]);
       assert.equal(r.status, 201);
       tok[n] = r.headers.get('x-subject-token')!;
     }
@@ -199,7 +187,7 @@ describe('default policies: members get what OpenStack gives them, no more', () 
     });
     const time = async (name: string) => {
       const t0 = process.hrtime.bigint();
-      const r = await passwordLogin(name, 'wrong');
+      const r = await login(name, 'wrong');
       await r.text();
       assert.equal(r.status, 401);
       return Number(process.hrtime.bigint() - t0) / 1e6;

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startLocalCloud } from './support/cloud.ts';
+import { passwordLogin, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 
 describe('policy follows scope: a domain admin is not a cloud admin', () => {
@@ -32,19 +32,7 @@ describe('policy follows scope: a domain admin is not a cloud admin', () => {
     return r.body[key].id as string;
   };
   const login = async (name: string, domainId: string, scope: unknown) => {
-    const r = await fetch(`${cloud.url(0)}/identity/v3/auth/tokens?nocatalog`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name, domain: { id: domainId }, password: 'pw' } },
-          },
-          scope,
-        },
-      }),
-    });
+    const r = await passwordLogin(cloud.url(0), { name, password: 'pw', domainId }, scope);
     assert.equal(r.status, 201, await r.text());
     return r.headers.get('x-subject-token')!;
   };

@@ -103,6 +103,29 @@ export async function startLocalCloud(
   };
 }
 
+/** POST /identity/v3/auth/tokens?nocatalog with a password; the scope is optional (unscoped login). */
+export function passwordLogin(
+  baseUrl: string,
+  user: { name: string; password: string; domainId?: string },
+  scope?: unknown,
+): Promise<Response> {
+  return fetch(`${baseUrl}/identity/v3/auth/tokens?nocatalog`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: {
+            user: { name: user.name, domain: { id: user.domainId ?? 'default' }, password: user.password },
+          },
+        },
+        ...(scope ? { scope } : {}),
+      },
+    }),
+  });
+}
+
 /** A project-scoped token for a user (the admin by default) from the site at `baseUrl`, over HTTP. */
 export async function passwordToken(
   baseUrl: string,
@@ -112,18 +135,8 @@ export async function passwordToken(
     project: ADMIN.adminProject,
   },
 ): Promise<string> {
-  const res = await fetch(`${baseUrl}/identity/v3/auth/tokens?nocatalog`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: user.name, domain: { id: 'default' }, password: user.password } },
-        },
-        scope: { project: { name: user.project, domain: { id: 'default' } } },
-      },
-    }),
+  const res = await passwordLogin(baseUrl, user, {
+    project: { name: user.project, domain: { id: 'default' } },
   });
   if (res.status !== 201) throw new Error(`token from ${baseUrl}: ${res.status} ${await res.text()}`);
   return res.headers.get('x-subject-token')!;
