@@ -41,6 +41,9 @@ const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
+  // A site's data directory holds its private keys, token keys and password hashes: whatever the
+  // caller's umask, everything it creates (database, WAL, images, volumes, configs) is the owner's only.
+  if (cmd === 'up' || cmd === 'site') process.umask(0o077);
   switch (cmd) {
     case 'up':
       return up(rest);
