@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Store } from '../store/db.ts';
 import { silentLogger } from '../core/ports.ts';
 import { ChangeLog, changelogMigrations } from './changelog.ts';
+import { anySite } from './origin.ts';
 
 function node(site: string) {
   const store = new Store(':memory:');
@@ -19,7 +20,7 @@ function node(site: string) {
     },
   ]);
   const log = new ChangeLog(store, site, silentLogger, () => 1000);
-  log.register({ kind: 'item', table: 'items', replicate: 'all' });
+  log.register({ kind: 'item', table: 'items', replicate: 'all', origin: anySite });
   const rows = () => store.db.prepare('SELECT id, owner, v FROM items ORDER BY id').all();
   return { store, log, rows };
 }

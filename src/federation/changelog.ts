@@ -10,6 +10,8 @@ import type { Store } from '../store/db.ts';
 import type { Logger } from '../core/ports.ts';
 import { Conflict } from '../core/errors.ts';
 import type { UniqueSpec } from './unique.ts';
+import type { OriginRule } from './origin.ts';
+import { originRefusal } from './origin.ts';
 import { conflictName, outranks, sameKeySql } from './unique.ts';
 
 /** Which sites get a kind's changes. 'none' keeps the kind local (claims, host records). */
@@ -21,6 +23,8 @@ export interface KindSpec {
   replicate: ReplicationPolicy;
   /** How names of this kind stay unique across the cloud (src/federation/unique.ts). */
   unique?: UniqueSpec;
+  /** Which site may write this kind's rows (src/federation/origin.ts); required when replicated. */
+  origin?: OriginRule;
 }
 
 export type Row = Record<string, unknown> & { id: string };
@@ -99,6 +103,8 @@ export class ChangeLog {
     ).map((c) => c.name);
     if (!columns.includes('id') || !columns.includes('owner'))
       throw new Error(`table ${spec.table} of kind ${spec.kind} needs id and owner columns`);
+    if (spec.replicate !== 'none' && !spec.origin)
+      throw new Error(`replicated kind ${spec.kind} must declare which site may originate it (origin)`);
     this.kinds.set(spec.kind, { ...spec, columns });
   }
 
@@ -154,6 +160,8 @@ export class ChangeLog {
       const home = cur === undefined ? this.homeOf(kind, full) : undefined;
       if (home !== undefined && home !== this.site)
         throw new Conflict(`${kind} ${full.id} must be created at ${home}, the home site of its namespace`);
+      const refused = this.originRefusal(spec, full, this.site);
+      if (refused) throw new Conflict(refused);
       this.upsert(spec, full);
       this.append(spec, { kind, id: full.id, op: 'put', row: full });
       return full;
@@ -310,6 +318,8 @@ export class ChangeLog {
     }
     if (!c.row || typeof c.row !== 'object' || c.row.id !== c.id) return 'malformed row';
     if (c.row.owner !== origin) return `row names owner ${String(c.row.owner)}, sent by ${origin}`;
+    const refused = this.originRefusal(spec, c.row, origin);
+    if (refused) return refused;
     if (contested) {
       const held = this.stmt(`SELECT * FROM ${spec.table} WHERE id = ?`).get(c.id) as Row;
       if (!outranks(c.row, held)) return undefined; // its owner drops it when it learns of ours
@@ -324,6 +334,16 @@ export class ChangeLog {
     }
     this.yieldName(spec, c.row);
     return undefined;
+  }
+
+  /** Why `origin` may not write `row` under its kind's origin rule (origin.ts), or undefined. */
+  private originRefusal(spec: KindSpec, row: Row, origin: string): string | undefined {
+    if (!spec.origin) return undefined;
+    return originRefusal(spec.origin, spec.kind, row, origin, (sql, args) =>
+      this.stmt(sql)
+        .pluck()
+        .get(...args.map(toSql)),
+    );
   }
 
   /**

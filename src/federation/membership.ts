@@ -37,6 +37,8 @@ export interface JoinReply {
   error?: string;
   /** site -> identity key, as the inviter trusts them (the newcomer's anchors) */
   anchors?: Record<string, string>;
+  /** The membership authority the newcomer must take admissions and evictions from (origin.ts). */
+  authority?: string;
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -113,7 +115,7 @@ export class Membership {
           identity_key: req.identityKey,
           admitted_at: this.clock.now(),
         });
-      return { ok: true, anchors: this.trusted() };
+      return { ok: true, anchors: this.trusted(), authority: this.registry.authority() ?? this.site };
     });
   }
 
@@ -158,6 +160,7 @@ export class Membership {
         this.store.db
           .prepare('INSERT OR IGNORE INTO site_anchors (site, identity_key, added_at) VALUES (?, ?, ?)')
           .run(site, key, this.clock.now());
+      if (reply.authority) this.registry.pinAuthority(reply.authority);
     });
     this.registry.invalidate();
     return t.s;
@@ -178,6 +181,8 @@ export class Membership {
 
   evict(site: string, reason: string): void {
     if (site === this.site) throw new BadRequest('a site cannot evict itself; use leave');
+    if (site === this.registry.authority())
+      throw new BadRequest(`${site} is the federation's membership authority and cannot be evicted`);
     if (!this.registry.get(site) && !this.registry.admittedKey(site))
       throw new NotFound(`unknown site ${site}`);
     this.changelog.put('eviction', { id: `${site}:${this.site}`, site, reason, at: this.clock.now() });

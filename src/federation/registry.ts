@@ -5,7 +5,8 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import type { Store } from '../store/db.ts';
-import type { ChangeLog } from './changelog.ts';
+import type { ChangeLog, KindSpec } from './changelog.ts';
+import { AUTHORITY_SQL } from './origin.ts';
 
 export interface SiteKey {
   kid: string;
@@ -95,11 +96,60 @@ export const registryMigrations = [
       );
     `,
   },
+  {
+    id: 'federation/006-authority',
+    sql: `
+      -- Local: the federation's membership authority as this site's inviter named it at join
+      -- (src/federation/origin.ts). Without a row, the founder's self-admission names it.
+      CREATE TABLE site_authority (
+        id INTEGER PRIMARY KEY CHECK (id = 1), site TEXT NOT NULL, set_at INTEGER NOT NULL
+      );
+    `,
+  },
 ] as const;
 
-export const siteKind = { kind: 'site', table: 'sites', replicate: 'all' } as const;
-export const admissionKind = { kind: 'admission', table: 'site_admissions', replicate: 'all' } as const;
-export const evictionKind = { kind: 'eviction', table: 'site_evictions', replicate: 'all' } as const;
+/** A site's registry row: written only by that site. */
+export const siteKind = {
+  kind: 'site',
+  table: 'sites',
+  replicate: 'all',
+  origin: { by: 'self', column: 'id' },
+} as const satisfies KindSpec;
+
+/**
+ * Admissions: written only by the membership authority (or, before any authority is known, a site's
+ * admission of itself: the founder's at bootstrap), so no other site can squat a name's key.
+ */
+export const admissionKind = {
+  kind: 'admission',
+  table: 'site_admissions',
+  replicate: 'all',
+  origin: {
+    by: 'site',
+    of: 'the membership authority',
+    sql: `SELECT COALESCE((${AUTHORITY_SQL}), ?)`,
+    args: ['id'],
+  },
+} as const satisfies KindSpec;
+
+/** Evictions: written only by the membership authority, keyed `<evicted>:<authority>`, never of itself. */
+export const evictionKind = {
+  kind: 'eviction',
+  table: 'site_evictions',
+  replicate: 'all',
+  origin: {
+    by: 'site',
+    of: 'the membership authority',
+    sql: AUTHORITY_SQL,
+    args: [],
+    check: (row, origin) =>
+      row.site === origin
+        ? `the membership authority ${origin} cannot be evicted`
+        : row.id !== `${String(row.site)}:${origin}`
+          ? `eviction ${row.id} must be keyed ${String(row.site)}:${origin}`
+          : undefined,
+  },
+} as const satisfies KindSpec;
 
 type RawSite = Omit<SiteRow, 'keys'> & { keys: string };
 
@@ -248,6 +298,19 @@ export class SiteRegistry {
     const anchor = this.store.db.prepare('SELECT identity_key FROM site_anchors WHERE site = ?').get(site) as
       { identity_key: string } | undefined;
     return anchor?.identity_key;
+  }
+
+  /** The federation's membership authority, the only site that admits and evicts (origin.ts). */
+  authority(): string | undefined {
+    const r = this.store.db.prepare(AUTHORITY_SQL).pluck().get();
+    return typeof r === 'string' ? r : undefined;
+  }
+
+  /** Records the authority a joining site's inviter named (kept over what the log says later). */
+  pinAuthority(site: string): void {
+    this.store.db
+      .prepare('INSERT OR IGNORE INTO site_authority (id, site, set_at) VALUES (1, ?, ?)')
+      .run(site, this.now());
   }
 
   isEvicted(site: string): boolean {

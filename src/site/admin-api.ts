@@ -5,11 +5,13 @@
  *   POST /atoll/v1/invites              {invite: {site_name?, ttl_seconds?}} -> a one-time join token
  *   POST /atoll/v1/sites/{name}/evict   {evict: {reason}}: every site refuses it from then on
  *   POST /atoll/v1/keys/rotate          new token-signing key; old tokens verify until they expire
+ * Invites and evictions run at the federation's membership authority (src/federation/origin.ts): from any
+ * other site they are forwarded there, and fail fast with a 503 naming it while it is unreachable.
  */
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireAdmin } from '../core/auth.ts';
-import { BadRequest, Conflict } from '../core/errors.ts';
+import { BadRequest, CloudError, Conflict } from '../core/errors.ts';
 import type { SiteContext } from './site.ts';
 import { SITE_NAME } from './site.ts';
 
@@ -17,6 +19,14 @@ import { SITE_NAME } from './site.ts';
 const INFRASTRUCTURE_KINDS = new Set(['site', 'region', 'endpoint', 'revocation']);
 
 export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
+  /** Forwards a membership change to the authority, or returns undefined when this site is it. */
+  const atAuthority = (req: FastifyRequest, reply: FastifyReply) => {
+    const authority = ctx.registry.authority();
+    if (authority === undefined)
+      throw new CloudError(503, 'No membership authority is known to this site yet; try its founder.');
+    return authority === ctx.name ? undefined : ctx.forwardTo(authority, req, reply);
+  };
+
   app.post('/atoll/v1/leave', async (req, reply) => {
     requireAdmin(ctx.authenticate(req));
     const db = ctx.store.db;
@@ -48,6 +58,8 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
 
   app.post('/atoll/v1/invites', async (req, reply) => {
     requireAdmin(ctx.authenticate(req));
+    const fwd = atAuthority(req, reply);
+    if (fwd) return fwd;
     const body = (req.body ?? {}) as { invite?: { site_name?: unknown; ttl_seconds?: unknown } };
     const inv = body.invite ?? {};
     const siteName =
@@ -73,6 +85,8 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
 
   app.post('/atoll/v1/sites/:name/evict', async (req, reply) => {
     requireAdmin(ctx.authenticate(req));
+    const fwd = atAuthority(req, reply);
+    if (fwd) return fwd;
     const { name } = req.params as { name: string };
     const body = (req.body ?? {}) as { evict?: { reason?: unknown } };
     ctx.membership.evict(name, String(body.evict?.reason ?? 'evicted by an administrator'));

@@ -5,6 +5,7 @@
  * owning site's scheduler and API needs (other sites forward instance-action reads to the owner).
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { anySite, ownerOf, projectHome, userHome } from '../../../federation/origin.ts';
 import { homeOf, projectRow } from '../../../federation/unique.ts';
 
 export const computeMigrations = [
@@ -100,18 +101,31 @@ export const computeKinds: readonly KindSpec[] = [
     table: 'flavors',
     replicate: 'all',
     unique: { by: 'first', key: ['name'], rename: 'name' },
+    origin: anySite,
   },
-  { kind: ComputeKind.FlavorAccess, table: 'flavor_access', replicate: 'all' },
+  {
+    kind: ComputeKind.FlavorAccess,
+    table: 'flavor_access',
+    replicate: 'all',
+    origin: ownerOf('the owner of its flavor', 'flavors', 'flavor_id'),
+  },
   // id = user_id:name, made at the user's home site, so its primary key decides.
   {
     kind: ComputeKind.Keypair,
     table: 'keypairs',
     replicate: 'all',
     unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
+    origin: userHome,
   },
-  { kind: ComputeKind.Server, table: 'servers', replicate: 'all' },
-  { kind: ComputeKind.ServerGroup, table: 'server_groups', replicate: 'all' },
-  { kind: ComputeKind.Quota, table: 'compute_quotas', replicate: 'all', unique: projectRow },
+  { kind: ComputeKind.Server, table: 'servers', replicate: 'all', origin: anySite },
+  { kind: ComputeKind.ServerGroup, table: 'server_groups', replicate: 'all', origin: anySite },
+  {
+    kind: ComputeKind.Quota,
+    table: 'compute_quotas',
+    replicate: 'all',
+    unique: projectRow,
+    origin: projectHome,
+  },
   { kind: ComputeKind.Host, table: 'compute_hosts', replicate: 'none' },
   { kind: ComputeKind.Claim, table: 'compute_claims', replicate: 'none' },
   { kind: ComputeKind.InstanceAction, table: 'instance_actions', replicate: 'none' },

@@ -5,6 +5,7 @@
  * endpoints). Revocation events belong to the site that revoked, and replicate everywhere.
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { anySite, domainHome, ownerOf, userHome } from '../../../federation/origin.ts';
 import type { UniqueSpec } from '../../../federation/unique.ts';
 import { homeOf } from '../../../federation/unique.ts';
 
@@ -108,30 +109,68 @@ export const identityKinds: readonly KindSpec[] = [
     table: 'domains',
     replicate: 'all',
     unique: { by: 'first', key: ['name'], rename: 'name' },
+    origin: anySite,
   },
-  { kind: 'project', table: 'projects', replicate: 'all', unique: inDomain },
-  { kind: 'user', table: 'users', replicate: 'all', unique: inDomain },
-  { kind: 'group', table: 'groups', replicate: 'all', unique: inDomain },
-  { kind: 'group_member', table: 'group_members', replicate: 'all' },
+  { kind: 'project', table: 'projects', replicate: 'all', unique: inDomain, origin: domainHome },
+  { kind: 'user', table: 'users', replicate: 'all', unique: inDomain, origin: domainHome },
+  { kind: 'group', table: 'groups', replicate: 'all', unique: inDomain, origin: domainHome },
+  {
+    kind: 'group_member',
+    table: 'group_members',
+    replicate: 'all',
+    origin: ownerOf('the owner of its group', 'groups', 'group_id'),
+  },
   // Global roles have no home; domain roles are resolved the same way, for one rule per kind.
   {
     kind: 'role',
     table: 'roles',
     replicate: 'all',
     unique: { by: 'first', key: ['domain_id', 'name'], rename: 'name' },
+    origin: anySite,
   },
-  { kind: 'role_assignment', table: 'role_assignments', replicate: 'all' },
+  // Granted where the target (a project or a domain) lives, so only its owner can grant on it.
+  {
+    kind: 'role_assignment',
+    table: 'role_assignments',
+    replicate: 'all',
+    origin: {
+      by: 'site',
+      of: 'the owner of its target',
+      sql: 'SELECT COALESCE((SELECT owner FROM projects WHERE id = ?), (SELECT owner FROM domains WHERE id = ?))',
+      args: ['target_id', 'target_id'],
+    },
+  },
   // Region ids are chosen by the caller: a clash keeps one row, the same everywhere.
-  { kind: 'region', table: 'regions', replicate: 'all', unique: { by: 'first', key: [] } },
-  { kind: 'service', table: 'services', replicate: 'all' },
-  { kind: 'endpoint', table: 'endpoints', replicate: 'all' },
+  {
+    kind: 'region',
+    table: 'regions',
+    replicate: 'all',
+    unique: { by: 'first', key: [] },
+    origin: anySite,
+  },
+  { kind: 'service', table: 'services', replicate: 'all', origin: anySite },
+  // A site's region lists only the endpoints that site registers; other regions' are anyone's.
+  {
+    kind: 'endpoint',
+    table: 'endpoints',
+    replicate: 'all',
+    origin: {
+      by: 'site',
+      of: 'the site of its region',
+      sql: 'SELECT id FROM sites WHERE id = ?',
+      args: ['region_id'],
+      unknown: 'any',
+    },
+  },
   {
     kind: 'application_credential',
     table: 'application_credentials',
     replicate: 'all',
     unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
+    origin: userHome,
   },
-  { kind: 'revocation', table: 'revocations', replicate: 'all' },
+  // Any site revokes (a user signs out wherever they are); a revocation only takes access away.
+  { kind: 'revocation', table: 'revocations', replicate: 'all', origin: anySite },
 ];
 
 /** Kinds whose change can change what a token grants: the validation cache is dropped on any of them. */

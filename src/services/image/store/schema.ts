@@ -4,6 +4,7 @@
  * the image's site too. Blob reference counts stay local: bytes never leave the owner.
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { anySite, ownerOf } from '../../../federation/origin.ts';
 
 export const imageMigrations = [
   {
@@ -31,8 +32,13 @@ export const imageMigrations = [
 ] as const;
 
 export const imageKinds: readonly KindSpec[] = [
-  { kind: 'image', table: 'images', replicate: 'all' },
-  { kind: 'image_member', table: 'image_members', replicate: 'all' },
+  { kind: 'image', table: 'images', replicate: 'all', origin: anySite },
+  {
+    kind: 'image_member',
+    table: 'image_members',
+    replicate: 'all',
+    origin: ownerOf('the owner of its image', 'images', 'image_id'),
+  },
 ];
 
 export interface ImageRow {

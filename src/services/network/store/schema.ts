@@ -7,6 +7,7 @@
  * compute made and the leases this site holds on other sites' subnets (`net_ip_leases`).
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { anySite, ownerOf, projectHome } from '../../../federation/origin.ts';
 import { projectRow } from '../../../federation/unique.ts';
 
 export const networkMigrations = [
@@ -123,16 +124,40 @@ export const NetKind = {
 } as const;
 
 export const networkKinds: readonly KindSpec[] = [
-  { kind: NetKind.Network, table: 'net_networks', replicate: 'all' },
-  { kind: NetKind.Subnet, table: 'net_subnets', replicate: 'all' },
-  { kind: NetKind.Port, table: 'net_ports', replicate: 'all' },
-  { kind: NetKind.IpAllocation, table: 'net_ip_allocations', replicate: 'all' },
-  { kind: NetKind.IpBlock, table: 'net_ip_blocks', replicate: 'all' },
-  { kind: NetKind.SecurityGroup, table: 'net_security_groups', replicate: 'all' },
-  { kind: NetKind.SecurityGroupRule, table: 'net_security_group_rules', replicate: 'all' },
-  { kind: NetKind.Router, table: 'net_routers', replicate: 'all' },
-  { kind: NetKind.FloatingIp, table: 'net_floating_ips', replicate: 'all' },
-  { kind: NetKind.NetQuota, table: 'net_quotas', replicate: 'all', unique: projectRow },
+  { kind: NetKind.Network, table: 'net_networks', replicate: 'all', origin: anySite },
+  {
+    kind: NetKind.Subnet,
+    table: 'net_subnets',
+    replicate: 'all',
+    origin: ownerOf('the owner of its network', 'net_networks', 'network_id'),
+  },
+  // Ports live where their servers run, on any site's network.
+  { kind: NetKind.Port, table: 'net_ports', replicate: 'all', origin: anySite },
+  // Made by the lessee of the address's block; the lease travels in the owner's log, so a third site
+  // may hear of an allocation before of its block: checked by the lease protocol, not here.
+  { kind: NetKind.IpAllocation, table: 'net_ip_allocations', replicate: 'all', origin: anySite },
+  {
+    kind: NetKind.IpBlock,
+    table: 'net_ip_blocks',
+    replicate: 'all',
+    origin: ownerOf('the owner of its subnet', 'net_subnets', 'subnet_id'),
+  },
+  { kind: NetKind.SecurityGroup, table: 'net_security_groups', replicate: 'all', origin: anySite },
+  {
+    kind: NetKind.SecurityGroupRule,
+    table: 'net_security_group_rules',
+    replicate: 'all',
+    origin: ownerOf('the owner of its security group', 'net_security_groups', 'security_group_id'),
+  },
+  { kind: NetKind.Router, table: 'net_routers', replicate: 'all', origin: anySite },
+  { kind: NetKind.FloatingIp, table: 'net_floating_ips', replicate: 'all', origin: anySite },
+  {
+    kind: NetKind.NetQuota,
+    table: 'net_quotas',
+    replicate: 'all',
+    unique: projectRow,
+    origin: projectHome,
+  },
   { kind: NetKind.ServerPort, table: 'net_server_ports', replicate: 'none' },
   { kind: NetKind.IpLease, table: 'net_ip_leases', replicate: 'none' },
 ];

@@ -4,6 +4,7 @@
  * is built in, the same at every site, and never stored). Everything replicates, so any site can list.
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { anySite, ownerOf, projectHome } from '../../../federation/origin.ts';
 import { projectRow } from '../../../federation/unique.ts';
 
 export const volumeMigrations = [
@@ -45,9 +46,25 @@ export const VolKind = {
 } as const;
 
 export const volumeKinds: readonly KindSpec[] = [
-  { kind: VolKind.Volume, table: 'vol_volumes', replicate: 'all' },
-  { kind: VolKind.Snapshot, table: 'vol_snapshots', replicate: 'all' },
-  { kind: VolKind.Attachment, table: 'vol_attachments', replicate: 'all' },
-  { kind: VolKind.Type, table: 'vol_types', replicate: 'all' },
-  { kind: VolKind.Quota, table: 'vol_quotas', replicate: 'all', unique: projectRow },
+  { kind: VolKind.Volume, table: 'vol_volumes', replicate: 'all', origin: anySite },
+  {
+    kind: VolKind.Snapshot,
+    table: 'vol_snapshots',
+    replicate: 'all',
+    origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
+  },
+  {
+    kind: VolKind.Attachment,
+    table: 'vol_attachments',
+    replicate: 'all',
+    origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
+  },
+  { kind: VolKind.Type, table: 'vol_types', replicate: 'all', origin: anySite },
+  {
+    kind: VolKind.Quota,
+    table: 'vol_quotas',
+    replicate: 'all',
+    unique: projectRow,
+    origin: projectHome,
+  },
 ];
