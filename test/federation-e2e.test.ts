@@ -349,7 +349,16 @@ describe('keys and eviction over real NATS', () => {
   it('atoll site evict: the evicted site’s tokens are rejected at every other site', async () => {
     const fromC = await fed.token(2);
     for (const i of [0, 1]) assert.equal(await validAt(i, fromC), 200);
-    const r = await runAtoll(['site', 'evict', 'site-c', '--reason', 'test'], fed.env(0));
+    // Something site-c owns, made before it is evicted, and seen at site-a.
+    const net = await api(2, 'POST', '/network/v2.0/networks', { network: { name: 'owned-by-c' } });
+    assert.equal(net.status, 201);
+    const netId = (net.body as { network: { id: string } }).network.id;
+    await eventually(
+      async () => (await api(0, 'GET', `/network/v2.0/networks/${netId}`)).status === 200,
+      10_000,
+    );
+    // Evicted from site-b: the eviction runs at the membership authority (site-a, the founder).
+    const r = await runAtoll(['site', 'evict', 'site-c', '--reason', 'test'], fed.env(1));
     assert.equal(r.code, 0, r.stderr);
     for (const i of [0, 1])
       await eventually(
@@ -359,7 +368,55 @@ describe('keys and eviction over real NATS', () => {
       );
     const tok = await fed.token(1);
     const list = await fetch(`${fed.sites[1]!.url}/atoll/v1/sites`, { headers: { 'x-auth-token': tok } });
-    const body = (await list.json()) as { sites: { name: string; registered_state: string }[] };
+    const body = (await list.json()) as {
+      sites: { name: string; registered_state: string; state: string }[];
+    };
     assert.equal(body.sites.find((s) => s.name === 'site-c')?.registered_state, 'evicted');
+    assert.equal(body.sites.find((s) => s.name === 'site-c')?.state, 'evicted');
   });
+
+  it('after an eviction nothing is sent to the evicted site: AZ, catalog, forwarded writes, atoll sites', async () => {
+    // Its AZ is gone, and a create there is refused rather than forwarded.
+    const zones = await api(0, 'GET', '/compute/v2.1/os-availability-zone');
+    const names = (zones.body as { availabilityZoneInfo: { zoneName: string }[] }).availabilityZoneInfo.map(
+      (z) => z.zoneName,
+    );
+    assert.deepEqual(names.sort(), ['site-a', 'site-b']);
+    const create = await api(1, 'POST', '/compute/v2.1/servers', {
+      server: { name: 'x', flavorRef: '1', imageRef: 'x', availability_zone: 'site-c' },
+    });
+    assert.equal(create.status, 400, JSON.stringify(create.body));
+    // Its endpoints leave every token's catalog.
+    const cat = await api(0, 'GET', '/identity/v3/auth/catalog');
+    const regions = new Set(
+      (cat.body as { catalog: { endpoints: { region_id: string }[] }[] }).catalog.flatMap((s) =>
+        s.endpoints.map((e) => e.region_id),
+      ),
+    );
+    assert.equal(regions.has('site-c'), false, [...regions].join(','));
+    // What it owns is orphaned: a delete sent to another site is refused, and nothing is deleted.
+    const nets = await api(0, 'GET', '/network/v2.0/networks?name=owned-by-c');
+    const id = (nets.body as { networks: { id: string }[] }).networks[0]!.id;
+    const del = await api(0, 'DELETE', `/network/v2.0/networks/${id}`);
+    assert.equal(del.status, 409, JSON.stringify(del.body));
+    assert.equal((await api(0, 'GET', `/network/v2.0/networks/${id}`)).status, 200);
+    // atoll sites says so.
+    const out = await runAtoll(['sites'], fed.env(0));
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /^site-c\s+evicted\b/m);
+  });
+
+  /** One call of a site's API as the admin, JSON in and out. */
+  async function api(i: number, method: string, path: string, body?: unknown) {
+    const r = await fetch(`${fed.sites[i]!.url}${path}`, {
+      method,
+      headers: {
+        'x-auth-token': await fed.token(i),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await r.text();
+    return { status: r.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+  }
 });

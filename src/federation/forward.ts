@@ -135,6 +135,10 @@ export class Forwarder {
       throw new Conflict(
         `request was forwarded here by ${String(req.headers[FORWARDED_BY])} but ${owner} owns it`,
       );
+    if (this.auth && !this.auth.identityKey(owner))
+      throw new Conflict(
+        `Site ${owner} was evicted from the federation (or never joined it): what it owns is orphaned and cannot be changed.`,
+      );
     if (!this.replicator.isUp(owner)) {
       this.stats.unavailable++;
       throw new SiteUnavailable(owner, 'no heartbeat received recently (partitioned or down)');

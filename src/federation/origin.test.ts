@@ -42,7 +42,7 @@ function node(site: string) {
 }
 
 /** What a compromised site's log says: changes numbered from 1, as it signs them. */
-function forged(origin: string, rows: { kind: string; row: Omit<Row, 'owner'> }[]): Change[] {
+function forged(origin: string, rows: { kind: string; row: Row }[]): Change[] {
   return rows.map((r, i) => ({
     seq: i + 1,
     kind: r.kind,

@@ -313,6 +313,12 @@ export class SiteRegistry {
       .run(site, this.now());
   }
 
+  /** A site other sites deal with: registered, not evicted, not gone (it serves an AZ and endpoints). */
+  inGoodStanding(site: string): boolean {
+    const s = this.get(site);
+    return !!s && (s.state === 'active' || s.state === 'leaving') && !this.isEvicted(site);
+  }
+
   isEvicted(site: string): boolean {
     return !!this.store.db.prepare('SELECT 1 FROM site_evictions WHERE site = ? LIMIT 1').get(site);
   }

@@ -304,9 +304,21 @@ export class Replicator {
     return why ? this.forged(origin, why) : changes;
   }
 
+  /** Origins and reasons already logged: an evicted site that keeps pushing is one line, not one a second. */
+  private refusedLogged = new Set<string>();
+
   private forged(origin: string, why: string): undefined {
     this.stats.forged++;
-    this.log.warn({ origin, why }, 'rejected change batch: nothing applied');
+    const key = `${origin}\n${why}`;
+    if (this.refusedLogged.has(key) || this.refusedLogged.size > 1000)
+      this.log.debug({ origin, why }, 'rejected change batch: nothing applied');
+    else {
+      this.refusedLogged.add(key);
+      this.log.warn(
+        { origin, why },
+        'rejected change batch: nothing applied (said once per origin and reason)',
+      );
+    }
     return undefined;
   }
 

@@ -105,6 +105,18 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
     return { site: ctx.name, kid };
   });
 
+  /** What `atoll sites` shows: how this site deals with the other one now. */
+  const standing = (s: { id: string; state: string }) =>
+    s.id === ctx.name
+      ? 'self'
+      : ctx.registry.isEvicted(s.id)
+        ? 'evicted'
+        : s.state === 'left'
+          ? 'left'
+          : ctx.replicator.isUp(s.id)
+            ? 'up'
+            : 'unreachable';
+
   app.get('/atoll/v1/sites', async (req) => {
     requireAdmin(ctx.authenticate(req));
     const rows = ctx.registry.list();
@@ -112,7 +124,7 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
     const pings = await Promise.all(
       rows.map(async (s) => {
         if (s.id === ctx.name) return 0;
-        if (!ctx.replicator.isUp(s.id)) return null;
+        if (!ctx.registry.inGoodStanding(s.id) || !ctx.replicator.isUp(s.id)) return null;
         try {
           return await ctx.replicator.ping(s.id, 1000);
         } catch {
@@ -131,7 +143,7 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
           endpoint: s.endpoint,
           version: self ? s.version : (peer?.version ?? s.version),
           registered_state: ctx.registry.isEvicted(s.id) ? 'evicted' : s.state,
-          state: self ? 'self' : ctx.replicator.isUp(s.id) ? 'up' : 'unreachable',
+          state: standing(s),
           last_seen_ms_ago: self ? 0 : peer?.lastSeen ? now - peer.lastSeen : null,
           log_head: self ? ctx.changelog.head() : (peer?.head ?? null),
           applied: self ? ctx.changelog.head() : ctx.changelog.cursor(s.id),

@@ -416,7 +416,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
   const zones = (detail: boolean) => ({
     availabilityZoneInfo: ctx.registry
       .list()
-      .filter((s) => s.state === 'active')
+      .filter((s) => ctx.registry.inGoodStanding(s.id))
       .map((s) => {
         const up = ctx.owns(s.id) || ctx.replicator.isUp(s.id);
         const z: Obj = { zoneName: s.id, zoneState: { available: up }, hosts: null };

@@ -77,7 +77,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     if (azRaw) {
       const [az, host] = azRaw.split(':');
       if (az && az !== 'nova' && !ctx.owns(az)) {
-        if (!ctx.registry.get(az)) throw new BadRequest(`The requested availability zone is not available`);
+        if (!ctx.registry.inGoodStanding(az))
+          throw new BadRequest(`The requested availability zone is not available`);
         return ctx.forwardTo(az, req, reply);
       }
       if (host) {

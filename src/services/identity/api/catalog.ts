@@ -88,6 +88,8 @@ export function buildCatalog(ic: IdentityContext, projectId: string | undefined)
     type: string;
     name: string;
   }[];
+  // An evicted site's region leaves the catalog: no client sends a token there any more.
+  const evicted = (region: string | null) => region !== null && ic.site.registry.isEvicted(region);
   const eps = db.prepare('SELECT * FROM endpoints WHERE enabled = 1 ORDER BY region_id, interface').all() as {
     id: string;
     service_id: string;
@@ -100,7 +102,7 @@ export function buildCatalog(ic: IdentityContext, projectId: string | undefined)
     type: s.type,
     name: s.name,
     endpoints: eps
-      .filter((e) => e.service_id === s.id)
+      .filter((e) => e.service_id === s.id && !evicted(e.region_id))
       .map((e): CatalogEndpoint => ({
         id: e.id,
         interface: e.interface,
