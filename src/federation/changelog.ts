@@ -134,6 +134,17 @@ export class ChangeLog {
     return st;
   }
 
+  /** The first column of the first row `sql` selects (its own statement cache: pluck() is sticky). */
+  private values = new Map<string, Statement>();
+  private value(sql: string, args: unknown[]): unknown {
+    let st = this.values.get(sql);
+    if (!st) {
+      st = this.store.db.prepare(sql).pluck();
+      this.values.set(sql, st);
+    }
+    return st.get(...args);
+  }
+
   private ownerOf(table: string, id: string): string | undefined {
     const r = this.stmt(`SELECT owner FROM ${table} WHERE id = ?`).get(id) as { owner: string } | undefined;
     return r?.owner;
@@ -340,9 +351,7 @@ export class ChangeLog {
   private originRefusal(spec: KindSpec, row: Row, origin: string): string | undefined {
     if (!spec.origin) return undefined;
     return originRefusal(spec.origin, spec.kind, row, origin, (sql, args) =>
-      this.stmt(sql)
-        .pluck()
-        .get(...args.map(toSql)),
+      this.value(sql, args.map(toSql)),
     );
   }
 
@@ -353,9 +362,10 @@ export class ChangeLog {
   homeOf(kind: string, row: Record<string, unknown>): string | undefined {
     const u = this.spec(kind).unique;
     if (u?.by !== 'home') return undefined;
-    const home = this.stmt(u.home.sql)
-      .pluck()
-      .get(...u.home.args.map((a) => toSql(row[a])));
+    const home = this.value(
+      u.home.sql,
+      u.home.args.map((a) => toSql(row[a])),
+    );
     return typeof home === 'string' ? home : undefined;
   }
 

@@ -77,6 +77,15 @@ describe('origin rules', () => {
     assert.throws(() => b.log.put('child', { id: 'w', parent_id: 'p' }), /may be written only by a/);
   });
 
+  it('checking a rule leaves the log able to read owners (the rule and the owner lookup share SQL text)', () => {
+    const a = node('a');
+    a.log.put('parent', { id: 'p' });
+    a.log.put('child', { id: 'c', parent_id: 'p' });
+    a.log.remove('child', 'c');
+    a.log.remove('parent', 'p');
+    assert.equal(a.has('parents', 'p'), false);
+  });
+
   it('a site row is accepted only from that site', () => {
     const b = node('b');
     const row = { id: 'site-z', region: 'site-z', endpoint: 'http://x', version: '1', state: 'active' };

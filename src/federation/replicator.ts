@@ -5,7 +5,7 @@
  * latency, never correctness. Peers are tracked from heartbeats: a site not heard from for
  * `downAfterMs` is down, and writes to what it owns fail fast.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Clock, Logger, TimerHandle } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
 import { decodeJson, encodeJson, siteOfSubject, subjects } from '../fabric/fabric.ts';
@@ -80,6 +80,8 @@ export interface ReplicatorOptions {
    * name create no peer entry (and so no metrics series): what unknown names cost stays bounded.
    */
   knows: (site: string) => boolean;
+  /** The identity key (PEM) this site knows for another, if any: a `cursor` answer carries its hash. */
+  identityOf?: (site: string) => string | undefined;
 }
 
 export const defaultReplicatorOptions: ReplicatorOptions = {
@@ -91,6 +93,17 @@ export const defaultReplicatorOptions: ReplicatorOptions = {
   endpoint: '',
   knows: () => true,
 };
+
+/** What a `cursor` request answers: how far `site` applied `origin`'s log, and the key it knows for it. */
+export interface CursorReply {
+  site: string;
+  origin: string;
+  cursor: number;
+  /** sha256 (hex) of the identity key PEM `site` knows for `origin`, when it knows one. */
+  identity?: string;
+}
+
+export const fingerprint = (pem: string) => createHash('sha256').update(pem).digest('hex');
 
 /** Pulls in flight above which heartbeats of names not in the registry trigger none. */
 const MAX_UNKNOWN_PULLS = 8;
@@ -186,9 +199,17 @@ export class Replicator {
         encodeJson({ site: this.site, at: this.clock.now(), instance: this.instance }),
       ),
       // How far this site has applied another origin's log (a leaving site waits for its peers).
+      // (A restarted site also asks it of itself, to tell whether it is the site the others know.)
       this.fabric.serve(subjects.rpc(this.site, 'cursor'), (data) => {
         const { origin } = decodeJson<{ origin: string }>(data);
-        return encodeJson({ site: this.site, origin, cursor: this.changelog.cursor(String(origin)) });
+        const pem = this.opts.identityOf?.(String(origin));
+        const reply: CursorReply = {
+          site: this.site,
+          origin: String(origin),
+          cursor: this.changelog.cursor(String(origin)),
+          ...(pem ? { identity: fingerprint(pem) } : {}),
+        };
+        return encodeJson(reply);
       }),
     );
     this.beat();
@@ -276,6 +297,14 @@ export class Replicator {
         this.pull(origin);
       return;
     }
+    const cursor = this.changelog.cursor(origin);
+    if ((Number(hb.head) || 0) < cursor)
+      // Its log is shorter than what this site applied of it: a lost disk or an old backup under its
+      // name. What it writes now reuses seqs already applied here, so nothing of it can apply.
+      return void this.forged(
+        origin,
+        `its log went back from seq ${cursor} to ${Number(hb.head) || 0} (lost data directory or old backup)`,
+      );
     const p = this.peer(origin);
     p.version = String(hb.version);
     p.endpoint = String(hb.endpoint ?? '');
@@ -307,8 +336,19 @@ export class Replicator {
   /** Origins and reasons already logged: an evicted site that keeps pushing is one line, not one a second. */
   private refusedLogged = new Set<string>();
 
+  /** Why another site's batches were last refused, and when: `atoll sites` shows it as a conflict. */
+  private refusals = new Map<string, { why: string; at: number }>();
+
+  /** Why this site refused `origin`'s changes within the last few heartbeats, if it did. */
+  refusal(origin: string): string | undefined {
+    const r = this.refusals.get(origin);
+    return r && this.clock.now() - r.at <= 3 * this.opts.downAfterMs ? r.why : undefined;
+  }
+
   private forged(origin: string, why: string): undefined {
     this.stats.forged++;
+    if (this.refusals.has(origin) || this.refusals.size < 1000)
+      this.refusals.set(origin, { why, at: this.clock.now() });
     const key = `${origin}\n${why}`;
     if (this.refusedLogged.has(key) || this.refusedLogged.size > 1000)
       this.log.debug({ origin, why }, 'rejected change batch: nothing applied');

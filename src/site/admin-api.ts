@@ -111,11 +111,13 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
       ? 'self'
       : ctx.registry.isEvicted(s.id)
         ? 'evicted'
-        : s.state === 'left'
-          ? 'left'
-          : ctx.replicator.isUp(s.id)
-            ? 'up'
-            : 'unreachable';
+        : ctx.replicator.refusal(s.id)
+          ? 'conflict'
+          : s.state === 'left'
+            ? 'left'
+            : ctx.replicator.isUp(s.id)
+              ? 'up'
+              : 'unreachable';
 
   app.get('/atoll/v1/sites', async (req) => {
     requireAdmin(ctx.authenticate(req));
@@ -144,6 +146,7 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
           version: self ? s.version : (peer?.version ?? s.version),
           registered_state: ctx.registry.isEvicted(s.id) ? 'evicted' : s.state,
           state: standing(s),
+          conflict: self ? null : (ctx.replicator.refusal(s.id) ?? null),
           last_seen_ms_ago: self ? 0 : peer?.lastSeen ? now - peer.lastSeen : null,
           log_head: self ? ctx.changelog.head() : (peer?.head ?? null),
           applied: self ? ctx.changelog.head() : ctx.changelog.cursor(s.id),

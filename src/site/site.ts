@@ -34,6 +34,7 @@ import { Metrics, requireMetricsAccess } from './metrics.ts';
 import type { MetricsAccess } from './metrics.ts';
 import { registerAdminApi } from './admin-api.ts';
 import { assertNameFree } from './name-guard.ts';
+import { ContinuityCheck } from '../federation/continuity.ts';
 
 export const ATOLL_VERSION = '0.1.0';
 
@@ -229,6 +230,7 @@ export async function createSite(
       downAfterMs: config.downAfterMs,
       version: ATOLL_VERSION,
       endpoint: boundUrl,
+      identityOf: (s) => registry.admittedKey(s) ?? (registry.get(s)?.identity_key || undefined),
       knows: (s) => {
         const row = registry.get(s);
         return !!row && row.state !== 'evicted' && !registry.isEvicted(s);
@@ -322,6 +324,17 @@ export async function createSite(
   };
 
   installHttpBasics(app, ctx);
+  // A data directory that is not the site the federation knows (lost, replaced, an old backup) serves
+  // nothing it could lose: every request gets the reason and the way out (continuity.ts).
+  const continuity = new ContinuityCheck(
+    deps.fabric,
+    { site: config.name, identityKey: () => registry.identity().publicKey, head: () => changelog.head() },
+    log,
+  );
+  app.addHook('onRequest', async (req) => {
+    const why = continuity.conflict();
+    if (why && req.url !== '/metrics') throw new CloudError(503, why);
+  });
   registerAdminApi(app, ctx);
   // The site's own registry row comes first in its log: a site that has never heard of this one
   // learns its identity key from it (docs/federation.md, trust on first use).
@@ -367,6 +380,7 @@ export async function createSite(
   });
   const stopJoin = membership.serveJoin(deps.fabric);
 
+  continuity.start();
   replicator.start();
   for (const m of deps.modules) await m.start?.(ctx);
 
@@ -391,6 +405,7 @@ export async function createSite(
       await app.close();
       stopServing();
       stopJoin();
+      continuity.stop();
       replicator.stop();
       for (const m of deps.modules) await m.close?.();
       await deps.fabric.close();
