@@ -265,3 +265,31 @@ describe('names: a site name belongs to one site for good (issue 11, class 5)', 
     assert.match(other.error ?? '', /site name site-n is taken/);
   });
 });
+
+describe('a refused join leaves no trace (open trust)', () => {
+  const net = new MemoryNetwork(systemClock, { defaultLink: { latencyMs: 2 } });
+  const open = (name: string) => ({ ...cfg(name), trust: 'open' as const });
+  let a: Site;
+  before(async () => {
+    a = await startSite(open('site-a'), net.connect('site-a'), { listen: false, bootstrap: ADMIN });
+  });
+  after(async () => a?.close());
+
+  it('a site whose invite is refused publishes nothing: no registry row, AZ or region appears anywhere', async () => {
+    const t = (await tokenAt(a))!;
+    const inv = await invite(a, t, 'site-x');
+    await assert.rejects(
+      startSite(open('site-g'), net.connect('site-g'), { listen: false, invite: inv }),
+      /invite is for site site-x/,
+    );
+    // Heartbeats (every 100 ms) and pulls would have carried its registry row by now.
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(a.ctx.registry.get('site-g'), undefined);
+    const zones = await a.app.inject({
+      method: 'GET',
+      url: '/compute/v2.1/os-availability-zone',
+      headers: { 'x-auth-token': t },
+    });
+    assert.doesNotMatch(zones.body, /site-g/);
+  });
+});

@@ -18,9 +18,18 @@ export async function startSite(
   fabric: Fabric,
   opts: { bootstrap?: BootstrapOptions; listen?: boolean; invite?: string } = {},
 ): Promise<Site> {
-  const site = await createSite(config, { fabric, modules: siteModules() });
+  // A joining site publishes nothing before it is admitted: a refused join leaves no trace.
+  const site = await createSite(config, { fabric, modules: siteModules(), holdReplication: !!opts.invite });
   if (opts.listen !== false) await site.listen();
-  if (opts.invite) await site.ctx.membership.join(fabric, opts.invite);
+  if (opts.invite) {
+    try {
+      await site.ctx.membership.join(fabric, opts.invite);
+    } catch (e) {
+      await site.close();
+      throw e;
+    }
+    site.startReplication();
+  }
   if (opts.bootstrap) {
     site.ctx.membership.admitSelf();
     await bootstrapIdentity(site.ctx, opts.bootstrap);

@@ -143,6 +143,11 @@ export interface SiteDeps {
   modules: readonly ServiceModule[];
   clock?: Clock;
   ids?: Ids;
+  /**
+   * Hold back heartbeats and change batches until `startReplication()`: a site joining with an invite
+   * publishes nothing before it is admitted, so a refused join leaves no trace anywhere.
+   */
+  holdReplication?: boolean;
 }
 
 declare module 'fastify' {
@@ -156,6 +161,8 @@ export interface Site {
   app: FastifyInstance;
   modules: readonly ServiceModule[];
   listen(): Promise<string>;
+  /** Starts heartbeats, pushes and pulls (at once unless `holdReplication`); idempotent. */
+  startReplication(): void;
   close(): Promise<void>;
 }
 
@@ -380,8 +387,14 @@ export async function createSite(
   });
   const stopJoin = membership.serveJoin(deps.fabric);
 
-  continuity.start();
-  replicator.start();
+  let replicating = false;
+  const startReplication = () => {
+    if (replicating) return;
+    replicating = true;
+    continuity.start();
+    replicator.start();
+  };
+  if (!deps.holdReplication) startReplication();
   for (const m of deps.modules) await m.start?.(ctx);
 
   let closed = false;
@@ -389,6 +402,7 @@ export async function createSite(
     ctx,
     app,
     modules: deps.modules,
+    startReplication,
     async listen() {
       const addr = await app.listen({ host: config.host, port: config.port });
       if (!config.publicUrl) {
