@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtualClock } from '../src/core/ports.ts';
+import type { Logger } from '../src/core/ports.ts';
 import { MemoryNetwork } from '../src/fabric/memory/network.ts';
 import { miniSite, runFor } from './support/mini-site.ts';
 import type { MiniSite } from './support/mini-site.ts';
@@ -168,5 +169,34 @@ describe('replication over a slow link', () => {
     assert.equal(b.rows().length, 5);
     a.stop();
     b.stop();
+  });
+});
+
+describe('peer state in the log', () => {
+  it('says each change of a peer’s state once: up, down after a cut, up again after the heal', async () => {
+    const clock = new VirtualClock();
+    const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 5 } });
+    const lines: string[] = [];
+    const capture: Logger = {
+      info: (o, m) => lines.push(`info ${String(m)} ${JSON.stringify(o)}`),
+      warn: (o, m) => lines.push(`warn ${String(m)} ${JSON.stringify(o)}`),
+      error: () => {},
+      debug: () => {},
+      child: () => capture,
+    };
+    const a = miniSite(net, 'a', clock, ':memory:', undefined, capture);
+    const b = miniSite(net, 'b', clock);
+    await runFor(clock, 300);
+    net.isolate('b');
+    await runFor(clock, 3000);
+    net.heal();
+    await runFor(clock, 3000);
+    const about = lines.filter((l) => l.includes('"peer":"b"')).map((l) => l.split(':')[0]);
+    assert.deepEqual(about, [
+      'info peer is up {"peer"',
+      'warn peer is down',
+      'warn peer is up again {"peer"',
+    ]);
+    [a, b].forEach((s) => s.stop());
   });
 });

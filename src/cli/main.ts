@@ -201,7 +201,7 @@ async function site(argv: string[]): Promise<void> {
   }
   if (values['heartbeat-ms']) {
     flags.heartbeatMs = Number(values['heartbeat-ms']);
-    flags.downAfterMs = flags.heartbeatMs * 3.5;
+    flags.downAfterMs = Math.round(flags.heartbeatMs * 3.5);
   }
   const config = { logLevel: 'info' as const, port: 5000, ...file, ...envConfig(), ...flags };
   if (!config.name) throw new Error('--name is required');

@@ -223,8 +223,28 @@ export class Replicator {
     }
   }
 
+  /** Each peer's state as last logged, so that every change (down, up again) is said once. */
+  private saidUp = new Map<string, boolean>();
+
+  private logPeerChanges(): void {
+    for (const [name, p] of this.peers) {
+      const up = this.isUp(name);
+      const was = this.saidUp.get(name);
+      if (was === up) continue;
+      this.saidUp.set(name, up);
+      if (up && was === undefined) this.log.info({ peer: name }, 'peer is up');
+      else if (up) this.log.warn({ peer: name }, 'peer is up again');
+      else
+        this.log.warn(
+          { peer: name, lastSeenMsAgo: p.lastSeen ? this.clock.now() - p.lastSeen : null },
+          `peer is down: no heartbeat for over ${this.opts.downAfterMs} ms (down, or the link is cut)`,
+        );
+    }
+  }
+
   private beat(): void {
     if (this.stopped) return;
+    this.logPeerChanges();
     const hb: Heartbeat = {
       v: PROTOCOL_VERSION,
       site: this.site,

@@ -34,6 +34,7 @@ import { Metrics, requireMetricsAccess } from './metrics.ts';
 import type { MetricsAccess } from './metrics.ts';
 import { registerAdminApi } from './admin-api.ts';
 import { assertNameFree } from './name-guard.ts';
+import { checkSettings } from './settings.ts';
 import { ContinuityCheck } from '../federation/continuity.ts';
 
 export const ATOLL_VERSION = '0.1.0';
@@ -173,15 +174,12 @@ export async function createSite(
   const config: SiteConfig = { ...defaultSiteConfig, ...partial };
   if (!SITE_NAME.test(config.name))
     throw new Error(`invalid site name ${JSON.stringify(config.name)}: use [a-z0-9-]`);
+  checkSettings(config);
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
   // Before anything is opened, served or subscribed: refuse a name another live process holds.
   await assertNameFree(deps.fabric, config.name, Math.min(2000, 2 * config.heartbeatMs));
 
-  if (!['local', 'admin', 'open'].includes(config.metricsAccess))
-    throw new Error(
-      `invalid metricsAccess ${JSON.stringify(config.metricsAccess)}: use local, admin or open`,
-    );
   if (!!config.tlsCertFile !== !!config.tlsKeyFile)
     throw new Error('HTTPS needs both a certificate and a key');
   const https = config.tlsCertFile

@@ -4,7 +4,8 @@
  * VirtualClock; the full site (HTTP and services) uses exactly these parts.
  */
 import { Store } from '../../src/store/db.ts';
-import type { Clock } from '../../src/core/ports.ts';
+import type { Clock, Logger } from '../../src/core/ports.ts';
+import { anySite } from '../../src/federation/origin.ts';
 import { silentLogger } from '../../src/core/ports.ts';
 import { ChangeLog, changelogMigrations } from '../../src/federation/changelog.ts';
 import { Replicator } from '../../src/federation/replicator.ts';
@@ -25,6 +26,7 @@ export function miniSite(
   clock: Clock,
   file = ':memory:',
   store?: Store,
+  logger: Logger = silentLogger,
 ): MiniSite {
   const s = store ?? new Store(file);
   s.migrate([
@@ -35,9 +37,9 @@ export function miniSite(
     },
   ]);
   const log = new ChangeLog(s, name, silentLogger, () => clock.now());
-  log.register({ kind: 'item', table: 'items', replicate: 'all' });
+  log.register({ kind: 'item', table: 'items', replicate: 'all', origin: anySite });
   const fabric = net.connect(name);
-  const rep = new Replicator(fabric, log, clock, silentLogger, {
+  const rep = new Replicator(fabric, log, clock, logger, {
     heartbeatMs: 100,
     downAfterMs: 350,
     pullLimit: 50,

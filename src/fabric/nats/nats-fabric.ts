@@ -159,7 +159,7 @@ export class NatsFabric implements Fabric {
         if (s.type === DebugEvents.Reconnecting) failures++;
         else if (s.type === Events.Reconnect) {
           failures = 0;
-          log.info({ server: s.data }, 'fabric reconnected');
+          log.warn({ server: s.data }, 'fabric reconnected');
         } else if (s.type === Events.Disconnect) log.warn({ server: s.data }, 'fabric disconnected');
         else if (s.type === Events.Error && s.data === ErrorCode.PermissionsViolation) {
           fabric.stats.denied++;
