@@ -130,7 +130,8 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
         try {
           return await ctx.replicator.ping(s.id, 1000);
         } catch {
-          return null;
+          // A round trip over a second: the last one measured by a pull, rather than nothing.
+          return ctx.replicator.peers.get(s.id)?.rttMs ?? null;
         }
       }),
     );
@@ -147,7 +148,7 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
           registered_state: ctx.registry.isEvicted(s.id) ? 'evicted' : s.state,
           state: standing(s),
           conflict: self ? null : (ctx.replicator.refusal(s.id) ?? null),
-          last_seen_ms_ago: self ? 0 : peer?.lastSeen ? now - peer.lastSeen : null,
+          last_seen_ms_ago: self ? 0 : peer?.lastSeen ? Math.max(0, now - peer.lastSeen) : null,
           log_head: self ? ctx.changelog.head() : (peer?.head ?? null),
           applied: self ? ctx.changelog.head() : ctx.changelog.cursor(s.id),
           lag_changes: self ? 0 : ctx.replicator.lag(s.id),
