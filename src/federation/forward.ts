@@ -3,15 +3,26 @@
  * owner as the same HTTP request (caller's token included) over the fabric, run there through the
  * owner's own API and policy, and answered in one round trip. When the owner is down (no heartbeat) or
  * does not answer in time, the caller gets a 503 naming it at once.
+ *
+ * Deadlines follow the link: the owner's processing budget plus two measured round trips, so a long
+ * link does not time out a write that is being applied, and a silent partition fails in about the
+ * budget rather than a fixed 5 s. A forward that timed out has an unknown outcome and says so. The
+ * owner remembers each write it ran for a forwarded `x-openstack-request-id` (per sender and caller's
+ * token) for ten minutes: a retry with the same id gets the first answer and is not applied twice.
  */
 import type { Fabric } from '../fabric/fabric.ts';
-import { FabricError, decodeJson, encodeJson, subjects } from '../fabric/fabric.ts';
+import { FabricError, FabricErrorCode, decodeJson, encodeJson, subjects } from '../fabric/fabric.ts';
 import { Conflict, SiteUnavailable } from '../core/errors.ts';
 import type { Replicator } from './replicator.ts';
-import { createPrivateKey, createPublicKey, randomUUID, sign, verify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomUUID, sign, verify } from 'node:crypto';
 
 /** How old (or early) a forwarded request may be; its id is remembered this long to refuse replays. */
 export const FORWARD_WINDOW_MS = 30_000;
+/** How long, and for how many writes, the owner keeps the answer to a forwarded request id. */
+const IDEMPOTENT_MS = 10 * 60_000;
+const IDEMPOTENT_MAX = 10_000;
+/** Round trip assumed for a peer none was measured for yet, ms. */
+const UNMEASURED_RTT_MS = 500;
 
 /** The sender's identity key signs each request; the owner verifies it before anything runs. */
 export interface ForwardAuth {
@@ -72,6 +83,8 @@ export class Forwarder {
   private timeoutMs: number;
   private auth: ForwardAuth | undefined;
   private seen = new Map<string, number>();
+  /** Writes run for a caller's request id: in flight or answered (idempotent retries). */
+  private answers = new Map<string, { at: number; reply: Promise<ForwardedReply> }>();
   readonly stats = { forwarded: 0, served: 0, unavailable: 0, refused: 0 };
 
   constructor(fabric: Fabric, replicator: Replicator, opts: { timeoutMs: number; auth?: ForwardAuth }) {
@@ -118,8 +131,40 @@ export class Forwarder {
         return encodeJson(refuse(req, why));
       }
       this.stats.served++;
-      return encodeJson(await local(req));
+      return encodeJson(await this.once(req, local));
     });
+  }
+
+  /** Runs a forwarded write once per caller request id; a retry gets the first answer (or waits for it). */
+  private once(req: ForwardedRequest, local: LocalHttp): Promise<ForwardedReply> {
+    const rid = req.headers['x-openstack-request-id'];
+    if (
+      req.method === 'GET' ||
+      req.method === 'HEAD' ||
+      typeof rid !== 'string' ||
+      !/^req-[0-9a-f-]{36}$/.test(rid)
+    )
+      return local(req);
+    const key = createHash('sha256')
+      .update(`${req.from}\n${req.headers['x-auth-token'] ?? ''}\n${req.method} ${req.url}\n${rid}`)
+      .digest('base64url');
+    const now = this.auth?.now() ?? Date.now();
+    const hit = this.answers.get(key);
+    if (hit && now - hit.at < IDEMPOTENT_MS) return hit.reply;
+    for (const [k, a] of this.answers)
+      if (now - a.at >= IDEMPOTENT_MS || this.answers.size >= IDEMPOTENT_MAX) this.answers.delete(k);
+      else break; // insertion order: the rest are younger
+    const reply = local(req);
+    this.answers.set(key, { at: now, reply });
+    // A failure to run (not an HTTP answer) is not remembered: a retry runs again.
+    reply.catch(() => this.answers.delete(key));
+    return reply;
+  }
+
+  /** The owner's processing budget plus two round trips as last measured (issue 13, item 6). */
+  deadlineFor(owner: string): number {
+    const rtt = this.replicator.peers.get(owner)?.rttMs ?? UNMEASURED_RTT_MS;
+    return this.timeoutMs + 2 * rtt;
   }
 
   async forward(
@@ -161,11 +206,17 @@ export class Forwarder {
     this.stats.forwarded++;
     try {
       return decodeJson<ForwardedReply>(
-        await this.fabric.request(subjects.rpc(owner, 'http'), encodeJson(fwd), this.timeoutMs),
+        await this.fabric.request(subjects.rpc(owner, 'http'), encodeJson(fwd), this.deadlineFor(owner)),
       );
     } catch (e) {
       this.stats.unavailable++;
       const why = e instanceof FabricError ? e.code : String(e);
+      if (why === FabricErrorCode.Timeout && req.method !== 'GET' && req.method !== 'HEAD')
+        throw new SiteUnavailable(
+          owner,
+          `no answer within ${this.deadlineFor(owner)} ms, so the outcome is unknown: the write may have been applied there. ` +
+            'Check before retrying, or retry with the same X-OpenStack-Request-ID, which the owner applies once.',
+        );
       throw new SiteUnavailable(owner, why);
     }
   }

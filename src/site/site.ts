@@ -73,7 +73,7 @@ export const defaultSiteConfig: Omit<SiteConfig, 'name'> = {
   logLevel: 'warn',
   heartbeatMs: 1000,
   downAfterMs: 3500,
-  forwardTimeoutMs: 5000,
+  forwardTimeoutMs: 3000,
   tokenTtlSeconds: 3600,
   passwordHashCost: 14,
   trust: 'open',

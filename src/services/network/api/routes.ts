@@ -188,9 +188,11 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: SiteContext, sv
       collection: 'subnets',
       label: 'subnet',
       render: (r) => svc.renderSubnet(r),
-      create: (auth, project, o) => {
-        const netId = requiredRef(o, 'network_id');
-        return svc.createSubnet(auth, project, svc.visible(auth, 'network', netId), o);
+      create: async (auth, project, o, req, reply) => {
+        const net = svc.visible(auth, 'network', requiredRef(o, 'network_id'));
+        // A network's subnets are made by its owner (their origin rule), which leases their blocks.
+        if (!ctx.owns(net.owner)) return ctx.forwardTo(net.owner, req, reply);
+        return svc.createSubnet(auth, project, net, o);
       },
       update: (_auth, r, o) => svc.updateSubnet(r, o),
       remove: (_auth, r) => svc.deleteSubnet(r),
