@@ -10,6 +10,8 @@ import type { Clock, Logger, TimerHandle } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
 import { decodeJson, encodeJson, siteOfSubject, subjects } from '../fabric/fabric.ts';
 import type { Change, ChangeLog } from './changelog.ts';
+import type { ChangeChunk } from './limits.ts';
+import { messageBudget, payloadFitsCap, splitChanges } from './limits.ts';
 
 /** Protocol version of the messages below; see docs/federation.md. */
 export const PROTOCOL_VERSION = 1;
@@ -124,6 +126,8 @@ export class Replicator {
     forged: 0,
     spoofedHeartbeats: 0,
     unknownSenders: 0,
+    /** Changes of this site's log too large for any message, sent as stubs (limits.ts). */
+    oversized: 0,
   };
   private sealer: ChangeSealer;
 
@@ -156,6 +160,11 @@ export class Replicator {
   }
 
   start(): void {
+    if (!payloadFitsCap(this.fabric.maxPayload))
+      this.log.error(
+        { maxPayload: this.fabric.maxPayload },
+        'the fabric max_payload is too small for the largest replicated row: such rows will be skipped (use at least 1 MiB)',
+      );
     this.changelog.onAppend((changes) => this.push(changes));
     this.unsubs.push(
       this.fabric.subscribe(subjects.allChanges, (m) => {
@@ -172,7 +181,9 @@ export class Replicator {
       this.fabric.serve(subjects.rpc(this.site, 'changes'), (data) => {
         const req = decodeJson<PullRequest>(data);
         const limit = Math.max(1, Math.min(Number(req.limit) || 1, this.opts.pullLimit));
-        const body = JSON.stringify(this.changelog.since(Number(req.from) || 0, limit));
+        // The first message's worth: the puller asks again from where this reply ends.
+        const [first] = this.chunks(this.changelog.since(Number(req.from) || 0, limit));
+        const body = first?.body ?? '[]';
         const reply: PullReply = {
           v: PROTOCOL_VERSION,
           origin: this.site,
@@ -217,13 +228,37 @@ export class Replicator {
     this.timer = this.clock.setTimeout(() => this.beat(), this.opts.heartbeatMs);
   }
 
+  /** Each commit's changes, in as many batches as it takes to keep each under the fabric's max payload. */
   private push(changes: Change[]): void {
     if (this.stopped) return;
-    const body = JSON.stringify(changes);
-    const batch: ChangeBatch = { v: PROTOCOL_VERSION, origin: this.site, body, sig: this.sealer.seal(body) };
-    this.stats.pushedBatches++;
-    this.stats.pushedChanges += changes.length;
-    this.fabric.publish(subjects.changes(this.site), encodeJson(batch));
+    for (const { body, changes: run } of this.chunks(changes)) {
+      const batch: ChangeBatch = {
+        v: PROTOCOL_VERSION,
+        origin: this.site,
+        body,
+        sig: this.sealer.seal(body),
+      };
+      this.stats.pushedBatches++;
+      this.stats.pushedChanges += run.length;
+      this.fabric.publish(subjects.changes(this.site), encodeJson(batch));
+    }
+  }
+
+  /**
+   * This site's changes split into message-sized runs (limits.ts). A change that fits in no message
+   * (an over-large row an older version logged) goes as a stub that receivers reject, so their cursors
+   * move past it instead of every push and pull after it failing for good; it is logged and counted.
+   */
+  private chunks(changes: readonly Change[]): ChangeChunk[] {
+    const { chunks, oversized } = splitChanges(changes, messageBudget(this.fabric.maxPayload));
+    for (const c of oversized) {
+      this.stats.oversized++;
+      this.log.error(
+        { kind: c.kind, id: String(c.id).slice(0, 255), seq: c.seq, maxPayload: this.fabric.maxPayload },
+        'change too large for any fabric message: replicas keep the row as it was (atoll_changes_oversized_total)',
+      );
+    }
+    return chunks;
   }
 
   private peer(site: string): Peer {
