@@ -53,7 +53,7 @@ describe('issue 11 class 3: oversized rows at the API (413, nothing written)', (
     call(url(), token, method, path, body, ct);
 
   before(async () => {
-    cloud = await startLocalCloud({ sites: 1 });
+    cloud = await startLocalCloud({ sites: 2 });
     site = cloud.fed.sites[0]!;
     token = await cloud.adminToken(0);
   });
@@ -93,6 +93,28 @@ describe('issue 11 class 3: oversized rows at the API (413, nothing written)', (
     await refused(() => http('POST', '/image/v2/images', { name: 'bomb', quote_bomb: QUOTE_BOMB }));
     const list = await http('GET', '/image/v2/images?name=bomb');
     assert.deepEqual(list.json.images, []);
+  });
+
+  it('a write at another site too large to forward to the owner gets 413, not 503', async () => {
+    const img = await http('POST', '/image/v2/images', {
+      name: 'far',
+      disk_format: 'raw',
+      container_format: 'bare',
+    });
+    await cloud.converged();
+    const other = cloud.fed.sites[1]!;
+    const forwarded = other.ctx.forwarder.stats.forwarded;
+    const r = await call(
+      cloud.url(1),
+      await cloud.adminToken(1),
+      'PATCH',
+      `/image/v2/images/${img.json.id}`,
+      [{ op: 'add', path: '/big', value: 'a'.repeat(900_000) }],
+      'application/openstack-images-v2.1-json-patch',
+    );
+    assert.equal(r.status, 413, JSON.stringify(r.json).slice(0, 300));
+    assert.match(r.json.message, /too large to forward to site-a/);
+    assert.equal(other.ctx.forwarder.stats.forwarded, forwarded, 'nothing was sent');
   });
 
   it('server metadata and volume metadata that big get 413 and are unchanged', async () => {
