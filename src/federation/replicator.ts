@@ -94,6 +94,9 @@ export const defaultReplicatorOptions: ReplicatorOptions = {
   knows: () => true,
 };
 
+/** Changes a pull reply reads first (then four times more while they all fit in one message). */
+const FIRST_PULL_READ = 16;
+
 /** Pulls in flight above which heartbeats of names not in the registry trigger none. */
 const MAX_UNKNOWN_PULLS = 8;
 
@@ -182,8 +185,7 @@ export class Replicator {
         const req = decodeJson<PullRequest>(data);
         const limit = Math.max(1, Math.min(Number(req.limit) || 1, this.opts.pullLimit));
         // The first message's worth: the puller asks again from where this reply ends.
-        const [first] = this.chunks(this.changelog.since(Number(req.from) || 0, limit));
-        const body = first?.body ?? '[]';
+        const body = this.replyChunk(Number(req.from) || 0, limit)?.body ?? '[]';
         const reply: PullReply = {
           v: PROTOCOL_VERSION,
           origin: this.site,
@@ -251,6 +253,28 @@ export class Replicator {
    */
   private chunks(changes: readonly Change[]): ChangeChunk[] {
     const { chunks, oversized } = splitChanges(changes, messageBudget(this.fabric.maxPayload));
+    this.skipped(oversized);
+    return chunks;
+  }
+
+  /**
+   * What one pull reply carries: the first message's worth of the changes after `from`. It reads a few
+   * changes first and more only while they all fit, so that a log of large rows is not parsed `limit`
+   * rows at a time to send a handful of them.
+   */
+  private replyChunk(from: number, limit: number): ChangeChunk | undefined {
+    for (let n = Math.min(limit, FIRST_PULL_READ); ; n = Math.min(limit, 4 * n)) {
+      const changes = this.changelog.since(from, n);
+      const { chunks, oversized } = splitChanges(changes, messageBudget(this.fabric.maxPayload));
+      if (chunks.length <= 1 && changes.length === n && n < limit) continue;
+      const first = chunks[0];
+      const last = first?.changes[first.changes.length - 1]?.seq ?? from;
+      this.skipped(oversized.filter((c) => c.seq <= last));
+      return first;
+    }
+  }
+
+  private skipped(oversized: readonly Change[]): void {
     for (const c of oversized) {
       this.stats.oversized++;
       this.log.error(
@@ -258,7 +282,6 @@ export class Replicator {
         'change too large for any fabric message: replicas keep the row as it was (atoll_changes_oversized_total)',
       );
     }
-    return chunks;
   }
 
   private peer(site: string): Peer {
