@@ -37,9 +37,15 @@ export class FabricError extends Error {
   }
 }
 
+/** NATS's default `max_payload` (1 MiB): the largest message a fabric carries unless told otherwise. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
 /** One site's connection to the fabric. */
 export interface Fabric {
   readonly site: string;
+  /** The largest message (bytes) this fabric carries: a larger publish or request throws, a larger
+   * reply is lost. NATS: the server's advertised `max_payload`. Senders split what they send by it. */
+  readonly maxPayload: number;
   /** Fire and forget; may be lost (the change log's pull path repairs any loss). */
   publish(subject: string, data: Uint8Array): void;
   /** subscribe and serve throw FabricError Permission when the fabric enforces permissions and the

@@ -13,6 +13,7 @@ import type { UniqueSpec } from './unique.ts';
 import type { OriginRule } from './origin.ts';
 import { originRefusal } from './origin.ts';
 import { conflictName, outranks, sameKeySql } from './unique.ts';
+import { assertRowFits } from './limits.ts';
 
 /** Which sites get a kind's changes. 'none' keeps the kind local (claims, host records). */
 export type ReplicationPolicy = 'all' | 'none';
@@ -162,6 +163,8 @@ export class ChangeLog {
   put(kind: string, row: Row): Row {
     const spec = this.spec(kind);
     const full: Row = { ...row, owner: row.owner ?? this.site };
+    // Every change must fit in one fabric message (limits.ts): 413 before anything is written.
+    if (spec.replicate !== 'none') assertRowFits(kind, full);
     if (full.owner !== this.site)
       throw new Conflict(`${kind} ${row.id} must be written by its owner ${full.owner}`);
     return this.store.tx(() => {

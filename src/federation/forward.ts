@@ -12,7 +12,7 @@
  */
 import type { Fabric } from '../fabric/fabric.ts';
 import { FabricError, FabricErrorCode, decodeJson, encodeJson, subjects } from '../fabric/fabric.ts';
-import { Conflict, SiteUnavailable } from '../core/errors.ts';
+import { Conflict, SiteUnavailable, TooLarge } from '../core/errors.ts';
 import type { Replicator } from './replicator.ts';
 import { createHash, createPrivateKey, createPublicKey, randomUUID, sign, verify } from 'node:crypto';
 
@@ -203,10 +203,16 @@ export class Forwarder {
         'base64url',
       );
     }
+    const data = encodeJson(fwd);
+    // Base64 makes a body a third larger: one near the API's body limit fits in no fabric message.
+    if (data.byteLength > this.fabric.maxPayload)
+      throw new TooLarge(
+        `The request is too large to forward to ${owner}, the site that owns the resource (${data.byteLength} bytes, over the fabric's limit of ${this.fabric.maxPayload}): send it to ${owner} directly.`,
+      );
     this.stats.forwarded++;
     try {
       return decodeJson<ForwardedReply>(
-        await this.fabric.request(subjects.rpc(owner, 'http'), encodeJson(fwd), this.deadlineFor(owner)),
+        await this.fabric.request(subjects.rpc(owner, 'http'), data, this.deadlineFor(owner)),
       );
     } catch (e) {
       this.stats.unavailable++;

@@ -10,6 +10,8 @@ import type { Clock, Logger, TimerHandle } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
 import { decodeJson, encodeJson, siteOfSubject, subjects } from '../fabric/fabric.ts';
 import type { Change, ChangeLog } from './changelog.ts';
+import type { ChangeChunk } from './limits.ts';
+import { messageBudget, payloadFitsCap, splitChanges } from './limits.ts';
 
 /** Protocol version of the messages below; see docs/federation.md. */
 export const PROTOCOL_VERSION = 1;
@@ -105,6 +107,9 @@ export interface CursorReply {
 
 export const fingerprint = (pem: string) => createHash('sha256').update(pem).digest('hex');
 
+/** Changes a pull reply reads first (then four times more while they all fit in one message). */
+const FIRST_PULL_READ = 16;
+
 /** Pulls in flight above which heartbeats of names not in the registry trigger none. */
 const MAX_UNKNOWN_PULLS = 8;
 
@@ -137,6 +142,8 @@ export class Replicator {
     forged: 0,
     spoofedHeartbeats: 0,
     unknownSenders: 0,
+    /** Changes of this site's log too large for any message, sent as stubs (limits.ts). */
+    oversized: 0,
   };
   private sealer: ChangeSealer;
 
@@ -169,6 +176,11 @@ export class Replicator {
   }
 
   start(): void {
+    if (!payloadFitsCap(this.fabric.maxPayload))
+      this.log.error(
+        { maxPayload: this.fabric.maxPayload },
+        'the fabric max_payload is too small for the largest replicated row: such rows will be skipped (use at least 1 MiB)',
+      );
     this.changelog.onAppend((changes) => this.push(changes));
     this.unsubs.push(
       this.fabric.subscribe(subjects.allChanges, (m) => {
@@ -185,7 +197,8 @@ export class Replicator {
       this.fabric.serve(subjects.rpc(this.site, 'changes'), (data) => {
         const req = decodeJson<PullRequest>(data);
         const limit = Math.max(1, Math.min(Number(req.limit) || 1, this.opts.pullLimit));
-        const body = JSON.stringify(this.changelog.since(Number(req.from) || 0, limit));
+        // The first message's worth: the puller asks again from where this reply ends.
+        const body = this.replyChunk(Number(req.from) || 0, limit)?.body ?? '[]';
         const reply: PullReply = {
           v: PROTOCOL_VERSION,
           origin: this.site,
@@ -258,13 +271,58 @@ export class Replicator {
     this.timer = this.clock.setTimeout(() => this.beat(), this.opts.heartbeatMs);
   }
 
+  /** Each commit's changes, in as many batches as it takes to keep each under the fabric's max payload. */
   private push(changes: Change[]): void {
     if (this.stopped) return;
-    const body = JSON.stringify(changes);
-    const batch: ChangeBatch = { v: PROTOCOL_VERSION, origin: this.site, body, sig: this.sealer.seal(body) };
-    this.stats.pushedBatches++;
-    this.stats.pushedChanges += changes.length;
-    this.fabric.publish(subjects.changes(this.site), encodeJson(batch));
+    for (const { body, changes: run } of this.chunks(changes)) {
+      const batch: ChangeBatch = {
+        v: PROTOCOL_VERSION,
+        origin: this.site,
+        body,
+        sig: this.sealer.seal(body),
+      };
+      this.stats.pushedBatches++;
+      this.stats.pushedChanges += run.length;
+      this.fabric.publish(subjects.changes(this.site), encodeJson(batch));
+    }
+  }
+
+  /**
+   * This site's changes split into message-sized runs (limits.ts). A change that fits in no message
+   * (an over-large row an older version logged) goes as a stub that receivers reject, so their cursors
+   * move past it instead of every push and pull after it failing for good; it is logged and counted.
+   */
+  private chunks(changes: readonly Change[]): ChangeChunk[] {
+    const { chunks, oversized } = splitChanges(changes, messageBudget(this.fabric.maxPayload));
+    this.skipped(oversized);
+    return chunks;
+  }
+
+  /**
+   * What one pull reply carries: the first message's worth of the changes after `from`. It reads a few
+   * changes first and more only while they all fit, so that a log of large rows is not parsed `limit`
+   * rows at a time to send a handful of them.
+   */
+  private replyChunk(from: number, limit: number): ChangeChunk | undefined {
+    for (let n = Math.min(limit, FIRST_PULL_READ); ; n = Math.min(limit, 4 * n)) {
+      const changes = this.changelog.since(from, n);
+      const { chunks, oversized } = splitChanges(changes, messageBudget(this.fabric.maxPayload));
+      if (chunks.length <= 1 && changes.length === n && n < limit) continue;
+      const first = chunks[0];
+      const last = first?.changes[first.changes.length - 1]?.seq ?? from;
+      this.skipped(oversized.filter((c) => c.seq <= last));
+      return first;
+    }
+  }
+
+  private skipped(oversized: readonly Change[]): void {
+    for (const c of oversized) {
+      this.stats.oversized++;
+      this.log.error(
+        { kind: c.kind, id: String(c.id).slice(0, 255), seq: c.seq, maxPayload: this.fabric.maxPayload },
+        'change too large for any fabric message: replicas keep the row as it was (atoll_changes_oversized_total)',
+      );
+    }
   }
 
   private peer(site: string): Peer {

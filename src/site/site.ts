@@ -571,6 +571,11 @@ function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
     () => ctx.replicator.stats.rejected,
   );
   metrics.gauge(
+    'atoll_changes_oversized_total',
+    "This site's changes too large for any fabric message, sent as stubs replicas reject (src/federation/limits.ts)",
+    () => ctx.replicator.stats.oversized,
+  );
+  metrics.gauge(
     'atoll_forwarded_requests_total',
     'Requests forwarded to owner sites',
     () => ctx.forwarder.stats.forwarded,

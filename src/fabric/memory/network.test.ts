@@ -261,6 +261,26 @@ describe('MemoryNetwork (WAN model)', () => {
     });
   });
 
+  it("reports NATS's 1 MiB max payload, and enforces one only when given, as a nats-server does", async () => {
+    assert.equal(setup().a.maxPayload, 1024 * 1024);
+    assert.doesNotThrow(() => setup().a.publish('atoll.a.changes', bytes(2 * 1024 * 1024)));
+    const { clock, a, b } = setup({ maxPayload: 1000 });
+    assert.equal(a.maxPayload, 1000);
+    const got = arrivals(clock, b, 'atoll.a.changes');
+    assert.throws(() => a.publish('atoll.a.changes', bytes(1001)), /MAX_PAYLOAD_EXCEEDED/);
+    a.publish('atoll.a.changes', bytes(1000));
+    await advance(clock, 5);
+    assert.equal(got.length, 1);
+    await assert.rejects(a.request('atoll.b.rpc.x', bytes(1001), 100), /MAX_PAYLOAD_EXCEEDED/);
+    b.serve('atoll.b.rpc.big', () => bytes(1001));
+    const lost = a.request('atoll.b.rpc.big', bytes(1), 100).then(
+      () => 'answered',
+      (e: unknown) => e,
+    );
+    const e = await settle(clock, lost);
+    assert.ok(e instanceof FabricError && e.code === FabricErrorCode.Timeout, 'a reply over it is lost');
+  });
+
   it('fails requests with NoResponders, and with Closed once the site has closed', async () => {
     const { clock, a, b } = setup({ defaultLink: { latencyMs: 10 } });
     await assert.rejects(a.request('atoll.x.rpc.none', text(''), 100), (e: unknown) => {

@@ -11,7 +11,7 @@
  */
 import type { Clock } from '../../core/ports.ts';
 import type { Fabric, FabricMessage, Unsubscribe } from '../fabric.ts';
-import { FabricError, FabricErrorCode, subjectMatches } from '../fabric.ts';
+import { DEFAULT_MAX_PAYLOAD, FabricError, FabricErrorCode, subjectMatches } from '../fabric.ts';
 import type { SubjectPermissions } from '../permissions.ts';
 import { mayPublish, maySubscribe, sitePermissions } from '../permissions.ts';
 
@@ -60,6 +60,9 @@ export interface MemoryNetworkOptions {
   random?: () => number;
   /** Apply each site's least privilege (permissions.ts). Default false. */
   enforcePermissions?: boolean;
+  /** Enforce a max payload (bytes) as a nats-server does: a larger publish or request throws, a
+   * larger reply is lost (the requester times out). Unset: not enforced, and NATS's 1 MiB reported. */
+  maxPayload?: number;
 }
 
 export class MemoryNetwork {
@@ -75,12 +78,22 @@ export class MemoryNetwork {
   private random: () => number;
   readonly stats: NetworkStats = { messages: 0, bytes: 0, lost: 0, denied: 0, bySubject: {} };
   readonly enforcePermissions: boolean;
+  /** What every site's fabric reports as its max payload. */
+  readonly maxPayload: number;
+  private readonly enforcedMaxPayload: number | undefined;
 
   constructor(clock: Clock, opts: MemoryNetworkOptions = {}) {
     this.clock = clock;
     this.enforcePermissions = opts.enforcePermissions ?? false;
+    this.maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.enforcedMaxPayload = opts.maxPayload;
     this.defaultLink = { ...LAN, ...opts.defaultLink };
     this.random = opts.random ?? Math.random;
+  }
+
+  /** Whether a message of this size is over the enforced max payload. */
+  overMaxPayload(bytes: number): boolean {
+    return this.enforcedMaxPayload !== undefined && bytes > this.enforcedMaxPayload;
   }
 
   connect(site: string): MemoryFabric {
@@ -231,6 +244,18 @@ export class MemoryFabric implements Fabric {
     }
   }
 
+  get maxPayload(): number {
+    return this.net.maxPayload;
+  }
+
+  /** As nats.js does for a message over the server's max_payload. */
+  private checkPayload(subject: string, data: Uint8Array): void {
+    if (this.net.overMaxPayload(data.byteLength))
+      throw new Error(
+        `MAX_PAYLOAD_EXCEEDED: ${data.byteLength} bytes on ${subject}, over ${this.net.maxPayload}`,
+      );
+  }
+
   hasSubscriber(subject: string): boolean {
     return this.subs.some((s) => subjectMatches(s.pattern, subject));
   }
@@ -240,6 +265,7 @@ export class MemoryFabric implements Fabric {
 
   publish(subject: string, data: Uint8Array): void {
     if (this.closed || !this.canPublish(subject)) return;
+    this.checkPayload(subject, data);
     for (const { site, fabric } of this.net.endpointsMatching(subject)) {
       this.net.send(this.site, site, subject, data.byteLength, () => fabric.deliver(subject, data));
     }
@@ -285,6 +311,11 @@ export class MemoryFabric implements Fabric {
       return Promise.reject(
         new FabricError(FabricErrorCode.Permission, `site ${this.site} may not publish on ${subject}`),
       );
+    try {
+      this.checkPayload(subject, data);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     const target = this.net.responderFor(subject, this.site);
     if (!target) return Promise.reject(new FabricError(FabricErrorCode.NoResponders, subject));
     return new Promise((resolve, reject) => {
@@ -308,10 +339,13 @@ export class MemoryFabric implements Fabric {
       this.pending.add(onClose);
       this.net.send(this.site, target.site, subject, data.byteLength, () => {
         target.respond(subject, data).then(
-          (reply) =>
+          (reply) => {
+            // The responder's server refuses a reply over max_payload: the requester hears nothing.
+            if (this.net.overMaxPayload(reply.byteLength)) return;
             this.net.send(target.site, this.site, `_reply.${subject}`, reply.byteLength, () =>
               finish(() => resolve(reply)),
-            ),
+            );
+          },
           (err: unknown) =>
             this.net.send(target.site, this.site, `_reply.${subject}`, 64, () =>
               finish(() => reject(err instanceof Error ? err : new Error(String(err)))),

@@ -20,7 +20,7 @@ import type { Msg, NatsConnection, Subscription, TlsOptions } from 'nats';
 import type { Logger } from '../../core/ports.ts';
 import { silentLogger } from '../../core/ports.ts';
 import type { Fabric, FabricMessage, Unsubscribe } from '../fabric.ts';
-import { FabricError, FabricErrorCode } from '../fabric.ts';
+import { DEFAULT_MAX_PAYLOAD, FabricError, FabricErrorCode } from '../fabric.ts';
 import type { SubjectPermissions } from '../permissions.ts';
 import { inboxPrefix, mayPublish, maySubscribe, sitePermissions } from '../permissions.ts';
 
@@ -168,6 +168,11 @@ export class NatsFabric implements Fabric {
       }
     })().catch(() => {});
     return fabric;
+  }
+
+  /** The connected server's advertised max_payload (it may change after a reconnect elsewhere). */
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
   }
 
   get closed(): boolean {
