@@ -389,7 +389,7 @@ function compromisedSiteCases(start: () => Promise<Arena>): void {
       const r = await call(0, 'POST', '/atoll/v1/sites/site-c/evict', admin, {
         evict: { reason: 'compromised' },
       });
-      assert.equal(r.status, 200, await r.clone().text());
+      assert.equal(r.status, 202, await r.clone().text());
       for (const i of [0, 1])
         await eventually(
           async () => (await status(i, tokenC)) === 401,
