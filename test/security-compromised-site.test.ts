@@ -141,7 +141,7 @@ function compromisedSiteCases(start: () => Promise<Arena>): void {
     for (const i of [0, 1])
       await eventually(() => cursorAt(arena.db(i), 'site-c') >= seq, 15_000, `${names[i]} to process`);
   };
-  /** A key pair site-c controls, and a token it signs with it under a kid of `site`. */
+  /** A fresh Ed25519 key pair (PEM) that site-c controls. */
   const keyOf = () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     return {
