@@ -5,10 +5,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, randomUUID, sign } from 'node:crypto';
-import { decodeJson, encodeJson, subjects } from '../src/fabric/fabric.ts';
-import type { ForwardedReply, ForwardedRequest } from '../src/federation/forward.ts';
+import { randomUUID } from 'node:crypto';
+import { encodeJson, subjects } from '../src/fabric/fabric.ts';
+import type { ForwardedRequest } from '../src/federation/forward.ts';
 import { startLocalCloud, eventually } from './support/cloud.ts';
+import { signedForward } from './support/compromised-site.ts';
 import type { LocalCloud } from './support/cloud.ts';
 
 describe('heartbeats are bound to their subject', () => {
@@ -60,38 +61,33 @@ describe('heartbeats are bound to their subject', () => {
   it('a forwarded request claiming another site is refused before anything runs', async () => {
     const b = cloud.fed.sites[1]!.ctx;
     const token = await cloud.adminToken(1);
-    const key = b.store.db.prepare('SELECT private_key FROM site_identity').get() as { private_key: string };
-    const req = (from: string): ForwardedRequest => ({
-      v: 1,
-      from,
-      method: 'POST',
-      url: '/identity/v3/projects',
-      headers: { 'x-auth-token': token, 'content-type': 'application/json' },
-      body: Buffer.from(JSON.stringify({ project: { name: `spoof-${from}-${randomUUID()}` } })).toString(
-        'base64',
-      ),
-      at: Date.now(),
-      id: randomUUID(),
-    });
-    const send = async (r: ForwardedRequest) =>
-      decodeJson<ForwardedReply>(await b.fabric.request(subjects.rpc('site-a', 'http'), encodeJson(r), 5000))
-        .status;
-    const signed = (r: ForwardedRequest) => {
-      const { sig: _s, ...rest } = r;
-      return {
-        ...r,
-        sig: sign(null, Buffer.from(JSON.stringify(rest)), createPrivateKey(key.private_key)).toString(
-          'base64url',
-        ),
-      };
-    };
+    const send = async (r: Partial<ForwardedRequest>, opts: { sign?: boolean } = {}) =>
+      (
+        await signedForward(
+          b.fabric,
+          b.store.db,
+          'site-a',
+          {
+            method: 'POST',
+            url: '/identity/v3/projects',
+            headers: { 'x-auth-token': token },
+            json: { project: { name: `spoof-${randomUUID()}` } },
+            ...r,
+          },
+          opts,
+        )
+      ).status;
     // Claims site-c, signed with site-b's real identity key: refused. Unsigned: refused.
-    assert.equal(await send(signed(req('site-c'))), 403);
-    assert.equal(await send(req('site-b')), 403);
+    assert.equal(await send({ from: 'site-c' }), 403);
+    assert.equal(await send({}, { sign: false }), 403);
     // Stale, and replayed: refused. Its own name, fresh and signed: runs (control).
-    assert.equal(await send(signed({ ...req('site-b'), at: Date.now() - 120_000 })), 403);
-    const ok = signed(req('site-b'));
-    assert.equal(await send(ok), 201);
-    assert.equal(await send(ok), 403);
+    assert.equal(await send({ at: Date.now() - 120_000 }), 403);
+    const once = {
+      id: randomUUID(),
+      at: Date.now(),
+      body: Buffer.from('{"project":{"name":"once"}}').toString('base64'),
+    };
+    assert.equal(await send(once), 201);
+    assert.equal(await send(once), 403);
   });
 });

@@ -6,13 +6,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, sign } from 'node:crypto';
 import { startLocalCloud, eventually } from './support/cloud.ts';
+import { signToken } from './support/compromised-site.ts';
 import type { LocalCloud } from './support/cloud.ts';
 import { TOKEN_CACHE_MAX } from '../src/services/identity/domain/tokens.ts';
 import type { TokenClaims } from '../src/services/identity/domain/tokens.ts';
-
-const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 describe('token validation holds the signer to the verifier’s limits', () => {
   let cloud: LocalCloud;
@@ -36,11 +34,7 @@ describe('token validation holds the signer to the verifier’s limits', () => {
     }[];
   const claimsOf = (t: string) =>
     JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as TokenClaims;
-  const forge = (kid: string, pem: string, claims: TokenClaims) => {
-    const h = b64(JSON.stringify({ alg: 'EdDSA', typ: 'JWT', kid }));
-    const p = b64(JSON.stringify(claims));
-    return `${h}.${p}.${b64(sign(null, Buffer.from(`${h}.${p}`), createPrivateKey(pem)))}`;
-  };
+  const forge = signToken;
   const status = async (i: number, token: string) =>
     (
       await cloud.fed.sites[i]!.app.inject({
