@@ -376,14 +376,24 @@ export class ChangeLog {
   private yieldName(spec: KindSpec, won: Row): void {
     const u = spec.unique;
     if (u?.by !== 'first' || u.key.length === 0 || !u.rename) return;
+    const column = u.rename;
     const mine = this.stmt(
       `SELECT * FROM ${spec.table} WHERE ${sameKeySql(u.key)} AND id != ? AND owner = ?`,
     ).all(...u.key.map((k) => toSql(won[k])), won.id, this.site) as Row[];
     for (const r of mine) {
       if (!outranks(won, r)) continue; // ours keeps it; the other owner renames its row
-      const name = conflictName(r, u.rename);
+      const name = conflictName(r, column);
       this.log.warn({ kind: spec.kind, id: r.id, winner: won.id, name }, 'renamed a row that lost its name');
-      this.put(spec.kind, { ...r, [u.rename]: name });
+      try {
+        this.store.tx(() => this.put(spec.kind, { ...r, [column]: name }));
+      } catch (e) {
+        // (A row at the size cap cannot take the suffix.) Never fail the replicated batch for it:
+        // the clash stays visible here, and its owner is told in the log.
+        this.log.error(
+          { kind: spec.kind, id: r.id, err: String(e) },
+          'could not rename a row that lost its name',
+        );
+      }
     }
   }
 }
