@@ -8,8 +8,9 @@
  * Batches of the hostile inputs of issue 11 go first (pathological regexes for ?name=, a snapshot and
  * a clone of a 200 GiB sparse volume, token spellings; oversize properties and metadata go last), each
  * with the statuses its requests may get. The event loop of this process, which runs both sites, is
- * measured over the run and per batch (perf_hooks.monitorEventLoopDelay): its p99 must stay under
- * 100 ms and no batch may stall it for a second; each batch's maximum is in the summary.
+ * measured per batch (see eventLoopBatches and MAX_LOOP_DELAY_MS): no hostile batch may hold it for
+ * 100 ms, nor 99% of the batches of random requests, nor any batch for a second; the wall-clock
+ * delays (perf_hooks.monitorEventLoopDelay) are in the summary.
  *
  * Replay: ATOLL_FUZZ_SEED=<seed> ATOLL_FUZZ_COUNT=<n> node scripts/run-tests.mjs test/fuzz-api.test.ts
  * The summary (fuzz-summary.json and .md) goes to a temp directory, or to $ATOLL_BENCH_OUT when set
@@ -32,12 +33,14 @@ const SEED = Number(process.env.ATOLL_FUZZ_SEED ?? 20261124);
 const COUNT = Number(process.env.ATOLL_FUZZ_COUNT ?? 10_000);
 const MIB = 1024 * 1024;
 /**
- * The event loop's delay over the run, at the 99th percentile, stays under this (issue 11, class 8).
- * The maximum is reported per batch, not asserted at this bound: on a shared 2-core machine a GC pause
- * or the other tests' load puts a few single ticks over it.
+ * How long a batch may hold the event loop with this process's own work (issue 11, class 8): each
+ * hostile batch, and 99% of the batches of random requests (one in a hundred may be a GC pause, which
+ * the CPU time of V8's parallel threads inflates). The wall-clock delay (monitorEventLoopDelay) is
+ * reported, not asserted: on a loaded 2-core machine it also counts the time other processes had the
+ * CPU (its p99 went over 100 ms, and its max to 967 ms, in runs next to other suites).
  */
 const MAX_LOOP_DELAY_MS = 100;
-/** No batch may delay the loop this long even once: what a stall from user input looks like (seconds). */
+/** No batch may hold the loop this long: what the stalls of issue 11 looked like (6 s, 17 s). */
 const STALL_MS = 1000;
 /** Random requests per event-loop batch. */
 const LOOP_BATCH = 100;
@@ -1136,7 +1139,7 @@ function tokenVariants(
 function hostileBatches(
   p: Pools,
   tokens: Record<TokenKind, string | undefined>,
-): { name: string; requests: Planned[]; last?: true }[] {
+): { name: string; requests: Planned[]; last?: true; holdLimitMs?: number }[] {
   const req = (
     token: TokenKind,
     method: string,
@@ -1264,7 +1267,9 @@ function hostileBatches(
     { name: 'token spellings', requests: tokenSpellings },
     // Last: until rows are bounded (issue 11, class 3), a 300 KB property on a shared row makes every
     // later request that reads it heavier, which is not what the random requests are there to measure.
-    { name: 'oversize properties and metadata', requests: oversize, last: true },
+    // One such request costs 80-120 ms of event loop across the two sites: bounded only by a stall
+    // limit here until a row cap refuses it before that work.
+    { name: 'oversize properties and metadata', requests: oversize, last: true, holdLimitMs: STALL_MS },
   ];
 }
 
@@ -1276,43 +1281,63 @@ interface LoopBatch {
   /** Timer ticks the monitor saw in the batch. */
   samples: number;
   elapsed_ms: number;
+  /** monitorEventLoopDelay: wall-clock delay of the loop's ticks. */
   max_ms: number;
   p99_ms: number;
+  /** The longest the loop was held by work of this process's own (CPU time between two ticks). */
+  busy_max_ms: number;
 }
 
 /**
  * Measures this process's event loop (both sites run in it) per named batch of requests: enter(name)
- * before each request; a new name closes the batch before it. enter() first yields to the event loop:
- * injected requests that never wait on I/O would otherwise run back to back as one long macrotask, and
- * the monitor would measure the batch, not the requests. Closing waits two sampling intervals, so a
- * stall at the end of a batch is counted in it; after a reset the monitor drops the delta up to its
- * next tick, so the next batch starts only after that tick.
+ * before each request; a new name closes the batch before it. Two measures: monitorEventLoopDelay
+ * (wall clock: what a client waits, but on a loaded machine it also counts the time the OS gave the
+ * CPU to other processes), and, at each tick of a timer at the same resolution, the CPU time this
+ * process used since the tick before, capped by the wall time between them: the loop held by its own
+ * work (a sync copy, a backtracking regex, a big JSON), whatever the machine's load.
+ *
+ * enter() first yields to the event loop: injected requests that never wait on I/O would otherwise run
+ * back to back as one long macrotask, and the loop would be measured per batch, not per request.
+ * Closing waits two ticks, so a stall at the end of a batch is counted in it; after a reset the monitor
+ * drops the delta up to its next tick, so the next batch starts only after that tick.
  */
 function eventLoopBatches() {
   const h = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   const run = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   h.enable();
   run.enable();
+  let busy = 0;
+  let busyRun = 0;
+  let last = { wall: performance.now(), cpu: process.cpuUsage() };
+  const ticker = setInterval(() => {
+    const now = { wall: performance.now(), cpu: process.cpuUsage() };
+    const cpuMs = (now.cpu.user + now.cpu.system - last.cpu.user - last.cpu.system) / 1000;
+    const held = Math.max(0, Math.min(now.wall - last.wall, cpuMs) - LOOP_RESOLUTION_MS);
+    busy = Math.max(busy, held);
+    busyRun = Math.max(busyRun, held);
+    last = now;
+  }, LOOP_RESOLUTION_MS);
   const done: LoopBatch[] = [];
   let name = '';
   let requests = 0;
   let t0 = performance.now();
-  const ms = (ns: number) => Number((ns / 1e6).toFixed(1));
+  const ms = (ns: number) => Number(ns.toFixed(1));
   const settle = () => new Promise((r) => setTimeout(r, 2 * LOOP_RESOLUTION_MS));
   const yieldToLoop = () => new Promise((r) => setImmediate(r));
   const finish = async () => {
     if (requests === 0) return;
     await settle();
-    const elapsed_ms = Number((performance.now() - t0).toFixed(1));
     done.push({
       name,
       requests,
       samples: h.count,
-      elapsed_ms,
-      max_ms: ms(h.max),
-      p99_ms: ms(h.percentile(99)),
+      elapsed_ms: ms(performance.now() - t0),
+      max_ms: ms(h.max / 1e6),
+      p99_ms: ms(h.percentile(99) / 1e6),
+      busy_max_ms: ms(busy),
     });
     h.reset();
+    busy = 0;
     await settle();
     requests = 0;
   };
@@ -1328,11 +1353,17 @@ function eventLoopBatches() {
     },
     async close() {
       await finish();
+      clearInterval(ticker);
       h.disable();
       run.disable();
       return {
         batches: done,
-        run: { samples: run.count, p99_ms: ms(run.percentile(99)), max_ms: ms(run.max) },
+        run: {
+          samples: run.count,
+          p99_ms: ms(run.percentile(99) / 1e6),
+          max_ms: ms(run.max / 1e6),
+          busy_max_ms: ms(busyRun),
+        },
       };
     },
   };
@@ -1343,14 +1374,12 @@ function loopSummary({ batches, run }: Awaited<ReturnType<ReturnType<typeof even
   const random = (b: LoopBatch) => /^(random|type sweep) #/.test(b.name);
   return {
     resolution_ms: LOOP_RESOLUTION_MS,
-    p99_limit_ms: MAX_LOOP_DELAY_MS,
-    stall_limit_ms: STALL_MS,
+    busy_limit_ms: MAX_LOOP_DELAY_MS,
     run,
     batches: batches.length,
-    max_ms: Math.max(0, ...batches.map((b) => b.max_ms)),
-    p99_ms_worst_batch: Math.max(0, ...batches.map((b) => b.p99_ms)),
     hostile_batches: batches.filter((b) => !random(b)),
     worst_batches: [...batches].sort((a, b) => b.max_ms - a.max_ms).slice(0, 5),
+    busiest_batches: [...batches].sort((a, b) => b.busy_max_ms - a.busy_max_ms).slice(0, 5),
   };
 }
 
@@ -2288,16 +2317,25 @@ describe('fuzz: hostile requests against every API of a site', () => {
     assert.deepEqual(halfWritten.slice(0, 30), []);
     for (const [k, v] of Object.entries(invariants)) assert.equal(v, 'ok', k);
     assert.ok(outcomes.length >= total, `${outcomes.length} answers for ${total} requests`);
+    const limitOf = new Map(batches.map((b) => [b.name, b.holdLimitMs ?? MAX_LOOP_DELAY_MS]));
     assert.deepEqual(
       loopStats.batches
-        .filter((b) => b.max_ms >= STALL_MS)
-        .map((b) => `${b.name}: event loop delayed ${b.max_ms} ms`),
+        .filter((b) => b.busy_max_ms >= (limitOf.get(b.name) ?? STALL_MS))
+        .map(
+          (b) =>
+            `${b.name}: event loop held ${b.busy_max_ms} ms (wall-clock delay max ${b.max_ms} ms, p99 ${b.p99_ms} ms)`,
+        ),
       [],
-      `no batch of requests stalls the event loop (${STALL_MS} ms)`,
+      `no hostile batch holds the event loop ${MAX_LOOP_DELAY_MS} ms, no batch ${STALL_MS} ms`,
     );
+    const held = loopStats.batches
+      .filter((b) => !limitOf.has(b.name))
+      .map((b) => b.busy_max_ms)
+      .sort((a, b) => a - b);
+    const p99 = held[Math.floor(0.99 * (held.length - 1))] ?? 0;
     assert.ok(
-      loopStats.run.p99_ms < MAX_LOOP_DELAY_MS,
-      `event loop delay p99 ${loopStats.run.p99_ms} ms over the run (limit ${MAX_LOOP_DELAY_MS} ms)`,
+      p99 < MAX_LOOP_DELAY_MS,
+      `99% of the batches of random requests hold the event loop under ${MAX_LOOP_DELAY_MS} ms (p99 ${p99} ms)`,
     );
   });
 
@@ -2366,12 +2404,16 @@ function writeSummary(summary: {
     '',
     '### Event loop',
     '',
-    `Measured in the process that runs both sites (monitorEventLoopDelay, ${summary.event_loop.resolution_ms} ms resolution), over the run and per batch (${LOOP_BATCH} random or sweep requests, or one hostile batch). The test fails when the run's p99 reaches ${summary.event_loop.p99_limit_ms} ms or any batch's maximum reaches ${summary.event_loop.stall_limit_ms} ms. Over the run (${summary.event_loop.run.samples} samples): p99 ${summary.event_loop.run.p99_ms} ms, max ${summary.event_loop.run.max_ms} ms; ${summary.event_loop.batches} batches, the worst one's max ${summary.event_loop.max_ms} ms.`,
+    `Measured in the process that runs both sites, over the run and per batch (${LOOP_BATCH} random or sweep requests, or one hostile batch), ${summary.event_loop.resolution_ms} ms resolution: the wall-clock delay of its ticks (monitorEventLoopDelay; on a loaded machine it includes time other processes had the CPU), and how long the loop was held by this process's own work (CPU time between two ticks, capped by the wall time). The test fails when a hostile batch (but the oversize one, until rows are bounded) holds the loop ${summary.event_loop.busy_limit_ms} ms or more, when more than 1% of the other batches do, or when any batch holds it ${STALL_MS} ms. Over the run (${summary.event_loop.run.samples} samples): delay p99 ${summary.event_loop.run.p99_ms} ms, max ${summary.event_loop.run.max_ms} ms; held at most ${summary.event_loop.run.busy_max_ms} ms.`,
     '',
-    '| batch | requests | loop samples | max ms | p99 ms |',
-    '|---|---:|---:|---:|---:|',
-    ...[...summary.event_loop.hostile_batches, ...summary.event_loop.worst_batches].map(
-      (b) => `| ${b.name} | ${b.requests} | ${b.samples} | ${b.max_ms} | ${b.p99_ms} |`,
+    '| batch | requests | loop samples | delay max ms | delay p99 ms | held max ms |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...[
+      ...summary.event_loop.hostile_batches,
+      ...summary.event_loop.worst_batches,
+      ...summary.event_loop.busiest_batches,
+    ].map(
+      (b) => `| ${b.name} | ${b.requests} | ${b.samples} | ${b.max_ms} | ${b.p99_ms} | ${b.busy_max_ms} |`,
     ),
     '',
     '### Invariants after the run',
