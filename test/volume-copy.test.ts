@@ -2,14 +2,17 @@
  * @module Volume copies do not stall a site (issue 11, class 8): a snapshot of an empty 3 GiB volume,
  * and volumes cloned from it and from the volume, answer at once, allocate almost nothing on disk and
  * keep the event loop's delay small (measured with perf_hooks.monitorEventLoopDelay in this process,
- * which runs the site). Over HTTP against a site with the file driver on disk.
+ * which runs the site). Over HTTP against a site with the file driver on disk. A copy cut short by a
+ * stop leaves its row 'error' at the next start, so it can be deleted.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { startLocalCloud } from './support/cloud.ts';
+import { startFederation } from '../src/site/launch.ts';
+import { ADMIN, passwordToken, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 
 const GIB = 1024 ** 3;
@@ -104,5 +107,55 @@ describe('volume copies (snapshot, clone) of a 3 GiB empty volume', () => {
       headers: { 'x-auth-token': token },
     });
     assert.equal(del.status, 202);
+  });
+});
+
+describe('a volume copy cut short by a stop', () => {
+  it('is error at the next start on the same data directory, and can be deleted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atoll-copy-'));
+    const start = () =>
+      startFederation({
+        sites: 1,
+        basePort: 0,
+        host: '127.0.0.1',
+        dataDir: dir,
+        admin: ADMIN,
+        latencyMs: 0,
+        logLevel: 'silent',
+        site: { passwordHashCost: 10 },
+      });
+    try {
+      let fed = await start();
+      const api = async (method: string, path: string, body?: unknown) => {
+        const url = fed.sites[0]!.ctx.publicUrl();
+        const token = await passwordToken(url);
+        const project = fed.sites[0]!.ctx.store.db.prepare("SELECT id FROM projects WHERE name = 'admin'")
+          .pluck()
+          .get() as string;
+        const res = await fetch(`${url}/volume/v3/${project}/${path}`, {
+          method,
+          headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        const text = await res.text();
+        return { status: res.status, json: text ? (JSON.parse(text) as Record<string, any>) : {} };
+      };
+      const v = await api('POST', 'volumes', { volume: { size: 1 } });
+      const id = String(v.json.volume.id);
+      // A clone whose copy was under way when the site stopped: its row says 'creating'.
+      const reset = await api('POST', `volumes/${id}/action`, { 'os-reset_status': { status: 'creating' } });
+      assert.equal(reset.status, 202);
+      assert.equal((await api('DELETE', `volumes/${id}`)).status, 400, 'no delete while creating');
+      await fed.close();
+      fed = await start();
+      try {
+        assert.equal((await api('GET', `volumes/${id}`)).json.volume.status, 'error');
+        assert.equal((await api('DELETE', `volumes/${id}`)).status, 202);
+      } finally {
+        await fed.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

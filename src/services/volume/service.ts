@@ -354,6 +354,21 @@ export class VolumeService {
     });
   }
 
+  /**
+   * At start: a copy this site was making when it stopped (a crash, a kill) will never finish, so its
+   * row goes from 'creating' to 'error' and can be deleted, as Cinder's volume manager does at init.
+   */
+  failInterruptedCopies(): void {
+    const stuck = (table: string) =>
+      (this.db.prepare(`SELECT * FROM ${table} WHERE status = 'creating'`).all() as VolRow[]).filter((r) =>
+        this.ctx.owns(r.owner),
+      );
+    this.ctx.store.tx(() => {
+      for (const r of stuck('vol_volumes')) this.putVolume({ ...this.body(r), status: 'error' });
+      for (const r of stuck('vol_snapshots')) this.putSnapshot({ ...this.body(r), status: 'error' });
+    });
+  }
+
   /** The image service may not exist: look at its table only if it is there. */
   private imageFor(auth: AuthContext, imageRef: string, size: number): Obj {
     const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'images'").get();
