@@ -2,7 +2,8 @@
  * @module Secrets at rest (issue 11, class 9; issue 13, item 8): `atoll up` started under umask 022
  * creates its data directory and every file in it (site databases with private keys, WAL files, the
  * openrc, the admin password) for its owner only; it prints no password, only where the openrc is; the
- * saved openrc logs in, and still does after a restart on the same data directory.
+ * saved openrc logs in, and still does after a restart on the same data directory. The same for
+ * `atoll site --bootstrap`.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,13 +21,11 @@ function walk(p: string, out: { path: string; mode: number }[] = []) {
   return out;
 }
 
-/** `atoll up` as a process under umask 022, once it says it is ready; stop() waits for its exit. */
-async function atollUp(dataDir: string, basePort: number) {
-  const proc = spawn(
-    'sh',
-    ['-c', `umask 022; exec ./bin/atoll up --sites 2 --data-dir ${dataDir} --base-port ${basePort}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+/** `atoll ARGS` as a process under umask 022, once it says `ready`; stop() waits for its exit. */
+async function atoll(args: string, ready: string) {
+  const proc = spawn('sh', ['-c', `umask 022; exec ./bin/atoll ${args}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out = { stdout: '', all: '' };
   proc.stdout.on('data', (d: Buffer) => ((out.stdout += d.toString()), (out.all += d.toString())));
   proc.stderr.on('data', (d: Buffer) => (out.all += d.toString()));
@@ -35,14 +34,17 @@ async function atollUp(dataDir: string, basePort: number) {
     await new Promise((r) => (proc.exitCode !== null ? r(undefined) : proc.once('exit', r)));
   };
   const deadline = Date.now() + 60_000;
-  while (!out.all.includes('Press Ctrl-C') && Date.now() < deadline && proc.exitCode === null)
+  while (!out.all.includes(ready) && Date.now() < deadline && proc.exitCode === null)
     await new Promise((r) => setTimeout(r, 100));
-  if (!out.all.includes('Press Ctrl-C')) {
+  if (!out.all.includes(ready)) {
     await stop();
-    throw new Error(`atoll up did not start:\n${out.all}`);
+    throw new Error(`atoll ${args} did not start:\n${out.all}`);
   }
   return { out, stop };
 }
+
+const atollUp = (dataDir: string, basePort: number) =>
+  atoll(`up --sites 2 --data-dir ${dataDir} --base-port ${basePort}`, 'Press Ctrl-C');
 
 /** What a shell that sources the openrc sees. */
 async function sourced(openrc: string) {
@@ -110,6 +112,26 @@ describe('secrets at rest', () => {
       }
     } finally {
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('atoll site --bootstrap prints no password either, and its 0600 openrc logs in', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'atoll-site-openrc-'));
+    const port = 21000 + Math.floor(Math.random() * 20000);
+    const site = await atoll(
+      `site --name site-a --bootstrap --data-dir ${dataDir} --port ${port}`,
+      'source ',
+    );
+    try {
+      const openrc = join(dataDir, 'openrc');
+      const rc = await sourced(openrc);
+      assert.equal(site.out.all.includes(rc.user.password), false, 'no password on stdout or stderr');
+      assert.ok(site.out.stdout.includes(openrc), `stdout names the openrc:\n${site.out.stdout}`);
+      assert.equal(statSync(openrc).mode & 0o777, 0o600);
+      assert.ok(await passwordToken(rc.base, rc.user), 'the openrc logs in');
+    } finally {
+      await site.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
