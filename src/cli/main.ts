@@ -5,11 +5,12 @@
  *   atoll sites                                                          the federation seen from OS_AUTH_URL
  * Config precedence for `atoll site`: flags > ATOLL_* environment > --config JSON file > defaults.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { COMPUTE_DRIVERS } from '../services/compute/agent/driver.ts';
+import { adminCredentials, openrcForDisplay, saveOpenrc } from './admin-credentials.ts';
 import { openrc, startFederation, startSite } from '../site/launch.ts';
 import type { SiteConfig } from '../site/site.ts';
 
@@ -17,13 +18,16 @@ const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
 
   atoll up     [--sites 3] [--base-port 5000] [--host 127.0.0.1] [--data-dir .atoll] [--latency-ms 0]
                [--admin-password PW] [--log-level warn] [--compute-driver fake|qemu]
-               Starts a local federation on the in-process fabric, prints endpoints and an openrc.
+               Starts a local federation on the in-process fabric, prints endpoints and an openrc
+               (saved 0600 as DATA_DIR/openrc; the admin password is kept in DATA_DIR/admin-password
+               across restarts and is never printed).
   atoll site   --name NAME [--port 5000] [--host 127.0.0.1] [--data-dir DIR] [--nats URL[,URL]]
                [--nats-user U --nats-password P] [--bootstrap] [--admin-password PW] [--config FILE]
                [--nats-tls-ca PEM [--nats-tls-cert PEM --nats-tls-key PEM]] (TLS, mutual with a cert)
                [--tls-cert PEM --tls-key PEM] (HTTPS) [--invite TOKEN] [--trust open|admitted]
                [--compute-driver fake|qemu] (real guests with qemu: docs/compute.md)
-               Runs one site (over NATS when --nats is given).
+               Runs one site (over NATS when --nats is given). With --bootstrap, the admin password and
+               an openrc are saved 0600 in DIR (admin-password, openrc), as for \`atoll up\`.
   atoll site join NATS_LEAF_URL --name NAME [site options]
                Starts this site's own nats-server as a leaf node of a member's server (NATS_LEAF_URL,
                e.g. nats-leaf://peer:7422) and the site on it; it then catches up with every site.
@@ -70,12 +74,20 @@ function computeDriver(v: string): string {
   return v;
 }
 
-function adminFrom(pw: string | undefined) {
-  return {
-    adminUser: 'admin',
-    adminPassword: pw ?? process.env.ATOLL_ADMIN_PASSWORD ?? randomBytes(12).toString('base64url'),
-    adminProject: 'admin',
-  };
+/** The bootstrap admin's credentials, kept in dir (src/cli/admin-credentials.ts). */
+function adminFrom(dir: string, pw: string | undefined) {
+  return adminCredentials(dir, pw ?? process.env.ATOLL_ADMIN_PASSWORD);
+}
+
+/** Saves the openrc in dir and prints where it is and its lines, the password read from its file. */
+function showOpenrc(dir: string, rc: string, passwordFile: string, note: string): string[] {
+  const path = saveOpenrc(dir, rc);
+  const shown = relative(process.cwd(), path);
+  return [
+    `# openrc saved as ${path} (mode 0600, with the admin password; ${note})`,
+    openrcForDisplay(rc, passwordFile),
+    `# source ${shown.startsWith('..') ? path : shown} && openstack server list`,
+  ];
 }
 
 async function up(args: string[]): Promise<void> {
@@ -96,7 +108,9 @@ async function up(args: string[]): Promise<void> {
   const n = Number(values.sites);
   if (!Number.isInteger(n) || n < 1 || n > 26) throw new Error('--sites must be 1 to 26');
   const dataDir = values['data-dir'] === ':memory:' ? ':memory:' : resolve(values['data-dir']);
-  const admin = adminFrom(values['admin-password']);
+  // Without a data directory the credentials go to a private temp directory, removed at exit.
+  const secretsDir = dataDir === ':memory:' ? mkdtempSync(join(tmpdir(), 'atoll-up-')) : dataDir;
+  const { admin, passwordFile } = adminFrom(secretsDir, values['admin-password']);
   const fed = await startFederation({
     sites: n,
     basePort: Number(values['base-port']),
@@ -115,17 +129,21 @@ async function up(args: string[]): Promise<void> {
   ];
   for (const s of fed.sites)
     out.push(`  ${s.ctx.name.padEnd(8)} region/AZ ${s.ctx.name.padEnd(8)} ${s.ctx.publicUrl()}`);
-  out.push('', '# openrc (any site works: change OS_AUTH_URL and OS_REGION_NAME to talk to another one)', rc);
-  if (dataDir !== ':memory:') {
-    mkdirSync(dataDir, { recursive: true });
-    writeFileSync(join(dataDir, 'openrc'), rc, { mode: 0o600 });
-    out.push(
-      `# saved as ${join(dataDir, 'openrc')}:  source ${join(values['data-dir'], 'openrc')} && openstack server list`,
-    );
-  }
+  out.push(
+    '',
+    ...showOpenrc(
+      secretsDir,
+      rc,
+      passwordFile,
+      'any site works: change OS_AUTH_URL and OS_REGION_NAME to talk to another one',
+    ),
+  );
   out.push('Press Ctrl-C to stop.', '');
   process.stdout.write(out.join('\n'));
-  onSignals(() => fed.close());
+  onSignals(async () => {
+    await fed.close();
+    if (secretsDir !== dataDir) rmSync(secretsDir, { recursive: true, force: true });
+  });
 }
 
 function envConfig(): Partial<SiteConfig> {
@@ -253,7 +271,8 @@ async function site(argv: string[]): Promise<void> {
     const { systemClock } = await import('../core/ports.ts');
     fabric = new MemoryNetwork(systemClock).connect(config.name);
   }
-  const admin = values.bootstrap ? adminFrom(values['admin-password']) : undefined;
+  const creds = values.bootstrap ? adminFrom(config.dataDir, values['admin-password']) : undefined;
+  const admin = creds?.admin;
   const inviteToken = values.invite ?? process.env.ATOLL_INVITE;
   const s = await startSite(config as SiteConfig, fabric, {
     ...(admin ? { bootstrap: admin } : {}),
@@ -262,8 +281,16 @@ async function site(argv: string[]): Promise<void> {
   process.stdout.write(
     `site ${s.ctx.name} listening on ${s.ctx.publicUrl()} (fabric: ${natsUrl ? `nats ${natsUrl}` : 'in-process, alone'})\n`,
   );
-  if (admin)
-    process.stdout.write(`\n# openrc\n${openrc(`${s.ctx.publicUrl()}/identity/v3`, s.ctx.name, admin)}`);
+  if (creds) {
+    const rc = openrc(`${s.ctx.publicUrl()}/identity/v3`, s.ctx.name, creds.admin);
+    const lines = showOpenrc(
+      config.dataDir,
+      rc,
+      creds.passwordFile,
+      'the admin of the cloud this site bootstraps',
+    );
+    process.stdout.write(`\n${lines.join('\n')}\n`);
+  }
   const stop = onSignals(async () => {
     await s.close();
     stopNats?.();

@@ -1,7 +1,8 @@
 /**
  * @module `atoll site --bootstrap`, like `keystone-manage bootstrap`: the Default domain (homed on this
  * site), the roles admin/member/reader, the admin project and user with the admin role, and a service
- * project. Idempotent: run it again and it changes only the admin password. Only the federation's first
+ * project. Idempotent: run it again and it changes only the admin password (not even that with
+ * keepPassword, when the admin user exists: a restart reusing a saved password). Only the federation's first
  * site bootstraps; the others receive all of this by replication.
  */
 import { ADMIN_PROJECT } from '../../core/auth.ts';
@@ -13,6 +14,8 @@ export interface BootstrapOptions {
   adminUser: string;
   adminPassword: string;
   adminProject: string;
+  /** Leave an existing admin user's password as it is (the password given is only for a new user). */
+  keepPassword?: boolean;
 }
 
 export interface BootstrapResult {
@@ -74,21 +77,22 @@ export async function bootstrapIdentity(site: SiteContext, opts: BootstrapOption
       .prepare("SELECT * FROM users WHERE domain_id = 'default' AND name = ?")
       .get(opts.adminUser) as Record<string, unknown> | undefined;
     const userId = (u?.id as string | undefined) ?? hexId(site.ids);
-    put('user', {
-      ...(u ?? {
-        name: opts.adminUser,
-        domain_id: 'default',
-        default_project_id: projectId,
-        description: '',
-        email: null,
-        enabled: 1,
-        password_expires_at: null,
-        extra: '{}',
-        created_at: now,
-      }),
-      id: userId,
-      password_hash: hash,
-    });
+    if (!(u && opts.keepPassword))
+      put('user', {
+        ...(u ?? {
+          name: opts.adminUser,
+          domain_id: 'default',
+          default_project_id: projectId,
+          description: '',
+          email: null,
+          enabled: 1,
+          password_expires_at: null,
+          extra: '{}',
+          created_at: now,
+        }),
+        id: userId,
+        password_hash: hash,
+      });
     const aid = `UserProject:${userId}:${projectId}:${roles.admin}`;
     if (!db.prepare('SELECT 1 FROM role_assignments WHERE id = ?').get(aid))
       put('role_assignment', {

@@ -32,6 +32,9 @@ export function volumeModule(): ServiceModule & { service?: VolumeService } {
       ctx.internal.set(InternalApi.Volume, volumeForCompute(svc));
       registerVolumeRoutes(app, ctx, svc);
     },
+    start() {
+      mod.service?.failInterruptedCopies();
+    },
     close() {
       driver?.close();
     },

@@ -2,6 +2,9 @@
  * @module Block storage rules: volumes (empty, from a snapshot, from an image), extend, delete, types,
  * snapshots, attachments and quotas. Every write runs in one transaction on the site that owns the
  * rows (callers forward first); the driver runs inside it, so a driver failure leaves no row behind.
+ * A copy (snapshot, volume from a snapshot or a volume) runs off the event loop, so it cannot be in a
+ * transaction: as in Cinder the row is written 'creating' (quota counted), the copy is awaited, and
+ * the row becomes 'available', or 'error' if the copy failed (issue 11, class 8).
  */
 import { createHash } from 'node:crypto';
 import type { AuthContext } from '../../core/auth.ts';
@@ -243,7 +246,7 @@ export class VolumeService {
     });
   }
 
-  createVolume(auth: AuthContext, projectId: string, o: Obj): Obj {
+  async createVolume(auth: AuthContext, projectId: string, o: Obj): Promise<Obj> {
     const snapshotId = optStr(o, 'snapshot_id');
     const sourceVolId = optStr(o, 'source_volid');
     const imageRef = optStr(o, 'imageRef') ?? optStr(o, 'image_id');
@@ -291,7 +294,7 @@ export class VolumeService {
       name: optStr(o, 'name') ?? null,
       description: optStr(o, 'description') ?? null,
       size,
-      status: 'available',
+      status: snap || srcVol ? 'creating' : 'available',
       availability_zone: this.ctx.name,
       created_at: novaTime(now),
       updated_at: novaTime(now),
@@ -315,11 +318,55 @@ export class VolumeService {
     this.ctx.store.tx(() => {
       this.checkQuota(projectId, { volumes: 1, gigabytes: size }, size);
       this.putVolume(b, now);
-      if (snap) this.driver.createFrom(id, { snapshotId: snap.id }, size);
-      else if (srcVol) this.driver.createFrom(id, { volumeId: srcVol.id }, size);
-      else this.driver.create(id, size);
+      if (!snap && !srcVol) this.driver.create(id, size);
     });
+    if (snap || srcVol)
+      await this.finishCopy(
+        b,
+        () => this.driver.createFrom(id, snap ? { snapshotId: snap.id } : { volumeId: srcVol!.id }, size),
+        { row: () => this.volume(id), put: (x) => this.putVolume(x), discard: () => this.driver.delete(id) },
+      );
     return b;
+  }
+
+  /**
+   * Awaits the copy behind a row written 'creating', then marks it 'available' or 'error' (a failed copy
+   * leaves no partial file: the driver removes it). If the row went away meanwhile, its file goes too.
+   */
+  private async finishCopy(
+    b: Obj,
+    copy: () => Promise<void>,
+    row: { row: () => VolRow | undefined; put: (b: Obj) => void; discard: () => void },
+  ): Promise<void> {
+    let status = 'available';
+    try {
+      await copy();
+    } catch (e) {
+      status = 'error';
+      this.ctx.log.warn({ id: b.id, err: String(e) }, 'volume copy failed');
+    }
+    this.ctx.store.tx(() => {
+      const cur = row.row();
+      if (!cur) return row.discard();
+      if (cur.status !== 'creating') return;
+      Object.assign(b, this.body(cur), { status });
+      row.put(b);
+    });
+  }
+
+  /**
+   * At start: a copy this site was making when it stopped (a crash, a kill) will never finish, so its
+   * row goes from 'creating' to 'error' and can be deleted, as Cinder's volume manager does at init.
+   */
+  failInterruptedCopies(): void {
+    const stuck = (table: string) =>
+      (this.db.prepare(`SELECT * FROM ${table} WHERE status = 'creating'`).all() as VolRow[]).filter((r) =>
+        this.ctx.owns(r.owner),
+      );
+    this.ctx.store.tx(() => {
+      for (const r of stuck('vol_volumes')) this.putVolume({ ...this.body(r), status: 'error' });
+      for (const r of stuck('vol_snapshots')) this.putSnapshot({ ...this.body(r), status: 'error' });
+    });
   }
 
   /** The image service may not exist: look at its table only if it is there. */
@@ -403,6 +450,10 @@ export class VolumeService {
       );
     if (snaps.length && !cascade)
       throw new BadRequest(`Invalid volume: Volume ${r.id} still has ${snaps.length} dependent snapshots.`);
+    if (r.status === 'creating' || snaps.some((s) => s.status === 'creating'))
+      throw new BadRequest(
+        `Invalid volume: Volume ${r.id} or one of its snapshots is being created; delete it once it is available or error.`,
+      );
     this.ctx.store.tx(() => {
       for (const s of snaps) {
         this.ctx.changelog.remove(VolKind.Snapshot, s.id);
@@ -415,7 +466,7 @@ export class VolumeService {
 
   // ---- snapshots ---------------------------------------------------------------------------------
 
-  createSnapshot(auth: AuthContext, vol: VolRow, o: Obj): Obj {
+  async createSnapshot(auth: AuthContext, vol: VolRow, o: Obj): Promise<Obj> {
     const force =
       optBool(o, 'force') ?? (typeof o.force === 'string' ? o.force.toLowerCase() === 'true' : false);
     if (vol.status !== 'available' && !(force && vol.status === 'in-use'))
@@ -430,7 +481,7 @@ export class VolumeService {
       description: optStr(o, 'description') ?? null,
       volume_id: vol.id,
       size: vol.size,
-      status: 'available',
+      status: 'creating',
       created_at: novaTime(now),
       updated_at: novaTime(now),
       metadata: isObj(o.metadata) ? o.metadata : {},
@@ -443,7 +494,11 @@ export class VolumeService {
     this.ctx.store.tx(() => {
       this.checkQuota(vol.project_id, { snapshots: 1, gigabytes: vol.size });
       this.putSnapshot(b, now);
-      this.driver.snapshot(id, vol.id);
+    });
+    await this.finishCopy(b, () => this.driver.snapshot(id, vol.id), {
+      row: () => this.snapshot(id),
+      put: (x) => this.putSnapshot(x),
+      discard: () => this.driver.deleteSnapshot(id),
     });
     return b;
   }
@@ -473,6 +528,10 @@ export class VolumeService {
   }
 
   deleteSnapshot(r: VolRow): void {
+    if (r.status === 'creating')
+      throw new BadRequest(
+        `Invalid snapshot: Snapshot ${r.id} status must be available or error, but current status is: creating.`,
+      );
     this.ctx.store.tx(() => {
       this.ctx.changelog.remove(VolKind.Snapshot, r.id);
       this.driver.deleteSnapshot(r.id);

@@ -203,7 +203,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
       if (!ctx.registry.get(az)) throw new BadRequest(`Availability zone '${az}' is invalid.`);
       return ctx.forwardTo(az, req, reply);
     }
-    const b = svc.createVolume(auth, project, o);
+    const b = await svc.createVolume(auth, project, o);
     reply.code(202);
     return { volume: svc.renderVolume(svc.volume(String(b.id))!, mv, auth.isAdmin) };
   });
@@ -362,7 +362,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const vol = svc.visibleVolume(auth, volId);
     if (!ctx.owns(vol.owner)) return ctx.forwardTo(vol.owner, req, reply);
     reply.code(202);
-    return { snapshot: svc.createSnapshot(auth, vol, o) };
+    return { snapshot: await svc.createSnapshot(auth, vol, o) };
   });
   app.put(`${P}/snapshots/:id`, async (req, reply) => {
     const { auth } = enter(req, reply, true);

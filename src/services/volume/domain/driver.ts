@@ -2,30 +2,28 @@
  * @module Where volume bytes live. The API keeps the bookkeeping; a driver makes, grows, copies and
  * drops the backing store. Two drivers: 'file' (sparse files under <dataDir>/volumes, or a temp dir for
  * an in-memory site) and 'fake' (nothing on disk, for scale tests), chosen by
- * config.services.volume.driver.
+ * config.services.volume.driver. Making, growing and dropping a file are metadata operations and stay
+ * synchronous (inside the caller's transaction); copying one (snapshot, clone) is async and off the
+ * event loop (./sparse-copy.ts), so callers write the row as 'creating' first and finish it after.
  */
-import {
-  copyFileSync,
-  constants,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  closeSync,
-  ftruncateSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { copySparse } from './sparse-copy.ts';
 
 export interface VolumeDriver {
   readonly name: string;
   create(volumeId: string, sizeGb: number): void;
-  /** A new volume with the content of a snapshot (or another volume), grown to sizeGb. */
-  createFrom(volumeId: string, source: { snapshotId?: string; volumeId?: string }, sizeGb: number): void;
+  /** A new volume with the content of a snapshot (or another volume), grown to sizeGb; off the event loop. */
+  createFrom(
+    volumeId: string,
+    source: { snapshotId?: string; volumeId?: string },
+    sizeGb: number,
+  ): Promise<void>;
   extend(volumeId: string, sizeGb: number): void;
   delete(volumeId: string): void;
-  snapshot(snapshotId: string, volumeId: string): void;
+  /** A snapshot file with the volume's content; off the event loop. */
+  snapshot(snapshotId: string, volumeId: string): Promise<void>;
   deleteSnapshot(snapshotId: string): void;
   close(): void;
 }
@@ -56,9 +54,13 @@ export class FileVolumeDriver implements VolumeDriver {
   create(volumeId: string, sizeGb: number): void {
     this.truncate(this.path('vol', volumeId), sizeGb);
   }
-  createFrom(volumeId: string, source: { snapshotId?: string; volumeId?: string }, sizeGb: number): void {
+  async createFrom(
+    volumeId: string,
+    source: { snapshotId?: string; volumeId?: string },
+    sizeGb: number,
+  ): Promise<void> {
     const src = source.snapshotId ? this.path('snap', source.snapshotId) : this.path('vol', source.volumeId!);
-    copyFileSync(src, this.path('vol', volumeId), constants.COPYFILE_FICLONE);
+    await copySparse(src, this.path('vol', volumeId));
     this.truncate(this.path('vol', volumeId), sizeGb);
   }
   extend(volumeId: string, sizeGb: number): void {
@@ -67,8 +69,8 @@ export class FileVolumeDriver implements VolumeDriver {
   delete(volumeId: string): void {
     rmSync(this.path('vol', volumeId), { force: true });
   }
-  snapshot(snapshotId: string, volumeId: string): void {
-    copyFileSync(this.path('vol', volumeId), this.path('snap', snapshotId), constants.COPYFILE_FICLONE);
+  snapshot(snapshotId: string, volumeId: string): Promise<void> {
+    return copySparse(this.path('vol', volumeId), this.path('snap', snapshotId));
   }
   deleteSnapshot(snapshotId: string): void {
     rmSync(this.path('snap', snapshotId), { force: true });
@@ -85,10 +87,10 @@ export class FileVolumeDriver implements VolumeDriver {
 export const fakeVolumeDriver: VolumeDriver = {
   name: 'fake',
   create() {},
-  createFrom() {},
+  createFrom: () => Promise.resolve(),
   extend() {},
   delete() {},
-  snapshot() {},
+  snapshot: () => Promise.resolve(),
   deleteSnapshot() {},
   close() {},
 };
