@@ -1265,10 +1265,8 @@ function hostileBatches(
     // Before the sweep and the random requests, while P1's quotas leave room for the copies.
     { name: `snapshot and clone of a ${HUGE_VOLUME_GB} GiB sparse volume`, requests: huge },
     { name: 'token spellings', requests: tokenSpellings },
-    // Last: until rows are bounded (issue 11, class 3), a 300 KB property on a shared row makes every
-    // later request that reads it heavier, which is not what the random requests are there to measure.
-    // One such request costs 70-130 ms of event loop across the two sites: bounded only by a stall
-    // limit here until a row cap refuses it before that work.
+    // Last: should one slip past the row cap (issue 11, class 3), a 300 KB property on a shared row
+    // would make every later request that reads it heavier, which the random requests do not measure.
     { name: 'oversize properties and metadata', requests: oversize, last: true },
   ];
 }
