@@ -199,4 +199,22 @@ describe('peer state in the log', () => {
     ]);
     [a, b].forEach((s) => s.stop());
   });
+
+  it('a site just started does not call a peer down before it could have heard it', async () => {
+    const clock = new VirtualClock();
+    const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 5 } });
+    const b = miniSite(net, 'b', clock);
+    const a = miniSite(net, 'a', clock);
+    // Right after start: not heard yet, so a forward to b is tried rather than refused with a 503.
+    assert.equal(a.rep.isUp('b'), false);
+    assert.equal(a.rep.notHeardYet('b'), true);
+    await runFor(clock, 300);
+    assert.equal(a.rep.isUp('b'), true);
+    assert.equal(a.rep.notHeardYet('b'), false);
+    // A peer never heard within downAfterMs is down, as before.
+    assert.equal(a.rep.notHeardYet('z'), true);
+    await runFor(clock, 400);
+    assert.equal(a.rep.notHeardYet('z'), false);
+    [a, b].forEach((s) => s.stop());
+  });
 });

@@ -176,6 +176,7 @@ export class Replicator {
   }
 
   start(): void {
+    this.startedAt = this.clock.now();
     if (!payloadFitsCap(this.fabric.maxPayload))
       this.log.error(
         { maxPayload: this.fabric.maxPayload },
@@ -524,6 +525,20 @@ export class Replicator {
     const p = this.peers.get(site);
     return !!p && this.clock.now() - p.lastSeen <= this.opts.downAfterMs;
   }
+
+  /**
+   * True while this site has run for less than `downAfterMs` and not heard `site` yet: it cannot tell
+   * whether the peer is down, so a forwarded write is tried (with its deadline) rather than refused.
+   * (A restarted site used to answer 503 for every peer during its first second.)
+   */
+  notHeardYet(site: string): boolean {
+    return (
+      this.startedAt !== undefined &&
+      this.clock.now() - this.startedAt < this.opts.downAfterMs &&
+      !this.peers.get(site)?.lastSeen
+    );
+  }
+  private startedAt: number | undefined;
 
   /** Changes of `origin` this site has not applied yet, as far as it knows. */
   lag(origin: string): number {
