@@ -17,13 +17,23 @@ export interface IdentityContext {
   newId(): string;
   /** The site that owns objects in this domain (the domain's home site). */
   domainOwner(domainId: string): string | undefined;
+  /** Bumped on every change (local or replicated) that can change the service catalog. */
+  catalogEpoch(): number;
 }
+
+/** Kinds a token's catalog is built from: services, endpoints, and the sites whose eviction hides theirs. */
+const CATALOG_KINDS = ['service', 'endpoint', 'region', 'site', 'eviction'];
 
 export function makeIdentityContext(
   site: SiteContext,
   reader: SqlIdentityReader,
   tokens: TokenService,
 ): IdentityContext {
+  let epoch = 0;
+  site.onRemoteChange(CATALOG_KINDS, () => epoch++);
+  site.changelog.onAppend((changes) => {
+    if (changes.some((c) => CATALOG_KINDS.includes(c.kind))) epoch++;
+  });
   return {
     site,
     reader,
@@ -31,5 +41,6 @@ export function makeIdentityContext(
     passwords: new PasswordChecker(() => site.config.passwordHashCost),
     newId: () => hexId(site.ids),
     domainOwner: (domainId) => reader.domain(domainId)?.owner,
+    catalogEpoch: () => epoch,
   };
 }

@@ -81,7 +81,32 @@ interface CatalogEndpoint {
 }
 
 /** Keystone's catalog: one entry per service with its endpoints in every region. */
-export function buildCatalog(ic: IdentityContext, projectId: string | undefined) {
+/**
+ * Catalogs as built, per project, until the catalog epoch moves (a service, endpoint, region, site or
+ * eviction changed here or in a replica): every token validation with its catalog used to run two
+ * queries and rebuild the whole list.
+ */
+const builtCatalogs = new WeakMap<IdentityContext, { epoch: number; byProject: Map<string, Catalog> }>();
+const MAX_CACHED_CATALOGS = 1000;
+type Catalog = ReturnType<typeof freshCatalog>;
+
+export function buildCatalog(ic: IdentityContext, projectId: string | undefined): Catalog {
+  let cache = builtCatalogs.get(ic);
+  if (!cache || cache.epoch !== ic.catalogEpoch()) {
+    cache = { epoch: ic.catalogEpoch(), byProject: new Map() };
+    builtCatalogs.set(ic, cache);
+  }
+  const key = projectId ?? '';
+  let c = cache.byProject.get(key);
+  if (!c) {
+    if (cache.byProject.size >= MAX_CACHED_CATALOGS) cache.byProject.clear();
+    c = freshCatalog(ic, projectId);
+    cache.byProject.set(key, c);
+  }
+  return c;
+}
+
+function freshCatalog(ic: IdentityContext, projectId: string | undefined) {
   const db = ic.site.store.db;
   const services = db.prepare('SELECT * FROM services WHERE enabled = 1 ORDER BY type').all() as {
     id: string;
