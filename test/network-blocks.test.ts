@@ -24,9 +24,7 @@ interface Fill {
 }
 
 const allocated = (cloud: LocalCloud, subnetId: string) =>
-  cloud.fed.sites[OWNER]!.ctx.store.db.prepare(
-    'SELECT count(*) FROM net_ip_allocations WHERE subnet_id = ?',
-  )
+  cloud.fed.sites[OWNER]!.ctx.store.db.prepare('SELECT count(*) FROM net_ip_allocations WHERE subnet_id = ?')
     .pluck()
     .get(subnetId) as number;
 
@@ -43,13 +41,15 @@ function assertOwnerMayRefuse(cloud: LocalCloud, subnetId: string): void {
   ) as { allocation_pools: { start: string; end: string }[] };
   const num = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
   const used = new Set(
-    (db.prepare('SELECT ip FROM net_ip_allocations WHERE subnet_id = ?').pluck().all(subnetId) as string[]).map(
-      num,
-    ),
+    (
+      db.prepare('SELECT ip FROM net_ip_allocations WHERE subnet_id = ?').pluck().all(subnetId) as string[]
+    ).map(num),
   );
   const blocks = (
     db
-      .prepare('SELECT first, last, leased_to_site FROM net_ip_blocks WHERE subnet_id = ? AND leased_to_site != ?')
+      .prepare(
+        'SELECT first, last, leased_to_site FROM net_ip_blocks WHERE subnet_id = ? AND leased_to_site != ?',
+      )
       .all(subnetId, owner) as { first: string; last: string; leased_to_site: string }[]
   ).map((b) => ({ ...b, lo: Number(`0x${b.first}`), hi: Number(`0x${b.last}`) }));
   for (const p of body.allocation_pools)
@@ -200,7 +200,11 @@ for (const seed of [7, 8]) {
             const res = await api(site, 'POST', '/ports', { port: { network_id: networkId } });
             if (res.status === 201) live.set(res.body.port.id as string, site);
             else if (res.status === 503)
-              assert.match(res.body.NeutronError.message, /Site site-a is unreachable/, 'a 503 names the owner');
+              assert.match(
+                res.body.NeutronError.message,
+                /Site site-a is unreachable/,
+                'a 503 names the owner',
+              );
             else
               assert.equal(
                 `${res.status} ${res.body?.NeutronError?.type}`,

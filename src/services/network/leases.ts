@@ -77,7 +77,7 @@ export class LeaseAgent {
   private readonly ipam: Ipam;
   private readonly subnet: (id: string) => SubnetForIpam | undefined;
   readonly opts: LeaseOptions;
-  private inflight = new Map<string, Promise<void>>();
+  private inflight = new Map<string, { p: Promise<void> }>();
   private recalls = new Map<string, Promise<boolean>>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
@@ -138,14 +138,27 @@ export class LeaseAgent {
    * asks for the same subnet share one request. 503 naming the owner when it cannot be reached; 409
    * IpAddressGenerationFailure when it has no free slot.
    */
-  acquire(subnetId: string, ip?: string): Promise<void> {
+  async acquire(subnetId: string, ip?: string): Promise<void> {
     const key = `${subnetId}|${ip ?? ''}`;
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = this.request(subnetId, ip).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
+    const joined = this.inflight.get(key);
+    if (!joined) return this.share(key, this.request(subnetId, ip));
+    try {
+      await joined.p;
+    } catch (e) {
+      // The request we joined was sent earlier, perhaps before a partition healed: if it failed for
+      // want of an answer and the owner is up now, ask again rather than fail a request that never
+      // waited itself.
+      const owner = this.subnet(subnetId)?.owner;
+      if (!(e instanceof SiteUnavailable) || !owner || !this.ctx.replicator.isUp(owner)) throw e;
+      if (this.inflight.get(key) === joined) this.inflight.delete(key);
+      return this.share(key, this.request(subnetId, ip));
     }
-    return p;
+  }
+
+  private share(key: string, request: Promise<void>): Promise<void> {
+    const entry = { p: request.finally(() => this.inflight.get(key) === entry && this.inflight.delete(key)) };
+    this.inflight.set(key, entry);
+    return entry.p;
   }
 
   /** acquire() without waiting; failures are only logged (a port create will ask again). */
@@ -371,7 +384,11 @@ export class LeaseAgent {
     try {
       return this.serve(req);
     } catch (e) {
-      if (req.op !== 'lease' || req.ip !== undefined || (e as CloudError).detailType !== 'IpAddressGenerationFailure')
+      if (
+        req.op !== 'lease' ||
+        req.ip !== undefined ||
+        (e as CloudError).detailType !== 'IpAddressGenerationFailure'
+      )
         throw e;
       const s = this.subnet(String(req.subnet_id));
       if (!s || s.owner !== this.ctx.name || !(await this.recall(s, String(req.from)))) throw e;
@@ -427,7 +444,9 @@ export class LeaseAgent {
     // recorded yet (it would record it from our replica), so it is left to expire.
     if (reply.state !== 'returning' || typeof reply.head !== 'number') return false;
     if (!(await this.caughtUp(lessee, reply.head, deadline))) return false;
-    const state = this.ctx.store.tx(() => this.takeBack(b.id, String(b.lease_id), lessee, Number(reply.head)));
+    const state = this.ctx.store.tx(() =>
+      this.takeBack(b.id, String(b.lease_id), lessee, Number(reply.head)),
+    );
     if (state === 'returned') this.stats.recalled++;
     return state === 'returned';
   }
@@ -465,10 +484,7 @@ export class LeaseAgent {
     if (this.ctx.registry.isEvicted(from)) throw new Forbidden(`Site ${from} was evicted.`);
     if (from === this.ctx.name) throw new Conflict('a site does not lease to itself over the fabric');
     const now = this.ctx.clock.now();
-    const ok = (
-      block: BlockRow | undefined,
-      state: LeaseState,
-    ): IpamReply => ({
+    const ok = (block: BlockRow | undefined, state: LeaseState): IpamReply => ({
       v: IPAM_PROTOCOL_VERSION,
       ok: true,
       state,
@@ -491,7 +507,10 @@ export class LeaseAgent {
           return ok(this.ipam.extend(b, now + this.opts.ttlMs), 'leased');
         }
         case 'return':
-          return ok(undefined, this.takeBack(String(req.block_id), String(req.lease_id), from, Number(req.head)));
+          return ok(
+            undefined,
+            this.takeBack(String(req.block_id), String(req.lease_id), from, Number(req.head)),
+          );
         case 'recall': {
           // We are the lessee here: give the grant back if it is empty (and from its lessor).
           const l = this.ipam.lease(String(req.block_id));

@@ -268,7 +268,7 @@ export class Ipam {
     this.ensureFree(s.id, ip);
     try {
       this.changelog.put(NetKind.IpAllocation, {
-        id: `${s.id}/${ip}`,
+        id: allocationId(s.id, ip, this.site),
         subnet_id: s.id,
         network_id: s.network_id,
         ip,
@@ -448,7 +448,10 @@ export class Ipam {
       const roomy = gaps.filter((g) => g.last - g.first + 1n >= size);
       const g = roomy.length
         ? roomy[roomy.length - 1]
-        : gaps.reduce<Range | undefined>((a, x) => (a && a.last - a.first >= x.last - x.first ? a : x), undefined);
+        : gaps.reduce<Range | undefined>(
+            (a, x) => (a && a.last - a.first >= x.last - x.first ? a : x),
+            undefined,
+          );
       if (!g) return undefined;
       const first = g.last - size + 1n > g.first ? g.last - size + 1n : g.first;
       return this.carve(s, { first, last: g.last }, to, expiresAt);
@@ -479,7 +482,10 @@ export class Ipam {
     const start = s.cidr.base + ((n.n - s.cidr.base) / size) * size;
     return this.carve(
       s,
-      { first: start > g.first ? start : g.first, last: start + size - 1n < g.last ? start + size - 1n : g.last },
+      {
+        first: start > g.first ? start : g.first,
+        last: start + size - 1n < g.last ? start + size - 1n : g.last,
+      },
       to,
       expiresAt,
     );
@@ -591,9 +597,13 @@ export class Ipam {
     for (const id of ids) this.changelog.remove(NetKind.IpAllocation, id);
   }
 
-  /** Frees one address of a port. */
+  /** Frees one address of a port (this site's allocation row of it). */
   release(subnetId: string, ip: string): void {
-    this.changelog.remove(NetKind.IpAllocation, `${subnetId}/${ip}`);
+    const id = this.db
+      .prepare('SELECT id FROM net_ip_allocations WHERE subnet_id = ? AND ip = ? AND owner = ?')
+      .pluck()
+      .get(subnetId, ip, this.site) as string | undefined;
+    if (id) this.changelog.remove(NetKind.IpAllocation, id);
   }
 
   /** Drops the subnet's blocks (its owner, when the subnet is deleted). */
@@ -620,4 +630,12 @@ function sizeOf(ranges: Iterable<Range>): bigint {
   let n = 0n;
   for (const r of ranges) n += r.last - r.first + 1n;
   return n;
+}
+
+/**
+ * The id of an allocation row: per site, since an address that moved from one site to another has a
+ * row of each origin at a replica until the old one's delete arrives (schema.ts, migration 004).
+ */
+export function allocationId(subnetId: string, ip: string, site: string): string {
+  return `${subnetId}/${ip}@${site}`;
 }
