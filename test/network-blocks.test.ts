@@ -7,9 +7,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLocalCloud } from './support/cloud.ts';
+import { eventually, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
-import { apiFor, checkAddressInvariants, makeNetwork, sleep } from './support/network.ts';
+import { apiFor, checkAddressInvariants, makeNetwork, sleep, waitDown } from './support/network.ts';
 import type { Api } from './support/network.ts';
 import { seededRandom } from '../src/core/random.ts';
 
@@ -150,6 +150,65 @@ for (const sites of [2, 5, 10]) {
     });
   });
 }
+
+describe('the owner takes back empty blocks only through their lessee', () => {
+  let cloud: LocalCloud;
+  let api: Api;
+  before(async () => {
+    cloud = await startLocalCloud({ sites: 2 });
+    api = await apiFor(cloud);
+  });
+  after(async () => cloud?.close());
+
+  it('recalls an empty block from a reachable lessee, never from a cut-off one', async () => {
+    const { networkId, subnetId } = await makeNetwork(cloud, api, OWNER, 'recall', '10.98.0.0/28');
+    await cloud.converged();
+    const made: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      const r = await api(1, 'POST', '/ports', { port: { network_id: networkId } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      made.push(r.body.port.id as string);
+    }
+    for (const id of made) assert.equal((await api(1, 'DELETE', `/ports/${id}`)).status, 204);
+    await cloud.converged();
+    const db = cloud.fed.sites[OWNER]!.ctx.store.db;
+    const leasedToB = (
+      db
+        .prepare("SELECT first, last FROM net_ip_blocks WHERE subnet_id = ? AND leased_to_site = 'site-b'")
+        .all(subnetId) as { first: string; last: string }[]
+    ).reduce((a, b) => a + Number(`0x${b.last}`) - Number(`0x${b.first}`) + 1, 0);
+    assert.ok(leasedToB > 0 && leasedToB < poolSize(28), `site-b holds ${leasedToB} empty addresses`);
+
+    // Cut off, site-b may still allocate from its leases: the owner must not take them.
+    cloud.fed.network.isolate('site-b');
+    await waitDown(cloud, OWNER, 'site-b');
+    let atOwner = 0;
+    for (;;) {
+      const r = await api(OWNER, 'POST', '/ports', { port: { network_id: networkId } });
+      if (r.status !== 201) {
+        assert.equal(`${r.status} ${r.body.NeutronError.type}`, '409 IpAddressGenerationFailure');
+        break;
+      }
+      atOwner++;
+    }
+    assert.equal(atOwner, poolSize(28) - leasedToB, 'the owner used every address outside site-b blocks');
+
+    // Reachable again: site-b gives its empty blocks back when asked, and the owner fills the pool.
+    cloud.fed.network.heal();
+    await cloud.converged();
+    await eventually(() => cloud.fed.sites[OWNER]!.ctx.replicator.isUp('site-b'), 5000, 'site-b up');
+    for (let k = 0; k < leasedToB; k++) {
+      const r = await api(OWNER, 'POST', '/ports', { port: { network_id: networkId } });
+      assert.equal(r.status, 201, `owner create ${k} after the heal: ${JSON.stringify(r.body)}`);
+    }
+    const leases = (cloud.fed.sites[OWNER]!.modules.find((m) => m.name === 'network') as any).service.leases
+      .stats;
+    assert.ok(leases.recalled >= 1, `blocks were recalled (${JSON.stringify(leases)})`);
+    await cloud.converged();
+    assert.equal(allocated(cloud, subnetId), poolSize(28));
+    checkAddressInvariants(cloud, subnetId);
+  });
+});
 
 for (const seed of [7, 8]) {
   describe(`address blocks under partitions during allocation (seed ${seed})`, () => {
