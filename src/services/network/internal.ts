@@ -111,9 +111,11 @@ export function networkForCompute(svc: NetworkService): NetworkForComputeWithLea
         if (!id) continue;
         for (const version of [4, 6]) {
           const family = svc.rows('subnet', 'WHERE network_id = ? AND ip_version = ?', id, version);
-          const roomy = family.some((s) => ctx.owns(s.owner) || svc.ipam.freeCount(svc.subnetForIpam(s)) > 0);
+          if (!family.length || family.some((s) => svc.ipam.freeCount(svc.subnetForIpam(s)) > 0)) continue;
+          // No room: lease a block of a foreign subnet, or (ours) ask lessees for an empty one back.
           const foreign = family.find((s) => !ctx.owns(s.owner));
-          if (!roomy && foreign) await svc.leases.acquire(foreign.id);
+          if (foreign) await svc.leases.acquire(foreign.id);
+          else await svc.leases.acquire(family[0]!.id).catch(() => undefined); // allocation answers 409
         }
       }
     },
@@ -128,14 +130,16 @@ export function networkForCompute(svc: NetworkService): NetworkForComputeWithLea
         if (!(e instanceof NeedLease)) throw e;
         // The compute contract is synchronous, so the round trip to the owner cannot happen inside
         // it: ask for the block now and tell the caller to retry (prepareForServer avoids this).
-        if (!ctx.replicator.isUp(e.owner))
+        if (!e.recall && !ctx.replicator.isUp(e.owner))
           throw new SiteUnavailable(
             e.owner,
             `no block of subnet ${e.subnetId} leased to ${ctx.name} has room`,
           );
         svc.leases.acquireInBackground(e.subnetId, e.ip);
         throw new Conflict(
-          `${e.message} A lease was requested from ${e.owner}; retry in a moment.`,
+          e.recall
+            ? `${e.message} Empty blocks were asked back from their lessees; retry in a moment.`
+            : `${e.message} A lease was requested from ${e.owner}; retry in a moment.`,
           'IpAddressGenerationFailure',
         );
       }

@@ -5,7 +5,9 @@
  * owner writes the block row (owner = subnet owner, leased_to_site = lessee, a fresh lease_id) in its
  * own change log and answers with it; the lessee records the grant in its local `net_ip_leases` at once
  * (it does not wait for replication) and allocates from it in local transactions, even when cut off.
- * Replies are data: `{ok: true, ...}` or `{ok: false, error: ErrorData}` (never a thrown error).
+ * An owner with no free address left asks a lessee to give back a block it holds empty (`recall`,
+ * served by the lessee): the lessee stops allocating from it and the owner takes it back under the same
+ * rule as a return. Replies are data: `{ok: true, ...}` or `{ok: false, error: ErrorData}`.
  */
 import type { ErrorData } from '../../core/errors.ts';
 import { CloudError, Conflict, Forbidden, NotFound, SiteUnavailable } from '../../core/errors.ts';
@@ -24,11 +26,19 @@ export type IpamRequest =
   | { v: number; op: 'renew'; from: string; block_id: string; lease_id: string }
   /** `head`: the lessee's change-log head once the block was marked returning; the owner reclaims only
    * after it applied the lessee's log that far (so it has seen every allocation the lessee made). */
-  | { v: number; op: 'return'; from: string; block_id: string; lease_id: string; head: number };
+  | { v: number; op: 'return'; from: string; block_id: string; lease_id: string; head: number }
+  /** Sent by the owner to a lessee: give back this grant if it is empty. The lessee answers `returning`
+   * with its log head once it stopped allocating from it (as for `return`), or `in-use` / `gone`. */
+  | { v: number; op: 'recall'; from: string; block_id: string; lease_id: string };
+
+export type LeaseState = 'leased' | 'returned' | 'pending' | 'gone' | 'returning' | 'in-use';
 
 export type IpamReply =
-  | { v: number; ok: true; block?: LeaseGrant; state?: 'leased' | 'returned' | 'pending' | 'gone' }
+  | { v: number; ok: true; block?: LeaseGrant; state?: LeaseState; head?: number }
   | { v: number; ok: false; error: ErrorData };
+
+/** How many empty blocks an owner with no room asks back at once. */
+const RECALL_BATCH = 4;
 
 export interface LeaseOptions {
   /** How long a grant lasts; the lessee renews it every ttl/3 while it has allocations in it. */
@@ -67,11 +77,20 @@ export class LeaseAgent {
   private readonly ipam: Ipam;
   private readonly subnet: (id: string) => SubnetForIpam | undefined;
   readonly opts: LeaseOptions;
-  private inflight = new Map<string, Promise<void>>();
+  private inflight = new Map<string, { p: Promise<void> }>();
+  private recalls = new Map<string, Promise<boolean>>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private stopServing: Unsubscribe | undefined;
-  readonly stats = { requested: 0, granted: 0, renewed: 0, returned: 0, reclaimed: 0, failed: 0 };
+  readonly stats = {
+    requested: 0,
+    granted: 0,
+    renewed: 0,
+    returned: 0,
+    reclaimed: 0,
+    recalled: 0,
+    failed: 0,
+  };
 
   constructor(
     ctx: SiteContext,
@@ -89,7 +108,7 @@ export class LeaseAgent {
     this.stopServing = this.ctx.fabric.serve(subjects.rpc(this.ctx.name, 'ipam'), async (data) => {
       let reply: IpamReply;
       try {
-        reply = this.serve(decodeJson<IpamRequest>(data));
+        reply = await this.answer(decodeJson<IpamRequest>(data));
       } catch (e) {
         const err =
           e instanceof CloudError
@@ -119,14 +138,27 @@ export class LeaseAgent {
    * asks for the same subnet share one request. 503 naming the owner when it cannot be reached; 409
    * IpAddressGenerationFailure when it has no free slot.
    */
-  acquire(subnetId: string, ip?: string): Promise<void> {
+  async acquire(subnetId: string, ip?: string): Promise<void> {
     const key = `${subnetId}|${ip ?? ''}`;
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = this.request(subnetId, ip).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
+    const joined = this.inflight.get(key);
+    if (!joined) return this.share(key, this.request(subnetId, ip));
+    try {
+      await joined.p;
+    } catch (e) {
+      // The request we joined was sent earlier, perhaps before a partition healed: if it failed for
+      // want of an answer and the owner is up now, ask again rather than fail a request that never
+      // waited itself.
+      const owner = this.subnet(subnetId)?.owner;
+      if (!(e instanceof SiteUnavailable) || !owner || !this.ctx.replicator.isUp(owner)) throw e;
+      if (this.inflight.get(key) === joined) this.inflight.delete(key);
+      return this.share(key, this.request(subnetId, ip));
     }
-    return p;
+  }
+
+  private share(key: string, request: Promise<void>): Promise<void> {
+    const entry = { p: request.finally(() => this.inflight.get(key) === entry && this.inflight.delete(key)) };
+    this.inflight.set(key, entry);
+    return entry.p;
   }
 
   /** acquire() without waiting; failures are only logged (a port create will ask again). */
@@ -147,7 +179,7 @@ export class LeaseAgent {
       if (!s || !this.ctx.replicator.isUp(s.owner)) continue;
       // Only subnets this site already allocates in: a network used once does not lease everything.
       if (!this.ipam.leases().some((l) => l.subnet_id === id)) continue;
-      if (this.ipam.freeCount(s) < this.opts.lowWater) this.acquireInBackground(id);
+      if (this.ipam.freeCount(s) < this.ipam.lowWater(s, this.opts.lowWater)) this.acquireInBackground(id);
     }
   }
 
@@ -169,12 +201,16 @@ export class LeaseAgent {
     }
   }
 
-  private async call(owner: string, req: IpamRequest): Promise<IpamReply & { ok: true }> {
+  private async call(
+    owner: string,
+    req: IpamRequest,
+    timeoutMs = this.opts.timeoutMs,
+  ): Promise<IpamReply & { ok: true }> {
     if (!this.ctx.replicator.isUp(owner))
       throw new SiteUnavailable(owner, `it leases the address blocks ${this.ctx.name} needs`);
     let raw: Uint8Array;
     try {
-      raw = await this.ctx.fabric.request(subjects.rpc(owner, 'ipam'), encodeJson(req), this.opts.timeoutMs);
+      raw = await this.ctx.fabric.request(subjects.rpc(owner, 'ipam'), encodeJson(req), timeoutMs);
     } catch (e) {
       this.stats.failed++;
       if (e instanceof FabricError) throw new SiteUnavailable(owner, `lease request ${e.code}`);
@@ -188,7 +224,11 @@ export class LeaseAgent {
   private async request(subnetId: string, ip?: string): Promise<void> {
     const s = this.subnet(subnetId);
     if (!s) throw new NotFound(`Subnet ${subnetId} could not be found.`, 'SubnetNotFound');
-    if (s.owner === this.ctx.name) return;
+    if (s.owner === this.ctx.name) {
+      // The owner itself has no room: ask lessees for blocks they hold empty.
+      if (!(await this.recall(s))) throw ipAllocationFailed(s.network_id);
+      return;
+    }
     this.stats.requested++;
     const reply = await this.call(s.owner, {
       v: IPAM_PROTOCOL_VERSION,
@@ -212,12 +252,14 @@ export class LeaseAgent {
           return;
         }
         const b = this.ipam.block(id);
-        if (b && b.leased_to_site === this.ctx.name) this.ipam.recordLease(b, b.owner);
-        else {
+        const l = this.ipam.lease(id);
+        if (b && b.leased_to_site === this.ctx.name) {
+          // recordLease does not revive a grant we gave back (kept as 'returned').
+          this.ipam.recordLease(b, b.owner);
+        } else if (l && (l.state !== 'active' || l.expires_at <= this.ctx.clock.now())) {
           // Gone, or leased elsewhere: the owner reclaims only what we returned or let expire, and we
           // allocate from neither; an active lease it still holds is a newer grant (left alone).
-          const l = this.ipam.lease(id);
-          if (l && (l.state === 'returning' || l.expires_at <= this.ctx.clock.now())) this.ipam.dropLease(id);
+          this.ipam.dropLease(id);
         }
       });
     } catch (e) {
@@ -233,6 +275,10 @@ export class LeaseAgent {
       const now = this.ctx.clock.now();
       const work: Promise<unknown>[] = [];
       for (const l of this.ipam.leases()) {
+        if (l.state === 'returned') {
+          this.forgetReturned(l);
+          continue;
+        }
         if (!this.ctx.replicator.isUp(l.lessor)) continue;
         if (l.state === 'returning') {
           work.push(this.giveBack(l));
@@ -275,21 +321,28 @@ export class LeaseAgent {
         const cur = this.ipam.lease(l.id);
         if (cur && this.ipam.allocationsIn(cur) > 0)
           this.ctx.log.error({ block: l.id, lessor: l.lessor }, 'a lease in use was reclaimed by its owner');
-        if (cur?.lease_id === l.lease_id) this.ipam.dropLease(l.id);
+        if (cur?.lease_id === l.lease_id) this.ipam.retireLease(cur);
       }
     });
   }
 
+  /**
+   * A grant we gave back is kept as 'returned' (never allocated from) until the owner's replica shows
+   * its block gone or granted anew: an older replica of the block arriving after the owner's answer
+   * must not make it usable again.
+   */
+  private forgetReturned(l: LeaseRow): void {
+    const b = this.ipam.block(l.id);
+    if (!b || b.lease_id !== l.lease_id || b.leased_to_site !== this.ctx.name)
+      this.ctx.store.tx(() => {
+        const cur = this.ipam.lease(l.id);
+        if (cur?.state === 'returned' && cur.lease_id === l.lease_id) this.ipam.dropLease(l.id);
+      });
+  }
+
   /** Marks the lease returning (no allocation from it any more) and asks the owner to take it back. */
   private async giveBack(l0: LeaseRow): Promise<void> {
-    const l = this.ctx.store.tx(() => {
-      const cur = this.ipam.lease(l0.id);
-      if (!cur || cur.lease_id !== l0.lease_id) return undefined;
-      if (cur.state === 'returning') return cur;
-      if (this.ipam.allocationsIn(cur) > 0) return undefined; // used again since the pass began
-      this.ipam.updateLease(cur, { state: 'returning', return_head: this.ctx.changelog.head() });
-      return this.ipam.lease(cur.id);
-    });
+    const l = this.ctx.store.tx(() => this.stopUsing(l0.id, l0.lease_id));
     if (!l) return;
     const reply = await this.call(l.lessor, {
       v: IPAM_PROTOCOL_VERSION,
@@ -302,12 +355,132 @@ export class LeaseAgent {
     if (reply.state === 'returned' || reply.state === 'gone')
       this.ctx.store.tx(() => {
         const cur = this.ipam.lease(l.id);
-        if (cur && cur.lease_id === l.lease_id) this.ipam.dropLease(l.id);
+        if (cur && cur.lease_id === l.lease_id) this.ipam.retireLease(cur);
         this.stats.returned++;
       });
   }
 
+  /**
+   * Marks the grant `returning` (inside the caller's transaction) if it is ours and empty, so nothing
+   * is allocated from it any more, and notes our log head then: once the owner applied our log that far
+   * it has seen every allocation we made in it. Undefined if it is not ours or has allocations.
+   */
+  private stopUsing(id: string, leaseId: string): LeaseRow | undefined {
+    const cur = this.ipam.lease(id);
+    if (!cur || cur.lease_id !== leaseId || cur.state === 'returned') return undefined;
+    if (cur.state === 'returning') return cur;
+    if (this.ipam.allocationsIn(cur) > 0) return undefined;
+    this.ipam.updateLease(cur, { state: 'returning', return_head: this.ctx.changelog.head() });
+    return this.ipam.lease(id);
+  }
+
   // ---- owner --------------------------------------------------------------------------------
+
+  /**
+   * Serves one request; a lease request the owner cannot grant for want of free space is granted after
+   * all if another lessee gives back a block it holds empty.
+   */
+  private async answer(req: IpamRequest): Promise<IpamReply> {
+    try {
+      return this.serve(req);
+    } catch (e) {
+      if (
+        req.op !== 'lease' ||
+        req.ip !== undefined ||
+        (e as CloudError).detailType !== 'IpAddressGenerationFailure'
+      )
+        throw e;
+      const s = this.subnet(String(req.subnet_id));
+      if (!s || s.owner !== this.ctx.name || !(await this.recall(s, String(req.from)))) throw e;
+      return this.serve(req);
+    }
+  }
+
+  /**
+   * The owner has no free address in the subnet: asks the lessees of blocks its replica shows empty
+   * (a few at a time, newest first, reachable ones only) to give them back, and takes back each one
+   * whose lessee stopped allocating from it, once it has applied the lessee's log up to then. True if
+   * at least one came back. Concurrent calls for the same subnet share one round.
+   */
+  recall(s: SubnetForIpam, except?: string): Promise<boolean> {
+    const key = `recall|${s.id}|${except ?? ''}`;
+    let p = this.recalls.get(key);
+    if (!p) {
+      p = this.recallRound(s, except).finally(() => this.recalls.delete(key));
+      this.recalls.set(key, p);
+    }
+    return p;
+  }
+
+  private async recallRound(s: SubnetForIpam, except?: string): Promise<boolean> {
+    const blocks = this.ipam
+      .recallable(s, except)
+      .filter((b) => this.ctx.replicator.isUp(String(b.leased_to_site)))
+      .slice(0, RECALL_BATCH);
+    // Half the lease timeout in all, so that a lessee whose lease request waits on this round still
+    // gets its answer in time.
+    const deadline = this.ctx.clock.now() + Math.floor(this.opts.timeoutMs / 2);
+    const back = await Promise.all(blocks.map((b) => this.recallOne(b, deadline)));
+    return back.some(Boolean);
+  }
+
+  private async recallOne(b: BlockRow, deadline: number): Promise<boolean> {
+    const lessee = String(b.leased_to_site);
+    let reply: IpamReply & { ok: true };
+    try {
+      const req = {
+        v: IPAM_PROTOCOL_VERSION,
+        op: 'recall' as const,
+        from: this.ctx.name,
+        block_id: b.id,
+        lease_id: String(b.lease_id),
+      };
+      reply = await this.call(lessee, req, Math.max(1, deadline - this.ctx.clock.now()));
+    } catch (e) {
+      this.ctx.log.info({ block: b.id, lessee, err: String(e) }, 'recall of an empty block failed');
+      return false;
+    }
+    // Only 'returning' lets us take it back: 'gone' may be a grant whose reply the lessee has not
+    // recorded yet (it would record it from our replica), so it is left to expire.
+    if (reply.state !== 'returning' || typeof reply.head !== 'number') return false;
+    if (!(await this.caughtUp(lessee, reply.head, deadline))) return false;
+    const head = reply.head;
+    try {
+      const state = this.ctx.store.tx(() => this.takeBack(b.id, String(b.lease_id), lessee, head));
+      if (state === 'returned') this.stats.recalled++;
+      return state === 'returned';
+    } catch (e) {
+      // Allocations in it after all (takeBack refuses): it stays leased; the lessee's return settles it.
+      this.ctx.log.warn({ block: b.id, lessee, err: String(e) }, 'recalled block not taken back');
+      return false;
+    }
+  }
+
+  /** Waits (pulling) until we applied `site`'s log up to `head`; false once the deadline passed. */
+  private async caughtUp(site: string, head: number, deadline: number): Promise<boolean> {
+    while (this.ctx.changelog.cursor(site) < head) {
+      if (this.ctx.clock.now() > deadline || !this.ctx.replicator.isUp(site)) return false;
+      this.ctx.replicator.pull(site);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
+  }
+
+  /**
+   * Frees a block its lessee stopped using (inside the caller's transaction): only the grant named by
+   * `leaseId`, only once we have applied the lessee's log up to `head` (the moment it stopped allocating
+   * from it), and only if we see no allocation in it: then no address of it can be in use anywhere.
+   */
+  private takeBack(id: string, leaseId: string, from: string, head: number): 'returned' | 'pending' | 'gone' {
+    const b = this.ipam.block(id);
+    if (!b || b.leased_to_site !== from || b.lease_id !== leaseId) return 'gone';
+    if (this.ctx.changelog.cursor(from) < head) return 'pending';
+    if (this.ipam.allocationsIn(b) > 0)
+      throw new Conflict(`Block ${b.id} still has addresses allocated by ${from}.`);
+    this.ipam.reclaim(b.id);
+    this.stats.reclaimed++;
+    return 'returned';
+  }
 
   private serve(req: IpamRequest): IpamReply {
     if (req.v !== IPAM_PROTOCOL_VERSION)
@@ -316,10 +489,7 @@ export class LeaseAgent {
     if (this.ctx.registry.isEvicted(from)) throw new Forbidden(`Site ${from} was evicted.`);
     if (from === this.ctx.name) throw new Conflict('a site does not lease to itself over the fabric');
     const now = this.ctx.clock.now();
-    const ok = (
-      block: BlockRow | undefined,
-      state: 'leased' | 'returned' | 'pending' | 'gone',
-    ): IpamReply => ({
+    const ok = (block: BlockRow | undefined, state: LeaseState): IpamReply => ({
       v: IPAM_PROTOCOL_VERSION,
       ok: true,
       state,
@@ -341,17 +511,18 @@ export class LeaseAgent {
           if (!b || b.leased_to_site !== from || b.lease_id !== req.lease_id) return ok(undefined, 'gone');
           return ok(this.ipam.extend(b, now + this.opts.ttlMs), 'leased');
         }
-        case 'return': {
-          const b = this.ipam.block(String(req.block_id));
-          if (!b || b.leased_to_site !== from || b.lease_id !== req.lease_id) return ok(undefined, 'gone');
-          // Reclaim only once we have applied the lessee's log up to the moment it stopped using the
-          // block, and see no allocation in it: then no address of it can be in use anywhere.
-          if (this.ctx.changelog.cursor(from) < Number(req.head)) return ok(undefined, 'pending');
-          if (this.ipam.allocationsIn(b) > 0)
-            throw new Conflict(`Block ${b.id} still has addresses allocated by ${from}.`);
-          this.ipam.reclaim(b.id);
-          this.stats.reclaimed++;
-          return ok(undefined, 'returned');
+        case 'return':
+          return ok(
+            undefined,
+            this.takeBack(String(req.block_id), String(req.lease_id), from, Number(req.head)),
+          );
+        case 'recall': {
+          // We are the lessee here: give the grant back if it is empty (and from its lessor).
+          const l = this.ipam.lease(String(req.block_id));
+          if (!l || l.lessor !== from || l.lease_id !== req.lease_id) return ok(undefined, 'gone');
+          const back = this.stopUsing(l.id, l.lease_id);
+          if (!back) return ok(undefined, l.state === 'returned' ? 'gone' : 'in-use');
+          return { ...ok(undefined, 'returning'), head: back.return_head ?? this.ctx.changelog.head() };
         }
         default:
           throw new CloudError(400, `unknown ipam operation ${String((req as { op: unknown }).op)}`);

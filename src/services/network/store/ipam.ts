@@ -1,20 +1,20 @@
 /**
- * @module IPAM: which addresses of a subnet are handed out, and by which site. A subnet's allocation
- * pools are cut into blocks aligned on the block size; each block is a row owned by the subnet's owner
- * and leased to exactly one site, which alone allocates from it. An allocation is a row with
- * UNIQUE(subnet_id, ip) written in the same transaction as its port, so no address is handed out twice
- * at one site, and the lease keeps two sites out of each other's blocks (docs/network.md, "Address
- * blocks and leases"). The subnet's owner leases blocks to itself, carving them on demand, and grants
- * blocks to other sites (grant/renew/reclaim below, driven by ../leases.ts); another site allocates only
- * from the leases it recorded in its local `net_ip_leases`, and says so with NeedLease when it has no
- * room, so the caller can ask the owner for a block and try again.
+ * @module IPAM: which addresses of a subnet are handed out, and by which site. An allocation is a row
+ * with UNIQUE(subnet_id, ip) written in the same transaction as its port, so no address is handed out
+ * twice at one site. The subnet's owner allocates from the space of its pools that no block holds;
+ * another site allocates only from blocks the owner leased to it (rows owned by the subnet's owner,
+ * `leased_to_site` the lessee), recorded in its local `net_ip_leases`, so two sites never share an
+ * address. Blocks are cut from free space on demand and sized to the pool, the number of sites using
+ * it and what is still free (docs/network.md, "Address blocks"). With no room a site throws NeedLease:
+ * a lessee then asks the owner for a block, the owner asks lessees to give back an empty one
+ * (../leases.ts), and the caller tries again.
  */
 import type { Db } from '../../../store/db.ts';
 import type { ChangeLog } from '../../../federation/changelog.ts';
 import { randomUUID } from 'node:crypto';
 import { BadRequest, Conflict } from '../../../core/errors.ts';
 import type { Cidr, Range } from '../domain/ip.ts';
-import { contains, fromKey, ipText, keyOf, lastOf, parseIp } from '../domain/ip.ts';
+import { contains, fromKey, ipText, keyOf, lastOf, parseIp, subtract } from '../domain/ip.ts';
 import { NetKind } from './schema.ts';
 
 export interface SubnetForIpam {
@@ -27,7 +27,7 @@ export interface SubnetForIpam {
 }
 
 export interface IpamOptions {
-  /** Addresses per block (IPv4); IPv6 blocks are 2^16. */
+  /** The largest block leased at once (IPv4); IPv6 blocks are at most 2^16. */
   blockSize: number;
   /**
    * A lessee stops allocating from a lease this long before it expires, and an owner reclaims an
@@ -59,7 +59,9 @@ export interface LeaseRow {
   last: string;
   lease_id: string;
   expires_at: number;
-  state: 'active' | 'returning';
+  /** active: allocatable; returning: being given back; returned: given back, kept until the owner's
+   * replica shows it gone, so that a late replica of the old grant is not recorded again. */
+  state: 'active' | 'returning' | 'returned';
   granted_at: number;
   idle_since: number | null;
   return_head: number | null;
@@ -75,24 +77,29 @@ export const ipAllocationFailed = (networkId: string) =>
   new Conflict(`No more IP addresses available on network ${networkId}.`, 'IpAddressGenerationFailure');
 
 /**
- * This site has no leased block with room in a subnet another site owns (or the chosen address is in a
- * slot it holds no lease of). A 409 if nobody handles it; the port paths catch it, ask the owner for a
- * block (../leases.ts) and try again.
+ * This site has no room in a subnet: at a lessee, no leased block with room (or the chosen address is
+ * in a slot it holds no lease of); at the owner (`recall`), no free address outside other sites' blocks
+ * while some of those blocks look empty. A 409 if nobody handles it; the port paths catch it, ask the
+ * owner for a block or the lessees for an empty one back (../leases.ts), and try again.
  */
 export class NeedLease extends Conflict {
   readonly subnetId: string;
   readonly owner: string;
   readonly ip: string | undefined;
+  readonly recall: boolean;
   constructor(s: SubnetForIpam, site: string, ip?: string) {
     super(
       ip
         ? `IP address ${ip} of subnet ${s.id} is not in a block leased to site ${site}; its owner ${s.owner} must lease it first.`
-        : `No address block of subnet ${s.id} leased to site ${site} has room; its owner ${s.owner} must lease one first.`,
+        : s.owner === site
+          ? `No more IP addresses available on network ${s.network_id}: every free address of subnet ${s.id} is leased to other sites.`
+          : `No address block of subnet ${s.id} leased to site ${site} has room; its owner ${s.owner} must lease one first.`,
       'IpAddressGenerationFailure',
     );
     this.subnetId = s.id;
     this.owner = s.owner;
     this.ip = ip;
+    this.recall = s.owner === site;
   }
 }
 
@@ -111,19 +118,16 @@ export class Ipam {
     this.opts = opts;
   }
 
-  private blockSize(c: Cidr): bigint {
+  private maxBlock(c: Cidr): bigint {
     return c.version === 4 ? BigInt(Math.max(1, this.opts.blockSize)) : 1n << 16n;
   }
 
   /**
-   * The ranges of a subnet this site may allocate from now, in address order: at the owner, the blocks
-   * it leased to itself; elsewhere, the active leases it holds that are not about to expire.
+   * The ranges of a subnet another site owns that this site may allocate from now, in address order:
+   * the active leases it holds that are not about to expire.
    */
   usableBlocks(s: SubnetForIpam): { id: string; first: string; last: string }[] {
-    if (s.owner === this.site)
-      return this.db
-        .prepare('SELECT * FROM net_ip_blocks WHERE subnet_id = ? AND leased_to_site = ? ORDER BY first')
-        .all(s.id, this.site) as BlockRow[];
+    if (s.owner === this.site) return [];
     return this.db
       .prepare(
         "SELECT * FROM net_ip_leases WHERE subnet_id = ? AND state = 'active' AND expires_at > ? ORDER BY first",
@@ -131,8 +135,12 @@ export class Ipam {
       .all(s.id, this.now() + this.opts.leaseMarginMs) as LeaseRow[];
   }
 
-  /** Free addresses in the blocks this site may allocate from (the low-water check for prefetch). */
+  /**
+   * Free addresses this site may allocate from: at the owner, those outside other sites' blocks; at a
+   * lessee, those in its usable leases.
+   */
   freeCount(s: SubnetForIpam): number {
+    if (s.owner === this.site) return Number(sizeOf(this.freeRanges(s, 'owner')));
     let free = 0n;
     const count = this.db.prepare(
       'SELECT count(*) FROM net_ip_allocations WHERE subnet_id = ? AND ip_key >= ? AND ip_key <= ?',
@@ -147,23 +155,38 @@ export class Ipam {
   }
 
   /**
+   * Prefetch threshold of a lessee: ask for the next block in the background when fewer free
+   * addresses than this are left, a quarter of its largest block (so tiny blocks are not prefetched:
+   * on a small subnet the next site needs them more), at most `lowWater`.
+   */
+  lowWater(s: SubnetForIpam, lowWater: number): number {
+    let largest = 0n;
+    for (const b of this.usableBlocks(s)) {
+      const n = fromKey(b.last) - fromKey(b.first) + 1n;
+      if (n > largest) largest = n;
+    }
+    return Math.min(lowWater, Number(largest / 4n));
+  }
+
+  /**
    * Allocates one address of the subnet to the port (inside the caller's transaction). With `ip`,
-   * that address or 409 IpAddressAlreadyAllocated; without, the lowest free address of this site's
-   * blocks, carving a new block when they are full (owner only), or 409 IpAddressGenerationFailure.
+   * that address or 409 IpAddressAlreadyAllocated; without, the lowest free address this site may use
+   * (the owner: outside other sites' blocks; a lessee: in its usable leases), else NeedLease when asking
+   * can help, else 409 IpAddressGenerationFailure.
    */
   allocate(s: SubnetForIpam, portId: string, ip?: string, mayUseGateway = false): string {
     if (ip !== undefined) return this.allocateChosen(s, portId, ip, mayUseGateway);
+    if (s.owner === this.site) {
+      const free = this.firstFreeRange(s);
+      if (free) return this.insert(s, portId, free.first, this.ownBlockOf(s, free.first));
+      if (this.recallable(s).length) throw new NeedLease(s, this.site);
+      throw ipAllocationFailed(s.network_id);
+    }
     for (const b of this.usableBlocks(s)) {
       const free = this.firstFree(s.id, fromKey(b.first), fromKey(b.last), s.gateway);
       if (free !== undefined) return this.insert(s, portId, free, b.id);
     }
-    if (s.owner !== this.site) throw new NeedLease(s, this.site);
-    for (;;) {
-      const b = this.carveNext(s);
-      if (!b) throw ipAllocationFailed(s.network_id);
-      const free = this.firstFree(s.id, fromKey(b.first), fromKey(b.last), s.gateway);
-      if (free !== undefined) return this.insert(s, portId, free, b.id);
-    }
+    throw new NeedLease(s, this.site);
   }
 
   private allocateChosen(s: SubnetForIpam, portId: string, text: string, mayUseGateway: boolean): string {
@@ -225,9 +248,7 @@ export class Ipam {
         );
       return this.insert(s, portId, ip.n, block.id);
     }
-    const inPool = s.pools.some((p) => ip.n >= p.first && ip.n <= p.last);
-    const carved = inPool ? this.carveContaining(s, ip.n) : undefined;
-    return this.insert(s, portId, ip.n, carved?.id ?? null);
+    return this.insert(s, portId, ip.n, null);
   }
 
   private ensureFree(subnetId: string, canonical: string): void {
@@ -247,7 +268,7 @@ export class Ipam {
     this.ensureFree(s.id, ip);
     try {
       this.changelog.put(NetKind.IpAllocation, {
-        id: `${s.id}/${ip}`,
+        id: allocationId(s.id, ip, this.site),
         subnet_id: s.id,
         network_id: s.network_id,
         ip,
@@ -290,14 +311,105 @@ export class Ipam {
     return next <= last ? next : undefined;
   }
 
-  /** The block slot (aligned on the block size, clipped to the pool) that holds n. */
-  private slotOf(s: SubnetForIpam, pool: Range, n: bigint): Range {
-    const bs = this.blockSize(s.cidr);
-    const start = s.cidr.base + ((n - s.cidr.base) / bs) * bs;
-    return {
-      first: start > pool.first ? start : pool.first,
-      last: start + bs - 1n < pool.last ? start + bs - 1n : pool.last,
-    };
+  /**
+   * The free ranges of the subnet's pools in address order: no allocation, not the gateway, in no
+   * block. `owner`: the owner's view, where only blocks leased to other sites count (its own blocks,
+   * left from before it allocated outside blocks, are its space); `all`: every block counts (what may
+   * be leased). Lazy, so the owner's allocation reads only up to its first free address.
+   */
+  private *freeRanges(s: SubnetForIpam, view: 'owner' | 'all'): Generator<Range> {
+    const taken = this.db.prepare(
+      `SELECT first, last FROM net_ip_blocks
+         WHERE subnet_id = ? AND last >= ? AND first <= ? AND (? = 'all' OR leased_to_site IS NOT ?)
+       UNION ALL
+       SELECT ip_key, ip_key FROM net_ip_allocations WHERE subnet_id = ? AND ip_key >= ? AND ip_key <= ?
+       ORDER BY 1`,
+    );
+    for (const pool of s.pools) {
+      const lo = keyOf(pool.first);
+      const hi = keyOf(pool.last);
+      let next = pool.first;
+      const rows = taken.iterate(s.id, lo, hi, view, this.site, s.id, lo, hi) as Iterable<{
+        first: string;
+        last: string;
+      }>;
+      for (const row of rows) {
+        const first = fromKey(row.first);
+        const last = fromKey(row.last);
+        if (first > next) yield* subtract({ first: next, last: first - 1n }, s.gateway);
+        if (last >= next) next = last + 1n;
+        if (next > pool.last) break;
+      }
+      if (next <= pool.last) yield* subtract({ first: next, last: pool.last }, s.gateway);
+    }
+  }
+
+  /** The first free range of the owner's view (the iteration is closed before anything is written). */
+  private firstFreeRange(s: SubnetForIpam): Range | undefined {
+    for (const r of this.freeRanges(s, 'owner')) return r;
+    return undefined;
+  }
+
+  /** The owner's own (legacy) block holding n, for the allocation's block_id; null when none. */
+  private ownBlockOf(s: SubnetForIpam, n: bigint): string | null {
+    const key = keyOf(n);
+    const id = this.db
+      .prepare(
+        'SELECT id FROM net_ip_blocks WHERE subnet_id = ? AND first <= ? AND last >= ? AND leased_to_site = ?',
+      )
+      .pluck()
+      .get(s.id, key, key, this.site) as string | undefined;
+    return id ?? null;
+  }
+
+  /**
+   * Blocks of the subnet leased to other sites (but `except`) that the owner's replica shows empty,
+   * newest first: the ones the owner may ask their lessees to give back when it has no room.
+   */
+  recallable(s: SubnetForIpam, except?: string): BlockRow[] {
+    return this.db
+      .prepare(
+        `SELECT * FROM net_ip_blocks b
+           WHERE subnet_id = ? AND leased_to_site IS NOT NULL AND leased_to_site != ? AND leased_to_site != ?
+             AND NOT EXISTS (SELECT 1 FROM net_ip_allocations a
+                              WHERE a.subnet_id = b.subnet_id AND a.ip_key >= b.first AND a.ip_key <= b.last)
+           ORDER BY created_at DESC, id`,
+      )
+      .all(s.id, this.site, except ?? this.site) as BlockRow[];
+  }
+
+  /** The sites using the subnet: its owner, `to`, and every site holding a block or an address of it. */
+  private sitesUsing(s: SubnetForIpam, to: string): number {
+    const sites = this.db
+      .prepare(
+        `SELECT leased_to_site FROM net_ip_blocks WHERE subnet_id = ? AND leased_to_site IS NOT NULL
+         UNION SELECT owner FROM net_ip_allocations WHERE subnet_id = ?`,
+      )
+      .pluck()
+      .all(s.id, s.id) as string[];
+    return new Set([...sites, s.owner, to]).size;
+  }
+
+  /**
+   * How many addresses to lease to `to` now: a quarter of the pool's fair share per site (at least 2)
+   * for its first block, doubled for each block it already holds (it came back because they are
+   * full), at most the configured block size, and never more than half of the free space's fair share
+   * (at least 1), so the last sites, the owner included, still find room.
+   */
+  private sizeFor(s: SubnetForIpam, to: string, free: bigint): bigint {
+    const sites = BigInt(this.sitesUsing(s, to));
+    const held = this.db
+      .prepare('SELECT count(*) FROM net_ip_blocks WHERE subnet_id = ? AND leased_to_site = ?')
+      .pluck()
+      .get(s.id, to) as number;
+    let size = sizeOf(s.pools) / (4n * sites);
+    if (size < 2n) size = 2n;
+    size <<= BigInt(Math.min(held, 32));
+    const max = this.maxBlock(s.cidr);
+    if (size > max) size = max;
+    let cap = free / (2n * sites);
+    if (cap < 1n) cap = 1n;
+    return size < cap ? size : cap;
   }
 
   private blockId(s: SubnetForIpam, first: bigint): string {
@@ -319,56 +431,31 @@ export class Ipam {
     return this.changelog.put(NetKind.IpBlock, row) as unknown as BlockRow;
   }
 
-  private carveContaining(s: SubnetForIpam, n: bigint): BlockRow {
-    const pool = s.pools.find((p) => n >= p.first && n <= p.last)!;
-    const slot = this.slotOf(s, pool, n);
-    return this.carve(s, slot, this.site, null);
-  }
-
-  /** The next free slot of the pools as a new block leased to `to` (this site unless a lease is granted). */
-  carveNext(s: SubnetForIpam, to = this.site, expiresAt: number | null = null): BlockRow | undefined {
-    if (s.owner !== this.site) return undefined;
-    const bs = this.blockSize(s.cidr);
-    for (const pool of s.pools) {
-      for (let n = pool.first; n <= pool.last;) {
-        const slot = this.slotOf(s, pool, n);
-        if (this.slotIsFree(s, slot)) return this.carve(s, slot, to, expiresAt);
-        n = slot.last + 1n;
-        if (bs <= 0n) break;
-      }
-    }
-    return undefined;
-  }
-
-  /**
-   * No block overlaps the slot and no allocation lies in it. The second test is a safety net: a slot
-   * is only free again after its lessee returned it empty, but an allocation replicated late must
-   * never be shadowed by a new lease.
-   */
-  private slotIsFree(s: SubnetForIpam, slot: Range): boolean {
-    const first = keyOf(slot.first);
-    const last = keyOf(slot.last);
-    if (
-      this.db
-        .prepare('SELECT 1 FROM net_ip_blocks WHERE subnet_id = ? AND first <= ? AND last >= ? LIMIT 1')
-        .get(s.id, last, first)
-    )
-      return false;
-    return !this.db
-      .prepare('SELECT 1 FROM net_ip_allocations WHERE subnet_id = ? AND ip_key >= ? AND ip_key <= ? LIMIT 1')
-      .get(s.id, first, last);
-  }
-
   // ---- the owner's side of leases (inside the caller's transaction) ---------------------------
 
   /**
-   * Grants `to` a block of the subnet: the slot holding `ip` (or, if `to` already holds that block, the
-   * same block with its lease extended), else the next free slot. Undefined when no slot is free; a
-   * Conflict naming the lessee when the slot holding `ip` is leased to another site.
+   * Grants `to` a block of the subnet, cut from space no block or allocation holds: with `ip`, the
+   * block holding it (or, if `to` already holds that block, the same block with its lease extended),
+   * else the top of the highest free range with room for a whole block (the owner allocates from the
+   * bottom, so the two meet last). Undefined when nothing is free; a Conflict naming the lessee when
+   * `ip` is in another site's block.
    */
   grant(s: SubnetForIpam, to: string, expiresAt: number, ip?: string): BlockRow | undefined {
     if (s.owner !== this.site) throw new Conflict(`Subnet ${s.id} is owned by ${s.owner}, not ${this.site}.`);
-    if (ip === undefined) return this.carveNext(s, to, expiresAt);
+    const gaps = [...this.freeRanges(s, 'all')];
+    const size = gaps.length ? this.sizeFor(s, to, sizeOf(gaps)) : 0n;
+    if (ip === undefined) {
+      const roomy = gaps.filter((g) => g.last - g.first + 1n >= size);
+      const g = roomy.length
+        ? roomy[roomy.length - 1]
+        : gaps.reduce<Range | undefined>(
+            (a, x) => (a && a.last - a.first >= x.last - x.first ? a : x),
+            undefined,
+          );
+      if (!g) return undefined;
+      const first = g.last - size + 1n > g.first ? g.last - size + 1n : g.first;
+      return this.carve(s, { first, last: g.last }, to, expiresAt);
+    }
     const n = parseIp(ip);
     if (!n || !contains(s.cidr, n))
       throw new BadRequest(`IP address ${ip} is not a valid IP for subnet ${s.id}.`, 'InvalidIpForSubnet');
@@ -384,16 +471,24 @@ export class Ipam {
         );
       return this.extend(block, expiresAt);
     }
-    const pool = s.pools.find((p) => n.n >= p.first && n.n <= p.last);
-    if (!pool)
+    if (!s.pools.some((p) => n.n >= p.first && n.n <= p.last))
       throw new Conflict(
         `IP address ${ip} of subnet ${s.id} is outside its allocation pools; only the subnet's owner ${s.owner} assigns it.`,
         'IpAddressAlreadyAllocated',
       );
-    const slot = this.slotOf(s, pool, n.n);
-    if (!this.slotIsFree(s, slot))
-      throw new Conflict(`IP address ${ip} of subnet ${s.id} is in use.`, 'IpAddressAlreadyAllocated');
-    return this.carve(s, slot, to, expiresAt);
+    const g = gaps.find((x) => x.first <= n.n && n.n <= x.last);
+    if (!g) throw new Conflict(`IP address ${ip} of subnet ${s.id} is in use.`, 'IpAddressAlreadyAllocated');
+    // The block of `size` aligned on the subnet that holds ip, clipped to the free range.
+    const start = s.cidr.base + ((n.n - s.cidr.base) / size) * size;
+    return this.carve(
+      s,
+      {
+        first: start > g.first ? start : g.first,
+        last: start + size - 1n < g.last ? start + size - 1n : g.last,
+      },
+      to,
+      expiresAt,
+    );
   }
 
   /** Moves a block's expiry (renewal). Only the grant named by `leaseId` is renewed. */
@@ -473,6 +568,11 @@ export class Ipam {
     this.changelog.put(NetKind.IpLease, { ...l, ...changes });
   }
 
+  /** Keeps a grant the owner took back as 'returned' (see LeaseRow.state). */
+  retireLease(l: LeaseRow): void {
+    this.changelog.put(NetKind.IpLease, { ...l, state: 'returned' });
+  }
+
   dropLease(id: string): void {
     this.changelog.remove(NetKind.IpLease, id);
   }
@@ -497,9 +597,13 @@ export class Ipam {
     for (const id of ids) this.changelog.remove(NetKind.IpAllocation, id);
   }
 
-  /** Frees one address of a port. */
+  /** Frees one address of a port (this site's allocation row of it). */
   release(subnetId: string, ip: string): void {
-    this.changelog.remove(NetKind.IpAllocation, `${subnetId}/${ip}`);
+    const id = this.db
+      .prepare('SELECT id FROM net_ip_allocations WHERE subnet_id = ? AND ip = ? AND owner = ?')
+      .pluck()
+      .get(subnetId, ip, this.site) as string | undefined;
+    if (id) this.changelog.remove(NetKind.IpAllocation, id);
   }
 
   /** Drops the subnet's blocks (its owner, when the subnet is deleted). */
@@ -519,4 +623,19 @@ export class Ipam {
   inUse(subnetId: string): boolean {
     return !!this.db.prepare('SELECT 1 FROM net_ip_allocations WHERE subnet_id = ? LIMIT 1').get(subnetId);
   }
+}
+
+/** How many addresses the ranges hold. */
+function sizeOf(ranges: Iterable<Range>): bigint {
+  let n = 0n;
+  for (const r of ranges) n += r.last - r.first + 1n;
+  return n;
+}
+
+/**
+ * The id of an allocation row: per site, since an address that moved from one site to another has a
+ * row of each origin at a replica until the old one's delete arrives (schema.ts, migration 004).
+ */
+export function allocationId(subnetId: string, ip: string, site: string): string {
+  return `${subnetId}/${ip}@${site}`;
 }

@@ -106,6 +106,20 @@ export const networkMigrations = [
       CREATE INDEX net_ip_leases_subnet ON net_ip_leases (subnet_id, first);
     `,
   },
+  {
+    id: 'network/004-allocation-per-site',
+    sql: `
+      -- An address moves between sites when its block is returned and leased again. Its rows then have
+      -- different origins, whose logs a third site may apply in any order (the new holder's put before
+      -- the old holder's delete), so a replica may briefly hold both: the id names the site
+      -- (subnet/ip@site, rows before this migration keep subnet/ip) and the index is per site. One site
+      -- still never holds an address twice (the index, and ensureFree inside the port's transaction);
+      -- two sites never do because each allocates only where the subnet's owner let it.
+      DROP INDEX net_ip_allocations_ip;
+      CREATE UNIQUE INDEX net_ip_allocations_ip ON net_ip_allocations (subnet_id, ip, owner);
+      CREATE INDEX net_ip_allocations_subnet_key ON net_ip_allocations (subnet_id, ip_key);
+    `,
+  },
 ] as const;
 
 export const NetKind = {
