@@ -487,9 +487,9 @@ export class VolumeService {
       .all(volumeId) as Obj[];
   }
 
-  renderVolume(r: VolRow, mv: number, admin: boolean): Obj {
-    const b = this.body(r);
-    const attachments = this.attachmentsOfVolume(r.id).map((a) => ({
+  /** An attachment as the volume body lists it (Cinder's attachments summary). */
+  attachmentView(a: Obj): Obj {
+    return {
       id: a.volume_id,
       attachment_id: a.id,
       volume_id: a.volume_id,
@@ -497,27 +497,15 @@ export class VolumeService {
       host_name: a.host || null,
       device: a.device,
       attached_at: novaTime(Number(a.attached_at)),
-    }));
-    const out: Obj = {
-      ...b,
-      attachments,
-      links: [{ rel: 'self', href: `${this.ctx.publicUrl()}/volume/v3/${r.project_id}/volumes/${r.id}` }],
     };
-    if (admin) {
-      out['os-vol-tenant-attr:tenant_id'] = r.project_id;
-      out['os-vol-host-attr:host'] = `${r.owner}@${this.driver.name}#${this.driver.name}`;
-      out['os-vol-mig-status-attr:migstat'] = null;
-      out['os-vol-mig-status-attr:name_id'] = null;
-    }
-    if (mv >= 3.48) {
-      out.service_uuid = uuidFrom('volume-service', r.owner);
-      out.shared_targets = false;
-    }
-    if (mv >= 3.61) out.cluster_name = null;
-    if (mv < 3.63) delete out.volume_type_id;
-    if (mv < 3.13) delete out.group_id;
-    if (mv < 3.21) delete out.provider_id;
-    return out;
+  }
+
+  /** The volume service of a site, as Cinder's service_uuid and os-vol-host-attr:host name it. */
+  serviceUuid(site: string): string {
+    return uuidFrom('volume-service', site);
+  }
+  hostOf(site: string): string {
+    return `${site}@${this.driver.name}#${this.driver.name}`;
   }
 
   attach(volumeId: string, serverId: string, device: string, host: string): Obj {

@@ -13,6 +13,7 @@ import { isObj, optInt, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { VolKind } from '../store/schema.ts';
+import { snapshotView, typeView, volumeView } from './views.ts';
 import type { VolRow, VolumeService } from '../service.ts';
 import { VOLUME_QUOTAS } from '../service.ts';
 import type { VolQuotaKey } from '../service.ts';
@@ -69,7 +70,9 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const { project } = req.params as { project: string };
     if (write) requireMember(auth);
     else requireReader(auth);
-    if (!auth.isAdmin && auth.projectId !== project)
+    // The URL's project is the token's, admin or not (an admin reaches other projects through
+    // all_tenants and project_id filters, as in Cinder): /volume/v3/x/volumes must not succeed.
+    if (auth.projectId !== project)
       throw new CloudError(403, `Policy doesn't allow access to project ${project}.`);
     return { auth, mv, project };
   };
@@ -176,7 +179,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   app.get(`${P}/volumes`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply);
     const rows = visibleRows(auth, 'vol_volumes', req);
-    const full = rows.map((r) => svc.renderVolume(r, mv, auth.isAdmin));
+    const full = rows.map((r) => volumeView(svc, r, mv, true, auth.isAdmin));
     return listOf(
       req,
       'volumes',
@@ -187,13 +190,13 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   });
   app.get(`${P}/volumes/detail`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply);
-    const full = visibleRows(auth, 'vol_volumes', req).map((r) => svc.renderVolume(r, mv, auth.isAdmin));
+    const full = visibleRows(auth, 'vol_volumes', req).map((r) => volumeView(svc, r, mv, true, auth.isAdmin));
     return listOf(req, 'volumes', full, full, `/volume/v3/${project}/volumes/detail`);
   });
   app.get(`${P}/volumes/:id`, async (req, reply) => {
     const { auth, mv } = enter(req, reply);
     const { id } = req.params as { id: string };
-    return { volume: svc.renderVolume(svc.visibleVolume(auth, id), mv, auth.isAdmin) };
+    return { volume: volumeView(svc, svc.visibleVolume(auth, id), mv, true, auth.isAdmin) };
   });
   app.post(`${P}/volumes`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply, true);
@@ -205,7 +208,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     }
     const b = svc.createVolume(auth, project, o);
     reply.code(202);
-    return { volume: svc.renderVolume(svc.volume(String(b.id))!, mv, auth.isAdmin) };
+    return { volume: volumeView(svc, svc.volume(String(b.id))!, mv, false, auth.isAdmin) };
   });
   const ownedVolume = (auth: AuthContext, id: string) => svc.visibleVolume(auth, id);
   app.put(`${P}/volumes/:id`, async (req, reply) => {
@@ -213,7 +216,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const r = ownedVolume(auth, (req.params as { id: string }).id);
     if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
     svc.updateVolume(r, wrapped(req.body, 'volume'));
-    return { volume: svc.renderVolume(svc.volume(r.id)!, mv, auth.isAdmin) };
+    return { volume: volumeView(svc, svc.volume(r.id)!, mv, false, auth.isAdmin) };
   });
   app.delete(`${P}/volumes/:id`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
@@ -280,22 +283,24 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   app.get(`${P}/types`, async (req, reply) => {
     const { auth } = enter(req, reply);
     const types = svc.types().filter((t) => auth.isAdmin || t.is_public !== false);
-    return { volume_types: types };
+    return { volume_types: types.map((t) => typeView(t, 'show', auth.isAdmin)) };
   });
   app.get(`${P}/types/default`, async (req, reply) => {
-    enter(req, reply);
-    return { volume_type: svc.defaultType() };
+    const { auth } = enter(req, reply);
+    return { volume_type: typeView(svc.defaultType(), 'show', auth.isAdmin) };
   });
   app.get(`${P}/types/:id`, async (req, reply) => {
-    enter(req, reply);
-    const t = svc.type((req.params as { id: string }).id);
-    if (!t) throw new NotFound(`Volume type ${(req.params as { id: string }).id} could not be found.`);
-    return { volume_type: t };
+    const { auth } = enter(req, reply);
+    const { id } = req.params as { id: string };
+    const t = svc.type(id);
+    if (!t || (!auth.isAdmin && t.is_public === false))
+      throw new NotFound(`Volume type ${id} could not be found.`);
+    return { volume_type: typeView(t, 'show', auth.isAdmin) };
   });
   app.post(`${P}/types`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     requireAdmin(auth);
-    return { volume_type: svc.createType(wrapped(req.body, 'volume_type')) };
+    return { volume_type: typeView(svc.createType(wrapped(req.body, 'volume_type')), 'create', true) };
   });
   const typeWrite = (req: FastifyRequest, reply: FastifyReply) => {
     const { auth } = enter(req, reply, true);
@@ -308,7 +313,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   app.put(`${P}/types/:id`, async (req, reply) => {
     const { id, owner } = typeWrite(req, reply);
     if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
-    return { volume_type: svc.updateType(id, wrapped(req.body, 'volume_type')) };
+    return { volume_type: typeView(svc.updateType(id, wrapped(req.body, 'volume_type')), 'update', true) };
   });
   app.delete(`${P}/types/:id`, async (req, reply) => {
     const { id, owner } = typeWrite(req, reply);
@@ -328,47 +333,39 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   });
 
   // ---- snapshots ----
-  const renderSnap = (r: VolRow, admin: boolean) => {
-    const b = svc.body(r);
-    return admin
-      ? {
-          ...b,
-          'os-extended-snapshot-attributes:project_id': r.project_id,
-          'os-extended-snapshot-attributes:progress': '100%',
-        }
-      : b;
+  const snapshotList = (req: FastifyRequest, reply: FastifyReply, detail: boolean) => {
+    const { auth, mv, project } = enter(req, reply);
+    const rows = visibleRows(auth, 'vol_snapshots', req);
+    const full = rows.map((r) => snapshotView(svc, r, mv, true));
+    const items = detail ? full : rows.map((r) => snapshotView(svc, r, mv, false));
+    const path = `/volume/v3/${project}/snapshots${detail ? '/detail' : ''}`;
+    return listOf(req, 'snapshots', items, full, path);
   };
-  app.get(`${P}/snapshots`, async (req, reply) => {
-    const { auth, project } = enter(req, reply);
-    const full = visibleRows(auth, 'vol_snapshots', req).map((r) => renderSnap(r, auth.isAdmin));
-    return listOf(req, 'snapshots', full, full, `/volume/v3/${project}/snapshots`);
-  });
-  app.get(`${P}/snapshots/detail`, async (req, reply) => {
-    const { auth, project } = enter(req, reply);
-    const full = visibleRows(auth, 'vol_snapshots', req).map((r) => renderSnap(r, auth.isAdmin));
-    return listOf(req, 'snapshots', full, full, `/volume/v3/${project}/snapshots/detail`);
-  });
+  app.get(`${P}/snapshots`, async (req, reply) => snapshotList(req, reply, false));
+  app.get(`${P}/snapshots/detail`, async (req, reply) => snapshotList(req, reply, true));
   app.get(`${P}/snapshots/:id`, async (req, reply) => {
-    const { auth } = enter(req, reply);
+    const { auth, mv } = enter(req, reply);
     return {
-      snapshot: renderSnap(svc.visibleSnapshot(auth, (req.params as { id: string }).id), auth.isAdmin),
+      snapshot: snapshotView(svc, svc.visibleSnapshot(auth, (req.params as { id: string }).id), mv, true),
     };
   });
   app.post(`${P}/snapshots`, async (req, reply) => {
-    const { auth } = enter(req, reply, true);
+    const { auth, mv } = enter(req, reply, true);
     const o = wrapped(req.body, 'snapshot');
     const volId = optStr(o, 'volume_id');
     if (!volId) throw new BadRequest('Invalid input received: volume_id is required.');
     const vol = svc.visibleVolume(auth, volId);
     if (!ctx.owns(vol.owner)) return ctx.forwardTo(vol.owner, req, reply);
+    const b = svc.createSnapshot(auth, vol, o);
     reply.code(202);
-    return { snapshot: svc.createSnapshot(auth, vol, o) };
+    return { snapshot: snapshotView(svc, svc.snapshot(String(b.id))!, mv, false) };
   });
   app.put(`${P}/snapshots/:id`, async (req, reply) => {
-    const { auth } = enter(req, reply, true);
+    const { auth, mv } = enter(req, reply, true);
     const r = svc.visibleSnapshot(auth, (req.params as { id: string }).id);
     if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
-    return { snapshot: svc.updateSnapshot(r, wrapped(req.body, 'snapshot')) };
+    svc.updateSnapshot(r, wrapped(req.body, 'snapshot'));
+    return { snapshot: snapshotView(svc, svc.snapshot(r.id)!, mv, false) };
   });
   app.delete(`${P}/snapshots/:id`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
