@@ -135,26 +135,48 @@ export class VolumeService {
   }
 
   updateType(id: string, o: Obj): Obj {
-    const t = this.type(id);
-    if (!t || id === DEFAULT_TYPE_ID) throw new NotFound(`Volume type ${id} could not be found.`);
+    const t = this.storedType(id);
     const name = optStr(o, 'name');
     if (name !== undefined && name !== t.name && this.type(name))
       throw new Conflict(`Volume Type ${name} already exists.`);
-    const next: Obj = { ...t, ...(name !== undefined ? { name } : {}) };
+    const patch: Obj = name !== undefined ? { name } : {};
     const d = optStr(o, 'description');
-    if (d !== undefined) next.description = d;
+    if (d !== undefined) patch.description = d;
     const p = optBool(o, 'is_public');
-    if (p !== undefined) next.is_public = next['os-volume-type-access:is_public'] = p;
-    if (isObj(o.extra_specs)) next.extra_specs = { ...(t.extra_specs as Obj), ...o.extra_specs };
+    if (p !== undefined) patch.is_public = patch['os-volume-type-access:is_public'] = p;
+    if (isObj(o.extra_specs)) patch.extra_specs = { ...(t.extra_specs as Obj), ...o.extra_specs };
+    return this.patchType(id, patch);
+  }
+
+  /** A type this site can change: not the built-in default one. */
+  private storedType(id: string): Obj {
+    const t = this.type(id);
+    if (!t || t.id === DEFAULT_TYPE_ID) throw new NotFound(`Volume type ${id} could not be found.`);
+    return t;
+  }
+
+  /** Rewrites fields of a stored type (its extra specs, its access list) in one transaction. */
+  patchType(id: string, patch: Obj): Obj {
+    const next: Obj = { ...this.storedType(id), ...patch };
     this.ctx.store.tx(() =>
       this.ctx.changelog.put(VolKind.Type, {
-        id,
+        id: String(next.id),
         name: String(next.name),
         body: JSON.stringify(next),
         created_at: this.now(),
       }),
     );
     return next;
+  }
+
+  /** Projects a private type is shared with (Cinder's volume type access). */
+  typeAccess(t: Obj): string[] {
+    return Array.isArray(t.projects) ? (t.projects as string[]) : [];
+  }
+
+  /** Whether a project may use a type: public, shared with it, or the caller is an admin. */
+  mayUseType(auth: AuthContext, t: Obj): boolean {
+    return auth.isAdmin || t.is_public !== false || this.typeAccess(t).includes(String(auth.projectId));
   }
 
   deleteType(id: string): void {
@@ -280,7 +302,8 @@ export class VolumeService {
             ),
           )
         : this.defaultType();
-    if (!type) throw new NotFound(`Volume type with name ${typeName} could not be found.`);
+    if (!type || !this.mayUseType(auth, type))
+      throw new NotFound(`Volume type with name ${typeName} could not be found.`);
     const id = this.ctx.ids.uuid();
     const now = this.now();
     const metadata = isObj(o.metadata)
@@ -383,10 +406,47 @@ export class VolumeService {
     });
   }
 
-  setStatus(r: VolRow, status: string): void {
-    const b = this.body(r);
-    b.status = status;
+  /** Rewrites fields of a volume's body (status, metadata, ...) in one transaction. */
+  patchVolume(r: VolRow, patch: Obj): Obj {
+    const b = { ...this.body(r), ...patch };
     this.ctx.store.tx(() => this.putVolume(b));
+    return b;
+  }
+
+  setStatus(r: VolRow, status: string): void {
+    this.patchVolume(r, { status });
+  }
+
+  /** A status move an action makes (os-reserve: available -> attaching, ...); 400 from any other status. */
+  moveStatus(r: VolRow, action: string, from: string, to: string): void {
+    if (r.status !== from)
+      throw new BadRequest(
+        `Invalid volume: Volume ${r.id} status must be ${from} to ${action}, but current status is: ${r.status}.`,
+      );
+    this.setStatus(r, to);
+  }
+
+  retype(r: VolRow, typeName: string): void {
+    const t = this.type(typeName);
+    if (!t) throw new NotFound(`Volume type ${typeName} could not be found.`);
+    if (r.status !== 'available' && r.status !== 'in-use')
+      throw new BadRequest(`Invalid volume: Volume ${r.id} status must be available or in-use to retype.`);
+    this.ctx.store.tx(() => {
+      const b = { ...this.body(r), volume_type: t.name, volume_type_id: t.id };
+      this.putVolume(b);
+    });
+  }
+
+  /** os-force_delete: whatever the status, detaching first; snapshots still refuse it (as in Cinder). */
+  forceDelete(r: VolRow): void {
+    if (this.db.prepare('SELECT 1 FROM vol_snapshots WHERE volume_id = ? LIMIT 1').get(r.id))
+      throw new BadRequest(`Invalid volume: Volume ${r.id} still has dependent snapshots.`);
+    this.ctx.store.tx(() => {
+      for (const a of this.attachmentsOfVolume(r.id))
+        this.ctx.changelog.remove(VolKind.Attachment, String(a.id));
+      this.ctx.changelog.remove(VolKind.Volume, r.id);
+      this.driver.delete(r.id);
+    });
   }
 
   setBootable(r: VolRow, bootable: boolean): void {
@@ -468,6 +528,12 @@ export class VolumeService {
     const b = this.body(r);
     for (const k of ['name', 'description'] as const) if (k in o) b[k] = optStr(o, k) ?? null;
     if (isObj(o.metadata)) b.metadata = o.metadata;
+    this.ctx.store.tx(() => this.putSnapshot(b));
+    return b;
+  }
+
+  patchSnapshot(r: VolRow, patch: Obj): Obj {
+    const b = { ...this.body(r), ...patch };
     this.ctx.store.tx(() => this.putSnapshot(b));
     return b;
   }
