@@ -236,13 +236,101 @@ describe('Block Storage answers as Cinder gives them (Tempest schemas)', () => {
     assert.equal(qc.volumes, 10);
   });
 
+  it('transfers: offer, the volume waits, another project accepts with the key and owns it', async () => {
+    // A second project with a member, to accept.
+    const proj = (
+      await call('POST', '/identity/v3/projects', { project: { name: 'taker', domain_id: 'default' } })
+    ).body.project;
+    const user = (
+      await call('POST', '/identity/v3/users', {
+        user: { name: 'taker', password: 'taker-pw', domain_id: 'default' },
+      })
+    ).body.user;
+    const roles = (await call('GET', '/identity/v3/roles?name=member')).body.roles;
+    assert.equal(
+      (await call('PUT', `/identity/v3/projects/${proj.id}/users/${user.id}/roles/${roles[0].id}`)).status,
+      204,
+    );
+    const login = await passwordLogin(
+      cloud.url(),
+      { name: 'taker', password: 'taker-pw' },
+      { project: { id: proj.id } },
+    );
+    const takerToken = login.headers.get('x-subject-token')!;
+
+    const v = await newVolume('gift');
+    const t = await call('POST', `${V}/os-volume-transfer`, { transfer: { volume_id: v.id, name: 'g' } });
+    assert.equal(t.status, 202);
+    assert.deepEqual(sorted(t.body.transfer), ['auth_key', 'created_at', 'id', 'links', 'name', 'volume_id']);
+    assert.equal(await statusOf(v.id), 'awaiting-transfer');
+    const list = (
+      await call('GET', `${V}/volume-transfers/detail`, undefined, { 'openstack-api-version': 'volume 3.57' })
+    ).body.transfers;
+    assert.equal(list[0].source_project_id, project);
+    assert.equal((await call('GET', `${V}/volume-transfers`)).status, 404, 'volume-transfers needs 3.55');
+    const accept = (key: string) =>
+      fetch(`${cloud.url()}/volume/v3/${proj.id}/os-volume-transfer/${t.body.transfer.id}/accept`, {
+        method: 'POST',
+        headers: { 'x-auth-token': takerToken, 'content-type': 'application/json' },
+        body: JSON.stringify({ accept: { auth_key: key } }),
+      });
+    assert.equal((await accept('wrong')).status, 400);
+    assert.equal((await accept(t.body.transfer.auth_key)).status, 202);
+    const now = (await call('GET', `${V}/volumes/${v.id}`)).body.volume;
+    assert.equal(now['os-vol-tenant-attr:tenant_id'], proj.id);
+    assert.equal(now.user_id, user.id);
+    assert.equal(now.status, 'available');
+    assert.equal((await call('GET', `${V}/os-volume-transfer/${t.body.transfer.id}`)).status, 404);
+  });
+
+  it('QoS specs: create, keys, associate with a type, delete only when free', async () => {
+    const q = await call('POST', `${V}/qos-specs`, {
+      qos_specs: { name: 'fast', consumer: 'front-end', iops: 100 },
+    });
+    assert.equal(q.status, 200);
+    assert.deepEqual(q.body.qos_specs.specs, { iops: '100' });
+    const id = q.body.qos_specs.id;
+    assert.deepEqual((await call('PUT', `${V}/qos-specs/${id}`, { qos_specs: { bw: '5' } })).body, {
+      qos_specs: { bw: '5' },
+    });
+    assert.equal((await call('PUT', `${V}/qos-specs/${id}/delete_keys`, { keys: ['iops'] })).status, 202);
+    assert.deepEqual((await call('GET', `${V}/qos-specs/${id}`)).body.qos_specs.specs, { bw: '5' });
+    const type = (await call('POST', `${V}/types`, { volume_type: { name: 'qos-typed' } })).body.volume_type;
+    assert.equal((await call('GET', `${V}/qos-specs/${id}/associate?vol_type_id=${type.id}`)).status, 202);
+    assert.equal((await call('GET', `${V}/types/${type.id}`)).body.volume_type.qos_specs_id, id);
+    assert.deepEqual((await call('GET', `${V}/qos-specs/${id}/associations`)).body.qos_associations, [
+      { association_type: 'volume_type', id: type.id, name: 'qos-typed' },
+    ]);
+    assert.equal((await call('DELETE', `${V}/qos-specs/${id}`)).status, 400);
+    assert.equal((await call('DELETE', `${V}/qos-specs/${id}?force=True`)).status, 202);
+    assert.equal((await call('GET', `${V}/types/${type.id}`)).body.volume_type.qos_specs_id, null);
+  });
+
+  it('a clone of a bootable volume is bootable; volumes/ is a 404; services refuse bad hosts', async () => {
+    const v = await newVolume('boot');
+    await call('POST', `${V}/volumes/${v.id}/action`, { 'os-set_bootable': { bootable: true } });
+    const c = await call('POST', `${V}/volumes`, { volume: { source_volid: v.id } });
+    assert.equal(c.body.volume.bootable, 'true');
+    assert.equal((await call('GET', `${V}/volumes/`)).status, 404);
+    assert.equal(
+      (await call('PUT', `${V}/os-services/enable`, { host: 'nowhere', binary: 'cinder-volume' })).status,
+      404,
+    );
+    assert.equal((await call('PUT', `${V}/os-services/freeze`, { host: 'nowhere' })).status, 400);
+    assert.equal(
+      (await call('PUT', `${V}/os-services/disable-log-reason`, { host: 'site-a', binary: 'cinder-volume' }))
+        .status,
+      400,
+    );
+  });
+
   it('lists: a next link after every full page, offset, display_name sorting, a bad sort key is a 400', async () => {
     for (const n of ['pa', 'pb']) await newVolume(n);
     const page = (await call('GET', `${V}/volumes?limit=1`)).body;
     assert.equal(page.volumes.length, 1);
     assert.ok(page.volumes_links?.[0]?.href.includes('marker='));
     const byName = (await call('GET', `${V}/volumes/detail?sort_key=display_name&sort_dir=asc`)).body.volumes;
-    const names = byName.map((x: { name: string }) => x.name);
+    const names = byName.map((x: { name: string | null }) => x.name ?? '');
     assert.deepEqual(names, [...names].sort());
     const all = (await call('GET', `${V}/volumes`)).body.volumes.length;
     assert.equal((await call('GET', `${V}/volumes?offset=1`)).body.volumes.length, all - 1);

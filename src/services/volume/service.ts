@@ -291,6 +291,11 @@ export class VolumeService {
       );
     let imageMeta: Obj | undefined;
     if (imageRef) imageMeta = this.imageFor(auth, imageRef, size);
+    // A clone, or a volume from a snapshot, is bootable with its image metadata when its source is.
+    const origin = srcVol ?? (snap ? this.volume(String(snap.volume_id)) : undefined);
+    const originBody = origin ? this.body(origin) : undefined;
+    if (!imageMeta && originBody?.bootable === 'true')
+      imageMeta = isObj(originBody.volume_image_metadata) ? originBody.volume_image_metadata : {};
     const typeName = optStr(o, 'volume_type');
     const type = typeName
       ? this.type(typeName)
@@ -434,6 +439,25 @@ export class VolumeService {
     this.ctx.store.tx(() => {
       const b = { ...this.body(r), volume_type: t.name, volume_type_id: t.id };
       this.putVolume(b);
+    });
+  }
+
+  /**
+   * A transfer's accept: the volume (and its snapshots, unless the transfer left them) now belongs to
+   * `project`, within its quotas; `also` runs in the same transaction (removing the transfer).
+   */
+  transferTo(r: VolRow, project: string, userId: string, withSnapshots: boolean, also: () => void): void {
+    const snaps = this.db.prepare('SELECT * FROM vol_snapshots WHERE volume_id = ?').all(r.id) as VolRow[];
+    const moved = withSnapshots ? snaps : [];
+    this.ctx.store.tx(() => {
+      this.checkQuota(project, {
+        volumes: 1,
+        gigabytes: r.size + moved.reduce((n, s) => n + s.size, 0),
+        ...(moved.length ? { snapshots: moved.length } : {}),
+      });
+      this.putVolume({ ...this.body(r), project_id: project, user_id: userId, status: 'available' });
+      for (const s of moved) this.putSnapshot({ ...this.body(s), project_id: project });
+      also();
     });
   }
 

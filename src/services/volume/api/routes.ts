@@ -15,7 +15,9 @@ import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { VolKind } from '../store/schema.ts';
 import { snapshotAction, volumeAction } from './actions.ts';
 import { registerMetadataRoutes } from './metadata.ts';
+import { registerQosRoutes } from './qos.ts';
 import { registerServiceRoutes } from './service-routes.ts';
+import { registerTransferRoutes } from './transfers.ts';
 import { registerTypeExtras } from './type-extras.ts';
 import { snapshotView, typeView, volumeView } from './views.ts';
 import type { VolRow, VolumeService } from '../service.ts';
@@ -120,6 +122,8 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   });
 
   registerServiceRoutes(app, ctx, svc, P, (req, reply) => enter(req, reply));
+  registerTransferRoutes(app, ctx, svc, P, enter);
+  registerQosRoutes(app, ctx, svc, P, enter);
 
   // ---- paging and filters (Cinder: sort=key:dir, marker/limit, <collection>_links) ----
   const listOf = (
@@ -217,6 +221,8 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   });
   app.get(`${P}/volumes`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply);
+    // "volumes/" is a show with an empty id (the router folds the slash away): Cinder answers 404.
+    if (req.url.split('?')[0]!.endsWith('/')) throw new NotFound('Volume  could not be found.');
     const rows = visibleRows(auth, 'vol_volumes', req);
     const full = rows.map((r) => volumeView(svc, r, mv, true, auth.isAdmin));
     return listOf(

@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin } from '../../../core/auth.ts';
-import { NotFound } from '../../../core/errors.ts';
+import { BadRequest, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../../site/site.ts';
 import { isObj, novaTime } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
@@ -134,6 +134,38 @@ export function registerServiceRoutes(
           : {}),
       })),
     };
+  });
+
+  // Enabling, disabling, freezing a site's volume service is not something a site can do to itself
+  // here: an unknown host is Cinder's 404 (400 for freeze/thaw), a known one a 400 saying so.
+  app.put(`${base}/os-services/:action`, async (req, reply) => {
+    admin(req, reply);
+    const { action } = req.params as { action: string };
+    const o = isObj(req.body) ? req.body : {};
+    const host = typeof o.host === 'string' ? o.host : '';
+    const known = services().some(
+      (s) => onHost(s.host, host) && (typeof o.binary !== 'string' || s.binary === o.binary),
+    );
+    switch (action) {
+      case 'enable':
+      case 'disable':
+        if (!known) throw new NotFound(`Service ${String(o.binary)} on host ${host} could not be found.`);
+        break;
+      case 'disable-log-reason':
+        if (typeof o.disabled_reason !== 'string' || !o.disabled_reason.trim())
+          throw new BadRequest('Invalid input received: disabled_reason is required.');
+        if (!known) throw new NotFound(`Service ${String(o.binary)} on host ${host} could not be found.`);
+        break;
+      case 'freeze':
+      case 'thaw':
+        if (!known) throw new BadRequest(`Invalid input received: host ${host} is not a volume host.`);
+        break;
+      default:
+        throw new NotFound(`Unknown action ${action}.`);
+    }
+    throw new BadRequest(
+      `Atoll does not ${action} a site's volume service through the API (docs/volume.md).`,
+    );
   });
 
   app.get(`${base}/os-hosts`, async (req, reply) => {

@@ -34,6 +34,21 @@ export const volumeMigrations = [
       CREATE TABLE vol_quotas (id TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL);
     `,
   },
+  {
+    // Volume transfers (Cinder's os-volume-transfer / volume-transfers): the key is kept only as a
+    // salted hash; the row belongs to the volume's site, where an accept must run. QoS specs belong
+    // to the site that made them, like types.
+    id: 'volume/002-transfers-qos',
+    sql: `
+      CREATE TABLE vol_transfers (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, volume_id TEXT NOT NULL,
+        name TEXT, salt TEXT NOT NULL, key_hash TEXT NOT NULL, no_snapshots INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_transfers_volume ON vol_transfers (volume_id);
+      CREATE TABLE vol_qos (id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL);
+    `,
+  },
 ] as const;
 
 export const VolKind = {
@@ -42,6 +57,8 @@ export const VolKind = {
   Attachment: 'volume_attachment',
   Type: 'volume_type',
   Quota: 'volume_quota',
+  Transfer: 'volume_transfer',
+  Qos: 'volume_qos',
 } as const;
 
 export const volumeKinds: readonly KindSpec[] = [
@@ -50,4 +67,6 @@ export const volumeKinds: readonly KindSpec[] = [
   { kind: VolKind.Attachment, table: 'vol_attachments', replicate: 'all' },
   { kind: VolKind.Type, table: 'vol_types', replicate: 'all' },
   { kind: VolKind.Quota, table: 'vol_quotas', replicate: 'all', unique: projectRow },
+  { kind: VolKind.Transfer, table: 'vol_transfers', replicate: 'all' },
+  { kind: VolKind.Qos, table: 'vol_qos', replicate: 'all' },
 ];
