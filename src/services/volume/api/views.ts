@@ -64,8 +64,10 @@ export function volumeView(svc: VolumeService, r: VolRow, mv: number, detail: bo
   if (mv >= 3.61) out.cluster_name = null;
   if (!detail) return out;
   if (b.volume_image_metadata) out.volume_image_metadata = b.volume_image_metadata;
+  // Cinder's policies: the owning project shows to whoever may see the volume, the host and the
+  // migration status to admins only.
+  out['os-vol-tenant-attr:tenant_id'] = r.project_id;
   if (admin) {
-    out['os-vol-tenant-attr:tenant_id'] = r.project_id;
     out['os-vol-host-attr:host'] = svc.hostOf(r.owner);
     out['os-vol-mig-status-attr:migstat'] = null;
     out['os-vol-mig-status-attr:name_id'] = null;
