@@ -6,16 +6,17 @@
  *   node scripts/tempest.mjs [SUITE] [--concurrency 2] [--keep]
  *
  * SUITE is a Tempest regex (`tempest.api.volume`) or a short name: identity, image, volume, compute,
- * network. The script installs `tempest` when missing, starts `atoll up --sites 1` on free ports with its
- * data in a temp dir, creates what Tempest needs (an image, two flavors), writes a Tempest workspace and
- * tempest.conf (dynamic credentials made by the admin), runs `tempest run --regex SUITE`, prints one line
- * per finished test and a summary, and saves the summary (passed, failed, skipped, failing test ids with
- * the first line of their error) to bench/results/tempest-<suite>.json. --keep leaves the temp dir (site
- * data, tempest.log, the full run log) for reading; it is removed otherwise.
+ * network. The script installs `tempest` when missing, starts `atoll up --sites 1` on a free port with
+ * its data in a temp dir, creates what Tempest needs (two images, two flavors, pre-provisioned accounts:
+ * admins on the admin project and members of projects of their own), writes a Tempest workspace and
+ * tempest.conf, runs `tempest run --regex SUITE`, prints one line per finished test and a summary, and
+ * saves the summary (passed, failed, skipped, the failing test ids with their exception) to
+ * bench/results/tempest-<suite>.json and the suite's row in docs/conformance.md. --keep leaves the temp
+ * dir (site data, tempest.log, the full run log) for reading; it is removed otherwise.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -342,6 +343,34 @@ async function runTempest(workspace, suite, concurrency, logFile) {
   return { counts, failing, skipped };
 }
 
+/**
+ * Keeps docs/conformance.md's table of latest results in step: the row of this suite between the
+ * tempest:results markers is replaced (or added), the other suites' rows are left as they are.
+ */
+function updateDocsTable(summary) {
+  const file = join(ROOT, 'docs', 'conformance.md');
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return;
+  }
+  const begin = '<!-- tempest:results:begin -->';
+  const end = '<!-- tempest:results:end -->';
+  const [i, j] = [text.indexOf(begin), text.indexOf(end)];
+  if (i < 0 || j < i) return;
+  const row = `| \`${summary.suite}\` | ${summary.passed} | ${summary.failed} | ${summary.skipped} | ${summary.date} |`;
+  const rows = text
+    .slice(i + begin.length, j)
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .filter((l) => !l.startsWith(`| \`${summary.suite}\` `));
+  rows.push(row);
+  rows.sort();
+  const table = ['| suite | passed | failed | skipped | date |', '|---|---|---|---|---|', ...rows].join('\n');
+  writeFileSync(file, `${text.slice(0, i + begin.length)}\n${table}\n${text.slice(j)}`);
+}
+
 async function main() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -396,6 +425,7 @@ async function main() {
       `tempest-${suite.replace(/^tempest\.api\./, '').replace(/[^\w.-]+/g, '_')}.json`,
     );
     writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
+    updateDocsTable(summary);
     log(`${suite}: ${r.counts.passed} passed, ${r.counts.failed} failed, ${r.counts.skipped} skipped`);
     for (const f of r.failing) log(`  FAIL ${f.id}${f.error ? `: ${f.error}` : ''}`);
     log(
