@@ -324,6 +324,43 @@ describe('Block Storage answers as Cinder gives them (Tempest schemas)', () => {
     );
   });
 
+  it('group types (3.11+): create, specs, update, list filters, delete', async () => {
+    const mv = { 'openstack-api-version': 'volume 3.11' };
+    assert.equal((await call('GET', `${V}/group_types`)).status, 404, 'group types need 3.11');
+    const G = `${V}/group_types`;
+    const c = await call(
+      'POST',
+      G,
+      { group_type: { name: 'gt', group_specs: { a: '1' }, is_public: false } },
+      mv,
+    );
+    assert.equal(c.status, 202);
+    const id = c.body.group_type.id;
+    assert.deepEqual((await call('POST', `${G}/${id}/group_specs`, { group_specs: { b: '2' } }, mv)).body, {
+      group_specs: { b: '2' },
+    });
+    assert.deepEqual((await call('PUT', `${G}/${id}/group_specs/b`, { b: '3' }, mv)).body, { b: '3' });
+    assert.deepEqual((await call('GET', `${G}/${id}/group_specs`, undefined, mv)).body, {
+      group_specs: { a: '1', b: '3' },
+    });
+    assert.equal((await call('DELETE', `${G}/${id}/group_specs/a`, undefined, mv)).status, 202);
+    assert.equal((await call('GET', `${G}/${id}/group_specs/a`, undefined, mv)).status, 404);
+    const u = await call('PUT', `${G}/${id}`, { group_type: { description: 'd' } }, mv);
+    assert.equal(u.body.group_type.description, 'd');
+    const names = (q: string) =>
+      call('GET', `${G}?${q}`, undefined, mv).then((r) =>
+        r.body.group_types.map((t: { name: string }) => t.name),
+      );
+    assert.ok((await names('is_public=False')).includes('gt'));
+    assert.ok(!(await names('is_public=True')).includes('gt'));
+    assert.equal(
+      (await call('GET', `${G}/default`, undefined, mv)).body.group_type.name,
+      'default_group_type',
+    );
+    assert.equal((await call('DELETE', `${G}/${id}`, undefined, mv)).status, 202);
+    assert.equal((await call('GET', `${G}/${id}`, undefined, mv)).status, 404);
+  });
+
   it('lists: a next link after every full page, offset, display_name sorting, a bad sort key is a 400', async () => {
     for (const n of ['pa', 'pb']) await newVolume(n);
     const page = (await call('GET', `${V}/volumes?limit=1`)).body;

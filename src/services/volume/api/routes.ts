@@ -14,6 +14,7 @@ import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { VolKind } from '../store/schema.ts';
 import { snapshotAction, volumeAction } from './actions.ts';
+import { registerGroupTypeRoutes } from './group-types.ts';
 import { registerMetadataRoutes } from './metadata.ts';
 import { registerQosRoutes } from './qos.ts';
 import { registerServiceRoutes } from './service-routes.ts';
@@ -124,6 +125,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   registerServiceRoutes(app, ctx, svc, P, (req, reply) => enter(req, reply));
   registerTransferRoutes(app, ctx, svc, P, enter);
   registerQosRoutes(app, ctx, svc, P, enter);
+  registerGroupTypeRoutes(app, ctx, P, enter);
 
   // ---- paging and filters (Cinder: sort=key:dir, marker/limit, <collection>_links) ----
   const listOf = (

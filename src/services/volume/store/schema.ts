@@ -36,9 +36,9 @@ export const volumeMigrations = [
   },
   {
     // Volume transfers (Cinder's os-volume-transfer / volume-transfers): the key is kept only as a
-    // salted hash; the row belongs to the volume's site, where an accept must run. QoS specs belong
-    // to the site that made them, like types.
-    id: 'volume/002-transfers-qos',
+    // salted hash; the row belongs to the volume's site, where an accept must run. QoS specs and
+    // group types belong to the site that made them, like volume types.
+    id: 'volume/002-transfers-qos-group-types',
     sql: `
       CREATE TABLE vol_transfers (
         id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, volume_id TEXT NOT NULL,
@@ -47,6 +47,9 @@ export const volumeMigrations = [
       );
       CREATE INDEX vol_transfers_volume ON vol_transfers (volume_id);
       CREATE TABLE vol_qos (id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL);
+      CREATE TABLE vol_group_types (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL
+      );
     `,
   },
 ] as const;
@@ -59,6 +62,7 @@ export const VolKind = {
   Quota: 'volume_quota',
   Transfer: 'volume_transfer',
   Qos: 'volume_qos',
+  GroupType: 'volume_group_type',
 } as const;
 
 export const volumeKinds: readonly KindSpec[] = [
@@ -69,4 +73,5 @@ export const volumeKinds: readonly KindSpec[] = [
   { kind: VolKind.Quota, table: 'vol_quotas', replicate: 'all', unique: projectRow },
   { kind: VolKind.Transfer, table: 'vol_transfers', replicate: 'all' },
   { kind: VolKind.Qos, table: 'vol_qos', replicate: 'all' },
+  { kind: VolKind.GroupType, table: 'vol_group_types', replicate: 'all' },
 ];
