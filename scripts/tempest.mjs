@@ -416,7 +416,7 @@ async function main() {
       seconds: Math.round((Date.now() - started) / 1000),
       ...r.counts,
       failing: r.failing,
-      skipped: r.skipped,
+      skipped_tests: r.skipped,
     };
     const out = join(
       ROOT,
