@@ -138,26 +138,48 @@ export class VolumeService {
   }
 
   updateType(id: string, o: Obj): Obj {
-    const t = this.type(id);
-    if (!t || id === DEFAULT_TYPE_ID) throw new NotFound(`Volume type ${id} could not be found.`);
+    const t = this.storedType(id);
     const name = optStr(o, 'name');
     if (name !== undefined && name !== t.name && this.type(name))
       throw new Conflict(`Volume Type ${name} already exists.`);
-    const next: Obj = { ...t, ...(name !== undefined ? { name } : {}) };
+    const patch: Obj = name !== undefined ? { name } : {};
     const d = optStr(o, 'description');
-    if (d !== undefined) next.description = d;
+    if (d !== undefined) patch.description = d;
     const p = optBool(o, 'is_public');
-    if (p !== undefined) next.is_public = next['os-volume-type-access:is_public'] = p;
-    if (isObj(o.extra_specs)) next.extra_specs = { ...(t.extra_specs as Obj), ...o.extra_specs };
+    if (p !== undefined) patch.is_public = patch['os-volume-type-access:is_public'] = p;
+    if (isObj(o.extra_specs)) patch.extra_specs = { ...(t.extra_specs as Obj), ...o.extra_specs };
+    return this.patchType(id, patch);
+  }
+
+  /** A type this site can change: not the built-in default one. */
+  private storedType(id: string): Obj {
+    const t = this.type(id);
+    if (!t || t.id === DEFAULT_TYPE_ID) throw new NotFound(`Volume type ${id} could not be found.`);
+    return t;
+  }
+
+  /** Rewrites fields of a stored type (its extra specs, its access list) in one transaction. */
+  patchType(id: string, patch: Obj): Obj {
+    const next: Obj = { ...this.storedType(id), ...patch };
     this.ctx.store.tx(() =>
       this.ctx.changelog.put(VolKind.Type, {
-        id,
+        id: String(next.id),
         name: String(next.name),
         body: JSON.stringify(next),
         created_at: this.now(),
       }),
     );
     return next;
+  }
+
+  /** Projects a private type is shared with (Cinder's volume type access). */
+  typeAccess(t: Obj): string[] {
+    return Array.isArray(t.projects) ? (t.projects as string[]) : [];
+  }
+
+  /** Whether a project may use a type: public, shared with it, or the caller is an admin. */
+  mayUseType(auth: AuthContext, t: Obj): boolean {
+    return auth.isAdmin || t.is_public !== false || this.typeAccess(t).includes(String(auth.projectId));
   }
 
   deleteType(id: string): void {
@@ -272,6 +294,11 @@ export class VolumeService {
       );
     let imageMeta: Obj | undefined;
     if (imageRef) imageMeta = this.imageFor(auth, imageRef, size);
+    // A clone, or a volume from a snapshot, is bootable with its image metadata when its source is.
+    const origin = srcVol ?? (snap ? this.volume(String(snap.volume_id)) : undefined);
+    const originBody = origin ? this.body(origin) : undefined;
+    if (!imageMeta && originBody?.bootable === 'true')
+      imageMeta = isObj(originBody.volume_image_metadata) ? originBody.volume_image_metadata : {};
     const typeName = optStr(o, 'volume_type');
     const type = typeName
       ? this.type(typeName)
@@ -283,7 +310,8 @@ export class VolumeService {
             ),
           )
         : this.defaultType();
-    if (!type) throw new NotFound(`Volume type with name ${typeName} could not be found.`);
+    if (!type || !this.mayUseType(auth, type))
+      throw new NotFound(`Volume type with name ${typeName} could not be found.`);
     const id = this.ctx.ids.uuid();
     const now = this.now();
     const metadata = isObj(o.metadata)
@@ -430,10 +458,66 @@ export class VolumeService {
     });
   }
 
-  setStatus(r: VolRow, status: string): void {
-    const b = this.body(r);
-    b.status = status;
+  /** Rewrites fields of a volume's body (status, metadata, ...) in one transaction. */
+  patchVolume(r: VolRow, patch: Obj): Obj {
+    const b = { ...this.body(r), ...patch };
     this.ctx.store.tx(() => this.putVolume(b));
+    return b;
+  }
+
+  setStatus(r: VolRow, status: string): void {
+    this.patchVolume(r, { status });
+  }
+
+  /** A status move an action makes (os-reserve: available -> attaching, ...); 400 from any other status. */
+  moveStatus(r: VolRow, action: string, from: string, to: string): void {
+    if (r.status !== from)
+      throw new BadRequest(
+        `Invalid volume: Volume ${r.id} status must be ${from} to ${action}, but current status is: ${r.status}.`,
+      );
+    this.setStatus(r, to);
+  }
+
+  retype(r: VolRow, typeName: string): void {
+    const t = this.type(typeName);
+    if (!t) throw new NotFound(`Volume type ${typeName} could not be found.`);
+    if (r.status !== 'available' && r.status !== 'in-use')
+      throw new BadRequest(`Invalid volume: Volume ${r.id} status must be available or in-use to retype.`);
+    this.ctx.store.tx(() => {
+      const b = { ...this.body(r), volume_type: t.name, volume_type_id: t.id };
+      this.putVolume(b);
+    });
+  }
+
+  /**
+   * A transfer's accept: the volume (and its snapshots, unless the transfer left them) now belongs to
+   * `project`, within its quotas; `also` runs in the same transaction (removing the transfer).
+   */
+  transferTo(r: VolRow, project: string, userId: string, withSnapshots: boolean, also: () => void): void {
+    const snaps = this.db.prepare('SELECT * FROM vol_snapshots WHERE volume_id = ?').all(r.id) as VolRow[];
+    const moved = withSnapshots ? snaps : [];
+    this.ctx.store.tx(() => {
+      this.checkQuota(project, {
+        volumes: 1,
+        gigabytes: r.size + moved.reduce((n, s) => n + s.size, 0),
+        ...(moved.length ? { snapshots: moved.length } : {}),
+      });
+      this.putVolume({ ...this.body(r), project_id: project, user_id: userId, status: 'available' });
+      for (const s of moved) this.putSnapshot({ ...this.body(s), project_id: project });
+      also();
+    });
+  }
+
+  /** os-force_delete: whatever the status, detaching first; snapshots still refuse it (as in Cinder). */
+  forceDelete(r: VolRow): void {
+    if (this.db.prepare('SELECT 1 FROM vol_snapshots WHERE volume_id = ? LIMIT 1').get(r.id))
+      throw new BadRequest(`Invalid volume: Volume ${r.id} still has dependent snapshots.`);
+    this.ctx.store.tx(() => {
+      for (const a of this.attachmentsOfVolume(r.id))
+        this.ctx.changelog.remove(VolKind.Attachment, String(a.id));
+      this.ctx.changelog.remove(VolKind.Volume, r.id);
+      this.driver.delete(r.id);
+    });
   }
 
   setBootable(r: VolRow, bootable: boolean): void {
@@ -527,6 +611,12 @@ export class VolumeService {
     return b;
   }
 
+  patchSnapshot(r: VolRow, patch: Obj): Obj {
+    const b = { ...this.body(r), ...patch };
+    this.ctx.store.tx(() => this.putSnapshot(b));
+    return b;
+  }
+
   deleteSnapshot(r: VolRow): void {
     if (r.status === 'creating')
       throw new BadRequest(
@@ -546,9 +636,9 @@ export class VolumeService {
       .all(volumeId) as Obj[];
   }
 
-  renderVolume(r: VolRow, mv: number, admin: boolean): Obj {
-    const b = this.body(r);
-    const attachments = this.attachmentsOfVolume(r.id).map((a) => ({
+  /** An attachment as the volume body lists it (Cinder's attachments summary). */
+  attachmentView(a: Obj): Obj {
+    return {
       id: a.volume_id,
       attachment_id: a.id,
       volume_id: a.volume_id,
@@ -556,27 +646,15 @@ export class VolumeService {
       host_name: a.host || null,
       device: a.device,
       attached_at: novaTime(Number(a.attached_at)),
-    }));
-    const out: Obj = {
-      ...b,
-      attachments,
-      links: [{ rel: 'self', href: `${this.ctx.publicUrl()}/volume/v3/${r.project_id}/volumes/${r.id}` }],
     };
-    if (admin) {
-      out['os-vol-tenant-attr:tenant_id'] = r.project_id;
-      out['os-vol-host-attr:host'] = `${r.owner}@${this.driver.name}#${this.driver.name}`;
-      out['os-vol-mig-status-attr:migstat'] = null;
-      out['os-vol-mig-status-attr:name_id'] = null;
-    }
-    if (mv >= 3.48) {
-      out.service_uuid = uuidFrom('volume-service', r.owner);
-      out.shared_targets = false;
-    }
-    if (mv >= 3.61) out.cluster_name = null;
-    if (mv < 3.63) delete out.volume_type_id;
-    if (mv < 3.13) delete out.group_id;
-    if (mv < 3.21) delete out.provider_id;
-    return out;
+  }
+
+  /** The volume service of a site, as Cinder's service_uuid and os-vol-host-attr:host name it. */
+  serviceUuid(site: string): string {
+    return uuidFrom('volume-service', site);
+  }
+  hostOf(site: string): string {
+    return `${site}@${this.driver.name}#${this.driver.name}`;
   }
 
   attach(volumeId: string, serverId: string, device: string, host: string): Obj {

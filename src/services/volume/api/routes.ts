@@ -13,6 +13,14 @@ import { isObj, optInt, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { VolKind } from '../store/schema.ts';
+import { snapshotAction, volumeAction } from './actions.ts';
+import { registerGroupTypeRoutes } from './group-types.ts';
+import { registerMetadataRoutes } from './metadata.ts';
+import { registerQosRoutes } from './qos.ts';
+import { registerServiceRoutes } from './service-routes.ts';
+import { registerTransferRoutes } from './transfers.ts';
+import { registerTypeExtras } from './type-extras.ts';
+import { snapshotView, typeView, volumeView } from './views.ts';
 import type { VolRow, VolumeService } from '../service.ts';
 import { VOLUME_QUOTAS } from '../service.ts';
 import type { VolQuotaKey } from '../service.ts';
@@ -45,6 +53,23 @@ function microversion(req: FastifyRequest, reply: FastifyReply): number {
   return 3 + minor / 100;
 }
 
+/** What a list can be sorted by (Cinder's sortable volume and snapshot columns). */
+const SORT_KEYS = new Set([
+  'id',
+  'name',
+  'description',
+  'status',
+  'size',
+  'created_at',
+  'updated_at',
+  'availability_zone',
+  'bootable',
+  'volume_type',
+  'volume_id',
+  'user_id',
+  'project_id',
+]);
+
 export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc: VolumeService): void {
   const version = () => ({
     id: 'v3.0',
@@ -62,6 +87,23 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   app.get('/volume/v3', async () => ({ versions: [version()] }));
 
   const P = '/volume/v3/:project';
+  const MAX_PAGE = 1000;
+  /** sort=key:dir,... or sort_key/sort_dir; display_name is the name; an unknown key is a 400. */
+  const sortOf = (q: Record<string, string>): string[][] => {
+    const spec = q.sort
+      ? q.sort.split(',').map((s) => s.split(':'))
+      : q.sort_key
+        ? [[q.sort_key, q.sort_dir ?? 'desc']]
+        : [['created_at', 'desc']];
+    return spec.map(([k, d]) => {
+      const key = k === 'display_name' ? 'name' : String(k);
+      if (!SORT_KEYS.has(key)) throw new BadRequest(`Invalid input received: Invalid sort key ${key}.`);
+      const dir = (d ?? 'desc').toLowerCase();
+      if (dir !== 'asc' && dir !== 'desc')
+        throw new BadRequest(`Invalid input received: Invalid sort dir ${dir}.`);
+      return [key, dir];
+    });
+  };
   /** Authenticates, checks the URL's project against the token, and reads the microversion. */
   const enter = (req: FastifyRequest, reply: FastifyReply, write = false) => {
     const auth = ctx.authenticate(req);
@@ -69,7 +111,9 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const { project } = req.params as { project: string };
     if (write) requireMember(auth);
     else requireReader(auth);
-    if (!auth.isAdmin && auth.projectId !== project)
+    // The URL's project is the token's, admin or not (an admin reaches other projects through
+    // all_tenants and project_id filters, as in Cinder): /volume/v3/x/volumes must not succeed.
+    if (auth.projectId !== project)
       throw new CloudError(403, `Policy doesn't allow access to project ${project}.`);
     return { auth, mv, project };
   };
@@ -77,6 +121,11 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     enter(req, reply);
     return { versions: [version()] };
   });
+
+  registerServiceRoutes(app, ctx, svc, P, (req, reply) => enter(req, reply));
+  registerTransferRoutes(app, ctx, svc, P, enter);
+  registerQosRoutes(app, ctx, svc, P, enter);
+  registerGroupTypeRoutes(app, ctx, P, enter);
 
   // ---- paging and filters (Cinder: sort=key:dir, marker/limit, <collection>_links) ----
   const listOf = (
@@ -126,11 +175,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
         return fuzzy ? String(x).includes(v) : String(x) === v;
       });
     }
-    const sortSpec = q.sort
-      ? q.sort.split(',').map((s) => s.split(':'))
-      : q.sort_key
-        ? [[q.sort_key, q.sort_dir ?? 'desc']]
-        : [['created_at', 'desc']];
+    const sortSpec = sortOf(q);
     idx.sort((a, b) => {
       for (const [k, d] of [...sortSpec, ['id', 'desc']]) {
         const x = String(filterable[a]![k!] ?? '');
@@ -139,16 +184,18 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
       }
       return 0;
     });
-    let start = 0;
+    let start = q.offset !== undefined ? optInt({ offset: q.offset }, 'offset', 0)! : 0;
     if (q.marker !== undefined) {
       const i = idx.findIndex((j) => filterable[j]!.id === q.marker);
       if (i < 0) throw new NotFound(`Marker ${q.marker} could not be found.`);
       start = i + 1;
     }
-    const limit = q.limit !== undefined ? optInt({ limit: q.limit }, 'limit', 0, 10_000)! : 1000;
+    // Cinder caps a page at osapi_max_limit (1000) and links to the next one after every full page.
+    const asked = q.limit !== undefined ? optInt({ limit: q.limit }, 'limit', 0)! : undefined;
+    const limit = Math.min(asked ?? MAX_PAGE, MAX_PAGE);
     const page = idx.slice(start, start + limit);
     const body: Obj = { [collection]: page.map((i) => items[i]) };
-    if (start + limit < idx.length && page.length) {
+    if (page.length && page.length === limit && (asked !== undefined || start + limit < idx.length)) {
       const params = new URLSearchParams({ ...q, marker: String(filterable[page[page.length - 1]!]!.id) });
       body[`${collection}_links`] = [{ rel: 'next', href: `${ctx.publicUrl()}${path}?${params.toString()}` }];
     }
@@ -158,8 +205,9 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
 
   const visibleRows = (auth: AuthContext, table: string, req: FastifyRequest): VolRow[] => {
     const q = isObj(req.query) ? req.query : {};
-    const all = auth.isAdmin && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
-    const project = auth.isAdmin && typeof q.project_id === 'string' ? q.project_id : auth.projectId;
+    const named = auth.isAdmin && typeof q.project_id === 'string' ? q.project_id : undefined;
+    const all = auth.isAdmin && !named && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
+    const project = named ?? auth.projectId;
     return (
       all
         ? ctx.store.db.prepare(`SELECT * FROM ${table}`).all()
@@ -175,8 +223,10 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   });
   app.get(`${P}/volumes`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply);
+    // "volumes/" is a show with an empty id (the router folds the slash away): Cinder answers 404.
+    if (req.url.split('?')[0]!.endsWith('/')) throw new NotFound('Volume  could not be found.');
     const rows = visibleRows(auth, 'vol_volumes', req);
-    const full = rows.map((r) => svc.renderVolume(r, mv, auth.isAdmin));
+    const full = rows.map((r) => volumeView(svc, r, mv, true, auth.isAdmin));
     return listOf(
       req,
       'volumes',
@@ -187,13 +237,13 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   });
   app.get(`${P}/volumes/detail`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply);
-    const full = visibleRows(auth, 'vol_volumes', req).map((r) => svc.renderVolume(r, mv, auth.isAdmin));
+    const full = visibleRows(auth, 'vol_volumes', req).map((r) => volumeView(svc, r, mv, true, auth.isAdmin));
     return listOf(req, 'volumes', full, full, `/volume/v3/${project}/volumes/detail`);
   });
   app.get(`${P}/volumes/:id`, async (req, reply) => {
     const { auth, mv } = enter(req, reply);
     const { id } = req.params as { id: string };
-    return { volume: svc.renderVolume(svc.visibleVolume(auth, id), mv, auth.isAdmin) };
+    return { volume: volumeView(svc, svc.visibleVolume(auth, id), mv, true, auth.isAdmin) };
   });
   app.post(`${P}/volumes`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply, true);
@@ -205,7 +255,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     }
     const b = await svc.createVolume(auth, project, o);
     reply.code(202);
-    return { volume: svc.renderVolume(svc.volume(String(b.id))!, mv, auth.isAdmin) };
+    return { volume: volumeView(svc, svc.volume(String(b.id))!, mv, false, auth.isAdmin) };
   });
   const ownedVolume = (auth: AuthContext, id: string) => svc.visibleVolume(auth, id);
   app.put(`${P}/volumes/:id`, async (req, reply) => {
@@ -213,7 +263,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const r = ownedVolume(auth, (req.params as { id: string }).id);
     if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
     svc.updateVolume(r, wrapped(req.body, 'volume'));
-    return { volume: svc.renderVolume(svc.volume(r.id)!, mv, auth.isAdmin) };
+    return { volume: volumeView(svc, svc.volume(r.id)!, mv, false, auth.isAdmin) };
   });
   app.delete(`${P}/volumes/:id`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
@@ -227,75 +277,47 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const { auth } = enter(req, reply, true);
     const r = ownedVolume(auth, (req.params as { id: string }).id);
     if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
-    if (!isObj(req.body) || Object.keys(req.body).length !== 1)
-      throw new BadRequest('There is no such action.');
-    const [action, arg] = Object.entries(req.body)[0]!;
-    const a = isObj(arg) ? arg : {};
-    switch (action) {
-      case 'os-extend': {
-        const n = optInt(a, 'new_size', 1, 1_000_000);
-        if (n === undefined) throw new BadRequest('Invalid input received: new_size is required.');
-        svc.extend(r, n);
-        break;
-      }
-      case 'os-reset_status': {
-        requireAdmin(auth);
-        const s = optStr(a, 'status');
-        if (
-          !s ||
-          !['available', 'in-use', 'error', 'creating', 'deleting', 'error_deleting', 'maintenance'].includes(
-            s,
-          )
-        )
-          throw new BadRequest(`Invalid status ${String(s)}.`);
-        svc.setStatus(r, s);
-        break;
-      }
-      case 'os-set_bootable': {
-        const v = a.bootable;
-        svc.setBootable(r, v === true || String(v).toLowerCase() === 'true');
-        break;
-      }
-      case 'os-update_readonly_flag':
-        break;
-      default:
-        throw new BadRequest(`There is no such action: ${action}`);
-    }
-    return reply.code(202).send();
+    const res = volumeAction(svc, auth, r, req.body);
+    return reply.code(res.code).send(res.body);
   });
-  app.post(`${P}/volumes/:id/metadata`, async (req, reply) => {
-    const { auth } = enter(req, reply, true);
-    const r = ownedVolume(auth, (req.params as { id: string }).id);
-    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
-    const md = isObj(req.body) && isObj(req.body.metadata) ? req.body.metadata : {};
-    const b = svc.updateVolume(r, { metadata: { ...(svc.body(r).metadata as Obj), ...md } });
-    return { metadata: b.metadata };
+  registerMetadataRoutes(app, ctx, {
+    base: `${P}/volumes`,
+    what: 'Volume',
+    enter,
+    find: (auth, id) => svc.visibleVolume(auth, id),
+    metadataOf: (r) => ({ ...(svc.body(r).metadata as Obj) }),
+    setMetadata: (r, metadata) => void svc.updateVolume(r, { metadata }),
   });
-  app.get(`${P}/volumes/:id/metadata`, async (req, reply) => {
-    const { auth } = enter(req, reply);
-    return { metadata: svc.body(ownedVolume(auth, (req.params as { id: string }).id)).metadata };
+  registerMetadataRoutes(app, ctx, {
+    base: `${P}/snapshots`,
+    what: 'Snapshot',
+    enter,
+    find: (auth, id) => svc.visibleSnapshot(auth, id),
+    metadataOf: (r) => ({ ...(svc.body(r).metadata as Obj) }),
+    setMetadata: (r, metadata) => void svc.updateSnapshot(r, { metadata }),
   });
 
   // ---- types ----
   app.get(`${P}/types`, async (req, reply) => {
     const { auth } = enter(req, reply);
-    const types = svc.types().filter((t) => auth.isAdmin || t.is_public !== false);
-    return { volume_types: types };
+    const types = svc.types().filter((t) => svc.mayUseType(auth, t));
+    return { volume_types: types.map((t) => typeView(t, 'show', auth.isAdmin)) };
   });
   app.get(`${P}/types/default`, async (req, reply) => {
-    enter(req, reply);
-    return { volume_type: svc.defaultType() };
+    const { auth } = enter(req, reply);
+    return { volume_type: typeView(svc.defaultType(), 'show', auth.isAdmin) };
   });
   app.get(`${P}/types/:id`, async (req, reply) => {
-    enter(req, reply);
-    const t = svc.type((req.params as { id: string }).id);
-    if (!t) throw new NotFound(`Volume type ${(req.params as { id: string }).id} could not be found.`);
-    return { volume_type: t };
+    const { auth } = enter(req, reply);
+    const { id } = req.params as { id: string };
+    const t = svc.type(id);
+    if (!t || !svc.mayUseType(auth, t)) throw new NotFound(`Volume type ${id} could not be found.`);
+    return { volume_type: typeView(t, 'show', auth.isAdmin) };
   });
   app.post(`${P}/types`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     requireAdmin(auth);
-    return { volume_type: svc.createType(wrapped(req.body, 'volume_type')) };
+    return { volume_type: typeView(svc.createType(wrapped(req.body, 'volume_type')), 'create', true) };
   });
   const typeWrite = (req: FastifyRequest, reply: FastifyReply) => {
     const { auth } = enter(req, reply, true);
@@ -308,7 +330,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   app.put(`${P}/types/:id`, async (req, reply) => {
     const { id, owner } = typeWrite(req, reply);
     if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
-    return { volume_type: svc.updateType(id, wrapped(req.body, 'volume_type')) };
+    return { volume_type: typeView(svc.updateType(id, wrapped(req.body, 'volume_type')), 'update', true) };
   });
   app.delete(`${P}/types/:id`, async (req, reply) => {
     const { id, owner } = typeWrite(req, reply);
@@ -316,59 +338,51 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     svc.deleteType(id);
     return reply.code(202).send();
   });
-  app.get(`${P}/types/:id/extra_specs`, async (req, reply) => {
-    const { t } = typeWrite(req, reply);
-    return { extra_specs: t.extra_specs };
-  });
-  app.post(`${P}/types/:id/extra_specs`, async (req, reply) => {
-    const { id, owner } = typeWrite(req, reply);
-    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
-    const specs = isObj(req.body) && isObj(req.body.extra_specs) ? req.body.extra_specs : {};
-    return { extra_specs: svc.updateType(id, { extra_specs: specs }).extra_specs };
-  });
+  registerTypeExtras(app, ctx, svc, `${P}/types`, typeWrite);
 
   // ---- snapshots ----
-  const renderSnap = (r: VolRow, admin: boolean) => {
-    const b = svc.body(r);
-    return admin
-      ? {
-          ...b,
-          'os-extended-snapshot-attributes:project_id': r.project_id,
-          'os-extended-snapshot-attributes:progress': '100%',
-        }
-      : b;
+  const snapshotList = (req: FastifyRequest, reply: FastifyReply, detail: boolean) => {
+    const { auth, mv, project } = enter(req, reply);
+    const rows = visibleRows(auth, 'vol_snapshots', req);
+    const full = rows.map((r) => snapshotView(svc, r, mv, true));
+    const items = detail ? full : rows.map((r) => snapshotView(svc, r, mv, false));
+    const path = `/volume/v3/${project}/snapshots${detail ? '/detail' : ''}`;
+    return listOf(req, 'snapshots', items, full, path);
   };
-  app.get(`${P}/snapshots`, async (req, reply) => {
-    const { auth, project } = enter(req, reply);
-    const full = visibleRows(auth, 'vol_snapshots', req).map((r) => renderSnap(r, auth.isAdmin));
-    return listOf(req, 'snapshots', full, full, `/volume/v3/${project}/snapshots`);
-  });
-  app.get(`${P}/snapshots/detail`, async (req, reply) => {
-    const { auth, project } = enter(req, reply);
-    const full = visibleRows(auth, 'vol_snapshots', req).map((r) => renderSnap(r, auth.isAdmin));
-    return listOf(req, 'snapshots', full, full, `/volume/v3/${project}/snapshots/detail`);
-  });
+  app.get(`${P}/snapshots`, async (req, reply) => snapshotList(req, reply, false));
+  app.get(`${P}/snapshots/detail`, async (req, reply) => snapshotList(req, reply, true));
   app.get(`${P}/snapshots/:id`, async (req, reply) => {
-    const { auth } = enter(req, reply);
+    const { auth, mv } = enter(req, reply);
     return {
-      snapshot: renderSnap(svc.visibleSnapshot(auth, (req.params as { id: string }).id), auth.isAdmin),
+      snapshot: snapshotView(svc, svc.visibleSnapshot(auth, (req.params as { id: string }).id), mv, true),
     };
   });
   app.post(`${P}/snapshots`, async (req, reply) => {
-    const { auth } = enter(req, reply, true);
+    const { auth, mv } = enter(req, reply, true);
     const o = wrapped(req.body, 'snapshot');
+    // A null volume_id names no volume: 404, as in Cinder; a missing one is a bad request.
+    if (o.volume_id === null) throw new NotFound('Volume None could not be found.');
     const volId = optStr(o, 'volume_id');
     if (!volId) throw new BadRequest('Invalid input received: volume_id is required.');
     const vol = svc.visibleVolume(auth, volId);
     if (!ctx.owns(vol.owner)) return ctx.forwardTo(vol.owner, req, reply);
+    const b = await svc.createSnapshot(auth, vol, o);
     reply.code(202);
-    return { snapshot: await svc.createSnapshot(auth, vol, o) };
+    return { snapshot: snapshotView(svc, svc.snapshot(String(b.id))!, mv, false) };
   });
   app.put(`${P}/snapshots/:id`, async (req, reply) => {
+    const { auth, mv } = enter(req, reply, true);
+    const r = svc.visibleSnapshot(auth, (req.params as { id: string }).id);
+    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    svc.updateSnapshot(r, wrapped(req.body, 'snapshot'));
+    return { snapshot: snapshotView(svc, svc.snapshot(r.id)!, mv, false) };
+  });
+  app.post(`${P}/snapshots/:id/action`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     const r = svc.visibleSnapshot(auth, (req.params as { id: string }).id);
     if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
-    return { snapshot: svc.updateSnapshot(r, wrapped(req.body, 'snapshot')) };
+    const res = snapshotAction(svc, auth, r, req.body);
+    return reply.code(res.code).send(res.body);
   });
   app.delete(`${P}/snapshots/:id`, async (req, reply) => {
     const { auth } = enter(req, reply, true);

@@ -35,6 +35,24 @@ export const volumeMigrations = [
       CREATE TABLE vol_quotas (id TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL);
     `,
   },
+  {
+    // Volume transfers (Cinder's os-volume-transfer / volume-transfers): the key is kept only as a
+    // salted hash; the row belongs to the volume's site, where an accept must run. QoS specs and
+    // group types belong to the site that made them, like volume types.
+    id: 'volume/002-transfers-qos-group-types',
+    sql: `
+      CREATE TABLE vol_transfers (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, volume_id TEXT NOT NULL,
+        name TEXT, salt TEXT NOT NULL, key_hash TEXT NOT NULL, no_snapshots INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_transfers_volume ON vol_transfers (volume_id);
+      CREATE TABLE vol_qos (id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL);
+      CREATE TABLE vol_group_types (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL
+      );
+    `,
+  },
 ] as const;
 
 export const VolKind = {
@@ -43,6 +61,9 @@ export const VolKind = {
   Attachment: 'volume_attachment',
   Type: 'volume_type',
   Quota: 'volume_quota',
+  Transfer: 'volume_transfer',
+  Qos: 'volume_qos',
+  GroupType: 'volume_group_type',
 } as const;
 
 export const volumeKinds: readonly KindSpec[] = [
@@ -67,4 +88,13 @@ export const volumeKinds: readonly KindSpec[] = [
     unique: projectRow,
     origin: projectHome,
   },
+  // A transfer changes its volume's status in the same transaction: made at the volume's site.
+  {
+    kind: VolKind.Transfer,
+    table: 'vol_transfers',
+    replicate: 'all',
+    origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
+  },
+  { kind: VolKind.Qos, table: 'vol_qos', replicate: 'all', origin: anySite },
+  { kind: VolKind.GroupType, table: 'vol_group_types', replicate: 'all', origin: anySite },
 ];

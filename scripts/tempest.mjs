@@ -1,0 +1,442 @@
+#!/usr/bin/env node
+/**
+ * @module Runs OpenStack's own conformance suite (Tempest, Debian's `tempest` package) against one fresh
+ * Atoll site, so "clients work unchanged" is measured rather than assumed (issue 15).
+ *
+ *   node scripts/tempest.mjs [SUITE] [--concurrency 2] [--keep]
+ *
+ * SUITE is a Tempest regex (`tempest.api.volume`) or a short name: identity, image, volume, compute,
+ * network. The script installs `tempest` when missing, starts `atoll up --sites 1` on a free port with
+ * its data in a temp dir, creates what Tempest needs (two images, two flavors, pre-provisioned accounts:
+ * admins on the admin project and members of projects of their own), writes a Tempest workspace and
+ * tempest.conf, runs `tempest run --regex SUITE`, prints one line per finished test and a summary, and
+ * saves the summary (passed, failed, skipped, the failing test ids with their exception) to
+ * bench/results/tempest-<suite>.json and the suite's row in docs/conformance.md. --keep leaves the temp
+ * dir (site data, tempest.log, the full run log) for reading; it is removed otherwise.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SHORT = {
+  identity: 'tempest.api.identity',
+  image: 'tempest.api.image',
+  volume: 'tempest.api.volume',
+  compute: 'tempest.api.compute',
+  network: 'tempest.api.network',
+};
+/** The microversion range Atoll's Block Storage API offers (src/services/volume/api/routes.ts). */
+const VOLUME_MV = { min: '3.0', max: '3.60' };
+
+const log = (msg) => process.stdout.write(`[tempest] ${msg}\n`);
+
+function ensureTempest() {
+  try {
+    execFileSync('sh', ['-c', 'command -v tempest'], { stdio: 'ignore' });
+    return;
+  } catch {
+    log("installing Debian's tempest package (apt-get)");
+  }
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  const run = (args) =>
+    execFileSync(sudo[0] ?? args[0], sudo.length ? args : args.slice(1), { stdio: 'inherit' });
+  run(['apt-get', 'update', '-qq']);
+  execFileSync(
+    sudo[0] ?? 'apt-get',
+    [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '-qq', 'tempest'],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    },
+  );
+}
+
+/** Starts `atoll up --sites 1` and resolves with its base URL once it serves. */
+function startSite(dataDir, password) {
+  const child = spawn(
+    join(ROOT, 'bin/atoll'),
+    ['up', '--sites', '1', '--base-port', '0', '--data-dir', dataDir, '--admin-password', password],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ATOLL_PASSWORD_HASH_COST: '4' } },
+  );
+  return new Promise((res, rej) => {
+    let out = '';
+    child.once('exit', (code) => rej(new Error(`atoll up exited (${code}) before serving:\n${out}`)));
+    child.stdout.on('data', (b) => {
+      out += String(b);
+      const m = /^\s+(\S+)\s+region\/AZ\s+\S+\s+(http\S+)/m.exec(out);
+      if (m && out.includes('Press Ctrl-C')) {
+        child.removeAllListeners('exit');
+        child.stdout.resume();
+        res({ child, region: m[1], url: m[2] });
+      }
+    });
+  });
+}
+
+/** A small JSON client for the provisioning calls (admin token, catalog-free paths). */
+function client(url, password) {
+  let token;
+  const call = async (method, path, body, headers = {}) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        ...(token ? { 'x-auth-token': token } : {}),
+        ...(body !== undefined && !(body instanceof Uint8Array)
+          ? { 'content-type': 'application/json' }
+          : {}),
+        ...headers,
+      },
+      ...(body !== undefined ? { body: body instanceof Uint8Array ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    if (path === '/identity/v3/auth/tokens') token = res.headers.get('x-subject-token');
+    return text ? JSON.parse(text) : {};
+  };
+  const login = () =>
+    call('POST', '/identity/v3/auth/tokens', {
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'admin', domain: { id: 'default' }, password } },
+        },
+        scope: { project: { name: 'admin', domain: { id: 'default' } } },
+      },
+    });
+  return { call, login };
+}
+
+/** What Tempest needs up front: two images with bytes and two flavors. Returns their ids. */
+async function provision(api) {
+  const image = async (name) => {
+    const img = await api.call('POST', '/image/v2/images', {
+      name,
+      disk_format: 'raw',
+      container_format: 'bare',
+      visibility: 'public',
+    });
+    await api.call('PUT', `/image/v2/images/${img.id}/file`, new Uint8Array(randomBytes(1024)), {
+      'content-type': 'application/octet-stream',
+    });
+    return img.id;
+  };
+  const flavor = async (name, ram, disk) =>
+    (await api.call('POST', '/compute/v2.1/flavors', { flavor: { name, ram, vcpus: 1, disk } })).flavor.id;
+  return {
+    image: await image('tempest-image'),
+    imageAlt: await image('tempest-image-alt'),
+    flavor: await flavor('tempest-tiny', 128, 1),
+    flavorAlt: await flavor('tempest-small', 256, 1),
+  };
+}
+
+/**
+ * Pre-provisioned credentials (Tempest's accounts.yaml). Dynamic credentials would give each test class
+ * an admin of a fresh project, and only the admin role on the admin project makes a cloud admin in
+ * Atoll (Keystone's admin_project_name, docs/security.md); so admins here are users with the admin role
+ * on the admin project, and the others are members of projects of their own. Enough of each for
+ * --concurrency classes at once, each locking a primary, an alt and an admin.
+ */
+async function provisionAccounts(api, concurrency) {
+  const roleId = async (name) => {
+    const { roles } = await api.call('GET', `/identity/v3/roles?name=${name}`);
+    if (!roles?.length) throw new Error(`no ${name} role`);
+    return roles[0].id;
+  };
+  const [admin, member] = [await roleId('admin'), await roleId('member')];
+  const { projects } = await api.call('GET', '/identity/v3/projects?name=admin');
+  const adminProject = projects[0].id;
+  const user = async (name, projectId, role) => {
+    const password = randomBytes(12).toString('base64url');
+    const u = (
+      await api.call('POST', '/identity/v3/users', {
+        user: { name, password, domain_id: 'default', default_project_id: projectId },
+      })
+    ).user;
+    await api.call('PUT', `/identity/v3/projects/${projectId}/users/${u.id}/roles/${role}`);
+    return { username: name, password };
+  };
+  const accounts = [];
+  const n = Math.max(2, Number(concurrency));
+  for (let i = 1; i <= n * 2; i++) {
+    const project = (
+      await api.call('POST', '/identity/v3/projects', {
+        project: { name: `tempest-project-${i}`, domain_id: 'default' },
+      })
+    ).project;
+    // Room for what failed tests leave behind: accounts are reused from class to class.
+    await api.call('PUT', `/volume/v3/${adminProject}/os-quota-sets/${project.id}`, {
+      quota_set: { volumes: 100, snapshots: 100, gigabytes: 10000 },
+    });
+    accounts.push({
+      ...(await user(`tempest-user-${i}`, project.id, member)),
+      project_name: project.name,
+      roles: ['member'],
+    });
+  }
+  await api.call('PUT', `/volume/v3/${adminProject}/os-quota-sets/${adminProject}`, {
+    quota_set: { volumes: 100, snapshots: 100, gigabytes: 10000 },
+  });
+  for (let i = 1; i <= n; i++)
+    accounts.push({
+      ...(await user(`tempest-admin-${i}`, adminProject, admin)),
+      project_name: 'admin',
+      roles: ['admin'],
+      types: ['admin'],
+    });
+  return accounts;
+}
+
+/** accounts.yaml by hand: a list of flat maps whose values are strings or lists of strings. */
+function accountsYaml(accounts) {
+  const q = (v) => JSON.stringify(v);
+  return accounts
+    .map((a) => {
+      const lines = Object.entries({ ...a, user_domain_name: 'Default', project_domain_name: 'Default' }).map(
+        ([k, v]) => `${k}: ${Array.isArray(v) ? `[${v.map(q).join(', ')}]` : q(v)}`,
+      );
+      return `- ${lines.join('\n  ')}`;
+    })
+    .join('\n')
+    .concat('\n');
+}
+
+/** tempest.conf: what Atoll offers, switched on; what it does not, off (docs/conformance.md). */
+function tempestConf({ url, region, password, ids, workspace }) {
+  const sections = {
+    DEFAULT: { log_file: join(workspace, 'tempest.log'), debug: 'true' },
+    auth: {
+      use_dynamic_credentials: 'false',
+      test_accounts_file: join(workspace, 'etc', 'accounts.yaml'),
+      admin_username: 'admin',
+      admin_password: password,
+      admin_project_name: 'admin',
+      admin_domain_name: 'Default',
+      default_credentials_domain_name: 'Default',
+    },
+    identity: {
+      uri_v3: `${url}/identity/v3`,
+      auth_version: 'v3',
+      region,
+      disable_ssl_certificate_validation: 'true',
+    },
+    'identity-feature-enabled': { api_v2: 'false', api_v3: 'true' },
+    service_available: {
+      cinder: 'true',
+      glance: 'true',
+      nova: 'true',
+      neutron: 'true',
+      swift: 'false',
+      heat: 'false',
+      horizon: 'false',
+    },
+    compute: {
+      region,
+      image_ref: ids.image,
+      image_ref_alt: ids.imageAlt,
+      flavor_ref: ids.flavor,
+      flavor_ref_alt: ids.flavorAlt,
+      build_timeout: '60',
+    },
+    'compute-feature-enabled': { console_output: 'false', vnc_console: 'false', spice_console: 'false' },
+    image: { region, build_timeout: '60' },
+    network: { region },
+    volume: {
+      region,
+      catalog_type: 'volumev3',
+      min_microversion: VOLUME_MV.min,
+      max_microversion: VOLUME_MV.max,
+      build_timeout: '60',
+      storage_protocol: 'iSCSI',
+      vendor_name: 'Open Source',
+      volume_size: '1',
+    },
+    'volume-feature-enabled': {
+      backup: 'false',
+      snapshot: 'true',
+      clone: 'true',
+      manage_snapshot: 'false',
+      manage_volume: 'false',
+      extend_attached_volume: 'false',
+      multi_backend: 'false',
+      cluster_active_active: 'false',
+    },
+  };
+  return Object.entries(sections)
+    .map(
+      ([s, kv]) =>
+        `[${s}]\n${Object.entries(kv)
+          .map(([k, v]) => `${k} = ${v}`)
+          .join('\n')}\n`,
+    )
+    .join('\n');
+}
+
+/** One line of `tempest run` output: "{0} tempest.x.Y.test_z [0.1s] ... ok" (or FAILED, SKIPPED: why). */
+const RESULT = /^\{\d+\}\s+(\S+(?:\s+\([^)]*\))?)\s+(?:\[[^\]]*\]\s+)?\.\.\.\s+(ok|FAILED|SKIPPED:?\s*(.*))$/;
+
+function testId(raw) {
+  // setUpClass (tempest.api.x.Class) -> tempest.api.x.Class.setUpClass; drop the [id-...,smoke] tags.
+  const m = /^(\w+)\s+\(([^)]+)\)$/.exec(raw);
+  return (m ? `${m[2]}.${m[1]}` : raw).replace(/\[[^\]]*\]$/, '');
+}
+
+/**
+ * The exception of a failing test, from the traceback tempest prints right after its FAILED line: the
+ * first "module.Exception: text" line at the traceback's indentation, with the "Details:" line after it.
+ */
+function errorOf(block) {
+  const i = block.findIndex((l) => /^ {4}[A-Za-z_][\w.]*:\s/.test(l) && !/^ {4}(File|Traceback)\b/.test(l));
+  if (i < 0) return '';
+  const details = /^Details:/.test(block[i + 1] ?? '') ? ` ${block[i + 1].trim()}` : '';
+  return `${block[i].trim()}${details}`.slice(0, 500);
+}
+
+async function runTempest(workspace, suite, concurrency, logFile) {
+  const counts = { passed: 0, failed: 0, skipped: 0 };
+  const failing = [];
+  const skipped = [];
+  const lines = [];
+  const child = spawn('tempest', ['run', '--regex', suite, '--concurrency', String(concurrency)], {
+    cwd: workspace,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr.on('data', (b) => lines.push(String(b)));
+  let block = null;
+  const closeBlock = () => {
+    if (block) block.test.error = errorOf(block.lines);
+    block = null;
+  };
+  for await (const line of createInterface({ input: child.stdout })) {
+    lines.push(line);
+    const m = RESULT.exec(line.trim());
+    if (!m) {
+      if (block && /^Captured pythonlogging/.test(line)) closeBlock();
+      else block?.lines.push(line);
+      continue;
+    }
+    closeBlock();
+    const id = testId(m[1]);
+    if (m[2] === 'ok') counts.passed++;
+    else if (m[2] === 'FAILED') {
+      counts.failed++;
+      const test = { id, error: '' };
+      failing.push(test);
+      block = { test, lines: [] };
+    } else {
+      counts.skipped++;
+      skipped.push({ id, reason: m[3] ?? '' });
+    }
+    const done = counts.passed + counts.failed + counts.skipped;
+    const word = m[2] === 'ok' ? ' ok ' : m[2] === 'FAILED' ? 'FAIL' : 'skip';
+    log(`${String(done).padStart(4)} ${word} ${id}`);
+  }
+  closeBlock();
+  await new Promise((res) => child.once('close', res));
+  writeFileSync(logFile, lines.join('\n'));
+  return { counts, failing, skipped };
+}
+
+/**
+ * Keeps docs/conformance.md's table of latest results in step: the row of this suite between the
+ * tempest:results markers is replaced (or added), the other suites' rows are left as they are.
+ */
+function updateDocsTable(summary) {
+  const file = join(ROOT, 'docs', 'conformance.md');
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return;
+  }
+  const begin = '<!-- tempest:results:begin -->';
+  const end = '<!-- tempest:results:end -->';
+  const [i, j] = [text.indexOf(begin), text.indexOf(end)];
+  if (i < 0 || j < i) return;
+  const row = `| \`${summary.suite}\` | ${summary.passed} | ${summary.failed} | ${summary.skipped} | ${summary.date} |`;
+  const rows = text
+    .slice(i + begin.length, j)
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .filter((l) => !l.startsWith(`| \`${summary.suite}\` `));
+  rows.push(row);
+  rows.sort();
+  const table = ['| suite | passed | failed | skipped | date |', '|---|---|---|---|---|', ...rows].join('\n');
+  writeFileSync(file, `${text.slice(0, i + begin.length)}\n${table}\n${text.slice(j)}`);
+}
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { concurrency: { type: 'string', default: '2' }, keep: { type: 'boolean', default: false } },
+  });
+  const arg = positionals[0] ?? 'volume';
+  const suite = SHORT[arg] ?? arg;
+  ensureTempest();
+  const tmp = mkdtempSync(join(tmpdir(), 'atoll-tempest-'));
+  const password = randomBytes(12).toString('base64url');
+  log(`starting one site (data in ${tmp})`);
+  const site = await startSite(join(tmp, 'site'), password);
+  const cleanups = [];
+  const stop = () => site.child.kill('SIGTERM');
+  process.on('SIGINT', () => {
+    stop();
+    process.exit(130);
+  });
+  try {
+    log(`site ${site.region} at ${site.url}; provisioning images and flavors`);
+    const api = client(site.url, password);
+    await api.login();
+    const ids = await provision(api);
+    const accounts = await provisionAccounts(api, values.concurrency);
+    const workspace = join(tmp, 'workspace');
+    // A workspace of its own name, so runs never collide in ~/.tempest/workspace.yaml; removed after.
+    const name = `atoll-${randomBytes(4).toString('hex')}`;
+    execFileSync('tempest', ['init', '--name', name, workspace], { stdio: 'ignore', cwd: tmp });
+    cleanups.push(() =>
+      execFileSync('tempest', ['workspace', 'remove', '--name', name], { stdio: 'ignore', cwd: tmp }),
+    );
+    mkdirSync(join(workspace, 'etc'), { recursive: true });
+    writeFileSync(join(workspace, 'etc', 'accounts.yaml'), accountsYaml(accounts));
+    writeFileSync(join(workspace, 'etc', 'tempest.conf'), tempestConf({ ...site, password, ids, workspace }));
+    log(`running tempest run --regex ${suite} --concurrency ${values.concurrency}`);
+    const started = Date.now();
+    const r = await runTempest(workspace, suite, values.concurrency, join(tmp, 'run.log'));
+    const summary = {
+      suite,
+      date: new Date().toISOString().slice(0, 10),
+      tempest: execFileSync('dpkg-query', ['-W', '-f=${Version}', 'tempest'], { encoding: 'utf8' }).trim(),
+      sites: 1,
+      seconds: Math.round((Date.now() - started) / 1000),
+      ...r.counts,
+      failing: r.failing,
+      skipped_tests: r.skipped,
+    };
+    const out = join(
+      ROOT,
+      'bench',
+      'results',
+      `tempest-${suite.replace(/^tempest\.api\./, '').replace(/[^\w.-]+/g, '_')}.json`,
+    );
+    writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
+    updateDocsTable(summary);
+    log(`${suite}: ${r.counts.passed} passed, ${r.counts.failed} failed, ${r.counts.skipped} skipped`);
+    for (const f of r.failing) log(`  FAIL ${f.id}${f.error ? `: ${f.error}` : ''}`);
+    log(
+      `summary saved to ${out.slice(ROOT.length + 1)}${values.keep ? `; run log in ${join(tmp, 'run.log')}` : ''}`,
+    );
+    process.exitCode = r.counts.failed ? 1 : 0;
+  } finally {
+    stop();
+    for (const c of cleanups) c();
+    if (!values.keep) rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();
