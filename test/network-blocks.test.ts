@@ -284,9 +284,19 @@ for (const seed of [7, 8]) {
             .all(networkId) as string[];
           assert.deepEqual(new Set(ids), new Set(live.keys()), `${s.ctx.name} holds the acknowledged ports`);
         }
-        // Healed: the pool fills up completely, whatever blocks the partitions left where.
-        const fill = await fillRoundRobin(cloud, api, all, networkId, subnetId, 40 * poolSize(prefix));
-        assert.equal(live.size + fill.ips.length, poolSize(prefix), 'every address of the pool was used');
+        // Healed: the pool fills up completely, whatever blocks the partitions left where. Blocks
+        // given back during the partitions are taken back once the owner applied their lessees' logs,
+        // so on a loaded machine a pass may stop early: a later pass, after convergence, goes on.
+        let used = live.size;
+        for (let pass = 0; pass < 3 && used < poolSize(prefix); pass++) {
+          if (pass > 0) {
+            await cloud.converged(20_000);
+            await sleep(1000);
+          }
+          used += (await fillRoundRobin(cloud, api, all, networkId, subnetId, 40 * poolSize(prefix))).ips
+            .length;
+        }
+        assert.equal(used, poolSize(prefix), 'every address of the pool was used');
         await cloud.converged(20_000);
         assert.equal(allocated(cloud, subnetId), poolSize(prefix));
         checkAddressInvariants(cloud, subnetId);
