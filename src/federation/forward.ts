@@ -14,26 +14,19 @@ import type { Fabric } from '../fabric/fabric.ts';
 import { FabricError, FabricErrorCode, decodeJson, encodeJson, subjects } from '../fabric/fabric.ts';
 import { Conflict, SiteUnavailable, TooLarge } from '../core/errors.ts';
 import type { Replicator } from './replicator.ts';
-import { createHash, createPrivateKey, createPublicKey, randomUUID, sign, verify } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import type { MessageSigner, SignedFields } from './signed.ts';
+import { SIGNED_WINDOW_MS } from './signed.ts';
 
-/** How old (or early) a forwarded request may be; its id is remembered this long to refuse replays. */
-export const FORWARD_WINDOW_MS = 30_000;
+/** How old (or early) a forwarded request may be (see signed.ts). */
+export const FORWARD_WINDOW_MS = SIGNED_WINDOW_MS;
 /** How long, and for how many writes, the owner keeps the answer to a forwarded request id. */
 const IDEMPOTENT_MS = 10 * 60_000;
 const IDEMPOTENT_MAX = 10_000;
 /** Round trip assumed for a peer none was measured for yet, ms. */
 const UNMEASURED_RTT_MS = 500;
 
-/** The sender's identity key signs each request; the owner verifies it before anything runs. */
-export interface ForwardAuth {
-  /** PEM of this site's identity private key. */
-  privateKey(): string;
-  /** PEM of a site's identity public key if it is known and not evicted. */
-  identityKey(site: string): string | undefined;
-  now(): number;
-}
-
-export interface ForwardedRequest {
+export interface ForwardedRequest extends SignedFields {
   v: number;
   from: string;
   method: string;
@@ -41,10 +34,6 @@ export interface ForwardedRequest {
   headers: Record<string, string>;
   /** base64 */
   body?: string;
-  /** sent at, ms; request id (replays refused); Ed25519 over the request without `sig`, base64url */
-  at?: number;
-  id?: string;
-  sig?: string;
 }
 export interface ForwardedReply {
   status: number;
@@ -81,40 +70,28 @@ export class Forwarder {
   private fabric: Fabric;
   private replicator: Replicator;
   private timeoutMs: number;
-  private auth: ForwardAuth | undefined;
-  private seen = new Map<string, number>();
+  private signer: MessageSigner | undefined;
   /** Writes run for a caller's request id: in flight or answered (idempotent retries). */
   private answers = new Map<string, { at: number; reply: Promise<ForwardedReply> }>();
   readonly stats = { forwarded: 0, served: 0, unavailable: 0, refused: 0 };
 
-  constructor(fabric: Fabric, replicator: Replicator, opts: { timeoutMs: number; auth?: ForwardAuth }) {
+  constructor(
+    fabric: Fabric,
+    replicator: Replicator,
+    opts: { timeoutMs: number; signer?: MessageSigner; isMember?: (site: string) => boolean },
+  ) {
     this.fabric = fabric;
     this.replicator = replicator;
     this.timeoutMs = opts.timeoutMs;
-    this.auth = opts.auth;
+    this.signer = opts.signer;
+    this.isMember = opts.isMember ?? (() => true);
   }
-
-  private static signed(req: ForwardedRequest): Buffer {
-    const { sig: _sig, ...rest } = req;
-    return Buffer.from(JSON.stringify(rest));
-  }
+  /** Whether a site is one requests may be forwarded to (known, not evicted). */
+  private isMember: (site: string) => boolean;
 
   /** Why a request must not run (unsigned, unknown or evicted sender, stale, replayed), or undefined. */
   private check(req: ForwardedRequest): string | undefined {
-    if (!this.auth) return undefined;
-    const pem = typeof req.from === 'string' ? this.auth.identityKey(req.from) : undefined;
-    if (!pem) return `sender ${String(req.from)} is unknown or evicted`;
-    if (typeof req.sig !== 'string' || typeof req.id !== 'string' || typeof req.at !== 'number')
-      return 'request is not signed';
-    if (!verify(null, Forwarder.signed(req), createPublicKey(pem), Buffer.from(req.sig, 'base64url')))
-      return `request signature does not verify as ${req.from}`;
-    const now = this.auth.now();
-    if (Math.abs(now - req.at) > FORWARD_WINDOW_MS) return 'request is stale';
-    for (const [id, at] of this.seen) if (at < now - FORWARD_WINDOW_MS) this.seen.delete(id);
-    const key = `${req.from}/${req.id}`;
-    if (this.seen.has(key)) return 'request is a replay';
-    this.seen.set(key, req.at);
-    return undefined;
+    return this.signer?.refusal(req);
   }
 
   get site(): string {
@@ -148,7 +125,7 @@ export class Forwarder {
     const key = createHash('sha256')
       .update(`${req.from}\n${req.headers['x-auth-token'] ?? ''}\n${req.method} ${req.url}\n${rid}`)
       .digest('base64url');
-    const now = this.auth?.now() ?? Date.now();
+    const now = Date.now();
     const hit = this.answers.get(key);
     if (hit && now - hit.at < IDEMPOTENT_MS) return hit.reply;
     for (const [k, a] of this.answers)
@@ -180,7 +157,7 @@ export class Forwarder {
       throw new Conflict(
         `request was forwarded here by ${String(req.headers[FORWARDED_BY])} but ${owner} owns it`,
       );
-    if (this.auth && !this.auth.identityKey(owner))
+    if (!this.isMember(owner))
       throw new Conflict(
         `Site ${owner} was evicted from the federation (or never joined it): what it owns is orphaned and cannot be changed.`,
       );
@@ -196,13 +173,7 @@ export class Forwarder {
     const fwd: ForwardedRequest = { v: 1, from: this.site, method: req.method, url: req.url, headers };
     if (req.body !== undefined && req.body !== null)
       fwd.body = Buffer.from(typeof req.body === 'string' ? req.body : req.body).toString('base64');
-    if (this.auth) {
-      fwd.at = this.auth.now();
-      fwd.id = randomUUID();
-      fwd.sig = sign(null, Forwarder.signed(fwd), createPrivateKey(this.auth.privateKey())).toString(
-        'base64url',
-      );
-    }
+    this.signer?.sign(fwd);
     const data = encodeJson(fwd);
     // Base64 makes a body a third larger: one near the API's body limit fits in no fabric message.
     if (data.byteLength > this.fabric.maxPayload)

@@ -36,6 +36,7 @@ import { registerAdminApi } from './admin-api.ts';
 import { assertNameFree } from './name-guard.ts';
 import { checkSettings } from './settings.ts';
 import { ContinuityCheck } from '../federation/continuity.ts';
+import { MessageSigner } from '../federation/signed.ts';
 
 export const ATOLL_VERSION = '0.1.0';
 
@@ -93,6 +94,8 @@ export interface SiteContext {
   readonly membership: Membership;
   readonly replicator: Replicator;
   readonly forwarder: Forwarder;
+  /** Signs this site's requests to other sites and checks theirs (federation/signed.ts). */
+  readonly signer: MessageSigner;
   readonly fabric: Fabric;
   readonly clock: Clock;
   readonly ids: Ids;
@@ -243,17 +246,21 @@ export async function createSite(
     },
     new SiteSealer(registry, config.trust),
   );
+  // Site-to-site requests (forwarded HTTP, address leases) are signed by their sender (signed.ts).
+  const memberKey = (s: string) => {
+    const row = registry.get(s);
+    if (!row || row.state === 'evicted' || registry.isEvicted(s)) return undefined;
+    return registry.admittedKey(s) ?? (row.identity_key || undefined);
+  };
+  const signer = new MessageSigner({
+    privateKey: () => registry.identity().privateKey,
+    identityKey: memberKey,
+    now: () => clock.now(),
+  });
   const forwarder = new Forwarder(deps.fabric, replicator, {
     timeoutMs: config.forwardTimeoutMs,
-    auth: {
-      privateKey: () => registry.identity().privateKey,
-      identityKey: (s) => {
-        const row = registry.get(s);
-        if (!row || row.state === 'evicted' || registry.isEvicted(s)) return undefined;
-        return registry.admittedKey(s) ?? (row.identity_key || undefined);
-      },
-      now: () => clock.now(),
-    },
+    signer,
+    isMember: (s) => memberKey(s) !== undefined,
   });
   const membership = new Membership(store, changelog, registry, clock, ids);
   const metrics = new Metrics();
@@ -282,6 +289,7 @@ export async function createSite(
     membership,
     replicator,
     forwarder,
+    signer,
     fabric: deps.fabric,
     clock,
     ids,

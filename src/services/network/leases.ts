@@ -108,7 +108,11 @@ export class LeaseAgent {
     this.stopServing = this.ctx.fabric.serve(subjects.rpc(this.ctx.name, 'ipam'), async (data) => {
       let reply: IpamReply;
       try {
-        reply = await this.answer(decodeJson<IpamRequest>(data));
+        const req = decodeJson<IpamRequest>(data);
+        // The sender signs its request (a site could otherwise lease, renew or return in another's name).
+        const refused = this.ctx.signer.refusal(req);
+        if (refused) throw new Forbidden(`Address lease request refused: ${refused}.`);
+        reply = await this.answer(req);
       } catch (e) {
         const err =
           e instanceof CloudError
@@ -210,7 +214,11 @@ export class LeaseAgent {
       throw new SiteUnavailable(owner, `it leases the address blocks ${this.ctx.name} needs`);
     let raw: Uint8Array;
     try {
-      raw = await this.ctx.fabric.request(subjects.rpc(owner, 'ipam'), encodeJson(req), timeoutMs);
+      raw = await this.ctx.fabric.request(
+        subjects.rpc(owner, 'ipam'),
+        encodeJson(this.ctx.signer.sign({ ...req })),
+        timeoutMs,
+      );
     } catch (e) {
       this.stats.failed++;
       if (e instanceof FabricError) throw new SiteUnavailable(owner, `lease request ${e.code}`);
