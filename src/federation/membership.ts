@@ -180,9 +180,9 @@ export class Membership {
   }
 
   evict(site: string, reason: string): void {
-    if (site === this.site) throw new BadRequest('a site cannot evict itself; use leave');
     if (site === this.registry.authority())
       throw new BadRequest(`${site} is the federation's membership authority and cannot be evicted`);
+    if (site === this.site) throw new BadRequest('a site cannot evict itself; use leave');
     if (!this.registry.get(site) && !this.registry.admittedKey(site))
       throw new NotFound(`unknown site ${site}`);
     this.changelog.put('eviction', { id: `${site}:${this.site}`, site, reason, at: this.clock.now() });
