@@ -4,18 +4,17 @@
  * Groups themselves are not offered yet (docs/volume.md); the types are what tools create first.
  * A group type belongs to the site that made it; the default one is built in, the same everywhere.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { VolumeRoutes } from './scope.ts';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, CloudError, Conflict, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../../site/site.ts';
 import { isObj, optBool, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { uuidFrom } from '../service.ts';
 import { VolKind } from '../store/schema.ts';
 import { stringValues } from './actions.ts';
 
-type Enter = (req: FastifyRequest, reply: FastifyReply, write?: boolean) => { auth: AuthContext; mv: number };
 interface GroupType {
   id: string;
   name: string;
@@ -33,12 +32,7 @@ const DEFAULT_GROUP_TYPE: GroupType = {
   group_specs: {},
 };
 
-export function registerGroupTypeRoutes(
-  app: FastifyInstance,
-  ctx: SiteContext,
-  base: string,
-  enter: Enter,
-): void {
+export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes): void {
   const db = ctx.store.db;
   const P = `${base}/group_types`;
   const stored = () =>

@@ -5,21 +5,14 @@
  * throttle; the specs are kept and shown for the tools that manage them. A spec belongs to the site
  * that made it; associating writes the type, so it runs where the type lives.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuthContext } from '../../../core/auth.ts';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { VolumeRoutes } from './scope.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../../site/site.ts';
 import { isObj, wrapped } from '../../common/input.ts';
-import type { VolumeService } from '../service.ts';
 import { VolKind } from '../store/schema.ts';
 import { stringValues } from './actions.ts';
 
-type Enter = (
-  req: FastifyRequest,
-  reply: FastifyReply,
-  write?: boolean,
-) => { auth: AuthContext; project: string };
 interface Qos {
   id: string;
   name: string;
@@ -28,13 +21,7 @@ interface Qos {
 }
 const CONSUMERS = ['front-end', 'back-end', 'both'];
 
-export function registerQosRoutes(
-  app: FastifyInstance,
-  ctx: SiteContext,
-  svc: VolumeService,
-  base: string,
-  enter: Enter,
-): void {
+export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes): void {
   const db = ctx.store.db;
   const P = `${base}/qos-specs`;
   const all = () =>

@@ -4,6 +4,7 @@
  * naming another site's availability zone is forwarded there; writes to another site's rows go to it.
  * https://docs.openstack.org/api-ref/block-storage/v3/
  */
+import type { VolumeRoutes } from './scope.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin, requireMember, requireReader } from '../../../core/auth.ts';
@@ -122,10 +123,11 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     return { versions: [version()] };
   });
 
-  registerServiceRoutes(app, ctx, svc, P, (req, reply) => enter(req, reply));
-  registerTransferRoutes(app, ctx, svc, P, enter);
-  registerQosRoutes(app, ctx, svc, P, enter);
-  registerGroupTypeRoutes(app, ctx, P, enter);
+  const scope: VolumeRoutes = { app, ctx, svc, base: P, enter };
+  registerServiceRoutes(scope);
+  registerTransferRoutes(scope);
+  registerQosRoutes(scope);
+  registerGroupTypeRoutes(scope);
 
   // ---- paging and filters (Cinder: sort=key:dir, marker/limit, <collection>_links) ----
   const listOf = (

@@ -6,17 +6,13 @@
  * defaults are fixed, docs/volume.md). Clients discover zones and backends through these before they
  * create anything (Tempest, Horizon, the SDK's volume listing).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuthContext } from '../../../core/auth.ts';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { VolumeRoutes } from './scope.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../../site/site.ts';
 import { isObj, novaTime } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import type { VolumeService } from '../service.ts';
 import { VOLUME_QUOTAS } from '../service.ts';
-
-type Enter = (req: FastifyRequest, reply: FastifyReply) => { auth: AuthContext; mv: number; project: string };
 
 /** The extensions Atoll's Block Storage API implements, under Cinder's names and aliases. */
 const EXTENSIONS: readonly (readonly [name: string, alias: string, description: string])[] = [
@@ -55,13 +51,7 @@ interface ServiceRow {
   up: boolean;
 }
 
-export function registerServiceRoutes(
-  app: FastifyInstance,
-  ctx: SiteContext,
-  svc: VolumeService,
-  base: string,
-  enter: Enter,
-): void {
+export function registerServiceRoutes({ app, ctx, svc, base, enter }: VolumeRoutes): void {
   const admin = (req: FastifyRequest, reply: FastifyReply) => {
     const e = enter(req, reply);
     requireAdmin(e.auth);

@@ -6,13 +6,13 @@
  * run there (forwarded). Clients that list volumes list transfers first, so both paths answer.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { VolumeRoutes } from './scope.ts';
 import type { AuthContext } from '../../../core/auth.ts';
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../../site/site.ts';
 import { isObj, novaTime, optBool, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import type { VolRow, VolumeService } from '../service.ts';
+import type { VolRow } from '../service.ts';
 import { VolKind } from '../store/schema.ts';
 
 interface TransferRow {
@@ -27,21 +27,9 @@ interface TransferRow {
   created_at: number;
 }
 
-type Enter = (
-  req: FastifyRequest,
-  reply: FastifyReply,
-  write?: boolean,
-) => { auth: AuthContext; mv: number; project: string };
-
 const hashKey = (salt: string, key: string) => createHash('sha256').update(`${salt}\0${key}`).digest();
 
-export function registerTransferRoutes(
-  app: FastifyInstance,
-  ctx: SiteContext,
-  svc: VolumeService,
-  base: string,
-  enter: Enter,
-): void {
+export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRoutes): void {
   const db = ctx.store.db;
   const row = (id: string) =>
     db.prepare('SELECT * FROM vol_transfers WHERE id = ?').get(id) as TransferRow | undefined;

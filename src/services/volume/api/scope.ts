@@ -1,0 +1,26 @@
+/**
+ * @module What every group of Block Storage routes is registered with: the server, the site, the
+ * volume service, the URL base (`/volume/v3/{project_id}`) and the gate every request passes first
+ * (authentication, the URL's project, the microversion). One type, so that the route files
+ * (transfers, QoS, group types, services) do not each declare their own.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthContext } from '../../../core/auth.ts';
+import type { SiteContext } from '../../../site/site.ts';
+import type { VolumeService } from '../service.ts';
+
+/** Authenticates, checks the URL's project (and, for a write, that the token may write) and the microversion. */
+export type Enter = (
+  req: FastifyRequest,
+  reply: FastifyReply,
+  write?: boolean,
+) => { auth: AuthContext; mv: number; project: string };
+
+export interface VolumeRoutes {
+  app: FastifyInstance;
+  ctx: SiteContext;
+  svc: VolumeService;
+  /** `/volume/v3/:project_id` */
+  base: string;
+  enter: Enter;
+}
