@@ -2,7 +2,8 @@
  * @module Image API v2 as Tempest and Glance's clients expect it, over HTTP against two real sites:
  * metadata definitions (namespaces with objects, properties, tags and resource type associations,
  * written through the site that does not own them), every /schemas document, deactivate and
- * reactivate, list filters by format and size, both JSON-patch dialects, and `GET /images/`.
+ * reactivate, list filters by format and size, both JSON-patch dialects, `GET /images/`, and the
+ * fault shape Glance's clients parse.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -237,6 +238,17 @@ describe('image conformance (HTTP, two sites)', () => {
       type: 'application/openstack-images-v2.0-json-patch',
     });
     assert.equal(bad.status, 400);
+  });
+
+  it("faults are Glance's: every top-level value an object with a message (python-glanceclient)", async () => {
+    const r = await call('GET', `/images/${'0'.repeat(8)}-0000-0000-0000-000000000000`);
+    assert.equal(r.status, 404);
+    assert.deepEqual(Object.keys(r.body), ['error']);
+    assert.equal(r.body.error.code, 404);
+    assert.match(r.body.error.message, /No image found/);
+    const ns = await call('GET', '/metadefs/namespaces/nope');
+    assert.equal(ns.status, 404);
+    assert.ok(Object.values(ns.body).every((v) => typeof v === 'object' && typeof v.message === 'string'));
   });
 
   it('GET /images/ (an empty id) is a 404, not the list', async () => {
