@@ -221,7 +221,7 @@ describe('image conformance (HTTP, two sites)', () => {
     assert.equal((await call('GET', '/images?size_min=abc')).status, 400);
   });
 
-  it('takes both JSON-patch dialects, and an admin may change the owner', async () => {
+  it('takes both JSON-patch dialects, an admin may change the owner, os_glance_* is reserved', async () => {
     const img = await imageWith(0);
     const v20 = await call('PATCH', `/images/${img.id}`, [{ replace: '/name', value: 'old-style' }], {
       type: 'application/openstack-images-v2.0-json-patch',
@@ -234,6 +234,11 @@ describe('image conformance (HTTP, two sites)', () => {
     });
     assert.equal(v21.status, 200, JSON.stringify(v21.body));
     assert.equal(v21.body.owner, owner);
+    const reserved = await call('PATCH', `/images/${img.id}`, [{ add: '/os_glance_foo', value: 'bar' }], {
+      type: 'application/openstack-images-v2.0-json-patch',
+    });
+    assert.equal(reserved.status, 403, 'os_glance_* is reserved');
+    assert.equal((await call('POST', '/images', { name: 'r', os_glance_foo: 'bar' })).status, 403);
     const bad = await call('PATCH', `/images/${img.id}`, [{ replace: '/name', add: '/x' }], {
       type: 'application/openstack-images-v2.0-json-patch',
     });

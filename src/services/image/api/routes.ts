@@ -26,6 +26,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const VISIBILITIES = ['public', 'private', 'shared', 'community'] as const;
 const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
 const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
+/** Properties under this prefix are Glance's own (os_glance_reserved in Tempest). */
+const RESERVED_PREFIX = 'os_glance';
 /** Core attributes: everything else in a create or patch is a free-form property. */
 const CORE = new Set([
   'id',
@@ -686,6 +688,8 @@ function setAttr(img: ImageRow, props: Obj, key: string, v: unknown): void {
       throw new BadRequest('Image locations are not supported.');
     default:
       if (CORE.has(key)) throw new Forbidden(`Attribute '${key}' is read-only.`);
+      // Glance keeps the os_glance namespace for itself (import state, stores): 403, as Glance answers.
+      if (key.startsWith(RESERVED_PREFIX)) throw new Forbidden(`Attribute '${key}' is reserved.`);
       if (typeof v !== 'string' && v !== null) throw new BadRequest(`Property '${key}' must be a string.`);
       if (v === null) delete props[key];
       else props[key] = v;
