@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLocalCloud } from './support/cloud.ts';
+import { passwordToken, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 
 type Json = Record<string, any>;
@@ -97,6 +97,13 @@ describe('image conformance (HTTP, two sites)', () => {
     await cloud.converged();
     const listed = await ok('GET', '/metadefs/namespaces', 200, undefined, 1);
     assert.ok(listed.namespaces.some((n: Json) => n.namespace === 'tempest-ns'));
+    const byType = await ok('GET', `/metadefs/namespaces?resource_types=${rt},OS::Other`, 200);
+    assert.deepEqual(
+      byType.namespaces.map((n: Json) => n.namespace),
+      ['tempest-ns'],
+    );
+    const other = await ok('GET', '/metadefs/namespaces?resource_types=OS::Nova::Server', 200);
+    assert.ok(!other.namespaces.some((n: Json) => n.namespace === 'tempest-ns'));
     assert.equal((await call('DELETE', '/metadefs/namespaces/tempest-ns')).status, 403, 'protected');
     // An update through the other site is carried to the namespace's own site.
     const up = await ok(
@@ -182,6 +189,31 @@ describe('image conformance (HTTP, two sites)', () => {
       const n = site.ctx.store.db.prepare('SELECT count(*) AS n FROM metadef_items').get() as { n: number };
       assert.equal(n.n, 0, site.ctx.name);
     }
+  });
+
+  it('only a cloud admin writes metadefs; a member reads public namespaces, not private ones', async () => {
+    await cloud.osJson(['project', 'create', 'md-demo']);
+    await cloud.osJson(['user', 'create', '--password', 'md-secret', 'md-alice']);
+    const add = await cloud.os(['role', 'add', '--project', 'md-demo', '--user', 'md-alice', 'member']);
+    assert.equal(add.code, 0, add.stderr);
+    const member = await passwordToken(cloud.url(0), {
+      name: 'md-alice',
+      password: 'md-secret',
+      project: 'md-demo',
+    });
+    await ok('POST', '/metadefs/namespaces', 201, { namespace: 'md-public', visibility: 'public' });
+    await ok('POST', '/metadefs/namespaces', 201, { namespace: 'md-private', visibility: 'private' });
+    const as = (method: string, path: string, body?: unknown) =>
+      call(method, path, body, { headers: { 'x-auth-token': member } });
+    assert.equal((await as('POST', '/metadefs/namespaces', { namespace: 'mine' })).status, 403);
+    assert.equal((await as('POST', '/metadefs/namespaces/md-public/objects', { name: 'o' })).status, 403);
+    assert.equal((await as('DELETE', '/metadefs/namespaces/md-public')).status, 403);
+    assert.equal((await as('GET', '/metadefs/namespaces/md-public')).status, 200);
+    assert.equal((await as('GET', '/metadefs/namespaces/md-private')).status, 404);
+    const seen = (await as('GET', '/metadefs/namespaces')).body.namespaces.map((n: Json) => n.namespace);
+    assert.ok(seen.includes('md-public') && !seen.includes('md-private'));
+    await ok('DELETE', '/metadefs/namespaces/md-public', 204);
+    await ok('DELETE', '/metadefs/namespaces/md-private', 204);
   });
 
   /** A new image with `bytes` of data, owned by the admin's project. */

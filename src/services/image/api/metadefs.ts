@@ -289,6 +289,13 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
     return next;
   };
 
+  /** `?resource_types=A,B` (Horizon's filter): namespaces associated with any of them. */
+  const associatedWith = (raw: unknown) => {
+    if (typeof raw !== 'string' || raw === '') return () => true;
+    const want = new Set(raw.split(','));
+    return (ns: NamespaceRow) => items(ns.id, 'resource_type').some((r) => want.has(r.name));
+  };
+
   // ---- resource types -----------------------------------------------------------------------------
   app.get(`${BASE}/resource_types`, async (req) => {
     site.authenticate(req);
@@ -302,7 +309,8 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
     const q = req.query as Obj;
     const rows = (db.prepare('SELECT * FROM metadef_namespaces ORDER BY namespace').all() as NamespaceRow[])
       .filter((ns) => canSee(auth, ns))
-      .filter((ns) => q.visibility === undefined || ns.visibility === q.visibility);
+      .filter((ns) => q.visibility === undefined || ns.visibility === q.visibility)
+      .filter(associatedWith(q.resource_types));
     return {
       namespaces: rows.map((ns) => namespaceView(ns, false)),
       first: '/v2/metadefs/namespaces',
