@@ -12,11 +12,12 @@ import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../../site/site.ts';
-import { isObj, onlyKeys, optBool, optStr, optStrList, reqStr } from '../../common/input.ts';
+import { isObj, novaTime, onlyKeys, optBool, optStr, optStrList, reqStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { MetadefItemRow, NamespaceRow } from '../store/schema.ts';
 
-const glanceTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** Glance writes times as Nova does: 2026-11-24T12:00:00Z. */
+const glanceTime = novaTime;
 const BASE = '/image/v2/metadefs';
 
 /** The resource types Glance ships definitions for (its etc/metadefs); associations must name one. */
