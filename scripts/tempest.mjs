@@ -246,6 +246,13 @@ function tempestConf({ url, region, password, ids, workspace }) {
     },
     'compute-feature-enabled': { console_output: 'false', vnc_console: 'false', spice_console: 'false' },
     image: { region, build_timeout: '60' },
+    // No image import (glance-direct, web-download, copy-image), no cache API, no locations, one store.
+    'image-feature-enabled': {
+      api_v1: 'false',
+      api_v2: 'true',
+      import_image: 'false',
+      os_glance_reserved: 'true',
+    },
     network: { region },
     volume: {
       region,

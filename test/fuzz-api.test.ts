@@ -1049,9 +1049,11 @@ function faultProblem(flavor: Flavor, status: number, text: string): string | un
         ? undefined
         : 'not {"NeutronError":{type,message,detail}}';
     case 'glance':
-      return o?.code === status && typeof o.message === 'string' && o.error?.code === status
+      return o?.error?.code === status &&
+        typeof o.error.message === 'string' &&
+        Object.values(o).every((v) => typeof v === 'object' && v !== null)
         ? undefined
-        : 'not a Glance fault {code,title,message,error}';
+        : 'not a Glance fault {"error":{code,title,message}} (every top-level value an object)';
   }
 }
 

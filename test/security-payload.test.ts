@@ -113,7 +113,7 @@ describe('issue 11 class 3: oversized rows at the API (413, nothing written)', (
       'application/openstack-images-v2.1-json-patch',
     );
     assert.equal(r.status, 413, JSON.stringify(r.json).slice(0, 300));
-    assert.match(r.json.message, /too large to forward to site-a/);
+    assert.match(r.json.error.message, /too large to forward to site-a/);
     assert.equal(other.ctx.forwarder.stats.forwarded, forwarded, 'nothing was sent');
   });
 

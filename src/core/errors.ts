@@ -151,6 +151,8 @@ export function faultBody(flavor: ApiFlavor, status: number, message: string, de
         NeutronError: { type: detailType ?? NEUTRON_TYPES[status] ?? 'NeutronError', message, detail: '' },
       };
     case 'glance':
-      return { code: status, title: TITLES[status] ?? 'Error', message, error: { code: status, message } };
+      // Glance's clients read every top-level value of a JSON fault as an object holding `message`
+      // (python-glanceclient's exc.from_response), so nothing else may sit at the top level.
+      return { error: { code: status, title: TITLES[status] ?? 'Error', message } };
   }
 }

@@ -464,7 +464,11 @@ function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
   const { metrics } = ctx;
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(
-    ['application/json', 'application/openstack-images-v2.1-json-patch'],
+    [
+      'application/json',
+      'application/openstack-images-v2.1-json-patch',
+      'application/openstack-images-v2.0-json-patch',
+    ],
     { parseAs: 'string' },
     (_req, body, done) => {
       const text = String(body);

@@ -7,6 +7,7 @@ import type { AuthContext } from '../../core/auth.ts';
 import type { ServiceModule, SiteContext } from '../../site/site.ts';
 import type { ImageForCompute } from '../common/internal.ts';
 import { InternalApi } from '../common/internal.ts';
+import { registerMetadefRoutes } from './api/metadefs.ts';
 import { registerImageRoutes } from './api/routes.ts';
 import { BlobStore } from './store/blobs.ts';
 import { imageKinds, imageMigrations } from './store/schema.ts';
@@ -31,6 +32,7 @@ export function imageModule(): ServiceModule {
     register(app, site: SiteContext) {
       blobs = new BlobStore(site.config.dataDir);
       const api = registerImageRoutes(app, site, blobs);
+      registerMetadefRoutes(app, site);
       const internal: ImageForComputeSnapshots = {
         usableImage(auth, imageId) {
           const img = api.get(imageId);

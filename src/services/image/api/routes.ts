@@ -16,6 +16,7 @@ import type { BlobStore } from '../store/blobs.ts';
 import { BlobTooLarge } from '../store/blobs.ts';
 import { imageLimits } from '../limits.ts';
 import type { ImageRow, MemberRow } from '../store/schema.ts';
+import { registerSchemaRoutes } from './schemas.ts';
 
 /** Forwarded replies travel whole through the fabric, so downloads from another site are bounded. */
 export const FORWARD_DOWNLOAD_LIMIT = 64 * 1024 * 1024;
@@ -25,6 +26,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const VISIBILITIES = ['public', 'private', 'shared', 'community'] as const;
 const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
 const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
+/** Properties under this prefix are Glance's own (os_glance_reserved in Tempest). */
+const RESERVED_PREFIX = 'os_glance';
 /** Core attributes: everything else in a create or patch is a free-form property. */
 const CORE = new Set([
   'id',
@@ -206,14 +209,7 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
   app.get('/image/versions', async () => ({ versions: versions() }));
   app.get('/image/v2', async (_req, reply) => reply.code(300).send({ versions: versions() }));
 
-  app.get('/image/v2/schemas/image', async () => ({
-    name: 'image',
-    properties: Object.fromEntries([...CORE].map((k) => [k, {}])),
-    additionalProperties: { type: 'string' },
-    links: [],
-  }));
-  app.get('/image/v2/schemas/images', async () => ({ name: 'images', properties: {}, links: [] }));
-  app.get('/image/v2/schemas/member', async () => ({ name: 'member', properties: {} }));
+  registerSchemaRoutes(app);
 
   // ---- images -----------------------------------------------------------------------------------
   app.post('/image/v2/images', async (req, reply) => {
@@ -236,6 +232,8 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
 
   app.get('/image/v2/images', async (req) => {
     const auth = site.authenticate(req);
+    // The router ignores a trailing slash; `/images/` is a show of the empty id, as in Glance.
+    if (req.url.split('?')[0]!.endsWith('/')) throw new NotFound('No image found with ID ');
     requireReader(auth);
     const q = query(req.query);
     const rawTags = (req.query as Obj).tag;
@@ -277,6 +275,9 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     }
     if (q.name !== undefined) rows = rows.filter((i) => i.name === q.name);
     if (q.status !== undefined) rows = rows.filter((i) => i.status === q.status);
+    for (const k of ['disk_format', 'container_format'] as const)
+      if (q[k] !== undefined) rows = rows.filter((i) => i[k] === q[k]);
+    rows = rows.filter(sizeFilter(q));
     if (q.owner !== undefined) rows = rows.filter((i) => i.project_id === q.owner);
     if (q.os_hidden !== undefined) rows = rows.filter((i) => !!i.os_hidden === (q.os_hidden === 'true'));
     else rows = rows.filter((i) => !i.os_hidden);
@@ -424,7 +425,9 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
   app.get<{ Params: { id: string } }>('/image/v2/images/:id/file', async (req, reply) => {
     const auth = site.authenticate(req);
     const img = find(auth, req.params.id);
-    if (img.status !== 'active' || !img.blob) return reply.code(204).send();
+    if (img.status === 'deactivated' && !auth.isAdmin)
+      throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.');
+    if ((img.status !== 'active' && img.status !== 'deactivated') || !img.blob) return reply.code(204).send();
     if (!site.owns(img.owner)) {
       if ((img.size ?? 0) > FORWARD_DOWNLOAD_LIMIT)
         throw new TooLarge(
@@ -439,6 +442,27 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
       .header('content-md5', img.checksum ?? '');
     return reply.send(blobs.open(img.blob));
   });
+
+  // ---- deactivate, reactivate ------------------------------------------------------------------------
+  /** Glance's image actions: an active image's data can be withdrawn (deactivated) and restored. */
+  const action = (to: 'active' | 'deactivated') => async (req: FastifyRequest, reply: FastifyReply) => {
+    const auth = site.authenticate(req);
+    requireMember(auth);
+    const img = find(auth, (req.params as { id: string }).id);
+    if (await forwarded(img, req, reply)) return reply;
+    if (!isOwnerProject(auth, img))
+      throw new Forbidden(
+        `You are not permitted to ${to === 'active' ? 'reactivate' : 'deactivate'} this image.`,
+      );
+    if (img.status !== 'active' && img.status !== 'deactivated')
+      throw new Forbidden(
+        `Not allowed to ${to === 'active' ? 'reactivate' : 'deactivate'} an image in status '${img.status}'.`,
+      );
+    if (img.status !== to) save({ ...img, status: to, updated_at: site.clock.now() });
+    return reply.code(204).send();
+  };
+  app.post('/image/v2/images/:id/actions/deactivate', action('deactivated'));
+  app.post('/image/v2/images/:id/actions/reactivate', action('active'));
 
   // ---- tags -----------------------------------------------------------------------------------------
   const tagRoute = (op: 'add' | 'del') => async (req: FastifyRequest, reply: FastifyReply) => {
@@ -664,6 +688,8 @@ function setAttr(img: ImageRow, props: Obj, key: string, v: unknown): void {
       throw new BadRequest('Image locations are not supported.');
     default:
       if (CORE.has(key)) throw new Forbidden(`Attribute '${key}' is read-only.`);
+      // Glance keeps the os_glance namespace for itself (import state, stores): 403, as Glance answers.
+      if (key.startsWith(RESERVED_PREFIX)) throw new Forbidden(`Attribute '${key}' is reserved.`);
       if (typeof v !== 'string' && v !== null) throw new BadRequest(`Property '${key}' must be a string.`);
       if (v === null) delete props[key];
       else props[key] = v;
@@ -673,9 +699,8 @@ function setAttr(img: ImageRow, props: Obj, key: string, v: unknown): void {
 function applyPatch(img: ImageRow, ops: unknown[], auth: AuthContext): ImageRow {
   const next: ImageRow = { ...img };
   const props = JSON.parse(img.properties) as Obj;
-  for (const op of ops) {
-    if (!isObj(op) || typeof op.op !== 'string' || typeof op.path !== 'string')
-      throw new BadRequest('Each patch operation needs "op" and "path".');
+  for (const raw of ops) {
+    const op = patchOp(raw);
     const key = op.path.replace(/^\//, '').replace(/~1/g, '/').replace(/~0/g, '~');
     if (READ_ONLY.has(key)) throw new Forbidden(`Attribute '${key}' is read-only.`);
     if (key === 'owner') {
@@ -702,6 +727,37 @@ function applyPatch(img: ImageRow, ops: unknown[], auth: AuthContext): ImageRow 
   }
   next.properties = JSON.stringify(props);
   return next;
+}
+
+const PATCH_OPS = ['add', 'replace', 'remove'] as const;
+
+/**
+ * One operation of either patch dialect: RFC 6902 (`{"op": "replace", "path": "/name", ...}`, media type
+ * openstack-images-v2.1-json-patch) or the draft-10 form of v2.0 (`{"replace": "/name", ...}`).
+ */
+function patchOp(raw: unknown): { op: string; path: string; value?: unknown } {
+  if (!isObj(raw)) throw new BadRequest('Each patch operation must be an object.');
+  if (typeof raw.op === 'string' && typeof raw.path === 'string')
+    return { op: raw.op, path: raw.path, value: raw.value };
+  const named = PATCH_OPS.filter((o) => typeof raw[o] === 'string');
+  if (named.length !== 1) throw new BadRequest('Each patch operation needs "op" and "path".');
+  return { op: named[0]!, path: raw[named[0]!] as string, value: raw.value };
+}
+
+/** size, size_min and size_max (bytes): images without data have no size and never match. */
+function sizeFilter(q: Record<string, string>): (i: ImageRow) => boolean {
+  const bound = (k: string) => {
+    if (q[k] === undefined) return undefined;
+    if (!/^\d+$/.test(q[k])) throw new BadRequest(`${k} must be a non-negative integer.`);
+    return Number(q[k]);
+  };
+  const [exact, min, max] = [bound('size'), bound('size_min'), bound('size_max')];
+  if (exact === undefined && min === undefined && max === undefined) return () => true;
+  return (i) =>
+    i.size !== null &&
+    (exact === undefined || i.size === exact) &&
+    (min === undefined || i.size >= min) &&
+    (max === undefined || i.size <= max);
 }
 
 function parseSort(q: Record<string, string>): [string, 'asc' | 'desc'][] {

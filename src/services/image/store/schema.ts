@@ -1,7 +1,8 @@
 /**
  * @module Image tables. An image belongs to the site that created it (the only site holding its bytes)
  * and its metadata replicates everywhere, so any site can list it and boot from it. Members belong to
- * the image's site too. Blob reference counts stay local: bytes never leave the owner.
+ * the image's site too. Blob reference counts stay local: bytes never leave the owner. Metadata
+ * definition namespaces belong to the site that created them, with their items.
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
 import { anySite, ownerOf } from '../../../federation/origin.ts';
@@ -29,6 +30,25 @@ export const imageMigrations = [
       CREATE INDEX image_members_member ON image_members (member_id);
     `,
   },
+  {
+    // Metadata definitions (Glance metadefs). A namespace's id is a UUID (its name can change); its
+    // objects, properties, tags and resource type associations are items of one table, by `type`.
+    // Names are not UNIQUE in SQL: a replica must never be refused, so the API checks them.
+    id: 'image/002-metadefs',
+    sql: `
+      CREATE TABLE metadef_namespaces (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, namespace TEXT NOT NULL, project_id TEXT NOT NULL,
+        display_name TEXT, description TEXT, visibility TEXT NOT NULL, protected INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX metadef_namespaces_name ON metadef_namespaces (namespace);
+      CREATE TABLE metadef_items (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, namespace_id TEXT NOT NULL, type TEXT NOT NULL,
+        name TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX metadef_items_namespace ON metadef_items (namespace_id, type, name);
+    `,
+  },
 ] as const;
 
 export const imageKinds: readonly KindSpec[] = [
@@ -38,6 +58,13 @@ export const imageKinds: readonly KindSpec[] = [
     table: 'image_members',
     replicate: 'all',
     origin: ownerOf('the owner of its image', 'images', 'image_id'),
+  },
+  { kind: 'metadef_namespace', table: 'metadef_namespaces', replicate: 'all', origin: anySite },
+  {
+    kind: 'metadef_item',
+    table: 'metadef_items',
+    replicate: 'all',
+    origin: ownerOf('the owner of its namespace', 'metadef_namespaces', 'namespace_id'),
   },
 ];
 
@@ -72,6 +99,31 @@ export interface MemberRow {
   image_id: string;
   member_id: string;
   status: 'pending' | 'accepted' | 'rejected';
+  created_at: number;
+  updated_at: number;
+}
+
+export interface NamespaceRow {
+  id: string;
+  owner: string;
+  namespace: string;
+  project_id: string;
+  display_name: string | null;
+  description: string | null;
+  visibility: 'public' | 'private';
+  protected: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** An object, property, tag or resource type association of a namespace; `body` is its JSON. */
+export interface MetadefItemRow {
+  id: string;
+  owner: string;
+  namespace_id: string;
+  type: 'object' | 'property' | 'tag' | 'resource_type';
+  name: string;
+  body: string;
   created_at: number;
   updated_at: number;
 }
