@@ -1,0 +1,228 @@
+/**
+ * @module Compute answers as Nova gives them, over HTTP against one real site: what Tempest's
+ * tempest.api.compute suite found wrong in a first pass (issue 17): flavor booleans as strings,
+ * `forced_down` only from 2.11, `all_tenants` refused to non-admins, server metadata limits,
+ * `maxImageMeta`, the version document, `/extensions`, `/servers/{id}/ips`, `os-resetState`, the
+ * given `adminPass`, the update view without extension attributes, and the `/images` proxy.
+ * scripts/tempest.mjs runs Tempest itself.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, passwordToken, startLocalCloud } from './support/cloud.ts';
+import type { LocalCloud } from './support/cloud.ts';
+
+const C = '/compute/v2.1';
+
+describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () => {
+  let cloud: LocalCloud;
+  let admin: string;
+  let member: string;
+  let image: string;
+  let flavor: string;
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    o: { token?: string; headers?: Record<string, string> } = {},
+  ) => {
+    const res = await fetch(`${cloud.url()}${path}`, {
+      method,
+      headers: {
+        'x-auth-token': o.token ?? admin,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...o.headers,
+      },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let parsed: any;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = text;
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+  const ok = (r: { status: number; body: unknown }, status: number) =>
+    assert.equal(r.status, status, JSON.stringify(r.body));
+  const newServer = async (extra: Record<string, unknown> = {}, token = admin) => {
+    const r = await call(
+      'POST',
+      `${C}/servers`,
+      { server: { name: 's', imageRef: image, flavorRef: flavor, ...extra } },
+      { token },
+    );
+    return r;
+  };
+  const activeServer = async () => {
+    const r = await newServer();
+    ok(r, 202);
+    const id = r.body.server.id as string;
+    await eventually(
+      async () => (await call('GET', `${C}/servers/${id}`)).body.server.status === 'ACTIVE',
+      10_000,
+      'ACTIVE',
+    );
+    return id;
+  };
+
+  before(async () => {
+    cloud = await startLocalCloud({ sites: 1 });
+    admin = await cloud.adminToken();
+    // A member of a project of its own, for the non-admin cases.
+    const project = (
+      await call('POST', '/identity/v3/projects', { project: { name: 'cc-p', domain_id: 'default' } })
+    ).body.project.id as string;
+    const user = (
+      await call('POST', '/identity/v3/users', {
+        user: { name: 'cc-u', password: 'cc-secret-1', domain_id: 'default' },
+      })
+    ).body.user.id as string;
+    const role = (await call('GET', '/identity/v3/roles?name=member')).body.roles[0].id as string;
+    ok(await call('PUT', `/identity/v3/projects/${project}/users/${user}/roles/${role}`), 204);
+    member = await passwordToken(cloud.url(), { name: 'cc-u', password: 'cc-secret-1', project: 'cc-p' });
+    // A public image with bytes and a flavor to boot from.
+    const img = await call('POST', '/image/v2/images', {
+      name: 'cc-img',
+      disk_format: 'raw',
+      container_format: 'bare',
+      visibility: 'public',
+      cc_prop: 'one',
+    });
+    ok(img, 201);
+    image = img.body.id;
+    const up = await call('PUT', `/image/v2/images/${image}/file`, 'x'.repeat(1024), {
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    ok(up, 204);
+    // A string is_public, as Tempest's create_flavor sends it.
+    const f = await call('POST', `${C}/flavors`, {
+      flavor: { name: 'cc-f', ram: '512', vcpus: 1, disk: 1, 'os-flavor-access:is_public': 'True' },
+    });
+    ok(f, 200);
+    assert.equal(f.body.flavor['os-flavor-access:is_public'], true);
+    flavor = f.body.flavor.id;
+  });
+  after(async () => cloud?.close());
+
+  it('flavor create takes Nova boolean strings for is_public, refuses others', async () => {
+    const priv = await call('POST', `${C}/flavors`, {
+      flavor: { name: 'cc-priv', ram: 64, vcpus: 1, disk: 0, 'os-flavor-access:is_public': 'False' },
+    });
+    ok(priv, 200);
+    assert.equal(priv.body.flavor['os-flavor-access:is_public'], false);
+    const bad = await call('POST', `${C}/flavors`, {
+      flavor: { name: 'cc-bad', ram: 64, vcpus: 1, disk: 0, 'os-flavor-access:is_public': 'maybe' },
+    });
+    ok(bad, 400);
+  });
+
+  it('os-services: forced_down only from 2.11', async () => {
+    const at21 = (await call('GET', `${C}/os-services`)).body.services;
+    assert.ok(at21.length > 0 && at21.every((s: object) => !('forced_down' in s)));
+    const at211 = (
+      await call('GET', `${C}/os-services`, undefined, {
+        headers: { 'openstack-api-version': 'compute 2.11' },
+      })
+    ).body.services;
+    assert.ok(at211.every((s: object) => 'forced_down' in s));
+  });
+
+  it('all_tenants by a non-admin is a 403; a bad value is a 400', async () => {
+    ok(await call('GET', `${C}/servers/detail?all_tenants=1`, undefined, { token: member }), 403);
+    ok(await call('GET', `${C}/servers?all_tenants`, undefined, { token: member }), 403);
+    ok(await call('GET', `${C}/servers?all_tenants=0`, undefined, { token: member }), 200);
+    ok(await call('GET', `${C}/servers?all_tenants=abc`), 400);
+    ok(await call('GET', `${C}/servers?changes-since=not-a-date`), 400);
+  });
+
+  it('server metadata: keys of 1 to 255, values up to 255 (400), at most metadata_items (403)', async () => {
+    ok(await newServer({ metadata: { '': 'v' } }), 400);
+    ok(await newServer({ metadata: { ['k'.repeat(256)]: 'v' } }), 400);
+    ok(await newServer({ metadata: { a: 'b'.repeat(256) } }), 400);
+    const many = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`k${i}`, 'v']));
+    ok(await newServer({ metadata: many }), 403);
+    const limits = (await call('GET', `${C}/limits`)).body.limits.absolute;
+    assert.equal(limits.maxImageMeta, 128);
+    const at239 = (
+      await call('GET', `${C}/limits`, undefined, { headers: { 'openstack-api-version': 'compute 2.39' } })
+    ).body.limits.absolute;
+    assert.ok(!('maxImageMeta' in at239));
+  });
+
+  it('create answers with the adminPass given; update answers without the extension attributes', async () => {
+    const r = await newServer({ adminPass: 'testpassword' });
+    ok(r, 202);
+    assert.equal(r.body.server.adminPass, 'testpassword');
+    assert.equal(r.headers.get('x-compute-request-id'), r.headers.get('x-openstack-request-id'));
+    const u = await call('PUT', `${C}/servers/${r.body.server.id}`, { server: { name: 'renamed' } });
+    ok(u, 200);
+    for (const k of [
+      'OS-EXT-AZ:availability_zone',
+      'OS-EXT-STS:vm_state',
+      'key_name',
+      'config_drive',
+      'security_groups',
+    ])
+      assert.ok(!(k in u.body.server), k);
+    const full = await call(
+      'PUT',
+      `${C}/servers/${r.body.server.id}`,
+      { server: { name: 'again' } },
+      {
+        headers: { 'openstack-api-version': 'compute 2.75' },
+      },
+    );
+    assert.ok('OS-EXT-STS:vm_state' in full.body.server);
+  });
+
+  it('/servers/{id}/ips, os-resetState (admin only)', async () => {
+    const id = await activeServer();
+    const ips = await call('GET', `${C}/servers/${id}/ips`);
+    ok(ips, 200);
+    assert.equal(typeof ips.body.addresses, 'object');
+    ok(await call('GET', `${C}/servers/${id}/ips/no-such-net`), 404);
+    ok(await call('POST', `${C}/servers/${id}/action`, { 'os-resetState': { state: 'bogus' } }), 400);
+    ok(await call('POST', `${C}/servers/${id}/action`, { 'os-resetState': { state: 'error' } }), 202);
+    assert.equal((await call('GET', `${C}/servers/${id}`)).body.server.status, 'ERROR');
+  });
+
+  it('the version document lists v2.0 then v2.1, each with a followable self link; /extensions', async () => {
+    const v = (await call('GET', '/compute')).body.versions;
+    assert.deepEqual(
+      v.map((x: { id: string }) => x.id),
+      ['v2.0', 'v2.1'],
+    );
+    for (const x of v) {
+      const self = new URL(x.links.find((l: { rel: string }) => l.rel === 'self').href);
+      const doc = await call('GET', self.pathname);
+      ok(doc, 200);
+      assert.equal(doc.body.version.id, x.id);
+    }
+    const ext = (await call('GET', `${C}/extensions`)).body.extensions;
+    assert.ok(ext.some((e: { name: string }) => e.name === 'Hosts'));
+    assert.equal((await call('GET', `${C}/extensions/os-consoles`)).body.extension.alias, 'os-consoles');
+    ok(await call('GET', `${C}/extensions/nope`), 404);
+  });
+
+  it('the /images proxy: list, show with metadata, metadata items, gone from 2.36', async () => {
+    const list = (await call('GET', `${C}/images`)).body.images;
+    assert.ok(list.some((i: { id: string }) => i.id === image));
+    const shown = await call('GET', `${C}/images/${image}`);
+    ok(shown, 200);
+    assert.equal(shown.body.image.status, 'ACTIVE');
+    assert.equal(shown.body.image.metadata.cc_prop, 'one');
+    const set = await call('POST', `${C}/images/${image}/metadata`, { metadata: { k2: 'v2' } });
+    ok(set, 200);
+    assert.equal(set.body.metadata.k2, 'v2');
+    assert.deepEqual((await call('GET', `${C}/images/${image}/metadata/k2`)).body, { meta: { k2: 'v2' } });
+    ok(await call('DELETE', `${C}/images/${image}/metadata/k2`), 204);
+    ok(await call('GET', `${C}/images/${image}/metadata/k2`), 404);
+    ok(await call('GET', `${C}/images/not-there`), 404);
+    ok(
+      await call('GET', `${C}/images`, undefined, { headers: { 'openstack-api-version': 'compute 2.36' } }),
+      404,
+    );
+    ok(await call('GET', `${C}/images/${image}`, undefined, { token: 'bogus' }), 401);
+  });
+});
