@@ -3,7 +3,8 @@
  * tempest.api.compute suite found wrong in a first pass (issue 17): flavor booleans as strings,
  * `forced_down` only from 2.11, `all_tenants` refused to non-admins, server metadata limits,
  * `maxImageMeta`, the version document, `/extensions`, `/servers/{id}/ips`, `os-resetState`, the
- * given `adminPass`, the update view without extension attributes, and the `/images` proxy.
+ * given `adminPass`, the update view without extension attributes, the `/images` proxy and host
+ * aggregates.
  * scripts/tempest.mjs runs Tempest itself.
  */
 import { after, before, describe, it } from 'node:test';
@@ -224,5 +225,35 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
       404,
     );
     ok(await call('GET', `${C}/images/${image}`, undefined, { token: 'bogus' }), 401);
+  });
+
+  it("os-aggregates: create, names unique, add and remove this site's hosts, metadata, delete when empty", async () => {
+    const host = (await call('GET', `${C}/os-services?binary=nova-compute`)).body.services[0].host as string;
+    const c = await call('POST', `${C}/os-aggregates`, {
+      aggregate: { name: 'cc-agg', availability_zone: null },
+    });
+    ok(c, 200);
+    const id = c.body.aggregate.id;
+    assert.equal(typeof id, 'number');
+    assert.ok(!('hosts' in c.body.aggregate));
+    ok(await call('POST', `${C}/os-aggregates`, { aggregate: { name: 'cc-agg' } }), 409);
+    ok(await call('POST', `${C}/os-aggregates`, { aggregate: { name: '' } }), 400);
+    ok(await call('GET', `${C}/os-aggregates`, undefined, { token: member }), 403);
+    const act = (body: unknown) => call('POST', `${C}/os-aggregates/${id}/action`, body);
+    ok(await act({ add_host: { host: 'no-such-host' } }), 404);
+    const added = await act({ add_host: { host } });
+    ok(added, 200);
+    assert.deepEqual(added.body.aggregate.hosts, [host]);
+    ok(await act({ add_host: { host } }), 409);
+    ok(await call('DELETE', `${C}/os-aggregates/${id}`), 400);
+    const md = await act({ set_metadata: { metadata: { k: 'v' } } });
+    assert.deepEqual(md.body.aggregate.metadata, { k: 'v' });
+    ok(await act({ remove_host: { host } }), 200);
+    ok(await act({ remove_host: { host } }), 404);
+    const upd = await call('PUT', `${C}/os-aggregates/${id}`, { aggregate: { name: 'cc-agg2' } });
+    assert.equal(upd.body.aggregate.name, 'cc-agg2');
+    ok(await call('DELETE', `${C}/os-aggregates/${id}`), 200);
+    ok(await call('GET', `${C}/os-aggregates/${id}`), 404);
+    ok(await call('GET', `${C}/os-aggregates/abc`), 404);
   });
 });

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServiceModule, SiteContext } from '../../site/site.ts';
+import { registerAggregateRoutes } from './api/aggregates.ts';
 import { registerExtensionRoutes } from './api/extensions.ts';
 import { registerImageProxyRoutes } from './api/images.ts';
 import { negotiate } from './api/microversion.ts';
@@ -37,6 +38,7 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
         registerQuotaRoutes(scoped, svc);
         registerExtensionRoutes(scoped, svc);
         registerImageProxyRoutes(scoped, svc);
+        registerAggregateRoutes(scoped, svc);
       });
     },
     async start() {

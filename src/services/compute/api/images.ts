@@ -1,16 +1,16 @@
 /**
  * @module Nova's image proxy (`/images`, deprecated and gone from 2.36): lists, shows, deletes and
- * edits the metadata of Image service images for clients of the v2 API. Nova calls Glance over HTTP
- * with the caller's token; so does this, in process (`inject`), so every Image service rule (visibility,
- * ownership, forwarding to the image's site) applies unchanged.
+ * edits the metadata of Image service images for clients of the v2 API, through the Image service's
+ * own API with the caller's token (proxy.ts).
  * https://docs.openstack.org/api-ref/compute/#images-deprecated
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CloudError, NotFound } from '../../../core/errors.ts';
-import { isObj, novaTime, query, wrapped } from '../../common/input.ts';
+import { novaTime, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { ComputeService } from '../service.ts';
 import { atLeast } from './microversion.ts';
+import { serviceCaller } from './proxy.ts';
 import { link } from './views.ts';
 
 const P = '/compute/v2.1';
@@ -55,7 +55,7 @@ const STATUS: Record<string, string> = {
 
 export function registerImageProxyRoutes(app: FastifyInstance, svc: ComputeService): void {
   const base = () => svc.ctx.publicUrl();
-  /** One Image service call with the caller's token; its fault becomes the same fault here. */
+  const call = serviceCaller(app);
   const glance = async (
     req: FastifyRequest,
     method: 'GET' | 'PATCH' | 'DELETE',
@@ -64,16 +64,7 @@ export function registerImageProxyRoutes(app: FastifyInstance, svc: ComputeServi
   ) => {
     if (atLeast(req, '2.36')) throw new NotFound('The resource could not be found.');
     svc.ctx.authenticate(req);
-    const headers: Record<string, string> = { 'x-auth-token': String(req.headers['x-auth-token'] ?? '') };
-    if (body !== undefined) headers['content-type'] = 'application/openstack-images-v2.1-json-patch';
-    const r = await app.inject({
-      method,
-      url,
-      headers,
-      ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
-    });
-    if (r.statusCode >= 400) throw new CloudError(r.statusCode, faultMessage(r.body, r.statusCode));
-    return r.body ? (JSON.parse(r.body) as Obj) : {};
+    return call(req, method, url, body, 'application/openstack-images-v2.1-json-patch');
   };
   const image = (req: FastifyRequest, id: string) =>
     glance(req, 'GET', `/image/v2/images/${encodeURIComponent(id)}`);
@@ -181,18 +172,4 @@ function imageLinks(base: string, id: string): Obj[] {
     ...link(base, 'images', id),
     { rel: 'alternate', type: 'application/vnd.openstack.image', href: `${base}/image/images/${id}` },
   ];
-}
-
-/** The message of an OpenStack fault body, whatever its wrapper key. */
-function faultMessage(body: string, status: number): string {
-  try {
-    const j = JSON.parse(body) as unknown;
-    if (isObj(j)) {
-      for (const v of Object.values(j)) if (isObj(v) && typeof v.message === 'string') return v.message;
-      if (typeof j.message === 'string') return j.message;
-    }
-  } catch {
-    // not JSON: fall through
-  }
-  return status === 404 ? 'Image not found.' : `The Image service answered ${status}.`;
 }

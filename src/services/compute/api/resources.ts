@@ -489,12 +489,6 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
       });
     return v;
   };
-  // Host aggregates are not modelled (one zone per site); `openstack hypervisor show` lists them to
-  // fill its aggregates field, so the list exists and is empty.
-  app.get(`${P}/os-aggregates`, async (req) => {
-    requireAdmin(ctx.authenticate(req));
-    return { aggregates: [] };
-  });
   app.get(`${P}/os-hypervisors`, async (req) => {
     requireAdmin(ctx.authenticate(req));
     return { hypervisors: repo.hosts().map((h) => hypervisorView(h, false, req)) };
