@@ -3,8 +3,8 @@
  * tempest.api.compute suite found wrong in a first pass (issue 17): flavor booleans as strings,
  * `forced_down` only from 2.11, `all_tenants` refused to non-admins, server metadata limits,
  * `maxImageMeta`, the version document, `/extensions`, `/servers/{id}/ips`, `os-resetState`, the
- * given `adminPass`, the update view without extension attributes, the `/images` proxy and host
- * aggregates.
+ * given `adminPass`, the update view without extension attributes, the `/images` and
+ * `os-security-groups` proxies, and host aggregates.
  * scripts/tempest.mjs runs Tempest itself.
  */
 import { after, before, describe, it } from 'node:test';
@@ -255,5 +255,76 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     ok(await call('DELETE', `${C}/os-aggregates/${id}`), 200);
     ok(await call('GET', `${C}/os-aggregates/${id}`), 404);
     ok(await call('GET', `${C}/os-aggregates/abc`), 404);
+  });
+
+  it("the os-security-groups proxy: Network service groups and ingress rules in Nova's shape", async () => {
+    const c = await call(
+      'POST',
+      `${C}/os-security-groups`,
+      { security_group: { name: 'cc-sg', description: 'd' } },
+      { token: member },
+    );
+    ok(c, 200);
+    const sg = c.body.security_group;
+    assert.deepEqual(Object.keys(sg).sort(), ['description', 'id', 'name', 'rules', 'tenant_id']);
+    assert.ok(sg.rules.length === 0, 'egress rules are not shown');
+    ok(
+      await call('POST', `${C}/os-security-groups`, { security_group: { name: ' ' } }, { token: member }),
+      400,
+    );
+    const rule = (body: object) =>
+      call(
+        'POST',
+        `${C}/os-security-group-rules`,
+        { security_group_rule: { parent_group_id: sg.id, ...body } },
+        { token: member },
+      );
+    const r = await rule({ ip_protocol: 'tcp', from_port: 22, to_port: 22, cidr: '10.0.0.0/8' });
+    ok(r, 200);
+    assert.deepEqual(r.body.security_group_rule.ip_range, { cidr: '10.0.0.0/8' });
+    assert.equal(r.body.security_group_rule.from_port, 22);
+    ok(await rule({ ip_protocol: 'tcp', from_port: 22, to_port: 22, cidr: '10.0.0.0/8' }), 400);
+    ok(await rule({ ip_protocol: 'tcp', from_port: 23, to_port: 22 }), 400);
+    ok(await rule({ ip_protocol: 'tcp', from_port: 70000, to_port: 22 }), 400);
+    ok(await rule({ ip_protocol: 'bogus', from_port: 22, to_port: 22 }), 400);
+    const shown = await call('GET', `${C}/os-security-groups/${sg.id}`, undefined, { token: member });
+    assert.equal(shown.body.security_group.rules.length, 1);
+    const listed = (await call('GET', `${C}/os-security-groups`, undefined, { token: member })).body
+      .security_groups;
+    assert.ok(listed.some((g: { id: string }) => g.id === sg.id));
+    ok(await call('GET', `${C}/os-security-groups/not-a-uuid`, undefined, { token: member }), 400);
+    ok(
+      await call(
+        'GET',
+        `${C}/os-security-groups/${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}`,
+        undefined,
+        { token: member },
+      ),
+      404,
+    );
+    const upd = await call(
+      'PUT',
+      `${C}/os-security-groups/${sg.id}`,
+      { security_group: { name: 'cc-sg2' } },
+      { token: member },
+    );
+    assert.equal(upd.body.security_group.name, 'cc-sg2');
+    ok(
+      await call('DELETE', `${C}/os-security-group-rules/${r.body.security_group_rule.id}`, undefined, {
+        token: member,
+      }),
+      202,
+    );
+    ok(await call('DELETE', `${C}/os-security-groups/${sg.id}`, undefined, { token: member }), 202);
+    const dflt = listed.find((g: { name: string }) => g.name === 'default');
+    if (dflt)
+      ok(await call('DELETE', `${C}/os-security-groups/${dflt.id}`, undefined, { token: member }), 400);
+    ok(
+      await call('GET', `${C}/os-security-groups`, undefined, {
+        token: member,
+        headers: { 'openstack-api-version': 'compute 2.36' },
+      }),
+      404,
+    );
   });
 });

@@ -10,6 +10,7 @@ import { registerImageProxyRoutes } from './api/images.ts';
 import { negotiate } from './api/microversion.ts';
 import { registerQuotaRoutes } from './api/quotas.ts';
 import { registerDiscovery, registerResourceRoutes } from './api/resources.ts';
+import { registerSecurityGroupProxyRoutes } from './api/security-groups.ts';
 import { registerServerRoutes } from './api/servers.ts';
 import { registerVolumeAttachmentRoutes } from './api/volume-attachments.ts';
 import { ComputeService } from './service.ts';
@@ -39,6 +40,7 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
         registerExtensionRoutes(scoped, svc);
         registerImageProxyRoutes(scoped, svc);
         registerAggregateRoutes(scoped, svc);
+        registerSecurityGroupProxyRoutes(scoped, svc);
       });
     },
     async start() {
