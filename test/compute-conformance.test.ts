@@ -4,7 +4,7 @@
  * `forced_down` only from 2.11, `all_tenants` refused to non-admins, server metadata limits,
  * `maxImageMeta`, the version document, `/extensions`, `/servers/{id}/ips`, `os-resetState`, the
  * given `adminPass`, the update view without extension attributes, the `/images` and
- * `os-security-groups` proxies, and host aggregates.
+ * `os-security-groups` proxies, host aggregates, simple tenant usage and os-hosts.
  * scripts/tempest.mjs runs Tempest itself.
  */
 import { after, before, describe, it } from 'node:test';
@@ -326,5 +326,41 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
       }),
       404,
     );
+  });
+
+  it('os-simple-tenant-usage: admin lists all projects, a member reads its own; os-hosts', async () => {
+    const id = await activeServer();
+    const now = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+    const span = `start=${iso(now - 86_400_000)}&end=${iso(now + 86_400_000)}`;
+    const all = await call('GET', `${C}/os-simple-tenant-usage?${span}&detailed=1`);
+    ok(all, 200);
+    const mine = all.body.tenant_usages.find((u: { server_usages: { instance_id: string }[] }) =>
+      u.server_usages.some((s) => s.instance_id === id),
+    );
+    assert.ok(mine && mine.total_hours >= 0);
+    ok(await call('GET', `${C}/os-simple-tenant-usage?${span}`, undefined, { token: member }), 403);
+    ok(
+      await call(
+        'GET',
+        `${C}/os-simple-tenant-usage/${mine.tenant_id}?start=${iso(now + 1000)}&end=${iso(now - 1000)}`,
+      ),
+      400,
+    );
+    const one = await call('GET', `${C}/os-simple-tenant-usage/${mine.tenant_id}?${span}`);
+    assert.ok(one.body.tenant_usage.server_usages.some((s: { instance_id: string }) => s.instance_id === id));
+
+    const hosts = (await call('GET', `${C}/os-hosts`)).body.hosts;
+    const compute = hosts.find((h: { service: string }) => h.service === 'compute');
+    assert.ok(compute);
+    const shown = await call('GET', `${C}/os-hosts/${compute.host_name}`);
+    assert.equal(shown.body.host[0].resource.project, '(total)');
+    ok(await call('GET', `${C}/os-hosts/nope`), 404);
+    ok(await call('GET', `${C}/os-hosts`, undefined, { token: member }), 403);
+    ok(
+      await call('PUT', `${C}/os-hosts/${compute.host_name}`, { status: 'bogus', maintenance_mode: null }),
+      400,
+    );
+    ok(await call('PUT', `${C}/os-hosts/nope`, { status: 'enable' }), 404);
   });
 });

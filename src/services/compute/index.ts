@@ -12,6 +12,7 @@ import { registerQuotaRoutes } from './api/quotas.ts';
 import { registerDiscovery, registerResourceRoutes } from './api/resources.ts';
 import { registerSecurityGroupProxyRoutes } from './api/security-groups.ts';
 import { registerServerRoutes } from './api/servers.ts';
+import { registerUsageRoutes } from './api/usage.ts';
 import { registerVolumeAttachmentRoutes } from './api/volume-attachments.ts';
 import { ComputeService } from './service.ts';
 import { computeKinds, computeMigrations } from './store/schema.ts';
@@ -41,6 +42,7 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
         registerImageProxyRoutes(scoped, svc);
         registerAggregateRoutes(scoped, svc);
         registerSecurityGroupProxyRoutes(scoped, svc);
+        registerUsageRoutes(scoped, svc);
       });
     },
     async start() {
