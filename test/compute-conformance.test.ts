@@ -4,7 +4,8 @@
  * `forced_down` only from 2.11, `all_tenants` refused to non-admins, server metadata limits,
  * `maxImageMeta`, the version document, `/extensions`, `/servers/{id}/ips`, `os-resetState`, the
  * given `adminPass`, the update view without extension attributes, the `/images` and
- * `os-security-groups` proxies, host aggregates, simple tenant usage and os-hosts.
+ * `os-security-groups` proxies, host aggregates, simple tenant usage, os-hosts, shelve and
+ * unshelve, hypervisor search and servers.
  * scripts/tempest.mjs runs Tempest itself.
  */
 import { after, before, describe, it } from 'node:test';
@@ -362,5 +363,25 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
       400,
     );
     ok(await call('PUT', `${C}/os-hosts/nope`, { status: 'enable' }), 404);
+  });
+
+  it('shelve and unshelve; hypervisor search and servers below 2.53', async () => {
+    const id = await activeServer();
+    const status = async () => (await call('GET', `${C}/servers/${id}`)).body.server.status;
+    ok(await call('POST', `${C}/servers/${id}/action`, { unshelve: null }), 409);
+    ok(await call('POST', `${C}/servers/${id}/action`, { shelve: null }), 202);
+    await eventually(async () => (await status()) === 'SHELVED_OFFLOADED', 10_000, 'SHELVED_OFFLOADED');
+    ok(await call('POST', `${C}/servers/${id}/action`, { shelve: null }), 409);
+    ok(await call('POST', `${C}/servers/${id}/action`, { unshelve: null }), 202);
+    await eventually(async () => (await status()) === 'ACTIVE', 10_000, 'ACTIVE again');
+
+    const host = (await call('GET', `${C}/servers/${id}`)).body.server['OS-EXT-SRV-ATTR:host'] as string;
+    const found = await call('GET', `${C}/os-hypervisors/${host}/search`);
+    ok(found, 200);
+    assert.equal(found.body.hypervisors[0].hypervisor_hostname, host);
+    const withServers = await call('GET', `${C}/os-hypervisors/${host}/servers`);
+    assert.ok(withServers.body.hypervisors[0].servers.some((x: { uuid: string }) => x.uuid === id));
+    ok(await call('GET', `${C}/os-hypervisors/no-such-host/search`), 404);
+    ok(await call('GET', `${C}/os-hypervisors/${host}/search`, undefined, { token: member }), 403);
   });
 });

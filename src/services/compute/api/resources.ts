@@ -523,6 +523,29 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     if (!h) throw new NotFound(`Hypervisor with ID ${id} could not be found.`);
     return h;
   };
+  // Search and servers by hostname pattern (a substring, as Nova's SQL LIKE), replaced in 2.53 by
+  // the hypervisor_hostname_pattern and with_servers query parameters.
+  const matching = (req: FastifyRequest<{ Params: { pattern: string } }>) => {
+    requireAdmin(ctx.authenticate(req));
+    if (atLeast(req, '2.53')) throw new NotFound('The resource could not be found.');
+    const hs = repo.hosts().filter((h) => h.id.includes(req.params.pattern));
+    if (!hs.length) throw new NotFound(`No hypervisor matching '${req.params.pattern}' could be found.`);
+    return hs;
+  };
+  app.get<{ Params: { pattern: string } }>(`${P}/os-hypervisors/:pattern/search`, async (req) => ({
+    hypervisors: matching(req).map((h) => hypervisorView(h, false, req)),
+  }));
+  app.get<{ Params: { pattern: string } }>(`${P}/os-hypervisors/:pattern/servers`, async (req) => ({
+    hypervisors: matching(req).map((h) => {
+      const servers = (
+        db.prepare('SELECT id, name FROM servers WHERE host = ? ORDER BY created_at').all(h.id) as {
+          id: string;
+          name: string;
+        }[]
+      ).map((x) => ({ uuid: x.id, name: x.name }));
+      return { ...hypervisorView(h, false, req), ...(servers.length ? { servers } : {}) };
+    }),
+  }));
   app.get<{ Params: { id: string } }>(`${P}/os-hypervisors/:id`, async (req) => {
     requireAdmin(ctx.authenticate(req));
     return { hypervisor: hypervisorView(hypervisor(req.params.id), true, req) };

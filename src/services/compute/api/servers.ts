@@ -535,6 +535,20 @@ async function runAction(
       return simple('suspend', ['active'], 'suspending', 'suspend', 'suspended');
     case 'resume':
       return simple('resume', ['suspended'], 'resuming', 'resume', 'active');
+    // Shelving powers the guest off and (shelved_offload_time 0, Nova's default) offloads it at once;
+    // the host keeps its claim here, so an unshelve comes back where it was.
+    case 'shelve':
+      return simple(
+        'shelve',
+        ['active', 'stopped', 'paused', 'suspended'],
+        'shelving',
+        'power_off',
+        'shelved_offloaded',
+      );
+    case 'unshelve':
+      return simple('unshelve', ['shelved', 'shelved_offloaded'], 'unshelving', 'power_on', 'active');
+    case 'shelveOffload':
+      return simple('shelveOffload', ['shelved'], 'shelving_offloading', 'power_off', 'shelved_offloaded');
     case 'reboot': {
       const type = isObj(arg) && typeof arg.type === 'string' ? arg.type.toUpperCase() : '';
       if (type !== 'SOFT' && type !== 'HARD') throw new BadRequest('Invalid input for field/attribute type.');
