@@ -5,7 +5,7 @@
  * `maxImageMeta`, the version document, `/extensions`, `/servers/{id}/ips`, `os-resetState`, the
  * given `adminPass`, the update view without extension attributes, the `/images` and
  * `os-security-groups` proxies, host aggregates, simple tenant usage, os-hosts, shelve and
- * unshelve, hypervisor search and servers.
+ * unshelve, hypervisor search and servers, the usage audit log, server password and diagnostics.
  * scripts/tempest.mjs runs Tempest itself.
  */
 import { after, before, describe, it } from 'node:test';
@@ -383,5 +383,23 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     assert.ok(withServers.body.hypervisors[0].servers.some((x: { uuid: string }) => x.uuid === id));
     ok(await call('GET', `${C}/os-hypervisors/no-such-host/search`), 404);
     ok(await call('GET', `${C}/os-hypervisors/${host}/search`, undefined, { token: member }), 403);
+  });
+
+  it('the usage audit log says no host ran it; server password and diagnostics', async () => {
+    const log = await call('GET', `${C}/os-instance_usage_audit_log`);
+    ok(log, 200);
+    const l = log.body.instance_usage_audit_logs;
+    assert.equal(l.num_hosts_not_run, l.num_hosts);
+    ok(
+      await call('GET', `${C}/os-instance_usage_audit_log/${encodeURIComponent('2026-01-02 03:04:05')}`),
+      200,
+    );
+    ok(await call('GET', `${C}/os-instance_usage_audit_log/invalid_time`), 400);
+    ok(await call('GET', `${C}/os-instance_usage_audit_log`, undefined, { token: member }), 403);
+    const id = await activeServer();
+    assert.deepEqual((await call('GET', `${C}/servers/${id}/os-server-password`)).body, { password: '' });
+    ok(await call('DELETE', `${C}/servers/${id}/os-server-password`), 204);
+    ok(await call('GET', `${C}/servers/${id}/diagnostics`), 200);
+    ok(await call('GET', `${C}/servers/${id}/diagnostics`, undefined, { token: member }), 404);
   });
 });

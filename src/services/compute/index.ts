@@ -11,6 +11,7 @@ import { negotiate } from './api/microversion.ts';
 import { registerQuotaRoutes } from './api/quotas.ts';
 import { registerDiscovery, registerResourceRoutes } from './api/resources.ts';
 import { registerSecurityGroupProxyRoutes } from './api/security-groups.ts';
+import { registerServerInfoRoutes } from './api/server-info.ts';
 import { registerServerRoutes } from './api/servers.ts';
 import { registerUsageRoutes } from './api/usage.ts';
 import { registerVolumeAttachmentRoutes } from './api/volume-attachments.ts';
@@ -43,6 +44,7 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
         registerAggregateRoutes(scoped, svc);
         registerSecurityGroupProxyRoutes(scoped, svc);
         registerUsageRoutes(scoped, svc);
+        registerServerInfoRoutes(scoped, svc);
       });
     },
     async start() {
