@@ -491,7 +491,11 @@ function parseNetworks(v: unknown, required: boolean): NicRequest[] | 'auto' | '
   return v.map((n) => {
     if (!isObj(n)) throw new BadRequest('Invalid input for field/attribute networks.');
     const nic: NicRequest = {};
-    if (typeof n.uuid === 'string') nic.networkId = n.uuid;
+    if (typeof n.uuid === 'string') {
+      if (!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(n.uuid))
+        throw new BadRequest(`Bad networks format: network uuid is not in proper format (${n.uuid})`);
+      nic.networkId = n.uuid;
+    }
     if (typeof n.port === 'string') nic.portId = n.port;
     if (typeof n.fixed_ip === 'string') nic.fixedIp = n.fixed_ip;
     if (!nic.networkId && !nic.portId) throw new BadRequest('A network needs a uuid or a port.');
