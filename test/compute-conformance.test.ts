@@ -221,6 +221,13 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     ok(await call('DELETE', `${C}/images/${image}/metadata/k2`), 204);
     ok(await call('GET', `${C}/images/${image}/metadata/k2`), 404);
     ok(await call('GET', `${C}/images/not-there`), 404);
+    // Property filters: the test image is no server's snapshot.
+    assert.deepEqual((await call('GET', `${C}/images?type=snapshot`)).body.images, []);
+    assert.deepEqual(
+      (await call('GET', `${C}/images/detail?server=${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}`)).body
+        .images,
+      [],
+    );
     ok(
       await call('GET', `${C}/images`, undefined, { headers: { 'openstack-api-version': 'compute 2.36' } }),
       404,

@@ -88,12 +88,26 @@ export function registerImageProxyRoutes(app: FastifyInstance, svc: ComputeServi
       v.server = { id: metadata.instance_uuid, links: link(base(), 'servers', metadata.instance_uuid) };
     return v;
   };
+  /** Nova's property filters, applied here: `server` (its id or URL) and `type` (`snapshot`...). */
+  const propertyFilter = (qs: Record<string, string>) => {
+    const server = qs.server?.replace(/^.*\/servers\//, '');
+    return (img: Obj) =>
+      (server === undefined || img.instance_uuid === server) &&
+      (qs.type === undefined || img.image_type === qs.type);
+  };
   const list = async (req: FastifyRequest, detail: boolean) => {
+    const qs = query(req.query);
+    const byProperty = qs.server !== undefined || qs.type !== undefined;
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(query(req.query)))
-      if (['limit', 'marker', 'name', 'status'].includes(k)) q.set(k, k === 'status' ? v.toLowerCase() : v);
+    for (const [k, v] of Object.entries(qs))
+      // With a property filter the limit applies after it, so the Image service is asked for all.
+      if (['marker', 'name', 'status'].includes(k) || (k === 'limit' && !byProperty))
+        q.set(k, k === 'status' ? v.toLowerCase() : v);
     const body = await glance(req, 'GET', `/image/v2/images?${q.toString()}`);
-    const images = (body.images as Obj[]).map((img) =>
+    let rows = (body.images as Obj[]).filter(propertyFilter(qs));
+    if (byProperty && qs.limit !== undefined && /^\d+$/.test(qs.limit))
+      rows = rows.slice(0, Number(qs.limit));
+    const images = rows.map((img) =>
       detail ? view(img) : { id: img.id, name: img.name ?? null, links: imageLinks(base(), String(img.id)) },
     );
     return { images };
