@@ -4,10 +4,16 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServiceModule, SiteContext } from '../../site/site.ts';
+import { registerAggregateRoutes } from './api/aggregates.ts';
+import { registerExtensionRoutes } from './api/extensions.ts';
+import { registerImageProxyRoutes } from './api/images.ts';
 import { negotiate } from './api/microversion.ts';
 import { registerQuotaRoutes } from './api/quotas.ts';
 import { registerDiscovery, registerResourceRoutes } from './api/resources.ts';
+import { registerSecurityGroupProxyRoutes } from './api/security-groups.ts';
+import { registerServerInfoRoutes } from './api/server-info.ts';
 import { registerServerRoutes } from './api/servers.ts';
+import { registerUsageRoutes } from './api/usage.ts';
 import { registerVolumeAttachmentRoutes } from './api/volume-attachments.ts';
 import { ComputeService } from './service.ts';
 import { computeKinds, computeMigrations } from './store/schema.ts';
@@ -24,11 +30,21 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
       registerDiscovery(app, svc);
       // Microversions apply to /compute/v2.1 only; the hook and routes live in their own scope.
       void app.register(async (scoped) => {
-        scoped.addHook('onRequest', async (req, reply) => negotiate(req, reply));
+        scoped.addHook('onRequest', async (req, reply) => {
+          // Nova's own request id header, beside the x-openstack-request-id every service sends.
+          reply.header('x-compute-request-id', req.id);
+          negotiate(req, reply);
+        });
         registerServerRoutes(scoped, svc);
         registerVolumeAttachmentRoutes(scoped, svc);
         registerResourceRoutes(scoped, svc);
         registerQuotaRoutes(scoped, svc);
+        registerExtensionRoutes(scoped, svc);
+        registerImageProxyRoutes(scoped, svc);
+        registerAggregateRoutes(scoped, svc);
+        registerSecurityGroupProxyRoutes(scoped, svc);
+        registerUsageRoutes(scoped, svc);
+        registerServerInfoRoutes(scoped, svc);
       });
     },
     async start() {

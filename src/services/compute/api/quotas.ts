@@ -50,6 +50,28 @@ export function checkQuota(
   }
 }
 
+/**
+ * Server metadata as Nova validates it: an object of string values, keys of 1 to 255 characters,
+ * values of at most 255 (a 400), and no more items than the project's metadata_items quota (a 403).
+ */
+export function checkMetadata(svc: ComputeService, projectId: string, md: unknown): Record<string, string> {
+  if (!isObj(md)) throw new BadRequest('Invalid input for field/attribute metadata.');
+  for (const [k, v] of Object.entries(md)) {
+    if (k.length < 1 || k.length > 255)
+      throw new BadRequest(`Invalid input for field/attribute metadata. Key length must be 1 to 255.`);
+    if (typeof v !== 'string' || v.length > 255)
+      throw new BadRequest(`Invalid input for field/attribute metadata. Value of ${safeText(k)} is invalid.`);
+  }
+  const n = Object.keys(md).length;
+  const limit = limitsOf(svc, projectId).metadata_items!;
+  if (limit >= 0 && n > limit)
+    throw new CloudError(
+      403,
+      `Quota exceeded for metadata_items: Requested ${n}, but already used 0 of ${limit} metadata_items`,
+    );
+  return md as Record<string, string>;
+}
+
 export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): void {
   const { ctx } = svc;
   const P = '/compute/v2.1';
@@ -154,6 +176,7 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
       totalRAMUsed: used.ram,
       totalServerGroupsUsed: groups,
     };
+    if (!atLeast(req, '2.39')) absolute.maxImageMeta = l.metadata_items;
     if (!atLeast(req, '2.57')) {
       absolute.maxPersonality = l.injected_files;
       absolute.maxPersonalitySize = l.injected_file_content_bytes;

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { canRead, requireAdmin, requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
-import { isObj, optBool, optInt, optStr, query, reqInt, reqStr, wrapped } from '../../common/input.ts';
+import { isObj, optInt, optStr, query, reqInt, reqStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome } from '../../common/home.ts';
 import type { ComputeService } from '../service.ts';
@@ -22,17 +22,25 @@ import { flavorView, keypairView, link } from './views.ts';
 const P = '/compute/v2.1';
 
 export function registerDiscovery(app: FastifyInstance, svc: ComputeService): void {
-  const v21 = () => ({
-    id: 'v2.1',
-    status: 'CURRENT',
-    version: MAX_VERSION,
-    min_version: MIN_VERSION,
-    updated: '2013-07-23T11:33:21Z',
-    links: [{ rel: 'self', href: `${svc.ctx.publicUrl()}/compute/v2.1/` }],
-    'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' }],
+  // Nova lists the legacy v2.0 API first (clients and Tempest expect it), then v2.1 with microversions.
+  const doc = (id: 'v2.0' | 'v2.1') => ({
+    id,
+    status: id === 'v2.1' ? 'CURRENT' : 'SUPPORTED',
+    version: id === 'v2.1' ? MAX_VERSION : '',
+    min_version: id === 'v2.1' ? MIN_VERSION : '',
+    updated: id === 'v2.1' ? '2013-07-23T11:33:21Z' : '2011-01-21T11:33:21Z',
+    links: [{ rel: 'self', href: `${svc.ctx.publicUrl()}/compute/${id === 'v2.1' ? 'v2.1' : 'v2'}/` }],
+    'media-types': [
+      { base: 'application/json', type: `application/vnd.openstack.compute+json;version=${id.slice(1)}` },
+    ],
   });
-  app.get('/compute', async () => ({ versions: [v21()] }));
-  app.get('/compute/v2.1', async () => ({ version: v21() }));
+  const listed = (id: 'v2.0' | 'v2.1') => {
+    const { 'media-types': _m, ...v } = doc(id);
+    return v;
+  };
+  app.get('/compute', async () => ({ versions: [listed('v2.0'), listed('v2.1')] }));
+  app.get('/compute/v2', async () => ({ version: doc('v2.0') }));
+  app.get('/compute/v2.1', async () => ({ version: doc('v2.1') }));
 }
 
 export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService): void {
@@ -125,7 +133,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
       ephemeral: optInt(b, 'OS-FLV-EXT-DATA:ephemeral', 0) ?? 0,
       swap: optInt(b, 'swap', 0) ?? 0,
       rxtx_factor: typeof b.rxtx_factor === 'number' ? b.rxtx_factor : 1.0,
-      is_public: optBool(b, 'os-flavor-access:is_public') === false ? 0 : 1,
+      is_public: novaBool(b, 'os-flavor-access:is_public') === false ? 0 : 1,
       disabled: 0,
       description: atLeast(req, '2.55') ? (optStr(b, 'description', { max: 65535 }) ?? null) : null,
       extra_specs: '{}',
@@ -481,12 +489,6 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
       });
     return v;
   };
-  // Host aggregates are not modelled (one zone per site); `openstack hypervisor show` lists them to
-  // fill its aggregates field, so the list exists and is empty.
-  app.get(`${P}/os-aggregates`, async (req) => {
-    requireAdmin(ctx.authenticate(req));
-    return { aggregates: [] };
-  });
   app.get(`${P}/os-hypervisors`, async (req) => {
     requireAdmin(ctx.authenticate(req));
     return { hypervisors: repo.hosts().map((h) => hypervisorView(h, false, req)) };
@@ -521,6 +523,29 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     if (!h) throw new NotFound(`Hypervisor with ID ${id} could not be found.`);
     return h;
   };
+  // Search and servers by hostname pattern (a substring, as Nova's SQL LIKE), replaced in 2.53 by
+  // the hypervisor_hostname_pattern and with_servers query parameters.
+  const matching = (req: FastifyRequest<{ Params: { pattern: string } }>) => {
+    requireAdmin(ctx.authenticate(req));
+    if (atLeast(req, '2.53')) throw new NotFound('The resource could not be found.');
+    const hs = repo.hosts().filter((h) => h.id.includes(req.params.pattern));
+    if (!hs.length) throw new NotFound(`No hypervisor matching '${req.params.pattern}' could be found.`);
+    return hs;
+  };
+  app.get<{ Params: { pattern: string } }>(`${P}/os-hypervisors/:pattern/search`, async (req) => ({
+    hypervisors: matching(req).map((h) => hypervisorView(h, false, req)),
+  }));
+  app.get<{ Params: { pattern: string } }>(`${P}/os-hypervisors/:pattern/servers`, async (req) => ({
+    hypervisors: matching(req).map((h) => {
+      const servers = (
+        db.prepare('SELECT id, name FROM servers WHERE host = ? ORDER BY created_at').all(h.id) as {
+          id: string;
+          name: string;
+        }[]
+      ).map((x) => ({ uuid: x.id, name: x.name }));
+      return { ...hypervisorView(h, false, req), ...(servers.length ? { servers } : {}) };
+    }),
+  }));
   app.get<{ Params: { id: string } }>(`${P}/os-hypervisors/:id`, async (req) => {
     requireAdmin(ctx.authenticate(req));
     return { hypervisor: hypervisorView(hypervisor(req.params.id), true, req) };
@@ -552,7 +577,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
         state: 'up',
         updated_at: now,
         disabled_reason: null,
-        forced_down: false,
+        ...(atLeast(req, '2.11') ? { forced_down: false } : {}),
       },
       {
         id: atLeast(req, '2.53') ? `${ctx.name}-conductor` : 2,
@@ -563,7 +588,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
         state: 'up',
         updated_at: now,
         disabled_reason: null,
-        forced_down: false,
+        ...(atLeast(req, '2.11') ? { forced_down: false } : {}),
       },
       ...repo.hosts().map((h) => ({
         id: atLeast(req, '2.53') ? h.service_id : hostNumber(h.id) + 2,
@@ -574,7 +599,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
         state: h.state,
         updated_at: now,
         disabled_reason: h.disabled_reason,
-        forced_down: false,
+        ...(atLeast(req, '2.11') ? { forced_down: false } : {}),
       })),
     ];
     return {
@@ -603,6 +628,18 @@ function fingerprintOf(publicKey: string): string {
   const blob = Buffer.from(parts[1]!, 'base64');
   if (blob.length < 16) throw new BadRequest('Keypair data is invalid: failed to generate fingerprint');
   return createHash('md5').update(blob).digest('hex').match(/../g)!.join(':');
+}
+
+const TRUE = ['true', '1', 'on', 'yes', 'y', 't'];
+const FALSE = ['false', '0', 'off', 'no', 'n', 'f'];
+/** Nova's parameter_types.boolean: a JSON boolean or one of its strings ("True", "0", "yes"...). */
+function novaBool(o: Obj, field: string): boolean | undefined {
+  const v = o[field];
+  if (v === undefined || v === null || typeof v === 'boolean') return v ?? undefined;
+  const s = String(v).toLowerCase();
+  if (TRUE.includes(s)) return true;
+  if (FALSE.includes(s)) return false;
+  throw new BadRequest(`Invalid input for field/attribute ${field}. Value: ${String(v)}.`);
 }
 
 const hostNumber = (name: string) => Number(/(\d+)$/.exec(name)?.[1] ?? 0);

@@ -4,6 +4,7 @@
  * A server lives at the site named by its availability zone: a create for another site, and every
  * write on a server another site owns, is forwarded there. Reads answer from the local replica.
  */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { canRead, canWrite, requireAdmin, requireMember } from '../../../core/auth.ts';
@@ -17,8 +18,8 @@ import type { ComputeService } from '../service.ts';
 import { NO_VALID_HOST } from '../service.ts';
 import type { FlavorRow, ServerRow } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
-import { checkQuota } from './quotas.ts';
-import { link, serverView } from './views.ts';
+import { checkMetadata, checkQuota } from './quotas.ts';
+import { addressesView, link, plainAddresses, serverView, serverWriteView } from './views.ts';
 
 const P = '/compute/v2.1';
 
@@ -100,9 +101,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const image = findImage(auth, imageRef, flavor);
     const keyName = optStr(b, 'key_name');
     if (keyName && !repo.keypair(auth.userId, keyName)) throw new BadRequest('Invalid key_name provided.');
-    const metadata = b.metadata ?? {};
-    if (!isObj(metadata) || !Object.values(metadata).every((v) => typeof v === 'string'))
-      throw new BadRequest('Invalid input for field/attribute metadata.');
+    const metadata = checkMetadata(svc, project, b.metadata ?? {});
     const userData = optStr(b, 'user_data', { max: 65535 });
     const nics = parseNetworks(b.networks, atLeast(req, '2.37'));
     const hints = isObj((req.body as Obj)['os:scheduler_hints'])
@@ -117,6 +116,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     if (!Number.isInteger(minCount) || !Number.isInteger(maxCount) || minCount < 1 || maxCount < minCount)
       throw new BadRequest('min_count and max_count must be integers with 1 <= min_count <= max_count.');
     const description = optStr(b, 'description');
+    const adminPass = adminPassOf(b);
     // Addresses on networks owned by other sites come from blocks leased to this site: get the lease
     // (one round trip to the network's owner) before the synchronous transaction below.
     await svc.network?.prepareForServer?.(auth, nics);
@@ -212,7 +212,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
         links: link(base(), 'servers', first.id),
         'OS-DCF:diskConfig': 'MANUAL',
         security_groups: [{ name: 'default' }],
-        adminPass: Math.random().toString(36).slice(2, 14),
+        adminPass,
       },
     };
   });
@@ -221,7 +221,9 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
   const list = (req: FastifyRequest, detail: boolean) => {
     const auth = ctx.authenticate(req);
     const q = query(req.query);
-    const all = auth.isAdmin && ['1', 'true', 'True', ''].includes(q.all_tenants ?? 'no');
+    const all = allTenants(q.all_tenants);
+    if (all && !auth.isAdmin)
+      throw new Forbidden('Only administrators may list the servers of all projects.');
     const where: string[] = [];
     const args: unknown[] = [];
     if (!all) {
@@ -255,9 +257,15 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       where.push('owner = ?');
       args.push(q.availability_zone);
     }
-    if (q['changes-since']) {
-      where.push('updated_at >= ?');
-      args.push(Date.parse(q['changes-since']));
+    for (const [param, op] of [
+      ['changes-since', '>='],
+      ['changes-before', '<='],
+    ] as const) {
+      if (q[param] === undefined) continue;
+      const at = Date.parse(q[param]);
+      if (Number.isNaN(at)) throw new BadRequest(`Invalid input for query parameters ${param}.`);
+      where.push(`updated_at ${op} ?`);
+      args.push(at);
     }
     const sortKeys: Record<string, string> = {
       created_at: 'created_at',
@@ -338,7 +346,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       ...(name !== undefined ? { name } : {}),
       ...(description !== undefined ? { description } : {}),
     });
-    return { server: serverView(next!, base(), req, auth, ctx.freshness(next!.owner), attached(next!)) };
+    const full = serverView(next!, base(), req, auth, ctx.freshness(next!.owner), attached(next!));
+    return { server: serverWriteView(full, req) };
   });
 
   app.delete<{ Params: { id: string } }>(`${P}/servers/:id`, async (req, reply) => {
@@ -412,13 +421,26 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     },
   );
 
+  // Addresses (os-ips): all networks, or one by name.
+  const ips = (s: ServerRow) =>
+    plainAddresses(addressesView(JSON.parse(s.addresses) as ServerAddress[]) as Record<string, Obj[]>);
+  app.get<{ Params: { id: string } }>(`${P}/servers/:id/ips`, async (req) => ({
+    addresses: ips(visible(ctx.authenticate(req), req.params.id)),
+  }));
+  app.get<{ Params: { id: string; net: string } }>(`${P}/servers/:id/ips/:net`, async (req) => {
+    const all = ips(visible(ctx.authenticate(req), req.params.id));
+    const list = all[req.params.net];
+    if (!list) throw new NotFound('There are no instances attached to this network.');
+    return { [req.params.net]: list };
+  });
+
   // Server metadata (the CLI's `server set --property`).
   app.post<{ Params: { id: string } }>(`${P}/servers/:id/metadata`, async (req, reply) => {
     const auth = ctx.authenticate(req);
     const s = writable(auth, req.params.id);
     if (await remote(s, req, reply)) return reply;
-    const md = wrapped(req.body, 'metadata');
-    const next = { ...(JSON.parse(s.metadata) as Obj), ...md };
+    const md = checkMetadata(svc, s.project_id, wrapped(req.body, 'metadata'));
+    const next = checkMetadata(svc, s.project_id, { ...(JSON.parse(s.metadata) as Obj), ...md });
     svc.update(s.id, { metadata: JSON.stringify(next) });
     return { metadata: next };
   });
@@ -441,6 +463,23 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
   );
 }
 
+/** Nova's all_tenants: present and empty, or a boolean string; anything else is a 400. */
+function allTenants(v: string | undefined): boolean {
+  if (v === undefined) return false;
+  const s = v.toLowerCase();
+  if (['', '1', 'true', 'on', 'yes', 'y', 't'].includes(s)) return true;
+  if (['0', 'false', 'off', 'no', 'n', 'f'].includes(s)) return false;
+  throw new BadRequest(`Invalid input for query parameters all_tenants. Value: ${v}.`);
+}
+
+/** The admin password a create or rebuild answers with: the one asked for, else a generated one. */
+function adminPassOf(body: unknown): string {
+  const given = isObj(body) ? body.adminPass : undefined;
+  if (given === undefined || given === null) return randomBytes(9).toString('base64url');
+  if (typeof given !== 'string') throw new BadRequest('Invalid input for field/attribute adminPass.');
+  return given;
+}
+
 function parseNetworks(v: unknown, required: boolean): NicRequest[] | 'auto' | 'none' {
   if (v === undefined || v === null) {
     if (required)
@@ -452,7 +491,11 @@ function parseNetworks(v: unknown, required: boolean): NicRequest[] | 'auto' | '
   return v.map((n) => {
     if (!isObj(n)) throw new BadRequest('Invalid input for field/attribute networks.');
     const nic: NicRequest = {};
-    if (typeof n.uuid === 'string') nic.networkId = n.uuid;
+    if (typeof n.uuid === 'string') {
+      if (!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(n.uuid))
+        throw new BadRequest(`Bad networks format: network uuid is not in proper format (${n.uuid})`);
+      nic.networkId = n.uuid;
+    }
     if (typeof n.port === 'string') nic.portId = n.port;
     if (typeof n.fixed_ip === 'string') nic.fixedIp = n.fixed_ip;
     if (!nic.networkId && !nic.portId) throw new BadRequest('A network needs a uuid or a port.');
@@ -496,6 +539,20 @@ async function runAction(
       return simple('suspend', ['active'], 'suspending', 'suspend', 'suspended');
     case 'resume':
       return simple('resume', ['suspended'], 'resuming', 'resume', 'active');
+    // Shelving powers the guest off and (shelved_offload_time 0, Nova's default) offloads it at once;
+    // the host keeps its claim here, so an unshelve comes back where it was.
+    case 'shelve':
+      return simple(
+        'shelve',
+        ['active', 'stopped', 'paused', 'suspended'],
+        'shelving',
+        'power_off',
+        'shelved_offloaded',
+      );
+    case 'unshelve':
+      return simple('unshelve', ['shelved', 'shelved_offloaded'], 'unshelving', 'power_on', 'active');
+    case 'shelveOffload':
+      return simple('shelveOffload', ['shelved'], 'shelving_offloading', 'power_off', 'shelved_offloaded');
     case 'reboot': {
       const type = isObj(arg) && typeof arg.type === 'string' ? arg.type.toUpperCase() : '';
       if (type !== 'SOFT' && type !== 'HARD') throw new BadRequest('Invalid input for field/attribute type.');
@@ -513,6 +570,16 @@ async function runAction(
       svc.update(s.id, { locked: 0, locked_reason: null });
       svc.finishAction(svc.startAction(s, 'unlock', auth, req.id));
       return accepted();
+    case 'os-resetState': {
+      // Admin only; Nova accepts exactly these two states and clears any task in progress.
+      requireAdmin(auth);
+      const state = isObj(arg) ? arg.state : undefined;
+      if (state !== 'active' && state !== 'error')
+        throw new BadRequest("Invalid input for field/attribute state. Value: must be 'active' or 'error'.");
+      svc.update(s.id, { vm_state: state, task_state: null });
+      svc.finishAction(svc.startAction(s, 'resetState', auth, req.id));
+      return accepted();
+    }
     case 'rebuild': {
       if (!isObj(arg) || typeof arg.imageRef !== 'string')
         throw new BadRequest("'imageRef' is a required property");
@@ -523,10 +590,12 @@ async function runAction(
       if (img.status !== 'active') throw new BadRequest(`Image ${img.id} is not active.`);
       if (flavor.disk > 0 && img.minDisk > flavor.disk)
         throw new BadRequest("Flavor's disk is too small for requested image.");
-      const actionId = svc.startAction(s, 'rebuild', auth, req.id);
       const patch: Partial<ServerRow> = { image_id: img.id };
       if (typeof arg.name === 'string' && arg.name) patch.name = arg.name;
-      if (isObj(arg.metadata)) patch.metadata = JSON.stringify(arg.metadata);
+      if (arg.metadata !== undefined)
+        patch.metadata = JSON.stringify(checkMetadata(svc, s.project_id, arg.metadata));
+      const adminPass = adminPassOf(arg);
+      const actionId = svc.startAction(s, 'rebuild', auth, req.id);
       const cur = svc.update(s.id, patch)!;
       svc.lifecycle(cur, {
         task: 'rebuilding',
@@ -535,16 +604,15 @@ async function runAction(
         after: () => ({ vm_state: 'active' }),
       });
       reply.code(202);
-      return {
-        server: serverView(
-          repo.server(s.id)!,
-          ctx.publicUrl(),
-          req,
-          auth,
-          ctx.freshness(s.owner),
-          svc.volume?.attachmentsOf(s.id).map((a) => a.volumeId) ?? [],
-        ),
-      };
+      const full = serverView(
+        repo.server(s.id)!,
+        ctx.publicUrl(),
+        req,
+        auth,
+        ctx.freshness(s.owner),
+        svc.volume?.attachmentsOf(s.id).map((a) => a.volumeId) ?? [],
+      );
+      return { server: { ...serverWriteView(full, req), adminPass } };
     }
     case 'resize':
       return resize(svc, req, reply, auth, s, arg);
@@ -625,7 +693,7 @@ async function runAction(
       svc.finishAction(actionId);
       reply.code(202);
       if (atLeast(req, '2.45')) return { image_id: imageId };
-      reply.header('location', `${ctx.publicUrl()}/image/v2/images/${imageId}`);
+      reply.header('location', `${ctx.publicUrl()}${P}/images/${imageId}`);
       return reply.send();
     }
     case 'os-getConsoleOutput': {

@@ -152,3 +152,42 @@ export function serverView(
   }
   return v;
 }
+
+/** Keys Nova leaves out of the update and rebuild answers below 2.75 (its view with every show_* off). */
+const EXTENDED_KEYS = [
+  'key_name',
+  'security_groups',
+  'config_drive',
+  'OS-EXT-AZ:availability_zone',
+  'OS-SRV-USG:launched_at',
+  'OS-SRV-USG:terminated_at',
+  'OS-EXT-STS:task_state',
+  'OS-EXT-STS:vm_state',
+  'OS-EXT-STS:power_state',
+  'OS-EXT-SRV-ATTR:host',
+  'OS-EXT-SRV-ATTR:hypervisor_hostname',
+  'OS-EXT-SRV-ATTR:instance_name',
+  'os-extended-volumes:volumes_attached',
+];
+
+/**
+ * The server in a PUT /servers/{id} or rebuild answer: below 2.75 Nova shows it without the extension
+ * attributes (and addresses without their OS-EXT-IPS fields); from 2.75 it is the full view.
+ */
+export function serverWriteView(full: Obj, req: FastifyRequest): Obj {
+  if (atLeast(req, '2.75')) return full;
+  const v: Obj = { ...full };
+  for (const k of EXTENDED_KEYS) delete v[k];
+  v.addresses = plainAddresses(v.addresses as Record<string, Obj[]>);
+  return v;
+}
+
+/** Addresses by network with only version and addr (os-ips, and views without OS-EXT-IPS). */
+export function plainAddresses(byNetwork: Record<string, Obj[]>): Record<string, Obj[]> {
+  return Object.fromEntries(
+    Object.entries(byNetwork).map(([net, list]) => [
+      net,
+      list.map((a) => ({ version: a.version, addr: a.addr })),
+    ]),
+  );
+}

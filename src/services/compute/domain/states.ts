@@ -12,6 +12,8 @@ export const VmState = {
   Resized: 'resized',
   Error: 'error',
   Deleted: 'deleted',
+  Shelved: 'shelved',
+  ShelvedOffloaded: 'shelved_offloaded',
 } as const;
 
 export const PowerState = {
@@ -53,6 +55,8 @@ const STATUS: Record<string, Record<string, string>> = {
   suspended: { default: 'SUSPENDED' },
   error: { default: 'ERROR', rebuilding: 'REBUILD' },
   deleted: { default: 'DELETED' },
+  shelved: { default: 'SHELVED', unshelving: 'UNSHELVING' },
+  shelved_offloaded: { default: 'SHELVED_OFFLOADED', unshelving: 'UNSHELVING' },
 };
 
 export function serverStatus(vmState: string, taskState: string | null): string {

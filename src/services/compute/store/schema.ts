@@ -80,6 +80,18 @@ export const computeMigrations = [
       CREATE INDEX flavors_name ON flavors (name);
     `,
   },
+  {
+    // Host aggregates group this site's compute hosts, which are local; so are their aggregates (plain
+    // SQL in store/aggregates.ts, no change log). Nova's id is an integer clients put in URLs: the rowid.
+    id: 'compute/003-aggregates',
+    sql: `
+      CREATE TABLE compute_aggregates (
+        num INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL,
+        name TEXT NOT NULL UNIQUE, availability_zone TEXT, metadata TEXT NOT NULL DEFAULT '{}',
+        hosts TEXT NOT NULL DEFAULT '[]', created_at INTEGER NOT NULL, updated_at INTEGER
+      );
+    `,
+  },
 ] as const;
 
 export const ComputeKind = {
@@ -130,6 +142,18 @@ export const computeKinds: readonly KindSpec[] = [
   { kind: ComputeKind.Claim, table: 'compute_claims', replicate: 'none' },
   { kind: ComputeKind.InstanceAction, table: 'instance_actions', replicate: 'none' },
 ];
+
+export interface AggregateRow {
+  num: number;
+  id: string;
+  owner: string;
+  name: string;
+  availability_zone: string | null;
+  metadata: string;
+  hosts: string;
+  created_at: number;
+  updated_at: number | null;
+}
 
 export interface FlavorRow {
   id: string;

@@ -1,0 +1,412 @@
+/**
+ * @module Compute answers as Nova gives them, over HTTP against one real site: what Tempest's
+ * tempest.api.compute suite found wrong in a first pass (issue 17): flavor booleans as strings,
+ * `forced_down` only from 2.11, `all_tenants` refused to non-admins, server metadata limits,
+ * `maxImageMeta`, the version document, `/extensions`, `/servers/{id}/ips`, `os-resetState`, the
+ * given `adminPass`, the update view without extension attributes, the `/images` and
+ * `os-security-groups` proxies, host aggregates, simple tenant usage, os-hosts, shelve and
+ * unshelve, hypervisor search and servers, the usage audit log, server password and diagnostics.
+ * scripts/tempest.mjs runs Tempest itself.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, passwordToken, startLocalCloud } from './support/cloud.ts';
+import type { LocalCloud } from './support/cloud.ts';
+
+const C = '/compute/v2.1';
+
+describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () => {
+  let cloud: LocalCloud;
+  let admin: string;
+  let member: string;
+  let image: string;
+  let flavor: string;
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    o: { token?: string; headers?: Record<string, string> } = {},
+  ) => {
+    const res = await fetch(`${cloud.url()}${path}`, {
+      method,
+      headers: {
+        'x-auth-token': o.token ?? admin,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...o.headers,
+      },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let parsed: any;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = text;
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+  const ok = (r: { status: number; body: unknown }, status: number) =>
+    assert.equal(r.status, status, JSON.stringify(r.body));
+  const newServer = async (extra: Record<string, unknown> = {}, token = admin) => {
+    const r = await call(
+      'POST',
+      `${C}/servers`,
+      { server: { name: 's', imageRef: image, flavorRef: flavor, ...extra } },
+      { token },
+    );
+    return r;
+  };
+  const activeServer = async () => {
+    const r = await newServer();
+    ok(r, 202);
+    const id = r.body.server.id as string;
+    await eventually(
+      async () => (await call('GET', `${C}/servers/${id}`)).body.server.status === 'ACTIVE',
+      10_000,
+      'ACTIVE',
+    );
+    return id;
+  };
+
+  before(async () => {
+    cloud = await startLocalCloud({ sites: 1 });
+    admin = await cloud.adminToken();
+    // A member of a project of its own, for the non-admin cases.
+    const project = (
+      await call('POST', '/identity/v3/projects', { project: { name: 'cc-p', domain_id: 'default' } })
+    ).body.project.id as string;
+    const user = (
+      await call('POST', '/identity/v3/users', {
+        user: { name: 'cc-u', password: 'cc-secret-1', domain_id: 'default' },
+      })
+    ).body.user.id as string;
+    const role = (await call('GET', '/identity/v3/roles?name=member')).body.roles[0].id as string;
+    ok(await call('PUT', `/identity/v3/projects/${project}/users/${user}/roles/${role}`), 204);
+    member = await passwordToken(cloud.url(), { name: 'cc-u', password: 'cc-secret-1', project: 'cc-p' });
+    // A public image with bytes and a flavor to boot from.
+    const img = await call('POST', '/image/v2/images', {
+      name: 'cc-img',
+      disk_format: 'raw',
+      container_format: 'bare',
+      visibility: 'public',
+      cc_prop: 'one',
+    });
+    ok(img, 201);
+    image = img.body.id;
+    const up = await call('PUT', `/image/v2/images/${image}/file`, 'x'.repeat(1024), {
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    ok(up, 204);
+    // A string is_public, as Tempest's create_flavor sends it.
+    const f = await call('POST', `${C}/flavors`, {
+      flavor: { name: 'cc-f', ram: '512', vcpus: 1, disk: 1, 'os-flavor-access:is_public': 'True' },
+    });
+    ok(f, 200);
+    assert.equal(f.body.flavor['os-flavor-access:is_public'], true);
+    flavor = f.body.flavor.id;
+  });
+  after(async () => cloud?.close());
+
+  it('flavor create takes Nova boolean strings for is_public, refuses others', async () => {
+    const priv = await call('POST', `${C}/flavors`, {
+      flavor: { name: 'cc-priv', ram: 64, vcpus: 1, disk: 0, 'os-flavor-access:is_public': 'False' },
+    });
+    ok(priv, 200);
+    assert.equal(priv.body.flavor['os-flavor-access:is_public'], false);
+    const bad = await call('POST', `${C}/flavors`, {
+      flavor: { name: 'cc-bad', ram: 64, vcpus: 1, disk: 0, 'os-flavor-access:is_public': 'maybe' },
+    });
+    ok(bad, 400);
+  });
+
+  it('os-services: forced_down only from 2.11', async () => {
+    const at21 = (await call('GET', `${C}/os-services`)).body.services;
+    assert.ok(at21.length > 0 && at21.every((s: object) => !('forced_down' in s)));
+    const at211 = (
+      await call('GET', `${C}/os-services`, undefined, {
+        headers: { 'openstack-api-version': 'compute 2.11' },
+      })
+    ).body.services;
+    assert.ok(at211.every((s: object) => 'forced_down' in s));
+  });
+
+  it('all_tenants by a non-admin is a 403; a bad value is a 400', async () => {
+    ok(await call('GET', `${C}/servers/detail?all_tenants=1`, undefined, { token: member }), 403);
+    ok(await call('GET', `${C}/servers?all_tenants`, undefined, { token: member }), 403);
+    ok(await call('GET', `${C}/servers?all_tenants=0`, undefined, { token: member }), 200);
+    ok(await call('GET', `${C}/servers?all_tenants=abc`), 400);
+    ok(await call('GET', `${C}/servers?changes-since=not-a-date`), 400);
+  });
+
+  it('server metadata: keys of 1 to 255, values up to 255 (400), at most metadata_items (403)', async () => {
+    ok(await newServer({ metadata: { '': 'v' } }), 400);
+    ok(await newServer({ metadata: { ['k'.repeat(256)]: 'v' } }), 400);
+    ok(await newServer({ metadata: { a: 'b'.repeat(256) } }), 400);
+    const many = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`k${i}`, 'v']));
+    ok(await newServer({ metadata: many }), 403);
+    const limits = (await call('GET', `${C}/limits`)).body.limits.absolute;
+    assert.equal(limits.maxImageMeta, 128);
+    const at239 = (
+      await call('GET', `${C}/limits`, undefined, { headers: { 'openstack-api-version': 'compute 2.39' } })
+    ).body.limits.absolute;
+    assert.ok(!('maxImageMeta' in at239));
+  });
+
+  it('create answers with the adminPass given; update answers without the extension attributes', async () => {
+    const r = await newServer({ adminPass: 'testpassword' });
+    ok(r, 202);
+    assert.equal(r.body.server.adminPass, 'testpassword');
+    assert.equal(r.headers.get('x-compute-request-id'), r.headers.get('x-openstack-request-id'));
+    const u = await call('PUT', `${C}/servers/${r.body.server.id}`, { server: { name: 'renamed' } });
+    ok(u, 200);
+    for (const k of [
+      'OS-EXT-AZ:availability_zone',
+      'OS-EXT-STS:vm_state',
+      'key_name',
+      'config_drive',
+      'security_groups',
+    ])
+      assert.ok(!(k in u.body.server), k);
+    const full = await call(
+      'PUT',
+      `${C}/servers/${r.body.server.id}`,
+      { server: { name: 'again' } },
+      {
+        headers: { 'openstack-api-version': 'compute 2.75' },
+      },
+    );
+    assert.ok('OS-EXT-STS:vm_state' in full.body.server);
+  });
+
+  it('/servers/{id}/ips, os-resetState (admin only)', async () => {
+    const id = await activeServer();
+    const ips = await call('GET', `${C}/servers/${id}/ips`);
+    ok(ips, 200);
+    assert.equal(typeof ips.body.addresses, 'object');
+    ok(await call('GET', `${C}/servers/${id}/ips/no-such-net`), 404);
+    ok(await call('POST', `${C}/servers/${id}/action`, { 'os-resetState': { state: 'bogus' } }), 400);
+    ok(await call('POST', `${C}/servers/${id}/action`, { 'os-resetState': { state: 'error' } }), 202);
+    assert.equal((await call('GET', `${C}/servers/${id}`)).body.server.status, 'ERROR');
+  });
+
+  it('the version document lists v2.0 then v2.1, each with a followable self link; /extensions', async () => {
+    const v = (await call('GET', '/compute')).body.versions;
+    assert.deepEqual(
+      v.map((x: { id: string }) => x.id),
+      ['v2.0', 'v2.1'],
+    );
+    for (const x of v) {
+      const self = new URL(x.links.find((l: { rel: string }) => l.rel === 'self').href);
+      const doc = await call('GET', self.pathname);
+      ok(doc, 200);
+      assert.equal(doc.body.version.id, x.id);
+    }
+    const ext = (await call('GET', `${C}/extensions`)).body.extensions;
+    assert.ok(ext.some((e: { name: string }) => e.name === 'Hosts'));
+    assert.equal((await call('GET', `${C}/extensions/os-consoles`)).body.extension.alias, 'os-consoles');
+    ok(await call('GET', `${C}/extensions/nope`), 404);
+  });
+
+  it('the /images proxy: list, show with metadata, metadata items, gone from 2.36', async () => {
+    const list = (await call('GET', `${C}/images`)).body.images;
+    assert.ok(list.some((i: { id: string }) => i.id === image));
+    const shown = await call('GET', `${C}/images/${image}`);
+    ok(shown, 200);
+    assert.equal(shown.body.image.status, 'ACTIVE');
+    assert.equal(shown.body.image.metadata.cc_prop, 'one');
+    const set = await call('POST', `${C}/images/${image}/metadata`, { metadata: { k2: 'v2' } });
+    ok(set, 200);
+    assert.equal(set.body.metadata.k2, 'v2');
+    assert.deepEqual((await call('GET', `${C}/images/${image}/metadata/k2`)).body, { meta: { k2: 'v2' } });
+    ok(await call('DELETE', `${C}/images/${image}/metadata/k2`), 204);
+    ok(await call('GET', `${C}/images/${image}/metadata/k2`), 404);
+    ok(await call('GET', `${C}/images/not-there`), 404);
+    // Property filters: the test image is no server's snapshot.
+    assert.deepEqual((await call('GET', `${C}/images?type=snapshot`)).body.images, []);
+    assert.deepEqual(
+      (await call('GET', `${C}/images/detail?server=${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}`)).body
+        .images,
+      [],
+    );
+    ok(
+      await call('GET', `${C}/images`, undefined, { headers: { 'openstack-api-version': 'compute 2.36' } }),
+      404,
+    );
+    ok(await call('GET', `${C}/images/${image}`, undefined, { token: 'bogus' }), 401);
+  });
+
+  it("os-aggregates: create, names unique, add and remove this site's hosts, metadata, delete when empty", async () => {
+    const host = (await call('GET', `${C}/os-services?binary=nova-compute`)).body.services[0].host as string;
+    const c = await call('POST', `${C}/os-aggregates`, {
+      aggregate: { name: 'cc-agg', availability_zone: null },
+    });
+    ok(c, 200);
+    const id = c.body.aggregate.id;
+    assert.equal(typeof id, 'number');
+    assert.ok(!('hosts' in c.body.aggregate));
+    ok(await call('POST', `${C}/os-aggregates`, { aggregate: { name: 'cc-agg' } }), 409);
+    ok(await call('POST', `${C}/os-aggregates`, { aggregate: { name: '' } }), 400);
+    ok(await call('GET', `${C}/os-aggregates`, undefined, { token: member }), 403);
+    const act = (body: unknown) => call('POST', `${C}/os-aggregates/${id}/action`, body);
+    ok(await act({ add_host: { host: 'no-such-host' } }), 404);
+    const added = await act({ add_host: { host } });
+    ok(added, 200);
+    assert.deepEqual(added.body.aggregate.hosts, [host]);
+    ok(await act({ add_host: { host } }), 409);
+    ok(await call('DELETE', `${C}/os-aggregates/${id}`), 400);
+    const md = await act({ set_metadata: { metadata: { k: 'v' } } });
+    assert.deepEqual(md.body.aggregate.metadata, { k: 'v' });
+    ok(await act({ remove_host: { host } }), 200);
+    ok(await act({ remove_host: { host } }), 404);
+    const upd = await call('PUT', `${C}/os-aggregates/${id}`, { aggregate: { name: 'cc-agg2' } });
+    assert.equal(upd.body.aggregate.name, 'cc-agg2');
+    ok(await call('DELETE', `${C}/os-aggregates/${id}`), 200);
+    ok(await call('GET', `${C}/os-aggregates/${id}`), 404);
+    ok(await call('GET', `${C}/os-aggregates/abc`), 404);
+  });
+
+  it("the os-security-groups proxy: Network service groups and ingress rules in Nova's shape", async () => {
+    const c = await call(
+      'POST',
+      `${C}/os-security-groups`,
+      { security_group: { name: 'cc-sg', description: 'd' } },
+      { token: member },
+    );
+    ok(c, 200);
+    const sg = c.body.security_group;
+    assert.deepEqual(Object.keys(sg).sort(), ['description', 'id', 'name', 'rules', 'tenant_id']);
+    assert.ok(sg.rules.length === 0, 'egress rules are not shown');
+    ok(
+      await call('POST', `${C}/os-security-groups`, { security_group: { name: ' ' } }, { token: member }),
+      400,
+    );
+    const rule = (body: object) =>
+      call(
+        'POST',
+        `${C}/os-security-group-rules`,
+        { security_group_rule: { parent_group_id: sg.id, ...body } },
+        { token: member },
+      );
+    const r = await rule({ ip_protocol: 'tcp', from_port: 22, to_port: 22, cidr: '10.0.0.0/8' });
+    ok(r, 200);
+    assert.deepEqual(r.body.security_group_rule.ip_range, { cidr: '10.0.0.0/8' });
+    assert.equal(r.body.security_group_rule.from_port, 22);
+    ok(await rule({ ip_protocol: 'tcp', from_port: 22, to_port: 22, cidr: '10.0.0.0/8' }), 400);
+    ok(await rule({ ip_protocol: 'tcp', from_port: 23, to_port: 22 }), 400);
+    ok(await rule({ ip_protocol: 'tcp', from_port: 70000, to_port: 22 }), 400);
+    ok(await rule({ ip_protocol: 'bogus', from_port: 22, to_port: 22 }), 400);
+    const shown = await call('GET', `${C}/os-security-groups/${sg.id}`, undefined, { token: member });
+    assert.equal(shown.body.security_group.rules.length, 1);
+    const listed = (await call('GET', `${C}/os-security-groups`, undefined, { token: member })).body
+      .security_groups;
+    assert.ok(listed.some((g: { id: string }) => g.id === sg.id));
+    ok(await call('GET', `${C}/os-security-groups/not-a-uuid`, undefined, { token: member }), 400);
+    ok(
+      await call(
+        'GET',
+        `${C}/os-security-groups/${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}`,
+        undefined,
+        { token: member },
+      ),
+      404,
+    );
+    const upd = await call(
+      'PUT',
+      `${C}/os-security-groups/${sg.id}`,
+      { security_group: { name: 'cc-sg2' } },
+      { token: member },
+    );
+    assert.equal(upd.body.security_group.name, 'cc-sg2');
+    ok(
+      await call('DELETE', `${C}/os-security-group-rules/${r.body.security_group_rule.id}`, undefined, {
+        token: member,
+      }),
+      202,
+    );
+    ok(await call('DELETE', `${C}/os-security-groups/${sg.id}`, undefined, { token: member }), 202);
+    const dflt = listed.find((g: { name: string }) => g.name === 'default');
+    if (dflt)
+      ok(await call('DELETE', `${C}/os-security-groups/${dflt.id}`, undefined, { token: member }), 400);
+    ok(
+      await call('GET', `${C}/os-security-groups`, undefined, {
+        token: member,
+        headers: { 'openstack-api-version': 'compute 2.36' },
+      }),
+      404,
+    );
+  });
+
+  it('os-simple-tenant-usage: admin lists all projects, a member reads its own; os-hosts', async () => {
+    const id = await activeServer();
+    const now = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+    const span = `start=${iso(now - 86_400_000)}&end=${iso(now + 86_400_000)}`;
+    const all = await call('GET', `${C}/os-simple-tenant-usage?${span}&detailed=1`);
+    ok(all, 200);
+    const mine = all.body.tenant_usages.find((u: { server_usages: { instance_id: string }[] }) =>
+      u.server_usages.some((s) => s.instance_id === id),
+    );
+    assert.ok(mine && mine.total_hours >= 0);
+    ok(await call('GET', `${C}/os-simple-tenant-usage?${span}`, undefined, { token: member }), 403);
+    ok(
+      await call(
+        'GET',
+        `${C}/os-simple-tenant-usage/${mine.tenant_id}?start=${iso(now + 1000)}&end=${iso(now - 1000)}`,
+      ),
+      400,
+    );
+    const one = await call('GET', `${C}/os-simple-tenant-usage/${mine.tenant_id}?${span}`);
+    assert.ok(one.body.tenant_usage.server_usages.some((s: { instance_id: string }) => s.instance_id === id));
+
+    const hosts = (await call('GET', `${C}/os-hosts`)).body.hosts;
+    const compute = hosts.find((h: { service: string }) => h.service === 'compute');
+    assert.ok(compute);
+    const shown = await call('GET', `${C}/os-hosts/${compute.host_name}`);
+    assert.equal(shown.body.host[0].resource.project, '(total)');
+    ok(await call('GET', `${C}/os-hosts/nope`), 404);
+    ok(await call('GET', `${C}/os-hosts`, undefined, { token: member }), 403);
+    ok(
+      await call('PUT', `${C}/os-hosts/${compute.host_name}`, { status: 'bogus', maintenance_mode: null }),
+      400,
+    );
+    ok(await call('PUT', `${C}/os-hosts/nope`, { status: 'enable' }), 404);
+  });
+
+  it('shelve and unshelve; hypervisor search and servers below 2.53', async () => {
+    const id = await activeServer();
+    const status = async () => (await call('GET', `${C}/servers/${id}`)).body.server.status;
+    ok(await call('POST', `${C}/servers/${id}/action`, { unshelve: null }), 409);
+    ok(await call('POST', `${C}/servers/${id}/action`, { shelve: null }), 202);
+    await eventually(async () => (await status()) === 'SHELVED_OFFLOADED', 10_000, 'SHELVED_OFFLOADED');
+    ok(await call('POST', `${C}/servers/${id}/action`, { shelve: null }), 409);
+    ok(await call('POST', `${C}/servers/${id}/action`, { unshelve: null }), 202);
+    await eventually(async () => (await status()) === 'ACTIVE', 10_000, 'ACTIVE again');
+
+    const host = (await call('GET', `${C}/servers/${id}`)).body.server['OS-EXT-SRV-ATTR:host'] as string;
+    const found = await call('GET', `${C}/os-hypervisors/${host}/search`);
+    ok(found, 200);
+    assert.equal(found.body.hypervisors[0].hypervisor_hostname, host);
+    const withServers = await call('GET', `${C}/os-hypervisors/${host}/servers`);
+    assert.ok(withServers.body.hypervisors[0].servers.some((x: { uuid: string }) => x.uuid === id));
+    ok(await call('GET', `${C}/os-hypervisors/no-such-host/search`), 404);
+    ok(await call('GET', `${C}/os-hypervisors/${host}/search`, undefined, { token: member }), 403);
+  });
+
+  it('the usage audit log says no host ran it; server password and diagnostics', async () => {
+    const log = await call('GET', `${C}/os-instance_usage_audit_log`);
+    ok(log, 200);
+    const l = log.body.instance_usage_audit_logs;
+    assert.equal(l.num_hosts_not_run, l.num_hosts);
+    ok(
+      await call('GET', `${C}/os-instance_usage_audit_log/${encodeURIComponent('2026-01-02 03:04:05')}`),
+      200,
+    );
+    ok(await call('GET', `${C}/os-instance_usage_audit_log/invalid_time`), 400);
+    ok(await call('GET', `${C}/os-instance_usage_audit_log`, undefined, { token: member }), 403);
+    const id = await activeServer();
+    assert.deepEqual((await call('GET', `${C}/servers/${id}/os-server-password`)).body, { password: '' });
+    ok(await call('DELETE', `${C}/servers/${id}/os-server-password`), 204);
+    ok(await call('GET', `${C}/servers/${id}/diagnostics`), 200);
+    ok(await call('GET', `${C}/servers/${id}/diagnostics`, undefined, { token: member }), 404);
+  });
+});
