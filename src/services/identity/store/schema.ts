@@ -4,6 +4,7 @@
  * services and endpoints belong to the site that made them (each site makes its own region, services and
  * endpoints). Revocation events belong to the site that revoked, and replicate everywhere.
  */
+import { ADMIN_PROJECT, SYSTEM_TARGET } from '../../../core/auth.ts';
 import type { KindSpec } from '../../../federation/changelog.ts';
 import { anySite, domainHome, ownerOf, userHome } from '../../../federation/origin.ts';
 import type { UniqueSpec } from '../../../federation/unique.ts';
@@ -128,7 +129,10 @@ export const identityKinds: readonly KindSpec[] = [
     unique: { by: 'first', key: ['domain_id', 'name'], rename: 'name' },
     origin: anySite,
   },
-  // Granted where the target (a project or a domain) lives, so only its owner can grant on it.
+  // Types UserSystem and GroupSystem (target_id SYSTEM_TARGET) are grants on the system.
+  // Granted where the target (a project or a domain) lives, so only its owner can grant on it. The
+  // system (SYSTEM_TARGET) is granted by the admin project's owner: the site that already decides who
+  // is a cloud admin, so system scope gives no other site a way to make one.
   {
     kind: 'role_assignment',
     table: 'role_assignments',
@@ -136,8 +140,11 @@ export const identityKinds: readonly KindSpec[] = [
     origin: {
       by: 'site',
       of: 'the owner of its target',
-      sql: 'SELECT COALESCE((SELECT owner FROM projects WHERE id = ?), (SELECT owner FROM domains WHERE id = ?))',
-      args: ['target_id', 'target_id'],
+      sql: `SELECT CASE WHEN ? IN ('UserSystem', 'GroupSystem')
+          THEN (SELECT owner FROM projects WHERE ? = '${SYSTEM_TARGET}' AND domain_id = '${ADMIN_PROJECT.domainId}'
+                AND name = '${ADMIN_PROJECT.name}' AND is_domain = 0)
+          ELSE COALESCE((SELECT owner FROM projects WHERE id = ?), (SELECT owner FROM domains WHERE id = ?)) END`,
+      args: ['type', 'target_id', 'target_id', 'target_id'],
     },
   },
   // Region ids are chosen by the caller: a clash keeps one row, the same everywhere.
