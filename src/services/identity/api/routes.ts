@@ -9,6 +9,7 @@ import { registerAppCredRoutes } from './app-creds.ts';
 import { registerAssignmentRoutes } from './assignments.ts';
 import { registerDomainRoutes } from './domains.ts';
 import { registerGroupRoutes } from './groups.ts';
+import { registerProjectTagRoutes } from './project-tags.ts';
 import { registerProjectRoutes } from './projects.ts';
 import { registerCatalogRoutes } from './regions.ts';
 import { registerRoleRoutes } from './roles.ts';
@@ -31,6 +32,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ic: IdentityContext
 
   registerDomainRoutes(app, ic);
   registerProjectRoutes(app, ic);
+  registerProjectTagRoutes(app, ic);
   registerUserRoutes(app, ic);
   registerGroupRoutes(app, ic);
   registerRoleRoutes(app, ic);
