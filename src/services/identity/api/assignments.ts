@@ -11,13 +11,22 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
-import { ADMIN_PROJECT, SYSTEM_TARGET } from '../../../core/auth.ts';
+import { SYSTEM_TARGET } from '../../../core/auth.ts';
 import { BadRequest, Forbidden, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { DomainRow, ProjectRow, RoleRow } from '../store/schema.ts';
 import { revokeMatching, revokeUserTokens } from './auth.ts';
-import { collection, forwardIfRemote, notFound, param, q, queryBool, v3Url } from './common.ts';
+import {
+  adminProjectOwner,
+  collection,
+  forwardIfRemote,
+  notFound,
+  param,
+  q,
+  queryBool,
+  v3Url,
+} from './common.ts';
 import {
   isCloudAdmin,
   isDomainReader,
@@ -48,6 +57,8 @@ interface Listed {
   inherited: boolean;
   /** Set when effective listing expanded a group assignment to this member. */
   viaGroup?: string;
+  /** Set when the role is implied by the assignment's role (effective listings). */
+  priorRole?: string;
   /** Set when an inherited assignment was expanded to this project: the original target. */
   inheritedFrom?: { projectId?: string; domainId?: string };
 }
@@ -76,16 +87,9 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
   const exists = db.prepare('SELECT 1 FROM role_assignments WHERE id = ?');
   const groupById = db.prepare('SELECT * FROM groups WHERE id = ?');
 
-  const adminProject = db.prepare(
-    'SELECT owner FROM projects WHERE domain_id = ? AND name = ? AND is_domain = 0',
-  );
   /** domainId undefined: the system, granted and read by cloud admins (and system readers) only. */
   const loadTarget = (target: Target, id: string): { domainId?: string; owner: string } => {
-    if (target === 'system') {
-      const p = adminProject.get(ADMIN_PROJECT.domainId, ADMIN_PROJECT.name) as { owner: string } | undefined;
-      if (!p) throw new NotFound('This cloud has no admin project to hold system role assignments.');
-      return { owner: p.owner };
-    }
+    if (target === 'system') return { owner: adminProjectOwner(ic) };
     if (target === 'projects') {
       const p = reader.project(id);
       if (!p || p.is_domain) throw notFound('project', id);
@@ -301,6 +305,7 @@ function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<strin
     list.push(...expanded);
   }
 
+  if (effective) list = withImpliedRoles(ic, list);
   const inDomain = (l: Listed, d: string) =>
     l.domainId === d || (l.projectId !== undefined && projectById.get(l.projectId)?.domain_id === d);
   if (onlyDomain !== undefined) list = list.filter((l) => inDomain(l, onlyDomain!));
@@ -329,6 +334,24 @@ function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<strin
   };
   const groupRow = db.prepare('SELECT * FROM groups WHERE id = ?');
   return list.map((l) => view(ic, l, includeNames, domainName, groupRow, projectById));
+}
+
+/**
+ * Effective listings as tokens see them (Keystone): each assignment also grants the roles its role
+ * implies (with the prior role in the links), and domain-specific roles themselves never appear.
+ */
+function withImpliedRoles(ic: IdentityContext, list: Listed[]): Listed[] {
+  const out: Listed[] = [];
+  for (const l of list) {
+    const role = ic.reader.role(l.roleId);
+    if (!role) continue;
+    const all = ic.reader.withImplied([{ id: role.id, name: role.name }]);
+    for (const r of all) {
+      if (ic.reader.role(r.id)?.domain_id) continue;
+      out.push(r.id === l.roleId ? l : { ...l, roleId: r.id, priorRole: l.roleId });
+    }
+  }
+  return out;
 }
 
 function view(
@@ -387,18 +410,22 @@ function view(
   if (from || l.inherited) {
     const t = from ?? (l.projectId ? { projectId: l.projectId } : { domainId: l.domainId });
     const targetPath = t.projectId ? `projects/${t.projectId}` : `domains/${t.domainId}`;
-    assignment = v3Url(ic, `OS-INHERIT/${targetPath}/${actorPath}/roles/${l.roleId}/inherited_to_projects`);
+    assignment = v3Url(
+      ic,
+      `OS-INHERIT/${targetPath}/${actorPath}/roles/${l.priorRole ?? l.roleId}/inherited_to_projects`,
+    );
   } else {
     const targetPath = l.projectId
       ? `projects/${l.projectId}`
       : l.system
         ? 'system'
         : `domains/${l.domainId}`;
-    assignment = v3Url(ic, `${targetPath}/${actorPath}/roles/${l.roleId}`);
+    assignment = v3Url(ic, `${targetPath}/${actorPath}/roles/${l.priorRole ?? l.roleId}`);
   }
   out.links = {
     assignment,
     ...(l.viaGroup ? { membership: v3Url(ic, `groups/${l.viaGroup}/users/${l.userId}`) } : {}),
+    ...(l.priorRole ? { prior_role: v3Url(ic, `roles/${l.priorRole}`) } : {}),
   };
   return out;
 }

@@ -9,6 +9,7 @@ import { registerAppCredRoutes } from './app-creds.ts';
 import { registerAssignmentRoutes } from './assignments.ts';
 import { registerDomainRoutes } from './domains.ts';
 import { registerGroupRoutes } from './groups.ts';
+import { registerImpliedRoleRoutes } from './implied-roles.ts';
 import { registerProjectTagRoutes } from './project-tags.ts';
 import { registerProjectRoutes } from './projects.ts';
 import { registerCatalogRoutes } from './regions.ts';
@@ -36,6 +37,7 @@ export function registerIdentityRoutes(app: FastifyInstance, ic: IdentityContext
   registerUserRoutes(app, ic);
   registerGroupRoutes(app, ic);
   registerRoleRoutes(app, ic);
+  registerImpliedRoleRoutes(app, ic);
   registerAssignmentRoutes(app, ic);
   registerCatalogRoutes(app, ic);
   registerAppCredRoutes(app, ic);

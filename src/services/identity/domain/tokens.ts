@@ -62,6 +62,8 @@ export interface IdentityReader {
   /** Effective roles (direct, through groups, inherited) of a user on a project, a domain or the system. */
   roles(userId: string, target: RoleTarget): { id: string; name: string }[];
   appCredRoles(appCredId: string): { id: string; name: string }[] | undefined;
+  /** The roles with every role they imply by the inference rules (implied roles), transitively. */
+  withImplied?(refs: { id: string; name: string }[]): { id: string; name: string }[];
   isRevoked(claims: TokenClaims, projectId: string | undefined): boolean;
   /** Drops memoized lookups (called with the validation cache). */
   clear?(): void;
@@ -266,8 +268,8 @@ export class TokenService implements TokenValidator {
     }
     if ((claims.p || claims.d || claims.sys) && refs.length === 0)
       throw new Unauthorized('The user no longer has a role on the token scope.');
-    ctx.roleRefs = refs;
-    ctx.roles = impliedRoles(refs.map((r) => r.name));
+    ctx.roleRefs = this.reader.withImplied?.(refs) ?? refs;
+    ctx.roles = impliedRoles(ctx.roleRefs.map((r) => r.name));
     // Cloud admin only on the system or the admin project; admin elsewhere is a project or domain admin.
     ctx.isAdmin = (adminProject || ctx.system === true) && ctx.roles.includes('admin');
     return ctx;

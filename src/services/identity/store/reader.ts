@@ -43,6 +43,9 @@ export class SqlIdentityReader implements IdentityReader {
         SELECT DISTINCT r.id, r.name FROM role_assignments a JOIN roles r ON r.id = a.role_id
         WHERE a.inherited = 1 AND a.target_id = ?
           AND (a.actor_id = ? OR a.actor_id IN (SELECT group_id FROM group_members WHERE user_id = ?))`),
+      impliedBy: db.prepare(`
+        SELECT r.id, r.name FROM implied_roles i JOIN roles r ON r.id = i.implied_role_id
+        WHERE i.prior_role_id = ?`),
       appCred: db.prepare('SELECT * FROM application_credentials WHERE id = ?'),
       revoked: db.prepare(`
         SELECT 1 FROM revocations
@@ -133,6 +136,21 @@ export class SqlIdentityReader implements IdentityReader {
           out.set(r.id, r);
     }
     return [...out.values()];
+  }
+  withImplied(refs: { id: string; name: string }[]) {
+    const key = `i:${refs.map((r) => r.id).join(',')}`;
+    return this.memo(key, () => {
+      const out = new Map(refs.map((r) => [r.id, r]));
+      const todo = [...refs];
+      // Rules may chain (a implies b implies c); a cycle ends at the roles already seen.
+      for (let r = todo.pop(); r; r = todo.pop())
+        for (const i of this.q.impliedBy.all(r.id) as { id: string; name: string }[])
+          if (!out.has(i.id)) {
+            out.set(i.id, i);
+            todo.push(i);
+          }
+      return [...out.values()];
+    });
   }
   appCred(id: string) {
     return this.q.appCred.get(id) as AppCredRow | undefined;

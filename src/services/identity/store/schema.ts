@@ -95,7 +95,25 @@ export const identityMigrations = [
       CREATE INDEX roles_name ON roles (ifnull(domain_id, ''), name);
     `,
   },
+  {
+    // Role inference rules (Keystone's implied roles): a grant of the prior role grants the implied too.
+    id: 'identity/003-implied-roles',
+    sql: `
+      CREATE TABLE implied_roles (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, prior_role_id TEXT NOT NULL, implied_role_id TEXT NOT NULL
+      );
+      CREATE INDEX implied_roles_prior ON implied_roles (prior_role_id);
+    `,
+  },
 ] as const;
+
+/**
+ * The owner of the admin project (the founder, normally): the one site that writes what decides who
+ * is a cloud admin everywhere, beyond grants on projects and domains (grants on the system, role
+ * inference rules).
+ */
+const ADMIN_PROJECT_OWNER = `(SELECT owner FROM projects WHERE domain_id = '${ADMIN_PROJECT.domainId}'
+  AND name = '${ADMIN_PROJECT.name}' AND is_domain = 0)`;
 
 /** Names inside a domain: created at the domain's home site, whose UNIQUE index decides. */
 const inDomain: UniqueSpec = {
@@ -141,11 +159,17 @@ export const identityKinds: readonly KindSpec[] = [
       by: 'site',
       of: 'the owner of its target',
       sql: `SELECT CASE WHEN ? IN ('UserSystem', 'GroupSystem')
-          THEN (SELECT owner FROM projects WHERE ? = '${SYSTEM_TARGET}' AND domain_id = '${ADMIN_PROJECT.domainId}'
-                AND name = '${ADMIN_PROJECT.name}' AND is_domain = 0)
+          THEN (SELECT ${ADMIN_PROJECT_OWNER} WHERE ? = '${SYSTEM_TARGET}')
           ELSE COALESCE((SELECT owner FROM projects WHERE id = ?), (SELECT owner FROM domains WHERE id = ?)) END`,
       args: ['type', 'target_id', 'target_id', 'target_id'],
     },
+  },
+  // A rule changes what every grant of its prior role grants, so it is written where system grants are.
+  {
+    kind: 'implied_role',
+    table: 'implied_roles',
+    replicate: 'all',
+    origin: { by: 'site', of: "the admin project's owner", sql: `SELECT ${ADMIN_PROJECT_OWNER}`, args: [] },
   },
   // Region ids are chosen by the caller: a clash keeps one row, the same everywhere.
   {
@@ -188,6 +212,7 @@ export const AUTHZ_KINDS = [
   'group_member',
   'role',
   'role_assignment',
+  'implied_role',
   'application_credential',
   'revocation',
   'site',
@@ -229,6 +254,12 @@ export interface UserRow {
   password_expires_at: number | null;
   extra: string;
   created_at: number;
+}
+export interface ImpliedRoleRow {
+  id: string;
+  owner: string;
+  prior_role_id: string;
+  implied_role_id: string;
 }
 export interface RoleRow {
   id: string;
