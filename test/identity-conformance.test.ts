@@ -1,8 +1,9 @@
 /**
  * @module Identity behaviours Tempest checks that the other identity tests do not: endpoints created
  * with the v2-style `region` make that region when missing (Keystone's compatibility rule), and the
- * project tags API one tag at a time, with its limits and its policy (a member of another project may
- * not change them).
+ * project tags API one tag at a time, with its limits and its policy (a member of the project may not
+ * change them), an application credential's expiry repeated to the microsecond, in UTC, and the
+ * policies API (opaque documents for a cloud admin).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -72,6 +73,39 @@ describe('identity conformance details', () => {
     assert.equal((await http('PUT', `/identity/v3/projects/nope/tags/x`, admin)).status, 404);
   });
 
+  it('repeats an application credential expiry to the microsecond, a zoneless time read as UTC', async () => {
+    const user = (await http('GET', '/identity/v3/users?name=admin', admin)).body.users[0].id;
+    const create = (expires_at: string) =>
+      http('POST', `/identity/v3/users/${user}/application_credentials`, admin, {
+        application_credential: { name: `ac-${expires_at}`, expires_at },
+      });
+    const r = await create('2099-01-02T03:04:05.123456');
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.application_credential.expires_at, '2099-01-02T03:04:05.123456');
+    const z = await create('2099-01-02T05:04:05+02:00');
+    assert.equal(z.body.application_credential.expires_at, '2099-01-02T03:04:05.000000');
+    assert.equal((await create('tomorrow')).status, 400);
+  });
+
+  it('stores, lists, updates and deletes policy documents, for a cloud admin only', async () => {
+    const made = await http('POST', '/identity/v3/policies', admin, {
+      policy: { type: 'application/json', blob: '{"a": 1}', note: 'kept' },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = made.body.policy.id as string;
+    assert.equal(made.body.policy.note, 'kept');
+    assert.ok(
+      (await http('GET', '/identity/v3/policies', admin)).body.policies.some((p: any) => p.id === id),
+    );
+    const up = await http('PATCH', `/identity/v3/policies/${id}`, admin, { policy: { type: 'text/plain' } });
+    assert.equal(up.body.policy.type, 'text/plain');
+    assert.equal((await http('GET', `/identity/v3/policies/${id}`, admin)).body.policy.blob, '{"a": 1}');
+    assert.equal((await http('POST', '/identity/v3/policies', admin, { policy: { type: 'x' } })).status, 400);
+    assert.equal((await http('GET', '/identity/v3/policies')).status, 401);
+    assert.equal((await http('DELETE', `/identity/v3/policies/${id}`, admin)).status, 204);
+    assert.equal((await http('GET', `/identity/v3/policies/${id}`, admin)).status, 404);
+  });
+
   it('lets a member of the project read its tags, not change them (403)', async () => {
     const u = await http('POST', '/identity/v3/users', admin, { user: { name: 'm', password: 'pw' } });
     const roles = (await http('GET', '/identity/v3/roles?name=member', admin)).body.roles;
@@ -86,5 +120,6 @@ describe('identity conformance details', () => {
     assert.equal((await http('GET', `/identity/v3/projects/${project}/tags`, t)).status, 200);
     assert.equal((await http('PUT', `/identity/v3/projects/${project}/tags/mine`, t)).status, 403);
     assert.equal((await http('DELETE', `/identity/v3/projects/${project}/tags`, t)).status, 403);
+    assert.equal((await http('GET', '/identity/v3/policies', t)).status, 403);
   });
 });

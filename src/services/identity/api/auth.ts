@@ -160,7 +160,7 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
         sub: user.id,
         iss: site.name,
         iat: now,
-        exp: Math.min(now + ttl, ac.expires_at ?? Infinity),
+        exp: Math.floor(Math.min(now + ttl, ac.expires_at ?? Infinity)),
         m: ['application_credential'],
         ai: [audit],
         p: ac.project_id,

@@ -10,6 +10,7 @@ import { registerAssignmentRoutes } from './assignments.ts';
 import { registerDomainRoutes } from './domains.ts';
 import { registerGroupRoutes } from './groups.ts';
 import { registerImpliedRoleRoutes } from './implied-roles.ts';
+import { registerPolicyRoutes } from './policies.ts';
 import { registerProjectTagRoutes } from './project-tags.ts';
 import { registerProjectRoutes } from './projects.ts';
 import { registerCatalogRoutes } from './regions.ts';
@@ -41,4 +42,5 @@ export function registerIdentityRoutes(app: FastifyInstance, ic: IdentityContext
   registerAssignmentRoutes(app, ic);
   registerCatalogRoutes(app, ic);
   registerAppCredRoutes(app, ic);
+  registerPolicyRoutes(app, ic);
 }

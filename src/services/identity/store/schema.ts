@@ -105,6 +105,16 @@ export const identityMigrations = [
       CREATE INDEX implied_roles_prior ON implied_roles (prior_role_id);
     `,
   },
+  {
+    // Keystone's policies API: opaque documents (blob) with a MIME type, stored and served, never enforced.
+    id: 'identity/004-policies',
+    sql: `
+      CREATE TABLE policies (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, type TEXT NOT NULL, blob TEXT NOT NULL,
+        extra TEXT NOT NULL DEFAULT '{}'
+      );
+    `,
+  },
 ] as const;
 
 /**
@@ -171,6 +181,8 @@ export const identityKinds: readonly KindSpec[] = [
     replicate: 'all',
     origin: { by: 'site', of: "the admin project's owner", sql: `SELECT ${ADMIN_PROJECT_OWNER}`, args: [] },
   },
+  // Opaque documents nobody enforces: any site stores its own.
+  { kind: 'policy', table: 'policies', replicate: 'all', origin: anySite },
   // Region ids are chosen by the caller: a clash keeps one row, the same everywhere.
   {
     kind: 'region',
