@@ -175,3 +175,33 @@ describe('system scope', () => {
     assert.equal(r.status, 400);
   });
 });
+
+describe('system scope across sites', () => {
+  let cloud: LocalCloud;
+  after(async () => cloud?.close());
+
+  it('forwards a grant on the system made at another site to the admin project owner; any site then issues system tokens', async () => {
+    cloud = await startLocalCloud({ sites: 2 });
+    const [h0, h1] = [httpAt(cloud.url(0)), httpAt(cloud.url(1))];
+    const admin1 = await cloud.adminToken(1);
+    const user = await h1('POST', '/identity/v3/users', admin1, { user: { name: 'op', password: 'pw' } });
+    assert.equal(user.status, 201, JSON.stringify(user.body));
+    const role = (await h1('GET', '/identity/v3/roles?name=admin', admin1)).body.roles[0].id;
+    await cloud.converged();
+    const put = await h1('PUT', `/identity/v3/system/users/${user.body.user.id}/roles/${role}`, admin1);
+    assert.equal(put.status, 204, JSON.stringify(put.body));
+    const owner = cloud.fed.sites[0]!.ctx.store.db.prepare(
+      "SELECT owner FROM role_assignments WHERE type = 'UserSystem' AND actor_id = ?",
+    )
+      .pluck()
+      .get(user.body.user.id);
+    assert.equal(owner, cloud.fed.sites[0]!.ctx.name);
+    await cloud.converged();
+    for (const i of [0, 1]) {
+      const r = await passwordLogin(cloud.url(i), { name: 'op', password: 'pw' }, SYSTEM);
+      assert.equal(r.status, 201, `system token at site ${i}`);
+      const t = r.headers.get('x-subject-token')!;
+      assert.equal((await [h0, h1][i]!('GET', '/atoll/v1/sites', t)).status, 200);
+    }
+  });
+});
