@@ -325,7 +325,8 @@ function compromisedSiteCases(start: () => Promise<Arena>): void {
 
     it("an admin assignment on the system (granted only at the admin project's owner) is applied nowhere", async () => {
       const rejected = await Promise.all([0, 1].map((i) => metric(i, 'atoll_changes_rejected_total')));
-      const [uid, rid] = [idOf('users', 'admin'), idOf('roles', 'admin')];
+      // Not the admin user: bootstrap grants it admin on the system, so that row exists for real.
+      const [uid, rid] = [randomBytes(16).toString('hex'), idOf('roles', 'admin')];
       const assignment = `UserSystem:${uid}:system:${rid}`;
       await forge({
         kind: 'role_assignment',
