@@ -140,7 +140,7 @@ async function provision(api) {
  * Pre-provisioned credentials (Tempest's accounts.yaml). Dynamic credentials would give each test class
  * an admin of a fresh project, and only the admin role on the admin project makes a cloud admin in
  * Atoll (Keystone's admin_project_name, docs/security.md); so admins here are users with the admin role
- * on the admin project, and the others are members of projects of their own. Enough of each for
+ * on the admin project and on the system, and the others are members of projects of their own. Enough of each for
  * --concurrency classes at once, each locking a primary, an alt and an admin.
  */
 async function provisionAccounts(api, concurrency) {
@@ -160,6 +160,9 @@ async function provisionAccounts(api, concurrency) {
       })
     ).user;
     await api.call('PUT', `/identity/v3/projects/${projectId}/users/${u.id}/roles/${role}`);
+    // Admins on the system too: they provision the identity admin classes' dynamic credentials with
+    // system-scoped tokens ([auth] admin_system = all).
+    if (role === admin) await api.call('PUT', `/identity/v3/system/users/${u.id}/roles/${role}`);
     return { username: name, password };
   };
   const accounts = [];
@@ -218,8 +221,11 @@ function tempestConf({ url, region, password, ids, workspace }) {
       admin_password: password,
       admin_project_name: 'admin',
       admin_domain_name: 'Default',
+      // The provisioning admin (dynamic credentials) works with a system-scoped token.
+      admin_system: 'all',
       default_credentials_domain_name: 'Default',
     },
+    enforce_scope: { keystone: 'true' },
     identity: {
       uri_v3: `${url}/identity/v3`,
       auth_version: 'v3',
@@ -307,6 +313,18 @@ function errorOf(block) {
   return `${block[i].trim()}${details}`.slice(0, 500);
 }
 
+/**
+ * Tempest 33's identity admin classes run as system admins (scripts/tempest-shim/sitecustomize.py):
+ * their dynamic admins get the admin role on the system and system-scoped tokens, as later Tempest
+ * releases do with [enforce_scope] keystone = true. Without it they are admins of fresh projects,
+ * which no scope-enforcing cloud treats as cloud admins (docs/conformance.md).
+ */
+function shimEnv() {
+  const shim = fileURLToPath(new URL('./tempest-shim', import.meta.url));
+  const path = [shim, process.env.PYTHONPATH].filter(Boolean).join(':');
+  return { ...process.env, PYTHONPATH: path, ATOLL_TEMPEST_SYSTEM_SCOPE: '1' };
+}
+
 async function runTempest(workspace, suite, concurrency, logFile) {
   const counts = { passed: 0, failed: 0, skipped: 0 };
   const failing = [];
@@ -315,6 +333,7 @@ async function runTempest(workspace, suite, concurrency, logFile) {
   const child = spawn('tempest', ['run', '--regex', suite, '--concurrency', String(concurrency)], {
     cwd: workspace,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: shimEnv(),
   });
   child.stderr.on('data', (b) => lines.push(String(b)));
   let block = null;

@@ -323,6 +323,28 @@ function compromisedSiteCases(start: () => Promise<Arena>): void {
       }
     });
 
+    it("an admin assignment on the system (granted only at the admin project's owner) is applied nowhere", async () => {
+      const rejected = await Promise.all([0, 1].map((i) => metric(i, 'atoll_changes_rejected_total')));
+      // Not the admin user: bootstrap grants it admin on the system, so that row exists for real.
+      const [uid, rid] = [randomBytes(16).toString('hex'), idOf('roles', 'admin')];
+      const assignment = `UserSystem:${uid}:system:${rid}`;
+      await forge({
+        kind: 'role_assignment',
+        row: {
+          id: assignment,
+          type: 'UserSystem',
+          actor_id: uid,
+          target_id: 'system',
+          role_id: rid,
+          inherited: 0,
+        },
+      });
+      for (const i of [0, 1]) {
+        assert.equal(has(i, 'role_assignments', assignment), false, `the assignment at ${names[i]}`);
+        assert.ok((await metric(i, 'atoll_changes_rejected_total')) >= rejected[i]! + 1);
+      }
+    });
+
     it('a sites row for a name that never joined is applied nowhere; its tokens get 401', async () => {
       const key = keyOf();
       const now = Date.now();

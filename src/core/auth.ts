@@ -1,10 +1,11 @@
 /**
  * @module What a validated token says about its bearer, and the policy checks every API uses.
  * Mirrors Keystone's default policies: roles imply each other (admin > member > reader); the cloud
- * administrator is the admin role on the admin project (Keystone's `admin_project_name` /
- * `admin_project_domain_name`, which make `is_admin_project` true only there; Atoll has no system
- * scope). Admin on any other project or on a domain is not a cloud admin: member writes and reader
- * reads its own project only, and a domain admin manages its own domain (identity's policy.ts).
+ * administrator is the admin role on the system (a token scoped to `{"system": {"all": true}}`,
+ * Keystone's `role:admin and system_scope:all`) or on the admin project (Keystone's
+ * `admin_project_name` / `admin_project_domain_name`, which make `is_admin_project` true only there).
+ * Admin on any other project or on a domain is not a cloud admin: member writes and reader reads its
+ * own project only, and a domain admin manages its own domain (identity's policy.ts).
  */
 import { Forbidden } from './errors.ts';
 
@@ -21,13 +22,15 @@ export interface AuthContext {
   /** Set for a domain-scoped token. */
   domainId?: string;
   domainName?: string;
+  /** Set for a system-scoped token (`scope: {system: {all: true}}`). */
+  system?: boolean;
   /** Role names on the token's scope, implied roles included. */
   roles: string[];
   roleRefs: { id: string; name: string }[];
   /**
-   * Cloud admin: the admin role on a token scoped to the admin project (ADMIN_PROJECT). Every
-   * service's admin-only check reads this and nothing else, so a domain admin or the admin of an
-   * ordinary project never passes one.
+   * Cloud admin: the admin role on a system-scoped token, or on a token scoped to the admin project
+   * (ADMIN_PROJECT). Every service's admin-only check reads this and nothing else, so a domain admin
+   * or the admin of an ordinary project never passes one.
    */
   isAdmin: boolean;
   methods: string[];
@@ -61,6 +64,12 @@ export function impliedRoles(names: Iterable<string>): string[] {
  * holds the cloud admins, so only cloud admins administer that domain (see identity's policy.ts).
  */
 export const ADMIN_PROJECT = { domainId: 'default', name: 'admin' } as const;
+
+/**
+ * The target id of role assignments on the system (Keystone's `system: all`). Project and domain ids
+ * are generated hex (or `default`), so it names no project or domain.
+ */
+export const SYSTEM_TARGET = 'system';
 
 export function isAdminProject(p: { domain_id: string; name: string }): boolean {
   return p.domain_id === ADMIN_PROJECT.domainId && p.name === ADMIN_PROJECT.name;

@@ -1,11 +1,11 @@
 /**
  * @module `atoll site --bootstrap`, like `keystone-manage bootstrap`: the Default domain (homed on this
- * site), the roles admin/member/reader, the admin project and user with the admin role, and a service
- * project. Idempotent: run it again and it changes only the admin password (not even that with
+ * site), the roles admin/member/reader, the admin project and user with the admin role on it and on
+ * the system, and a service project. Idempotent: run it again and it changes only the admin password (not even that with
  * keepPassword, when the admin user exists: a restart reusing a saved password). Only the federation's first
  * site bootstraps; the others receive all of this by replication.
  */
-import { ADMIN_PROJECT } from '../../core/auth.ts';
+import { ADMIN_PROJECT, SYSTEM_TARGET } from '../../core/auth.ts';
 import { hexId } from '../../core/ports.ts';
 import type { SiteContext } from '../../site/site.ts';
 import { hashSecret } from './domain/passwords.ts';
@@ -93,16 +93,16 @@ export async function bootstrapIdentity(site: SiteContext, opts: BootstrapOption
         id: userId,
         password_hash: hash,
       });
-    const aid = `UserProject:${userId}:${projectId}:${roles.admin}`;
-    if (!db.prepare('SELECT 1 FROM role_assignments WHERE id = ?').get(aid))
-      put('role_assignment', {
-        id: aid,
-        type: 'UserProject',
-        actor_id: userId,
-        target_id: projectId,
-        role_id: roles.admin!,
-        inherited: 0,
-      });
+    // Admin on the admin project and on the system, as keystone-manage bootstrap grants them.
+    const grants = [
+      { type: 'UserProject', target_id: projectId },
+      { type: 'UserSystem', target_id: SYSTEM_TARGET },
+    ];
+    for (const g of grants) {
+      const aid = `${g.type}:${userId}:${g.target_id}:${roles.admin}`;
+      if (!db.prepare('SELECT 1 FROM role_assignments WHERE id = ?').get(aid))
+        put('role_assignment', { id: aid, ...g, actor_id: userId, role_id: roles.admin!, inherited: 0 });
+    }
     return { domainId: 'default', projectId, userId, roles };
   });
 }

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
-import { isObj, keystoneTime, optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
+import { isObj, optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import { hashSecret } from '../domain/passwords.ts';
 import type { AppCredRow } from '../store/schema.ts';
@@ -25,18 +25,30 @@ export function appCredView(ic: IdentityContext, a: AppCredRow): Obj {
     project_id: a.project_id,
     roles: (JSON.parse(a.roles) as { id: string; name: string }[]).map((r) => ({ ...r, domain_id: null })),
     unrestricted: !!a.unrestricted,
-    expires_at: a.expires_at === null ? null : keystoneTime(a.expires_at),
+    expires_at: a.expires_at === null ? null : microTime(a.expires_at),
     access_rules: [],
     system: null,
     links: selfLinks(ic, `users/${a.user_id}/application_credentials/${a.id}`),
   };
 }
 
-/** Keystone and keystoneclient send ISO 8601 with up to microseconds; JavaScript parses milliseconds. */
+/**
+ * Keystone and keystoneclient send ISO 8601 with up to microseconds, often without a zone (UTC, as
+ * Keystone reads it; JavaScript would read local time). Kept to the microsecond, as fractional ms, so
+ * the answer repeats what was sent.
+ */
 function parseTime(v: string): number {
-  const t = Date.parse(v.replace(/(\.\d{3})\d+/, '$1'));
-  if (Number.isNaN(t)) throw new BadRequest('"expires_at" must be an ISO 8601 time.');
-  return t;
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)(?:\.(\d{1,6}))?(Z|[+-]\d\d:?\d\d)?$/i.exec(v.trim());
+  const t = m ? Date.parse(`${m[1]}${m[3] ?? 'Z'}`) : NaN;
+  if (!m || Number.isNaN(t)) throw new BadRequest('"expires_at" must be an ISO 8601 time.');
+  return t + Number(`0.${(m[2] ?? '').padEnd(6, '0')}`) * 1000;
+}
+
+/** Keystone's form for an application credential's expiry: microseconds, no zone (it is UTC). */
+function microTime(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  const micros = Math.min(999_999, Math.round((ms - seconds * 1000) * 1000));
+  return `${new Date(seconds * 1000).toISOString().slice(0, 19)}.${String(micros).padStart(6, '0')}`;
 }
 
 export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext): void {

@@ -1,28 +1,46 @@
 /**
- * @module Role assignments: grants on projects and domains to users and groups (PUT/GET/HEAD/DELETE
- * /v3/{projects|domains}/{t}/{users|groups}/{a}/roles/{r}, the OS-INHERIT variants), and the listing
- * GET /v3/role_assignments with its filters, `effective` and `include_names`. An assignment belongs to
- * the owner of its target (the project's or domain's home site). Removing a user's assignment revokes
+ * @module Role assignments: grants on projects, domains and the system to users and groups
+ * (PUT/GET/HEAD/DELETE /v3/{projects|domains}/{t}/{users|groups}/{a}/roles/{r}, the OS-INHERIT
+ * variants, /v3/system/{users|groups}/{a}/roles/{r}), and the listing GET /v3/role_assignments with
+ * its filters (`scope.system=all` too), `effective` and `include_names`. An assignment belongs to the
+ * owner of its target (the project's or domain's home site; for the system, the admin project's, the
+ * site that grants the other kind of cloud admin). Removing a user's assignment revokes
  * that user's tokens on the target; a group's assignment stops granting at once because effective roles
  * are resolved at validation and the validation cache is dropped on every assignment change.
  * https://docs.openstack.org/api-ref/identity/v3/#roles and #os-inherit
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
+import { SYSTEM_TARGET } from '../../../core/auth.ts';
 import { BadRequest, Forbidden, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { DomainRow, ProjectRow, RoleRow } from '../store/schema.ts';
 import { revokeMatching, revokeUserTokens } from './auth.ts';
-import { collection, forwardIfRemote, notFound, param, q, queryBool, v3Url } from './common.ts';
-import { isCloudAdmin, isDomainReader, requireDomainAdmin } from './policy.ts';
+import {
+  adminProjectOwner,
+  collection,
+  forwardIfRemote,
+  notFound,
+  param,
+  q,
+  queryBool,
+  v3Url,
+} from './common.ts';
+import {
+  isCloudAdmin,
+  isDomainReader,
+  isSystemReader,
+  requireCloudAdmin,
+  requireDomainAdmin,
+} from './policy.ts';
 import { roleView } from './roles.ts';
 
 type Actor = 'users' | 'groups';
-type Target = 'projects' | 'domains';
+type Target = 'projects' | 'domains' | 'system';
 
 interface Assignment {
-  type: 'UserProject' | 'GroupProject' | 'UserDomain' | 'GroupDomain';
+  type: 'UserProject' | 'GroupProject' | 'UserDomain' | 'GroupDomain' | 'UserSystem' | 'GroupSystem';
   actor_id: string;
   target_id: string;
   role_id: string;
@@ -34,16 +52,31 @@ interface Listed {
   groupId?: string;
   projectId?: string;
   domainId?: string;
+  system?: boolean;
   roleId: string;
   inherited: boolean;
   /** Set when effective listing expanded a group assignment to this member. */
   viaGroup?: string;
+  /** Set when the role is implied by the assignment's role (effective listings). */
+  priorRole?: string;
   /** Set when an inherited assignment was expanded to this project: the original target. */
   inheritedFrom?: { projectId?: string; domainId?: string };
 }
 
+const TARGET_TYPE = { projects: 'Project', domains: 'Domain', system: 'System' } as const;
 const typeOf = (actor: Actor, target: Target): Assignment['type'] =>
-  `${actor === 'users' ? 'User' : 'Group'}${target === 'projects' ? 'Project' : 'Domain'}`;
+  `${actor === 'users' ? 'User' : 'Group'}${TARGET_TYPE[target]}`;
+
+/** The route path of a target, and the name of its id parameter (none for the system). */
+const TARGET_PATH = {
+  projects: { path: 'projects/:project_id', param: 'project_id' },
+  domains: { path: 'domains/:domain_id', param: 'domain_id' },
+  system: { path: 'system', param: undefined },
+} as const;
+const targetIdOf = (req: FastifyRequest, target: Target): string => {
+  const name = TARGET_PATH[target].param;
+  return name ? param(req, name) : SYSTEM_TARGET;
+};
 
 export const assignmentId = (a: Omit<Assignment, 'inherited'>, inherited: boolean): string =>
   `${a.type}:${a.actor_id}:${a.target_id}:${a.role_id}${inherited ? ':inherited' : ''}`;
@@ -54,7 +87,9 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
   const exists = db.prepare('SELECT 1 FROM role_assignments WHERE id = ?');
   const groupById = db.prepare('SELECT * FROM groups WHERE id = ?');
 
-  const loadTarget = (target: Target, id: string): { domainId: string; owner: string } => {
+  /** domainId undefined: the system, granted and read by cloud admins (and system readers) only. */
+  const loadTarget = (target: Target, id: string): { domainId?: string; owner: string } => {
+    if (target === 'system') return { owner: adminProjectOwner(ic) };
     if (target === 'projects') {
       const p = reader.project(id);
       if (!p || p.is_domain) throw notFound('project', id);
@@ -75,7 +110,7 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
 
   const resolveGrant = (req: FastifyRequest, actor: Actor, target: Target, inherited: boolean) => {
     const ctx = site.authenticate(req);
-    const targetId = param(req, target === 'projects' ? 'project_id' : 'domain_id');
+    const targetId = targetIdOf(req, target);
     const t = loadTarget(target, targetId);
     const actorId = param(req, actor === 'users' ? 'user_id' : 'group_id');
     const actorRow = loadActor(actor, actorId);
@@ -90,16 +125,20 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
    * admin only when both the target and the user or group are in its domain (so never on the admin
    * project or another domain's targets, and never to another domain's users).
    */
-  const requireGrantor = (ctx: AuthContext, targetDomain: string, actorDomain: string) => {
+  const requireGrantor = (ctx: AuthContext, targetDomain: string | undefined, actorDomain: string) => {
+    if (targetDomain === undefined) return requireCloudAdmin(ctx);
     requireDomainAdmin(ctx, targetDomain);
     if (!isCloudAdmin(ctx) && actorDomain !== targetDomain)
       throw new Forbidden('A domain administrator grants roles only to users and groups of its domain.');
   };
 
+  /** Reading a target's assignments: a reader of its domain, or of the system. */
+  const canReadTarget = (ctx: AuthContext, targetDomain: string | undefined) =>
+    targetDomain === undefined ? isSystemReader(ctx) : isDomainReader(ctx, targetDomain);
+
   const grantRoutes = (prefix: string, actor: Actor, target: Target, inherited: boolean) => {
-    const tParam = target === 'projects' ? ':project_id' : ':domain_id';
     const aParam = actor === 'users' ? ':user_id' : ':group_id';
-    const base = `/identity/v3/${prefix}${target}/${tParam}/${actor}/${aParam}/roles`;
+    const base = `/identity/v3/${prefix}${TARGET_PATH[target].path}/${actor}/${aParam}/roles`;
     const suffix = inherited ? '/inherited_to_projects' : '';
 
     app.put(`${base}/:role_id${suffix}`, async (req, reply) => {
@@ -115,7 +154,7 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
 
     app.get(`${base}/:role_id${suffix}`, async (req, reply) => {
       const { ctx, t, id } = resolveGrant(req, actor, target, inherited);
-      if (!isDomainReader(ctx, t.domainId)) throw new Forbidden();
+      if (!canReadTarget(ctx, t.domainId)) throw new Forbidden();
       if (!exists.get(id)) throw new NotFound('Could not find role assignment.');
       return reply.code(204).send();
     });
@@ -129,7 +168,8 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
       site.store.tx(() => {
         site.changelog.remove('role_assignment', id);
         if (actor === 'users') {
-          if (inherited) revokeUserTokens(ic, a.actor_id);
+          // The revocation events have no system column: a system grant's loss revokes all the user's.
+          if (inherited || target === 'system') revokeUserTokens(ic, a.actor_id);
           else if (target === 'projects') revokeMatching(ic, { userId: a.actor_id, projectId: a.target_id });
           else revokeMatching(ic, { userId: a.actor_id, domainId: a.target_id });
         }
@@ -139,11 +179,11 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
 
     app.get(`${base}${suffix}`, async (req) => {
       const ctx = site.authenticate(req);
-      const targetId = param(req, target === 'projects' ? 'project_id' : 'domain_id');
+      const targetId = targetIdOf(req, target);
       const t = loadTarget(target, targetId);
       const actorId = param(req, actor === 'users' ? 'user_id' : 'group_id');
       loadActor(actor, actorId);
-      if (!isDomainReader(ctx, t.domainId) && !(actor === 'users' && actorId === ctx.userId))
+      if (!canReadTarget(ctx, t.domainId) && !(actor === 'users' && actorId === ctx.userId))
         throw new Forbidden();
       const rows = db
         .prepare(
@@ -160,11 +200,13 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
     });
   };
 
-  for (const actor of ['users', 'groups'] as const)
+  for (const actor of ['users', 'groups'] as const) {
     for (const target of ['projects', 'domains'] as const) {
       grantRoutes('', actor, target, false);
       grantRoutes('OS-INHERIT/', actor, target, true);
     }
+    grantRoutes('', actor, 'system', false);
+  }
 
   app.get('/identity/v3/role_assignments', async (req) => {
     const ctx = site.authenticate(req);
@@ -183,8 +225,10 @@ function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<strin
   const includeSubtree = queryBool(qs.include_subtree) === true;
   if (effective && qs['group.id'] !== undefined)
     throw new BadRequest('Specify either effective or group.id, not both.');
-  if (qs['scope.project.id'] !== undefined && qs['scope.domain.id'] !== undefined)
-    throw new BadRequest('Specify only one of scope.project.id and scope.domain.id.');
+  const scopes = ['scope.project.id', 'scope.domain.id', 'scope.system'].filter((k) => qs[k] !== undefined);
+  if (scopes.length > 1) throw new BadRequest(`Specify only one of ${scopes.join(', ')}.`);
+  if (qs['scope.system'] !== undefined && qs['scope.system'] !== 'all')
+    throw new BadRequest('scope.system must be all.');
   if (includeSubtree && qs['scope.project.id'] === undefined)
     throw new BadRequest('include_subtree needs scope.project.id.');
 
@@ -223,7 +267,11 @@ function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<strin
     const onProject = a.type.endsWith('Project');
     const base: Listed = {
       ...(isUser ? { userId: a.actor_id } : { groupId: a.actor_id }),
-      ...(onProject ? { projectId: a.target_id } : { domainId: a.target_id }),
+      ...(onProject
+        ? { projectId: a.target_id }
+        : a.type.endsWith('System')
+          ? { system: true }
+          : { domainId: a.target_id }),
       roleId: a.role_id,
       inherited: !!a.inherited,
     };
@@ -257,6 +305,7 @@ function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<strin
     list.push(...expanded);
   }
 
+  if (effective) list = withImpliedRoles(ic, list);
   const inDomain = (l: Listed, d: string) =>
     l.domainId === d || (l.projectId !== undefined && projectById.get(l.projectId)?.domain_id === d);
   if (onlyDomain !== undefined) list = list.filter((l) => inDomain(l, onlyDomain!));
@@ -265,6 +314,7 @@ function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<strin
   if (qs['group.id'] !== undefined) list = list.filter((l) => l.groupId === qs['group.id']);
   if (qs['role.id'] !== undefined) list = list.filter((l) => l.roleId === qs['role.id']);
   if (qs['scope.domain.id'] !== undefined) list = list.filter((l) => l.domainId === qs['scope.domain.id']);
+  if (qs['scope.system'] !== undefined) list = list.filter((l) => l.system);
   if (qs['scope.project.id'] !== undefined) {
     const want = new Set([
       qs['scope.project.id'],
@@ -284,6 +334,24 @@ function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<strin
   };
   const groupRow = db.prepare('SELECT * FROM groups WHERE id = ?');
   return list.map((l) => view(ic, l, includeNames, domainName, groupRow, projectById));
+}
+
+/**
+ * Effective listings as tokens see them (Keystone): each assignment also grants the roles its role
+ * implies (with the prior role in the links), and domain-specific roles themselves never appear.
+ */
+function withImpliedRoles(ic: IdentityContext, list: Listed[]): Listed[] {
+  const out: Listed[] = [];
+  for (const l of list) {
+    const role = ic.reader.role(l.roleId);
+    if (!role) continue;
+    const all = ic.reader.withImplied([{ id: role.id, name: role.name }]);
+    for (const r of all) {
+      if (ic.reader.role(r.id)?.domain_id) continue;
+      out.push(r.id === l.roleId ? l : { ...l, roleId: r.id, priorRole: l.roleId });
+    }
+  }
+  return out;
 }
 
 function view(
@@ -326,6 +394,8 @@ function view(
       : { id: l.projectId };
   } else if (l.domainId) {
     scope.domain = names ? { id: l.domainId, name: domainName(l.domainId) } : { id: l.domainId };
+  } else if (l.system) {
+    scope.system = { all: true };
   }
   if (l.inherited) scope['OS-INHERIT:inherited_to'] = 'projects';
   out.scope = scope;
@@ -340,14 +410,22 @@ function view(
   if (from || l.inherited) {
     const t = from ?? (l.projectId ? { projectId: l.projectId } : { domainId: l.domainId });
     const targetPath = t.projectId ? `projects/${t.projectId}` : `domains/${t.domainId}`;
-    assignment = v3Url(ic, `OS-INHERIT/${targetPath}/${actorPath}/roles/${l.roleId}/inherited_to_projects`);
+    assignment = v3Url(
+      ic,
+      `OS-INHERIT/${targetPath}/${actorPath}/roles/${l.priorRole ?? l.roleId}/inherited_to_projects`,
+    );
   } else {
-    const targetPath = l.projectId ? `projects/${l.projectId}` : `domains/${l.domainId}`;
-    assignment = v3Url(ic, `${targetPath}/${actorPath}/roles/${l.roleId}`);
+    const targetPath = l.projectId
+      ? `projects/${l.projectId}`
+      : l.system
+        ? 'system'
+        : `domains/${l.domainId}`;
+    assignment = v3Url(ic, `${targetPath}/${actorPath}/roles/${l.priorRole ?? l.roleId}`);
   }
   out.links = {
     assignment,
     ...(l.viaGroup ? { membership: v3Url(ic, `groups/${l.viaGroup}/users/${l.userId}`) } : {}),
+    ...(l.priorRole ? { prior_role: v3Url(ic, `roles/${l.priorRole}`) } : {}),
   };
   return out;
 }

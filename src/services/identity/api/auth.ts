@@ -1,6 +1,7 @@
 /**
  * @module Identity v3 authentication: POST/GET/HEAD/DELETE /v3/auth/tokens, /v3/auth/catalog,
- * /v3/auth/projects, /v3/auth/domains. Methods: password, token (rescope), application_credential.
+ * /v3/auth/projects, /v3/auth/domains, /v3/auth/system. Scopes: a project, a domain, or the system
+ * (`{"system": {"all": true}}`, for a user with a role on the system). Methods: password, token (rescope), application_credential.
  * Any site issues tokens for any user it has a replica of, so an isolated site keeps authenticating.
  * https://docs.openstack.org/api-ref/identity/v3/#authentication-and-token-management
  */
@@ -40,12 +41,12 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
     return user;
   };
 
-  /** Resolves the requested scope to claims p/d; 401 when the user has no role there. */
+  /** Resolves the requested scope to claims p/d/sys; 401 when the user has no role there. */
   const resolveScope = (
     scope: unknown,
     userId: string,
     fallbackProject: string | null,
-  ): Pick<TokenClaims, 'p' | 'd'> => {
+  ): Pick<TokenClaims, 'p' | 'd' | 'sys'> => {
     if (scope === undefined || scope === 'unscoped') {
       if (scope === undefined && fallbackProject) {
         const p = reader.project(fallbackProject);
@@ -75,8 +76,13 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
         throw new Unauthorized(`User ${userId} has no access to domain ${d.id}`);
       return { d: d.id };
     }
-    if (isObj(scope.system)) throw new Unauthorized('System scope is not supported by this cloud.');
-    throw new BadRequest('Invalid scope: give a project or a domain.');
+    if (isObj(scope.system)) {
+      if (scope.system.all !== true) throw new BadRequest('The only system scope is {"all": true}.');
+      if (reader.roles(userId, { system: true }).length === 0)
+        throw new Unauthorized(`User ${userId} has no access to the system`);
+      return { sys: 'all' };
+    }
+    throw new BadRequest('Invalid scope: give a project, a domain or the system.');
   };
 
   app.post('/identity/v3/auth/tokens', async (req, reply) => {
@@ -154,7 +160,7 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
         sub: user.id,
         iss: site.name,
         iat: now,
-        exp: Math.min(now + ttl, ac.expires_at ?? Infinity),
+        exp: Math.floor(Math.min(now + ttl, ac.expires_at ?? Infinity)),
         m: ['application_credential'],
         ai: [audit],
         p: ac.project_id,
@@ -258,6 +264,16 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
     return {
       projects,
       links: { self: `${site.publicUrl()}/identity/v3/auth/projects`, next: null, previous: null },
+    };
+  });
+
+  // The system scopes the caller can ask for: the one, when it holds a role on the system.
+  app.get('/identity/v3/auth/system', async (req) => {
+    const ctx = site.authenticate(req);
+    const held = reader.roles(ctx.userId, { system: true }).length > 0;
+    return {
+      system: held ? [{ all: true }] : [],
+      links: { self: `${site.publicUrl()}/identity/v3/auth/system`, next: null, previous: null },
     };
   });
 
@@ -374,6 +390,9 @@ export function tokenBody(ic: IdentityContext, ctx: AuthContext, withCatalog: bo
   } else if (ctx.domainId) {
     body.domain = { id: ctx.domainId, name: ctx.domainName };
     body.roles = roles;
+  } else if (ctx.system) {
+    body.system = { all: true };
+    body.roles = roles;
   }
   if (ctx.applicationCredentialId) {
     const ac = ic.reader.appCred(ctx.applicationCredentialId);
@@ -383,6 +402,7 @@ export function tokenBody(ic: IdentityContext, ctx: AuthContext, withCatalog: bo
       restricted: !ac?.unrestricted,
     };
   }
-  if (withCatalog && (ctx.projectId || ctx.domainId)) body.catalog = buildCatalog(ic, ctx.projectId);
+  if (withCatalog && (ctx.projectId || ctx.domainId || ctx.system))
+    body.catalog = buildCatalog(ic, ctx.projectId);
   return body;
 }

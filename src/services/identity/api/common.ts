@@ -6,6 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
+import { ADMIN_PROJECT } from '../../../core/auth.ts';
 import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { isObj, query } from '../../common/input.ts';
@@ -99,6 +100,16 @@ export function param(req: FastifyRequest, name: string): string {
  * The federation rule for writes: when another site owns the object, carry the request to it (its
  * answer, or a 503 naming it) and return that reply; return undefined to go on locally.
  */
+/**
+ * The site that writes grants on the system and role inference rules: the admin project's owner (the
+ * origin rule of those kinds in store/schema.ts). 404 on a cloud without an admin project.
+ */
+export function adminProjectOwner(ic: IdentityContext): string {
+  const p = ic.reader.projectByName(ADMIN_PROJECT.domainId, ADMIN_PROJECT.name);
+  if (!p || p.is_domain) throw new NotFound('This cloud has no admin project.');
+  return p.owner;
+}
+
 export function forwardIfRemote(
   ic: IdentityContext,
   owner: string,

@@ -4,6 +4,7 @@
  * https://docs.openstack.org/api-ref/identity/v3/#domains
  */
 import type { FastifyInstance } from 'fastify';
+import { SYSTEM_TARGET } from '../../../core/auth.ts';
 import { BadRequest, Conflict, Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
@@ -77,6 +78,7 @@ export function registerDomainRoutes(app: FastifyInstance, ic: IdentityContext):
     const tags = b.tags;
     if (tags !== undefined && (!Array.isArray(tags) || tags.length > 0))
       throw new BadRequest('Domain tags are not supported.');
+    if (explicit === SYSTEM_TARGET) throw new BadRequest(`The domain id ${SYSTEM_TARGET} is reserved.`);
     const id = explicit ?? ic.newId();
     const row = site.store.tx(() => {
       if (byName.get(name))

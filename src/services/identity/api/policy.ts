@@ -1,8 +1,9 @@
 /**
- * @module Identity policy: Keystone's default rules (keystone/common/policies/*.py) without system
- * scope, which this cloud does not have.
- *   cloud admin    the admin role on a token scoped to the admin project (Keystone's `cloud_admin`:
+ * @module Identity policy: Keystone's default rules (keystone/common/policies/*.py).
+ *   cloud admin    the admin role on a system-scoped token (Keystone's `role:admin and
+ *                  system_scope:all`) or on a token scoped to the admin project (Keystone's
  *                  `admin_required and is_admin_project`): everything.
+ *   system reader  reader (or member) on a system-scoped token: reads role assignments on the system.
  *   domain admin   the admin role on a token scoped to domain D: users, groups, projects and role
  *                  assignments inside D, granting only to D's users and groups on D or its projects
  *                  (Keystone's grant.py: the actor's domain and the target's domain both match the
@@ -18,9 +19,13 @@ import type { AuthContext } from '../../../core/auth.ts';
 import { ADMIN_PROJECT, Role } from '../../../core/auth.ts';
 import { Forbidden } from '../../../core/errors.ts';
 
-/** ctx.isAdmin is set only for the admin role on the admin project (core/auth.ts). */
+/** ctx.isAdmin is set only for the admin role on the system or the admin project (core/auth.ts). */
 export function isCloudAdmin(ctx: AuthContext): boolean {
-  return ctx.isAdmin && ctx.domainId === undefined && ctx.projectId !== undefined;
+  return ctx.isAdmin && ctx.domainId === undefined && (ctx.projectId !== undefined || ctx.system === true);
+}
+
+export function isSystemReader(ctx: AuthContext): boolean {
+  return isCloudAdmin(ctx) || (ctx.system === true && ctx.roles.includes(Role.Reader));
 }
 
 export function isDomainAdmin(ctx: AuthContext, domainId: string): boolean {

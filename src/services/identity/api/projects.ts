@@ -61,7 +61,7 @@ export function projectView(ic: IdentityContext, p: ProjectRow): Obj {
 }
 
 /** Keystone's tag rules: at most 80, each 1-255 characters without '/' or ','. */
-function parseTags(v: unknown): string[] | undefined {
+export function parseTags(v: unknown): string[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (
     !Array.isArray(v) ||

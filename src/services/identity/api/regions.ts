@@ -216,6 +216,11 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
         ? null
         : (optStr(b, 'region_id', { max: 255 }) ?? optStr(b, 'region', { max: 255 }));
     const region = regionIn === undefined ? (cur?.region_id ?? null) : regionIn;
+    // The v2-style `region` (without region_id) names a region that is made when missing, as Keystone
+    // does for clients that use v3 the way they used v2; an unknown region_id is still a 404.
+    const legacy = b.region_id === undefined && b.region !== undefined;
+    if (region !== null && legacy && !db.prepare('SELECT 1 FROM regions WHERE id = ?').get(region))
+      createRegion({}, region);
     if (region !== null) getRow<RegionRow>('regions', 'region', region);
     const enabled = bool01(optBool(b, 'enabled'), cur?.enabled ?? 1);
     return { service_id: serviceId, interface: iface, url, region_id: region, enabled };

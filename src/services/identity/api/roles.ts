@@ -21,6 +21,7 @@ import {
   requireUnchanged,
   selfLinks,
 } from './common.ts';
+import { removeRulesOf } from './implied-roles.ts';
 import { isCloudAdmin, requireCloudAdmin } from './policy.ts';
 
 export function roleView(ic: IdentityContext, r: RoleRow): Obj {
@@ -127,6 +128,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
         owner: string;
       }[];
       for (const a of rows) if (site.owns(a.owner)) site.changelog.remove('role_assignment', a.id);
+      removeRulesOf(ic, r.id);
       site.changelog.remove('role', r.id);
     });
     return reply.code(204).send();

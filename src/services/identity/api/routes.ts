@@ -9,6 +9,9 @@ import { registerAppCredRoutes } from './app-creds.ts';
 import { registerAssignmentRoutes } from './assignments.ts';
 import { registerDomainRoutes } from './domains.ts';
 import { registerGroupRoutes } from './groups.ts';
+import { registerImpliedRoleRoutes } from './implied-roles.ts';
+import { registerPolicyRoutes } from './policies.ts';
+import { registerProjectTagRoutes } from './project-tags.ts';
 import { registerProjectRoutes } from './projects.ts';
 import { registerCatalogRoutes } from './regions.ts';
 import { registerRoleRoutes } from './roles.ts';
@@ -31,10 +34,13 @@ export function registerIdentityRoutes(app: FastifyInstance, ic: IdentityContext
 
   registerDomainRoutes(app, ic);
   registerProjectRoutes(app, ic);
+  registerProjectTagRoutes(app, ic);
   registerUserRoutes(app, ic);
   registerGroupRoutes(app, ic);
   registerRoleRoutes(app, ic);
+  registerImpliedRoleRoutes(app, ic);
   registerAssignmentRoutes(app, ic);
   registerCatalogRoutes(app, ic);
   registerAppCredRoutes(app, ic);
+  registerPolicyRoutes(app, ic);
 }

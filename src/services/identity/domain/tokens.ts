@@ -38,8 +38,17 @@ export interface TokenClaims {
   p?: string;
   /** domain scope */
   d?: string;
+  /** system scope (Keystone's `system: {all: true}`) */
+  sys?: 'all';
   /** application credential */
   ac?: string;
+}
+
+/** Where roles are held: a project, a domain, or the system (`system: true`). */
+export interface RoleTarget {
+  projectId?: string;
+  domainId?: string;
+  system?: boolean;
 }
 
 /** What token validation needs to read: the port a store (or a lab fake) implements. */
@@ -50,9 +59,11 @@ export interface IdentityReader {
   user(id: string): { id: string; name: string; domain_id: string; enabled: number } | undefined;
   domain(id: string): { id: string; name: string; enabled: number } | undefined;
   project(id: string): { id: string; name: string; domain_id: string; enabled: number } | undefined;
-  /** Effective roles (direct, through groups, inherited) of a user on a project or domain. */
-  roles(userId: string, target: { projectId?: string; domainId?: string }): { id: string; name: string }[];
+  /** Effective roles (direct, through groups, inherited) of a user on a project, a domain or the system. */
+  roles(userId: string, target: RoleTarget): { id: string; name: string }[];
   appCredRoles(appCredId: string): { id: string; name: string }[] | undefined;
+  /** The roles with every role they imply by the inference rules (implied roles), transitively. */
+  withImplied?(refs: { id: string; name: string }[]): { id: string; name: string }[];
   isRevoked(claims: TokenClaims, projectId: string | undefined): boolean;
   /** Drops memoized lookups (called with the validation cache). */
   clear?(): void;
@@ -244,6 +255,9 @@ export class TokenService implements TokenValidator {
       ctx.domainId = d.id;
       ctx.domainName = d.name;
       refs = this.reader.roles(user.id, { domainId: d.id });
+    } else if (claims.sys === 'all') {
+      ctx.system = true;
+      refs = this.reader.roles(user.id, { system: true });
     }
     if (claims.ac) {
       const allowed = this.reader.appCredRoles(claims.ac);
@@ -252,12 +266,12 @@ export class TokenService implements TokenValidator {
       refs = refs.filter((r) => ids.has(r.id));
       ctx.applicationCredentialId = claims.ac;
     }
-    if ((claims.p || claims.d) && refs.length === 0)
+    if ((claims.p || claims.d || claims.sys) && refs.length === 0)
       throw new Unauthorized('The user no longer has a role on the token scope.');
-    ctx.roleRefs = refs;
-    ctx.roles = impliedRoles(refs.map((r) => r.name));
-    // Cloud admin only on the admin project; admin elsewhere is a project or domain admin.
-    ctx.isAdmin = adminProject && ctx.roles.includes('admin');
+    ctx.roleRefs = this.reader.withImplied?.(refs) ?? refs;
+    ctx.roles = impliedRoles(ctx.roleRefs.map((r) => r.name));
+    // Cloud admin only on the system or the admin project; admin elsewhere is a project or domain admin.
+    ctx.isAdmin = (adminProject || ctx.system === true) && ctx.roles.includes('admin');
     return ctx;
   }
 }

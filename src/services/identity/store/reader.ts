@@ -4,7 +4,8 @@
  */
 import type { Db } from '../../../store/db.ts';
 import type { SiteRegistry } from '../../../federation/registry.ts';
-import type { IdentityReader, TokenClaims } from '../domain/tokens.ts';
+import { SYSTEM_TARGET } from '../../../core/auth.ts';
+import type { IdentityReader, RoleTarget, TokenClaims } from '../domain/tokens.ts';
 import type { AppCredRow, DomainRow, ProjectRow, RoleRow, UserRow } from './schema.ts';
 
 export class SqlIdentityReader implements IdentityReader {
@@ -32,10 +33,19 @@ export class SqlIdentityReader implements IdentityReader {
         WHERE a.inherited = 0 AND a.target_id = ?
           AND (a.actor_id = ? OR a.actor_id IN (SELECT group_id FROM group_members WHERE user_id = ?))
         ORDER BY r.name`),
+      // By type too: a project or domain id never equals SYSTEM_TARGET, but the type says it for sure.
+      systemRoles: db.prepare(`
+        SELECT DISTINCT r.id, r.name FROM role_assignments a JOIN roles r ON r.id = a.role_id
+        WHERE a.type IN ('UserSystem', 'GroupSystem') AND a.target_id = '${SYSTEM_TARGET}'
+          AND (a.actor_id = ? OR a.actor_id IN (SELECT group_id FROM group_members WHERE user_id = ?))
+        ORDER BY r.name`),
       inheritedRoles: db.prepare(`
         SELECT DISTINCT r.id, r.name FROM role_assignments a JOIN roles r ON r.id = a.role_id
         WHERE a.inherited = 1 AND a.target_id = ?
           AND (a.actor_id = ? OR a.actor_id IN (SELECT group_id FROM group_members WHERE user_id = ?))`),
+      impliedBy: db.prepare(`
+        SELECT r.id, r.name FROM implied_roles i JOIN roles r ON r.id = i.implied_role_id
+        WHERE i.prior_role_id = ?`),
       appCred: db.prepare('SELECT * FROM application_credentials WHERE id = ?'),
       revoked: db.prepare(`
         SELECT 1 FROM revocations
@@ -99,13 +109,13 @@ export class SqlIdentityReader implements IdentityReader {
   roleByName(name: string) {
     return this.memo(`rn:${name}`, () => this.q.roleByName.get(name) as RoleRow | undefined);
   }
-  roles(userId: string, target: { projectId?: string; domainId?: string }) {
-    return this.memo(`r:${userId}:${target.projectId ?? ''}:${target.domainId ?? ''}`, () =>
-      this.queryRoles(userId, target),
-    );
+  roles(userId: string, target: RoleTarget) {
+    const key = `r:${userId}:${target.projectId ?? ''}:${target.domainId ?? ''}:${target.system ? 's' : ''}`;
+    return this.memo(key, () => this.queryRoles(userId, target));
   }
 
-  private queryRoles(userId: string, target: { projectId?: string; domainId?: string }) {
+  private queryRoles(userId: string, target: RoleTarget) {
+    if (target.system) return this.q.systemRoles.all(userId, userId) as { id: string; name: string }[];
     const targetId = target.projectId ?? target.domainId;
     if (!targetId) return [];
     const out = new Map<string, { id: string; name: string }>();
@@ -126,6 +136,21 @@ export class SqlIdentityReader implements IdentityReader {
           out.set(r.id, r);
     }
     return [...out.values()];
+  }
+  withImplied(refs: { id: string; name: string }[]) {
+    const key = `i:${refs.map((r) => r.id).join(',')}`;
+    return this.memo(key, () => {
+      const out = new Map(refs.map((r) => [r.id, r]));
+      const todo = [...refs];
+      // Rules may chain (a implies b implies c); a cycle ends at the roles already seen.
+      for (let r = todo.pop(); r; r = todo.pop())
+        for (const i of this.q.impliedBy.all(r.id) as { id: string; name: string }[])
+          if (!out.has(i.id)) {
+            out.set(i.id, i);
+            todo.push(i);
+          }
+      return [...out.values()];
+    });
   }
   appCred(id: string) {
     return this.q.appCred.get(id) as AppCredRow | undefined;

@@ -4,6 +4,7 @@
  * services and endpoints belong to the site that made them (each site makes its own region, services and
  * endpoints). Revocation events belong to the site that revoked, and replicate everywhere.
  */
+import { ADMIN_PROJECT, SYSTEM_TARGET } from '../../../core/auth.ts';
 import type { KindSpec } from '../../../federation/changelog.ts';
 import { anySite, domainHome, ownerOf, userHome } from '../../../federation/origin.ts';
 import type { UniqueSpec } from '../../../federation/unique.ts';
@@ -94,7 +95,35 @@ export const identityMigrations = [
       CREATE INDEX roles_name ON roles (ifnull(domain_id, ''), name);
     `,
   },
+  {
+    // Role inference rules (Keystone's implied roles): a grant of the prior role grants the implied too.
+    id: 'identity/003-implied-roles',
+    sql: `
+      CREATE TABLE implied_roles (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, prior_role_id TEXT NOT NULL, implied_role_id TEXT NOT NULL
+      );
+      CREATE INDEX implied_roles_prior ON implied_roles (prior_role_id);
+    `,
+  },
+  {
+    // Keystone's policies API: opaque documents (blob) with a MIME type, stored and served, never enforced.
+    id: 'identity/004-policies',
+    sql: `
+      CREATE TABLE policies (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, type TEXT NOT NULL, blob TEXT NOT NULL,
+        extra TEXT NOT NULL DEFAULT '{}'
+      );
+    `,
+  },
 ] as const;
+
+/**
+ * The owner of the admin project (the founder, normally): the one site that writes what decides who
+ * is a cloud admin everywhere, beyond grants on projects and domains (grants on the system, role
+ * inference rules).
+ */
+const ADMIN_PROJECT_OWNER = `(SELECT owner FROM projects WHERE domain_id = '${ADMIN_PROJECT.domainId}'
+  AND name = '${ADMIN_PROJECT.name}' AND is_domain = 0)`;
 
 /** Names inside a domain: created at the domain's home site, whose UNIQUE index decides. */
 const inDomain: UniqueSpec = {
@@ -128,7 +157,10 @@ export const identityKinds: readonly KindSpec[] = [
     unique: { by: 'first', key: ['domain_id', 'name'], rename: 'name' },
     origin: anySite,
   },
-  // Granted where the target (a project or a domain) lives, so only its owner can grant on it.
+  // Types UserSystem and GroupSystem (target_id SYSTEM_TARGET) are grants on the system.
+  // Granted where the target (a project or a domain) lives, so only its owner can grant on it. The
+  // system (SYSTEM_TARGET) is granted by the admin project's owner: the site that already decides who
+  // is a cloud admin, so system scope gives no other site a way to make one.
   {
     kind: 'role_assignment',
     table: 'role_assignments',
@@ -136,10 +168,21 @@ export const identityKinds: readonly KindSpec[] = [
     origin: {
       by: 'site',
       of: 'the owner of its target',
-      sql: 'SELECT COALESCE((SELECT owner FROM projects WHERE id = ?), (SELECT owner FROM domains WHERE id = ?))',
-      args: ['target_id', 'target_id'],
+      sql: `SELECT CASE WHEN ? IN ('UserSystem', 'GroupSystem')
+          THEN (SELECT ${ADMIN_PROJECT_OWNER} WHERE ? = '${SYSTEM_TARGET}')
+          ELSE COALESCE((SELECT owner FROM projects WHERE id = ?), (SELECT owner FROM domains WHERE id = ?)) END`,
+      args: ['type', 'target_id', 'target_id', 'target_id'],
     },
   },
+  // A rule changes what every grant of its prior role grants, so it is written where system grants are.
+  {
+    kind: 'implied_role',
+    table: 'implied_roles',
+    replicate: 'all',
+    origin: { by: 'site', of: "the admin project's owner", sql: `SELECT ${ADMIN_PROJECT_OWNER}`, args: [] },
+  },
+  // Opaque documents nobody enforces: any site stores its own.
+  { kind: 'policy', table: 'policies', replicate: 'all', origin: anySite },
   // Region ids are chosen by the caller: a clash keeps one row, the same everywhere.
   {
     kind: 'region',
@@ -181,6 +224,7 @@ export const AUTHZ_KINDS = [
   'group_member',
   'role',
   'role_assignment',
+  'implied_role',
   'application_credential',
   'revocation',
   'site',
@@ -222,6 +266,12 @@ export interface UserRow {
   password_expires_at: number | null;
   extra: string;
   created_at: number;
+}
+export interface ImpliedRoleRow {
+  id: string;
+  owner: string;
+  prior_role_id: string;
+  implied_role_id: string;
 }
 export interface RoleRow {
   id: string;
