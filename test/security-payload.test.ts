@@ -238,8 +238,7 @@ describe('issue 11 class 3: large rows and a revocation over real nats-servers (
 
       // Eight servers in one request (one transaction, so one push): each row holds 45 metadata values
       // of 255 `"` (stored as JSON in the row: four characters each) and 60,000 characters of user_data
-      // (about 108 KB of row JSON, under the cap, within
-      // Nova's limits); pushed whole they would be about 1.8 MiB.
+      // (about 108 KB of row JSON: under the cap, within Nova's limits); pushed whole, about 1.7 MiB.
       const flavor = await call(base, admin, 'POST', '/compute/v2.1/flavors', {
         flavor: { name: 'burst.tiny', ram: 128, vcpus: 1, disk: 1 },
       });
