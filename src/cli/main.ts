@@ -260,11 +260,21 @@ async function site(argv: string[]): Promise<void> {
             ...(tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey } : {}),
           }
         : undefined;
+    const servers = natsUrl.split(',');
+    // A URL nats.js would dial for its full 20 s before failing (http://, a typo) is refused at once.
+    const bad = servers.filter((u) => !/^(nats|tls):\/\/[^/\s]+\/?$/.test(u) && !/^[^:/\s]+:\d+$/.test(u));
+    if (bad.length)
+      throw new Error(`--nats takes nats://host:port (or tls://host:port) URLs, not ${bad.join(', ')}`);
     fabric = await NatsFabric.connect(config.name, {
-      servers: natsUrl.split(','),
+      servers,
       ...(natsUser ? { user: natsUser } : {}),
       ...(natsPass ? { pass: natsPass } : {}),
       ...(tls ? { tls } : {}),
+    }).catch((e: unknown) => {
+      const why = (e as { code?: string }).code ?? (e instanceof Error ? e.message : String(e));
+      throw new Error(
+        `cannot connect to the nats-server at ${natsUrl}: ${why} (is it running, and are the user, password and TLS settings right?)`,
+      );
     });
   } else {
     const { MemoryNetwork } = await import('../fabric/memory/network.ts');
