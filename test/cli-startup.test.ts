@@ -1,11 +1,12 @@
 /**
  * @module `atoll site` refuses bad settings at start-up with a message that names the problem (issue
  * 13, item 7): a heartbeat of `abc` or `0` (which used to flood the fabric), an http:// NATS URL
- * (which used to hang 20 s), and an unreachable nats-server (which said only CONNECTION_REFUSED).
+ * (which used to hang 20 s), and an unreachable nats-server (which said only CONNECTION_REFUSED);
+ * `atoll site join` to a dead leaf URL says that it hears no member (it used to run alone silently).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,5 +58,33 @@ describe('atoll site start-up errors', () => {
     const down = await atoll([...site(), '--nats', url]);
     assert.equal(down.code, 1);
     assert.ok(down.stderr.includes(`cannot connect to the nats-server at ${url}`), down.stderr);
+  });
+
+  it('atoll site join to a dead leaf URL says that no member is heard', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atoll-cli-'));
+    const leaf = `nats-leaf://127.0.0.1:${await freePort()}`;
+    const out = await new Promise<string>((done) => {
+      let text = '';
+      const p = spawn(ATOLL, [
+        'site',
+        'join',
+        leaf,
+        '--name',
+        'site-q',
+        '--port',
+        '0',
+        '--data-dir',
+        dir,
+        '--heartbeat-ms',
+        '100',
+      ]);
+      p.stderr.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (/no member site heard/.test(text)) p.kill('SIGTERM');
+      });
+      p.on('exit', () => done(text));
+      setTimeout(() => p.kill('SIGTERM'), 20_000).unref();
+    });
+    assert.ok(out.includes(`no member site heard through ${leaf}`), out);
   });
 });

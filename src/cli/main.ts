@@ -291,6 +291,16 @@ async function site(argv: string[]): Promise<void> {
   process.stdout.write(
     `site ${s.ctx.name} listening on ${s.ctx.publicUrl()} (fabric: ${natsUrl ? `nats ${natsUrl}` : 'in-process, alone'})\n`,
   );
+  if (joinUrl) {
+    // A dead or wrong leaf URL leaves the site alone on its own nats-server: say so, once.
+    const waitMs = 4 * (config.downAfterMs ?? 3500);
+    setTimeout(() => {
+      if (s.ctx.replicator.peers.size === 0)
+        process.stderr.write(
+          `atoll: no member site heard through ${joinUrl} after ${waitMs} ms: is the leaf URL right and the member's nats-server up? This site runs alone until one is.\n`,
+        );
+    }, waitMs).unref();
+  }
   if (creds) {
     const rc = openrc(`${s.ctx.publicUrl()}/identity/v3`, s.ctx.name, creds.admin);
     const lines = showOpenrc(
