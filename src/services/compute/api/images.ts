@@ -12,36 +12,11 @@ import type { ComputeService } from '../service.ts';
 import { atLeast } from './microversion.ts';
 import { serviceCaller } from './proxy.ts';
 import { link } from './views.ts';
+import { GLANCE_CORE_ATTRIBUTES } from '../../image/api/attributes.ts';
 
 const P = '/compute/v2.1';
-/** Glance's own attributes; every other key of an image is a property, Nova's image metadata. */
-const GLANCE_CORE = new Set([
-  'id',
-  'name',
-  'status',
-  'visibility',
-  'protected',
-  'os_hidden',
-  'owner',
-  'disk_format',
-  'container_format',
-  'size',
-  'virtual_size',
-  'checksum',
-  'os_hash_algo',
-  'os_hash_value',
-  'min_disk',
-  'min_ram',
-  'created_at',
-  'updated_at',
-  'tags',
-  'self',
-  'file',
-  'schema',
-  'direct_url',
-  'locations',
-  'stores',
-]);
+/** Glance's own attributes (and `stores`, which Nova also leaves out of image metadata). */
+const GLANCE_CORE = new Set([...GLANCE_CORE_ATTRIBUTES, 'stores']);
 const STATUS: Record<string, string> = {
   active: 'ACTIVE',
   queued: 'SAVING',

@@ -17,6 +17,7 @@ import { BlobTooLarge } from '../store/blobs.ts';
 import { imageLimits } from '../limits.ts';
 import type { ImageRow, MemberRow } from '../store/schema.ts';
 import { registerSchemaRoutes } from './schemas.ts';
+import { GLANCE_CORE_ATTRIBUTES as CORE } from './attributes.ts';
 
 /** Forwarded replies travel whole through the fabric, so downloads from another site are bounded. */
 export const FORWARD_DOWNLOAD_LIMIT = 64 * 1024 * 1024;
@@ -28,33 +29,7 @@ const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2'
 const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
 /** Properties under this prefix are Glance's own (os_glance_reserved in Tempest). */
 const RESERVED_PREFIX = 'os_glance';
-/** Core attributes: everything else in a create or patch is a free-form property. */
-const CORE = new Set([
-  'id',
-  'name',
-  'status',
-  'visibility',
-  'protected',
-  'os_hidden',
-  'owner',
-  'disk_format',
-  'container_format',
-  'size',
-  'virtual_size',
-  'checksum',
-  'os_hash_algo',
-  'os_hash_value',
-  'min_disk',
-  'min_ram',
-  'tags',
-  'created_at',
-  'updated_at',
-  'self',
-  'file',
-  'schema',
-  'locations',
-  'direct_url',
-]);
+
 const READ_ONLY = new Set([
   'id',
   'status',
