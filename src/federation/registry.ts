@@ -290,6 +290,17 @@ export class SiteRegistry {
     return { publicKey: k.publicKey, site, retiredAt: k.retiredAt };
   }
 
+  /** The identity key the federation knows for a site: the one it was admitted with, else its row's. */
+  identityKeyOf(site: string): string | undefined {
+    return this.admittedKey(site) ?? (this.get(site)?.identity_key || undefined);
+  }
+
+  /** A registered site that was not evicted: its heartbeats, changes and requests are heard. */
+  isMember(site: string): boolean {
+    const row = this.get(site);
+    return !!row && row.state !== 'evicted' && !this.isEvicted(site);
+  }
+
   /** The identity key a member admitted this site with, if any. */
   admittedKey(site: string): string | undefined {
     const r = this.store.db.prepare('SELECT identity_key FROM site_admissions WHERE id = ?').get(site) as

@@ -46,7 +46,7 @@ export class SiteSealer implements ChangeSealer {
     const t = {
       epoch: this.registry.epoch,
       evicted: known?.state === 'evicted' || this.registry.isEvicted(origin),
-      pem: this.registry.admittedKey(origin) ?? (known?.identity_key || undefined),
+      pem: this.registry.identityKeyOf(origin),
     };
     this.trust.set(origin, t);
     return t;

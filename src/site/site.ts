@@ -238,29 +238,21 @@ export async function createSite(
       downAfterMs: config.downAfterMs,
       version: ATOLL_VERSION,
       endpoint: boundUrl,
-      identityOf: (s) => registry.admittedKey(s) ?? (registry.get(s)?.identity_key || undefined),
-      knows: (s) => {
-        const row = registry.get(s);
-        return !!row && row.state !== 'evicted' && !registry.isEvicted(s);
-      },
+      identityOf: (s) => registry.identityKeyOf(s),
+      knows: (s) => registry.isMember(s),
     },
     new SiteSealer(registry, config.trust),
   );
   // Site-to-site requests (forwarded HTTP, address leases) are signed by their sender (signed.ts).
-  const memberKey = (s: string) => {
-    const row = registry.get(s);
-    if (!row || row.state === 'evicted' || registry.isEvicted(s)) return undefined;
-    return registry.admittedKey(s) ?? (row.identity_key || undefined);
-  };
   const signer = new MessageSigner({
     privateKey: () => registry.identity().privateKey,
-    identityKey: memberKey,
+    identityKey: (s) => (registry.isMember(s) ? registry.identityKeyOf(s) : undefined),
     now: () => clock.now(),
   });
   const forwarder = new Forwarder(deps.fabric, replicator, {
     timeoutMs: config.forwardTimeoutMs,
     signer,
-    isMember: (s) => memberKey(s) !== undefined,
+    isMember: (s) => registry.isMember(s) && registry.identityKeyOf(s) !== undefined,
   });
   const membership = new Membership(store, changelog, registry, clock, ids);
   const metrics = new Metrics();
