@@ -106,6 +106,13 @@ export class ChangeLog {
       throw new Error(`table ${spec.table} of kind ${spec.kind} needs id and owner columns`);
     if (spec.replicate !== 'none' && !spec.origin)
       throw new Error(`replicated kind ${spec.kind} must declare which site may originate it (origin)`);
+    if (
+      spec.unique?.by === 'home' &&
+      (spec.origin?.by !== 'site' || spec.origin.sql !== spec.unique.home.sql)
+    )
+      throw new Error(
+        `kind ${spec.kind} is created at its namespace's home: its origin rule must be that home`,
+      );
     this.kinds.set(spec.kind, { ...spec, columns });
   }
 
@@ -171,9 +178,7 @@ export class ChangeLog {
       const cur = this.ownerOf(spec.table, full.id);
       if (cur !== undefined && cur !== this.site)
         throw new Conflict(`${kind} ${full.id} is owned by site ${cur}; only it may change it`);
-      const home = cur === undefined ? this.homeOf(kind, full) : undefined;
-      if (home !== undefined && home !== this.site)
-        throw new Conflict(`${kind} ${full.id} must be created at ${home}, the home site of its namespace`);
+      // (A `home` kind's origin rule is its home: the one check covers creates elsewhere too.)
       const refused = this.originRefusal(spec, full, this.site);
       if (refused) throw new Conflict(refused);
       this.upsert(spec, full);
