@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
-import type { NetworkForCompute, VolumeForCompute } from '../src/services/common/internal.ts';
+import { NetworkApi, VolumeApi } from '../src/services/common/internal.ts';
 
 describe('servers with networks and volumes', () => {
   let cloud: LocalCloud;
@@ -99,7 +99,7 @@ describe('servers with networks and volumes', () => {
     const auth = ctx.tokens!.validate(token);
     await cloud.osJson(['network', 'create', 'inet']);
     await cloud.osJson(['subnet', 'create', '--network', 'inet', '--subnet-range', '10.30.0.0/24', 'isub']);
-    const net = ctx.internal.get('network') as NetworkForCompute;
+    const net = ctx.use(NetworkApi);
     const server = { id: 'srv-1', projectId: auth.projectId!, host: 'host-1' };
     const addrs = net.allocateForServer(auth, server, 'auto');
     assert.equal(addrs.length, 1);
@@ -122,7 +122,7 @@ describe('servers with networks and volumes', () => {
     net.releaseForServer('srv-1');
     assert.deepEqual(net.addressesOf('srv-1'), []);
 
-    const vol = ctx.internal.get('volume') as VolumeForCompute;
+    const vol = ctx.use(VolumeApi);
     const v = await cloud.osJson(['volume', 'create', '--size', '1', 'iv']);
     const a = vol.attach(auth, v.id, 'srv-1', undefined);
     assert.equal(a.device, '/dev/vdb');

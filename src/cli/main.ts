@@ -315,7 +315,7 @@ async function site(argv: string[]): Promise<void> {
     await s.close();
     stopNats?.();
   });
-  s.ctx.requestStop = () => stop('left the federation');
+  void s.left.then(() => stop('left the federation'));
 }
 
 /** This site's own nats-server, linked to a member's server as a leaf node. */

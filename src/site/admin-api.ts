@@ -12,13 +12,20 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireAdmin } from '../core/auth.ts';
 import { BadRequest, CloudError, Conflict } from '../core/errors.ts';
-import type { SiteContext } from './site.ts';
-import { SITE_NAME } from './site.ts';
+import { SITE_NAME } from './config.ts';
+import type { SiteRuntime } from './context.ts';
 
 /** Kinds a leaving site may still own: its own registry row, catalog entries and revocation events. */
 const INFRASTRUCTURE_KINDS = new Set(['site', 'region', 'endpoint', 'revocation']);
 
-export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
+export function registerAdminApi(
+  app: FastifyInstance,
+  ctx: SiteRuntime,
+  events: {
+    /** This site has left the federation: whoever runs it stops it (Site.left). */
+    left: () => void;
+  },
+): void {
   /** Forwards a membership change to the authority, or returns undefined when this site is it. */
   const atAuthority = (req: FastifyRequest, reply: FastifyReply) => {
     const authority = ctx.registry.authority();
@@ -52,7 +59,7 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
     });
     const behind = await ctx.replicator.waitPeersCaughtUp(10_000);
     reply.code(202);
-    setTimeout(() => ctx.requestStop?.(), 100).unref();
+    setTimeout(() => events.left(), 100).unref();
     return { site: ctx.name, state: 'left', peers_not_confirmed: behind };
   });
 

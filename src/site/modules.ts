@@ -1,8 +1,8 @@
 /**
- * @module The service modules every site runs, in registration order (identity first: the others
- * authenticate through it). Add a service here.
+ * @module The service modules every site runs. Add a service here; the site registers them in the
+ * order their `provides`/`requires` declare (services/common/module.ts, orderModules).
  */
-import type { ServiceModule } from './site.ts';
+import type { ServiceModule } from '../services/common/module.ts';
 import { identityModule } from '../services/identity/index.ts';
 import { networkModule } from '../services/network/index.ts';
 import { volumeModule } from '../services/volume/index.ts';

@@ -3,7 +3,7 @@
  * its values, all problems named together. A setting like `--heartbeat-ms abc` or `0` must stop the
  * site with a message, not flood the fabric with hundreds of heartbeats a second (issue 13, item 7).
  */
-import type { SiteConfig } from './site.ts';
+import type { SiteConfig } from './config.ts';
 
 /** [min, max] of each numeric setting, and what it is for the message. */
 const RANGES: { key: keyof SiteConfig; min: number; max: number; what: string }[] = [

@@ -5,15 +5,14 @@
  * embedded multi-site main job and in the lab.
  */
 import Fastify from 'fastify';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuthContext, TokenValidator } from '../core/auth.ts';
+import type { AuthContext } from '../core/auth.ts';
 import { CloudError, Unauthorized, apiFlavorOf, faultBody } from '../core/errors.ts';
 import type { Clock, Ids, Logger } from '../core/ports.ts';
 import { randomIds, systemClock } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
-import type { KindSpec } from '../federation/changelog.ts';
 import { ChangeLog, changelogMigrations } from '../federation/changelog.ts';
 import { FORWARDED_BY, Forwarder, pickReturnedHeaders } from '../federation/forward.ts';
 import type { ForwardedRequest, ForwardedReply } from '../federation/forward.ts';
@@ -26,121 +25,25 @@ import {
 } from '../federation/registry.ts';
 import { SiteSealer } from '../federation/sealer.ts';
 import { Membership } from '../federation/membership.ts';
-import type { TrustMode } from '../federation/sealer.ts';
 import { Replicator } from '../federation/replicator.ts';
-import type { Migration } from '../store/db.ts';
 import { Store } from '../store/db.ts';
+import { TokensApi } from '../services/common/internal.ts';
+import type { ApiToken, ServiceContext, ServiceModule } from '../services/common/module.ts';
+import { orderModules } from '../services/common/module.ts';
 import { Metrics, requireMetricsAccess } from './metrics.ts';
-import type { MetricsAccess } from './metrics.ts';
 import { registerAdminApi } from './admin-api.ts';
+import type { SiteConfig } from './config.ts';
+import { ATOLL_VERSION, SITE_NAME, defaultSiteConfig } from './config.ts';
+import type { SiteRuntime } from './context.ts';
 import { assertNameFree } from './name-guard.ts';
 import { checkSettings } from './settings.ts';
 import { ContinuityCheck } from '../federation/continuity.ts';
 import { MessageSigner } from '../federation/signed.ts';
 
-export const ATOLL_VERSION = '0.1.0';
-
-export interface SiteConfig {
-  /** Site name: also its region and availability zone. [a-z0-9-], at most 63 characters. */
-  name: string;
-  host: string;
-  port: number;
-  /** The URL clients use to reach this site's APIs (defaults to http://host:port). */
-  publicUrl?: string;
-  /** Directory for the site's database and image store; ':memory:' keeps everything in memory (lab). */
-  dataDir: string;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  heartbeatMs: number;
-  downAfterMs: number;
-  forwardTimeoutMs: number;
-  tokenTtlSeconds: number;
-  /** scrypt cost parameter N (2^n) for password hashes. */
-  passwordHashCost: number;
-  /** Serve the APIs over HTTPS with this PEM certificate (chain) and key; plain HTTP when absent. */
-  tlsCertFile?: string;
-  tlsKeyFile?: string;
-  /** Which sites' changes are accepted: 'open' trusts a new site on first use, 'admitted' only invited ones. */
-  trust: TrustMode;
-  /** Who may read /metrics: 'local' (loopback, or a cloud admin token), 'admin' or 'open' (metrics.ts). */
-  metricsAccess: MetricsAccess;
-  /** Free-form per-service settings (compute hosts, drivers, ...). */
-  services: Record<string, Record<string, unknown>>;
-}
-
-export const defaultSiteConfig: Omit<SiteConfig, 'name'> = {
-  host: '127.0.0.1',
-  port: 0,
-  dataDir: ':memory:',
-  logLevel: 'warn',
-  heartbeatMs: 1000,
-  downAfterMs: 3500,
-  forwardTimeoutMs: 3000,
-  tokenTtlSeconds: 3600,
-  passwordHashCost: 14,
-  trust: 'open',
-  metricsAccess: 'local',
-  services: {},
-};
-
-export const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-/** What a service module sees of its site. */
-export interface SiteContext {
-  readonly name: string;
-  readonly config: SiteConfig;
-  readonly store: Store;
-  readonly changelog: ChangeLog;
-  readonly registry: SiteRegistry;
-  readonly membership: Membership;
-  readonly replicator: Replicator;
-  readonly forwarder: Forwarder;
-  /** Signs this site's requests to other sites and checks theirs (federation/signed.ts). */
-  readonly signer: MessageSigner;
-  readonly fabric: Fabric;
-  readonly clock: Clock;
-  readonly ids: Ids;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  /** The public base URL of this site. */
-  publicUrl(): string;
-  /** Set by the identity module. */
-  tokens: TokenValidator | undefined;
-  /** Validates X-Auth-Token (401 when missing or bad); cached per request. */
-  authenticate(req: FastifyRequest): AuthContext;
-  /** Sends the request to the owner site and relays its answer (503 naming the owner if unreachable). */
-  forwardTo(owner: string, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
-  /** True when a resource with this owner is written here. */
-  owns(owner: string): boolean;
-  /**
-   * How fresh this site's replica of `owner`'s resources is: stale when the owner has not been heard
-   * from recently (lists then show the last replicated state, marked stale with its age).
-   */
-  freshness(owner: string): { stale: boolean; ageSeconds: number };
-  /** Runs after remote changes of these kinds were applied. */
-  onRemoteChange(kinds: string[], fn: (kind: string, id: string) => void): void;
-  /**
-   * In-process APIs that services offer each other (compute asks network for ports and volume for
-   * attachments), by name: 'network', 'volume', 'image', 'compute'. Typed by the offering module.
-   */
-  readonly internal: Map<string, unknown>;
-  /** Set by whoever runs the site (the CLI, the embedded federation): stops it after it left. */
-  requestStop: (() => void) | undefined;
-}
-
-/** An API service: its tables, replicated kinds, routes and catalog entries. */
-export interface ServiceModule {
-  name: string;
-  migrations: readonly Migration[];
-  kinds: readonly KindSpec[];
-  /** Catalog entries: service type, name and the path of its endpoint on this site's server. */
-  catalog: readonly { type: string; name: string; path: string }[];
-  register(app: FastifyInstance, ctx: SiteContext): void | Promise<void>;
-  /** Runs after every module registered and replication started. */
-  start?(ctx: SiteContext): void | Promise<void>;
-  /** Runs once the HTTP port is bound (publicUrl() is final). */
-  listening?(ctx: SiteContext): void | Promise<void>;
-  close?(): void | Promise<void>;
-}
+export { ATOLL_VERSION, SITE_NAME, defaultSiteConfig };
+export type { SiteConfig, SiteRuntime };
+/** Temporary re-exports for branches that still import the module contract from here. */
+export type { ServiceModule, ServiceContext as SiteContext } from '../services/common/module.ts';
 
 export interface SiteDeps {
   fabric: Fabric;
@@ -161,9 +64,12 @@ declare module 'fastify' {
 }
 
 export interface Site {
-  ctx: SiteContext;
+  ctx: SiteRuntime;
   app: FastifyInstance;
+  /** The modules in the order they registered (providers of an api before its users). */
   modules: readonly ServiceModule[];
+  /** Resolves once this site left the federation (POST /atoll/v1/leave): whoever runs it stops it then. */
+  readonly left: Promise<void>;
   listen(): Promise<string>;
   /** Starts heartbeats, pushes and pulls (at once unless `holdReplication`); idempotent. */
   startReplication(): void;
@@ -178,6 +84,7 @@ export async function createSite(
   if (!SITE_NAME.test(config.name))
     throw new Error(`invalid site name ${JSON.stringify(config.name)}: use [a-z0-9-]`);
   checkSettings(config);
+  const modules = orderModules(deps.modules);
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
   // Before anything is opened, served or subscribed: refuse a name another live process holds.
@@ -214,16 +121,12 @@ export async function createSite(
 
   if (config.dataDir !== ':memory:') mkdirSync(config.dataDir, { recursive: true });
   const store = new Store(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'site.db'));
-  store.migrate([
-    ...changelogMigrations,
-    ...registryMigrations,
-    ...deps.modules.flatMap((m) => m.migrations),
-  ]);
+  store.migrate([...changelogMigrations, ...registryMigrations, ...modules.flatMap((m) => m.migrations)]);
   const changelog = new ChangeLog(store, config.name, log, () => clock.now());
   changelog.register(siteKind);
   changelog.register(admissionKind);
   changelog.register(evictionKind);
-  for (const m of deps.modules) for (const k of m.kinds) changelog.register(k);
+  for (const m of modules) for (const k of m.kinds) changelog.register(k);
 
   const scheme = config.tlsCertFile ? 'https' : 'http';
   let boundUrl = config.publicUrl ?? `${scheme}://${config.host}:${config.port}`;
@@ -272,7 +175,13 @@ export async function createSite(
     }
   });
 
-  const ctx: SiteContext = {
+  // The in-process apis modules provide each other, by api name (services/common/internal.ts).
+  const apis = new Map<string, unknown>();
+  const use = <T>(api: ApiToken<T>): T => {
+    if (!apis.has(api.name)) throw new Error(`the ${api.name} api is not provided on this site`);
+    return apis.get(api.name) as T;
+  };
+  const ctx: SiteRuntime = {
     name: config.name,
     config,
     store,
@@ -287,7 +196,9 @@ export async function createSite(
     ids,
     log,
     metrics,
-    tokens: undefined,
+    get tokens() {
+      return apis.get(TokensApi.name) as SiteRuntime['tokens'];
+    },
     publicUrl: () => boundUrl,
     authenticate(req) {
       if (req.atollAuth) return req.atollAuth;
@@ -321,8 +232,10 @@ export async function createSite(
       const seen = replicator.peers.get(owner)?.lastSeen;
       return { stale: true, ageSeconds: seen ? Math.round((clock.now() - seen) / 1000) : -1 };
     },
-    internal: new Map(),
-    requestStop: undefined,
+    provide(api) {
+      throw new Error(`the ${api.name} api can only be provided by a module, in its register()`);
+    },
+    use,
     onRemoteChange(kinds, fn) {
       remoteListeners.push({ kinds: new Set(kinds), fn });
     },
@@ -340,11 +253,20 @@ export async function createSite(
     const why = continuity.conflict();
     if (why && req.url !== '/metrics') throw new CloudError(503, why);
   });
-  registerAdminApi(app, ctx);
+  let announceLeft = () => {};
+  const left = new Promise<void>((resolve) => (announceLeft = resolve));
+  registerAdminApi(app, ctx, { left: () => announceLeft() });
   // The site's own registry row comes first in its log: a site that has never heard of this one
   // learns its identity key from it (docs/federation.md, trust on first use).
   registry.ensureSelf({ endpoint: boundUrl, version: ATOLL_VERSION });
-  for (const m of deps.modules) await m.register(app, ctx);
+  const views = new Map(modules.map((m) => [m, moduleView(ctx, m, apis)]));
+  for (const m of modules) {
+    const view = views.get(m)!;
+    await m.register(app, view);
+    for (const api of m.provides ?? [])
+      if (!apis.has(api.name))
+        throw new Error(`module ${m.name} declares the ${api.name} api but did not provide it`);
+  }
 
   const local = async (req: ForwardedRequest): Promise<ForwardedReply> => {
     // Another process under this name shares our rpc subjects: a forwarded write might land in either,
@@ -393,13 +315,14 @@ export async function createSite(
     replicator.start();
   };
   if (!deps.holdReplication) startReplication();
-  for (const m of deps.modules) await m.start?.(ctx);
+  for (const m of modules) await m.start?.(views.get(m)!);
 
   let closed = false;
   return {
     ctx,
     app,
-    modules: deps.modules,
+    modules,
+    left,
     startReplication,
     async listen() {
       const addr = await app.listen({ host: config.host, port: config.port });
@@ -408,7 +331,7 @@ export async function createSite(
         registry.ensureSelf({ endpoint: boundUrl, version: ATOLL_VERSION });
         replicator.setEndpoint(boundUrl);
       }
-      for (const m of deps.modules) await m.listening?.(ctx);
+      for (const m of modules) await m.listening?.(views.get(m)!);
       return boundUrl;
     },
     async close() {
@@ -419,11 +342,33 @@ export async function createSite(
       stopJoin();
       continuity.stop();
       replicator.stop();
-      for (const m of deps.modules) await m.close?.();
+      for (const m of modules) await m.close?.();
       await deps.fabric.close();
       store.close();
     },
   };
+}
+
+/**
+ * What one module sees: the site's context with `provide` and `use` limited to the apis the module
+ * declares, so an undeclared dependency fails at once instead of depending on registration order.
+ */
+function moduleView(ctx: SiteRuntime, m: ServiceModule, apis: Map<string, unknown>): ServiceContext {
+  const provides = new Set((m.provides ?? []).map((a) => a.name));
+  const requires = new Set((m.requires ?? []).map((a) => a.name));
+  const view: ServiceContext = Object.create(ctx) as ServiceContext;
+  return Object.assign(view, {
+    provide<T>(api: ApiToken<T>, impl: T) {
+      if (!provides.has(api.name))
+        throw new Error(`module ${m.name} provides the ${api.name} api without declaring it in provides`);
+      apis.set(api.name, impl);
+    },
+    use<T>(api: ApiToken<T>): T {
+      if (!requires.has(api.name) && !provides.has(api.name))
+        throw new Error(`module ${m.name} uses the ${api.name} api without declaring it in requires`);
+      return ctx.use(api);
+    },
+  });
 }
 
 /**
@@ -452,7 +397,7 @@ function nestedDeeperThan(text: string, max: number): boolean {
 }
 
 /** Content parsing, faults, request ids, metrics, health: the parts every API shares. */
-function installHttpBasics(app: FastifyInstance, ctx: SiteContext): void {
+function installHttpBasics(app: FastifyInstance, ctx: SiteRuntime): void {
   const { metrics } = ctx;
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser(

@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CloudError } from '../../core/errors.ts';
 import { BadRequest } from '../../core/errors.ts';
-import type { SiteContext } from '../../site/site.ts';
+import type { SiteContext } from './module.ts';
 
 /**
  * Forwards the create of a `kind` row to its namespace's home site and returns that reply, or returns

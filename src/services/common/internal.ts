@@ -1,11 +1,12 @@
 /**
  * @module The in-process contracts between services of one site (Nova asks Neutron for ports and
- * Cinder for attachments, as nova-compute does over REST in OpenStack). Each offering module puts its
- * implementation in ctx.internal under the key named here; each caller gets it with internalApi().
- * All calls run on the site that owns the server, so they only touch what this site owns or may use.
+ * Cinder for attachments, as nova-compute does over REST in OpenStack). Each is a typed api token: the
+ * offering module lists it in `provides` and calls ctx.provide, each caller lists it in `requires` and
+ * calls ctx.use (module.ts). All calls run on the site that owns the server, so they only touch what
+ * this site owns or may use.
  */
-import type { AuthContext } from '../../core/auth.ts';
-import type { SiteContext } from '../../site/site.ts';
+import type { AuthContext, TokenValidator } from '../../core/auth.ts';
+import { defineApi } from './module.ts';
 
 /** A network request from `server create --nic` / the `networks` field of POST /servers. */
 export interface NicRequest {
@@ -77,15 +78,18 @@ export interface ImageForCompute {
   ): { path: string; sha256: string; diskFormat: string; properties: Record<string, unknown> } | undefined;
 }
 
-export const InternalApi = {
-  Network: 'network',
-  Volume: 'volume',
-  Image: 'image',
-} as const;
-
-export function internalApi<T>(
-  ctx: SiteContext,
-  name: (typeof InternalApi)[keyof typeof InternalApi],
-): T | undefined {
-  return ctx.internal.get(name) as T | undefined;
+/** What compute's createImage action needs beyond booting: a new image from a server's disk. */
+export interface ImageForComputeSnapshots extends ImageForCompute {
+  snapshot(
+    auth: AuthContext,
+    name: string,
+    properties: Record<string, string>,
+    data: Buffer,
+  ): Promise<string>;
 }
+
+/** Identity's token validator: the site authenticates every request through it. */
+export const TokensApi = defineApi<TokenValidator>('tokens');
+export const NetworkApi = defineApi<NetworkForCompute>('network');
+export const VolumeApi = defineApi<VolumeForCompute>('volume');
+export const ImageApi = defineApi<ImageForComputeSnapshots>('image');

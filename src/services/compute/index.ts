@@ -3,7 +3,8 @@
  * site's compute host agents (fake driver, configured by config.services.compute).
  */
 import type { FastifyInstance } from 'fastify';
-import type { ServiceModule, SiteContext } from '../../site/site.ts';
+import { ImageApi, NetworkApi, TokensApi, VolumeApi } from '../common/internal.ts';
+import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { registerAggregateRoutes } from './api/aggregates.ts';
 import { registerExtensionRoutes } from './api/extensions.ts';
 import { registerImageProxyRoutes } from './api/images.ts';
@@ -24,7 +25,8 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
     migrations: computeMigrations,
     kinds: computeKinds,
     catalog: [{ type: 'compute', name: 'nova', path: '/compute/v2.1' }],
-    register(app: FastifyInstance, ctx: SiteContext) {
+    requires: [TokensApi, NetworkApi, VolumeApi, ImageApi],
+    register(app: FastifyInstance, ctx: ServiceContext) {
       const svc = new ComputeService(ctx);
       mod.service = svc;
       registerDiscovery(app, svc);

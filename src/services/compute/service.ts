@@ -7,9 +7,9 @@
  */
 import type { AuthContext } from '../../core/auth.ts';
 import { CloudError, Conflict } from '../../core/errors.ts';
-import type { SiteContext } from '../../site/site.ts';
+import type { SiteContext } from '../common/module.ts';
 import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
-import { InternalApi, internalApi } from '../common/internal.ts';
+import { ImageApi, NetworkApi, VolumeApi } from '../common/internal.ts';
 import type { ImageForComputeSnapshots } from '../image/index.ts';
 import { cpus, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -128,13 +128,13 @@ export class ComputeService {
   }
 
   get network(): NetworkForCompute | undefined {
-    return internalApi<NetworkForCompute>(this.ctx, InternalApi.Network);
+    return this.ctx.use(NetworkApi);
   }
   get volume(): VolumeForCompute | undefined {
-    return internalApi<VolumeForCompute>(this.ctx, InternalApi.Volume);
+    return this.ctx.use(VolumeApi);
   }
   get image(): ImageForComputeSnapshots | undefined {
-    return internalApi<ImageForComputeSnapshots>(this.ctx, InternalApi.Image);
+    return this.ctx.use(ImageApi);
   }
 
   /** Picks the driver: for QEMU, checks that qemu runs and probes KVM (a short boot with a timeout). */

@@ -7,7 +7,7 @@
  */
 import { ADMIN_PROJECT, SYSTEM_TARGET } from '../../core/auth.ts';
 import { hexId } from '../../core/ports.ts';
-import type { SiteContext } from '../../site/site.ts';
+import type { SiteContext } from '../common/module.ts';
 import { hashSecret } from './domain/passwords.ts';
 
 export interface BootstrapOptions {

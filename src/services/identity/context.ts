@@ -2,7 +2,7 @@
  * @module What every identity route file gets: the site, the identity reader, the token service, and
  * the rules for who owns a new identity object (the home site of its domain).
  */
-import type { SiteContext } from '../../site/site.ts';
+import type { SiteContext } from '../common/module.ts';
 import { hexId } from '../../core/ports.ts';
 import { PasswordChecker } from './domain/passwords.ts';
 import type { TokenService } from './domain/tokens.ts';

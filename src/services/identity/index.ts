@@ -2,7 +2,8 @@
  * @module The identity service (Keystone v3 compatible) as a site module.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ServiceModule, SiteContext } from '../../site/site.ts';
+import { TokensApi } from '../common/internal.ts';
+import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { makeIdentityContext } from './context.ts';
 import type { IdentityContext } from './context.ts';
 import { registerAuthRoutes } from './api/auth.ts';
@@ -27,12 +28,13 @@ export function identityModule(
     migrations: identityMigrations,
     kinds: identityKinds,
     catalog: [{ type: 'identity', name: 'keystone', path: '/identity' }],
-    register(app: FastifyInstance, site: SiteContext) {
+    provides: [TokensApi],
+    register(app: FastifyInstance, site: ServiceContext) {
       const reader = new SqlIdentityReader(site.store.db, site.registry);
       const tokens = new TokenService(reader, () => site.clock.now(), {
         maxTtlMs: site.config.tokenTtlSeconds * 1000,
       });
-      site.tokens = tokens;
+      site.provide(TokensApi, tokens);
       const authz = new Set(AUTHZ_KINDS);
       site.onRemoteChange(AUTHZ_KINDS, () => tokens.invalidate());
       site.changelog.onAppend((changes) => {
@@ -43,7 +45,7 @@ export function identityModule(
       registerAuthRoutes(app, ic);
       registerIdentityRoutes(app, ic);
     },
-    start(site: SiteContext) {
+    start(site: ServiceContext) {
       ensureOwnCatalog(mod.ic!, catalog());
       site.log.debug({}, 'identity ready');
     },

@@ -1,26 +1,17 @@
 /**
  * @module The image service (Glance v2 compatible) as a site module. It also offers compute the
- * ImageForCompute contract (ctx.internal 'image'), extended with snapshots (ImageForComputeSnapshots).
+ * ImageForCompute contract (ImageApi), extended with snapshots (ImageForComputeSnapshots).
  */
 import { existsSync } from 'node:fs';
-import type { AuthContext } from '../../core/auth.ts';
-import type { ServiceModule, SiteContext } from '../../site/site.ts';
-import type { ImageForCompute } from '../common/internal.ts';
-import { InternalApi } from '../common/internal.ts';
+import type { ImageForComputeSnapshots } from '../common/internal.ts';
+import { ImageApi, TokensApi } from '../common/internal.ts';
+import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { registerMetadefRoutes } from './api/metadefs.ts';
 import { registerImageRoutes } from './api/routes.ts';
 import { BlobStore } from './store/blobs.ts';
 import { imageKinds, imageMigrations } from './store/schema.ts';
 
-/** What compute's createImage action needs beyond booting: a new image from a server's disk. */
-export interface ImageForComputeSnapshots extends ImageForCompute {
-  snapshot(
-    auth: AuthContext,
-    name: string,
-    properties: Record<string, string>,
-    data: Buffer,
-  ): Promise<string>;
-}
+export type { ImageForComputeSnapshots } from '../common/internal.ts';
 
 export function imageModule(): ServiceModule {
   let blobs: BlobStore | undefined;
@@ -29,7 +20,9 @@ export function imageModule(): ServiceModule {
     migrations: imageMigrations,
     kinds: imageKinds,
     catalog: [{ type: 'image', name: 'glance', path: '/image' }],
-    register(app, site: SiteContext) {
+    provides: [ImageApi],
+    requires: [TokensApi],
+    register(app, site: ServiceContext) {
       blobs = new BlobStore(site.config.dataDir);
       const api = registerImageRoutes(app, site, blobs);
       registerMetadefRoutes(app, site);
@@ -67,7 +60,7 @@ export function imageModule(): ServiceModule {
           return img.id;
         },
       };
-      site.internal.set(InternalApi.Image, internal);
+      site.provide(ImageApi, internal);
     },
     close() {
       blobs?.close();

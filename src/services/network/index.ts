@@ -4,8 +4,8 @@
  * returns leases) and the data-plane driver (config.services.network.driver; only 'noop').
  */
 import type { FastifyInstance } from 'fastify';
-import type { ServiceModule, SiteContext } from '../../site/site.ts';
-import { InternalApi } from '../common/internal.ts';
+import { NetworkApi, TokensApi } from '../common/internal.ts';
+import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { registerNetworkRoutes } from './api/routes.ts';
 import type { NetworkDriver } from './domain/driver.ts';
 import { noopNetworkDriver } from './domain/driver.ts';
@@ -19,14 +19,16 @@ export function networkModule(): ServiceModule & { service?: NetworkService } {
     migrations: networkMigrations,
     kinds: networkKinds,
     catalog: [{ type: 'network', name: 'neutron', path: '/network' }],
-    register(app: FastifyInstance, ctx: SiteContext) {
+    provides: [NetworkApi],
+    requires: [TokensApi],
+    register(app: FastifyInstance, ctx: ServiceContext) {
       const driverName = ctx.config.services.network?.driver ?? 'noop';
       const drivers: Record<string, NetworkDriver> = { noop: noopNetworkDriver };
       const driver = drivers[String(driverName)];
       if (!driver) throw new Error(`unknown network driver ${String(driverName)}`);
       const svc = new NetworkService(ctx, driver);
       mod.service = svc;
-      ctx.internal.set(InternalApi.Network, networkForCompute(svc));
+      ctx.provide(NetworkApi, networkForCompute(svc));
       // A project's default security group is made by the project's home site when the project is.
       ctx.changelog.onAppend((changes) => {
         for (const c of changes)

@@ -13,7 +13,7 @@ import type { ErrorData } from '../../core/errors.ts';
 import { CloudError, Conflict, Forbidden, NotFound, SiteUnavailable } from '../../core/errors.ts';
 import { FabricError, decodeJson, encodeJson, subjects } from '../../fabric/fabric.ts';
 import type { Unsubscribe } from '../../fabric/fabric.ts';
-import type { SiteContext } from '../../site/site.ts';
+import type { SiteContext } from '../common/module.ts';
 import type { BlockRow, Ipam, LeaseGrant, LeaseRow, SubnetForIpam } from './store/ipam.ts';
 import { NeedLease, ipAllocationFailed } from './store/ipam.ts';
 import { NetKind } from './store/schema.ts';

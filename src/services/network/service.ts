@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuthContext } from '../../core/auth.ts';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../core/errors.ts';
-import type { SiteContext } from '../../site/site.ts';
+import type { SiteContext } from '../common/module.ts';
 import { isObj, novaTime, optBool, optInt, optStr } from '../common/input.ts';
 import type { Obj } from '../common/input.ts';
 import type { NetworkDriver } from './domain/driver.ts';

@@ -3,8 +3,8 @@
  * config.services.volume.driver: 'file' (default) or 'fake'.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ServiceModule, SiteContext } from '../../site/site.ts';
-import { InternalApi } from '../common/internal.ts';
+import { TokensApi, VolumeApi } from '../common/internal.ts';
+import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { registerVolumeRoutes } from './api/routes.ts';
 import type { VolumeDriver } from './domain/driver.ts';
 import { FileVolumeDriver, fakeVolumeDriver } from './domain/driver.ts';
@@ -22,14 +22,16 @@ export function volumeModule(): ServiceModule & { service?: VolumeService } {
       { type: 'block-storage', name: 'cinder', path: '/volume/v3/$(project_id)s' },
       { type: 'volumev3', name: 'cinderv3', path: '/volume/v3/$(project_id)s' },
     ],
-    register(app: FastifyInstance, ctx: SiteContext) {
+    provides: [VolumeApi],
+    requires: [TokensApi],
+    register(app: FastifyInstance, ctx: ServiceContext) {
       const name = String(ctx.config.services.volume?.driver ?? 'file');
       if (name === 'file') driver = new FileVolumeDriver(ctx.config.dataDir);
       else if (name === 'fake') driver = fakeVolumeDriver;
       else throw new Error(`unknown volume driver ${name}: use file or fake`);
       const svc = new VolumeService(ctx, driver);
       mod.service = svc;
-      ctx.internal.set(InternalApi.Volume, volumeForCompute(svc));
+      ctx.provide(VolumeApi, volumeForCompute(svc));
       registerVolumeRoutes(app, ctx, svc);
     },
     start() {

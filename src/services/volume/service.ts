@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { AuthContext } from '../../core/auth.ts';
 import { BadRequest, Conflict, NotFound, TooLarge } from '../../core/errors.ts';
-import type { SiteContext } from '../../site/site.ts';
+import type { SiteContext } from '../common/module.ts';
 import { novaTime, optBool, optInt, optStr, isObj } from '../common/input.ts';
 import type { Obj } from '../common/input.ts';
 import type { VolumeDriver } from './domain/driver.ts';

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, CloudError, Conflict, Forbidden, NotFound, TooLarge } from '../../../core/errors.ts';
-import type { SiteContext } from '../../../site/site.ts';
+import type { SiteContext } from '../../common/module.ts';
 import { isObj, query } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { BlobStore } from '../store/blobs.ts';

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin, requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../../site/site.ts';
+import type { SiteContext } from '../../common/module.ts';
 import { isObj, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NetworkService, StoredRow } from '../service.ts';

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../../site/site.ts';
+import type { SiteContext } from '../../common/module.ts';
 import { isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolRow } from '../service.ts';

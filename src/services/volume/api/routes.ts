@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin, requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../../site/site.ts';
+import type { SiteContext } from '../../common/module.ts';
 import { isObj, optInt, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
-import type { SiteContext } from '../../../site/site.ts';
+import type { SiteContext } from '../../common/module.ts';
 import type { VolumeService } from '../service.ts';
 
 /** Authenticates, checks the URL's project (and, for a write, that the token may write) and the microversion. */

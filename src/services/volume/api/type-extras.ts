@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../../site/site.ts';
+import type { SiteContext } from '../../common/module.ts';
 import { isObj, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolumeService } from '../service.ts';
