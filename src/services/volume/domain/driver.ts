@@ -1,15 +1,11 @@
 /**
- * @module Where volume bytes live. The API keeps the bookkeeping; a driver makes, grows, copies and
- * drops the backing store. Two drivers: 'file' (sparse files under <dataDir>/volumes, or a temp dir for
- * an in-memory site) and 'fake' (nothing on disk, for scale tests), chosen by
- * config.services.volume.driver. Making, growing and dropping a file are metadata operations and stay
- * synchronous (inside the caller's transaction); copying one (snapshot, clone) is async and off the
- * event loop (./sparse-copy.ts), so callers write the row as 'creating' first and finish it after.
+ * @module Where volume bytes live, as the volume service sees it: the driver port. The API keeps the
+ * bookkeeping; a driver makes, grows, copies and drops the backing store. Two drivers: 'file'
+ * (../backend/file-driver.ts: sparse files on disk) and 'fake' (here: nothing on disk, for scale
+ * tests), chosen by config.services.volume.driver. Making, growing and dropping are synchronous (inside
+ * the caller's transaction); copying (snapshot, clone) is async, so callers write the row as
+ * 'creating' first and finish it after.
  */
-import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { copySparse } from './sparse-copy.ts';
 
 export interface VolumeDriver {
   readonly name: string;
@@ -26,62 +22,6 @@ export interface VolumeDriver {
   snapshot(snapshotId: string, volumeId: string): Promise<void>;
   deleteSnapshot(snapshotId: string): void;
   close(): void;
-}
-
-const GiB = 1024 * 1024 * 1024;
-
-export class FileVolumeDriver implements VolumeDriver {
-  readonly name = 'file';
-  private dir: string;
-  private temp: boolean;
-  constructor(dataDir: string) {
-    this.temp = dataDir === ':memory:';
-    this.dir = this.temp ? mkdtempSync(join(tmpdir(), 'atoll-volumes-')) : join(dataDir, 'volumes');
-    mkdirSync(this.dir, { recursive: true });
-  }
-  private path(kind: 'vol' | 'snap', id: string): string {
-    if (!/^[\w-]+$/.test(id)) throw new Error(`bad id ${id}`);
-    return join(this.dir, `${kind}-${id}.img`);
-  }
-  private truncate(path: string, sizeGb: number): void {
-    const fd = openSync(path, 'a');
-    try {
-      ftruncateSync(fd, sizeGb * GiB);
-    } finally {
-      closeSync(fd);
-    }
-  }
-  create(volumeId: string, sizeGb: number): void {
-    this.truncate(this.path('vol', volumeId), sizeGb);
-  }
-  async createFrom(
-    volumeId: string,
-    source: { snapshotId?: string; volumeId?: string },
-    sizeGb: number,
-  ): Promise<void> {
-    const src = source.snapshotId ? this.path('snap', source.snapshotId) : this.path('vol', source.volumeId!);
-    await copySparse(src, this.path('vol', volumeId));
-    this.truncate(this.path('vol', volumeId), sizeGb);
-  }
-  extend(volumeId: string, sizeGb: number): void {
-    this.truncate(this.path('vol', volumeId), sizeGb);
-  }
-  delete(volumeId: string): void {
-    rmSync(this.path('vol', volumeId), { force: true });
-  }
-  snapshot(snapshotId: string, volumeId: string): Promise<void> {
-    return copySparse(this.path('vol', volumeId), this.path('snap', snapshotId));
-  }
-  deleteSnapshot(snapshotId: string): void {
-    rmSync(this.path('snap', snapshotId), { force: true });
-  }
-  /** Size on disk of a volume's file (apparent size), for tests. */
-  apparentSize(volumeId: string): number {
-    return statSync(this.path('vol', volumeId)).size;
-  }
-  close(): void {
-    if (this.temp) rmSync(this.dir, { recursive: true, force: true });
-  }
 }
 
 export const fakeVolumeDriver: VolumeDriver = {
