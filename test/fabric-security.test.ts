@@ -334,19 +334,19 @@ describe('NATS links: authentication and TLS', () => {
 
   it("refuses site-b's password used as site-a", T, async () => {
     const { tls } = cluster!.credentials('site-a');
-    const err = await tryConnect({ user: 'site-a', pass: cluster!.credentials('site-b').pass, tls: tls! });
+    const err = await tryConnect({ user: 'site-a', pass: cluster!.credentials('site-b').pass!, tls: tls! });
     assert.ok(err instanceof NatsError, String(err));
   });
 
   it('refuses a client without a certificate, even with the right password', T, async () => {
     const { user, pass, tls } = cluster!.credentials('site-a');
-    const err = await tryConnect({ user, pass, tls: { caFile: tls!.caFile } });
+    const err = await tryConnect({ user: user!, pass: pass!, tls: { caFile: tls!.caFile } });
     assert.ok(err !== undefined, 'connected without a client certificate');
   });
 
   it('refuses a client that does not speak TLS', T, async () => {
     const { user, pass } = cluster!.credentials('site-a');
-    const err = await tryConnect({ user, pass });
+    const err = await tryConnect({ user: user!, pass: pass! });
     assert.ok(err !== undefined, 'connected in plain text');
   });
 });

@@ -287,7 +287,7 @@ export class SiteRegistry {
     if (!s || s.state === 'evicted' || this.isEvicted(site)) return undefined;
     const k = s.keys.find((x) => x.kid === kid);
     if (!k || k.revoked) return undefined;
-    return { publicKey: k.publicKey, site, retiredAt: k.retiredAt };
+    return { publicKey: k.publicKey, site, ...(k.retiredAt !== undefined ? { retiredAt: k.retiredAt } : {}) };
   }
 
   /** The identity key the federation knows for a site: the one it was admitted with, else its row's. */

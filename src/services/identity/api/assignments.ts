@@ -408,7 +408,8 @@ function view(
   const from = l.inheritedFrom;
   let assignment: string;
   if (from || l.inherited) {
-    const t = from ?? (l.projectId ? { projectId: l.projectId } : { domainId: l.domainId });
+    const t: { projectId?: string; domainId?: string | undefined } =
+      from ?? (l.projectId ? { projectId: l.projectId } : { domainId: l.domainId });
     const targetPath = t.projectId ? `projects/${t.projectId}` : `domains/${t.domainId}`;
     assignment = v3Url(
       ic,

@@ -170,7 +170,10 @@ export class TokenService implements TokenValidator {
     if (!key) {
       const pk = this.reader.publicKey(header.kid);
       if (!pk) throw new Unauthorized('The token was signed by an unknown or evicted site.');
-      key = { key: createPublicKey(pk.publicKey), retiredAt: pk.retiredAt };
+      key = {
+        key: createPublicKey(pk.publicKey),
+        ...(pk.retiredAt !== undefined ? { retiredAt: pk.retiredAt } : {}),
+      };
       this.keyObjects.set(header.kid, key);
     }
     this.stats.signatureChecks++;
