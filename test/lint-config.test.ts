@@ -105,5 +105,16 @@ describe('lint config: boundaries', () => {
       );
     assert.deepEqual(await lint('cycle'), ['import-x/no-cycle', 'import-x/no-cycle']);
     assert.deepEqual(await lint('no-cycle'), []);
+    // The cycle this lint missed for lack of settings: the admin API importing the site that mounts it.
+    const [res] = await unignored.lintText(
+      "import { createSite } from './site.ts';\nexport const c = createSite;\n",
+      {
+        filePath: join(root, 'src/site/admin-api.ts'),
+      },
+    );
+    assert.deepEqual(
+      res?.messages.map((m) => m.ruleId),
+      ['import-x/no-cycle'],
+    );
   });
 });
