@@ -47,6 +47,7 @@ export type { ServiceModule, ServiceContext as SiteContext } from '../services/c
 
 export interface SiteDeps {
   fabric: Fabric;
+  /** In any order: they register providers first (orderModules), the given order breaking ties. */
   modules: readonly ServiceModule[];
   clock?: Clock;
   ids?: Ids;
