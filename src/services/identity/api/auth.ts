@@ -14,10 +14,11 @@ import { isObj, keystoneTime, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { TokenClaims } from '../domain/tokens.ts';
 import type { UserRow } from '../store/schema.ts';
-import { buildCatalog } from './catalog.ts';
+import { buildCatalog } from '../domain/catalog.ts';
+import { revokeAudit } from '../domain/revocations.ts';
 
 export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): void {
-  const { site, reader, tokens } = ic;
+  const { site, reader, tokens, repos } = ic;
   const renderedNoCatalog = new WeakMap<AuthContext, string>();
 
   const findDomain = (ref: unknown): { id: string; name: string; enabled: number } => {
@@ -145,9 +146,7 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
       let ac = typeof a.id === 'string' ? reader.appCred(a.id) : undefined;
       if (!ac && typeof a.name === 'string' && isObj(a.user)) {
         const u = findUser(a.user);
-        ac = site.store.db
-          .prepare('SELECT * FROM application_credentials WHERE user_id = ? AND name = ?')
-          .get(u.id, a.name) as typeof ac;
+        ac = repos.appCreds.byName(u.id, a.name);
       }
       if (!(await ic.passwords.verify(secret, ac?.secret_hash)) || !ac)
         throw new Unauthorized('Invalid application credential.');
@@ -241,15 +240,8 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
 
   app.get('/identity/v3/auth/projects', async (req) => {
     const ctx = site.authenticate(req);
-    const rows = site.store.db.prepare('SELECT * FROM projects WHERE is_domain = 0 ORDER BY name').all() as {
-      id: string;
-      name: string;
-      domain_id: string;
-      enabled: number;
-      description: string;
-      parent_id: string | null;
-    }[];
-    const projects = rows
+    const projects = repos.projects
+      .all()
       .filter((p) => p.enabled && reader.roles(ctx.userId, { projectId: p.id }).length > 0)
       .map((p) => ({
         id: p.id,
@@ -279,13 +271,8 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
 
   app.get('/identity/v3/auth/domains', async (req) => {
     const ctx = site.authenticate(req);
-    const rows = site.store.db.prepare('SELECT * FROM domains ORDER BY name').all() as {
-      id: string;
-      name: string;
-      enabled: number;
-      description: string;
-    }[];
-    const domains = rows
+    const domains = repos.domains
+      .all()
       .filter((d) => d.enabled && reader.roles(ctx.userId, { domainId: d.id }).length > 0)
       .map((d) => ({
         id: d.id,
@@ -298,62 +285,6 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
       domains,
       links: { self: `${site.publicUrl()}/identity/v3/auth/domains`, next: null, previous: null },
     };
-  });
-}
-
-/** Writes a revocation event for one token chain; it replicates to every site. */
-export function revokeAudit(ic: IdentityContext, auditId: string, expiresAt: number): void {
-  const now = ic.site.clock.now();
-  ic.site.changelog.put('revocation', {
-    id: ic.newId(),
-    audit_id: auditId,
-    user_id: null,
-    project_id: null,
-    domain_id: null,
-    issued_before: now,
-    revoked_at: now,
-    expires_at: expiresAt,
-  });
-}
-
-/** Revokes every token of a user (and, optionally, only those scoped to a project). */
-export function revokeUserTokens(
-  ic: IdentityContext,
-  userId: string | null,
-  projectId: string | null = null,
-): void {
-  const now = ic.site.clock.now();
-  ic.site.changelog.put('revocation', {
-    id: ic.newId(),
-    audit_id: null,
-    user_id: userId,
-    project_id: projectId,
-    domain_id: null,
-    issued_before: now,
-    revoked_at: now,
-    expires_at: now + ic.site.config.tokenTtlSeconds * 1000,
-  });
-}
-
-/**
- * Revokes every token matching all the given fields: a user's, a project's or a domain's tokens (or a
- * user's on one project or domain). Used when a project or domain is disabled or deleted, and when a
- * role assignment is removed.
- */
-export function revokeMatching(
-  ic: IdentityContext,
-  match: { userId?: string; projectId?: string; domainId?: string },
-): void {
-  const now = ic.site.clock.now();
-  ic.site.changelog.put('revocation', {
-    id: ic.newId(),
-    audit_id: null,
-    user_id: match.userId ?? null,
-    project_id: match.projectId ?? null,
-    domain_id: match.domainId ?? null,
-    issued_before: now,
-    revoked_at: now,
-    expires_at: now + ic.site.config.tokenTtlSeconds * 1000,
   });
 }
 
