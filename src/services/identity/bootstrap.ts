@@ -9,6 +9,7 @@ import { ADMIN_PROJECT, SYSTEM_TARGET } from '../../core/auth.ts';
 import { hexId } from '../../core/ports.ts';
 import type { SiteContext } from '../common/module.ts';
 import { hashSecret } from './domain/passwords.ts';
+import { identityRepos } from './store/repos.ts';
 
 export interface BootstrapOptions {
   adminUser: string;
@@ -30,13 +31,11 @@ export async function bootstrapIdentity(site: SiteContext, opts: BootstrapOption
   if (opts.adminProject !== ADMIN_PROJECT.name)
     throw new Error(`the admin project must be named ${ADMIN_PROJECT.name} (policy recognises it by name)`);
   const hash = await hashSecret(opts.adminPassword, site.config.passwordHashCost);
-  const db = site.store.db;
+  const repos = identityRepos(site.store.db);
   const now = site.clock.now();
   const put = site.changelog.put.bind(site.changelog);
   return site.store.tx(() => {
-    const domain = db.prepare("SELECT id FROM domains WHERE id = 'default'").get() as
-      { id: string } | undefined;
-    if (!domain)
+    if (!repos.domains.has('default'))
       put('domain', {
         id: 'default',
         name: 'Default',
@@ -47,15 +46,13 @@ export async function bootstrapIdentity(site: SiteContext, opts: BootstrapOption
       });
     const roles: Record<string, string> = {};
     for (const name of ['admin', 'member', 'reader']) {
-      const r = db.prepare('SELECT id FROM roles WHERE name = ? AND domain_id IS NULL').get(name) as
-        { id: string } | undefined;
-      roles[name] = r?.id ?? hexId(site.ids);
+      const r = repos.roles.globalIdByName(name);
+      roles[name] = r ?? hexId(site.ids);
       if (!r) put('role', { id: roles[name], name, domain_id: null, description: '', created_at: now });
     }
     const project = (name: string) => {
-      const p = db.prepare("SELECT id FROM projects WHERE domain_id = 'default' AND name = ?").get(name) as
-        { id: string } | undefined;
-      if (p) return p.id;
+      const p = repos.projects.idByName('default', name);
+      if (p) return p;
       const id = hexId(site.ids);
       put('project', {
         id,
@@ -73,10 +70,8 @@ export async function bootstrapIdentity(site: SiteContext, opts: BootstrapOption
     };
     const projectId = project(opts.adminProject);
     project('service');
-    const u = db
-      .prepare("SELECT * FROM users WHERE domain_id = 'default' AND name = ?")
-      .get(opts.adminUser) as Record<string, unknown> | undefined;
-    const userId = (u?.id as string | undefined) ?? hexId(site.ids);
+    const u = repos.users.byName('default', opts.adminUser);
+    const userId = u?.id ?? hexId(site.ids);
     if (!(u && opts.keepPassword))
       put('user', {
         ...(u ?? {
@@ -100,7 +95,7 @@ export async function bootstrapIdentity(site: SiteContext, opts: BootstrapOption
     ];
     for (const g of grants) {
       const aid = `${g.type}:${userId}:${g.target_id}:${roles.admin}`;
-      if (!db.prepare('SELECT 1 FROM role_assignments WHERE id = ?').get(aid))
+      if (!repos.assignments.exists(aid))
         put('role_assignment', { id: aid, ...g, actor_id: userId, role_id: roles.admin!, inherited: 0 });
     }
     return { domainId: 'default', projectId, userId, roles };

@@ -1,24 +1,21 @@
 /**
- * @module What every identity route file gets: the site, the identity reader, the token service, and
- * the rules for who owns a new identity object (the home site of its domain).
+ * @module What every identity route file gets: the site, the identity reader and repositories, the
+ * token service, the ports the domain actions see, and the rules for who owns a new identity object
+ * (the home site of its domain).
  */
 import type { SiteContext } from '../common/module.ts';
 import { hexId } from '../../core/ports.ts';
 import { PasswordChecker } from './domain/passwords.ts';
+import type { CatalogPorts } from './domain/ports.ts';
 import type { TokenService } from './domain/tokens.ts';
 import type { SqlIdentityReader } from './store/reader.ts';
+import { identityRepos } from './store/repos.ts';
 
-export interface IdentityContext {
+export interface IdentityContext extends CatalogPorts {
   site: SiteContext;
-  reader: SqlIdentityReader;
   tokens: TokenService;
-  /** Password and secret checks with equal work for unknown users (no user enumeration by timing). */
-  passwords: PasswordChecker;
-  newId(): string;
   /** The site that owns objects in this domain (the domain's home site). */
   domainOwner(domainId: string): string | undefined;
-  /** Bumped on every change (local or replicated) that can change the service catalog. */
-  catalogEpoch(): number;
 }
 
 /** Kinds a token's catalog is built from: services, endpoints, and the sites whose eviction hides theirs. */
@@ -37,9 +34,20 @@ export function makeIdentityContext(
   return {
     site,
     reader,
+    repos: identityRepos(site.store.db),
+    changes: site.changelog,
     tokens,
     passwords: new PasswordChecker(() => site.config.passwordHashCost),
+    tx: (fn) => site.store.tx(fn),
+    owns: (owner) => site.owns(owner),
+    now: () => site.clock.now(),
     newId: () => hexId(site.ids),
+    hashCost: () => site.config.passwordHashCost,
+    tokenTtlMs: () => site.config.tokenTtlSeconds * 1000,
+    siteName: site.name,
+    publicUrl: () => site.publicUrl(),
+    hasLeft: () => site.registry.get(site.name)?.state === 'left',
+    isEvicted: (name) => site.registry.isEvicted(name),
     domainOwner: (domainId) => reader.domain(domainId)?.owner,
     catalogEpoch: () => epoch,
   };

@@ -7,7 +7,7 @@ import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { makeIdentityContext } from './context.ts';
 import type { IdentityContext } from './context.ts';
 import { registerAuthRoutes } from './api/auth.ts';
-import { ensureOwnCatalog, ensureServices } from './api/catalog.ts';
+import { ensureOwnCatalog, ensureServices } from './domain/catalog.ts';
 import { registerIdentityRoutes } from './api/routes.ts';
 import { TokenService } from './domain/tokens.ts';
 import { SqlIdentityReader } from './store/reader.ts';

@@ -7,13 +7,14 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
+import { BadRequest, Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
-import { isObj, optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
+import { optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import { hashSecret } from '../domain/passwords.ts';
+import { createAppCred, deleteAppCred } from '../domain/app-creds.ts';
+import { notFound } from '../domain/common.ts';
 import type { AppCredRow } from '../store/schema.ts';
-import { collection, forwardIfRemote, notFound, param, q, selfLinks } from './common.ts';
+import { collection, forwardIfRemote, param, q, selfLinks } from './common.ts';
 import { isCloudAdmin, requireNotRestrictedAppCred } from './policy.ts';
 
 export function appCredView(ic: IdentityContext, a: AppCredRow): Obj {
@@ -52,9 +53,7 @@ function microTime(ms: number): string {
 }
 
 export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext): void {
-  const { site, reader } = ic;
-  const db = site.store.db;
-  const byName = db.prepare('SELECT 1 FROM application_credentials WHERE user_id = ? AND name = ?');
+  const { site, reader, repos } = ic;
   const base = '/identity/v3/users/:user_id/application_credentials';
 
   /** The user in the path, with the caller allowed on their credentials (self, or cloud admin to read/delete). */
@@ -79,9 +78,7 @@ export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext)
   app.get(base, async (req) => {
     const { u } = subject(req, true);
     const qs = q(req);
-    let rows = db
-      .prepare('SELECT * FROM application_credentials WHERE user_id = ? ORDER BY name')
-      .all(u.id) as AppCredRow[];
+    let rows = repos.appCreds.ofUser(u.id);
     if (qs.name !== undefined) rows = rows.filter((a) => a.name === qs.name);
     return collection(
       ic,
@@ -109,59 +106,17 @@ export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext)
     const unrestricted = optBool(b, 'unrestricted') ?? false;
     const expiresIn = optStr(b, 'expires_at', { max: 64 });
     const expiresAt = expiresIn === undefined ? null : parseTime(expiresIn);
-    if (expiresAt !== null && expiresAt <= site.clock.now())
-      throw new BadRequest('"expires_at" must be in the future.');
-    if (b.access_rules !== undefined && b.access_rules !== null) {
-      if (!Array.isArray(b.access_rules)) throw new BadRequest('"access_rules" must be a list.');
-      if (b.access_rules.length > 0) throw new BadRequest('Access rules are not supported by this cloud.');
-    }
-    // The caller's roles on the token's project, implied ones included, by id and by name.
-    const have = new Map<string, { id: string; name: string }>();
-    for (const n of ctx.roles) {
-      const r = ctx.roleRefs.find((x) => x.name === n) ?? reader.roleByName(n);
-      if (r) have.set(r.id, { id: r.id, name: r.name });
-    }
-    let roles: { id: string; name: string }[];
-    if (b.roles === undefined || b.roles === null) roles = [...have.values()];
-    else {
-      if (!Array.isArray(b.roles) || !b.roles.every(isObj))
-        throw new BadRequest('"roles" must be a list of objects with an id or a name.');
-      roles = (b.roles as Obj[]).map((r) => {
-        const hit =
-          typeof r.id === 'string'
-            ? have.get(r.id)
-            : typeof r.name === 'string'
-              ? [...have.values()].find((x) => x.name === r.name)
-              : undefined;
-        if (!hit)
-          throw new NotFound(
-            `Could not find role assignment with role: ${String(r.id ?? r.name)}, user or group: ${u.id}, project, domain, or system: ${ctx.projectId}.`,
-          );
-        return hit;
-      });
-      roles = [...new Map(roles.map((r) => [r.id, r])).values()];
-    }
-    if (roles.length === 0) throw new BadRequest('An application credential needs at least one role.');
-    const hash = await hashSecret(secret, site.config.passwordHashCost);
-    const projectId = ctx.projectId;
-    const row = site.store.tx(() => {
-      if (byName.get(u.id, name))
-        throw new Conflict(
-          `Conflict occurred attempting to store application_credential - Duplicate entry found with name ${name}.`,
-        );
-      return site.changelog.put('application_credential', {
-        id: ic.newId(),
-        name,
-        user_id: u.id,
-        project_id: projectId,
-        description,
-        secret_hash: hash,
-        roles: JSON.stringify(roles),
-        unrestricted: unrestricted ? 1 : 0,
-        expires_at: expiresAt,
-        access_rules: '[]',
-        created_at: site.clock.now(),
-      }) as unknown as AppCredRow;
+    const row = await createAppCred(ic, {
+      userId: u.id,
+      projectId: ctx.projectId,
+      held: ctx,
+      name,
+      description,
+      secret,
+      unrestricted,
+      expiresAt,
+      accessRules: b.access_rules,
+      roles: b.roles,
     });
     reply.code(201);
     return { application_credential: { ...appCredView(ic, row), secret } };
@@ -173,7 +128,7 @@ export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext)
     const a = load(u.id, param(req, 'id'));
     const fwd = forwardIfRemote(ic, a.owner ?? owner, req, reply);
     if (fwd) return fwd;
-    site.changelog.remove('application_credential', a.id);
+    deleteAppCred(ic, a.id);
     return reply.code(204).send();
   });
 }

@@ -15,18 +15,19 @@ import { SYSTEM_TARGET } from '../../../core/auth.ts';
 import { BadRequest, Forbidden, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import type { DomainRow, ProjectRow, RoleRow } from '../store/schema.ts';
-import { revokeMatching, revokeUserTokens } from './auth.ts';
+import type { Actor, Listed, Target } from '../domain/assignments.ts';
 import {
-  adminProjectOwner,
-  collection,
-  forwardIfRemote,
-  notFound,
-  param,
-  q,
-  queryBool,
-  v3Url,
-} from './common.ts';
+  checkAssignable,
+  grant,
+  grantedRoles,
+  hasAssignment,
+  listAssignments,
+  revokeGrant,
+  typeOf,
+} from '../domain/assignments.ts';
+import { notFound } from '../domain/common.ts';
+import type { DomainRow, GroupRow, ProjectRow } from '../store/schema.ts';
+import { adminProjectOwner, collection, forwardIfRemote, param, q, queryBool, v3Url } from './common.ts';
 import {
   isCloudAdmin,
   isDomainReader,
@@ -35,37 +36,6 @@ import {
   requireDomainAdmin,
 } from './policy.ts';
 import { roleView } from './roles.ts';
-
-type Actor = 'users' | 'groups';
-type Target = 'projects' | 'domains' | 'system';
-
-interface Assignment {
-  type: 'UserProject' | 'GroupProject' | 'UserDomain' | 'GroupDomain' | 'UserSystem' | 'GroupSystem';
-  actor_id: string;
-  target_id: string;
-  role_id: string;
-  inherited: number;
-}
-
-interface Listed {
-  userId?: string;
-  groupId?: string;
-  projectId?: string;
-  domainId?: string;
-  system?: boolean;
-  roleId: string;
-  inherited: boolean;
-  /** Set when effective listing expanded a group assignment to this member. */
-  viaGroup?: string;
-  /** Set when the role is implied by the assignment's role (effective listings). */
-  priorRole?: string;
-  /** Set when an inherited assignment was expanded to this project: the original target. */
-  inheritedFrom?: { projectId?: string; domainId?: string };
-}
-
-const TARGET_TYPE = { projects: 'Project', domains: 'Domain', system: 'System' } as const;
-const typeOf = (actor: Actor, target: Target): Assignment['type'] =>
-  `${actor === 'users' ? 'User' : 'Group'}${TARGET_TYPE[target]}`;
 
 /** The route path of a target, and the name of its id parameter (none for the system). */
 const TARGET_PATH = {
@@ -78,14 +48,8 @@ const targetIdOf = (req: FastifyRequest, target: Target): string => {
   return name ? param(req, name) : SYSTEM_TARGET;
 };
 
-export const assignmentId = (a: Omit<Assignment, 'inherited'>, inherited: boolean): string =>
-  `${a.type}:${a.actor_id}:${a.target_id}:${a.role_id}${inherited ? ':inherited' : ''}`;
-
 export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityContext): void {
-  const { site, reader } = ic;
-  const db = site.store.db;
-  const exists = db.prepare('SELECT 1 FROM role_assignments WHERE id = ?');
-  const groupById = db.prepare('SELECT * FROM groups WHERE id = ?');
+  const { site, reader, repos } = ic;
 
   /** domainId undefined: the system, granted and read by cloud admins (and system readers) only. */
   const loadTarget = (target: Target, id: string): { domainId?: string; owner: string } => {
@@ -100,15 +64,12 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
     return { domainId: d.id, owner: d.owner };
   };
   const loadActor = (actor: Actor, id: string) => {
-    const row =
-      actor === 'users'
-        ? reader.user(id)
-        : (groupById.get(id) as { id: string; domain_id: string } | undefined);
+    const row = actor === 'users' ? reader.user(id) : repos.groups.get(id);
     if (!row) throw notFound(actor === 'users' ? 'user' : 'group', id);
     return row;
   };
 
-  const resolveGrant = (req: FastifyRequest, actor: Actor, target: Target, inherited: boolean) => {
+  const resolveGrant = (req: FastifyRequest, actor: Actor, target: Target) => {
     const ctx = site.authenticate(req);
     const targetId = targetIdOf(req, target);
     const t = loadTarget(target, targetId);
@@ -118,7 +79,7 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
     const role = reader.role(roleId);
     if (!role) throw notFound('role', roleId);
     const a = { type: typeOf(actor, target), actor_id: actorId, target_id: targetId, role_id: roleId };
-    return { ctx, t, a, role, actorDomain: actorRow.domain_id, id: assignmentId(a, inherited) };
+    return { ctx, t, a, role, actorDomain: actorRow.domain_id };
   };
   /**
    * Granting or revoking (Keystone's create_grant/revoke_grant): a cloud admin anywhere; a domain
@@ -142,38 +103,28 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
     const suffix = inherited ? '/inherited_to_projects' : '';
 
     app.put(`${base}/:role_id${suffix}`, async (req, reply) => {
-      const { ctx, t, a, role, actorDomain, id } = resolveGrant(req, actor, target, inherited);
+      const { ctx, t, a, role, actorDomain } = resolveGrant(req, actor, target);
       requireGrantor(ctx, t.domainId, actorDomain);
-      if (role.domain_id !== null && role.domain_id !== t.domainId)
-        throw new Forbidden('A domain-specific role can only be assigned inside its domain.');
+      checkAssignable(role, t.domainId);
       const fwd = forwardIfRemote(ic, t.owner, req, reply);
       if (fwd) return fwd;
-      if (!exists.get(id)) site.changelog.put('role_assignment', { id, ...a, inherited: inherited ? 1 : 0 });
+      grant(ic, a, inherited);
       return reply.code(204).send();
     });
 
     app.get(`${base}/:role_id${suffix}`, async (req, reply) => {
-      const { ctx, t, id } = resolveGrant(req, actor, target, inherited);
+      const { ctx, t, a } = resolveGrant(req, actor, target);
       if (!canReadTarget(ctx, t.domainId)) throw new Forbidden();
-      if (!exists.get(id)) throw new NotFound('Could not find role assignment.');
+      if (!hasAssignment(ic, a, inherited)) throw new NotFound('Could not find role assignment.');
       return reply.code(204).send();
     });
 
     app.delete(`${base}/:role_id${suffix}`, async (req, reply) => {
-      const { ctx, t, a, actorDomain, id } = resolveGrant(req, actor, target, inherited);
+      const { ctx, t, a, actorDomain } = resolveGrant(req, actor, target);
       requireGrantor(ctx, t.domainId, actorDomain);
       const fwd = forwardIfRemote(ic, t.owner, req, reply);
       if (fwd) return fwd;
-      if (!exists.get(id)) throw new NotFound('Could not find role assignment.');
-      site.store.tx(() => {
-        site.changelog.remove('role_assignment', id);
-        if (actor === 'users') {
-          // The revocation events have no system column: a system grant's loss revokes all the user's.
-          if (inherited || target === 'system') revokeUserTokens(ic, a.actor_id);
-          else if (target === 'projects') revokeMatching(ic, { userId: a.actor_id, projectId: a.target_id });
-          else revokeMatching(ic, { userId: a.actor_id, domainId: a.target_id });
-        }
-      });
+      revokeGrant(ic, a, inherited);
       return reply.code(204).send();
     });
 
@@ -185,12 +136,11 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
       loadActor(actor, actorId);
       if (!canReadTarget(ctx, t.domainId) && !(actor === 'users' && actorId === ctx.userId))
         throw new Forbidden();
-      const rows = db
-        .prepare(
-          `SELECT r.* FROM role_assignments a JOIN roles r ON r.id = a.role_id
-           WHERE a.type = ? AND a.actor_id = ? AND a.target_id = ? AND a.inherited = ? ORDER BY r.name`,
-        )
-        .all(typeOf(actor, target), actorId, targetId, inherited ? 1 : 0) as RoleRow[];
+      const rows = grantedRoles(
+        ic,
+        { type: typeOf(actor, target), actor_id: actorId, target_id: targetId },
+        inherited,
+      );
       return collection(
         ic,
         req,
@@ -211,14 +161,13 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
   app.get('/identity/v3/role_assignments', async (req) => {
     const ctx = site.authenticate(req);
     const qs = q(req);
-    return collection(ic, req, 'role_assignments', listAssignments(ic, ctx, qs));
+    return collection(ic, req, 'role_assignments', listing(ic, ctx, qs));
   });
 }
 
 /** GET /v3/role_assignments: the query filters as keystoneclient sends them. */
-function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<string, string>): Obj[] {
-  const { site, reader } = ic;
-  const db = site.store.db;
+function listing(ic: IdentityContext, ctx: AuthContext, qs: Record<string, string>): Obj[] {
+  const { reader, repos } = ic;
   const effective = queryBool(qs.effective) === true;
   const includeNames = queryBool(qs.include_names) === true;
   const inheritedTo = qs['scope.OS-INHERIT:inherited_to'];
@@ -242,89 +191,19 @@ function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<strin
     else throw new Forbidden();
   }
 
-  const rows = db
-    .prepare('SELECT a.* FROM role_assignments a JOIN roles r ON r.id = a.role_id ORDER BY a.id')
-    .all() as Assignment[];
-  const projects = db.prepare('SELECT * FROM projects WHERE is_domain = 0').all() as ProjectRow[];
-  const projectById = new Map(projects.map((p) => [p.id, p]));
-  const membersOf = db.prepare('SELECT user_id FROM group_members WHERE group_id = ?');
-  const descendants = (id: string): string[] => {
-    const out: string[] = [];
-    const walk = (pid: string) => {
-      for (const p of projects)
-        if (p.parent_id === pid && !out.includes(p.id)) {
-          out.push(p.id);
-          walk(p.id);
-        }
-    };
-    walk(id);
-    return out;
-  };
-
-  let list: Listed[] = [];
-  for (const a of rows) {
-    const isUser = a.type.startsWith('User');
-    const onProject = a.type.endsWith('Project');
-    const base: Listed = {
-      ...(isUser ? { userId: a.actor_id } : { groupId: a.actor_id }),
-      ...(onProject
-        ? { projectId: a.target_id }
-        : a.type.endsWith('System')
-          ? { system: true }
-          : { domainId: a.target_id }),
-      roleId: a.role_id,
-      inherited: !!a.inherited,
-    };
-    if (!effective) {
-      list.push(base);
-      continue;
-    }
-    // Effective: inherited assignments apply to the projects below the target, not to the target.
-    let expanded: Listed[] = [base];
-    if (a.inherited) {
-      const below = onProject
-        ? descendants(a.target_id)
-        : projects.filter((p) => p.domain_id === a.target_id).map((p) => p.id);
-      expanded = below.map((pid) => ({
-        ...(isUser ? { userId: a.actor_id } : { groupId: a.actor_id }),
-        projectId: pid,
-        roleId: a.role_id,
-        inherited: false,
-        inheritedFrom: onProject ? { projectId: a.target_id } : { domainId: a.target_id },
-      }));
-    }
-    if (!isUser) {
-      const members = (membersOf.all(a.actor_id) as { user_id: string }[]).map((m) => m.user_id);
-      expanded = expanded.flatMap((e) =>
-        members.map((u) => {
-          const { groupId: _g, ...rest } = e;
-          return { ...rest, userId: u, viaGroup: a.actor_id };
-        }),
-      );
-    }
-    list.push(...expanded);
-  }
-
-  if (effective) list = withImpliedRoles(ic, list);
-  const inDomain = (l: Listed, d: string) =>
-    l.domainId === d || (l.projectId !== undefined && projectById.get(l.projectId)?.domain_id === d);
-  if (onlyDomain !== undefined) list = list.filter((l) => inDomain(l, onlyDomain!));
-  if (onlyUser !== undefined) list = list.filter((l) => l.userId === onlyUser);
-  if (qs['user.id'] !== undefined) list = list.filter((l) => l.userId === qs['user.id']);
-  if (qs['group.id'] !== undefined) list = list.filter((l) => l.groupId === qs['group.id']);
-  if (qs['role.id'] !== undefined) list = list.filter((l) => l.roleId === qs['role.id']);
-  if (qs['scope.domain.id'] !== undefined) list = list.filter((l) => l.domainId === qs['scope.domain.id']);
-  if (qs['scope.system'] !== undefined) list = list.filter((l) => l.system);
-  if (qs['scope.project.id'] !== undefined) {
-    const want = new Set([
-      qs['scope.project.id'],
-      ...(includeSubtree ? descendants(qs['scope.project.id']) : []),
-    ]);
-    list = list.filter((l) => l.projectId !== undefined && want.has(l.projectId));
-  }
-  if (inheritedTo !== undefined) list = list.filter((l) => l.inherited);
-  // Drop assignments whose user or group no longer exists here (deleted at another site).
-  list = list.filter((l) => (l.userId ? !!reader.user(l.userId) : !!l.groupId));
+  const { list, projectById } = listAssignments(ic, {
+    effective,
+    userId: qs['user.id'],
+    groupId: qs['group.id'],
+    roleId: qs['role.id'],
+    scopeProjectId: qs['scope.project.id'],
+    scopeDomainId: qs['scope.domain.id'],
+    scopeSystem: qs['scope.system'] !== undefined,
+    includeSubtree,
+    inheritedOnly: inheritedTo !== undefined,
+    onlyDomain,
+    onlyUser,
+  });
 
   // Effective listings with the same user, scope and role from two paths keep both (Keystone does).
   const domains = new Map<string, DomainRow | undefined>();
@@ -332,26 +211,8 @@ function listAssignments(ic: IdentityContext, ctx: AuthContext, qs: Record<strin
     if (!domains.has(id)) domains.set(id, reader.domain(id));
     return domains.get(id)?.name;
   };
-  const groupRow = db.prepare('SELECT * FROM groups WHERE id = ?');
+  const groupRow = (id: string) => repos.groups.get(id);
   return list.map((l) => view(ic, l, includeNames, domainName, groupRow, projectById));
-}
-
-/**
- * Effective listings as tokens see them (Keystone): each assignment also grants the roles its role
- * implies (with the prior role in the links), and domain-specific roles themselves never appear.
- */
-function withImpliedRoles(ic: IdentityContext, list: Listed[]): Listed[] {
-  const out: Listed[] = [];
-  for (const l of list) {
-    const role = ic.reader.role(l.roleId);
-    if (!role) continue;
-    const all = ic.reader.withImplied([{ id: role.id, name: role.name }]);
-    for (const r of all) {
-      if (ic.reader.role(r.id)?.domain_id) continue;
-      out.push(r.id === l.roleId ? l : { ...l, roleId: r.id, priorRole: l.roleId });
-    }
-  }
-  return out;
 }
 
 function view(
@@ -359,7 +220,7 @@ function view(
   l: Listed,
   names: boolean,
   domainName: (id: string) => string | undefined,
-  groupRow: { get(id: string): unknown },
+  groupRow: (id: string) => GroupRow | undefined,
   projectById: Map<string, ProjectRow>,
 ): Obj {
   const { reader } = ic;
@@ -379,9 +240,7 @@ function view(
       ? { id: u.id, name: u.name, domain: { id: u.domain_id, name: domainName(u.domain_id) } }
       : { id: l.userId };
   } else if (l.groupId) {
-    const g = names
-      ? (groupRow.get(l.groupId) as { id: string; name: string; domain_id: string } | undefined)
-      : undefined;
+    const g = names ? groupRow(l.groupId) : undefined;
     out.group = g
       ? { id: g.id, name: g.name, domain: { id: g.domain_id, name: domainName(g.domain_id) } }
       : { id: l.groupId };

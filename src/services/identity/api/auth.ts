@@ -3,173 +3,26 @@
  * /v3/auth/projects, /v3/auth/domains, /v3/auth/system. Scopes: a project, a domain, or the system
  * (`{"system": {"all": true}}`, for a user with a role on the system). Methods: password, token (rescope), application_credential.
  * Any site issues tokens for any user it has a replica of, so an isolated site keeps authenticating.
+ * The methods and scopes are resolved to a token's claims in domain/authenticate.ts.
  * https://docs.openstack.org/api-ref/identity/v3/#authentication-and-token-management
  */
 import type { FastifyInstance } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
-import { BadRequest, CloudError, Forbidden, NotFound, Unauthorized } from '../../../core/errors.ts';
-import { hexId } from '../../../core/ports.ts';
+import { CloudError, Forbidden, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
-import { isObj, keystoneTime, reqStr, wrapped } from '../../common/input.ts';
+import { keystoneTime, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import type { TokenClaims } from '../domain/tokens.ts';
-import type { UserRow } from '../store/schema.ts';
-import { buildCatalog } from './catalog.ts';
+import { authenticate } from '../domain/authenticate.ts';
+import { buildCatalog } from '../domain/catalog.ts';
+import { revokeAudit } from '../domain/revocations.ts';
 
 export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): void {
-  const { site, reader, tokens } = ic;
+  const { site, reader, tokens, repos } = ic;
   const renderedNoCatalog = new WeakMap<AuthContext, string>();
-
-  const findDomain = (ref: unknown): { id: string; name: string; enabled: number } => {
-    if (!isObj(ref)) throw new BadRequest('A domain (id or name) is required.');
-    const d =
-      typeof ref.id === 'string'
-        ? reader.domain(ref.id)
-        : typeof ref.name === 'string'
-          ? reader.domainByName(ref.name)
-          : undefined;
-    if (!d) throw new Unauthorized('Could not find domain.');
-    return d;
-  };
-
-  const findUser = (u: Obj): UserRow => {
-    let user: UserRow | undefined;
-    if (typeof u.id === 'string') user = reader.user(u.id);
-    else if (typeof u.name === 'string') user = reader.userByName(findDomain(u.domain).id, u.name);
-    else throw new BadRequest('The user must be given by id, or by name and domain.');
-    if (!user) throw new Unauthorized('The request you have made requires authentication.');
-    return user;
-  };
-
-  /** Resolves the requested scope to claims p/d/sys; 401 when the user has no role there. */
-  const resolveScope = (
-    scope: unknown,
-    userId: string,
-    fallbackProject: string | null,
-  ): Pick<TokenClaims, 'p' | 'd' | 'sys'> => {
-    if (scope === undefined || scope === 'unscoped') {
-      if (scope === undefined && fallbackProject) {
-        const p = reader.project(fallbackProject);
-        if (p && p.enabled && reader.roles(userId, { projectId: p.id }).length > 0) return { p: p.id };
-      }
-      return {};
-    }
-    if (!isObj(scope)) throw new BadRequest('Invalid scope.');
-    if (isObj(scope.project)) {
-      const pr = scope.project;
-      const p =
-        typeof pr.id === 'string'
-          ? reader.project(pr.id)
-          : typeof pr.name === 'string'
-            ? reader.projectByName(findDomain(pr.domain).id, pr.name)
-            : undefined;
-      if (!p) throw new Unauthorized(`Could not find project.`);
-      if (!p.enabled) throw new Unauthorized('The project is disabled.');
-      if (reader.roles(userId, { projectId: p.id }).length === 0)
-        throw new Unauthorized(`User ${userId} has no access to project ${p.id}`);
-      return { p: p.id };
-    }
-    if (isObj(scope.domain)) {
-      const d = findDomain(scope.domain);
-      if (!d.enabled) throw new Unauthorized('The domain is disabled.');
-      if (reader.roles(userId, { domainId: d.id }).length === 0)
-        throw new Unauthorized(`User ${userId} has no access to domain ${d.id}`);
-      return { d: d.id };
-    }
-    if (isObj(scope.system)) {
-      if (scope.system.all !== true) throw new BadRequest('The only system scope is {"all": true}.');
-      if (reader.roles(userId, { system: true }).length === 0)
-        throw new Unauthorized(`User ${userId} has no access to the system`);
-      return { sys: 'all' };
-    }
-    throw new BadRequest('Invalid scope: give a project, a domain or the system.');
-  };
 
   app.post('/identity/v3/auth/tokens', async (req, reply) => {
     const auth = wrapped(req.body, 'auth');
-    const identity = auth.identity;
-    if (!isObj(identity) || !Array.isArray(identity.methods) || identity.methods.length === 0)
-      throw new BadRequest('auth.identity.methods is required.');
-    const methods = identity.methods.filter((m): m is string => typeof m === 'string');
-    const now = site.clock.now();
-    const ttl = site.config.tokenTtlSeconds * 1000;
-    let claims: TokenClaims;
-
-    if (methods.includes('password')) {
-      const pw = identity.password;
-      if (!isObj(pw) || !isObj(pw.user)) throw new BadRequest('auth.identity.password.user is required.');
-      const password = reqStr(pw.user, 'password', { max: 4096 });
-      // An unknown user (or domain) runs the same hash work as a wrong password: no enumeration.
-      let found: UserRow | undefined;
-      try {
-        found = findUser(pw.user);
-      } catch (e) {
-        if (!(e instanceof Unauthorized)) throw e;
-      }
-      const matches = await ic.passwords.verify(password, found?.password_hash);
-      if (!found || !matches) throw new Unauthorized('The request you have made requires authentication.');
-      const user = found;
-      if (!user.enabled) throw new Unauthorized('The account is disabled for user: ' + user.id);
-      const dom = reader.domain(user.domain_id);
-      if (!dom?.enabled) throw new Unauthorized('The user domain is disabled.');
-      const audit = hexId(site.ids).slice(0, 22);
-      claims = {
-        sub: user.id,
-        iss: site.name,
-        iat: now,
-        exp: now + ttl,
-        m: ['password'],
-        ai: [audit],
-        ...resolveScope(auth.scope, user.id, user.default_project_id),
-      };
-    } else if (methods.includes('token')) {
-      const t = identity.token;
-      if (!isObj(t)) throw new BadRequest('auth.identity.token.id is required.');
-      const old = tokens.validate(reqStr(t, 'id', { max: 8192 }));
-      if (old.applicationCredentialId)
-        throw new Forbidden('An application credential token cannot be rescoped.');
-      const audit = hexId(site.ids).slice(0, 22);
-      claims = {
-        sub: old.userId,
-        iss: site.name,
-        iat: now,
-        exp: old.expiresAt,
-        m: [...new Set([...old.methods, 'token'])],
-        ai: [audit, old.auditIds[old.auditIds.length - 1] ?? old.auditIds[0] ?? audit],
-        ...resolveScope(auth.scope ?? 'unscoped', old.userId, null),
-      };
-    } else if (methods.includes('application_credential')) {
-      const a = identity.application_credential;
-      if (!isObj(a)) throw new BadRequest('auth.identity.application_credential is required.');
-      const secret = reqStr(a, 'secret', { max: 4096 });
-      let ac = typeof a.id === 'string' ? reader.appCred(a.id) : undefined;
-      if (!ac && typeof a.name === 'string' && isObj(a.user)) {
-        const u = findUser(a.user);
-        ac = site.store.db
-          .prepare('SELECT * FROM application_credentials WHERE user_id = ? AND name = ?')
-          .get(u.id, a.name) as typeof ac;
-      }
-      if (!(await ic.passwords.verify(secret, ac?.secret_hash)) || !ac)
-        throw new Unauthorized('Invalid application credential.');
-      if (ac.expires_at !== null && ac.expires_at <= now)
-        throw new Unauthorized('The application credential has expired.');
-      const user = reader.user(ac.user_id);
-      if (!user?.enabled) throw new Unauthorized('The user is disabled.');
-      const audit = hexId(site.ids).slice(0, 22);
-      claims = {
-        sub: user.id,
-        iss: site.name,
-        iat: now,
-        exp: Math.floor(Math.min(now + ttl, ac.expires_at ?? Infinity)),
-        m: ['application_credential'],
-        ai: [audit],
-        p: ac.project_id,
-        ac: ac.id,
-      };
-    } else {
-      throw new Unauthorized(`Unsupported authentication method: ${methods.join(', ')}`);
-    }
-
+    const claims = await authenticate(ic, auth.identity, auth.scope);
     const { token, ctx } = tokens.issueValidated(claims);
     const noCatalog = (req.query as Obj | undefined)?.nocatalog !== undefined;
     reply.code(201).header('x-subject-token', token);
@@ -241,15 +94,8 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
 
   app.get('/identity/v3/auth/projects', async (req) => {
     const ctx = site.authenticate(req);
-    const rows = site.store.db.prepare('SELECT * FROM projects WHERE is_domain = 0 ORDER BY name').all() as {
-      id: string;
-      name: string;
-      domain_id: string;
-      enabled: number;
-      description: string;
-      parent_id: string | null;
-    }[];
-    const projects = rows
+    const projects = repos.projects
+      .all()
       .filter((p) => p.enabled && reader.roles(ctx.userId, { projectId: p.id }).length > 0)
       .map((p) => ({
         id: p.id,
@@ -279,13 +125,8 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
 
   app.get('/identity/v3/auth/domains', async (req) => {
     const ctx = site.authenticate(req);
-    const rows = site.store.db.prepare('SELECT * FROM domains ORDER BY name').all() as {
-      id: string;
-      name: string;
-      enabled: number;
-      description: string;
-    }[];
-    const domains = rows
+    const domains = repos.domains
+      .all()
       .filter((d) => d.enabled && reader.roles(ctx.userId, { domainId: d.id }).length > 0)
       .map((d) => ({
         id: d.id,
@@ -298,62 +139,6 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
       domains,
       links: { self: `${site.publicUrl()}/identity/v3/auth/domains`, next: null, previous: null },
     };
-  });
-}
-
-/** Writes a revocation event for one token chain; it replicates to every site. */
-export function revokeAudit(ic: IdentityContext, auditId: string, expiresAt: number): void {
-  const now = ic.site.clock.now();
-  ic.site.changelog.put('revocation', {
-    id: ic.newId(),
-    audit_id: auditId,
-    user_id: null,
-    project_id: null,
-    domain_id: null,
-    issued_before: now,
-    revoked_at: now,
-    expires_at: expiresAt,
-  });
-}
-
-/** Revokes every token of a user (and, optionally, only those scoped to a project). */
-export function revokeUserTokens(
-  ic: IdentityContext,
-  userId: string | null,
-  projectId: string | null = null,
-): void {
-  const now = ic.site.clock.now();
-  ic.site.changelog.put('revocation', {
-    id: ic.newId(),
-    audit_id: null,
-    user_id: userId,
-    project_id: projectId,
-    domain_id: null,
-    issued_before: now,
-    revoked_at: now,
-    expires_at: now + ic.site.config.tokenTtlSeconds * 1000,
-  });
-}
-
-/**
- * Revokes every token matching all the given fields: a user's, a project's or a domain's tokens (or a
- * user's on one project or domain). Used when a project or domain is disabled or deleted, and when a
- * role assignment is removed.
- */
-export function revokeMatching(
-  ic: IdentityContext,
-  match: { userId?: string; projectId?: string; domainId?: string },
-): void {
-  const now = ic.site.clock.now();
-  ic.site.changelog.put('revocation', {
-    id: ic.newId(),
-    audit_id: null,
-    user_id: match.userId ?? null,
-    project_id: match.projectId ?? null,
-    domain_id: match.domainId ?? null,
-    issued_before: now,
-    revoked_at: now,
-    expires_at: now + ic.site.config.tokenTtlSeconds * 1000,
   });
 }
 

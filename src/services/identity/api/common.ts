@@ -7,10 +7,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { ADMIN_PROJECT } from '../../../core/auth.ts';
-import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
+import { BadRequest, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { isObj, query } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
+import { notFound } from '../domain/common.ts';
 import { requireDomainAdmin } from './policy.ts';
 
 export const v3Url = (ic: IdentityContext, path: string): string =>
@@ -87,8 +88,6 @@ export function parseExtra(s: string | null | undefined): Obj {
   }
 }
 
-export const notFound = (kind: string, id: string) => new NotFound(`Could not find ${kind}: ${id}.`);
-
 /** A path parameter: the only way a route reads :id, so a missing one is a 400, not a crash. */
 export function param(req: FastifyRequest, name: string): string {
   const v = (req.params as Record<string, unknown> | undefined)?.[name];
@@ -96,10 +95,6 @@ export function param(req: FastifyRequest, name: string): string {
   return v;
 }
 
-/**
- * The federation rule for writes: when another site owns the object, carry the request to it (its
- * answer, or a 503 naming it) and return that reply; return undefined to go on locally.
- */
 /**
  * The site that writes grants on the system and role inference rules: the admin project's owner (the
  * origin rule of those kinds in store/schema.ts). 404 on a cloud without an admin project.
@@ -110,6 +105,10 @@ export function adminProjectOwner(ic: IdentityContext): string {
   return p.owner;
 }
 
+/**
+ * The federation rule for writes: when another site owns the object, carry the request to it (its
+ * answer, or a 503 naming it) and return that reply; return undefined to go on locally.
+ */
 export function forwardIfRemote(
   ic: IdentityContext,
   owner: string,
@@ -142,27 +141,6 @@ export function requireUnchanged(b: Obj, field: string, stored: unknown, message
   if (b[field] !== undefined && b[field] !== stored) throw new BadRequest(message);
 }
 
-/** Renaming to a name another object of the same scope holds is a 409 (Keystone's message). */
-export function checkRename(
-  name: string | undefined,
-  cur: { id: string; name: string },
-  holder: (name: string) => { id: string } | undefined,
-): void {
-  if (name === undefined || name === cur.name) return;
-  const other = holder(name);
-  if (other && other.id !== cur.id) throw new Conflict(`Duplicate entry found with name ${name}.`);
-}
-
-/**
- * Removes through the change log the rows `sql` selects (as id, owner) that this site owns: a site
- * writes only its own rows, and the owners of the others remove theirs.
- */
-export function removeOwned(ic: IdentityContext, kind: string, sql: string, ...args: unknown[]): void {
-  const { site } = ic;
-  const rows = site.store.db.prepare(sql).all(...args) as { id: string; owner: string }[];
-  for (const r of rows) if (site.owns(r.owner)) site.changelog.remove(kind, r.id);
-}
-
 /** The owner of objects in this domain (its home site); 404 for an unknown domain. */
 export function domainOwnerOrThrow(ic: IdentityContext, domainId: string): string {
   const owner = ic.domainOwner(domainId);
@@ -187,9 +165,4 @@ export function forwardCreateIfRemote(
   const owner = domainOwnerOrThrow(ic, domainId);
   requireDomainAdmin(ctx, domainId);
   return forwardIfRemote(ic, owner, req, reply);
-}
-
-/** A stored 0/1 flag from an optional boolean body field. */
-export function bool01(v: boolean | undefined, dflt: number): number {
-  return v === undefined ? dflt : v ? 1 : 0;
 }

@@ -5,37 +5,34 @@
  * https://docs.openstack.org/api-ref/identity/v3/#groups
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Conflict, Forbidden } from '../../../core/errors.ts';
+import { Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import type { UserRow } from '../store/schema.ts';
+import { notFound } from '../domain/common.ts';
+import {
+  addMember,
+  createGroup,
+  deleteGroup,
+  membershipId,
+  removeMember,
+  updateGroup,
+} from '../domain/groups.ts';
+import type { GroupRow, UserRow } from '../store/schema.ts';
 import {
   callerDomain,
-  checkRename,
   collection,
   domainAdminWrite,
   domainOwnerOrThrow,
   filteredCollection,
   forwardCreateIfRemote,
   forwardIfRemote,
-  notFound,
   param,
-  removeOwned,
   requireUnchanged,
   selfLinks,
 } from './common.ts';
 import { isDomainReader, listableDomain, requireDomainAdmin } from './policy.ts';
 import { userView } from './users.ts';
-
-export interface GroupRow {
-  id: string;
-  owner: string;
-  name: string;
-  domain_id: string;
-  description: string;
-  created_at: number;
-}
 
 export function groupView(ic: IdentityContext, g: GroupRow): Obj {
   return {
@@ -48,14 +45,10 @@ export function groupView(ic: IdentityContext, g: GroupRow): Obj {
 }
 
 export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): void {
-  const { site, reader } = ic;
-  const db = site.store.db;
-  const one = db.prepare('SELECT * FROM groups WHERE id = ?');
-  const byName = db.prepare('SELECT id FROM groups WHERE domain_id = ? AND name = ?');
-  const member = db.prepare('SELECT id FROM group_members WHERE id = ?');
+  const { site, reader, repos } = ic;
 
   const load = (id: string): GroupRow => {
-    const g = one.get(id) as GroupRow | undefined;
+    const g = repos.groups.get(id);
     if (!g) throw notFound('group', id);
     return g;
   };
@@ -68,7 +61,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
   app.get('/identity/v3/groups', async (req) => {
     const ctx = site.authenticate(req);
     const only = listableDomain(ctx);
-    let rows = db.prepare('SELECT * FROM groups ORDER BY name').all() as GroupRow[];
+    let rows = repos.groups.all();
     if (only !== undefined) rows = rows.filter((g) => g.domain_id === only);
     return filteredCollection(ic, req, 'groups', rows, ['name', 'domain_id', 'id'], groupView);
   });
@@ -84,11 +77,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     const ctx = site.authenticate(req);
     const u = loadUser(param(req, 'user_id'));
     if (ctx.userId !== u.id && !isDomainReader(ctx, u.domain_id)) throw new Forbidden();
-    const rows = db
-      .prepare(
-        'SELECT g.* FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name',
-      )
-      .all(u.id) as GroupRow[];
+    const rows = repos.groups.ofUser(u.id);
     return collection(
       ic,
       req,
@@ -101,11 +90,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     const ctx = site.authenticate(req);
     const g = load(param(req, 'group_id'));
     if (!isDomainReader(ctx, g.domain_id)) throw new Forbidden();
-    const rows = db
-      .prepare(
-        'SELECT u.* FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.name',
-      )
-      .all(g.id) as UserRow[];
+    const rows = repos.groups.members(g.id);
     return filteredCollection(ic, req, 'users', rows, ['name', 'domain_id', 'enabled'], userView);
   });
 
@@ -115,20 +100,10 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     const domainId = optStr(b, 'domain_id', { max: 64 }) ?? callerDomain(ctx);
     const fwd = forwardCreateIfRemote(ic, ctx, domainId, req, reply);
     if (fwd) return fwd;
-    const name = reqStr(b, 'name', { max: 64 });
-    const description = optStr(b, 'description', { max: 65535 }) ?? '';
-    const row = site.store.tx(() => {
-      if (byName.get(domainId, name))
-        throw new Conflict(
-          `Conflict occurred attempting to store group - Duplicate entry found with name ${name}.`,
-        );
-      return site.changelog.put('group', {
-        id: ic.newId(),
-        name,
-        domain_id: domainId,
-        description,
-        created_at: site.clock.now(),
-      }) as unknown as GroupRow;
+    const row = createGroup(ic, {
+      name: reqStr(b, 'name', { max: 64 }),
+      domainId,
+      description: optStr(b, 'description', { max: 65535 }) ?? '',
     });
     reply.code(201);
     return { group: groupView(ic, row) };
@@ -141,15 +116,9 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     domainAdminWrite(ic, loadParam, async (g, req) => {
       const b = wrapped(req.body, 'group');
       requireUnchanged(b, 'domain_id', g.domain_id, 'The domain of a group cannot be changed.');
-      const name = optStr(b, 'name', { max: 64, min: 1 });
-      const description = optStr(b, 'description', { max: 65535 });
-      const row = site.store.tx(() => {
-        checkRename(name, g, (n) => byName.get(g.domain_id, n) as { id: string } | undefined);
-        return site.changelog.put('group', {
-          ...g,
-          name: name ?? g.name,
-          description: description ?? g.description,
-        }) as unknown as GroupRow;
+      const row = updateGroup(ic, g, {
+        name: optStr(b, 'name', { max: 64, min: 1 }),
+        description: optStr(b, 'description', { max: 65535 }),
       });
       return { group: groupView(ic, row) };
     }),
@@ -158,11 +127,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
   app.delete(
     '/identity/v3/groups/:group_id',
     domainAdminWrite(ic, loadParam, async (g, _req, reply) => {
-      site.store.tx(() => {
-        removeOwned(ic, 'role_assignment', 'SELECT id, owner FROM role_assignments WHERE actor_id = ?', g.id);
-        removeOwned(ic, 'group_member', 'SELECT id, owner FROM group_members WHERE group_id = ?', g.id);
-        site.changelog.remove('group', g.id);
-      });
+      deleteGroup(ic, g.id);
       return reply.code(204).send();
     }),
   );
@@ -172,35 +137,34 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     const ctx = site.authenticate(req);
     const g = load(param(req, 'group_id'));
     const u = loadUser(param(req, 'user_id'));
-    return { ctx, g, u, id: `${g.id}:${u.id}` };
+    return { ctx, g, u, id: membershipId(g.id, u.id) };
   };
 
   app.put('/identity/v3/groups/:group_id/users/:user_id', async (req, reply) => {
-    const { ctx, g, u, id } = membership(req);
+    const { ctx, g, u } = membership(req);
     requireDomainAdmin(ctx, g.domain_id);
     // Keystone's add_user_to_group: a domain admin adds only its own domain's users.
     requireDomainAdmin(ctx, u.domain_id);
     domainOwnerOrThrow(ic, g.domain_id);
     const fwd = forwardIfRemote(ic, g.owner, req, reply);
     if (fwd) return fwd;
-    if (!member.get(id)) site.changelog.put('group_member', { id, group_id: g.id, user_id: u.id });
+    addMember(ic, g.id, u.id);
     return reply.code(204).send();
   });
 
   app.get('/identity/v3/groups/:group_id/users/:user_id', async (req, reply) => {
     const { ctx, g, u, id } = membership(req);
     if (!isDomainReader(ctx, g.domain_id) && ctx.userId !== u.id) throw new Forbidden();
-    if (!member.get(id)) throw notFound('membership', `user ${u.id} in group ${g.id}`);
+    if (!repos.groups.hasMembership(id)) throw notFound('membership', `user ${u.id} in group ${g.id}`);
     return reply.code(204).send();
   });
 
   app.delete('/identity/v3/groups/:group_id/users/:user_id', async (req, reply) => {
-    const { ctx, g, u, id } = membership(req);
+    const { ctx, g, u } = membership(req);
     requireDomainAdmin(ctx, g.domain_id);
     const fwd = forwardIfRemote(ic, g.owner, req, reply);
     if (fwd) return fwd;
-    if (!member.get(id)) throw notFound('membership', `user ${u.id} in group ${g.id}`);
-    site.changelog.remove('group_member', id);
+    removeMember(ic, g.id, u.id);
     return reply.code(204).send();
   });
 }

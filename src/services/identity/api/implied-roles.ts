@@ -9,22 +9,24 @@
  * https://docs.openstack.org/api-ref/identity/v3/#roles (implied roles)
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Role } from '../../../core/auth.ts';
-import { Forbidden, NotFound } from '../../../core/errors.ts';
+import { NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import type { ImpliedRoleRow, RoleRow } from '../store/schema.ts';
-import { adminProjectOwner, forwardIfRemote, notFound, param, selfLinks, v3Url } from './common.ts';
+import { notFound } from '../domain/common.ts';
+import {
+  checkInference,
+  createRule,
+  deleteRule,
+  hasRule,
+  impliedBy,
+  priorRoles,
+} from '../domain/implied-roles.ts';
+import type { RoleRow } from '../store/schema.ts';
+import { adminProjectOwner, forwardIfRemote, param, selfLinks, v3Url } from './common.ts';
 import { requireCloudAdmin } from './policy.ts';
-
-const ruleId = (prior: string, implied: string) => `${prior}:${implied}`;
 
 export function registerImpliedRoleRoutes(app: FastifyInstance, ic: IdentityContext): void {
   const { site, reader } = ic;
-  const db = site.store.db;
-  const rule = db.prepare('SELECT * FROM implied_roles WHERE id = ?');
-  const rulesOf = db.prepare('SELECT * FROM implied_roles WHERE prior_role_id = ? ORDER BY implied_role_id');
-  const allRules = db.prepare('SELECT * FROM implied_roles ORDER BY prior_role_id, implied_role_id');
 
   const role = (id: string): RoleRow => {
     const r = reader.role(id);
@@ -40,31 +42,21 @@ export function registerImpliedRoleRoutes(app: FastifyInstance, ic: IdentityCont
     role_inference: { prior_role: ref(prior), implies: ref(implied) },
     links: { self: v3Url(ic, `roles/${prior.id}/implies/${implied.id}`) },
   });
-  const impliedOf = (priorId: string): Obj[] =>
-    (rulesOf.all(priorId) as ImpliedRoleRow[]).flatMap((r) => {
-      const i = reader.role(r.implied_role_id);
-      return i ? [ref(i)] : [];
-    });
+  const impliedOf = (priorId: string): Obj[] => impliedBy(ic, priorId).map(ref);
 
   const path = '/identity/v3/roles/:prior_role_id/implies/:implied_role_id';
   app.put(path, async (req, reply) => {
     const { prior, implied } = pair(req);
-    if (implied.name === Role.Admin && implied.domain_id === null)
-      throw new Forbidden(`${implied.name} may not be an implied role.`);
-    if (prior.domain_id === null && implied.domain_id !== null)
-      throw new Forbidden('A global role cannot imply a domain-specific role.');
-    if (prior.id === implied.id) throw new Forbidden('A role cannot imply itself.');
+    checkInference(prior, implied);
     const fwd = forwardIfRemote(ic, adminProjectOwner(ic), req, reply);
     if (fwd) return fwd;
-    const id = ruleId(prior.id, implied.id);
-    if (!rule.get(id))
-      site.changelog.put('implied_role', { id, prior_role_id: prior.id, implied_role_id: implied.id });
+    createRule(ic, prior, implied);
     reply.code(201);
     return inference(prior, implied);
   });
   const found = (req: FastifyRequest) => {
     const { prior, implied } = pair(req);
-    if (!rule.get(ruleId(prior.id, implied.id))) throw new NotFound('Could not find implied role.');
+    if (!hasRule(ic, prior.id, implied.id)) throw new NotFound('Could not find implied role.');
     return { prior, implied };
   };
   app.get(path, { exposeHeadRoute: false }, async (req) => {
@@ -77,11 +69,10 @@ export function registerImpliedRoleRoutes(app: FastifyInstance, ic: IdentityCont
   });
   app.delete(path, async (req, reply) => {
     const { prior, implied } = pair(req);
-    const id = ruleId(prior.id, implied.id);
-    if (!rule.get(id)) throw new NotFound('Could not find implied role.');
+    if (!hasRule(ic, prior.id, implied.id)) throw new NotFound('Could not find implied role.');
     const fwd = forwardIfRemote(ic, adminProjectOwner(ic), req, reply);
     if (fwd) return fwd;
-    site.changelog.remove('implied_role', id);
+    deleteRule(ic, prior.id, implied.id);
     return reply.code(204).send();
   });
   app.get('/identity/v3/roles/:prior_role_id/implies', async (req) => {
@@ -94,19 +85,7 @@ export function registerImpliedRoleRoutes(app: FastifyInstance, ic: IdentityCont
   });
   app.get('/identity/v3/role_inferences', async (req) => {
     requireCloudAdmin(site.authenticate(req));
-    const priors = [...new Set((allRules.all() as ImpliedRoleRow[]).map((r) => r.prior_role_id))];
-    const role_inferences = priors.flatMap((id) => {
-      const p = reader.role(id);
-      return p ? [{ prior_role: ref(p), implies: impliedOf(id) }] : [];
-    });
+    const role_inferences = priorRoles(ic).map((p) => ({ prior_role: ref(p), implies: impliedOf(p.id) }));
     return { role_inferences, links: { self: v3Url(ic, 'role_inferences') } };
   });
-}
-
-/** Removes, at the admin project's owner, the rules naming a deleted role (elsewhere they replicate). */
-export function removeRulesOf(ic: IdentityContext, roleId: string): void {
-  const rows = ic.site.store.db
-    .prepare('SELECT id, owner FROM implied_roles WHERE prior_role_id = ? OR implied_role_id = ?')
-    .all(roleId, roleId) as { id: string; owner: string }[];
-  for (const r of rows) if (ic.site.owns(r.owner)) ic.site.changelog.remove('implied_role', r.id);
 }

@@ -8,32 +8,18 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Obj } from '../../common/input.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import {
-  extraOf,
-  filteredCollection,
-  forwardIfRemote,
-  notFound,
-  param,
-  parseExtra,
-  selfLinks,
-} from './common.ts';
+import { notFound } from '../domain/common.ts';
+import { createPolicy, deletePolicy, updatePolicy } from '../domain/policies.ts';
+import type { PolicyRow } from '../store/schema.ts';
+import { extraOf, filteredCollection, forwardIfRemote, param, parseExtra, selfLinks } from './common.ts';
 import { requireCloudAdmin } from './policy.ts';
-
-interface PolicyRow {
-  id: string;
-  owner: string;
-  type: string;
-  blob: string;
-  extra: string;
-}
 
 const KNOWN = ['id', 'type', 'blob'];
 /** Policy documents are small (Keystone keeps them in a TEXT column; the row cap applies too). */
 const MAX_BLOB = 65_535;
 
 export function registerPolicyRoutes(app: FastifyInstance, ic: IdentityContext): void {
-  const { site } = ic;
-  const db = site.store.db;
+  const { site, repos } = ic;
   const view = (p: PolicyRow): Obj => ({
     ...parseExtra(p.extra),
     id: p.id,
@@ -44,26 +30,25 @@ export function registerPolicyRoutes(app: FastifyInstance, ic: IdentityContext):
   const load = (req: FastifyRequest): PolicyRow => {
     requireCloudAdmin(site.authenticate(req));
     const id = param(req, 'policy_id');
-    const p = db.prepare('SELECT * FROM policies WHERE id = ?').get(id) as PolicyRow | undefined;
+    const p = repos.policies.get(id);
     if (!p) throw notFound('policy', id);
     return p;
   };
 
   app.get('/identity/v3/policies', async (req) => {
     requireCloudAdmin(site.authenticate(req));
-    const rows = db.prepare('SELECT * FROM policies ORDER BY id').all() as PolicyRow[];
+    const rows = repos.policies.all();
     return filteredCollection(ic, req, 'policies', rows, ['type'], (_ic, p) => view(p));
   });
   app.get('/identity/v3/policies/:policy_id', async (req) => ({ policy: view(load(req)) }));
   app.post('/identity/v3/policies', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const b = wrapped(req.body, 'policy');
-    const row = site.changelog.put('policy', {
-      id: ic.newId(),
+    const row = createPolicy(ic, {
       type: reqStr(b, 'type', { max: 255 }),
       blob: reqStr(b, 'blob', { max: MAX_BLOB }),
       extra: extraOf(b, KNOWN, undefined),
-    }) as unknown as PolicyRow;
+    });
     reply.code(201);
     return { policy: view(row) };
   });
@@ -72,19 +57,18 @@ export function registerPolicyRoutes(app: FastifyInstance, ic: IdentityContext):
     const fwd = forwardIfRemote(ic, p.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'policy');
-    const row = site.changelog.put('policy', {
-      ...p,
-      type: optStr(b, 'type', { max: 255, min: 1 }) ?? p.type,
-      blob: optStr(b, 'blob', { max: MAX_BLOB }) ?? p.blob,
+    const row = updatePolicy(ic, p, {
+      type: optStr(b, 'type', { max: 255, min: 1 }),
+      blob: optStr(b, 'blob', { max: MAX_BLOB }),
       extra: extraOf(b, KNOWN, p.extra),
-    }) as unknown as PolicyRow;
+    });
     return { policy: view(row) };
   });
   app.delete('/identity/v3/policies/:policy_id', async (req, reply) => {
     const p = load(req);
     const fwd = forwardIfRemote(ic, p.owner, req, reply);
     if (fwd) return fwd;
-    site.changelog.remove('policy', p.id);
+    deletePolicy(ic, p.id);
     return reply.code(204).send();
   });
 }

@@ -9,11 +9,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, Forbidden, NotFound } from '../../../core/errors.ts';
 import { isObj } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
+import { notFound } from '../domain/common.ts';
+import { parseTags, setProjectTags, tagsOf } from '../domain/projects.ts';
 import type { ProjectRow } from '../store/schema.ts';
-import { domainAdminWrite, notFound, param } from './common.ts';
-import { canReadProject, parseTags } from './projects.ts';
-
-const tagsOf = (p: ProjectRow): string[] => JSON.parse(p.tags) as string[];
+import { domainAdminWrite, param } from './common.ts';
+import { canReadProject } from './projects.ts';
 
 export function registerProjectTagRoutes(app: FastifyInstance, ic: IdentityContext): void {
   const { site, reader } = ic;
@@ -26,11 +26,7 @@ export function registerProjectTagRoutes(app: FastifyInstance, ic: IdentityConte
   };
   /** The tag in the path, held to the tag rules (a 400 otherwise). */
   const tagParam = (req: FastifyRequest): string => parseTags([param(req, 'tag')])![0]!;
-  const save = (p: ProjectRow, tags: string[]): string[] => {
-    const checked = parseTags(tags)!;
-    site.changelog.put('project', { ...p, tags: JSON.stringify(checked) });
-    return checked;
-  };
+  const save = (p: ProjectRow, tags: string[]): string[] => setProjectTags(ic, p, tags);
   const readable = (req: FastifyRequest): ProjectRow => {
     const ctx = site.authenticate(req);
     const p = load(req);

@@ -6,27 +6,24 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
-import { BadRequest, Conflict, Forbidden } from '../../../core/errors.ts';
+import { BadRequest, Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
+import { notFound } from '../domain/common.ts';
+import { createProject, deleteProject, parseTags, tagsOf, updateProject } from '../domain/projects.ts';
 import type { ProjectRow } from '../store/schema.ts';
-import { revokeMatching } from './auth.ts';
 import {
-  bool01,
   callerDomain,
-  checkRename,
   collection,
   domainAdminWrite,
   extraOf,
   filteredCollection,
   forwardCreateIfRemote,
-  notFound,
   param,
   parseExtra,
   q,
   queryBool,
-  removeOwned,
   requireUnchanged,
   selfLinks,
 } from './common.ts';
@@ -60,30 +57,13 @@ export function projectView(ic: IdentityContext, p: ProjectRow): Obj {
   };
 }
 
-/** Keystone's tag rules: at most 80, each 1-255 characters without '/' or ','. */
-export function parseTags(v: unknown): string[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (
-    !Array.isArray(v) ||
-    v.length > 80 ||
-    !v.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 255 && !/[/,]/.test(t))
-  )
-    throw new BadRequest(
-      '"tags" must be a list of at most 80 strings of 1-255 characters without "/" or ",".',
-    );
-  return [...new Set(v as string[])];
-}
-
 /** Read access to one project: cloud admin, a reader of its domain, or a token scoped to it. */
 export function canReadProject(ctx: AuthContext, p: ProjectRow): boolean {
   return isCloudAdmin(ctx) || isDomainReader(ctx, p.domain_id) || ctx.projectId === p.id;
 }
 
 export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext): void {
-  const { site, reader } = ic;
-  const db = site.store.db;
-  const children = db.prepare('SELECT id FROM projects WHERE parent_id = ? LIMIT 1');
-  const allProjects = db.prepare('SELECT * FROM projects WHERE is_domain = 0 ORDER BY name');
+  const { site, reader, repos } = ic;
 
   const load = (id: string): ProjectRow => {
     const p = reader.project(id);
@@ -98,7 +78,7 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     const notAll = split(qs['not-tags']);
     const notAny = split(qs['not-tags-any']);
     return rows.filter((p) => {
-      const t = new Set(JSON.parse(p.tags) as string[]);
+      const t = new Set(tagsOf(p));
       if (all && !all.every((x) => t.has(x))) return false;
       if (any && !any.some((x) => t.has(x))) return false;
       if (notAll && notAll.length > 0 && notAll.every((x) => t.has(x))) return false;
@@ -112,7 +92,7 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     const only = listableDomain(ctx);
     const qs = q(req);
     if (queryBool(qs.is_domain) === true) return collection(ic, req, 'projects', []);
-    let rows = allProjects.all() as ProjectRow[];
+    let rows = repos.projects.all();
     if (only !== undefined) rows = rows.filter((p) => p.domain_id === only);
     if (qs.parent_id !== undefined) rows = rows.filter((p) => (p.parent_id ?? p.domain_id) === qs.parent_id);
     rows = tagFilter(rows, qs);
@@ -132,9 +112,7 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     const user = reader.user(uid);
     if (!user) throw notFound('user', uid);
     if (ctx.userId !== uid && !isDomainReader(ctx, user.domain_id)) throw new Forbidden();
-    const rows = (allProjects.all() as ProjectRow[]).filter(
-      (p) => reader.roles(uid, { projectId: p.id }).length > 0,
-    );
+    const rows = repos.projects.all().filter((p) => reader.roles(uid, { projectId: p.id }).length > 0);
     return filteredCollection(ic, req, 'projects', rows, ['name', 'domain_id', 'enabled'], projectView);
   });
 
@@ -162,24 +140,14 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     if (optBool(b, 'is_domain') === true)
       throw new BadRequest('Projects acting as domains are not supported.');
     const tags = parseTags(b.tags) ?? [];
-    const dom = domainId;
-    const row = site.store.tx(() => {
-      if (reader.projectByName(dom, name))
-        throw new Conflict(
-          `Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : ${name}.`,
-        );
-      return site.changelog.put('project', {
-        id: ic.newId(),
-        name,
-        domain_id: dom,
-        parent_id: parent ? parent.id : dom,
-        description,
-        enabled: bool01(enabled, 1),
-        is_domain: 0,
-        tags: JSON.stringify(tags),
-        extra: extraOf(b, KNOWN, undefined),
-        created_at: site.clock.now(),
-      }) as unknown as ProjectRow;
+    const row = createProject(ic, {
+      name,
+      domainId,
+      parent,
+      description,
+      enabled,
+      tags,
+      extra: extraOf(b, KNOWN, undefined),
     });
     reply.code(201);
     return { project: projectView(ic, row) };
@@ -196,22 +164,12 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
         throw new Forbidden('The parent of a project cannot be changed.');
       requireUnchanged(b, 'is_domain', false, 'is_domain cannot be changed.');
       requireUnchanged(b, 'id', p.id, 'The project id cannot be changed.');
-      const name = optStr(b, 'name', { max: 64, min: 1 });
-      const description = optStr(b, 'description', { max: 65535 });
-      const enabled = optBool(b, 'enabled');
-      const tags = parseTags(b.tags);
-      const row = site.store.tx(() => {
-        checkRename(name, p, (n) => reader.projectByName(p.domain_id, n));
-        const updated = site.changelog.put('project', {
-          ...p,
-          name: name ?? p.name,
-          description: description ?? p.description,
-          enabled: bool01(enabled, p.enabled),
-          tags: tags ? JSON.stringify(tags) : p.tags,
-          extra: extraOf(b, KNOWN, p.extra),
-        }) as unknown as ProjectRow;
-        if (p.enabled && !updated.enabled) revokeMatching(ic, { projectId: p.id });
-        return updated;
+      const row = updateProject(ic, p, {
+        name: optStr(b, 'name', { max: 64, min: 1 }),
+        description: optStr(b, 'description', { max: 65535 }),
+        enabled: optBool(b, 'enabled'),
+        tags: parseTags(b.tags),
+        extra: (current) => extraOf(b, KNOWN, current),
       });
       return { project: projectView(ic, row) };
     }),
@@ -220,24 +178,7 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
   app.delete(
     '/identity/v3/projects/:project_id',
     domainAdminWrite(ic, loadParam, async (p, _req, reply) => {
-      if (children.get(p.id))
-        throw new Forbidden(`Cannot delete the project ${p.id} since it is not a leaf in the hierarchy.`);
-      site.store.tx(() => {
-        removeOwned(
-          ic,
-          'role_assignment',
-          'SELECT id, owner FROM role_assignments WHERE target_id = ?',
-          p.id,
-        );
-        removeOwned(
-          ic,
-          'application_credential',
-          'SELECT id, owner FROM application_credentials WHERE project_id = ?',
-          p.id,
-        );
-        site.changelog.remove('project', p.id);
-        revokeMatching(ic, { projectId: p.id });
-      });
+      deleteProject(ic, p);
       return reply.code(204).send();
     }),
   );

@@ -6,22 +6,14 @@
  * https://docs.openstack.org/api-ref/identity/v3/#roles
  */
 import type { FastifyInstance } from 'fastify';
-import { Conflict, Forbidden } from '../../../core/errors.ts';
+import { Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
+import { notFound } from '../domain/common.ts';
+import { createRole, deleteRole, updateRole } from '../domain/roles.ts';
 import type { RoleRow } from '../store/schema.ts';
-import {
-  checkRename,
-  collection,
-  forwardIfRemote,
-  notFound,
-  param,
-  q,
-  requireUnchanged,
-  selfLinks,
-} from './common.ts';
-import { removeRulesOf } from './implied-roles.ts';
+import { collection, forwardIfRemote, param, q, requireUnchanged, selfLinks } from './common.ts';
 import { isCloudAdmin, requireCloudAdmin } from './policy.ts';
 
 export function roleView(ic: IdentityContext, r: RoleRow): Obj {
@@ -36,9 +28,7 @@ export function roleView(ic: IdentityContext, r: RoleRow): Obj {
 }
 
 export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): void {
-  const { site, reader } = ic;
-  const db = site.store.db;
-  const byName = db.prepare("SELECT id FROM roles WHERE ifnull(domain_id, '') = ? AND name = ?");
+  const { site, reader, repos } = ic;
 
   const load = (id: string): RoleRow => {
     const r = reader.role(id);
@@ -53,7 +43,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
     const ctx = site.authenticate(req);
     if (!canRead(ctx)) throw new Forbidden();
     const qs = q(req);
-    let rows = db.prepare('SELECT * FROM roles ORDER BY name').all() as RoleRow[];
+    let rows = repos.roles.all();
     // Keystone: without domain_id only global roles are listed.
     rows = rows.filter((r) =>
       qs.domain_id === undefined ? r.domain_id === null : r.domain_id === qs.domain_id,
@@ -80,19 +70,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
     const description = optStr(b, 'description', { max: 255 }) ?? '';
     const domainId = optStr(b, 'domain_id', { max: 64 }) ?? null;
     if (domainId !== null && !reader.domain(domainId)) throw notFound('domain', domainId);
-    const row = site.store.tx(() => {
-      if (byName.get(domainId ?? '', name))
-        throw new Conflict(
-          `Conflict occurred attempting to store role - Duplicate entry found with name ${name}.`,
-        );
-      return site.changelog.put('role', {
-        id: ic.newId(),
-        name,
-        domain_id: domainId,
-        description,
-        created_at: site.clock.now(),
-      }) as unknown as RoleRow;
-    });
+    const row = createRole(ic, { name, description, domainId });
     reply.code(201);
     return { role: roleView(ic, row) };
   });
@@ -106,14 +84,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
     requireUnchanged(b, 'domain_id', r.domain_id, 'The domain of a role cannot be changed.');
     const name = optStr(b, 'name', { max: 255, min: 1 });
     const description = optStr(b, 'description', { max: 255 });
-    const row = site.store.tx(() => {
-      checkRename(name, r, (n) => byName.get(r.domain_id ?? '', n) as { id: string } | undefined);
-      return site.changelog.put('role', {
-        ...r,
-        name: name ?? r.name,
-        description: description ?? r.description,
-      }) as unknown as RoleRow;
-    });
+    const row = updateRole(ic, r, { name, description });
     return { role: roleView(ic, row) };
   });
 
@@ -122,15 +93,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
     const r = load(param(req, 'role_id'));
     const fwd = forwardIfRemote(ic, r.owner, req, reply);
     if (fwd) return fwd;
-    site.store.tx(() => {
-      const rows = db.prepare('SELECT id, owner FROM role_assignments WHERE role_id = ?').all(r.id) as {
-        id: string;
-        owner: string;
-      }[];
-      for (const a of rows) if (site.owns(a.owner)) site.changelog.remove('role_assignment', a.id);
-      removeRulesOf(ic, r.id);
-      site.changelog.remove('role', r.id);
-    });
+    deleteRole(ic, r.id);
     return reply.code(204).send();
   });
 }

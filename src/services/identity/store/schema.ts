@@ -295,3 +295,64 @@ export interface AppCredRow {
   access_rules: string;
   created_at: number;
 }
+export interface GroupRow {
+  id: string;
+  owner: string;
+  name: string;
+  domain_id: string;
+  description: string;
+  created_at: number;
+}
+/** id = group_id + ':' + user_id */
+export interface GroupMemberRow {
+  id: string;
+  owner: string;
+  group_id: string;
+  user_id: string;
+}
+export type AssignmentType =
+  'UserProject' | 'GroupProject' | 'UserDomain' | 'GroupDomain' | 'UserSystem' | 'GroupSystem';
+export interface AssignmentRow {
+  id: string;
+  owner: string;
+  type: AssignmentType;
+  actor_id: string;
+  target_id: string;
+  role_id: string;
+  inherited: number;
+}
+export interface RegionRow {
+  id: string;
+  owner: string;
+  description: string;
+  parent_region_id: string | null;
+}
+export interface ServiceRow {
+  id: string;
+  owner: string;
+  type: string;
+  name: string;
+  description: string;
+  enabled: number;
+}
+export interface EndpointRow {
+  id: string;
+  owner: string;
+  service_id: string;
+  region_id: string | null;
+  interface: string;
+  url: string;
+  enabled: number;
+}
+export interface PolicyRow {
+  id: string;
+  owner: string;
+  type: string;
+  blob: string;
+  extra: string;
+}
+/** A row as a removal needs it: which row, and which site may delete it. */
+export interface OwnedRef {
+  id: string;
+  owner: string;
+}

@@ -1,0 +1,44 @@
+/**
+ * @module Every identity repository over one database: the only SQL of the identity service (with the
+ * reader's token-path queries in reader.ts and the tables in schema.ts).
+ */
+import type { Db } from '../../../store/db.ts';
+import { AppCredRepo } from './app-creds.ts';
+import { AssignmentRepo } from './assignments.ts';
+import { CatalogRepo } from './catalog.ts';
+import { DomainRepo } from './domains.ts';
+import { GroupRepo } from './groups.ts';
+import { ImpliedRoleRepo } from './implied-roles.ts';
+import { PolicyRepo } from './policies.ts';
+import { ProjectRepo } from './projects.ts';
+import { RoleRepo } from './roles.ts';
+import { UserRepo } from './users.ts';
+
+export interface IdentityRepos {
+  domains: DomainRepo;
+  projects: ProjectRepo;
+  users: UserRepo;
+  groups: GroupRepo;
+  roles: RoleRepo;
+  impliedRoles: ImpliedRoleRepo;
+  assignments: AssignmentRepo;
+  appCreds: AppCredRepo;
+  catalog: CatalogRepo;
+  policies: PolicyRepo;
+}
+
+/** Prepares every statement: call after the identity migrations ran. */
+export function identityRepos(db: Db): IdentityRepos {
+  return {
+    domains: new DomainRepo(db),
+    projects: new ProjectRepo(db),
+    users: new UserRepo(db),
+    groups: new GroupRepo(db),
+    roles: new RoleRepo(db),
+    impliedRoles: new ImpliedRoleRepo(db),
+    assignments: new AssignmentRepo(db),
+    appCreds: new AppCredRepo(db),
+    catalog: new CatalogRepo(db),
+    policies: new PolicyRepo(db),
+  };
+}
