@@ -5,8 +5,9 @@
  * latency, never correctness. Peers are tracked from heartbeats: a site not heard from for
  * `downAfterMs` is down, and writes to what it owns fail fast.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import type { Clock, Logger, TimerHandle } from '../core/ports.ts';
+import { createHash } from 'node:crypto';
+import type { Clock, Ids, Logger, TimerHandle } from '../core/ports.ts';
+import { randomIds, sleep } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
 import { decodeJson, encodeJson, siteOfSubject, subjects } from '../fabric/fabric.ts';
 import type { Change, ChangeLog } from './changelog.ts';
@@ -84,6 +85,8 @@ export interface ReplicatorOptions {
   knows: (site: string) => boolean;
   /** The identity key (PEM) this site knows for another, if any: a `cursor` answer carries its hash. */
   identityOf?: (site: string) => string | undefined;
+  /** Where this process's instance id comes from (random by default). */
+  ids?: Ids;
 }
 
 export const defaultReplicatorOptions: ReplicatorOptions = {
@@ -116,7 +119,7 @@ const MAX_UNKNOWN_PULLS = 8;
 export class Replicator {
   readonly peers = new Map<string, Peer>();
   /** Random id of this process; heartbeats and ping replies carry it (docs/federation.md, "One process per name"). */
-  readonly instance = randomUUID();
+  readonly instance: string;
   /** When another process was last heard under this site's own name, and its instance id. */
   private impostor: { instance: string; at: number } | undefined;
   private fabric: Fabric;
@@ -156,6 +159,7 @@ export class Replicator {
     sealer: ChangeSealer = noSealer,
   ) {
     this.sealer = sealer;
+    this.instance = (opts.ids ?? randomIds).uuid();
     this.fabric = fabric;
     this.changelog = changelog;
     this.clock = clock;
@@ -568,7 +572,7 @@ export class Replicator {
         }),
       );
       behind = answers.filter((p): p is string => p !== undefined);
-      if (behind.length > 0) await new Promise((r) => setTimeout(r, 100));
+      if (behind.length > 0) await sleep(this.clock, 100);
     }
     return behind;
   }

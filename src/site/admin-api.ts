@@ -52,7 +52,7 @@ export function registerAdminApi(app: FastifyInstance, ctx: SiteContext): void {
     });
     const behind = await ctx.replicator.waitPeersCaughtUp(10_000);
     reply.code(202);
-    setTimeout(() => ctx.requestStop?.(), 100).unref();
+    ctx.clock.setTimeout(() => ctx.requestStop?.(), 100);
     return { site: ctx.name, state: 'left', peers_not_confirmed: behind };
   });
 

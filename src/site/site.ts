@@ -240,6 +240,7 @@ export async function createSite(
       endpoint: boundUrl,
       identityOf: (s) => registry.identityKeyOf(s),
       knows: (s) => registry.isMember(s),
+      ids,
     },
     new SiteSealer(registry, config.trust),
   );
@@ -248,11 +249,13 @@ export async function createSite(
     privateKey: () => registry.identity().privateKey,
     identityKey: (s) => (registry.isMember(s) ? registry.identityKeyOf(s) : undefined),
     now: () => clock.now(),
+    ids,
   });
   const forwarder = new Forwarder(deps.fabric, replicator, {
     timeoutMs: config.forwardTimeoutMs,
     signer,
     isMember: (s) => registry.isMember(s) && registry.identityKeyOf(s) !== undefined,
+    now: () => clock.now(),
   });
   const membership = new Membership(store, changelog, registry, clock, ids);
   const metrics = new Metrics();

@@ -28,7 +28,7 @@ export function identityModule(
     kinds: identityKinds,
     catalog: [{ type: 'identity', name: 'keystone', path: '/identity' }],
     register(app: FastifyInstance, site: SiteContext) {
-      const reader = new SqlIdentityReader(site.store.db, site.registry);
+      const reader = new SqlIdentityReader(site.store.db, site.registry, () => site.clock.now());
       const tokens = new TokenService(reader, () => site.clock.now(), {
         maxTtlMs: site.config.tokenTtlSeconds * 1000,
       });

@@ -30,7 +30,7 @@ export function imageModule(): ServiceModule {
     kinds: imageKinds,
     catalog: [{ type: 'image', name: 'glance', path: '/image' }],
     register(app, site: SiteContext) {
-      blobs = new BlobStore(site.config.dataDir);
+      blobs = new BlobStore(site.config.dataDir, site.ids);
       const api = registerImageRoutes(app, site, blobs);
       registerMetadefRoutes(app, site);
       const internal: ImageForComputeSnapshots = {
