@@ -115,6 +115,8 @@ const FIRST_PULL_READ = 16;
 
 /** Pulls in flight above which heartbeats of names not in the registry trigger none. */
 const MAX_UNKNOWN_PULLS = 8;
+/** Origins whose timed-out pulls are counted (for the backoff) while not in the registry, at most. */
+const MAX_UNKNOWN_BACKOFFS = 64;
 
 export class Replicator {
   readonly peers = new Map<string, Peer>();
@@ -491,7 +493,14 @@ export class Replicator {
       (err: unknown) => {
         this.pulling.delete(origin);
         this.stash.delete(origin);
-        if (this.opts.knows(origin)) this.pullTimeouts.set(origin, (this.pullTimeouts.get(origin) ?? 0) + 1);
+        // A name not in the registry yet backs off too (a site first met over a link slower than the
+        // guess would otherwise never be heard), for a bounded number of such names.
+        if (
+          this.opts.knows(origin) ||
+          this.pullTimeouts.has(origin) ||
+          this.pullTimeouts.size < MAX_UNKNOWN_BACKOFFS
+        )
+          this.pullTimeouts.set(origin, (this.pullTimeouts.get(origin) ?? 0) + 1);
         this.log.debug({ origin, err: String(err) }, 'pull failed; the next heartbeat retries');
       },
     );

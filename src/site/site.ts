@@ -147,6 +147,8 @@ export interface SiteDeps {
   modules: readonly ServiceModule[];
   clock?: Clock;
   ids?: Ids;
+  /** Where the site's own components log (Fastify's request logger, per `logLevel`, by default). */
+  log?: Logger;
   /**
    * Hold back heartbeats and change batches until `startReplication()`: a site joining with an invite
    * publishes nothing before it is admitted, so a refused join leaves no trace anywhere.
@@ -210,7 +212,7 @@ export async function createSite(
     forceCloseConnections: false,
     return503OnClosing: true,
   });
-  const log = app.log as unknown as Logger;
+  const log = deps.log ?? (app.log as unknown as Logger);
 
   if (config.dataDir !== ':memory:') mkdirSync(config.dataDir, { recursive: true });
   const store = new Store(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'site.db'));
