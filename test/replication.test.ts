@@ -5,13 +5,12 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtualClock } from '../src/core/ports.ts';
 import type { Logger } from '../src/core/ports.ts';
 import { MemoryNetwork } from '../src/fabric/memory/network.ts';
-import { miniSite, runFor } from './support/mini-site.ts';
+import { miniSite, runFor, scratchDir } from './support/mini-site.ts';
 import type { MiniSite } from './support/mini-site.ts';
 import { seededRandom } from '../src/core/random.ts';
 
@@ -82,7 +81,7 @@ describe('replication (in-process fabric, virtual clock)', () => {
   });
 
   it('a restarted site loses nothing it acknowledged and resumes from its cursors', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'atoll-rep-'));
+    const dir = scratchDir('atoll-rep-');
     try {
       const clock = new VirtualClock();
       const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 5 } });
@@ -109,7 +108,7 @@ describe('replication (in-process fabric, virtual clock)', () => {
 
   it('randomized partition and crash schedules always converge with no acknowledged write lost', async () => {
     const seeds = Number(process.env.ATOLL_SCHEDULES ?? 25);
-    const dir = mkdtempSync(join(tmpdir(), 'atoll-rep-'));
+    const dir = scratchDir('atoll-rep-');
     after(() => rmSync(dir, { recursive: true, force: true }));
     for (let seed = 1; seed <= seeds; seed++) {
       const rand = seededRandom(seed);

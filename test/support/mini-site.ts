@@ -14,6 +14,18 @@ import type { ChangeLog } from '../../src/federation/changelog.ts';
 import type { Replicator } from '../../src/federation/replicator.ts';
 import type { MemoryNetwork } from '../../src/fabric/memory/network.ts';
 import type { Store } from '../../src/store/db.ts';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A fresh directory for sites' data directories, in memory (/dev/shm) where there is one: the sites
+ * sync every commit (synchronous = FULL), which on a busy disk made the restart schedules I/O bound.
+ */
+export function scratchDir(prefix = 'atoll-mini-'): string {
+  const shm = '/dev/shm';
+  return mkdtempSync(join(existsSync(shm) ? shm : tmpdir(), prefix));
+}
 
 export interface MiniSite {
   name: string;
