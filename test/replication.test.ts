@@ -3,15 +3,14 @@
  * partitions and loss, restarts that lose nothing, and a randomized test over many partition and crash
  * schedules checking that every site converges to the same rows and no acknowledged write is lost.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtualClock } from '../src/core/ports.ts';
 import type { Logger } from '../src/core/ports.ts';
 import { MemoryNetwork } from '../src/fabric/memory/network.ts';
-import { miniSite, runFor } from './support/mini-site.ts';
+import { miniSite, runFor, scratchDir } from './support/mini-site.ts';
 import type { MiniSite } from './support/mini-site.ts';
 import { seededRandom } from '../src/core/random.ts';
 
@@ -30,18 +29,24 @@ describe('replication (in-process fabric, virtual clock)', () => {
   it('converges across three sites with 50 ms links', async () => {
     const clock = new VirtualClock();
     const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 50 } });
-    const sites = ['a', 'b', 'c'].map((n) => miniSite(net, n, clock));
+    const sites = await Promise.all(['a', 'b', 'c'].map((n) => miniSite(net, n, clock)));
+    // The sites meet first (each learns the others' identity keys from their first rows).
+    await runFor(clock, 300);
     sites[0]!.log.put('item', { id: 'a1', v: 1 });
     sites[1]!.log.put('item', { id: 'b1', v: 2 });
     await runFor(clock, 60);
     assert.equal(sites[2]!.rows().length, 2, 'one one-way delay later, both changes are at c');
-    sites.forEach((s) => s.stop());
+    await Promise.all(sites.map((s) => s.stop()));
   });
 
   it('a partitioned site keeps writing what it owns and catches up after the heal', async () => {
     const clock = new VirtualClock();
     const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 20 } });
-    const [a, b, c] = ['a', 'b', 'c'].map((n) => miniSite(net, n, clock)) as [MiniSite, MiniSite, MiniSite];
+    const [a, b, c] = (await Promise.all(['a', 'b', 'c'].map((n) => miniSite(net, n, clock)))) as [
+      MiniSite,
+      MiniSite,
+      MiniSite,
+    ];
     await runFor(clock, 200);
     net.isolate('c');
     for (let i = 0; i < 20; i++) {
@@ -56,7 +61,7 @@ describe('replication (in-process fabric, virtual clock)', () => {
     await runFor(clock, 500);
     assertConverged([a, b, c], new Map());
     assert.equal(a.rows().length, 40);
-    [a, b, c].forEach((s) => s.stop());
+    await Promise.all([a, b, c].map((s) => s.stop()));
   });
 
   it('repairs lost pushes through heartbeats and pulls (30% loss)', async () => {
@@ -65,38 +70,37 @@ describe('replication (in-process fabric, virtual clock)', () => {
       defaultLink: { latencyMs: 10, loss: 0.3 },
       random: seededRandom(7),
     });
-    const sites = ['a', 'b', 'c', 'd'].map((n) => miniSite(net, n, clock));
+    const sites = await Promise.all(['a', 'b', 'c', 'd'].map((n) => miniSite(net, n, clock)));
     for (let i = 0; i < 100; i++) sites[i % 4]!.log.put('item', { id: `k${i}`, v: i });
     await runFor(clock, 3000);
     net.setDefaultLink({ loss: 0 });
     await runFor(clock, 1000);
     assertConverged(sites, new Map());
     assert.equal(sites[0]!.rows().length, 100);
-    sites.forEach((s) => s.stop());
+    await Promise.all(sites.map((s) => s.stop()));
   });
 
   it('a restarted site loses nothing it acknowledged and resumes from its cursors', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'atoll-rep-'));
+    const dir = scratchDir('atoll-rep-');
     try {
       const clock = new VirtualClock();
       const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 5 } });
-      const a = miniSite(net, 'a', clock);
-      let b = miniSite(net, 'b', clock, join(dir, 'b.db'));
+      const a = await miniSite(net, 'a', clock);
+      let b = await miniSite(net, 'b', clock, { dataDir: join(dir, 'b') });
       for (let i = 0; i < 10; i++) b.log.put('item', { id: `b${i}`, v: i });
       a.log.put('item', { id: 'a0', v: 0 });
       await runFor(clock, 100);
       // Crash b: its database file is all that survives.
-      b.stop();
-      b.store.close();
+      await b.stop();
       for (let i = 1; i < 5; i++) a.log.put('item', { id: `a${i}`, v: i });
       await runFor(clock, 50);
-      b = miniSite(net, 'b', clock, join(dir, 'b.db'));
+      b = await miniSite(net, 'b', clock, { dataDir: b.dataDir });
       assert.equal(b.rows().filter((r) => r.owner === 'b').length, 10, 'b kept its acknowledged writes');
       await runFor(clock, 500);
       assertConverged([a, b], new Map());
       assert.equal(a.rows().length, 15);
-      a.stop();
-      b.stop();
+      await a.stop();
+      await b.stop();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -104,6 +108,8 @@ describe('replication (in-process fabric, virtual clock)', () => {
 
   it('randomized partition and crash schedules always converge with no acknowledged write lost', async () => {
     const seeds = Number(process.env.ATOLL_SCHEDULES ?? 25);
+    const dir = scratchDir('atoll-rep-');
+    after(() => rmSync(dir, { recursive: true, force: true }));
     for (let seed = 1; seed <= seeds; seed++) {
       const rand = seededRandom(seed);
       const clock = new VirtualClock();
@@ -112,7 +118,9 @@ describe('replication (in-process fabric, virtual clock)', () => {
         random: rand,
       });
       const names = ['a', 'b', 'c', 'd', 'e'];
-      const sites = names.map((n) => miniSite(net, n, clock));
+      const sites = await Promise.all(
+        names.map((n) => miniSite(net, n, clock, { dataDir: join(dir, `${seed}-${n}`) })),
+      );
       const acked = new Map<string, { owner: string; v: number } | null>();
       for (let step = 0; step < 40; step++) {
         const r = rand();
@@ -122,11 +130,11 @@ describe('replication (in-process fabric, virtual clock)', () => {
         } else if (r < 0.15) {
           net.heal();
         } else if (r < 0.2) {
-          // Crash and restart a site with an in-memory store kept (its "disk").
+          // Crash and restart a site: its data directory is all that survives.
           const i = Math.floor(rand() * sites.length);
           const old = sites[i]!;
-          old.stop();
-          sites[i] = miniSite(net, old.name, clock, ':memory:', old.store);
+          await old.stop();
+          sites[i] = await miniSite(net, old.name, clock, { dataDir: old.dataDir });
         } else {
           const s = sites[Math.floor(rand() * sites.length)]!;
           const id = `${s.name}-${Math.floor(rand() * 8)}`;
@@ -149,7 +157,7 @@ describe('replication (in-process fabric, virtual clock)', () => {
       } catch (e) {
         throw new Error(`schedule with seed ${seed}: ${(e as Error).message}`);
       }
-      sites.forEach((s) => s.stop());
+      await Promise.all(sites.map((s) => s.stop()));
     }
   });
 });
@@ -159,7 +167,10 @@ describe('replication over a slow link', () => {
     const clock = new VirtualClock();
     // 400 ms one way: a round trip of 800 ms, four times the heartbeat interval of the mini sites.
     const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 400 } });
-    const [a, b] = ['a', 'b'].map((n) => miniSite(net, n, clock)) as [MiniSite, MiniSite];
+    const [a, b] = (await Promise.all(['a', 'b'].map((n) => miniSite(net, n, clock)))) as [
+      MiniSite,
+      MiniSite,
+    ];
     // Lose the pushes: b must pull.
     net.isolate('b');
     for (let i = 0; i < 5; i++) a.log.put('item', { id: `k${i}`, v: i });
@@ -167,8 +178,8 @@ describe('replication over a slow link', () => {
     net.heal();
     await runFor(clock, 20_000, 20);
     assert.equal(b.rows().length, 5);
-    a.stop();
-    b.stop();
+    await a.stop();
+    await b.stop();
   });
 });
 
@@ -184,8 +195,8 @@ describe('peer state in the log', () => {
       debug: () => {},
       child: () => capture,
     };
-    const a = miniSite(net, 'a', clock, ':memory:', undefined, capture);
-    const b = miniSite(net, 'b', clock);
+    const a = await miniSite(net, 'a', clock, { logger: capture });
+    const b = await miniSite(net, 'b', clock);
     await runFor(clock, 300);
     net.isolate('b');
     await runFor(clock, 3000);
@@ -197,14 +208,14 @@ describe('peer state in the log', () => {
       'warn peer is down',
       'warn peer is up again {"peer"',
     ]);
-    [a, b].forEach((s) => s.stop());
+    await Promise.all([a, b].map((s) => s.stop()));
   });
 
   it('a site just started does not call a peer down before it could have heard it', async () => {
     const clock = new VirtualClock();
     const net = new MemoryNetwork(clock, { defaultLink: { latencyMs: 5 } });
-    const b = miniSite(net, 'b', clock);
-    const a = miniSite(net, 'a', clock);
+    const b = await miniSite(net, 'b', clock);
+    const a = await miniSite(net, 'a', clock);
     // Right after start: not heard yet, so a forward to b is tried rather than refused with a 503.
     assert.equal(a.rep.isUp('b'), false);
     assert.equal(a.rep.notHeardYet('b'), true);
@@ -215,6 +226,6 @@ describe('peer state in the log', () => {
     assert.equal(a.rep.notHeardYet('z'), true);
     await runFor(clock, 400);
     assert.equal(a.rep.notHeardYet('z'), false);
-    [a, b].forEach((s) => s.stop());
+    await Promise.all([a, b].map((s) => s.stop()));
   });
 });

@@ -10,18 +10,22 @@ import { decodeJson, encodeJson, subjects } from '../src/fabric/fabric.ts';
 import { MessageSigner } from '../src/federation/signed.ts';
 import { startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
+import { apiFor } from './support/network.ts';
 
 describe('address-lease requests are signed by their sender', () => {
   let cloud: LocalCloud;
   let subnetId: string;
   before(async () => {
     cloud = await startLocalCloud({ sites: 2 });
-    await cloud.osJson(['network', 'create', 'leased'], { site: 0 });
-    const sub = await cloud.osJson(
-      ['subnet', 'create', '--network', 'leased', '--subnet-range', '10.71.0.0/24', 'leased-sub'],
-      { site: 0 },
-    );
-    subnetId = sub.id;
+    // Over HTTP (no openstack CLI: this file is in the fast tier).
+    const api = await apiFor(cloud);
+    const net = await api(0, 'POST', '/networks', { network: { name: 'leased' } });
+    assert.equal(net.status, 201, JSON.stringify(net.body));
+    const sub = await api(0, 'POST', '/subnets', {
+      subnet: { network_id: net.body.network.id, name: 'leased-sub', cidr: '10.71.0.0/24', ip_version: 4 },
+    });
+    assert.equal(sub.status, 201, JSON.stringify(sub.body));
+    subnetId = sub.body.subnet.id;
     await cloud.converged();
   });
   after(async () => cloud?.close());

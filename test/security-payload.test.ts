@@ -305,7 +305,7 @@ describe('issue 11 class 3: splitting on the in-process fabric with max_payload 
   it('a burst of rows near the cap reaches the other site in several pushes', async () => {
     const clock = new VirtualClock();
     const net = new MemoryNetwork(clock, { maxPayload: DEFAULT_MAX_PAYLOAD });
-    const [a, b] = ['a', 'b'].map((n) => miniSite(net, n, clock));
+    const [a, b] = await Promise.all(['a', 'b'].map((n) => miniSite(net, n, clock)));
     await runFor(clock, 300);
     const pushed = a!.rep.stats.pushedBatches;
     a!.store.tx(() => {
@@ -315,14 +315,14 @@ describe('issue 11 class 3: splitting on the in-process fabric with max_payload 
     await runFor(clock, 50);
     assert.equal(b!.rows().length, 20);
     assert.equal(b!.log.cursor('a'), a!.log.head());
-    [a, b].forEach((s) => s!.stop());
+    await Promise.all([a, b].map((s) => s!.stop()));
   });
 
   it('an oversized change already in the log is skipped by pushes and pulls, visibly', async () => {
     const clock = new VirtualClock();
     const net = new MemoryNetwork(clock, { maxPayload: DEFAULT_MAX_PAYLOAD });
-    const a = miniSite(net, 'a', clock);
-    const b = miniSite(net, 'b', clock);
+    const a = await miniSite(net, 'a', clock);
+    const b = await miniSite(net, 'b', clock);
     await runFor(clock, 300);
     a.store.db
       .prepare("INSERT INTO changes (kind, id, op, row, at) VALUES ('item', 'huge', 'put', ?, 0)")
@@ -335,7 +335,7 @@ describe('issue 11 class 3: splitting on the in-process fabric with max_payload 
     );
     assert.equal(b.rep.stats.rejected, 1, 'the stub is rejected at the receiver');
     assert.equal(a.rep.stats.oversized, 1);
-    const c = miniSite(net, 'c', clock); // pulls a's log from the start
+    const c = await miniSite(net, 'c', clock); // pulls a's log from the start
     await runFor(clock, 500);
     assert.deepEqual(
       c.rows().map((r) => r.id),
@@ -343,6 +343,6 @@ describe('issue 11 class 3: splitting on the in-process fabric with max_payload 
     );
     assert.equal(c.log.cursor('a'), a.log.head());
     assert.equal(a.rep.stats.oversized, 2);
-    [a, b, c].forEach((s) => s.stop());
+    await Promise.all([a, b, c].map((s) => s.stop()));
   });
 });

@@ -36,6 +36,33 @@ export const systemClock: Clock = {
 
 export const randomIds: Ids = { uuid: () => randomUUID() };
 
+/** Resolves after `ms` on `clock` (virtual time under a VirtualClock). */
+export const sleep = (clock: Clock, ms: number): Promise<void> =>
+  new Promise((resolve) => clock.setTimeout(resolve, ms));
+
+/**
+ * Runs `fn` every `ms` on `clock` (setInterval through the port): the next run is set before `fn` runs,
+ * so a slow or throwing `fn` does not stop the schedule. `cancel()` stops it.
+ */
+export function every(clock: Clock, ms: number, fn: () => void): TimerHandle {
+  let handle: TimerHandle | undefined;
+  let stopped = false;
+  const arm = () => {
+    handle = clock.setTimeout(() => {
+      if (stopped) return;
+      arm();
+      fn();
+    }, ms);
+  };
+  arm();
+  return {
+    cancel() {
+      stopped = true;
+      handle?.cancel();
+    },
+  };
+}
+
 /** Keystone ids are 32 hex characters (uuid4().hex); Nova, Glance, Neutron, Cinder use dashed UUIDs. */
 export const hexId = (ids: Ids): string => ids.uuid().replaceAll('-', '');
 

@@ -15,6 +15,7 @@ import { FabricError, FabricErrorCode, decodeJson, encodeJson, subjects } from '
 import { Conflict, SiteUnavailable, TooLarge } from '../core/errors.ts';
 import type { Replicator } from './replicator.ts';
 import { createHash } from 'node:crypto';
+import { systemClock } from '../core/ports.ts';
 import type { MessageSigner, SignedFields } from './signed.ts';
 import { SIGNED_WINDOW_MS } from './signed.ts';
 
@@ -78,14 +79,22 @@ export class Forwarder {
   constructor(
     fabric: Fabric,
     replicator: Replicator,
-    opts: { timeoutMs: number; signer?: MessageSigner; isMember?: (site: string) => boolean },
+    opts: {
+      timeoutMs: number;
+      signer?: MessageSigner;
+      isMember?: (site: string) => boolean;
+      /** Milliseconds since the epoch (the site's clock; the system clock by default). */
+      now?: () => number;
+    },
   ) {
+    this.now = opts.now ?? systemClock.now;
     this.fabric = fabric;
     this.replicator = replicator;
     this.timeoutMs = opts.timeoutMs;
     this.signer = opts.signer;
     this.isMember = opts.isMember ?? (() => true);
   }
+  private now: () => number;
   /** Whether a site is one requests may be forwarded to (known, not evicted). */
   private isMember: (site: string) => boolean;
 
@@ -125,7 +134,7 @@ export class Forwarder {
     const key = createHash('sha256')
       .update(`${req.from}\n${req.headers['x-auth-token'] ?? ''}\n${req.method} ${req.url}\n${rid}`)
       .digest('base64url');
-    const now = Date.now();
+    const now = this.now();
     const hit = this.answers.get(key);
     if (hit && now - hit.at < IDEMPOTENT_MS) return hit.reply;
     for (const [k, a] of this.answers)

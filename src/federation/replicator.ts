@@ -5,8 +5,9 @@
  * latency, never correctness. Peers are tracked from heartbeats: a site not heard from for
  * `downAfterMs` is down, and writes to what it owns fail fast.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import type { Clock, Logger, TimerHandle } from '../core/ports.ts';
+import { createHash } from 'node:crypto';
+import type { Clock, Ids, Logger, TimerHandle } from '../core/ports.ts';
+import { randomIds, sleep } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
 import { decodeJson, encodeJson, siteOfSubject, subjects } from '../fabric/fabric.ts';
 import type { Change, ChangeLog } from './changelog.ts';
@@ -84,6 +85,8 @@ export interface ReplicatorOptions {
   knows: (site: string) => boolean;
   /** The identity key (PEM) this site knows for another, if any: a `cursor` answer carries its hash. */
   identityOf?: (site: string) => string | undefined;
+  /** Where this process's instance id comes from (random by default). */
+  ids?: Ids;
 }
 
 export const defaultReplicatorOptions: ReplicatorOptions = {
@@ -112,11 +115,13 @@ const FIRST_PULL_READ = 16;
 
 /** Pulls in flight above which heartbeats of names not in the registry trigger none. */
 const MAX_UNKNOWN_PULLS = 8;
+/** Origins whose timed-out pulls are counted (for the backoff) while not in the registry, at most. */
+const MAX_UNKNOWN_BACKOFFS = 64;
 
 export class Replicator {
   readonly peers = new Map<string, Peer>();
   /** Random id of this process; heartbeats and ping replies carry it (docs/federation.md, "One process per name"). */
-  readonly instance = randomUUID();
+  readonly instance: string;
   /** When another process was last heard under this site's own name, and its instance id. */
   private impostor: { instance: string; at: number } | undefined;
   private fabric: Fabric;
@@ -156,6 +161,7 @@ export class Replicator {
     sealer: ChangeSealer = noSealer,
   ) {
     this.sealer = sealer;
+    this.instance = (opts.ids ?? randomIds).uuid();
     this.fabric = fabric;
     this.changelog = changelog;
     this.clock = clock;
@@ -487,7 +493,14 @@ export class Replicator {
       (err: unknown) => {
         this.pulling.delete(origin);
         this.stash.delete(origin);
-        if (this.opts.knows(origin)) this.pullTimeouts.set(origin, (this.pullTimeouts.get(origin) ?? 0) + 1);
+        // A name not in the registry yet backs off too (a site first met over a link slower than the
+        // guess would otherwise never be heard), for a bounded number of such names.
+        if (
+          this.opts.knows(origin) ||
+          this.pullTimeouts.has(origin) ||
+          this.pullTimeouts.size < MAX_UNKNOWN_BACKOFFS
+        )
+          this.pullTimeouts.set(origin, (this.pullTimeouts.get(origin) ?? 0) + 1);
         this.log.debug({ origin, err: String(err) }, 'pull failed; the next heartbeat retries');
       },
     );
@@ -568,7 +581,7 @@ export class Replicator {
         }),
       );
       behind = answers.filter((p): p is string => p !== undefined);
-      if (behind.length > 0) await new Promise((r) => setTimeout(r, 100));
+      if (behind.length > 0) await sleep(this.clock, 100);
     }
     return behind;
   }

@@ -6,7 +6,9 @@
  * `from` (an unknown or evicted sender has none), refuses messages older or newer than the window,
  * and remembers ids within it to refuse replays (issue 11, class 7).
  */
-import { createPrivateKey, createPublicKey, randomUUID, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import type { Ids } from '../core/ports.ts';
+import { randomIds } from '../core/ports.ts';
 
 /** How old (or early) a signed message may be; its id is remembered this long to refuse replays. */
 export const SIGNED_WINDOW_MS = 30_000;
@@ -18,6 +20,8 @@ export interface SignerKeys {
   /** PEM of a site's identity public key if it is known and not evicted. */
   identityKey(site: string): string | undefined;
   now(): number;
+  /** Where message ids come from (random by default). */
+  ids?: Ids;
 }
 
 /** The fields a signed message carries besides its own. */
@@ -45,7 +49,7 @@ export class MessageSigner {
   /** Stamps and signs `m` (in place) as this site's. */
   sign<T extends SignedFields>(m: T): T {
     m.at = this.keys.now();
-    m.id = randomUUID();
+    m.id = (this.keys.ids ?? randomIds).uuid();
     m.sig = sign(null, MessageSigner.bytes(m), createPrivateKey(this.keys.privateKey())).toString(
       'base64url',
     );

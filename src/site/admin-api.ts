@@ -59,7 +59,7 @@ export function registerAdminApi(
     });
     const behind = await ctx.replicator.waitPeersCaughtUp(10_000);
     reply.code(202);
-    setTimeout(() => events.left(), 100).unref();
+    ctx.clock.setTimeout(() => events.left(), 100);
     return { site: ctx.name, state: 'left', peers_not_confirmed: behind };
   });
 

@@ -4,7 +4,8 @@
  */
 import { MemoryNetwork } from '../fabric/memory/network.ts';
 import type { Fabric } from '../fabric/fabric.ts';
-import { systemClock } from '../core/ports.ts';
+import type { Clock, Ids } from '../core/ports.ts';
+import { randomIds, systemClock } from '../core/ports.ts';
 import { bootstrapIdentity } from '../services/identity/bootstrap.ts';
 import type { BootstrapOptions } from '../services/identity/bootstrap.ts';
 import { siteModules } from './modules.ts';
@@ -16,10 +17,16 @@ import { join } from 'node:path';
 export async function startSite(
   config: Partial<SiteConfig> & { name: string },
   fabric: Fabric,
-  opts: { bootstrap?: BootstrapOptions; listen?: boolean; invite?: string } = {},
+  opts: { bootstrap?: BootstrapOptions; listen?: boolean; invite?: string; clock?: Clock; ids?: Ids } = {},
 ): Promise<Site> {
   // A joining site publishes nothing before it is admitted: a refused join leaves no trace.
-  const site = await createSite(config, { fabric, modules: siteModules(), holdReplication: !!opts.invite });
+  const site = await createSite(config, {
+    fabric,
+    modules: siteModules(),
+    holdReplication: !!opts.invite,
+    clock: opts.clock ?? systemClock,
+    ids: opts.ids ?? randomIds,
+  });
   if (opts.listen !== false) await site.listen();
   if (opts.invite) {
     try {
@@ -55,6 +62,10 @@ export interface FederationOptions {
    * network itself turn it off.
    */
   enforcePermissions?: boolean;
+  /** The sites' and the WAN model's clock (the system clock by default; a VirtualClock in tests). */
+  clock?: Clock;
+  /** Where the sites' ids come from (random by default). */
+  ids?: Ids;
 }
 
 export interface Federation {
@@ -68,7 +79,9 @@ export const siteName = (i: number) =>
 
 /** The embedded default: N sites in this process, each with its own port and database, one WAN model. */
 export async function startFederation(o: FederationOptions): Promise<Federation> {
-  const network = new MemoryNetwork(systemClock, {
+  const clock = o.clock ?? systemClock;
+  const ids = o.ids ?? randomIds;
+  const network = new MemoryNetwork(clock, {
     defaultLink: { latencyMs: o.latencyMs },
     enforcePermissions: o.enforcePermissions ?? true,
   });
@@ -85,7 +98,7 @@ export async function startFederation(o: FederationOptions): Promise<Federation>
         logLevel: o.logLevel,
       },
       network.connect(name),
-      i === 0 ? { bootstrap: o.admin } : {},
+      i === 0 ? { bootstrap: o.admin, clock, ids } : { clock, ids },
     );
     sites.push(site);
   }

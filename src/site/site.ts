@@ -51,6 +51,8 @@ export interface SiteDeps {
   modules: readonly ServiceModule[];
   clock?: Clock;
   ids?: Ids;
+  /** Where the site's own components log (Fastify's request logger, per `logLevel`, by default). */
+  log?: Logger;
   /**
    * Hold back heartbeats and change batches until `startReplication()`: a site joining with an invite
    * publishes nothing before it is admitted, so a refused join leaves no trace anywhere.
@@ -118,7 +120,7 @@ export async function createSite(
     forceCloseConnections: false,
     return503OnClosing: true,
   });
-  const log = app.log as unknown as Logger;
+  const log = deps.log ?? (app.log as unknown as Logger);
 
   if (config.dataDir !== ':memory:') mkdirSync(config.dataDir, { recursive: true });
   const store = new Store(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'site.db'));
@@ -144,6 +146,7 @@ export async function createSite(
       endpoint: boundUrl,
       identityOf: (s) => registry.identityKeyOf(s),
       knows: (s) => registry.isMember(s),
+      ids,
     },
     new SiteSealer(registry, config.trust),
   );
@@ -152,11 +155,13 @@ export async function createSite(
     privateKey: () => registry.identity().privateKey,
     identityKey: (s) => (registry.isMember(s) ? registry.identityKeyOf(s) : undefined),
     now: () => clock.now(),
+    ids,
   });
   const forwarder = new Forwarder(deps.fabric, replicator, {
     timeoutMs: config.forwardTimeoutMs,
     signer,
     isMember: (s) => registry.isMember(s) && registry.identityKeyOf(s) !== undefined,
+    now: () => clock.now(),
   });
   const membership = new Membership(store, changelog, registry, clock, ids);
   const metrics = new Metrics();

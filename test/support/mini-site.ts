@@ -1,65 +1,87 @@
 /**
- * @module A site reduced to its federation core (store, change log, replicator) over the in-process
- * fabric, with a test table `items`. Cheap enough for randomized schedules over many sites under a
- * VirtualClock; the full site (HTTP and services) uses exactly these parts.
+ * @module A real site (`createSite`, src/site/site.ts) over the in-process fabric under a VirtualClock,
+ * with only a test service: a table `items` replicated to every site. Everything else is the site as
+ * it runs: its registry, sealer, continuity check, forwarder and replicator. Cheap enough for
+ * randomized schedules over many sites; a site restarted from the same `dataDir` keeps its identity
+ * and its log.
  */
-import { Store } from '../../src/store/db.ts';
+import type { ServiceModule, Site } from '../../src/site/site.ts';
+import { createSite } from '../../src/site/site.ts';
 import type { Clock, Logger } from '../../src/core/ports.ts';
-import { anySite } from '../../src/federation/origin.ts';
 import { silentLogger } from '../../src/core/ports.ts';
-import { ChangeLog, changelogMigrations } from '../../src/federation/changelog.ts';
-import { Replicator } from '../../src/federation/replicator.ts';
+import { anySite } from '../../src/federation/origin.ts';
+import type { ChangeLog } from '../../src/federation/changelog.ts';
+import type { Replicator } from '../../src/federation/replicator.ts';
 import type { MemoryNetwork } from '../../src/fabric/memory/network.ts';
+import type { Store } from '../../src/store/db.ts';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A fresh directory for sites' data directories, in memory (/dev/shm) where there is one: the sites
+ * sync every commit (synchronous = FULL), which on a busy disk made the restart schedules I/O bound.
+ */
+export function scratchDir(prefix = 'atoll-mini-'): string {
+  const shm = '/dev/shm';
+  return mkdtempSync(join(existsSync(shm) ? shm : tmpdir(), prefix));
+}
 
 export interface MiniSite {
   name: string;
+  site: Site;
+  /** ':memory:' or the directory a restart reopens. */
+  dataDir: string;
   store: Store;
   log: ChangeLog;
   rep: Replicator;
   rows(): { id: string; owner: string; v: number }[];
-  stop(): void;
+  /** Closes the site (its database too: a restart reopens `dataDir`). */
+  stop(): Promise<void>;
 }
 
-export function miniSite(
-  net: MemoryNetwork,
-  name: string,
-  clock: Clock,
-  file = ':memory:',
-  store?: Store,
-  logger: Logger = silentLogger,
-): MiniSite {
-  const s = store ?? new Store(file);
-  s.migrate([
-    ...changelogMigrations,
+/** The test service: one table, one kind any site may write (each its own rows). */
+const itemsModule = (): ServiceModule => ({
+  name: 'items',
+  migrations: [
     {
       id: 'test/items',
       sql: 'CREATE TABLE items (id TEXT PRIMARY KEY, owner TEXT NOT NULL, v INTEGER NOT NULL)',
     },
-  ]);
-  const log = new ChangeLog(s, name, silentLogger, () => clock.now());
-  log.register({ kind: 'item', table: 'items', replicate: 'all', origin: anySite });
-  const fabric = net.connect(name);
-  const rep = new Replicator(fabric, log, clock, logger, {
-    heartbeatMs: 100,
-    downAfterMs: 350,
-    pullLimit: 50,
-  });
-  rep.start();
+  ],
+  kinds: [{ kind: 'item', table: 'items', replicate: 'all', origin: anySite }],
+  catalog: [],
+  register() {},
+});
+
+export interface MiniSiteOptions {
+  /** ':memory:' (the default) or a directory to keep the site's database in across restarts. */
+  dataDir?: string;
+  logger?: Logger;
+}
+
+export async function miniSite(
+  net: MemoryNetwork,
+  name: string,
+  clock: Clock,
+  opts: MiniSiteOptions = {},
+): Promise<MiniSite> {
+  const dataDir = opts.dataDir ?? ':memory:';
+  const site = await createSite(
+    { name, dataDir, logLevel: 'silent', heartbeatMs: 100, downAfterMs: 350 },
+    { fabric: net.connect(name), modules: [itemsModule()], clock, log: opts.logger ?? silentLogger },
+  );
+  const { store, changelog, replicator } = site.ctx;
+  const rows = store.db.prepare('SELECT id, owner, v FROM items ORDER BY id');
   return {
     name,
-    store: s,
-    log,
-    rep,
-    rows: () =>
-      s.db.prepare('SELECT id, owner, v FROM items ORDER BY id').all() as {
-        id: string;
-        owner: string;
-        v: number;
-      }[],
-    stop() {
-      rep.stop();
-      void fabric.close();
-    },
+    site,
+    dataDir,
+    store,
+    log: changelog,
+    rep: replicator,
+    rows: () => rows.all() as { id: string; owner: string; v: number }[],
+    stop: () => site.close(),
   };
 }
 

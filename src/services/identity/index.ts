@@ -30,7 +30,7 @@ export function identityModule(
     catalog: [{ type: 'identity', name: 'keystone', path: '/identity' }],
     provides: [TokensApi],
     register(app: FastifyInstance, site: ServiceContext) {
-      const reader = new SqlIdentityReader(site.store.db, site.registry);
+      const reader = new SqlIdentityReader(site.store.db, site.registry, () => site.clock.now());
       const tokens = new TokenService(reader, () => site.clock.now(), {
         maxTtlMs: site.config.tokenTtlSeconds * 1000,
       });

@@ -23,7 +23,7 @@ export function imageModule(): ServiceModule {
     provides: [ImageApi],
     requires: [TokensApi],
     register(app, site: ServiceContext) {
-      blobs = new BlobStore(site.config.dataDir);
+      blobs = new BlobStore(site.config.dataDir, site.ids);
       const api = registerImageRoutes(app, site, blobs);
       registerMetadefRoutes(app, site);
       const internal: ImageForComputeSnapshots = {

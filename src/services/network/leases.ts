@@ -10,6 +10,8 @@
  * rule as a return. Replies are data: `{ok: true, ...}` or `{ok: false, error: ErrorData}`.
  */
 import type { ErrorData } from '../../core/errors.ts';
+import type { TimerHandle } from '../../core/ports.ts';
+import { every, sleep } from '../../core/ports.ts';
 import { CloudError, Conflict, Forbidden, NotFound, SiteUnavailable } from '../../core/errors.ts';
 import { FabricError, decodeJson, encodeJson, subjects } from '../../fabric/fabric.ts';
 import type { Unsubscribe } from '../../fabric/fabric.ts';
@@ -79,7 +81,7 @@ export class LeaseAgent {
   readonly opts: LeaseOptions;
   private inflight = new Map<string, { p: Promise<void> }>();
   private recalls = new Map<string, Promise<boolean>>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private ticking = false;
   private stopServing: Unsubscribe | undefined;
   readonly stats = {
@@ -126,11 +128,11 @@ export class LeaseAgent {
     // The owner's block row is the truth: a grant whose reply was lost arrives here, a renewal's new
     // expiry too, and a reclaimed block disappears from our leases once we stopped using it.
     this.ctx.onRemoteChange([NetKind.IpBlock, NetKind.Subnet], (kind, id) => this.onReplica(kind, id));
-    this.timer = setInterval(() => void this.tick(), this.opts.checkMs);
+    this.timer = every(this.ctx.clock, this.opts.checkMs, () => void this.tick());
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     this.stopServing?.();
   }
@@ -469,7 +471,7 @@ export class LeaseAgent {
     while (this.ctx.changelog.cursor(site) < head) {
       if (this.ctx.clock.now() > deadline || !this.ctx.replicator.isUp(site)) return false;
       this.ctx.replicator.pull(site);
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(this.ctx.clock, 10);
     }
     return true;
   }

@@ -104,10 +104,14 @@ export class NetworkService {
     const cfg = ctx.config.services.network ?? {};
     const blockSize = typeof cfg.ipBlockSize === 'number' ? cfg.ipBlockSize : 64;
     const lease = leaseOptions(cfg, blockSize, ctx.config.forwardTimeoutMs);
-    this.ipam = new Ipam(ctx.store.db, ctx.changelog, ctx.name, () => ctx.clock.now(), {
-      blockSize,
-      leaseMarginMs: lease.marginMs,
-    });
+    this.ipam = new Ipam(
+      ctx.store.db,
+      ctx.changelog,
+      ctx.name,
+      () => ctx.clock.now(),
+      { blockSize, leaseMarginMs: lease.marginMs },
+      ctx.ids,
+    );
     this.leases = new LeaseAgent(
       ctx,
       this.ipam,

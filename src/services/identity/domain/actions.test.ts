@@ -37,7 +37,7 @@ function ports(): IdentityPorts {
   const log = new ChangeLog(store, 'a', silentLogger, () => NOW);
   for (const k of [siteKind, admissionKind, evictionKind, ...identityKinds]) log.register(k);
   const registry = new SiteRegistry(store, log, () => NOW);
-  const reader = new SqlIdentityReader(store.db, registry);
+  const reader = new SqlIdentityReader(store.db, registry, () => NOW);
   // As at a site: the reader's memoized lookups are dropped with every committed change (index.ts).
   log.onAppend(() => reader.clear());
   let n = 0;

@@ -13,9 +13,12 @@ export class SqlIdentityReader implements IdentityReader {
   private registry: SiteRegistry;
   private q;
 
-  constructor(db: Db, registry: SiteRegistry) {
+  private now: () => number;
+
+  constructor(db: Db, registry: SiteRegistry, now: () => number) {
     this.db = db;
     this.registry = registry;
+    this.now = now;
     this.q = {
       user: db.prepare('SELECT * FROM users WHERE id = ?'),
       userByName: db.prepare('SELECT * FROM users WHERE domain_id = ? AND name = ?'),
@@ -157,7 +160,7 @@ export class SqlIdentityReader implements IdentityReader {
   }
   appCredRoles(id: string) {
     const ac = this.appCred(id);
-    if (!ac || (ac.expires_at !== null && ac.expires_at <= Date.now())) return undefined;
+    if (!ac || (ac.expires_at !== null && ac.expires_at <= this.now())) return undefined;
     return JSON.parse(ac.roles) as { id: string; name: string }[];
   }
   isRevoked(claims: TokenClaims, projectId: string | undefined): boolean {

@@ -3,7 +3,7 @@
  * hashers into a temp file, which is renamed to its sha256 name once complete. Nothing is ever held
  * whole in memory, and a failed write leaves no file behind.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { ReadStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Ids } from '../../../core/ports.ts';
 
 export interface StoredBlob {
   sha256: string;
@@ -33,9 +34,11 @@ export class BlobStore {
   readonly dir: string;
   private tmp: string;
   private ownsDir: boolean;
+  private ids: Ids;
 
-  /** dataDir ':memory:' uses a fresh temp directory, removed by close(). */
-  constructor(dataDir: string) {
+  /** dataDir ':memory:' uses a fresh temp directory, removed by close(). Temp files are named by `ids`. */
+  constructor(dataDir: string, ids: Ids) {
+    this.ids = ids;
     this.ownsDir = dataDir === ':memory:';
     this.dir = this.ownsDir ? mkdtempSync(join(tmpdir(), 'atoll-images-')) : join(dataDir, 'images');
     this.tmp = join(this.dir, 'tmp');
@@ -68,7 +71,7 @@ export class BlobStore {
         cb(null, chunk);
       },
     });
-    const tmpFile = join(this.tmp, randomUUID());
+    const tmpFile = join(this.tmp, this.ids.uuid());
     try {
       await pipeline(source, hasher, createWriteStream(tmpFile, { flags: 'wx' }));
       const blob: StoredBlob = {

@@ -11,7 +11,7 @@
  */
 import type { Db } from '../../../store/db.ts';
 import type { ChangeLog } from '../../../federation/changelog.ts';
-import { randomUUID } from 'node:crypto';
+import type { Ids } from '../../../core/ports.ts';
 import { BadRequest, Conflict } from '../../../core/errors.ts';
 import type { Cidr, Range } from '../domain/ip.ts';
 import { contains, fromKey, ipText, keyOf, lastOf, parseIp, subtract } from '../domain/ip.ts';
@@ -109,13 +109,15 @@ export class Ipam {
   private site: string;
   private now: () => number;
   private opts: IpamOptions;
+  private ids: Ids;
 
-  constructor(db: Db, changelog: ChangeLog, site: string, now: () => number, opts: IpamOptions) {
+  constructor(db: Db, changelog: ChangeLog, site: string, now: () => number, opts: IpamOptions, ids: Ids) {
     this.db = db;
     this.changelog = changelog;
     this.site = site;
     this.now = now;
     this.opts = opts;
+    this.ids = ids;
   }
 
   private maxBlock(c: Cidr): bigint {
@@ -424,7 +426,7 @@ export class Ipam {
       last: keyOf(r.last),
       leased_to_site: leasedTo,
       lease_expires_at: expiresAt,
-      lease_id: randomUUID(),
+      lease_id: this.ids.uuid(),
       state: 'leased',
       created_at: this.now(),
     };
