@@ -1,0 +1,71 @@
+/**
+ * @module Routes of routers (https://docs.openstack.org/api-ref/network/v2/#routers-routers) and their
+ * actions: add/remove an interface, add/remove extra routes. Actions on a router another site owns are
+ * forwarded to it.
+ */
+import type { FastifyInstance } from 'fastify';
+import { BadRequest } from '../../../core/errors.ts';
+import type { SiteContext } from '../../../site/site.ts';
+import { isObj, wrapped } from '../../common/input.ts';
+import type { Obj } from '../../common/input.ts';
+import { writable } from '../domain/access.ts';
+import { bodyOf } from '../domain/records.ts';
+import {
+  addInterface,
+  createRouter,
+  deleteRouter,
+  removeInterface,
+  updateRouter,
+} from '../domain/routers.ts';
+import type { NetworkService } from '../service.ts';
+import type { Resource } from './resource.ts';
+import { V2 } from './resource.ts';
+import { renderRouter } from './views.ts';
+
+export function routerResource(svc: NetworkService): Resource {
+  const d = svc.deps;
+  return {
+    kind: 'router',
+    path: 'routers',
+    singular: 'router',
+    collection: 'routers',
+    label: 'router',
+    render: renderRouter,
+    create: (auth, project, o) => renderRouter(createRouter(d, auth, project, o)),
+    update: (auth, r, o) => renderRouter(updateRouter(d, auth, r, o)),
+    remove: (_auth, r) => deleteRouter(d, r),
+  };
+}
+
+export function registerRouterActions(app: FastifyInstance, ctx: SiteContext, svc: NetworkService): void {
+  const d = svc.deps;
+  for (const action of ['add_router_interface', 'remove_router_interface'] as const) {
+    app.put(`${V2}/routers/:id/${action}`, async (req, reply) => {
+      const auth = ctx.authenticate(req);
+      const { id } = req.params as { id: string };
+      const r = writable(d, auth, 'router', id, 'router');
+      if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+      if (!isObj(req.body)) throw new BadRequest('The request body must be a JSON object.');
+      return action === 'add_router_interface'
+        ? addInterface(d, auth, r, req.body)
+        : removeInterface(d, auth, r, req.body);
+    });
+  }
+  for (const action of ['add_extraroutes', 'remove_extraroutes'] as const) {
+    app.put(`${V2}/routers/:id/${action}`, async (req, reply) => {
+      const auth = ctx.authenticate(req);
+      const { id } = req.params as { id: string };
+      const r = writable(d, auth, 'router', id, 'router');
+      if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+      const o = wrapped(req.body, 'router');
+      const routes = Array.isArray(o.routes) ? (o.routes as Obj[]) : [];
+      const cur = (bodyOf(r).routes as Obj[]) ?? [];
+      const same = (a: Obj, b: Obj) => a.destination === b.destination && a.nexthop === b.nexthop;
+      const next =
+        action === 'add_extraroutes'
+          ? [...cur, ...routes.filter((x) => !cur.some((c) => same(c, x)))]
+          : cur.filter((c) => !routes.some((x) => same(c, x)));
+      return { router: renderRouter(updateRouter(d, auth, r, { routes: next })) };
+    });
+  }
+}
