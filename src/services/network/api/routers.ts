@@ -6,10 +6,12 @@
 import type { FastifyInstance } from 'fastify';
 import { BadRequest } from '../../../core/errors.ts';
 import type { SiteContext } from '../../../site/site.ts';
-import { isObj, wrapped } from '../../common/input.ts';
+import { isObj, optBool, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { writable } from '../domain/access.ts';
-import { bodyOf } from '../domain/records.ts';
+import { parseCidr, requireIp } from '../domain/ip.ts';
+import { bodyOf, optStrListOf } from '../domain/records.ts';
+import type { ExtraRoute, NewRouter, RouterChanges } from '../domain/routers.ts';
 import {
   addInterface,
   createRouter,
@@ -22,6 +24,45 @@ import type { Resource } from './resource.ts';
 import { V2 } from './resource.ts';
 import { renderRouter } from './views.ts';
 
+/** A create body, read in Neutron's order (the gateway is checked by the command, after the quota). */
+export function parseNewRouter(o: Obj): NewRouter {
+  return {
+    name: optStr(o, 'name') ?? '',
+    description: optStr(o, 'description') ?? '',
+    adminStateUp: optBool(o, 'admin_state_up') ?? true,
+    distributed: optBool(o, 'distributed') ?? false,
+    ha: optBool(o, 'ha') ?? false,
+    availabilityZoneHints: optStrListOf(o, 'availability_zone_hints'),
+    externalGatewayInfo: isObj(o.external_gateway_info) ? o.external_gateway_info : undefined,
+  };
+}
+
+function parseRoutes(v: unknown): ExtraRoute[] {
+  if (!Array.isArray(v)) throw new BadRequest('Invalid input for routes.', 'InvalidInput');
+  return v.map((x) => {
+    if (!isObj(x) || typeof x.destination !== 'string' || !parseCidr(x.destination, false))
+      throw new BadRequest('Invalid input for routes.', 'InvalidInput');
+    requireIp(x.nexthop, 'routes.nexthop');
+    return { destination: x.destination, nexthop: x.nexthop as string };
+  });
+}
+
+/** An update body: `external_gateway_info` empty or not an object clears the gateway. */
+export function parseRouterChanges(o: Obj): RouterChanges {
+  const egi = o.external_gateway_info;
+  return {
+    name: optStr(o, 'name'),
+    description: optStr(o, 'description'),
+    adminStateUp: optBool(o, 'admin_state_up'),
+    routes: o.routes === undefined ? undefined : parseRoutes(o.routes),
+    externalGatewayInfo: !('external_gateway_info' in o)
+      ? undefined
+      : isObj(egi) && Object.keys(egi).length
+        ? egi
+        : null,
+  };
+}
+
 export function routerResource(svc: NetworkService): Resource {
   const d = svc.deps;
   return {
@@ -31,8 +72,8 @@ export function routerResource(svc: NetworkService): Resource {
     collection: 'routers',
     label: 'router',
     render: renderRouter,
-    create: (auth, project, o) => renderRouter(createRouter(d, auth, project, o)),
-    update: (auth, r, o) => renderRouter(updateRouter(d, auth, r, o)),
+    create: (auth, project, o) => renderRouter(createRouter(d, auth, project, parseNewRouter(o))),
+    update: (auth, r, o) => renderRouter(updateRouter(d, auth, r, parseRouterChanges(o))),
     remove: (_auth, r) => deleteRouter(d, r),
   };
 }
@@ -65,7 +106,7 @@ export function registerRouterActions(app: FastifyInstance, ctx: SiteContext, sv
         action === 'add_extraroutes'
           ? [...cur, ...routes.filter((x) => !cur.some((c) => same(c, x)))]
           : cur.filter((c) => !routes.some((x) => same(c, x)));
-      return { router: renderRouter(updateRouter(d, auth, r, { routes: next })) };
+      return { router: renderRouter(updateRouter(d, auth, r, parseRouterChanges({ routes: next }))) };
     });
   }
 }

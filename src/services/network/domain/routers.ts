@@ -4,25 +4,57 @@
  * driver is told of every change once its transaction committed.
  */
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
-import { isObj, optBool, optStr } from '../../common/input.ts';
+import { optBool, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { Caller } from './access.ts';
 import { asSystem, isAdmin, visible } from './access.ts';
 import type { NetworkDeps, StoredRow } from './deps.ts';
-import { parseCidr, requireIp } from './ip.ts';
 import { createPort, deletePort, updatePort } from './ports.ts';
 import { checkQuota } from './quotas.ts';
-import { DeviceOwner, activeHead, bodyOf, bump, optStrListOf, save, setGiven } from './records.ts';
+import { DeviceOwner, bodyOf, bump, save } from './records.ts';
 
-export function createRouter(d: NetworkDeps, caller: Caller, projectId: string, o: Obj): StoredRow {
+/** A router to make, as its create request gave it (api/routers.ts parses the body). */
+export interface NewRouter {
+  name: string;
+  description: string;
+  adminStateUp: boolean;
+  distributed: boolean;
+  ha: boolean;
+  availabilityZoneHints: string[];
+  /** As given: checked against policy and its network looked up once the router exists. */
+  externalGatewayInfo: Obj | undefined;
+}
+
+export interface ExtraRoute {
+  destination: string;
+  nexthop: string;
+}
+
+/** What an update changes; an absent field stays as it is (Neutron's PUT). */
+export interface RouterChanges {
+  name?: string | undefined;
+  description?: string | undefined;
+  adminStateUp?: boolean | undefined;
+  routes?: ExtraRoute[] | undefined;
+  /** An object sets the gateway, null clears it, undefined leaves it. */
+  externalGatewayInfo?: Obj | null | undefined;
+}
+
+export function createRouter(d: NetworkDeps, caller: Caller, projectId: string, spec: NewRouter): StoredRow {
   const id = d.ids.uuid();
   const body: Obj = {
-    ...activeHead(id, projectId, o),
+    id,
+    name: spec.name,
+    description: spec.description,
+    project_id: projectId,
+    tenant_id: projectId,
+    admin_state_up: spec.adminStateUp,
+    status: 'ACTIVE',
     external_gateway_info: null,
     routes: [],
-    distributed: optBool(o, 'distributed') ?? false,
-    ha: optBool(o, 'ha') ?? false,
-    availability_zone_hints: optStrListOf(o, 'availability_zone_hints'),
+    distributed: spec.distributed,
+    ha: spec.ha,
+    availability_zone_hints: spec.availabilityZoneHints,
     flavor_id: null,
     enable_ndp_proxy: false,
     tags: [],
@@ -30,31 +62,29 @@ export function createRouter(d: NetworkDeps, caller: Caller, projectId: string, 
   return d.repo.tx(() => {
     checkQuota(d, projectId, 'router');
     save(d, 'router', { name: body.name }, body);
-    if (isObj(o.external_gateway_info))
-      return setGateway(d, caller, d.repo.row('router', id)!, o.external_gateway_info);
+    if (spec.externalGatewayInfo)
+      return setGateway(d, caller, d.repo.row('router', id)!, spec.externalGatewayInfo);
     notifyRouter(d, id);
     return d.repo.row('router', id)!;
   });
 }
 
-export function updateRouter(d: NetworkDeps, caller: Caller, r: StoredRow, o: Obj): StoredRow {
+export function updateRouter(
+  d: NetworkDeps,
+  caller: Caller,
+  r: StoredRow,
+  changes: RouterChanges,
+): StoredRow {
   return d.repo.tx(() => {
     const b = bump(bodyOf(r));
-    setGiven(b, o, optStr, ['name', 'description']);
-    setGiven(b, o, optBool, ['admin_state_up']);
-    if (o.routes !== undefined) {
-      if (!Array.isArray(o.routes)) throw new BadRequest('Invalid input for routes.', 'InvalidInput');
-      b.routes = o.routes.map((x) => {
-        if (!isObj(x) || typeof x.destination !== 'string' || !parseCidr(x.destination, false))
-          throw new BadRequest('Invalid input for routes.', 'InvalidInput');
-        requireIp(x.nexthop, 'routes.nexthop');
-        return { destination: x.destination, nexthop: x.nexthop };
-      });
-    }
+    if (changes.name !== undefined) b.name = changes.name;
+    if (changes.description !== undefined) b.description = changes.description;
+    if (changes.adminStateUp !== undefined) b.admin_state_up = changes.adminStateUp;
+    if (changes.routes !== undefined) b.routes = changes.routes;
     save(d, 'router', { name: b.name }, b);
-    if ('external_gateway_info' in o) {
-      if (isObj(o.external_gateway_info) && Object.keys(o.external_gateway_info).length)
-        return setGateway(d, caller, d.repo.row('router', r.id)!, o.external_gateway_info);
+    if (changes.externalGatewayInfo !== undefined) {
+      if (changes.externalGatewayInfo)
+        return setGateway(d, caller, d.repo.row('router', r.id)!, changes.externalGatewayInfo);
       return clearGateway(d, d.repo.row('router', r.id)!);
     }
     notifyRouter(d, r.id);
