@@ -9,6 +9,7 @@ import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { registerNetworkRoutes } from './api/routes.ts';
 import type { NetworkDriver } from './domain/driver.ts';
 import { noopNetworkDriver } from './domain/driver.ts';
+import { ensureDefaultGroup } from './domain/security-groups.ts';
 import { networkForCompute } from './internal.ts';
 import { NetworkService } from './service.ts';
 import { networkKinds, networkMigrations } from './store/schema.ts';
@@ -34,7 +35,7 @@ export function networkModule(): ServiceModule & { service?: NetworkService } {
         for (const c of changes)
           if (c.kind === 'project' && c.op === 'put' && c.row?.owner === ctx.name) {
             try {
-              svc.ensureDefaultGroup(c.id);
+              ensureDefaultGroup(svc.deps, c.id);
             } catch (e) {
               ctx.log.warn({ project: c.id, err: String(e) }, 'default security group not created');
             }

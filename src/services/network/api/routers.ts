@@ -1,0 +1,112 @@
+/**
+ * @module Routes of routers (https://docs.openstack.org/api-ref/network/v2/#routers-routers) and their
+ * actions: add/remove an interface, add/remove extra routes. Actions on a router another site owns are
+ * forwarded to it.
+ */
+import type { FastifyInstance } from 'fastify';
+import { BadRequest } from '../../../core/errors.ts';
+import type { ServiceContext } from '../../common/module.ts';
+import { isObj, optBool, optStr, wrapped } from '../../common/input.ts';
+import type { Obj } from '../../common/input.ts';
+import { writable } from '../domain/access.ts';
+import { parseCidr, requireIp } from '../domain/ip.ts';
+import { bodyOf, optStrListOf } from '../domain/records.ts';
+import type { ExtraRoute, NewRouter, RouterChanges } from '../domain/routers.ts';
+import {
+  addInterface,
+  createRouter,
+  deleteRouter,
+  removeInterface,
+  updateRouter,
+} from '../domain/routers.ts';
+import type { NetworkService } from '../service.ts';
+import type { Resource } from './resource.ts';
+import { V2 } from './resource.ts';
+import { renderRouter } from './views.ts';
+
+/** A create body, read in Neutron's order (the gateway is checked by the command, after the quota). */
+export function parseNewRouter(o: Obj): NewRouter {
+  return {
+    name: optStr(o, 'name') ?? '',
+    description: optStr(o, 'description') ?? '',
+    adminStateUp: optBool(o, 'admin_state_up') ?? true,
+    distributed: optBool(o, 'distributed') ?? false,
+    ha: optBool(o, 'ha') ?? false,
+    availabilityZoneHints: optStrListOf(o, 'availability_zone_hints'),
+    externalGatewayInfo: isObj(o.external_gateway_info) ? o.external_gateway_info : undefined,
+  };
+}
+
+function parseRoutes(v: unknown): ExtraRoute[] {
+  if (!Array.isArray(v)) throw new BadRequest('Invalid input for routes.', 'InvalidInput');
+  return v.map((x) => {
+    if (!isObj(x) || typeof x.destination !== 'string' || !parseCidr(x.destination, false))
+      throw new BadRequest('Invalid input for routes.', 'InvalidInput');
+    requireIp(x.nexthop, 'routes.nexthop');
+    return { destination: x.destination, nexthop: x.nexthop as string };
+  });
+}
+
+/** An update body: `external_gateway_info` empty or not an object clears the gateway. */
+export function parseRouterChanges(o: Obj): RouterChanges {
+  const egi = o.external_gateway_info;
+  return {
+    name: optStr(o, 'name'),
+    description: optStr(o, 'description'),
+    adminStateUp: optBool(o, 'admin_state_up'),
+    routes: o.routes === undefined ? undefined : parseRoutes(o.routes),
+    externalGatewayInfo: !('external_gateway_info' in o)
+      ? undefined
+      : isObj(egi) && Object.keys(egi).length
+        ? egi
+        : null,
+  };
+}
+
+export function routerResource(svc: NetworkService): Resource {
+  const d = svc.deps;
+  return {
+    kind: 'router',
+    path: 'routers',
+    singular: 'router',
+    collection: 'routers',
+    label: 'router',
+    render: renderRouter,
+    create: (auth, project, o) => renderRouter(createRouter(d, auth, project, parseNewRouter(o))),
+    update: (auth, r, o) => renderRouter(updateRouter(d, auth, r, parseRouterChanges(o))),
+    remove: (_auth, r) => deleteRouter(d, r),
+  };
+}
+
+export function registerRouterActions(app: FastifyInstance, ctx: ServiceContext, svc: NetworkService): void {
+  const d = svc.deps;
+  for (const action of ['add_router_interface', 'remove_router_interface'] as const) {
+    app.put(`${V2}/routers/:id/${action}`, async (req, reply) => {
+      const auth = ctx.authenticate(req);
+      const { id } = req.params as { id: string };
+      const r = writable(d, auth, 'router', id, 'router');
+      if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+      if (!isObj(req.body)) throw new BadRequest('The request body must be a JSON object.');
+      return action === 'add_router_interface'
+        ? addInterface(d, auth, r, req.body)
+        : removeInterface(d, auth, r, req.body);
+    });
+  }
+  for (const action of ['add_extraroutes', 'remove_extraroutes'] as const) {
+    app.put(`${V2}/routers/:id/${action}`, async (req, reply) => {
+      const auth = ctx.authenticate(req);
+      const { id } = req.params as { id: string };
+      const r = writable(d, auth, 'router', id, 'router');
+      if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+      const o = wrapped(req.body, 'router');
+      const routes = Array.isArray(o.routes) ? (o.routes as Obj[]) : [];
+      const cur = (bodyOf(r).routes as Obj[]) ?? [];
+      const same = (a: Obj, b: Obj) => a.destination === b.destination && a.nexthop === b.nexthop;
+      const next =
+        action === 'add_extraroutes'
+          ? [...cur, ...routes.filter((x) => !cur.some((c) => same(c, x)))]
+          : cur.filter((c) => !routes.some((x) => same(c, x)));
+      return { router: renderRouter(updateRouter(d, auth, r, parseRouterChanges({ routes: next }))) };
+    });
+  }
+}
