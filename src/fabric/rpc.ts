@@ -80,6 +80,8 @@ export interface RpcCallOptions<Req> {
   subject?: string;
   /** Signs the request (with `v`) in place, just before it is encoded. */
   seal?: (req: RpcRequest<Req>) => unknown;
+  /** Called once the request is on its way (after the size check). */
+  sent?: () => void;
   /** Why the target was not reached, given the FabricError code (or the error's text): the text of the
    * 503 naming the target. Default `<name> request <code>`. */
   unreachable?: (why: string) => string;
@@ -132,6 +134,7 @@ export function defineRpc<Req extends object, Rep>(def: RpcDefinition): Rpc<Req,
         )
       );
     let raw: Uint8Array;
+    opts.sent?.();
     try {
       raw = await fabric.request(opts.subject ?? subject(target), data, opts.timeoutMs);
     } catch (e) {

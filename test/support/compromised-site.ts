@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import type { Fabric } from '../../src/fabric/fabric.ts';
 import { decodeJson, encodeJson, subjects } from '../../src/fabric/fabric.ts';
+import type { RpcReply } from '../../src/fabric/rpc.ts';
 import { NatsFabric } from '../../src/fabric/nats/nats-fabric.ts';
 import type { KindSpec, Row } from '../../src/federation/changelog.ts';
 import type { ForwardedReply, ForwardedRequest } from '../../src/federation/forward.ts';
@@ -176,8 +177,11 @@ export async function signedForward(
   };
   if (json !== undefined) fwd.headers = { 'content-type': 'application/json', ...fwd.headers };
   if (opts.sign !== false) fwd.sig = signJson(me.privateKey, fwd);
-  const reply = await fabric.request(subjects.rpc(to, 'http'), encodeJson(fwd), opts.timeoutMs ?? 5000);
-  return decodeJson<ForwardedReply>(reply);
+  const raw = await fabric.request(subjects.rpc(to, 'http'), encodeJson(fwd), opts.timeoutMs ?? 5000);
+  // The owner's answer comes in the RPC envelope (src/fabric/rpc.ts).
+  const reply = decodeJson<RpcReply<ForwardedReply>>(raw);
+  if (!reply.ok) throw new Error(`${reply.error.code}: ${reply.error.message}`);
+  return reply.result;
 }
 
 /** A compact JWS as TokenService.issue makes it, signed by any Ed25519 key under any kid. */
