@@ -13,7 +13,8 @@ import { isObj, optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import { hashSecret } from '../domain/passwords.ts';
 import type { AppCredRow } from '../store/schema.ts';
-import { collection, forwardIfRemote, notFound, param, q, selfLinks } from './common.ts';
+import { collection, notFound, param, q, selfLinks } from './common.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { isCloudAdmin, requireNotRestrictedAppCred } from './policy.ts';
 
 export function appCredView(ic: IdentityContext, a: AppCredRow): Obj {
@@ -100,7 +101,7 @@ export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext)
     const { ctx, u, owner } = subject(req, false);
     requireNotRestrictedAppCred(ctx, unrestrictedToken(ctx.applicationCredentialId));
     if (!ctx.projectId) throw new BadRequest('An application credential needs a project-scoped token.');
-    const fwd = forwardIfRemote(ic, owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'application_credential');
     const name = reqStr(b, 'name', { max: 255 });
@@ -171,7 +172,7 @@ export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext)
     const { ctx, u, owner } = subject(req, true);
     requireNotRestrictedAppCred(ctx, unrestrictedToken(ctx.applicationCredentialId));
     const a = load(u.id, param(req, 'id'));
-    const fwd = forwardIfRemote(ic, a.owner ?? owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, a.owner ?? owner, req, reply);
     if (fwd) return fwd;
     site.changelog.remove('application_credential', a.id);
     return reply.code(204).send();

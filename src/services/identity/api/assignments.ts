@@ -17,16 +17,8 @@ import type { Obj } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { DomainRow, ProjectRow, RoleRow } from '../store/schema.ts';
 import { revokeMatching, revokeUserTokens } from './auth.ts';
-import {
-  adminProjectOwner,
-  collection,
-  forwardIfRemote,
-  notFound,
-  param,
-  q,
-  queryBool,
-  v3Url,
-} from './common.ts';
+import { adminProjectOwner, collection, notFound, param, q, queryBool, v3Url } from './common.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import {
   isCloudAdmin,
   isDomainReader,
@@ -146,7 +138,7 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
       requireGrantor(ctx, t.domainId, actorDomain);
       if (role.domain_id !== null && role.domain_id !== t.domainId)
         throw new Forbidden('A domain-specific role can only be assigned inside its domain.');
-      const fwd = forwardIfRemote(ic, t.owner, req, reply);
+      const fwd = forwardIfRemote(ic.site, t.owner, req, reply);
       if (fwd) return fwd;
       if (!exists.get(id)) site.changelog.put('role_assignment', { id, ...a, inherited: inherited ? 1 : 0 });
       return reply.code(204).send();
@@ -162,7 +154,7 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
     app.delete(`${base}/:role_id${suffix}`, async (req, reply) => {
       const { ctx, t, a, actorDomain, id } = resolveGrant(req, actor, target, inherited);
       requireGrantor(ctx, t.domainId, actorDomain);
-      const fwd = forwardIfRemote(ic, t.owner, req, reply);
+      const fwd = forwardIfRemote(ic.site, t.owner, req, reply);
       if (fwd) return fwd;
       if (!exists.get(id)) throw new NotFound('Could not find role assignment.');
       site.store.tx(() => {

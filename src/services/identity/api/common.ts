@@ -5,6 +5,7 @@
  * https://docs.openstack.org/api-ref/identity/v3/
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { forwardIfRemote } from '../../common/owner.ts';
 import type { AuthContext } from '../../../core/auth.ts';
 import { ADMIN_PROJECT } from '../../../core/auth.ts';
 import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
@@ -110,16 +111,6 @@ export function adminProjectOwner(ic: IdentityContext): string {
   return p.owner;
 }
 
-export function forwardIfRemote(
-  ic: IdentityContext,
-  owner: string,
-  req: FastifyRequest,
-  reply: FastifyReply,
-): Promise<FastifyReply> | undefined {
-  if (ic.site.owns(owner)) return undefined;
-  return ic.site.forwardTo(owner, req, reply);
-}
-
 /**
  * A write to one object inside a domain (user, group, project): authenticate, load it (404), require
  * an admin of its domain (403), then carry the request to the owning site or run `write` here.
@@ -133,7 +124,7 @@ export function domainAdminWrite<T extends { owner: string; domain_id: string }>
     const ctx = ic.site.authenticate(req);
     const row = load(req);
     requireDomainAdmin(ctx, row.domain_id);
-    return forwardIfRemote(ic, row.owner, req, reply) ?? write(row, req, reply);
+    return forwardIfRemote(ic.site, row.owner, req, reply) ?? write(row, req, reply);
   };
 }
 
@@ -186,7 +177,7 @@ export function forwardCreateIfRemote(
 ): Promise<FastifyReply> | undefined {
   const owner = domainOwnerOrThrow(ic, domainId);
   requireDomainAdmin(ctx, domainId);
-  return forwardIfRemote(ic, owner, req, reply);
+  return forwardIfRemote(ic.site, owner, req, reply);
 }
 
 /** A stored 0/1 flag from an optional boolean body field. */

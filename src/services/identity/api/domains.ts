@@ -16,7 +16,6 @@ import {
   checkRename,
   extraOf,
   filteredCollection,
-  forwardIfRemote,
   notFound,
   param,
   parseExtra,
@@ -24,6 +23,7 @@ import {
   requireUnchanged,
   selfLinks,
 } from './common.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { isCloudAdmin, listableDomain, requireCloudAdmin } from './policy.ts';
 
 const KNOWN = ['id', 'name', 'description', 'enabled', 'tags', 'options', 'explicit_domain_id'];
@@ -103,7 +103,7 @@ export function registerDomainRoutes(app: FastifyInstance, ic: IdentityContext):
   app.patch('/identity/v3/domains/:domain_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const d = load(param(req, 'domain_id'));
-    const fwd = forwardIfRemote(ic, d.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, d.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'domain');
     requireUnchanged(b, 'id', d.id, 'The domain id cannot be changed.');
@@ -128,7 +128,7 @@ export function registerDomainRoutes(app: FastifyInstance, ic: IdentityContext):
   app.delete('/identity/v3/domains/:domain_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const d = load(param(req, 'domain_id'));
-    const fwd = forwardIfRemote(ic, d.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, d.owner, req, reply);
     if (fwd) return fwd;
     if (d.enabled) throw new Forbidden('Cannot delete a domain that is enabled, please disable it first.');
     site.store.tx(() => deleteDomainContents(ic, d.id));

@@ -18,13 +18,13 @@ import {
   domainOwnerOrThrow,
   filteredCollection,
   forwardCreateIfRemote,
-  forwardIfRemote,
   notFound,
   param,
   removeOwned,
   requireUnchanged,
   selfLinks,
 } from './common.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { isDomainReader, listableDomain, requireDomainAdmin } from './policy.ts';
 import { userView } from './users.ts';
 
@@ -181,7 +181,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     // Keystone's add_user_to_group: a domain admin adds only its own domain's users.
     requireDomainAdmin(ctx, u.domain_id);
     domainOwnerOrThrow(ic, g.domain_id);
-    const fwd = forwardIfRemote(ic, g.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, g.owner, req, reply);
     if (fwd) return fwd;
     if (!member.get(id)) site.changelog.put('group_member', { id, group_id: g.id, user_id: u.id });
     return reply.code(204).send();
@@ -197,7 +197,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
   app.delete('/identity/v3/groups/:group_id/users/:user_id', async (req, reply) => {
     const { ctx, g, u, id } = membership(req);
     requireDomainAdmin(ctx, g.domain_id);
-    const fwd = forwardIfRemote(ic, g.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, g.owner, req, reply);
     if (fwd) return fwd;
     if (!member.get(id)) throw notFound('membership', `user ${u.id} in group ${g.id}`);
     site.changelog.remove('group_member', id);

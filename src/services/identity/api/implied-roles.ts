@@ -14,7 +14,8 @@ import { Forbidden, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { ImpliedRoleRow, RoleRow } from '../store/schema.ts';
-import { adminProjectOwner, forwardIfRemote, notFound, param, selfLinks, v3Url } from './common.ts';
+import { adminProjectOwner, notFound, param, selfLinks, v3Url } from './common.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { requireCloudAdmin } from './policy.ts';
 
 const ruleId = (prior: string, implied: string) => `${prior}:${implied}`;
@@ -54,7 +55,7 @@ export function registerImpliedRoleRoutes(app: FastifyInstance, ic: IdentityCont
     if (prior.domain_id === null && implied.domain_id !== null)
       throw new Forbidden('A global role cannot imply a domain-specific role.');
     if (prior.id === implied.id) throw new Forbidden('A role cannot imply itself.');
-    const fwd = forwardIfRemote(ic, adminProjectOwner(ic), req, reply);
+    const fwd = forwardIfRemote(ic.site, adminProjectOwner(ic), req, reply);
     if (fwd) return fwd;
     const id = ruleId(prior.id, implied.id);
     if (!rule.get(id))
@@ -79,7 +80,7 @@ export function registerImpliedRoleRoutes(app: FastifyInstance, ic: IdentityCont
     const { prior, implied } = pair(req);
     const id = ruleId(prior.id, implied.id);
     if (!rule.get(id)) throw new NotFound('Could not find implied role.');
-    const fwd = forwardIfRemote(ic, adminProjectOwner(ic), req, reply);
+    const fwd = forwardIfRemote(ic.site, adminProjectOwner(ic), req, reply);
     if (fwd) return fwd;
     site.changelog.remove('implied_role', id);
     return reply.code(204).send();

@@ -8,15 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Obj } from '../../common/input.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import {
-  extraOf,
-  filteredCollection,
-  forwardIfRemote,
-  notFound,
-  param,
-  parseExtra,
-  selfLinks,
-} from './common.ts';
+import { extraOf, filteredCollection, notFound, param, parseExtra, selfLinks } from './common.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { requireCloudAdmin } from './policy.ts';
 
 interface PolicyRow {
@@ -69,7 +62,7 @@ export function registerPolicyRoutes(app: FastifyInstance, ic: IdentityContext):
   });
   app.patch('/identity/v3/policies/:policy_id', async (req, reply) => {
     const p = load(req);
-    const fwd = forwardIfRemote(ic, p.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, p.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'policy');
     const row = site.changelog.put('policy', {
@@ -82,7 +75,7 @@ export function registerPolicyRoutes(app: FastifyInstance, ic: IdentityContext):
   });
   app.delete('/identity/v3/policies/:policy_id', async (req, reply) => {
     const p = load(req);
-    const fwd = forwardIfRemote(ic, p.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, p.owner, req, reply);
     if (fwd) return fwd;
     site.changelog.remove('policy', p.id);
     return reply.code(204).send();

@@ -10,15 +10,8 @@ import { BadRequest, Conflict } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import {
-  bool01,
-  filteredCollection,
-  forwardIfRemote,
-  notFound,
-  param,
-  removeOwned,
-  selfLinks,
-} from './common.ts';
+import { bool01, filteredCollection, notFound, param, removeOwned, selfLinks } from './common.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { requireCloudAdmin } from './policy.ts';
 
 interface RegionRow {
@@ -124,7 +117,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.patch('/identity/v3/regions/:region_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const r = getRow<RegionRow>('regions', 'region', param(req, 'region_id'));
-    const fwd = forwardIfRemote(ic, r.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, r.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'region');
     const description = optStr(b, 'description', { max: 255 });
@@ -143,7 +136,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.delete('/identity/v3/regions/:region_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const r = getRow<RegionRow>('regions', 'region', param(req, 'region_id'));
-    const fwd = forwardIfRemote(ic, r.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, r.owner, req, reply);
     if (fwd) return fwd;
     if (db.prepare('SELECT 1 FROM regions WHERE parent_region_id = ?').get(r.id))
       throw new Conflict('Cannot delete a region that has child regions.');
@@ -177,7 +170,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.patch('/identity/v3/services/:service_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const s = getRow<ServiceRow>('services', 'service', param(req, 'service_id'));
-    const fwd = forwardIfRemote(ic, s.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, s.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'service');
     const row = site.changelog.put('service', {
@@ -192,7 +185,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.delete('/identity/v3/services/:service_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const s = getRow<ServiceRow>('services', 'service', param(req, 'service_id'));
-    const fwd = forwardIfRemote(ic, s.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, s.owner, req, reply);
     if (fwd) return fwd;
     site.store.tx(() => {
       removeOwned(ic, 'endpoint', 'SELECT id, owner FROM endpoints WHERE service_id = ?', s.id);
@@ -252,7 +245,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.patch('/identity/v3/endpoints/:endpoint_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const e = getRow<EndpointRow>('endpoints', 'endpoint', param(req, 'endpoint_id'));
-    const fwd = forwardIfRemote(ic, e.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, e.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'endpoint');
     const row = site.changelog.put('endpoint', { ...e, ...endpointFields(b, e) }) as unknown as EndpointRow;
@@ -261,7 +254,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.delete('/identity/v3/endpoints/:endpoint_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const e = getRow<EndpointRow>('endpoints', 'endpoint', param(req, 'endpoint_id'));
-    const fwd = forwardIfRemote(ic, e.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, e.owner, req, reply);
     if (fwd) return fwd;
     site.changelog.remove('endpoint', e.id);
     return reply.code(204).send();

@@ -11,16 +11,8 @@ import type { Obj } from '../../common/input.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import type { RoleRow } from '../store/schema.ts';
-import {
-  checkRename,
-  collection,
-  forwardIfRemote,
-  notFound,
-  param,
-  q,
-  requireUnchanged,
-  selfLinks,
-} from './common.ts';
+import { checkRename, collection, notFound, param, q, requireUnchanged, selfLinks } from './common.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { removeRulesOf } from './implied-roles.ts';
 import { isCloudAdmin, requireCloudAdmin } from './policy.ts';
 
@@ -100,7 +92,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
   app.patch('/identity/v3/roles/:role_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const r = load(param(req, 'role_id'));
-    const fwd = forwardIfRemote(ic, r.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, r.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'role');
     requireUnchanged(b, 'domain_id', r.domain_id, 'The domain of a role cannot be changed.');
@@ -120,7 +112,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
   app.delete('/identity/v3/roles/:role_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const r = load(param(req, 'role_id'));
-    const fwd = forwardIfRemote(ic, r.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, r.owner, req, reply);
     if (fwd) return fwd;
     site.store.tx(() => {
       const rows = db.prepare('SELECT id, owner FROM role_assignments WHERE role_id = ?').all(r.id) as {
