@@ -133,8 +133,8 @@ export function defineRpc<Req extends object, Rep>(def: RpcDefinition): Rpc<Req,
           `The ${name} request to ${target} is too large (${data.byteLength} bytes, over the fabric's limit of ${fabric.maxPayload}).`,
         )
       );
-    let raw: Uint8Array;
     opts.sent?.();
+    let raw: Uint8Array;
     try {
       raw = await fabric.request(opts.subject ?? subject(target), data, opts.timeoutMs);
     } catch (e) {
