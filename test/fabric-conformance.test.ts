@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { systemClock } from '../src/core/ports.ts';
 import type { Fabric, FabricMessage } from '../src/fabric/fabric.ts';
-import { FabricError, FabricErrorCode } from '../src/fabric/fabric.ts';
+import { FabricError, FabricErrorCode, RemoteHandlerError } from '../src/fabric/fabric.ts';
+import { CloudError, NotFound } from '../src/core/errors.ts';
+import { RemoteCloudError, RpcVersionMismatch, defineRpc } from '../src/fabric/rpc.ts';
 import { MemoryNetwork } from '../src/fabric/memory/network.ts';
 import { NatsFabric } from '../src/fabric/nats/nats-fabric.ts';
 import { Events } from 'nats';
@@ -239,8 +241,10 @@ for (const make of [memoryHarness, natsHarness]) {
         const res = await settlesWithin(a!.request(`atoll.${b!.site}.rpc.flaky`, bytes(payload), 5000), 1000);
         assert.equal(res.status, 'rejected', `a responder that fails with ${payload} must not answer`);
         if (res.status === 'rejected') {
-          assert.ok(res.reason instanceof Error);
-          assert.match(res.reason.message, /boom/);
+          // The same error on both fabrics: the message as data, never the responder's own object.
+          assert.ok(res.reason instanceof RemoteHandlerError, `got ${String(res.reason)}`);
+          assert.equal(res.reason.message, payload === 'throw' ? 'boom' : 'async boom');
+          assert.equal(res.reason.status, 500);
         }
       }
       assert.equal(text(await a!.request(`atoll.${b!.site}.rpc.flaky`, bytes('ok'), 2000)), 'fine');
@@ -295,6 +299,125 @@ for (const make of [memoryHarness, natsHarness]) {
           Array.from({ length: n }, (_, i) => i),
         );
       }
+    });
+
+    /** What a caller of defineRpc sees, as plain data: the same on both fabrics. */
+    const outcome = async (p: Promise<unknown>): Promise<Record<string, unknown>> => {
+      const res = await settlesWithin(p, 2000);
+      if (res.status === 'fulfilled') return { ok: res.value };
+      const e = res.reason as CloudError & { site?: string };
+      assert.ok(e instanceof CloudError, `expected a CloudError, got ${String(e)}`);
+      return {
+        class: e.constructor.name,
+        status: e.status,
+        message: e.message,
+        site: e.site,
+        detailType: e.detailType,
+      };
+    };
+
+    it('defineRpc: a result, a thrown CloudError and a thrown bug reach the caller alike', T, async () => {
+      const [a, b] = await sites(2);
+      const echo = defineRpc<{ say: string }, { heard: string }>({ name: 'echo', version: 1 });
+      echo.serve(b!, (req) => {
+        if (req.say === 'missing') throw new NotFound('No such thing.', 'ThingNotFound');
+        if (req.say === 'bug') throw new TypeError('x is undefined');
+        return { heard: `${req.say} (v${req.v})` };
+      });
+      await h.settle([a!, b!]);
+      const call = (say: string) => echo.call(a!, b!.site, { say }, { timeoutMs: 2000 });
+      assert.deepEqual(await outcome(call('hi')), { ok: { heard: 'hi (v1)' } });
+      assert.deepEqual(await outcome(call('missing')), {
+        class: RemoteCloudError.name,
+        status: 404,
+        message: 'No such thing.',
+        site: b!.site,
+        detailType: 'ThingNotFound',
+      });
+      assert.deepEqual(await outcome(call('bug')), {
+        class: RemoteCloudError.name,
+        status: 500,
+        message: `echo request failed at ${b!.site}: TypeError: x is undefined`,
+        site: b!.site,
+        detailType: undefined,
+      });
+      assert.deepEqual(await outcome(call('again')), { ok: { heard: 'again (v1)' } });
+    });
+
+    it(
+      'defineRpc: a version mismatch is refused at either end with a 503 naming the other site',
+      T,
+      async () => {
+        const [a, b] = await sites(2);
+        const v1 = defineRpc<{ n: number }, number>({ name: 'count', version: 1 });
+        const v2 = defineRpc<{ n: number }, number>({ name: 'count', version: 2 });
+        let ran = 0;
+        v2.serve(b!, (req) => ++ran + req.n);
+        v1.serve(a!, (req) => ++ran + req.n);
+        await h.settle([a!, b!]);
+        // An old caller of a new server: the server refuses it without running the handler.
+        assert.deepEqual(await outcome(v1.call(a!, b!.site, { n: 1 }, { timeoutMs: 2000 })), {
+          class: RpcVersionMismatch.name,
+          status: 503,
+          message: `Site ${b!.site} speaks version 2 of the count protocol, not version 1.`,
+          site: b!.site,
+          detailType: undefined,
+        });
+        // A new caller of an old server: the old one refuses it too.
+        assert.deepEqual(await outcome(v2.call(b!, a!.site, { n: 1 }, { timeoutMs: 2000 })), {
+          class: RpcVersionMismatch.name,
+          status: 503,
+          message: `Site ${a!.site} speaks version 1 of the count protocol, not version 2.`,
+          site: a!.site,
+          detailType: undefined,
+        });
+        // A server that answers in another envelope version is refused by the caller.
+        b!.serve(`atoll.${b!.site}.rpc.old`, () => bytes(JSON.stringify({ v: 7, ok: true, result: 1 })));
+        await h.settle([a!, b!]);
+        const old = defineRpc<{ n: number }, number>({ name: 'old', version: 1 });
+        assert.deepEqual(await outcome(old.call(a!, b!.site, { n: 1 }, { timeoutMs: 2000 })), {
+          class: RpcVersionMismatch.name,
+          status: 503,
+          message: `Site ${b!.site} answered in version 7 of the old protocol; this site speaks version 1.`,
+          site: b!.site,
+          detailType: undefined,
+        });
+        assert.equal(ran, 0);
+      },
+    );
+
+    it('defineRpc: a timeout and a missing responder are a 503 naming the target', T, async () => {
+      const [a, b] = await sites(2);
+      const slow = defineRpc<object, string>({ name: 'slow', version: 1 });
+      slow.serve(b!, async () => {
+        await sleep(800);
+        return 'too late';
+      });
+      await h.settle([a!, b!]);
+      assert.deepEqual(await outcome(slow.call(a!, b!.site, {}, { timeoutMs: 150 })), {
+        class: 'SiteUnavailable',
+        status: 503,
+        message: `Site ${b!.site} is unreachable: slow request timeout`,
+        site: b!.site,
+        detailType: undefined,
+      });
+      assert.deepEqual(
+        await outcome(
+          slow.call(
+            a!,
+            'nowhere',
+            {},
+            { timeoutMs: 1000, unreachable: (why) => `it did not answer (${why})` },
+          ),
+        ),
+        {
+          class: 'SiteUnavailable',
+          status: 503,
+          message: 'Site nowhere is unreachable: it did not answer (no_responders)',
+          site: 'nowhere',
+          detailType: undefined,
+        },
+      );
     });
 
     it('close() stops subscriptions, responders and requests, and fails pending requests', T, async () => {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { decodeJson, encodeJson, subjects } from '../src/fabric/fabric.ts';
 import { MessageSigner } from '../src/federation/signed.ts';
+import { IPAM_PROTOCOL_VERSION } from '../src/services/network/leases.ts';
 import { startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 import { apiFor } from './support/network.ts';
@@ -39,7 +40,7 @@ describe('address-lease requests are signed by their sender', () => {
     );
     return decodeJson<{ ok: boolean; error?: { message?: string } }>(raw);
   };
-  const lease = () => ({ v: 1, op: 'lease', from: 'site-b', subnet_id: subnetId });
+  const lease = () => ({ v: IPAM_PROTOCOL_VERSION, op: 'lease', from: 'site-b', subnet_id: subnetId });
   const leasesOfB = () =>
     cloud.fed.sites[0]!.ctx.store.db.prepare(
       "SELECT count(*) FROM net_ip_blocks WHERE subnet_id = ? AND leased_to_site = 'site-b'",

@@ -9,6 +9,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { systemClock } from '../src/core/ports.ts';
 import { decodeJson, encodeJson, subjects } from '../src/fabric/fabric.ts';
 import { MemoryNetwork } from '../src/fabric/memory/network.ts';
+import { joinRpc } from '../src/federation/membership.ts';
 import { startSite } from '../src/site/launch.ts';
 import type { Site } from '../src/site/site.ts';
 import { ADMIN, eventually } from './support/cloud.ts';
@@ -199,13 +200,17 @@ describe('names: a site name belongs to one site for good (issue 11, class 5)', 
     for (const s of sites) await s.close();
   });
 
-  /** Presents an invite on the join RPC as a newcomer would, under `name`, with a key of its own. */
-  async function redeemAs(token: string, name: string): Promise<{ ok: boolean; error?: string }> {
+  /** Presents an invite on the join RPC as a newcomer would, under `name`, with a key of its own; the
+   * inviter's answer in the RPC envelope (src/fabric/rpc.ts). */
+  async function redeemAs(
+    token: string,
+    name: string,
+  ): Promise<{ ok: boolean; error?: { message: string } }> {
     const t = JSON.parse(Buffer.from(token, 'base64url').toString()) as { s: string; i: string; k: string };
     const key = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const f = net.connect(`imp-${randomUUID().slice(0, 8)}`);
     try {
-      const req = { invite: t.i, secret: t.k, site: name, identityKey: key };
+      const req = { v: joinRpc.version, invite: t.i, secret: t.k, site: name, identityKey: key };
       return decodeJson(await f.request(subjects.rpc(t.s, 'join'), encodeJson(req), 2000));
     } finally {
       await f.close();
@@ -216,7 +221,7 @@ describe('names: a site name belongs to one site for good (issue 11, class 5)', 
     const ta = (await tokenAt(a))!;
     const reply = await redeemAs(await invite(a, ta), 'site-b');
     assert.equal(reply.ok, false);
-    assert.match(reply.error ?? '', /site name site-b is taken/);
+    assert.match(reply.error?.message ?? '', /site name site-b is taken/);
     assert.equal(a.ctx.registry.admittedKey('site-b'), undefined);
     // site-b's new tokens and changes are still accepted at site-a.
     b.ctx.changelog.put('region', { id: 'b-after', description: 'x', parent_region_id: null });
@@ -259,10 +264,10 @@ describe('names: a site name belongs to one site for good (issue 11, class 5)', 
     assert.equal((await redeemAs(inv, 'site-n')).ok, true);
     const again = await redeemAs(inv, 'site-n');
     assert.equal(again.ok, false);
-    assert.match(again.error ?? '', /already used/);
+    assert.match(again.error?.message ?? '', /already used/);
     const other = await redeemAs(await invite(a, ta), 'site-n');
     assert.equal(other.ok, false);
-    assert.match(other.error ?? '', /site name site-n is taken/);
+    assert.match(other.error?.message ?? '', /site name site-n is taken/);
   });
 });
 

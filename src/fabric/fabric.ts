@@ -37,6 +37,25 @@ export class FabricError extends Error {
   }
 }
 
+/**
+ * The error a requester gets when the responder threw: the responder's message (one line), carried as
+ * data, and a status (500). Both fabrics deliver this, never the responder's own error object.
+ */
+export class RemoteHandlerError extends Error {
+  readonly subject: string;
+  readonly status: number;
+  constructor(subject: string, status: number, message: string) {
+    super(message);
+    this.name = 'RemoteHandlerError';
+    this.subject = subject;
+    this.status = status;
+  }
+}
+
+/** A responder's error as a RemoteHandlerError carries it: one line (a NATS header value), at most 1 KiB. */
+export const handlerErrorText = (e: unknown): string =>
+  (e instanceof Error ? e.message : String(e)).replace(/[\r\n]+/g, ' ').slice(0, 1024) || 'error';
+
 /** NATS's default `max_payload` (1 MiB): the largest message a fabric carries unless told otherwise. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
@@ -51,8 +70,8 @@ export interface Fabric {
   /** subscribe and serve throw FabricError Permission when the fabric enforces permissions and the
    * site may not subscribe to `subject` (a fabric that learns it only from its server logs it instead). */
   subscribe(subject: string, handler: (msg: FabricMessage) => void): Unsubscribe;
-  /** Answers requests on `subject`; a thrown error is returned to the caller as a FabricError-free reply
-   * only if the handler encodes it itself, so handlers should catch and encode. */
+  /** Answers requests on `subject`. A thrown error reaches the caller as a RemoteHandlerError with its
+   * message only; services that need typed errors use rpc.ts, which encodes them in the reply. */
   serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array> | Uint8Array): Unsubscribe;
   /** Rejects with FabricError: Timeout after timeoutMs, NoResponders when nobody serves the subject,
    * Permission when the site may not publish on it. */

@@ -11,7 +11,9 @@
  * token) for ten minutes: a retry with the same id gets the first answer and is not applied twice.
  */
 import type { Fabric } from '../fabric/fabric.ts';
-import { FabricError, FabricErrorCode, decodeJson, encodeJson, subjects } from '../fabric/fabric.ts';
+import { FabricErrorCode } from '../fabric/fabric.ts';
+import { RemoteCloudError, RpcErrorCode, defineRpc } from '../fabric/rpc.ts';
+import type { RpcRequest } from '../fabric/rpc.ts';
 import { Conflict, SiteUnavailable, TooLarge } from '../core/errors.ts';
 import type { Replicator } from './replicator.ts';
 import { createHash } from 'node:crypto';
@@ -27,8 +29,10 @@ const IDEMPOTENT_MAX = 10_000;
 /** Round trip assumed for a peer none was measured for yet, ms. */
 const UNMEASURED_RTT_MS = 500;
 
-export interface ForwardedRequest extends SignedFields {
-  v: number;
+/** A forwarded request as the owner receives it (`v` is the RPC's version, see rpc.ts). */
+export type ForwardedRequest = RpcRequest<ForwardedCall>;
+/** What the sender fills in: the caller's request, as it reached the sender. */
+export interface ForwardedCall extends SignedFields {
   from: string;
   method: string;
   url: string;
@@ -42,6 +46,9 @@ export interface ForwardedReply {
   /** base64 */
   body: string;
 }
+
+/** `atoll.<owner>.rpc.http`: the forwarded request -> the owner's HTTP answer. */
+export const httpRpc = defineRpc<ForwardedCall, ForwardedReply>({ name: 'http', version: 2 });
 
 /** Runs a request through this site's own HTTP stack (Fastify's inject). */
 export type LocalHttp = (req: ForwardedRequest) => Promise<ForwardedReply>;
@@ -109,15 +116,14 @@ export class Forwarder {
 
   /** Serves forwarded requests; `refuse` answers those whose sender is not proven (a 403 fault). */
   serve(local: LocalHttp, refuse: (req: ForwardedRequest, why: string) => ForwardedReply): () => void {
-    return this.fabric.serve(subjects.rpc(this.site, 'http'), async (data) => {
-      const req = decodeJson<ForwardedRequest>(data);
+    return httpRpc.serve(this.fabric, async (req) => {
       const why = this.check(req);
       if (why) {
         this.stats.refused++;
-        return encodeJson(refuse(req, why));
+        return refuse(req, why);
       }
       this.stats.served++;
-      return encodeJson(await this.once(req, local));
+      return this.once(req, local);
     });
   }
 
@@ -179,31 +185,35 @@ export class Forwarder {
       const v = req.headers[h];
       if (typeof v === 'string') headers[h] = v;
     }
-    const fwd: ForwardedRequest = { v: 1, from: this.site, method: req.method, url: req.url, headers };
+    const fwd: ForwardedCall = { from: this.site, method: req.method, url: req.url, headers };
     if (req.body !== undefined && req.body !== null)
       fwd.body = Buffer.from(typeof req.body === 'string' ? req.body : req.body).toString('base64');
-    this.signer?.sign(fwd);
-    const data = encodeJson(fwd);
-    // Base64 makes a body a third larger: one near the API's body limit fits in no fabric message.
-    if (data.byteLength > this.fabric.maxPayload)
-      throw new TooLarge(
-        `The request is too large to forward to ${owner}, the site that owns the resource (${data.byteLength} bytes, over the fabric's limit of ${this.fabric.maxPayload}): send it to ${owner} directly.`,
-      );
-    this.stats.forwarded++;
+    const deadline = this.deadlineFor(owner);
     try {
-      return decodeJson<ForwardedReply>(
-        await this.fabric.request(subjects.rpc(owner, 'http'), data, this.deadlineFor(owner)),
-      );
+      return await httpRpc.call(this.fabric, owner, fwd, {
+        timeoutMs: deadline,
+        seal: (m) => this.signer?.sign(m),
+        // Base64 makes a body a third larger: one near the API's body limit fits in no fabric message.
+        tooLarge: (bytes, limit) =>
+          new TooLarge(
+            `The request is too large to forward to ${owner}, the site that owns the resource (${bytes} bytes, over the fabric's limit of ${limit}): send it to ${owner} directly.`,
+          ),
+        sent: () => this.stats.forwarded++,
+        unreachable: (why) => {
+          this.stats.unavailable++;
+          return why === FabricErrorCode.Timeout && req.method !== 'GET' && req.method !== 'HEAD'
+            ? `no answer within ${deadline} ms, so the outcome is unknown: the write may have been applied there. ` +
+                'Check before retrying, or retry with the same X-OpenStack-Request-ID, which the owner applies once.'
+            : why;
+        },
+      });
     } catch (e) {
-      this.stats.unavailable++;
-      const why = e instanceof FabricError ? e.code : String(e);
-      if (why === FabricErrorCode.Timeout && req.method !== 'GET' && req.method !== 'HEAD')
-        throw new SiteUnavailable(
-          owner,
-          `no answer within ${this.deadlineFor(owner)} ms, so the outcome is unknown: the write may have been applied there. ` +
-            'Check before retrying, or retry with the same X-OpenStack-Request-ID, which the owner applies once.',
-        );
-      throw new SiteUnavailable(owner, why);
+      // The owner failed to run it (no HTTP answer, nothing remembered): as unreachable, a retry runs again.
+      if (e instanceof RemoteCloudError && e.code === RpcErrorCode.Internal) {
+        this.stats.unavailable++;
+        throw new SiteUnavailable(owner, e.message);
+      }
+      throw e;
     }
   }
 }

@@ -7,10 +7,10 @@
  * No central authority is involved at run time: any member can admit, and trust follows admissions.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { BadRequest, Conflict, Forbidden, NotFound } from '../core/errors.ts';
+import { BadRequest, CloudError, Conflict, Forbidden, NotFound } from '../core/errors.ts';
 import type { Clock, Ids } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
-import { decodeJson, encodeJson, subjects } from '../fabric/fabric.ts';
+import { RemoteCloudError, defineRpc } from '../fabric/rpc.ts';
 import type { Store } from '../store/db.ts';
 import type { ChangeLog } from './changelog.ts';
 import type { SiteRegistry } from './registry.ts';
@@ -33,13 +33,14 @@ export interface JoinRequest {
   identityKey: string;
 }
 export interface JoinReply {
-  ok: boolean;
-  error?: string;
   /** site -> identity key, as the inviter trusts them (the newcomer's anchors) */
-  anchors?: Record<string, string>;
+  anchors: Record<string, string>;
   /** The membership authority the newcomer must take admissions and evictions from (origin.ts). */
   authority?: string;
 }
+
+/** `atoll.<inviter>.rpc.join`: an invite presented -> the anchors; a refusal is an error (rpc.ts). */
+export const joinRpc = defineRpc<JoinRequest, JoinReply>({ name: 'join', version: 2 });
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -115,7 +116,7 @@ export class Membership {
           identity_key: req.identityKey,
           admitted_at: this.clock.now(),
         });
-      return { ok: true, anchors: this.trusted(), authority: this.registry.authority() ?? this.site };
+      return { anchors: this.trusted(), authority: this.registry.authority() ?? this.site };
     });
   }
 
@@ -148,15 +149,19 @@ export class Membership {
       site: this.site,
       identityKey: this.registry.identity().publicKey,
     };
-    const reply = decodeJson<JoinReply>(
-      await fabric.request(subjects.rpc(t.s, 'join'), encodeJson(req), timeoutMs),
-    );
-    if (!reply.ok || !reply.anchors)
-      throw new Forbidden(`join refused by ${t.s}: ${reply.error ?? 'no reason'}`);
+    let reply: JoinReply;
+    try {
+      reply = await joinRpc.call(fabric, t.s, req, { timeoutMs });
+    } catch (e) {
+      // Whatever the inviter answered against it (a 403, 409, 400 there) is a refusal here.
+      if (e instanceof RemoteCloudError) throw new Forbidden(`join refused by ${t.s}: ${e.message}`);
+      throw e;
+    }
+    if (!reply.anchors) throw new Forbidden(`join refused by ${t.s}: no reason`);
     if (t.f && sha(reply.anchors[t.s] ?? '') !== t.f)
       throw new Forbidden(`${t.s} answered with another identity key`);
     this.store.tx(() => {
-      for (const [site, key] of Object.entries(reply.anchors!))
+      for (const [site, key] of Object.entries(reply.anchors))
         this.store.db
           .prepare('INSERT OR IGNORE INTO site_anchors (site, identity_key, added_at) VALUES (?, ?, ?)')
           .run(site, key, this.clock.now());
@@ -167,15 +172,8 @@ export class Membership {
   }
 
   serveJoin(fabric: Fabric): () => void {
-    return fabric.serve(subjects.rpc(this.site, 'join'), (data) => {
-      try {
-        return encodeJson(this.redeem(decodeJson<JoinRequest>(data)));
-      } catch (e) {
-        return encodeJson({
-          ok: false,
-          error: e instanceof Error ? e.message : String(e),
-        } satisfies JoinReply);
-      }
+    return joinRpc.serve(fabric, (req) => this.redeem(req), {
+      internal: (e) => new CloudError(500, e instanceof Error ? e.message : String(e)),
     });
   }
 

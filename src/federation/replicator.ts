@@ -52,10 +52,24 @@ export interface PullReply {
 }
 
 /** Signs this site's batches and checks other sites'. */
+export const SealRefusalCode = {
+  /** Forged, altered, or from an evicted or never admitted origin: nothing of it applies. */
+  Refused: 'refused',
+  /** Not an attack: this site has not met the origin yet; pull its log from the start. */
+  NotMetYet: 'not_met_yet',
+} as const;
+export type SealRefusalCode = (typeof SealRefusalCode)[keyof typeof SealRefusalCode];
+
+/** Why a batch must not be applied. */
+export interface SealRefusal {
+  code: SealRefusalCode;
+  why: string;
+}
+
 export interface ChangeSealer {
   seal(body: string): string;
   /** Why the batch must not be applied (forged, altered, unknown or evicted origin), or undefined. */
-  open(origin: string, body: string, sig: string, changes: Change[]): string | undefined;
+  open(origin: string, body: string, sig: string, changes: Change[]): SealRefusal | undefined;
 }
 
 /** For tests of replication alone: signs nothing, trusts everything. */
@@ -408,14 +422,14 @@ export class Replicator {
       return this.forged(origin, 'batch body is not JSON');
     }
     if (!Array.isArray(changes)) return this.forged(origin, 'batch body is not a list');
-    const why = this.sealer.open(origin, m.body, m.sig, changes);
-    if (why?.startsWith('not-yet: ')) {
+    const refusal = this.sealer.open(origin, m.body, m.sig, changes);
+    if (refusal?.code === SealRefusalCode.NotMetYet) {
       // Not an attack: this site has not met the origin yet; its log starts with its registry row.
-      this.log.debug({ origin, why }, 'batch from a site not met yet');
+      this.log.debug({ origin, why: refusal.why }, 'batch from a site not met yet');
       queueMicrotask(() => this.pull(origin));
       return undefined;
     }
-    return why ? this.forged(origin, why) : changes;
+    return refusal ? this.forged(origin, refusal.why) : changes;
   }
 
   /** Origins and reasons already logged: an evicted site that keeps pushing is one line, not one a second. */

@@ -13,13 +13,13 @@
 import { createPublicKey, sign, verify, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Change } from './changelog.ts';
-import type { ChangeSealer } from './replicator.ts';
+import type { ChangeSealer, SealRefusal } from './replicator.ts';
+import { SealRefusalCode } from './replicator.ts';
 import type { SiteRegistry } from './registry.ts';
 
 export type TrustMode = 'open' | 'admitted';
 
-/** Prefix of a refusal that is not an attack: the receiver should pull the origin's log from the start. */
-export const NOT_YET = 'not-yet: ';
+const refused = (why: string): SealRefusal => ({ code: SealRefusalCode.Refused, why });
 
 export class SiteSealer implements ChangeSealer {
   private registry: SiteRegistry;
@@ -52,17 +52,20 @@ export class SiteSealer implements ChangeSealer {
     return t;
   }
 
-  open(origin: string, body: string, sig: string, changes: Change[]): string | undefined {
+  open(origin: string, body: string, sig: string, changes: Change[]): SealRefusal | undefined {
     const t = this.trustOf(origin);
-    if (t.evicted) return `site ${origin} was evicted`;
+    if (t.evicted) return refused(`site ${origin} was evicted`);
     let pem = t.pem;
-    if (!pem && this.mode === 'admitted') return `site ${origin} was never admitted`;
+    if (!pem && this.mode === 'admitted') return refused(`site ${origin} was never admitted`);
     if (!pem) {
       // Trust on first use: the batch must carry the origin's own registry row with its identity key.
       const own = changes.find((c) => c.kind === 'site' && c.id === origin && c.op === 'put');
       const carried = own?.row?.identity_key;
       if (typeof carried !== 'string' || !carried)
-        return `${NOT_YET}unknown site ${origin}: pull its log from the start`;
+        return {
+          code: SealRefusalCode.NotMetYet,
+          why: `unknown site ${origin}: pull its log from the start`,
+        };
       pem = carried;
     }
     let entry = this.keys.get(origin);
@@ -70,7 +73,7 @@ export class SiteSealer implements ChangeSealer {
       try {
         entry = { pem, key: createPublicKey(pem) };
       } catch {
-        return `identity key of ${origin} is not a public key`;
+        return refused(`identity key of ${origin} is not a public key`);
       }
       this.keys.set(origin, entry);
     }
@@ -80,11 +83,12 @@ export class SiteSealer implements ChangeSealer {
     } catch {
       ok = false;
     }
-    if (!ok) return `signature does not verify with the identity key of ${origin} (forged or altered)`;
+    if (!ok)
+      return refused(`signature does not verify with the identity key of ${origin} (forged or altered)`);
     // A batch may not replace the origin's own identity key: that needs a new admission.
     for (const c of changes)
       if (c.kind === 'site' && c.id === origin && c.row && c.row.identity_key !== pem)
-        return `batch tries to change the identity key of ${origin}`;
+        return refused(`batch tries to change the identity key of ${origin}`);
     return undefined;
   }
 }

@@ -17,9 +17,11 @@ import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import type { Fabric } from '../../src/fabric/fabric.ts';
 import { decodeJson, encodeJson, subjects } from '../../src/fabric/fabric.ts';
+import type { RpcReply } from '../../src/fabric/rpc.ts';
 import { NatsFabric } from '../../src/fabric/nats/nats-fabric.ts';
 import type { KindSpec, Row } from '../../src/federation/changelog.ts';
 import type { ForwardedReply, ForwardedRequest } from '../../src/federation/forward.ts';
+import { httpRpc } from '../../src/federation/forward.ts';
 import { admissionKind, evictionKind, siteKind } from '../../src/federation/registry.ts';
 import type { Heartbeat } from '../../src/federation/replicator.ts';
 import { PROTOCOL_VERSION } from '../../src/federation/replicator.ts';
@@ -166,7 +168,7 @@ export async function signedForward(
   const me = siteIdentity(db);
   const { json, ...given } = req;
   const fwd: ForwardedRequest = {
-    v: 1,
+    v: httpRpc.version,
     from: me.site,
     headers: {},
     ...(json !== undefined ? { body: Buffer.from(JSON.stringify(json)).toString('base64') } : {}),
@@ -176,8 +178,11 @@ export async function signedForward(
   };
   if (json !== undefined) fwd.headers = { 'content-type': 'application/json', ...fwd.headers };
   if (opts.sign !== false) fwd.sig = signJson(me.privateKey, fwd);
-  const reply = await fabric.request(subjects.rpc(to, 'http'), encodeJson(fwd), opts.timeoutMs ?? 5000);
-  return decodeJson<ForwardedReply>(reply);
+  const raw = await fabric.request(subjects.rpc(to, 'http'), encodeJson(fwd), opts.timeoutMs ?? 5000);
+  // The owner's answer comes in the RPC envelope (src/fabric/rpc.ts).
+  const reply = decodeJson<RpcReply<ForwardedReply>>(raw);
+  if (!reply.ok) throw new Error(`${reply.error.code}: ${reply.error.message}`);
+  return reply.result;
 }
 
 /** A compact JWS as TokenService.issue makes it, signed by any Ed25519 key under any kid. */

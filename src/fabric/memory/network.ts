@@ -11,7 +11,14 @@
  */
 import type { Clock } from '../../core/ports.ts';
 import type { Fabric, FabricMessage, Unsubscribe } from '../fabric.ts';
-import { DEFAULT_MAX_PAYLOAD, FabricError, FabricErrorCode, subjectMatches } from '../fabric.ts';
+import {
+  DEFAULT_MAX_PAYLOAD,
+  FabricError,
+  FabricErrorCode,
+  RemoteHandlerError,
+  handlerErrorText,
+  subjectMatches,
+} from '../fabric.ts';
 import type { SubjectPermissions } from '../permissions.ts';
 import { mayPublish, maySubscribe, sitePermissions } from '../permissions.ts';
 
@@ -346,9 +353,10 @@ export class MemoryFabric implements Fabric {
               finish(() => resolve(reply)),
             );
           },
+          // As over NATS: the caller gets the responder's message as data, not its error object.
           (err: unknown) =>
             this.net.send(target.site, this.site, `_reply.${subject}`, 64, () =>
-              finish(() => reject(err instanceof Error ? err : new Error(String(err)))),
+              finish(() => reject(new RemoteHandlerError(subject, 500, handlerErrorText(err)))),
             ),
         );
       });

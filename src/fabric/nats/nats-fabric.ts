@@ -20,7 +20,13 @@ import type { Msg, NatsConnection, Subscription, TlsOptions } from 'nats';
 import type { Logger } from '../../core/ports.ts';
 import { silentLogger } from '../../core/ports.ts';
 import type { Fabric, FabricMessage, Unsubscribe } from '../fabric.ts';
-import { DEFAULT_MAX_PAYLOAD, FabricError, FabricErrorCode } from '../fabric.ts';
+import {
+  DEFAULT_MAX_PAYLOAD,
+  FabricError,
+  FabricErrorCode,
+  RemoteHandlerError,
+  handlerErrorText,
+} from '../fabric.ts';
 import type { SubjectPermissions } from '../permissions.ts';
 import { inboxPrefix, mayPublish, maySubscribe, sitePermissions } from '../permissions.ts';
 
@@ -60,17 +66,7 @@ export const SERVICE_ERROR_CODE = 'Nats-Service-Error-Code';
 /** Queue group of every responder, so that one request gets one answer, as on the memory fabric. */
 const RESPONDERS_QUEUE = 'atoll';
 
-/** The error a caller gets when the responder threw: the responder's message, carried as data. */
-export class RemoteHandlerError extends Error {
-  readonly subject: string;
-  readonly status: number;
-  constructor(subject: string, status: number, message: string) {
-    super(message);
-    this.name = 'RemoteHandlerError';
-    this.subject = subject;
-    this.status = status;
-  }
-}
+export { RemoteHandlerError };
 
 /** Maps a nats.js error to a FabricError; anything else is returned unchanged. */
 export function toFabricError(err: unknown, subject: string, timeoutMs: number): unknown {
@@ -240,7 +236,7 @@ export class NatsFabric implements Fabric {
                 this.log.warn({ subject: msg.subject, err: String(e) }, 'responder failed');
                 const h = headers();
                 h.set(SERVICE_ERROR_CODE, '500');
-                h.set(SERVICE_ERROR, oneLine(e instanceof Error ? e.message : String(e)));
+                h.set(SERVICE_ERROR, handlerErrorText(e));
                 this.reply(msg, EMPTY, h);
               },
             );
@@ -359,6 +355,3 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
     clearTimeout(timer);
   }
 }
-
-/** Header values cannot carry CR or LF. */
-const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 1024) || 'error';

@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CloudError } from '../../core/errors.ts';
 import { BadRequest } from '../../core/errors.ts';
 import type { SiteContext } from './module.ts';
+import { forwardIfRemote } from './owner.ts';
 
 /**
  * Forwards the create of a `kind` row to its namespace's home site and returns that reply, or returns
@@ -23,7 +24,7 @@ export function forwardToHome(
 ): Promise<FastifyReply> | undefined {
   const home = ctx.changelog.homeOf(kind, row);
   if (home === undefined) throw unknown();
-  return ctx.owns(home) ? undefined : ctx.forwardTo(home, req, reply);
+  return forwardIfRemote(ctx, home, req, reply);
 }
 
 /** Nova's answer for a quota set of a project the cloud does not know (Cinder and Neutron alike here). */

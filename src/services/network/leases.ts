@@ -7,37 +7,43 @@
  * (it does not wait for replication) and allocates from it in local transactions, even when cut off.
  * An owner with no free address left asks a lessee to give back a block it holds empty (`recall`,
  * served by the lessee): the lessee stops allocating from it and the owner takes it back under the same
- * rule as a return. Replies are data: `{ok: true, ...}` or `{ok: false, error: ErrorData}`.
+ * rule as a return. Requests and replies travel in the RPC envelope of src/fabric/rpc.ts.
  */
-import type { ErrorData } from '../../core/errors.ts';
 import type { TimerHandle } from '../../core/ports.ts';
 import { every, sleep } from '../../core/ports.ts';
 import { CloudError, Conflict, Forbidden, NotFound, SiteUnavailable } from '../../core/errors.ts';
-import { FabricError, decodeJson, encodeJson, subjects } from '../../fabric/fabric.ts';
 import type { Unsubscribe } from '../../fabric/fabric.ts';
+import { defineRpc } from '../../fabric/rpc.ts';
 import type { SiteContext } from '../common/module.ts';
 import type { BlockRow, Ipam, LeaseGrant, LeaseRow, SubnetForIpam } from './store/ipam.ts';
 import { NeedLease, ipAllocationFailed } from './store/ipam.ts';
 import { NetKind } from './store/schema.ts';
 
-export const IPAM_PROTOCOL_VERSION = 1;
+/** 2: replies in the one RPC envelope of fabric/rpc.ts (1 was this protocol's own reply shape). */
+export const IPAM_PROTOCOL_VERSION = 2;
 
 /** A lessee's request to a subnet's owner. */
 export type IpamRequest =
-  | { v: number; op: 'lease'; from: string; subnet_id: string; ip?: string }
-  | { v: number; op: 'renew'; from: string; block_id: string; lease_id: string }
+  | { op: 'lease'; from: string; subnet_id: string; ip?: string }
+  | { op: 'renew'; from: string; block_id: string; lease_id: string }
   /** `head`: the lessee's change-log head once the block was marked returning; the owner reclaims only
    * after it applied the lessee's log that far (so it has seen every allocation the lessee made). */
-  | { v: number; op: 'return'; from: string; block_id: string; lease_id: string; head: number }
+  | { op: 'return'; from: string; block_id: string; lease_id: string; head: number }
   /** Sent by the owner to a lessee: give back this grant if it is empty. The lessee answers `returning`
    * with its log head once it stopped allocating from it (as for `return`), or `in-use` / `gone`. */
-  | { v: number; op: 'recall'; from: string; block_id: string; lease_id: string };
+  | { op: 'recall'; from: string; block_id: string; lease_id: string };
 
 export type LeaseState = 'leased' | 'returned' | 'pending' | 'gone' | 'returning' | 'in-use';
 
-export type IpamReply =
-  | { v: number; ok: true; block?: LeaseGrant; state?: LeaseState; head?: number }
-  | { v: number; ok: false; error: ErrorData };
+/** What the other end answers (errors travel as CloudErrors, see rpc.ts). */
+export interface IpamReply {
+  block?: LeaseGrant;
+  state?: LeaseState;
+  head?: number;
+}
+
+/** `atoll.<site>.rpc.ipam`, signed by its sender (federation/signed.ts). */
+export const ipamRpc = defineRpc<IpamRequest, IpamReply>({ name: 'ipam', version: IPAM_PROTOCOL_VERSION });
 
 /** How many empty blocks an owner with no room asks back at once. */
 const RECALL_BATCH = 4;
@@ -107,24 +113,21 @@ export class LeaseAgent {
   }
 
   start(): void {
-    this.stopServing = this.ctx.fabric.serve(subjects.rpc(this.ctx.name, 'ipam'), async (data) => {
-      let reply: IpamReply;
-      try {
-        const req = decodeJson<IpamRequest>(data);
+    this.stopServing = ipamRpc.serve(
+      this.ctx.fabric,
+      (req) => {
         // The sender signs its request (a site could otherwise lease, renew or return in another's name).
         const refused = this.ctx.signer.refusal(req);
         if (refused) throw new Forbidden(`Address lease request refused: ${refused}.`);
-        reply = await this.answer(req);
-      } catch (e) {
-        const err =
-          e instanceof CloudError
-            ? e
-            : new CloudError(500, `lease request failed at ${this.ctx.name}: ${String(e)}`);
-        if (!(e instanceof CloudError)) this.ctx.log.error({ err: String(e) }, 'ipam request failed');
-        reply = { v: IPAM_PROTOCOL_VERSION, ok: false, error: err.toData() };
-      }
-      return encodeJson(reply);
-    });
+        return this.answer(req);
+      },
+      {
+        internal: (e) => {
+          this.ctx.log.error({ err: String(e) }, 'ipam request failed');
+          return new CloudError(500, `lease request failed at ${this.ctx.name}: ${String(e)}`);
+        },
+      },
+    );
     // The owner's block row is the truth: a grant whose reply was lost arrives here, a renewal's new
     // expiry too, and a reclaimed block disappears from our leases once we stopped using it.
     this.ctx.onRemoteChange([NetKind.IpBlock, NetKind.Subnet], (kind, id) => this.onReplica(kind, id));
@@ -207,28 +210,17 @@ export class LeaseAgent {
     }
   }
 
-  private async call(
-    owner: string,
-    req: IpamRequest,
-    timeoutMs = this.opts.timeoutMs,
-  ): Promise<IpamReply & { ok: true }> {
+  private async call(owner: string, req: IpamRequest, timeoutMs = this.opts.timeoutMs): Promise<IpamReply> {
     if (!this.ctx.replicator.isUp(owner))
       throw new SiteUnavailable(owner, `it leases the address blocks ${this.ctx.name} needs`);
-    let raw: Uint8Array;
-    try {
-      raw = await this.ctx.fabric.request(
-        subjects.rpc(owner, 'ipam'),
-        encodeJson(this.ctx.signer.sign({ ...req })),
-        timeoutMs,
-      );
-    } catch (e) {
-      this.stats.failed++;
-      if (e instanceof FabricError) throw new SiteUnavailable(owner, `lease request ${e.code}`);
-      throw e;
-    }
-    const reply = decodeJson<IpamReply>(raw);
-    if (!reply.ok) throw CloudError.fromData(reply.error);
-    return reply;
+    return ipamRpc.call(this.ctx.fabric, owner, req, {
+      timeoutMs,
+      seal: (m) => this.ctx.signer.sign(m),
+      unreachable: (why) => {
+        this.stats.failed++;
+        return `lease request ${why}`;
+      },
+    });
   }
 
   private async request(subnetId: string, ip?: string): Promise<void> {
@@ -241,7 +233,6 @@ export class LeaseAgent {
     }
     this.stats.requested++;
     const reply = await this.call(s.owner, {
-      v: IPAM_PROTOCOL_VERSION,
       op: 'lease',
       from: this.ctx.name,
       subnet_id: subnetId,
@@ -315,7 +306,6 @@ export class LeaseAgent {
 
   private async renew(l: LeaseRow): Promise<void> {
     const reply = await this.call(l.lessor, {
-      v: IPAM_PROTOCOL_VERSION,
       op: 'renew',
       from: this.ctx.name,
       block_id: l.id,
@@ -355,7 +345,6 @@ export class LeaseAgent {
     const l = this.ctx.store.tx(() => this.stopUsing(l0.id, l0.lease_id));
     if (!l) return;
     const reply = await this.call(l.lessor, {
-      v: IPAM_PROTOCOL_VERSION,
       op: 'return',
       from: this.ctx.name,
       block_id: l.id,
@@ -436,10 +425,9 @@ export class LeaseAgent {
 
   private async recallOne(b: BlockRow, deadline: number): Promise<boolean> {
     const lessee = String(b.leased_to_site);
-    let reply: IpamReply & { ok: true };
+    let reply: IpamReply;
     try {
       const req = {
-        v: IPAM_PROTOCOL_VERSION,
         op: 'recall' as const,
         from: this.ctx.name,
         block_id: b.id,
@@ -493,15 +481,11 @@ export class LeaseAgent {
   }
 
   private serve(req: IpamRequest): IpamReply {
-    if (req.v !== IPAM_PROTOCOL_VERSION)
-      throw new CloudError(400, `ipam protocol version ${String(req.v)} is not supported`);
     const from = String(req.from);
     if (this.ctx.registry.isEvicted(from)) throw new Forbidden(`Site ${from} was evicted.`);
     if (from === this.ctx.name) throw new Conflict('a site does not lease to itself over the fabric');
     const now = this.ctx.clock.now();
     const ok = (block: BlockRow | undefined, state: LeaseState): IpamReply => ({
-      v: IPAM_PROTOCOL_VERSION,
-      ok: true,
       state,
       ...(block ? { block: grantOf(block) } : {}),
     });

@@ -4,11 +4,18 @@
  * carry thousands of fake hosts; each request is still addressed to one host's own subject.
  */
 import type { Fabric } from '../../../fabric/fabric.ts';
-import { FabricError, decodeJson, encodeJson, subjects } from '../../../fabric/fabric.ts';
-import { CloudError, SiteUnavailable } from '../../../core/errors.ts';
-import type { ComputeDriver, DriverOp, HostRpc, HostRpcReply, InstanceSpec } from './driver.ts';
+import { subjects } from '../../../fabric/fabric.ts';
+import { defineRpc } from '../../../fabric/rpc.ts';
+import { CloudError } from '../../../core/errors.ts';
+import type { ComputeDriver, DriverOp, HostRpc, InstanceSpec } from './driver.ts';
 
 export const hostSubject = (site: string, host: string) => subjects.rpc(site, `host.${host}`);
+
+/** `atoll.<site>.rpc.host.<host>`: one driver operation on one host; a driver failure is a 500 with its message. */
+export const hostRpc = defineRpc<HostRpc & { host: string }, { powerState: number; data?: string }>({
+  name: 'host',
+  version: 2,
+});
 
 export class HostAgentPool {
   private hosts = new Set<string>();
@@ -26,22 +33,19 @@ export class HostAgentPool {
 
   start(): void {
     const prefix = subjects.rpc(this.site, 'host.');
-    this.stop = this.fabric.serve(subjects.rpc(this.site, 'host.*'), async (data) => {
-      let reply: HostRpcReply;
-      try {
-        const req = decodeJson<HostRpc & { host: string }>(data);
+    this.stop = hostRpc.serve(
+      this.fabric,
+      async (req) => {
         const h = req.host;
         if (!this.hosts.has(h)) throw new Error(`host ${h} is not served here (${prefix})`);
         const r = await this.driver.run(h, req.op, req.instance);
-        reply = { ok: true, powerState: r.powerState, ...(r.data !== undefined ? { data: r.data } : {}) };
-      } catch (e) {
-        reply = {
-          ok: false,
-          error: { type: 'DriverError', message: (e as Error).message, retryable: false },
-        };
-      }
-      return encodeJson(reply);
-    });
+        return { powerState: r.powerState, ...(r.data !== undefined ? { data: r.data } : {}) };
+      },
+      {
+        subject: subjects.rpc(this.site, 'host.*'),
+        internal: (e) => new CloudError(500, (e as Error).message),
+      },
+    );
   }
 
   close(): void {
@@ -50,7 +54,7 @@ export class HostAgentPool {
 }
 
 /** The controller's side: one call to one host's agent, errors come back as CloudError. */
-export async function callHost(
+export function callHost(
   fabric: Fabric,
   site: string,
   host: string,
@@ -58,16 +62,14 @@ export async function callHost(
   instance: InstanceSpec,
   timeoutMs: number,
 ): Promise<{ powerState: number; data?: string }> {
-  let raw: Uint8Array;
-  try {
-    raw = await fabric.request(hostSubject(site, host), encodeJson({ op, instance, host }), timeoutMs);
-  } catch (e) {
-    throw new SiteUnavailable(
-      site,
-      `compute host ${host} did not answer: ${e instanceof FabricError ? e.code : String(e)}`,
-    );
-  }
-  const r = decodeJson<HostRpcReply>(raw);
-  if (!r.ok) throw new CloudError(500, r.error.message);
-  return r.data !== undefined ? { powerState: r.powerState, data: r.data } : { powerState: r.powerState };
+  return hostRpc.call(
+    fabric,
+    site,
+    { op, instance, host },
+    {
+      timeoutMs,
+      subject: hostSubject(site, host),
+      unreachable: (why) => `compute host ${host} did not answer: ${why}`,
+    },
+  );
 }

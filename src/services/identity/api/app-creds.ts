@@ -97,7 +97,7 @@ export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext)
     const { ctx, u, owner } = subject(req, false);
     requireNotRestrictedAppCred(ctx, unrestrictedToken(ctx.applicationCredentialId));
     if (!ctx.projectId) throw new BadRequest('An application credential needs a project-scoped token.');
-    const fwd = forwardIfRemote(ic, owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'application_credential');
     const name = reqStr(b, 'name', { max: 255 });
@@ -126,7 +126,7 @@ export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext)
     const { ctx, u, owner } = subject(req, true);
     requireNotRestrictedAppCred(ctx, unrestrictedToken(ctx.applicationCredentialId));
     const a = load(u.id, param(req, 'id'));
-    const fwd = forwardIfRemote(ic, a.owner ?? owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, a.owner ?? owner, req, reply);
     if (fwd) return fwd;
     deleteAppCred(ic, a.id);
     return reply.code(204).send();

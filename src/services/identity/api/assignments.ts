@@ -106,7 +106,7 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
       const { ctx, t, a, role, actorDomain } = resolveGrant(req, actor, target);
       requireGrantor(ctx, t.domainId, actorDomain);
       checkAssignable(role, t.domainId);
-      const fwd = forwardIfRemote(ic, t.owner, req, reply);
+      const fwd = forwardIfRemote(ic.site, t.owner, req, reply);
       if (fwd) return fwd;
       grant(ic, a, inherited);
       return reply.code(204).send();
@@ -122,7 +122,7 @@ export function registerAssignmentRoutes(app: FastifyInstance, ic: IdentityConte
     app.delete(`${base}/:role_id${suffix}`, async (req, reply) => {
       const { ctx, t, a, actorDomain } = resolveGrant(req, actor, target);
       requireGrantor(ctx, t.domainId, actorDomain);
-      const fwd = forwardIfRemote(ic, t.owner, req, reply);
+      const fwd = forwardIfRemote(ic.site, t.owner, req, reply);
       if (fwd) return fwd;
       revokeGrant(ic, a, inherited);
       return reply.code(204).send();

@@ -5,6 +5,7 @@
  * https://docs.openstack.org/api-ref/identity/v3/
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { forwardIfRemote } from '../../common/owner.ts';
 import type { AuthContext } from '../../../core/auth.ts';
 import { ADMIN_PROJECT } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
@@ -105,19 +106,8 @@ export function adminProjectOwner(ic: IdentityContext): string {
   return p.owner;
 }
 
-/**
- * The federation rule for writes: when another site owns the object, carry the request to it (its
- * answer, or a 503 naming it) and return that reply; return undefined to go on locally.
- */
-export function forwardIfRemote(
-  ic: IdentityContext,
-  owner: string,
-  req: FastifyRequest,
-  reply: FastifyReply,
-): Promise<FastifyReply> | undefined {
-  if (ic.site.owns(owner)) return undefined;
-  return ic.site.forwardTo(owner, req, reply);
-}
+/** Identity's routes forward with the one helper of every service. */
+export { forwardIfRemote };
 
 /**
  * A write to one object inside a domain (user, group, project): authenticate, load it (404), require
@@ -132,7 +122,7 @@ export function domainAdminWrite<T extends { owner: string; domain_id: string }>
     const ctx = ic.site.authenticate(req);
     const row = load(req);
     requireDomainAdmin(ctx, row.domain_id);
-    return forwardIfRemote(ic, row.owner, req, reply) ?? write(row, req, reply);
+    return forwardIfRemote(ic.site, row.owner, req, reply) ?? write(row, req, reply);
   };
 }
 
@@ -164,5 +154,5 @@ export function forwardCreateIfRemote(
 ): Promise<FastifyReply> | undefined {
   const owner = domainOwnerOrThrow(ic, domainId);
   requireDomainAdmin(ctx, domainId);
-  return forwardIfRemote(ic, owner, req, reply);
+  return forwardIfRemote(ic.site, owner, req, reply);
 }

@@ -86,7 +86,7 @@ export function registerDomainRoutes(app: FastifyInstance, ic: IdentityContext):
   app.patch('/identity/v3/domains/:domain_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const d = load(param(req, 'domain_id'));
-    const fwd = forwardIfRemote(ic, d.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, d.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'domain');
     requireUnchanged(b, 'id', d.id, 'The domain id cannot be changed.');
@@ -102,7 +102,7 @@ export function registerDomainRoutes(app: FastifyInstance, ic: IdentityContext):
   app.delete('/identity/v3/domains/:domain_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const d = load(param(req, 'domain_id'));
-    const fwd = forwardIfRemote(ic, d.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, d.owner, req, reply);
     if (fwd) return fwd;
     deleteDomain(ic, d);
     return reply.code(204).send();

@@ -146,7 +146,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
     // Keystone's add_user_to_group: a domain admin adds only its own domain's users.
     requireDomainAdmin(ctx, u.domain_id);
     domainOwnerOrThrow(ic, g.domain_id);
-    const fwd = forwardIfRemote(ic, g.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, g.owner, req, reply);
     if (fwd) return fwd;
     addMember(ic, g.id, u.id);
     return reply.code(204).send();
@@ -162,7 +162,7 @@ export function registerGroupRoutes(app: FastifyInstance, ic: IdentityContext): 
   app.delete('/identity/v3/groups/:group_id/users/:user_id', async (req, reply) => {
     const { ctx, g, u } = membership(req);
     requireDomainAdmin(ctx, g.domain_id);
-    const fwd = forwardIfRemote(ic, g.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, g.owner, req, reply);
     if (fwd) return fwd;
     removeMember(ic, g.id, u.id);
     return reply.code(204).send();

@@ -48,7 +48,7 @@ export function registerImpliedRoleRoutes(app: FastifyInstance, ic: IdentityCont
   app.put(path, async (req, reply) => {
     const { prior, implied } = pair(req);
     checkInference(prior, implied);
-    const fwd = forwardIfRemote(ic, adminProjectOwner(ic), req, reply);
+    const fwd = forwardIfRemote(ic.site, adminProjectOwner(ic), req, reply);
     if (fwd) return fwd;
     createRule(ic, prior, implied);
     reply.code(201);
@@ -70,7 +70,7 @@ export function registerImpliedRoleRoutes(app: FastifyInstance, ic: IdentityCont
   app.delete(path, async (req, reply) => {
     const { prior, implied } = pair(req);
     if (!hasRule(ic, prior.id, implied.id)) throw new NotFound('Could not find implied role.');
-    const fwd = forwardIfRemote(ic, adminProjectOwner(ic), req, reply);
+    const fwd = forwardIfRemote(ic.site, adminProjectOwner(ic), req, reply);
     if (fwd) return fwd;
     deleteRule(ic, prior.id, implied.id);
     return reply.code(204).send();

@@ -54,7 +54,7 @@ export function registerPolicyRoutes(app: FastifyInstance, ic: IdentityContext):
   });
   app.patch('/identity/v3/policies/:policy_id', async (req, reply) => {
     const p = load(req);
-    const fwd = forwardIfRemote(ic, p.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, p.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'policy');
     const row = updatePolicy(ic, p, {
@@ -66,7 +66,7 @@ export function registerPolicyRoutes(app: FastifyInstance, ic: IdentityContext):
   });
   app.delete('/identity/v3/policies/:policy_id', async (req, reply) => {
     const p = load(req);
-    const fwd = forwardIfRemote(ic, p.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, p.owner, req, reply);
     if (fwd) return fwd;
     deletePolicy(ic, p.id);
     return reply.code(204).send();

@@ -98,7 +98,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.patch('/identity/v3/regions/:region_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const r = loadRegion(param(req, 'region_id'));
-    const fwd = forwardIfRemote(ic, r.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, r.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'region');
     const description = optStr(b, 'description', { max: 255 });
@@ -113,7 +113,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.delete('/identity/v3/regions/:region_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const r = loadRegion(param(req, 'region_id'));
-    const fwd = forwardIfRemote(ic, r.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, r.owner, req, reply);
     if (fwd) return fwd;
     deleteRegion(ic, r.id);
     return reply.code(204).send();
@@ -144,7 +144,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.patch('/identity/v3/services/:service_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const s = loadService(param(req, 'service_id'));
-    const fwd = forwardIfRemote(ic, s.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, s.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'service');
     const row = updateService(ic, s, {
@@ -158,7 +158,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.delete('/identity/v3/services/:service_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const s = loadService(param(req, 'service_id'));
-    const fwd = forwardIfRemote(ic, s.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, s.owner, req, reply);
     if (fwd) return fwd;
     deleteService(ic, s.id);
     return reply.code(204).send();
@@ -209,7 +209,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.patch('/identity/v3/endpoints/:endpoint_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const e = loadEndpoint(param(req, 'endpoint_id'));
-    const fwd = forwardIfRemote(ic, e.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, e.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'endpoint');
     const row = updateEndpoint(ic, e, endpointFields(b, e));
@@ -218,7 +218,7 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   app.delete('/identity/v3/endpoints/:endpoint_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const e = loadEndpoint(param(req, 'endpoint_id'));
-    const fwd = forwardIfRemote(ic, e.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, e.owner, req, reply);
     if (fwd) return fwd;
     deleteEndpoint(ic, e.id);
     return reply.code(204).send();

@@ -78,7 +78,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
   app.patch('/identity/v3/roles/:role_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const r = load(param(req, 'role_id'));
-    const fwd = forwardIfRemote(ic, r.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, r.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'role');
     requireUnchanged(b, 'domain_id', r.domain_id, 'The domain of a role cannot be changed.');
@@ -91,7 +91,7 @@ export function registerRoleRoutes(app: FastifyInstance, ic: IdentityContext): v
   app.delete('/identity/v3/roles/:role_id', async (req, reply) => {
     requireCloudAdmin(site.authenticate(req));
     const r = load(param(req, 'role_id'));
-    const fwd = forwardIfRemote(ic, r.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, r.owner, req, reply);
     if (fwd) return fwd;
     deleteRole(ic, r.id);
     return reply.code(204).send();

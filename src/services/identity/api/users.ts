@@ -135,7 +135,7 @@ export function registerUserRoutes(app: FastifyInstance, ic: IdentityContext): v
   // user whose password expired can still change it).
   app.post('/identity/v3/users/:user_id/password', async (req, reply) => {
     const u = load(param(req, 'user_id'));
-    const fwd = forwardIfRemote(ic, u.owner, req, reply);
+    const fwd = forwardIfRemote(ic.site, u.owner, req, reply);
     if (fwd) return fwd;
     const b = wrapped(req.body, 'user');
     const original = reqStr(b, 'original_password', { max: 4096 });

@@ -15,6 +15,7 @@ import type { SiteContext } from '../../common/module.ts';
 import { isObj, novaTime, onlyKeys, optBool, optStr, optStrList, reqStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { MetadefItemRow, NamespaceRow } from '../store/schema.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 
 /** Glance writes times as Nova does: 2026-11-24T12:00:00Z. */
 const glanceTime = novaTime;
@@ -202,8 +203,9 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
     const auth = site.authenticate(req);
     requireAdmin(auth);
     const ns = find(auth, name);
-    if (site.owns(ns.owner)) return { auth, ns };
-    await site.forwardTo(ns.owner, req, reply);
+    const fwd = forwardIfRemote(site, ns.owner, req, reply);
+    if (!fwd) return { auth, ns };
+    await fwd;
     return undefined;
   };
 

@@ -18,6 +18,7 @@ import { imageLimits } from '../limits.ts';
 import type { ImageRow, MemberRow } from '../store/schema.ts';
 import { registerSchemaRoutes } from './schemas.ts';
 import { GLANCE_CORE_ATTRIBUTES as CORE } from './attributes.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 
 /** Forwarded replies travel whole through the fabric, so downloads from another site are bounded. */
 export const FORWARD_DOWNLOAD_LIMIT = 64 * 1024 * 1024;
@@ -118,12 +119,6 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     const img = get(id);
     if (!img || !canSee(auth, img)) throw new NotFound(`No image found with ID ${id}`);
     return img;
-  };
-  /** Writes go to the owner site: true when this request was forwarded (the reply is sent). */
-  const forwarded = async (img: ImageRow, req: FastifyRequest, reply: FastifyReply) => {
-    if (site.owns(img.owner)) return false;
-    await site.forwardTo(img.owner, req, reply);
-    return true;
   };
   const save = (img: ImageRow) => site.store.tx(() => site.changelog.put('image', { ...img } as never));
 
@@ -303,7 +298,9 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     const auth = site.authenticate(req);
     requireMember(auth);
     const img = find(auth, req.params.id);
-    if (await forwarded(img, req, reply)) return reply;
+    // Writes go to the owner site.
+    const fwd = forwardIfRemote(site, img.owner, req, reply);
+    if (fwd) return fwd;
     if (!isOwnerProject(auth, img)) throw new Forbidden('You are not permitted to modify this image.');
     const ops = req.body;
     if (!Array.isArray(ops)) throw new BadRequest('The request body must be a JSON-patch list.');
@@ -318,7 +315,9 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     const auth = site.authenticate(req);
     requireMember(auth);
     const img = find(auth, req.params.id);
-    if (await forwarded(img, req, reply)) return reply;
+    // Writes go to the owner site.
+    const fwd = forwardIfRemote(site, img.owner, req, reply);
+    if (fwd) return fwd;
     if (!isOwnerProject(auth, img)) throw new Forbidden('You are not permitted to delete this image.');
     if (img.protected) throw new Forbidden(`Image ${img.id} is protected and cannot be deleted.`);
     site.store.tx(() => {
@@ -424,7 +423,9 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     const auth = site.authenticate(req);
     requireMember(auth);
     const img = find(auth, (req.params as { id: string }).id);
-    if (await forwarded(img, req, reply)) return reply;
+    // Writes go to the owner site.
+    const fwd = forwardIfRemote(site, img.owner, req, reply);
+    if (fwd) return fwd;
     if (!isOwnerProject(auth, img))
       throw new Forbidden(
         `You are not permitted to ${to === 'active' ? 'reactivate' : 'deactivate'} this image.`,
@@ -445,7 +446,9 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     const auth = site.authenticate(req);
     requireMember(auth);
     const img = find(auth, id);
-    if (await forwarded(img, req, reply)) return reply;
+    // Writes go to the owner site.
+    const fwd = forwardIfRemote(site, img.owner, req, reply);
+    if (fwd) return fwd;
     if (!isOwnerProject(auth, img)) throw new Forbidden('You are not permitted to modify this image.');
     const tags = JSON.parse(img.tags) as string[];
     if (op === 'add') {
@@ -466,7 +469,9 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     const auth = site.authenticate(req);
     requireMember(auth);
     const img = find(auth, req.params.id);
-    if (await forwarded(img, req, reply)) return reply;
+    // Writes go to the owner site.
+    const fwd = forwardIfRemote(site, img.owner, req, reply);
+    if (fwd) return fwd;
     if (!isOwnerProject(auth, img)) throw new Forbidden('Only the image owner can add members.');
     if (img.visibility !== 'shared')
       throw new Forbidden(`Only shared images have members (image visibility is ${img.visibility}).`);
@@ -520,7 +525,12 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
     const img = find(auth, req.params.id);
     const m = member(img.id, req.params.member);
     if (!m) throw memberNotFound(img, req.params.member);
-    return (await forwarded(img, req, reply)) ? undefined : { auth, img, m };
+    const fwd = forwardIfRemote(site, img.owner, req, reply);
+    if (fwd) {
+      await fwd;
+      return undefined;
+    }
+    return { auth, img, m };
   };
 
   app.put<{ Params: { id: string; member: string } }>(

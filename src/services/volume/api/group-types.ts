@@ -14,6 +14,7 @@ import type { Obj } from '../../common/input.ts';
 import { uuidFrom } from '../service.ts';
 import { VolKind } from '../store/schema.ts';
 import { stringValues } from './actions.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 
 interface GroupType {
   id: string;
@@ -61,7 +62,7 @@ export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes)
     const owner = db.prepare('SELECT owner FROM vol_group_types WHERE id = ?').pluck().get(t.id) as
       string | undefined;
     if (!owner) throw new BadRequest('The default group type cannot be changed.');
-    return { t, forward: ctx.owns(owner) ? undefined : ctx.forwardTo(owner, req, reply) };
+    return { t, forward: forwardIfRemote(ctx, owner, req, reply) };
   };
   const put = (t: GroupType) =>
     ctx.store.tx(() =>

@@ -11,6 +11,7 @@ import { isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolRow } from '../service.ts';
 import { stringValues } from './actions.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 
 export interface MetadataOwner {
   /** e.g. /volume/v3/:project/volumes */
@@ -46,11 +47,11 @@ export function registerMetadataRoutes(app: FastifyInstance, ctx: SiteContext, o
   const row = (req: FastifyRequest, reply: FastifyReply, write: boolean) => {
     const { auth } = o.enter(req, reply, write);
     const r = o.find(auth, (req.params as P).id);
-    return { r, forward: write && !ctx.owns(r.owner) };
+    return { r, forward: write ? forwardIfRemote(ctx, r.owner, req, reply) : undefined };
   };
   const write = async (req: FastifyRequest, reply: FastifyReply, next: (r: VolRow, md: Obj) => Obj) => {
     const { r, forward } = row(req, reply, true);
-    if (forward) return ctx.forwardTo(r.owner, req, reply);
+    if (forward) return forward;
     const md = next(r, o.metadataOf(r));
     o.setMetadata(r, checked(md));
     return undefined;

@@ -12,6 +12,7 @@ import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
 import { isObj, wrapped } from '../../common/input.ts';
 import { VolKind } from '../store/schema.ts';
 import { stringValues } from './actions.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 
 interface Qos {
   id: string;
@@ -81,7 +82,7 @@ export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes):
   /** Writes go to the spec's site. */
   const write = (req: FastifyRequest, reply: FastifyReply) => {
     const g = gate(req, reply, true);
-    return { ...g, forward: g.owner && !ctx.owns(g.owner) ? ctx.forwardTo(g.owner, req, reply) : undefined };
+    return { ...g, forward: forwardIfRemote(ctx, g.owner, req, reply) };
   };
   app.put(`${P}/:id`, async (req, reply) => {
     const { q, forward } = write(req, reply);

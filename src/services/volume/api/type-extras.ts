@@ -11,6 +11,7 @@ import { isObj, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolumeService } from '../service.ts';
 import { stringValues } from './actions.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 
 /** The route gate: authenticates an admin and finds the type (404 when it does not exist). */
 type TypeGate = (
@@ -42,7 +43,8 @@ export function registerTypeExtras(
   /** The gate, then forwarding to the type's site for a write: undefined when it was forwarded. */
   const writable = (req: FastifyRequest, reply: FastifyReply) => {
     const g = gate(req, reply);
-    return g.owner && !ctx.owns(g.owner) ? { ...g, forward: ctx.forwardTo(g.owner, req, reply) } : g;
+    const forward = forwardIfRemote(ctx, g.owner, req, reply);
+    return forward ? { ...g, forward } : g;
   };
   const specs = (t: Obj) => (isObj(t.extra_specs) ? (t.extra_specs as Record<string, string>) : {});
 
