@@ -11,6 +11,7 @@ import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, CloudError, Conflict, NotFound } from '../../../core/errors.ts';
 import { isObj, optBool, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { atLeast } from '../../common/microversion.ts';
 import { uuidFrom } from '../service.ts';
 import { VolKind } from '../store/schema.ts';
 import { stringValues } from './actions.ts';
@@ -43,7 +44,7 @@ export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes)
   /** Group types are 3.11 on; specs are admin-only, as in Cinder. */
   const gate = (req: FastifyRequest, reply: FastifyReply, write = false) => {
     const e = enter(req, reply, write);
-    if (e.mv < 3.11)
+    if (!atLeast(e.mv, '3.11'))
       throw new CloudError(404, 'The resource could not be found: group types need microversion 3.11.');
     if (write) requireAdmin(e.auth);
     return e;

@@ -11,6 +11,7 @@ import { requireAdmin, requireMember, requireReader } from '../../../core/auth.t
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../../site/site.ts';
 import { isObj, optInt, optStr, wrapped } from '../../common/input.ts';
+import { MicroversionRange } from '../../common/microversion.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { VolKind } from '../store/schema.ts';
@@ -26,33 +27,15 @@ import type { VolRow, VolumeService } from '../service.ts';
 import { VOLUME_QUOTAS } from '../service.ts';
 import type { VolQuotaKey } from '../service.ts';
 
-export const MIN_MV = 3.0;
-export const MAX_MV = 3.6;
-const MAX_MV_TEXT = '3.60';
 const MIN_MV_TEXT = '3.0';
-
-/** The requested microversion as a comparable number: 3.27 -> 3.27, 3.5 -> 3.05. */
-function microversion(req: FastifyRequest, reply: FastifyReply): number {
-  const h = req.headers['openstack-api-version'];
-  const text = (Array.isArray(h) ? h[0] : h) ?? '';
-  const m =
-    /volume\s+(\d+)\.(\d+|latest)/i.exec(text) ??
-    (/volume\s+latest/i.test(text) ? ['', '3', 'latest'] : null);
-  let major = 3;
-  let minor = 0;
-  if (m) {
-    major = Number(m[1]);
-    minor = m[2] === 'latest' ? 60 : Number(m[2]);
-  }
-  if (major !== 3 || minor > 60)
-    throw new CloudError(
-      406,
-      `Version ${major}.${minor} is not supported by the API. Minimum is ${MIN_MV_TEXT} and maximum is ${MAX_MV_TEXT}.`,
-    );
-  reply.header('OpenStack-API-Version', `volume 3.${minor}`);
-  reply.header('Vary', 'OpenStack-API-Version');
-  return 3 + minor / 100;
-}
+const MAX_MV_TEXT = '3.60';
+/** Cinder's range; a version that is not "3.x" serves 3.0, as this API always has. */
+const MICROVERSIONS = new MicroversionRange({
+  service: 'volume',
+  min: MIN_MV_TEXT,
+  max: MAX_MV_TEXT,
+  invalid: 'ignore',
+});
 
 /** What a list can be sorted by (Cinder's sortable volume and snapshot columns). */
 const SORT_KEYS = new Set([
@@ -108,7 +91,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   /** Authenticates, checks the URL's project against the token, and reads the microversion. */
   const enter = (req: FastifyRequest, reply: FastifyReply, write = false) => {
     const auth = ctx.authenticate(req);
-    const mv = microversion(req, reply);
+    const mv = MICROVERSIONS.negotiate(req, reply);
     const { project } = req.params as { project: string };
     if (write) requireMember(auth);
     else requireReader(auth);

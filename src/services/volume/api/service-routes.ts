@@ -12,6 +12,7 @@ import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, novaTime } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { atLeast } from '../../common/microversion.ts';
 import { VOLUME_QUOTAS } from '../service.ts';
 
 /** The extensions Atoll's Block Storage API implements, under Cinder's names and aliases. */
@@ -91,7 +92,7 @@ export function registerServiceRoutes({ app, ctx, svc, base, enter }: VolumeRout
         : ctx.store.db.prepare('SELECT size, body FROM vol_volumes WHERE project_id = ?').all(auth.projectId)
     ) as { size: number; body: string }[];
     const summary: Obj = { total_size: rows.reduce((n, r) => n + r.size, 0), total_count: rows.length };
-    if (mv >= 3.36) {
+    if (atLeast(mv, '3.36')) {
       // Cinder 3.36: every metadata key with the values it takes across the volumes.
       const md: Record<string, string[]> = {};
       for (const r of rows)

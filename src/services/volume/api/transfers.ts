@@ -12,6 +12,8 @@ import type { AuthContext } from '../../../core/auth.ts';
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
 import { isObj, novaTime, optBool, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import type { Microversion } from '../../common/microversion.ts';
+import { atLeast } from '../../common/microversion.ts';
 import type { VolRow } from '../service.ts';
 import { VolKind } from '../store/schema.ts';
 
@@ -45,12 +47,12 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
     { rel: 'self', href: `${ctx.publicUrl()}/volume/v3/${t.project_id}/${path}/${t.id}` },
     { rel: 'bookmark', href: `${ctx.publicUrl()}/volume/${t.project_id}/${path}/${t.id}` },
   ];
-  const view = (t: TransferRow, mv: number, path: string, detail: boolean): Obj => {
+  const view = (t: TransferRow, mv: Microversion, path: string, detail: boolean): Obj => {
     const out: Obj = { id: t.id, name: t.name, volume_id: t.volume_id, links: links(t, path) };
     if (!detail) return out;
     out.created_at = novaTime(t.created_at);
-    if (mv >= 3.55) out.no_snapshots = t.no_snapshots === 1;
-    if (mv >= 3.57) {
+    if (atLeast(mv, '3.55')) out.no_snapshots = t.no_snapshots === 1;
+    if (atLeast(mv, '3.57')) {
       out.source_project_id = t.project_id;
       out.destination_project_id = null;
       out.accepted = false;
@@ -105,7 +107,7 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
     /** volume-transfers is the 3.55 API: below it, 404 as Cinder does for an unknown resource. */
     const gate = (req: FastifyRequest, reply: FastifyReply, write = false) => {
       const e = enter(req, reply, write);
-      if (path === 'volume-transfers' && e.mv < 3.55)
+      if (path === 'volume-transfers' && !atLeast(e.mv, '3.55'))
         throw new CloudError(
           404,
           'The resource could not be found: volume-transfers needs microversion 3.55.',
