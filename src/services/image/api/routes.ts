@@ -11,6 +11,7 @@ import { requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, CloudError, Conflict, Forbidden, NotFound, TooLarge } from '../../../core/errors.ts';
 import type { SiteContext } from '../../../site/site.ts';
 import { isObj, query } from '../../common/input.ts';
+import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Obj } from '../../common/input.ts';
 import type { BlobStore } from '../store/blobs.ts';
 import { BlobTooLarge } from '../store/blobs.ts';
@@ -271,24 +272,18 @@ export function registerImageRoutes(app: FastifyInstance, site: SiteContext, blo
       }
       return cmp(a.id, b.id);
     });
-    let start = 0;
-    if (q.marker !== undefined) {
-      start = views.findIndex((v) => v.id === q.marker) + 1;
-      if (start === 0) throw new BadRequest(`marker ${q.marker} could not be found.`);
-    }
-    let limit = 25;
-    if (q.limit !== undefined) {
-      if (!/^\d+$/.test(q.limit)) throw new BadRequest('limit param must be an integer');
-      limit = Math.min(Number(q.limit), 1000);
-    }
-    const pageItems = views.slice(start, start + limit);
-    const out: Obj = { images: pageItems, first: '/v2/images', schema: '/v2/schemas/images' };
-    if (start + limit < views.length && pageItems.length > 0) {
+    const pg = paginate(views, q, (v) => String(v.id), {
+      defaultLimit: 25,
+      unknownMarker: (m) => new BadRequest(`marker ${m} could not be found.`),
+      badNumber: () => new BadRequest('limit param must be an integer'),
+    });
+    const out: Obj = { images: pg.items, first: '/v2/images', schema: '/v2/schemas/images' };
+    if (pg.nextMarker !== undefined) {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(q)) if (k !== 'marker') params.set(k, v);
       for (const t of tags) params.append('tag', t);
-      params.set('marker', String(pageItems[pageItems.length - 1]!.id));
-      params.set('limit', String(limit));
+      params.set('marker', pg.nextMarker);
+      params.set('limit', String(pg.limit));
       out.next = `/v2/images?${params.toString()}`;
     }
     return out;
@@ -758,16 +753,7 @@ function parseSort(q: Record<string, string>): [string, 'asc' | 'desc'][] {
     if (d !== 'asc' && d !== 'desc') throw new BadRequest(`Invalid sort direction: ${d}`);
     out.push([k, d]);
   };
-  if (q.sort) {
-    for (const part of q.sort.split(',')) {
-      const [k, d] = part.split(':');
-      check(k!.trim(), (d ?? 'desc').trim());
-    }
-  } else {
-    const keys = (q.sort_key ?? 'created_at').split(',');
-    const dirs = (q.sort_dir ?? 'desc').split(',');
-    keys.forEach((k, i) => check(k, dirs[i] ?? dirs[0] ?? 'desc'));
-  }
+  for (const [k, d] of sortTerms(q, 'created_at')!) check(k, d);
   return out;
 }
 

@@ -10,8 +10,9 @@ import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin, requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../../site/site.ts';
-import { isObj, optInt, optStr, wrapped } from '../../common/input.ts';
+import { isObj, optStr, wrapped } from '../../common/input.ts';
 import { MicroversionRange } from '../../common/microversion.ts';
+import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { VolKind } from '../store/schema.ts';
@@ -74,11 +75,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   const MAX_PAGE = 1000;
   /** sort=key:dir,... or sort_key/sort_dir; display_name is the name; an unknown key is a 400. */
   const sortOf = (q: Record<string, string>): string[][] => {
-    const spec = q.sort
-      ? q.sort.split(',').map((s) => s.split(':'))
-      : q.sort_key
-        ? [[q.sort_key, q.sort_dir ?? 'desc']]
-        : [['created_at', 'desc']];
+    const spec = sortTerms(q) ?? [['created_at', 'desc']];
     return spec.map(([k, d]) => {
       const key = k === 'display_name' ? 'name' : String(k);
       if (!SORT_KEYS.has(key)) throw new BadRequest(`Invalid input received: Invalid sort key ${key}.`);
@@ -169,19 +166,17 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
       }
       return 0;
     });
-    let start = q.offset !== undefined ? optInt({ offset: q.offset }, 'offset', 0)! : 0;
-    if (q.marker !== undefined) {
-      const i = idx.findIndex((j) => filterable[j]!.id === q.marker);
-      if (i < 0) throw new NotFound(`Marker ${q.marker} could not be found.`);
-      start = i + 1;
-    }
     // Cinder caps a page at osapi_max_limit (1000) and links to the next one after every full page.
-    const asked = q.limit !== undefined ? optInt({ limit: q.limit }, 'limit', 0)! : undefined;
-    const limit = Math.min(asked ?? MAX_PAGE, MAX_PAGE);
-    const page = idx.slice(start, start + limit);
-    const body: Obj = { [collection]: page.map((i) => items[i]) };
-    if (page.length && page.length === limit && (asked !== undefined || start + limit < idx.length)) {
-      const params = new URLSearchParams({ ...q, marker: String(filterable[page[page.length - 1]!]!.id) });
+    const pg = paginate(idx, q, (j) => String(filterable[j]!.id), {
+      maxLimit: MAX_PAGE,
+      offset: true,
+      badNumber: (field) =>
+        new BadRequest(`"${field}" must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}.`),
+      next: 'after-full-page',
+    });
+    const body: Obj = { [collection]: pg.items.map((i) => items[i]) };
+    if (pg.nextMarker !== undefined) {
+      const params = new URLSearchParams({ ...q, marker: pg.nextMarker });
       body[`${collection}_links`] = [{ rel: 'next', href: `${ctx.publicUrl()}${path}?${params.toString()}` }];
     }
     if (q.with_count === 'true') body.count = idx.length;
