@@ -9,7 +9,10 @@ import type { ImageForCompute } from '../common/internal.ts';
 import { InternalApi } from '../common/internal.ts';
 import { registerMetadefRoutes } from './api/metadefs.ts';
 import { registerImageRoutes } from './api/routes.ts';
+import { Images } from './domain/images.ts';
+import { imageLimits } from './limits.ts';
 import { BlobStore } from './store/blobs.ts';
+import { SqlImageRepository } from './store/images.ts';
 import { imageKinds, imageMigrations } from './store/schema.ts';
 
 /** What compute's createImage action needs beyond booting: a new image from a server's disk. */
@@ -31,12 +34,21 @@ export function imageModule(): ServiceModule {
     catalog: [{ type: 'image', name: 'glance', path: '/image' }],
     register(app, site: SiteContext) {
       blobs = new BlobStore(site.config.dataDir);
-      const api = registerImageRoutes(app, site, blobs);
+      const images = new Images({
+        repo: new SqlImageRepository(site.store, site.changelog),
+        blobs,
+        clock: site.clock,
+        ids: site.ids,
+        site: site.name,
+        limits: imageLimits(site.config.services.image),
+      });
+      images.recoverInterruptedUploads();
+      registerImageRoutes(app, site, images, blobs);
       registerMetadefRoutes(app, site);
       const internal: ImageForComputeSnapshots = {
         usableImage(auth, imageId) {
-          const img = api.get(imageId);
-          if (!img || !api.canSee(auth, img)) return undefined;
+          const img = images.get(imageId);
+          if (!img || !images.canSee(auth, img)) return undefined;
           return {
             id: img.id,
             name: img.name ?? '',
@@ -47,7 +59,7 @@ export function imageModule(): ServiceModule {
           };
         },
         imageFile(imageId) {
-          const img = api.get(imageId);
+          const img = images.get(imageId);
           if (!img || img.status !== 'active' || !img.blob || !blobs) return undefined;
           const path = blobs.path(img.blob);
           if (!existsSync(path)) return undefined;
@@ -59,7 +71,7 @@ export function imageModule(): ServiceModule {
           };
         },
         async snapshot(auth, name, properties, data) {
-          const img = await api.createFromBytes(
+          const img = await images.createFromBytes(
             auth,
             { name, disk_format: 'raw', container_format: 'bare', visibility: 'private', ...properties },
             data,
