@@ -13,6 +13,7 @@ import { Images } from './domain/images.ts';
 import { imageLimits } from './limits.ts';
 import { BlobStore } from './store/blobs.ts';
 import { SqlImageRepository } from './store/images.ts';
+import { MetadefRepository } from './store/metadefs.ts';
 import { imageKinds, imageMigrations } from './store/schema.ts';
 
 /** What compute's createImage action needs beyond booting: a new image from a server's disk. */
@@ -44,7 +45,7 @@ export function imageModule(): ServiceModule {
       });
       images.recoverInterruptedUploads();
       registerImageRoutes(app, site, images, blobs);
-      registerMetadefRoutes(app, site);
+      registerMetadefRoutes(app, site, new MetadefRepository(site.store, site.changelog));
       const internal: ImageForComputeSnapshots = {
         usableImage(auth, imageId) {
           const img = images.get(imageId);
