@@ -9,7 +9,7 @@ import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, optInt, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import type { VolRow, VolumeService } from '../service.ts';
+import type { VolRow, VolumeService } from '../domain/volumes.ts';
 
 export interface ActionResult {
   code: number;
@@ -128,7 +128,7 @@ const VOLUME_ACTIONS: Record<string, Handler> = {
     const device = optStr(a, 'mountpoint') ?? '';
     if (!['available', 'attaching'].includes(r.status) && !(r.status === 'in-use' && svc.body(r).multiattach))
       throw new BadRequest(`Invalid volume: Volume ${r.id} status must be available or attaching to attach.`);
-    svc.attach(r.id, server ?? '', device, host ?? svc.ctx.name);
+    svc.attach(r.id, server ?? '', device, host ?? svc.site);
     return accepted;
   },
   'os-detach': (svc, _auth, r, a) => detachAll(svc, r, optStr(a, 'attachment_id')),

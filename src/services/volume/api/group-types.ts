@@ -12,8 +12,7 @@ import { BadRequest, CloudError, Conflict, NotFound } from '../../../core/errors
 import { isObj, optBool, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { atLeast } from '../../common/microversion.ts';
-import { uuidFrom } from '../service.ts';
-import { VolKind } from '../store/schema.ts';
+import { uuidFrom } from '../domain/volumes.ts';
 import { stringValues } from './actions.ts';
 
 interface GroupType {
@@ -33,13 +32,9 @@ const DEFAULT_GROUP_TYPE: GroupType = {
   group_specs: {},
 };
 
-export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes): void {
-  const db = ctx.store.db;
+export function registerGroupTypeRoutes({ app, ctx, svc, base, enter }: VolumeRoutes): void {
   const P = `${base}/group_types`;
-  const stored = () =>
-    (db.prepare('SELECT body FROM vol_group_types ORDER BY name, id').all() as { body: string }[]).map(
-      (r) => JSON.parse(r.body) as GroupType,
-    );
+  const stored = () => svc.repo.groupTypeBodies().map((b) => JSON.parse(b) as GroupType);
   const all = () => [DEFAULT_GROUP_TYPE, ...stored()];
   /** Group types are 3.11 on; specs are admin-only, as in Cinder. */
   const gate = (req: FastifyRequest, reply: FastifyReply, write = false) => {
@@ -59,15 +54,11 @@ export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes)
     const { auth } = gate(req, reply, true);
     const { id } = req.params as { id: string };
     const t = find(auth, id);
-    const owner = db.prepare('SELECT owner FROM vol_group_types WHERE id = ?').pluck().get(t.id) as
-      string | undefined;
+    const owner = svc.repo.groupTypeOwner(t.id);
     if (!owner) throw new BadRequest('The default group type cannot be changed.');
     return { t, forward: ctx.owns(owner) ? undefined : ctx.forwardTo(owner, req, reply) };
   };
-  const put = (t: GroupType) =>
-    ctx.store.tx(() =>
-      ctx.changelog.put(VolKind.GroupType, { id: t.id, name: t.name, body: JSON.stringify(t) }),
-    );
+  const put = (t: GroupType) => svc.repo.putGroupType({ id: t.id, name: t.name, body: JSON.stringify(t) });
   const view = (t: GroupType, admin: boolean): Obj => {
     const { group_specs, ...rest } = t;
     return admin ? { ...rest, group_specs } : rest;
@@ -134,7 +125,7 @@ export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes)
   app.delete(`${P}/:id`, async (req, reply) => {
     const { t, forward } = writable(req, reply);
     if (forward) return forward;
-    ctx.store.tx(() => ctx.changelog.remove(VolKind.GroupType, t.id));
+    svc.repo.removeGroupType(t.id);
     return reply.code(202).send();
   });
 

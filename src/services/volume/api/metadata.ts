@@ -9,7 +9,7 @@ import { BadRequest, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../../site/site.ts';
 import { isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import type { VolRow } from '../service.ts';
+import type { VolRow } from '../domain/volumes.ts';
 import { stringValues } from './actions.ts';
 
 export interface MetadataOwner {

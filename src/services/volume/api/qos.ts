@@ -10,7 +10,6 @@ import type { VolumeRoutes } from './scope.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
 import { isObj, wrapped } from '../../common/input.ts';
-import { VolKind } from '../store/schema.ts';
 import { stringValues } from './actions.ts';
 
 interface Qos {
@@ -22,24 +21,18 @@ interface Qos {
 const CONSUMERS = ['front-end', 'back-end', 'both'];
 
 export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes): void {
-  const db = ctx.store.db;
   const P = `${base}/qos-specs`;
-  const all = () =>
-    (db.prepare('SELECT body FROM vol_qos ORDER BY name, id').all() as { body: string }[]).map(
-      (r) => JSON.parse(r.body) as Qos,
-    );
+  const all = () => svc.repo.qosBodies().map((b) => JSON.parse(b) as Qos);
   const gate = (req: FastifyRequest, reply: FastifyReply, write = false) => {
     const e = enter(req, reply, write);
     requireAdmin(e.auth);
     const id = (req.params as { id?: string }).id;
     if (id === undefined) return { ...e, q: undefined, owner: undefined };
-    const row = db.prepare('SELECT owner, body FROM vol_qos WHERE id = ?').get(id) as
-      { owner: string; body: string } | undefined;
+    const row = svc.repo.qos(id);
     if (!row) throw new NotFound(`QoS spec ${id} could not be found.`);
     return { ...e, q: JSON.parse(row.body) as Qos, owner: row.owner };
   };
-  const put = (q: Qos) =>
-    ctx.store.tx(() => ctx.changelog.put(VolKind.Qos, { id: q.id, name: q.name, body: JSON.stringify(q) }));
+  const put = (q: Qos) => svc.repo.putQos({ id: q.id, name: q.name, body: JSON.stringify(q) });
   const links = (q: Qos, project: string) => [
     { rel: 'self', href: `${ctx.publicUrl()}/volume/v3/${project}/qos-specs/${q.id}` },
     { rel: 'bookmark', href: `${ctx.publicUrl()}/volume/${project}/qos-specs/${q.id}` },
@@ -113,9 +106,9 @@ export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes):
     const force = ['true', 'True', '1'].includes(String((isObj(req.query) ? req.query : {}).force ?? ''));
     const types = associated(q!.id);
     if (types.length && !force) throw new BadRequest(`QoS Specs ${q!.id} is still associated with entities.`);
-    ctx.store.tx(() => {
+    svc.repo.tx(() => {
       for (const t of types) svc.patchType(String(t.id), { qos_specs_id: null });
-      ctx.changelog.remove(VolKind.Qos, q!.id);
+      svc.repo.removeQos(q!.id);
     });
     return reply.code(202).send();
   });
@@ -152,7 +145,7 @@ export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes):
     const elsewhere = types.find((t) => !ctx.owns(String(svc.typeOwner(String(t.id)))));
     if (elsewhere)
       throw new Conflict(`Volume type ${String(elsewhere.id)} lives at another site: disassociate it there.`);
-    ctx.store.tx(() => {
+    svc.repo.tx(() => {
       for (const t of types) svc.patchType(String(t.id), { qos_specs_id: null });
     });
     return reply.code(202).send();

@@ -24,9 +24,9 @@ import { registerServiceRoutes } from './service-routes.ts';
 import { registerTransferRoutes } from './transfers.ts';
 import { registerTypeExtras } from './type-extras.ts';
 import { snapshotView, typeView, volumeView } from './views.ts';
-import type { VolRow, VolumeService } from '../service.ts';
-import { VOLUME_QUOTAS } from '../service.ts';
-import type { VolQuotaKey } from '../service.ts';
+import type { VolRow, VolumeService } from '../domain/volumes.ts';
+import { VOLUME_QUOTAS } from '../domain/volumes.ts';
+import type { VolQuotaKey } from '../domain/volumes.ts';
 
 const MIN_MV_TEXT = '3.0';
 const MAX_MV_TEXT = '3.60';
@@ -183,16 +183,12 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     return body;
   };
 
-  const visibleRows = (auth: AuthContext, table: string, req: FastifyRequest): VolRow[] => {
+  const visibleRows = (auth: AuthContext, what: 'volumes' | 'snapshots', req: FastifyRequest): VolRow[] => {
     const q = isObj(req.query) ? req.query : {};
     const named = auth.isAdmin && typeof q.project_id === 'string' ? q.project_id : undefined;
     const all = auth.isAdmin && !named && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
     const project = named ?? auth.projectId;
-    return (
-      all
-        ? ctx.store.db.prepare(`SELECT * FROM ${table}`).all()
-        : ctx.store.db.prepare(`SELECT * FROM ${table} WHERE project_id = ?`).all(project)
-    ) as VolRow[];
+    return svc.repo.list(what, all ? undefined : project);
   };
 
   // ---- volumes ----
@@ -205,8 +201,8 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const { auth, mv, project } = enter(req, reply);
     // "volumes/" is a show with an empty id (the router folds the slash away): Cinder answers 404.
     if (req.url.split('?')[0]!.endsWith('/')) throw new NotFound('Volume  could not be found.');
-    const rows = visibleRows(auth, 'vol_volumes', req);
-    const full = rows.map((r) => volumeView(svc, r, mv, true, auth.isAdmin));
+    const rows = visibleRows(auth, 'volumes', req);
+    const full = rows.map((r) => volumeView(svc, ctx.publicUrl(), r, mv, true, auth.isAdmin));
     return listOf(
       req,
       'volumes',
@@ -217,13 +213,15 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   });
   app.get(`${P}/volumes/detail`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply);
-    const full = visibleRows(auth, 'vol_volumes', req).map((r) => volumeView(svc, r, mv, true, auth.isAdmin));
+    const full = visibleRows(auth, 'volumes', req).map((r) =>
+      volumeView(svc, ctx.publicUrl(), r, mv, true, auth.isAdmin),
+    );
     return listOf(req, 'volumes', full, full, `/volume/v3/${project}/volumes/detail`);
   });
   app.get(`${P}/volumes/:id`, async (req, reply) => {
     const { auth, mv } = enter(req, reply);
     const { id } = req.params as { id: string };
-    return { volume: volumeView(svc, svc.visibleVolume(auth, id), mv, true, auth.isAdmin) };
+    return { volume: volumeView(svc, ctx.publicUrl(), svc.visibleVolume(auth, id), mv, true, auth.isAdmin) };
   });
   app.post(`${P}/volumes`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply, true);
@@ -235,7 +233,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     }
     const b = await svc.createVolume(auth, project, o);
     reply.code(202);
-    return { volume: volumeView(svc, svc.volume(String(b.id))!, mv, false, auth.isAdmin) };
+    return { volume: volumeView(svc, ctx.publicUrl(), svc.volume(String(b.id))!, mv, false, auth.isAdmin) };
   });
   const ownedVolume = (auth: AuthContext, id: string) => svc.visibleVolume(auth, id);
   app.put(`${P}/volumes/:id`, async (req, reply) => {
@@ -243,7 +241,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const r = ownedVolume(auth, (req.params as { id: string }).id);
     if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
     svc.updateVolume(r, wrapped(req.body, 'volume'));
-    return { volume: volumeView(svc, svc.volume(r.id)!, mv, false, auth.isAdmin) };
+    return { volume: volumeView(svc, ctx.publicUrl(), svc.volume(r.id)!, mv, false, auth.isAdmin) };
   });
   app.delete(`${P}/volumes/:id`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
@@ -323,7 +321,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   // ---- snapshots ----
   const snapshotList = (req: FastifyRequest, reply: FastifyReply, detail: boolean) => {
     const { auth, mv, project } = enter(req, reply);
-    const rows = visibleRows(auth, 'vol_snapshots', req);
+    const rows = visibleRows(auth, 'snapshots', req);
     const full = rows.map((r) => snapshotView(svc, r, mv, true));
     const items = detail ? full : rows.map((r) => snapshotView(svc, r, mv, false));
     const path = `/volume/v3/${project}/snapshots${detail ? '/detail' : ''}`;
@@ -404,9 +402,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     };
   });
   /** The site holding a project's quota row, if one was written: quota writes go there. */
-  const quotaOwner = (target: string) =>
-    ctx.store.db.prepare('SELECT owner FROM vol_quotas WHERE id = ?').pluck().get(target) as
-      string | undefined;
+  const quotaOwner = (target: string) => svc.repo.quotaOwner(target);
   app.put(`${P}/os-quota-sets/:target`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     requireAdmin(auth);

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import type { SiteContext } from '../../../site/site.ts';
 import type { Microversion } from '../../common/microversion.ts';
-import type { VolumeService } from '../service.ts';
+import type { VolumeService } from '../domain/volumes.ts';
 
 /** Authenticates, checks the URL's project (and, for a write, that the token may write) and the microversion. */
 export type Enter = (

@@ -14,27 +14,13 @@ import { isObj, novaTime, optBool, optStr, wrapped } from '../../common/input.ts
 import type { Obj } from '../../common/input.ts';
 import type { Microversion } from '../../common/microversion.ts';
 import { atLeast } from '../../common/microversion.ts';
-import type { VolRow } from '../service.ts';
-import { VolKind } from '../store/schema.ts';
-
-interface TransferRow {
-  id: string;
-  owner: string;
-  project_id: string;
-  volume_id: string;
-  name: string | null;
-  salt: string;
-  key_hash: string;
-  no_snapshots: number;
-  created_at: number;
-}
+import type { VolRow } from '../domain/volumes.ts';
+import type { TransferRow } from '../store/volumes.ts';
 
 const hashKey = (salt: string, key: string) => createHash('sha256').update(`${salt}\0${key}`).digest();
 
 export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRoutes): void {
-  const db = ctx.store.db;
-  const row = (id: string) =>
-    db.prepare('SELECT * FROM vol_transfers WHERE id = ?').get(id) as TransferRow | undefined;
+  const row = (id: string) => svc.repo.transfer(id);
   /** The transfer as its project (or an admin) sees it; anyone with the key may accept, by id. */
   const visible = (auth: AuthContext, id: string) => {
     const t = row(id);
@@ -76,16 +62,16 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
       no_snapshots: optBool(o, 'no_snapshots') ? 1 : 0,
       created_at: ctx.clock.now(),
     };
-    ctx.store.tx(() => {
-      ctx.changelog.put(VolKind.Transfer, { ...t });
+    svc.repo.tx(() => {
+      svc.repo.putTransfer(t);
       svc.setStatus(vol, 'awaiting-transfer');
     });
     return { t, key };
   };
 
   const remove = (t: TransferRow) =>
-    ctx.store.tx(() => {
-      ctx.changelog.remove(VolKind.Transfer, t.id);
+    svc.repo.tx(() => {
+      svc.repo.removeTransfer(t.id);
       const v = svc.volume(t.volume_id);
       if (v?.status === 'awaiting-transfer') svc.setStatus(v, 'available');
     });
@@ -97,9 +83,7 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
     const v = svc.volume(t.volume_id);
     if (!v) throw new NotFound(`Volume ${t.volume_id} could not be found.`);
     const to = String(auth.projectId);
-    svc.transferTo(v, to, auth.userId, t.no_snapshots !== 1, () =>
-      ctx.changelog.remove(VolKind.Transfer, t.id),
-    );
+    svc.transferTo(v, to, auth.userId, t.no_snapshots !== 1, () => svc.repo.removeTransfer(t.id));
   };
 
   for (const path of ['os-volume-transfer', 'volume-transfers'] as const) {
@@ -115,16 +99,10 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
       return e;
     };
     const list = (req: FastifyRequest, reply: FastifyReply, detail: boolean) => {
-      const { auth, mv } = gate(req, reply);
+      const { auth, mv, project } = gate(req, reply);
       const q = isObj(req.query) ? req.query : {};
       const all = auth.isAdmin && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
-      const rows = (
-        all
-          ? db.prepare('SELECT * FROM vol_transfers ORDER BY created_at, id').all()
-          : db
-              .prepare('SELECT * FROM vol_transfers WHERE project_id = ? ORDER BY created_at, id')
-              .all(auth.projectId)
-      ) as TransferRow[];
+      const rows = svc.repo.transfers(all ? undefined : project);
       return { transfers: rows.map((t) => view(t, mv, path, detail)) };
     };
     app.get(P, async (req, reply) => list(req, reply, false));

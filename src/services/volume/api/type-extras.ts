@@ -9,7 +9,7 @@ import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../../site/site.ts';
 import { isObj, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import type { VolumeService } from '../service.ts';
+import type { VolumeService } from '../domain/volumes.ts';
 import { stringValues } from './actions.ts';
 
 /** The route gate: authenticates an admin and finds the type (404 when it does not exist). */

@@ -8,7 +8,7 @@
 import type { Obj } from '../../common/input.ts';
 import type { Microversion } from '../../common/microversion.ts';
 import { atLeast } from '../../common/microversion.ts';
-import type { VolRow, VolumeService } from '../service.ts';
+import type { VolRow, VolumeService } from '../domain/volumes.ts';
 
 /** Fields of a volume in every view, 3.0 on; later ones are added by microversion below. */
 const VOLUME_FIELDS = [
@@ -48,10 +48,12 @@ function pick(b: Obj, keys: readonly string[]): Obj {
 
 /**
  * A volume as Cinder shows it. `detail` (show, list detail) adds the image metadata and, for admins,
- * the os-vol-* attributes; create and update answer without them, as Cinder does.
+ * the os-vol-* attributes; create and update answer without them, as Cinder does. `publicUrl` is
+ * the site's, for the links.
  */
 export function volumeView(
   svc: VolumeService,
+  publicUrl: string,
   r: VolRow,
   mv: Microversion,
   detail: boolean,
@@ -62,8 +64,8 @@ export function volumeView(
   for (const [from, k] of VOLUME_FIELDS_FROM) if (atLeast(mv, from)) out[k] = b[k] ?? null;
   out.attachments = svc.attachmentsOfVolume(r.id).map((a) => svc.attachmentView(a));
   out.links = [
-    { rel: 'self', href: `${svc.ctx.publicUrl()}/volume/v3/${r.project_id}/volumes/${r.id}` },
-    { rel: 'bookmark', href: `${svc.ctx.publicUrl()}/volume/${r.project_id}/volumes/${r.id}` },
+    { rel: 'self', href: `${publicUrl}/volume/v3/${r.project_id}/volumes/${r.id}` },
+    { rel: 'bookmark', href: `${publicUrl}/volume/${r.project_id}/volumes/${r.id}` },
   ];
   if (atLeast(mv, '3.48')) {
     out.service_uuid = svc.serviceUuid(r.owner);
