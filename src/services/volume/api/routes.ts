@@ -188,7 +188,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const named = auth.isAdmin && typeof q.project_id === 'string' ? q.project_id : undefined;
     const all = auth.isAdmin && !named && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
     const project = named ?? auth.projectId;
-    return svc.repo.list(what, all ? undefined : project);
+    return svc.repo.list(what, all ? undefined : (project ?? ''));
   };
 
   // ---- volumes ----
