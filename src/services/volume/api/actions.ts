@@ -10,6 +10,7 @@ import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, optInt, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolRow, VolumeService } from '../domain/volumes.ts';
+import { stringValues } from '../domain/volumes.ts';
 
 export interface ActionResult {
   code: number;
@@ -173,10 +174,6 @@ function detachAll(svc: VolumeService, r: VolRow, attachmentId: string | undefin
   for (const x of chosen) svc.detach(String(x.id));
   if (!all.length && r.status !== 'available') svc.setStatus(r, 'available');
   return accepted;
-}
-
-export function stringValues(o: Obj): Record<string, string> {
-  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
 }
 
 const SNAPSHOT_ACTIONS: Record<string, Handler> = {

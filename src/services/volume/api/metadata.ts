@@ -10,7 +10,7 @@ import type { SiteContext } from '../../../site/site.ts';
 import { isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolRow } from '../domain/volumes.ts';
-import { stringValues } from './actions.ts';
+import { stringValues } from '../domain/volumes.ts';
 
 export interface MetadataOwner {
   /** e.g. /volume/v3/:project/volumes */

@@ -10,7 +10,7 @@ import type { VolumeRoutes } from './scope.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
 import { isObj, wrapped } from '../../common/input.ts';
-import { stringValues } from './actions.ts';
+import { stringValues } from '../domain/volumes.ts';
 
 interface Qos {
   id: string;

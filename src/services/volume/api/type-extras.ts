@@ -10,7 +10,7 @@ import type { SiteContext } from '../../../site/site.ts';
 import { isObj, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolumeService } from '../domain/volumes.ts';
-import { stringValues } from './actions.ts';
+import { stringValues } from '../domain/volumes.ts';
 
 /** The route gate: authenticates an admin and finds the type (404 when it does not exist). */
 type TypeGate = (

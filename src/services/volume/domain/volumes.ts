@@ -689,6 +689,11 @@ export class VolumeService {
   }
 }
 
+/** Every value of `o` as a string (metadata and specs are string pairs in Cinder). */
+export function stringValues(o: Obj): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+}
+
 export function uuidFrom(...parts: string[]): string {
   const h = createHash('sha256').update(parts.join('\0')).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
