@@ -19,16 +19,7 @@ export const FILES_WITH_SQL_OUTSIDE_STORE = [
   'src/services/compute/api/servers.ts',
   'src/services/compute/api/usage.ts',
   'src/services/compute/service.ts',
-  'src/services/image/api/metadefs.ts',
-  'src/services/image/api/routes.ts',
   'src/services/network/leases.ts',
-  'src/services/volume/api/group-types.ts',
-  'src/services/volume/api/qos.ts',
-  'src/services/volume/api/routes.ts',
-  'src/services/volume/api/service-routes.ts',
-  'src/services/volume/api/transfers.ts',
-  'src/services/volume/internal.ts',
-  'src/services/volume/service.ts',
   'src/site/admin-api.ts',
 ];
 

@@ -1,8 +1,8 @@
 /**
  * @module Request-body helpers shared by every API: pick a wrapped object, read typed fields, and turn
- * any mismatch into a 400 fault naming the field. Also time formats and marker/limit paging.
+ * any mismatch into a 400 fault naming the field. Also time formats.
  */
-import { BadRequest, NotFound } from '../../core/errors.ts';
+import { BadRequest } from '../../core/errors.ts';
 
 export type Obj = Record<string, unknown>;
 
@@ -98,18 +98,5 @@ export function query(q: unknown): Record<string, string> {
   return out;
 }
 
-/** Marker/limit paging over a list already sorted in its final order. 400 on a bad limit; 404 on an unknown marker (Nova's behaviour). */
-export function page<T extends { id: string }>(items: T[], q: Record<string, string>, maxLimit = 1000): T[] {
-  let start = 0;
-  if (q.marker !== undefined) {
-    const i = items.findIndex((x) => x.id === q.marker);
-    if (i < 0) throw new NotFound(`Marker ${q.marker} could not be found.`);
-    start = i + 1;
-  }
-  let limit = maxLimit;
-  if (q.limit !== undefined) {
-    if (!/^\d+$/.test(q.limit)) throw new BadRequest('limit must be a non-negative integer.');
-    limit = Math.min(Number(q.limit), maxLimit);
-  }
-  return items.slice(start, start + limit);
-}
+/** Paging moved to paging.ts; re-exported for the routes that import it from here. */
+export { page } from './paging.ts';

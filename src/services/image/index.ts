@@ -8,7 +8,11 @@ import { ImageApi, TokensApi } from '../common/internal.ts';
 import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { registerMetadefRoutes } from './api/metadefs.ts';
 import { registerImageRoutes } from './api/routes.ts';
+import { Images } from './domain/images.ts';
+import { imageLimits } from './limits.ts';
 import { BlobStore } from './store/blobs.ts';
+import { SqlImageRepository } from './store/images.ts';
+import { MetadefRepository } from './store/metadefs.ts';
 import { imageKinds, imageMigrations } from './store/schema.ts';
 
 export type { ImageForComputeSnapshots } from '../common/internal.ts';
@@ -24,12 +28,21 @@ export function imageModule(): ServiceModule {
     requires: [TokensApi],
     register(app, site: ServiceContext) {
       blobs = new BlobStore(site.config.dataDir, site.ids);
-      const api = registerImageRoutes(app, site, blobs);
-      registerMetadefRoutes(app, site);
+      const images = new Images({
+        repo: new SqlImageRepository(site.store, site.changelog),
+        blobs,
+        clock: site.clock,
+        ids: site.ids,
+        site: site.name,
+        limits: imageLimits(site.config.services.image),
+      });
+      images.recoverInterruptedUploads();
+      registerImageRoutes(app, site, images, blobs);
+      registerMetadefRoutes(app, site, new MetadefRepository(site.store, site.changelog));
       const internal: ImageForComputeSnapshots = {
         usableImage(auth, imageId) {
-          const img = api.get(imageId);
-          if (!img || !api.canSee(auth, img)) return undefined;
+          const img = images.get(imageId);
+          if (!img || !images.canSee(auth, img)) return undefined;
           return {
             id: img.id,
             name: img.name ?? '',
@@ -40,7 +53,7 @@ export function imageModule(): ServiceModule {
           };
         },
         imageFile(imageId) {
-          const img = api.get(imageId);
+          const img = images.get(imageId);
           if (!img || img.status !== 'active' || !img.blob || !blobs) return undefined;
           const path = blobs.path(img.blob);
           if (!existsSync(path)) return undefined;
@@ -52,7 +65,7 @@ export function imageModule(): ServiceModule {
           };
         },
         async snapshot(auth, name, properties, data) {
-          const img = await api.createFromBytes(
+          const img = await images.createFromBytes(
             auth,
             { name, disk_format: 'raw', container_format: 'bare', visibility: 'private', ...properties },
             data,

@@ -10,7 +10,8 @@ import { FileVolumeDriver } from './backend/file-driver.ts';
 import type { VolumeDriver } from './domain/driver.ts';
 import { fakeVolumeDriver } from './domain/driver.ts';
 import { volumeForCompute } from './internal.ts';
-import { VolumeService } from './service.ts';
+import { VolumeService } from './domain/volumes.ts';
+import { VolumeRepository } from './store/volumes.ts';
 import { volumeKinds, volumeMigrations } from './store/schema.ts';
 
 export function volumeModule(): ServiceModule & { service?: VolumeService } {
@@ -30,7 +31,15 @@ export function volumeModule(): ServiceModule & { service?: VolumeService } {
       if (name === 'file') driver = new FileVolumeDriver(ctx.config.dataDir);
       else if (name === 'fake') driver = fakeVolumeDriver;
       else throw new Error(`unknown volume driver ${name}: use file or fake`);
-      const svc = new VolumeService(ctx, driver);
+      const svc = new VolumeService({
+        repo: new VolumeRepository(ctx.store, ctx.changelog),
+        driver,
+        clock: ctx.clock,
+        ids: ctx.ids,
+        log: ctx.log,
+        site: ctx.name,
+        owns: (owner) => ctx.owns(owner),
+      });
       mod.service = svc;
       ctx.provide(VolumeApi, volumeForCompute(svc));
       registerVolumeRoutes(app, ctx, svc);

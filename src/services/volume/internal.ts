@@ -4,21 +4,10 @@
  */
 import { Conflict, NotFound } from '../../core/errors.ts';
 import type { VolumeAttachment, VolumeForCompute } from '../common/internal.ts';
-import type { VolumeService } from './service.ts';
+import type { VolumeService } from './domain/volumes.ts';
 
 export function volumeForCompute(svc: VolumeService): VolumeForCompute {
-  const { ctx } = svc;
-  const db = ctx.store.db;
-  const rowsOf = (serverId: string) =>
-    db
-      .prepare('SELECT * FROM vol_attachments WHERE server_id = ? ORDER BY attached_at, id')
-      .all(serverId) as {
-      id: string;
-      volume_id: string;
-      server_id: string;
-      device: string;
-      owner: string;
-    }[];
+  const rowsOf = (serverId: string) => svc.attachmentsOfServer(serverId);
   const toApi = (a: {
     id: string;
     volume_id: string;
@@ -33,7 +22,7 @@ export function volumeForCompute(svc: VolumeService): VolumeForCompute {
   return {
     attach(auth, volumeId, serverId, device) {
       const v = svc.visibleVolume(auth, volumeId);
-      if (!ctx.owns(v.owner))
+      if (!svc.owns(v.owner))
         throw new Conflict(
           `Volume ${volumeId} is in availability zone ${v.owner}; it can only be attached to servers there.`,
         );
@@ -51,14 +40,14 @@ export function volumeForCompute(svc: VolumeService): VolumeForCompute {
           }
       }
       if (!dev || used.has(dev)) throw new Conflict(`The supplied device path (${String(dev)}) is in use.`);
-      const a = svc.attach(volumeId, serverId, dev, ctx.name);
+      const a = svc.attach(volumeId, serverId, dev, svc.site);
       return { id: String(a.id), volumeId, serverId, device: dev };
     },
     detach(auth, volumeId, serverId) {
       svc.visibleVolume(auth, volumeId);
       const a = rowsOf(serverId).find((x) => x.volume_id === volumeId);
       if (!a) throw new NotFound(`Volume ${volumeId} is not attached to server ${serverId}.`);
-      if (!ctx.owns(a.owner))
+      if (!svc.owns(a.owner))
         throw new Conflict(`The attachment of volume ${volumeId} belongs to site ${a.owner}.`);
       svc.detach(a.id);
     },
@@ -66,7 +55,7 @@ export function volumeForCompute(svc: VolumeService): VolumeForCompute {
       return rowsOf(serverId).map(toApi);
     },
     detachAll(serverId) {
-      for (const a of rowsOf(serverId)) if (ctx.owns(a.owner)) svc.detach(a.id);
+      for (const a of rowsOf(serverId)) if (svc.owns(a.owner)) svc.detach(a.id);
     },
   };
 }

@@ -14,6 +14,7 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.
 import type { SiteContext } from '../../common/module.ts';
 import { isObj, novaTime, onlyKeys, optBool, optStr, optStrList, reqStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import type { MetadefRepository } from '../store/metadefs.ts';
 import type { MetadefItemRow, NamespaceRow } from '../store/schema.ts';
 import { forwardIfRemote } from '../../common/owner.ts';
 
@@ -171,21 +172,14 @@ const NAMESPACE_KEYS = [
 
 type Params = { ns: string; name?: string };
 
-export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): void {
-  const db = site.store.db;
-  const byName = (name: string) =>
-    db.prepare('SELECT * FROM metadef_namespaces WHERE namespace = ? ORDER BY created_at, id').get(name) as
-      NamespaceRow | undefined;
-  const items = (nsId: string, type?: ItemType) =>
-    db
-      .prepare(
-        `SELECT * FROM metadef_items WHERE namespace_id = ?${type ? ' AND type = ?' : ''} ORDER BY created_at, name`,
-      )
-      .all(...(type ? [nsId, type] : [nsId])) as MetadefItemRow[];
-  const item = (nsId: string, type: ItemType, name: string) =>
-    db
-      .prepare('SELECT * FROM metadef_items WHERE namespace_id = ? AND type = ? AND name = ?')
-      .get(nsId, type, name) as MetadefItemRow | undefined;
+export function registerMetadefRoutes(
+  app: FastifyInstance,
+  site: SiteContext,
+  repo: MetadefRepository,
+): void {
+  const byName = (name: string) => repo.byName(name);
+  const items = (nsId: string, type?: ItemType) => repo.items(nsId, type);
+  const item = (nsId: string, type: ItemType, name: string) => repo.item(nsId, type, name);
 
   const canSee = (auth: AuthContext, ns: NamespaceRow) =>
     auth.isAdmin || ns.visibility === 'public' || ns.project_id === auth.projectId;
@@ -258,7 +252,7 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
       updated_at: now,
     };
   };
-  const putItem = (row: MetadefItemRow) => site.changelog.put('metadef_item', { ...row });
+  const putItem = (row: MetadefItemRow) => repo.putItem(row);
   const duplicate = (ns: NamespaceRow, type: ItemType, name: string, except?: string) => {
     const other = item(ns.id, type, name);
     if (other && other.id !== except)
@@ -310,7 +304,8 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
   app.get(`${BASE}/namespaces`, async (req) => {
     const auth = site.authenticate(req);
     const q = req.query as Obj;
-    const rows = (db.prepare('SELECT * FROM metadef_namespaces ORDER BY namespace').all() as NamespaceRow[])
+    const rows = repo
+      .namespaces()
       .filter((ns) => canSee(auth, ns))
       .filter((ns) => q.visibility === undefined || ns.visibility === q.visibility)
       .filter(associatedWith(q.resource_types));
@@ -361,8 +356,8 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
       if (!isObj(body.properties)) throw new BadRequest('"properties" must be an object.');
       for (const [name, p] of Object.entries(body.properties)) add('property', isObj(p) ? { ...p, name } : p);
     }
-    site.store.tx(() => {
-      site.changelog.put('metadef_namespace', { ...ns });
+    repo.tx(() => {
+      repo.putNamespace(ns);
       for (const c of children) putItem(c);
     });
     reply.code(201);
@@ -379,7 +374,7 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
     if (!w) return reply;
     const next = parseNamespace(w.auth, req.body, w.ns);
     next.updated_at = site.clock.now();
-    site.store.tx(() => site.changelog.put('metadef_namespace', { ...next }));
+    repo.putNamespace(next);
     return namespaceView(next, true);
   });
 
@@ -388,10 +383,7 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
     if (!w) return reply;
     if (w.ns.protected)
       throw new Forbidden(`Namespace ${w.ns.namespace} is protected and cannot be deleted.`);
-    site.store.tx(() => {
-      for (const r of items(w.ns.id)) site.changelog.remove('metadef_item', r.id);
-      site.changelog.remove('metadef_namespace', w.ns.id);
-    });
+    repo.removeNamespace(w.ns);
     return reply.code(204).send();
   });
 
@@ -423,7 +415,7 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
       const parsed = kind.parse(req.body);
       duplicate(w.ns, kind.type, parsed.name as string);
       const row = newItem(w.ns, kind.type, parsed);
-      site.store.tx(() => putItem(row));
+      putItem(row);
       reply.code(201);
       return itemView(w.ns, row);
     });
@@ -435,8 +427,8 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
         throw new Forbidden(
           `Namespace ${w.ns.namespace} is protected: its ${kind.segment} cannot be deleted.`,
         );
-      site.store.tx(() => {
-        for (const r of items(w.ns.id, kind.type)) site.changelog.remove('metadef_item', r.id);
+      repo.tx(() => {
+        for (const r of items(w.ns.id, kind.type)) repo.removeItem(r.id);
       });
       return reply.code(204).send();
     });
@@ -455,7 +447,7 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
         const parsed = parseTag({ name: req.params.name });
         duplicate(w.ns, 'tag', parsed.name as string);
         const row = newItem(w.ns, 'tag', parsed);
-        site.store.tx(() => putItem(row));
+        putItem(row);
         reply.code(201);
         return itemView(w.ns, row);
       });
@@ -474,7 +466,7 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
           body: JSON.stringify(parsed),
           updated_at: site.clock.now(),
         };
-        site.store.tx(() => putItem(row));
+        putItem(row);
         return itemView(w.ns, row);
       });
 
@@ -482,7 +474,7 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
       const w = await toWrite(req, reply, req.params.ns);
       if (!w) return reply;
       const row = one(w.ns, req.params.name!);
-      site.store.tx(() => site.changelog.remove('metadef_item', row.id));
+      repo.removeItem(row.id);
       return reply.code(204).send();
     });
   }
@@ -500,8 +492,8 @@ export function registerMetadefRoutes(app: FastifyInstance, site: SiteContext): 
     const existing = items(ns.id, 'tag');
     if (append) for (const n of names) duplicate(ns, 'tag', n);
     const rows = names.map((name) => newItem(ns, 'tag', { name }));
-    site.store.tx(() => {
-      if (!append) for (const r of existing) site.changelog.remove('metadef_item', r.id);
+    repo.tx(() => {
+      if (!append) for (const r of existing) repo.removeItem(r.id);
       for (const r of rows) putItem(r);
     });
     reply.code(201);

@@ -9,7 +9,8 @@ import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, optInt, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import type { VolRow, VolumeService } from '../service.ts';
+import type { VolRow, VolumeService } from '../domain/volumes.ts';
+import { stringValues } from '../domain/volumes.ts';
 
 export interface ActionResult {
   code: number;
@@ -128,7 +129,7 @@ const VOLUME_ACTIONS: Record<string, Handler> = {
     const device = optStr(a, 'mountpoint') ?? '';
     if (!['available', 'attaching'].includes(r.status) && !(r.status === 'in-use' && svc.body(r).multiattach))
       throw new BadRequest(`Invalid volume: Volume ${r.id} status must be available or attaching to attach.`);
-    svc.attach(r.id, server ?? '', device, host ?? svc.ctx.name);
+    svc.attach(r.id, server ?? '', device, host ?? svc.site);
     return accepted;
   },
   'os-detach': (svc, _auth, r, a) => detachAll(svc, r, optStr(a, 'attachment_id')),
@@ -173,10 +174,6 @@ function detachAll(svc: VolumeService, r: VolRow, attachmentId: string | undefin
   for (const x of chosen) svc.detach(String(x.id));
   if (!all.length && r.status !== 'available') svc.setStatus(r, 'available');
   return accepted;
-}
-
-export function stringValues(o: Obj): Record<string, string> {
-  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
 }
 
 const SNAPSHOT_ACTIONS: Record<string, Handler> = {

@@ -3,78 +3,43 @@
  * group specs (`GET|POST /group_types/{id}/group_specs`, `GET|PUT|DELETE .../group_specs/{key}`).
  * Groups themselves are not offered yet (docs/volume.md); the types are what tools create first.
  * A group type belongs to the site that made it; the default one is built in, the same everywhere.
+ * The rules are domain/group-types.ts; these routes gate, forward and render.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VolumeRoutes } from './scope.ts';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin } from '../../../core/auth.ts';
-import { BadRequest, CloudError, Conflict, NotFound } from '../../../core/errors.ts';
-import { isObj, optBool, optStr, wrapped } from '../../common/input.ts';
+import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
+import { isObj, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import { uuidFrom } from '../service.ts';
-import { VolKind } from '../store/schema.ts';
-import { stringValues } from './actions.ts';
-import { forwardIfRemote } from '../../common/owner.ts';
+import { atLeast } from '../../common/microversion.ts';
+import type { GroupType } from '../domain/group-types.ts';
+import { DEFAULT_GROUP_TYPE, GroupTypes, groupSpecsOf } from '../domain/group-types.ts';
 
-interface GroupType {
-  id: string;
-  name: string;
-  description: string | null;
-  is_public: boolean;
-  group_specs: Record<string, string>;
-}
-
-const DEFAULT_NAME = 'default_group_type';
-const DEFAULT_GROUP_TYPE: GroupType = {
-  id: uuidFrom('group-type', DEFAULT_NAME),
-  name: DEFAULT_NAME,
-  description: 'Default group type',
-  is_public: true,
-  group_specs: {},
-};
-
-export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes): void {
-  const db = ctx.store.db;
+export function registerGroupTypeRoutes({ app, ctx, svc, base, enter }: VolumeRoutes): void {
   const P = `${base}/group_types`;
-  const stored = () =>
-    (db.prepare('SELECT body FROM vol_group_types ORDER BY name, id').all() as { body: string }[]).map(
-      (r) => JSON.parse(r.body) as GroupType,
-    );
-  const all = () => [DEFAULT_GROUP_TYPE, ...stored()];
+  const types = new GroupTypes({ repo: svc.repo, ids: ctx.ids });
+  const all = () => types.all();
   /** Group types are 3.11 on; specs are admin-only, as in Cinder. */
   const gate = (req: FastifyRequest, reply: FastifyReply, write = false) => {
     const e = enter(req, reply, write);
-    if (e.mv < 3.11)
+    if (!atLeast(e.mv, '3.11'))
       throw new CloudError(404, 'The resource could not be found: group types need microversion 3.11.');
     if (write) requireAdmin(e.auth);
     return e;
   };
-  const find = (auth: AuthContext, id: string) => {
-    const t = all().find((x) => x.id === id || x.name === id);
-    if (!t || (!auth.isAdmin && !t.is_public)) throw new NotFound(`Group type ${id} could not be found.`);
-    return t;
-  };
+  const find = (auth: AuthContext, id: string) => types.find(auth, id);
   /** A stored type to change, forwarded to its site: `forward` is set when it was. */
   const writable = (req: FastifyRequest, reply: FastifyReply) => {
     const { auth } = gate(req, reply, true);
     const { id } = req.params as { id: string };
     const t = find(auth, id);
-    const owner = db.prepare('SELECT owner FROM vol_group_types WHERE id = ?').pluck().get(t.id) as
-      string | undefined;
-    if (!owner) throw new BadRequest('The default group type cannot be changed.');
-    return { t, forward: forwardIfRemote(ctx, owner, req, reply) };
+    const owner = types.ownerOf(t);
+    return { t, forward: ctx.owns(owner) ? undefined : ctx.forwardTo(owner, req, reply) };
   };
-  const put = (t: GroupType) =>
-    ctx.store.tx(() =>
-      ctx.changelog.put(VolKind.GroupType, { id: t.id, name: t.name, body: JSON.stringify(t) }),
-    );
   const view = (t: GroupType, admin: boolean): Obj => {
     const { group_specs, ...rest } = t;
     return admin ? { ...rest, group_specs } : rest;
-  };
-  const specsOf = (v: unknown) => {
-    if (!isObj(v)) throw new BadRequest('Malformed request body: "group_specs" must be an object.');
-    return stringValues(v);
   };
 
   app.get(P, async (req, reply) => {
@@ -100,41 +65,20 @@ export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes)
   });
   app.post(P, async (req, reply) => {
     gate(req, reply, true);
-    const o = wrapped(req.body, 'group_type');
-    const name = optStr(o, 'name');
-    if (!name?.trim()) throw new BadRequest('Group type name can not be empty.');
-    if (all().some((t) => t.name === name)) throw new Conflict(`Group Type ${name} already exists.`);
-    const t: GroupType = {
-      id: ctx.ids.uuid(),
-      name,
-      description: optStr(o, 'description') ?? null,
-      is_public: optBool(o, 'is_public') ?? true,
-      group_specs: o.group_specs === undefined ? {} : specsOf(o.group_specs),
-    };
-    put(t);
+    const t = types.create(wrapped(req.body, 'group_type'));
     reply.code(202);
     return { group_type: view(t, true) };
   });
   app.put(`${P}/:id`, async (req, reply) => {
     const { t, forward } = writable(req, reply);
     if (forward) return forward;
-    const o = wrapped(req.body, 'group_type');
-    const name = optStr(o, 'name');
-    if (name !== undefined && name !== t.name && all().some((x) => x.name === name))
-      throw new Conflict(`Group Type ${name} already exists.`);
-    const next: GroupType = {
-      ...t,
-      ...(name !== undefined ? { name } : {}),
-      ...('description' in o ? { description: optStr(o, 'description') ?? null } : {}),
-      ...(optBool(o, 'is_public') !== undefined ? { is_public: optBool(o, 'is_public')! } : {}),
-    };
-    put(next);
+    const next = types.update(t, wrapped(req.body, 'group_type'));
     return { group_type: view(next, true) };
   });
   app.delete(`${P}/:id`, async (req, reply) => {
     const { t, forward } = writable(req, reply);
     if (forward) return forward;
-    ctx.store.tx(() => ctx.changelog.remove(VolKind.GroupType, t.id));
+    types.remove(t);
     return reply.code(202).send();
   });
 
@@ -145,8 +89,8 @@ export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes)
   app.post(`${P}/:id/group_specs`, async (req, reply) => {
     const { t, forward } = writable(req, reply);
     if (forward) return forward;
-    const add = specsOf(isObj(req.body) ? req.body.group_specs : undefined);
-    put({ ...t, group_specs: { ...t.group_specs, ...add } });
+    const add = groupSpecsOf(isObj(req.body) ? req.body.group_specs : undefined);
+    types.setSpecs(t, add);
     reply.code(202);
     return { group_specs: add };
   });
@@ -161,21 +105,17 @@ export function registerGroupTypeRoutes({ app, ctx, base, enter }: VolumeRoutes)
     const { key } = req.params as { key: string };
     const { t, forward } = writable(req, reply);
     if (forward) return forward;
-    const one = specsOf(req.body);
+    const one = groupSpecsOf(req.body);
     if (Object.keys(one).length !== 1 || !Object.hasOwn(one, key))
       throw new BadRequest('Request body and URI mismatch: the body must hold exactly the key of the URL.');
-    put({ ...t, group_specs: { ...t.group_specs, ...one } });
+    types.setSpecs(t, one);
     return one;
   });
   app.delete(`${P}/:id/group_specs/:key`, async (req, reply) => {
     const { key } = req.params as { key: string };
     const { t, forward } = writable(req, reply);
     if (forward) return forward;
-    if (!Object.hasOwn(t.group_specs, key))
-      throw new NotFound(`Group type ${t.id} has no group spec with key ${key}.`);
-    const next = { ...t.group_specs };
-    delete next[key];
-    put({ ...t, group_specs: next });
+    types.removeSpec(t, key);
     return reply.code(202).send();
   });
 }

@@ -9,9 +9,8 @@ import { BadRequest, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../common/module.ts';
 import { isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import type { VolRow } from '../service.ts';
-import { stringValues } from './actions.ts';
-import { forwardIfRemote } from '../../common/owner.ts';
+import type { VolRow } from '../domain/volumes.ts';
+import { stringValues } from '../domain/volumes.ts';
 
 export interface MetadataOwner {
   /** e.g. /volume/v3/:project/volumes */
@@ -47,11 +46,11 @@ export function registerMetadataRoutes(app: FastifyInstance, ctx: SiteContext, o
   const row = (req: FastifyRequest, reply: FastifyReply, write: boolean) => {
     const { auth } = o.enter(req, reply, write);
     const r = o.find(auth, (req.params as P).id);
-    return { r, forward: write ? forwardIfRemote(ctx, r.owner, req, reply) : undefined };
+    return { r, forward: write && !ctx.owns(r.owner) };
   };
   const write = async (req: FastifyRequest, reply: FastifyReply, next: (r: VolRow, md: Obj) => Obj) => {
     const { r, forward } = row(req, reply, true);
-    if (forward) return forward;
+    if (forward) return ctx.forwardTo(r.owner, req, reply);
     const md = next(r, o.metadataOf(r));
     o.setMetadata(r, checked(md));
     return undefined;

@@ -3,49 +3,31 @@
  * both) and key/value specs, list, show, set and unset keys, delete (400 while associated unless
  * force), and associate with volume types (a type carries one qos_specs_id). Atoll's drivers do not
  * throttle; the specs are kept and shown for the tools that manage them. A spec belongs to the site
- * that made it; associating writes the type, so it runs where the type lives.
+ * that made it; associating writes the type, so it runs where the type lives. The rules are
+ * domain/qos.ts; these routes gate, forward and render.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VolumeRoutes } from './scope.ts';
 import { requireAdmin } from '../../../core/auth.ts';
-import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
+import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, wrapped } from '../../common/input.ts';
-import { VolKind } from '../store/schema.ts';
-import { stringValues } from './actions.ts';
-import { forwardIfRemote } from '../../common/owner.ts';
-
-interface Qos {
-  id: string;
-  name: string;
-  consumer: string;
-  specs: Record<string, string>;
-}
-const CONSUMERS = ['front-end', 'back-end', 'both'];
+import type { Qos } from '../domain/qos.ts';
+import { QosSpecs } from '../domain/qos.ts';
 
 export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes): void {
-  const db = ctx.store.db;
   const P = `${base}/qos-specs`;
-  const all = () =>
-    (db.prepare('SELECT body FROM vol_qos ORDER BY name, id').all() as { body: string }[]).map(
-      (r) => JSON.parse(r.body) as Qos,
-    );
+  const specs = new QosSpecs({ repo: svc.repo, volumes: svc, ids: ctx.ids });
   const gate = (req: FastifyRequest, reply: FastifyReply, write = false) => {
     const e = enter(req, reply, write);
     requireAdmin(e.auth);
     const id = (req.params as { id?: string }).id;
     if (id === undefined) return { ...e, q: undefined, owner: undefined };
-    const row = db.prepare('SELECT owner, body FROM vol_qos WHERE id = ?').get(id) as
-      { owner: string; body: string } | undefined;
-    if (!row) throw new NotFound(`QoS spec ${id} could not be found.`);
-    return { ...e, q: JSON.parse(row.body) as Qos, owner: row.owner };
+    return { ...e, ...specs.find(id) };
   };
-  const put = (q: Qos) =>
-    ctx.store.tx(() => ctx.changelog.put(VolKind.Qos, { id: q.id, name: q.name, body: JSON.stringify(q) }));
   const links = (q: Qos, project: string) => [
     { rel: 'self', href: `${ctx.publicUrl()}/volume/v3/${project}/qos-specs/${q.id}` },
     { rel: 'bookmark', href: `${ctx.publicUrl()}/volume/${project}/qos-specs/${q.id}` },
   ];
-  const associated = (id: string) => svc.types().filter((t) => t.qos_specs_id === id);
   /** The type to (dis)associate, from ?vol_type_id=; its changes are written where it lives. */
   const typeArg = (req: FastifyRequest) => {
     const q = isObj(req.query) ? req.query : {};
@@ -59,7 +41,7 @@ export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes):
 
   app.get(P, async (req, reply) => {
     gate(req, reply);
-    return { qos_specs: all() };
+    return { qos_specs: specs.all() };
   });
   app.get(`${P}/:id`, async (req, reply) => {
     const { q, project } = gate(req, reply);
@@ -67,64 +49,39 @@ export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes):
   });
   app.post(P, async (req, reply) => {
     const { project } = gate(req, reply, true);
-    const o = wrapped(req.body, 'qos_specs');
-    const { name, consumer, ...specs } = o;
-    if (typeof name !== 'string' || !name.trim())
-      throw new BadRequest('Invalid input received: name is required.');
-    const c = consumer === undefined ? 'back-end' : String(consumer);
-    if (!CONSUMERS.includes(c))
-      throw new BadRequest(`Invalid input received: consumer ${c} is not one of ${CONSUMERS.join(', ')}.`);
-    if (all().some((x) => x.name === name)) throw new Conflict(`QoS Specs ${name} already exists.`);
-    const q: Qos = { id: ctx.ids.uuid(), name, consumer: c, specs: stringValues(specs) };
-    put(q);
+    const q = specs.create(wrapped(req.body, 'qos_specs'));
     return { qos_specs: q, links: links(q, project) };
   });
   /** Writes go to the spec's site. */
   const write = (req: FastifyRequest, reply: FastifyReply) => {
     const g = gate(req, reply, true);
-    return { ...g, forward: forwardIfRemote(ctx, g.owner, req, reply) };
+    return { ...g, forward: g.owner && !ctx.owns(g.owner) ? ctx.forwardTo(g.owner, req, reply) : undefined };
   };
   app.put(`${P}/:id`, async (req, reply) => {
     const { q, forward } = write(req, reply);
     if (forward) return forward;
-    const set = wrapped(req.body, 'qos_specs');
-    const { consumer, ...specs } = set;
-    const next: Qos = { ...q!, specs: { ...q!.specs, ...stringValues(specs) } };
-    if (consumer !== undefined) {
-      if (!CONSUMERS.includes(String(consumer)))
-        throw new BadRequest(`Invalid input received: consumer ${String(consumer)}.`);
-      next.consumer = String(consumer);
-    }
-    put(next);
-    return { qos_specs: stringValues(set) };
+    return { qos_specs: specs.set(q!, wrapped(req.body, 'qos_specs')) };
   });
   app.put(`${P}/:id/delete_keys`, async (req, reply) => {
     const { q, forward } = write(req, reply);
     if (forward) return forward;
     const keys = isObj(req.body) && Array.isArray(req.body.keys) ? req.body.keys.map(String) : undefined;
     if (!keys) throw new BadRequest('Invalid input received: keys must be a list.');
-    const missing = keys.find((k) => !Object.hasOwn(q!.specs, k));
-    if (missing) throw new NotFound(`QoS spec ${q!.id} has no key ${missing}.`);
-    put({ ...q!, specs: Object.fromEntries(Object.entries(q!.specs).filter(([k]) => !keys.includes(k))) });
+    specs.unset(q!, keys);
     return reply.code(202).send();
   });
   app.delete(`${P}/:id`, async (req, reply) => {
     const { q, forward } = write(req, reply);
     if (forward) return forward;
     const force = ['true', 'True', '1'].includes(String((isObj(req.query) ? req.query : {}).force ?? ''));
-    const types = associated(q!.id);
-    if (types.length && !force) throw new BadRequest(`QoS Specs ${q!.id} is still associated with entities.`);
-    ctx.store.tx(() => {
-      for (const t of types) svc.patchType(String(t.id), { qos_specs_id: null });
-      ctx.changelog.remove(VolKind.Qos, q!.id);
-    });
+    specs.delete(q!, force);
     return reply.code(202).send();
   });
 
   app.get(`${P}/:id/associations`, async (req, reply) => {
     const { q } = gate(req, reply);
     return {
-      qos_associations: associated(q!.id).map((t) => ({
+      qos_associations: specs.associated(q!.id).map((t) => ({
         association_type: 'volume_type',
         id: t.id,
         name: t.name,
@@ -135,27 +92,19 @@ export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes):
     const { q } = gate(req, reply, true);
     const { t, owner } = typeArg(req);
     if (!ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
-    if (t.qos_specs_id && t.qos_specs_id !== q!.id)
-      throw new BadRequest(`Volume type ${String(t.id)} is already associated with another qos specs.`);
-    svc.patchType(String(t.id), { qos_specs_id: q!.id });
+    specs.associate(q!, t);
     return reply.code(202).send();
   });
   app.get(`${P}/:id/disassociate`, async (req, reply) => {
     const { q } = gate(req, reply, true);
     const { t, owner } = typeArg(req);
     if (!ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
-    if (t.qos_specs_id === q!.id) svc.patchType(String(t.id), { qos_specs_id: null });
+    specs.disassociate(q!, t);
     return reply.code(202).send();
   });
   app.get(`${P}/:id/disassociate_all`, async (req, reply) => {
     const { q } = gate(req, reply, true);
-    const types = associated(q!.id);
-    const elsewhere = types.find((t) => !ctx.owns(String(svc.typeOwner(String(t.id)))));
-    if (elsewhere)
-      throw new Conflict(`Volume type ${String(elsewhere.id)} lives at another site: disassociate it there.`);
-    ctx.store.tx(() => {
-      for (const t of types) svc.patchType(String(t.id), { qos_specs_id: null });
-    });
+    specs.disassociateAll(q!, (owner) => ctx.owns(owner));
     return reply.code(202).send();
   });
 }

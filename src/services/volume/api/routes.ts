@@ -10,7 +10,9 @@ import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin, requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../common/module.ts';
-import { isObj, optInt, optStr, wrapped } from '../../common/input.ts';
+import { isObj, optStr, wrapped } from '../../common/input.ts';
+import { MicroversionRange } from '../../common/microversion.ts';
+import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { VolKind } from '../store/schema.ts';
@@ -22,37 +24,19 @@ import { registerServiceRoutes } from './service-routes.ts';
 import { registerTransferRoutes } from './transfers.ts';
 import { registerTypeExtras } from './type-extras.ts';
 import { snapshotView, typeView, volumeView } from './views.ts';
-import type { VolRow, VolumeService } from '../service.ts';
-import { VOLUME_QUOTAS } from '../service.ts';
-import type { VolQuotaKey } from '../service.ts';
+import type { VolRow, VolumeService } from '../domain/volumes.ts';
+import { VOLUME_QUOTAS } from '../domain/volumes.ts';
+import type { VolQuotaKey } from '../domain/volumes.ts';
 
-export const MIN_MV = 3.0;
-export const MAX_MV = 3.6;
-const MAX_MV_TEXT = '3.60';
 const MIN_MV_TEXT = '3.0';
-
-/** The requested microversion as a comparable number: 3.27 -> 3.27, 3.5 -> 3.05. */
-function microversion(req: FastifyRequest, reply: FastifyReply): number {
-  const h = req.headers['openstack-api-version'];
-  const text = (Array.isArray(h) ? h[0] : h) ?? '';
-  const m =
-    /volume\s+(\d+)\.(\d+|latest)/i.exec(text) ??
-    (/volume\s+latest/i.test(text) ? ['', '3', 'latest'] : null);
-  let major = 3;
-  let minor = 0;
-  if (m) {
-    major = Number(m[1]);
-    minor = m[2] === 'latest' ? 60 : Number(m[2]);
-  }
-  if (major !== 3 || minor > 60)
-    throw new CloudError(
-      406,
-      `Version ${major}.${minor} is not supported by the API. Minimum is ${MIN_MV_TEXT} and maximum is ${MAX_MV_TEXT}.`,
-    );
-  reply.header('OpenStack-API-Version', `volume 3.${minor}`);
-  reply.header('Vary', 'OpenStack-API-Version');
-  return 3 + minor / 100;
-}
+const MAX_MV_TEXT = '3.60';
+/** Cinder's range; a version that is not "3.x" serves 3.0, as this API always has. */
+const MICROVERSIONS = new MicroversionRange({
+  service: 'volume',
+  min: MIN_MV_TEXT,
+  max: MAX_MV_TEXT,
+  invalid: 'ignore',
+});
 
 /** What a list can be sorted by (Cinder's sortable volume and snapshot columns). */
 const SORT_KEYS = new Set([
@@ -91,11 +75,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   const MAX_PAGE = 1000;
   /** sort=key:dir,... or sort_key/sort_dir; display_name is the name; an unknown key is a 400. */
   const sortOf = (q: Record<string, string>): string[][] => {
-    const spec = q.sort
-      ? q.sort.split(',').map((s) => s.split(':'))
-      : q.sort_key
-        ? [[q.sort_key, q.sort_dir ?? 'desc']]
-        : [['created_at', 'desc']];
+    const spec = sortTerms(q) ?? [['created_at', 'desc']];
     return spec.map(([k, d]) => {
       const key = k === 'display_name' ? 'name' : String(k);
       if (!SORT_KEYS.has(key)) throw new BadRequest(`Invalid input received: Invalid sort key ${key}.`);
@@ -108,7 +88,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   /** Authenticates, checks the URL's project against the token, and reads the microversion. */
   const enter = (req: FastifyRequest, reply: FastifyReply, write = false) => {
     const auth = ctx.authenticate(req);
-    const mv = microversion(req, reply);
+    const mv = MICROVERSIONS.negotiate(req, reply);
     const { project } = req.params as { project: string };
     if (write) requireMember(auth);
     else requireReader(auth);
@@ -186,35 +166,29 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
       }
       return 0;
     });
-    let start = q.offset !== undefined ? optInt({ offset: q.offset }, 'offset', 0)! : 0;
-    if (q.marker !== undefined) {
-      const i = idx.findIndex((j) => filterable[j]!.id === q.marker);
-      if (i < 0) throw new NotFound(`Marker ${q.marker} could not be found.`);
-      start = i + 1;
-    }
     // Cinder caps a page at osapi_max_limit (1000) and links to the next one after every full page.
-    const asked = q.limit !== undefined ? optInt({ limit: q.limit }, 'limit', 0)! : undefined;
-    const limit = Math.min(asked ?? MAX_PAGE, MAX_PAGE);
-    const page = idx.slice(start, start + limit);
-    const body: Obj = { [collection]: page.map((i) => items[i]) };
-    if (page.length && page.length === limit && (asked !== undefined || start + limit < idx.length)) {
-      const params = new URLSearchParams({ ...q, marker: String(filterable[page[page.length - 1]!]!.id) });
+    const pg = paginate(idx, q, (j) => String(filterable[j]!.id), {
+      maxLimit: MAX_PAGE,
+      offset: true,
+      badNumber: (field) =>
+        new BadRequest(`"${field}" must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}.`),
+      next: 'after-full-page',
+    });
+    const body: Obj = { [collection]: pg.items.map((i) => items[i]) };
+    if (pg.nextMarker !== undefined) {
+      const params = new URLSearchParams({ ...q, marker: pg.nextMarker });
       body[`${collection}_links`] = [{ rel: 'next', href: `${ctx.publicUrl()}${path}?${params.toString()}` }];
     }
     if (q.with_count === 'true') body.count = idx.length;
     return body;
   };
 
-  const visibleRows = (auth: AuthContext, table: string, req: FastifyRequest): VolRow[] => {
+  const visibleRows = (auth: AuthContext, what: 'volumes' | 'snapshots', req: FastifyRequest): VolRow[] => {
     const q = isObj(req.query) ? req.query : {};
     const named = auth.isAdmin && typeof q.project_id === 'string' ? q.project_id : undefined;
     const all = auth.isAdmin && !named && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
     const project = named ?? auth.projectId;
-    return (
-      all
-        ? ctx.store.db.prepare(`SELECT * FROM ${table}`).all()
-        : ctx.store.db.prepare(`SELECT * FROM ${table} WHERE project_id = ?`).all(project)
-    ) as VolRow[];
+    return svc.repo.list(what, all ? undefined : (project ?? ''));
   };
 
   // ---- volumes ----
@@ -227,8 +201,8 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const { auth, mv, project } = enter(req, reply);
     // "volumes/" is a show with an empty id (the router folds the slash away): Cinder answers 404.
     if (req.url.split('?')[0]!.endsWith('/')) throw new NotFound('Volume  could not be found.');
-    const rows = visibleRows(auth, 'vol_volumes', req);
-    const full = rows.map((r) => volumeView(svc, r, mv, true, auth.isAdmin));
+    const rows = visibleRows(auth, 'volumes', req);
+    const full = rows.map((r) => volumeView(svc, ctx.publicUrl(), r, mv, true, auth.isAdmin));
     return listOf(
       req,
       'volumes',
@@ -239,13 +213,15 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   });
   app.get(`${P}/volumes/detail`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply);
-    const full = visibleRows(auth, 'vol_volumes', req).map((r) => volumeView(svc, r, mv, true, auth.isAdmin));
+    const full = visibleRows(auth, 'volumes', req).map((r) =>
+      volumeView(svc, ctx.publicUrl(), r, mv, true, auth.isAdmin),
+    );
     return listOf(req, 'volumes', full, full, `/volume/v3/${project}/volumes/detail`);
   });
   app.get(`${P}/volumes/:id`, async (req, reply) => {
     const { auth, mv } = enter(req, reply);
     const { id } = req.params as { id: string };
-    return { volume: volumeView(svc, svc.visibleVolume(auth, id), mv, true, auth.isAdmin) };
+    return { volume: volumeView(svc, ctx.publicUrl(), svc.visibleVolume(auth, id), mv, true, auth.isAdmin) };
   });
   app.post(`${P}/volumes`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply, true);
@@ -257,7 +233,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     }
     const b = await svc.createVolume(auth, project, o);
     reply.code(202);
-    return { volume: volumeView(svc, svc.volume(String(b.id))!, mv, false, auth.isAdmin) };
+    return { volume: volumeView(svc, ctx.publicUrl(), svc.volume(String(b.id))!, mv, false, auth.isAdmin) };
   });
   const ownedVolume = (auth: AuthContext, id: string) => svc.visibleVolume(auth, id);
   app.put(`${P}/volumes/:id`, async (req, reply) => {
@@ -265,7 +241,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     const r = ownedVolume(auth, (req.params as { id: string }).id);
     if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
     svc.updateVolume(r, wrapped(req.body, 'volume'));
-    return { volume: volumeView(svc, svc.volume(r.id)!, mv, false, auth.isAdmin) };
+    return { volume: volumeView(svc, ctx.publicUrl(), svc.volume(r.id)!, mv, false, auth.isAdmin) };
   });
   app.delete(`${P}/volumes/:id`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
@@ -345,7 +321,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
   // ---- snapshots ----
   const snapshotList = (req: FastifyRequest, reply: FastifyReply, detail: boolean) => {
     const { auth, mv, project } = enter(req, reply);
-    const rows = visibleRows(auth, 'vol_snapshots', req);
+    const rows = visibleRows(auth, 'snapshots', req);
     const full = rows.map((r) => snapshotView(svc, r, mv, true));
     const items = detail ? full : rows.map((r) => snapshotView(svc, r, mv, false));
     const path = `/volume/v3/${project}/snapshots${detail ? '/detail' : ''}`;
@@ -426,9 +402,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc
     };
   });
   /** The site holding a project's quota row, if one was written: quota writes go there. */
-  const quotaOwner = (target: string) =>
-    ctx.store.db.prepare('SELECT owner FROM vol_quotas WHERE id = ?').pluck().get(target) as
-      string | undefined;
+  const quotaOwner = (target: string) => svc.repo.quotaOwner(target);
   app.put(`${P}/os-quota-sets/:target`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     requireAdmin(auth);

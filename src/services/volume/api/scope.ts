@@ -7,14 +7,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import type { SiteContext } from '../../common/module.ts';
-import type { VolumeService } from '../service.ts';
+import type { Microversion } from '../../common/microversion.ts';
+import type { VolumeService } from '../domain/volumes.ts';
 
 /** Authenticates, checks the URL's project (and, for a write, that the token may write) and the microversion. */
 export type Enter = (
   req: FastifyRequest,
   reply: FastifyReply,
   write?: boolean,
-) => { auth: AuthContext; mv: number; project: string };
+) => { auth: AuthContext; mv: Microversion; project: string };
 
 export interface VolumeRoutes {
   app: FastifyInstance;

@@ -12,7 +12,8 @@ import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, novaTime } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import { VOLUME_QUOTAS } from '../service.ts';
+import { atLeast } from '../../common/microversion.ts';
+import { VOLUME_QUOTAS } from '../domain/volumes.ts';
 
 /** The extensions Atoll's Block Storage API implements, under Cinder's names and aliases. */
 const EXTENSIONS: readonly (readonly [name: string, alias: string, description: string])[] = [
@@ -82,16 +83,12 @@ export function registerServiceRoutes({ app, ctx, svc, base, enter }: VolumeRout
   });
 
   app.get(`${base}/volumes/summary`, async (req, reply) => {
-    const { auth, mv } = enter(req, reply);
+    const { auth, mv, project } = enter(req, reply);
     const q = isObj(req.query) ? req.query : {};
     const all = auth.isAdmin && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
-    const rows = (
-      all
-        ? ctx.store.db.prepare('SELECT size, body FROM vol_volumes').all()
-        : ctx.store.db.prepare('SELECT size, body FROM vol_volumes WHERE project_id = ?').all(auth.projectId)
-    ) as { size: number; body: string }[];
+    const rows = svc.repo.list('volumes', all ? undefined : project);
     const summary: Obj = { total_size: rows.reduce((n, r) => n + r.size, 0), total_count: rows.length };
-    if (mv >= 3.36) {
+    if (atLeast(mv, '3.36')) {
       // Cinder 3.36: every metadata key with the values it takes across the volumes.
       const md: Record<string, string[]> = {};
       for (const r of rows)
@@ -176,16 +173,11 @@ export function registerServiceRoutes({ app, ctx, svc, base, enter }: VolumeRout
     const { host } = req.params as { host: string };
     const site = services().find((s) => s.binary === 'cinder-volume' && onHost(s.host, host));
     if (!site) throw new NotFound(`Host ${host} could not be found.`);
-    const rows = (table: string) =>
-      ctx.store.db
-        .prepare(
-          `SELECT project_id, count(*) AS c, coalesce(sum(size), 0) AS g FROM ${table} WHERE owner = ? GROUP BY project_id`,
-        )
-        .all(site.zone) as { project_id: string; c: number; g: number }[];
+    const rows = (what: 'volumes' | 'snapshots') => svc.repo.totalsPerProject(what, site.zone);
     const per = new Map<string, { v: number; vg: number; s: number; sg: number }>();
     const at = (p: string) => per.get(p) ?? per.set(p, { v: 0, vg: 0, s: 0, sg: 0 }).get(p)!;
-    for (const r of rows('vol_volumes')) Object.assign(at(r.project_id), { v: r.c, vg: r.g });
-    for (const r of rows('vol_snapshots')) Object.assign(at(r.project_id), { s: r.c, sg: r.g });
+    for (const r of rows('volumes')) Object.assign(at(r.project_id), { v: r.c, vg: r.g });
+    for (const r of rows('snapshots')) Object.assign(at(r.project_id), { s: r.c, sg: r.g });
     const total = [...per.values()].reduce(
       (t, x) => ({ v: t.v + x.v, vg: t.vg + x.vg, s: t.s + x.s, sg: t.sg + x.sg }),
       { v: 0, vg: 0, s: 0, sg: 0 },

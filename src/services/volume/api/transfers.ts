@@ -2,55 +2,38 @@
  * @module Volume transfers (Cinder's os-volume-transfer, and volume-transfers from 3.55): the owner
  * offers a volume, gets a one-time auth key, and another project accepts with the transfer id and the
  * key; the volume (and its snapshots unless no_snapshots) then belongs to the acceptor. The volume waits
- * in `awaiting-transfer` meanwhile. A transfer lives on the volume's site; create, accept and delete
- * run there (forwarded). Clients that list volumes list transfers first, so both paths answer.
+ * in `awaiting-transfer` meanwhile (domain/transfers.ts). A transfer lives on the volume's site; create,
+ * accept and delete run there (forwarded). Clients that list volumes list transfers first, so both paths answer.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { VolumeRoutes } from './scope.ts';
-import type { AuthContext } from '../../../core/auth.ts';
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
-import { isObj, novaTime, optBool, optStr, wrapped } from '../../common/input.ts';
+import { isObj, novaTime, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import type { VolRow } from '../service.ts';
-import { VolKind } from '../store/schema.ts';
-
-interface TransferRow {
-  id: string;
-  owner: string;
-  project_id: string;
-  volume_id: string;
-  name: string | null;
-  salt: string;
-  key_hash: string;
-  no_snapshots: number;
-  created_at: number;
-}
-
-const hashKey = (salt: string, key: string) => createHash('sha256').update(`${salt}\0${key}`).digest();
+import type { Microversion } from '../../common/microversion.ts';
+import { atLeast } from '../../common/microversion.ts';
+import { VolumeTransfers } from '../domain/transfers.ts';
+import type { TransferRow } from '../store/volumes.ts';
 
 export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRoutes): void {
-  const db = ctx.store.db;
-  const row = (id: string) =>
-    db.prepare('SELECT * FROM vol_transfers WHERE id = ?').get(id) as TransferRow | undefined;
-  /** The transfer as its project (or an admin) sees it; anyone with the key may accept, by id. */
-  const visible = (auth: AuthContext, id: string) => {
-    const t = row(id);
-    if (!t || !(auth.isAdmin || t.project_id === auth.projectId))
-      throw new NotFound(`Transfer ${id} could not be found.`);
-    return t;
-  };
+  const transfers = new VolumeTransfers({
+    volumes: svc,
+    repo: svc.repo,
+    clock: ctx.clock,
+    ids: ctx.ids,
+    site: ctx.name,
+  });
 
   const links = (t: TransferRow, path: string) => [
     { rel: 'self', href: `${ctx.publicUrl()}/volume/v3/${t.project_id}/${path}/${t.id}` },
     { rel: 'bookmark', href: `${ctx.publicUrl()}/volume/${t.project_id}/${path}/${t.id}` },
   ];
-  const view = (t: TransferRow, mv: number, path: string, detail: boolean): Obj => {
+  const view = (t: TransferRow, mv: Microversion, path: string, detail: boolean): Obj => {
     const out: Obj = { id: t.id, name: t.name, volume_id: t.volume_id, links: links(t, path) };
     if (!detail) return out;
     out.created_at = novaTime(t.created_at);
-    if (mv >= 3.55) out.no_snapshots = t.no_snapshots === 1;
-    if (mv >= 3.57) {
+    if (atLeast(mv, '3.55')) out.no_snapshots = t.no_snapshots === 1;
+    if (atLeast(mv, '3.57')) {
       out.source_project_id = t.project_id;
       out.destination_project_id = null;
       out.accepted = false;
@@ -58,54 +41,12 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
     return out;
   };
 
-  const create = (vol: VolRow, o: Obj): { t: TransferRow; key: string } => {
-    if (vol.status !== 'available')
-      throw new BadRequest(`Invalid volume: status must be available to transfer, but it is ${vol.status}.`);
-    const key = randomBytes(8).toString('hex');
-    const salt = randomBytes(8).toString('hex');
-    const t: TransferRow = {
-      id: ctx.ids.uuid(),
-      owner: ctx.name,
-      project_id: vol.project_id,
-      volume_id: vol.id,
-      name: optStr(o, 'name') ?? null,
-      salt,
-      key_hash: hashKey(salt, key).toString('hex'),
-      no_snapshots: optBool(o, 'no_snapshots') ? 1 : 0,
-      created_at: ctx.clock.now(),
-    };
-    ctx.store.tx(() => {
-      ctx.changelog.put(VolKind.Transfer, { ...t });
-      svc.setStatus(vol, 'awaiting-transfer');
-    });
-    return { t, key };
-  };
-
-  const remove = (t: TransferRow) =>
-    ctx.store.tx(() => {
-      ctx.changelog.remove(VolKind.Transfer, t.id);
-      const v = svc.volume(t.volume_id);
-      if (v?.status === 'awaiting-transfer') svc.setStatus(v, 'available');
-    });
-
-  const accept = (auth: AuthContext, t: TransferRow, key: string) => {
-    const want = Buffer.from(t.key_hash, 'hex');
-    if (!timingSafeEqual(want, hashKey(t.salt, key)))
-      throw new BadRequest(`Invalid auth key: Attempt to transfer ${t.id} with invalid auth key.`);
-    const v = svc.volume(t.volume_id);
-    if (!v) throw new NotFound(`Volume ${t.volume_id} could not be found.`);
-    const to = String(auth.projectId);
-    svc.transferTo(v, to, auth.userId, t.no_snapshots !== 1, () =>
-      ctx.changelog.remove(VolKind.Transfer, t.id),
-    );
-  };
-
   for (const path of ['os-volume-transfer', 'volume-transfers'] as const) {
     const P = `${base}/${path}`;
     /** volume-transfers is the 3.55 API: below it, 404 as Cinder does for an unknown resource. */
     const gate = (req: FastifyRequest, reply: FastifyReply, write = false) => {
       const e = enter(req, reply, write);
-      if (path === 'volume-transfers' && e.mv < 3.55)
+      if (path === 'volume-transfers' && !atLeast(e.mv, '3.55'))
         throw new CloudError(
           404,
           'The resource could not be found: volume-transfers needs microversion 3.55.',
@@ -113,23 +54,17 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
       return e;
     };
     const list = (req: FastifyRequest, reply: FastifyReply, detail: boolean) => {
-      const { auth, mv } = gate(req, reply);
+      const { auth, mv, project } = gate(req, reply);
       const q = isObj(req.query) ? req.query : {};
       const all = auth.isAdmin && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
-      const rows = (
-        all
-          ? db.prepare('SELECT * FROM vol_transfers ORDER BY created_at, id').all()
-          : db
-              .prepare('SELECT * FROM vol_transfers WHERE project_id = ? ORDER BY created_at, id')
-              .all(auth.projectId)
-      ) as TransferRow[];
+      const rows = transfers.list(all ? undefined : project);
       return { transfers: rows.map((t) => view(t, mv, path, detail)) };
     };
     app.get(P, async (req, reply) => list(req, reply, false));
     app.get(`${P}/detail`, async (req, reply) => list(req, reply, true));
     app.get(`${P}/:id`, async (req, reply) => {
       const { auth, mv } = gate(req, reply);
-      return { transfer: view(visible(auth, (req.params as { id: string }).id), mv, path, true) };
+      return { transfer: view(transfers.visible(auth, (req.params as { id: string }).id), mv, path, true) };
     });
     app.post(P, async (req, reply) => {
       const { auth, mv } = gate(req, reply, true);
@@ -138,27 +73,27 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
       if (!volumeId) throw new BadRequest('Invalid input received: volume_id is required.');
       const vol = svc.visibleVolume(auth, volumeId);
       if (!ctx.owns(vol.owner)) return ctx.forwardTo(vol.owner, req, reply);
-      const { t, key } = create(vol, o);
+      const { t, key } = transfers.create(vol, o);
       reply.code(202);
       return { transfer: { ...view(t, mv, path, true), auth_key: key } };
     });
     app.post(`${P}/:id/accept`, async (req, reply) => {
       const { auth, mv } = gate(req, reply, true);
       const { id } = req.params as { id: string };
-      const t = row(id);
+      const t = transfers.get(id);
       if (!t) throw new NotFound(`Transfer ${id} could not be found.`);
       if (!ctx.owns(t.owner)) return ctx.forwardTo(t.owner, req, reply);
       const key = optStr(wrapped(req.body, 'accept'), 'auth_key');
       if (!key) throw new BadRequest('Invalid input received: auth_key is required.');
-      accept(auth, t, key);
+      transfers.accept(auth, t, key);
       reply.code(202);
       return { transfer: view(t, mv, path, false) };
     });
     app.delete(`${P}/:id`, async (req, reply) => {
       const { auth } = gate(req, reply, true);
-      const t = visible(auth, (req.params as { id: string }).id);
+      const t = transfers.visible(auth, (req.params as { id: string }).id);
       if (!ctx.owns(t.owner)) return ctx.forwardTo(t.owner, req, reply);
-      remove(t);
+      transfers.remove(t);
       return reply.code(202).send();
     });
   }

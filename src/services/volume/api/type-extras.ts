@@ -9,9 +9,8 @@ import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
 import type { SiteContext } from '../../common/module.ts';
 import { isObj, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import type { VolumeService } from '../service.ts';
-import { stringValues } from './actions.ts';
-import { forwardIfRemote } from '../../common/owner.ts';
+import type { VolumeService } from '../domain/volumes.ts';
+import { stringValues } from '../domain/volumes.ts';
 
 /** The route gate: authenticates an admin and finds the type (404 when it does not exist). */
 type TypeGate = (
@@ -43,8 +42,7 @@ export function registerTypeExtras(
   /** The gate, then forwarding to the type's site for a write: undefined when it was forwarded. */
   const writable = (req: FastifyRequest, reply: FastifyReply) => {
     const g = gate(req, reply);
-    const forward = forwardIfRemote(ctx, g.owner, req, reply);
-    return forward ? { ...g, forward } : g;
+    return g.owner && !ctx.owns(g.owner) ? { ...g, forward: ctx.forwardTo(g.owner, req, reply) } : g;
   };
   const specs = (t: Obj) => (isObj(t.extra_specs) ? (t.extra_specs as Record<string, string>) : {});
 

@@ -6,7 +6,9 @@
  * https://docs.openstack.org/api-ref/block-storage/v3/
  */
 import type { Obj } from '../../common/input.ts';
-import type { VolRow, VolumeService } from '../service.ts';
+import type { Microversion } from '../../common/microversion.ts';
+import { atLeast } from '../../common/microversion.ts';
+import type { VolRow, VolumeService } from '../domain/volumes.ts';
 
 /** Fields of a volume in every view, 3.0 on; later ones are added by microversion below. */
 const VOLUME_FIELDS = [
@@ -32,10 +34,10 @@ const VOLUME_FIELDS = [
 ] as const;
 
 /** Fields that appear from a microversion on (Cinder's api/openstack/api_version_request history). */
-const VOLUME_FIELDS_FROM: readonly (readonly [number, string])[] = [
-  [3.13, 'group_id'],
-  [3.21, 'provider_id'],
-  [3.63, 'volume_type_id'],
+const VOLUME_FIELDS_FROM: readonly (readonly [string, string])[] = [
+  ['3.13', 'group_id'],
+  ['3.21', 'provider_id'],
+  ['3.63', 'volume_type_id'],
 ];
 
 function pick(b: Obj, keys: readonly string[]): Obj {
@@ -46,22 +48,30 @@ function pick(b: Obj, keys: readonly string[]): Obj {
 
 /**
  * A volume as Cinder shows it. `detail` (show, list detail) adds the image metadata and, for admins,
- * the os-vol-* attributes; create and update answer without them, as Cinder does.
+ * the os-vol-* attributes; create and update answer without them, as Cinder does. `publicUrl` is
+ * the site's, for the links.
  */
-export function volumeView(svc: VolumeService, r: VolRow, mv: number, detail: boolean, admin: boolean): Obj {
+export function volumeView(
+  svc: VolumeService,
+  publicUrl: string,
+  r: VolRow,
+  mv: Microversion,
+  detail: boolean,
+  admin: boolean,
+): Obj {
   const b = svc.body(r);
   const out = pick(b, VOLUME_FIELDS);
-  for (const [from, k] of VOLUME_FIELDS_FROM) if (mv >= from) out[k] = b[k] ?? null;
+  for (const [from, k] of VOLUME_FIELDS_FROM) if (atLeast(mv, from)) out[k] = b[k] ?? null;
   out.attachments = svc.attachmentsOfVolume(r.id).map((a) => svc.attachmentView(a));
   out.links = [
-    { rel: 'self', href: `${svc.ctx.publicUrl()}/volume/v3/${r.project_id}/volumes/${r.id}` },
-    { rel: 'bookmark', href: `${svc.ctx.publicUrl()}/volume/${r.project_id}/volumes/${r.id}` },
+    { rel: 'self', href: `${publicUrl}/volume/v3/${r.project_id}/volumes/${r.id}` },
+    { rel: 'bookmark', href: `${publicUrl}/volume/${r.project_id}/volumes/${r.id}` },
   ];
-  if (mv >= 3.48) {
+  if (atLeast(mv, '3.48')) {
     out.service_uuid = svc.serviceUuid(r.owner);
     out.shared_targets = false;
   }
-  if (mv >= 3.61) out.cluster_name = null;
+  if (atLeast(mv, '3.61')) out.cluster_name = null;
   if (!detail) return out;
   if (b.volume_image_metadata) out.volume_image_metadata = b.volume_image_metadata;
   // Cinder's policies: the owning project shows to whoever may see the volume, the host and the
@@ -86,17 +96,17 @@ const SNAPSHOT_FIELDS = [
   'updated_at',
   'metadata',
 ] as const;
-const SNAPSHOT_FIELDS_FROM: readonly (readonly [number, string])[] = [
-  [3.14, 'group_snapshot_id'],
-  [3.41, 'user_id'],
-  [3.65, 'consumes_quota'],
+const SNAPSHOT_FIELDS_FROM: readonly (readonly [string, string])[] = [
+  ['3.14', 'group_snapshot_id'],
+  ['3.41', 'user_id'],
+  ['3.65', 'consumes_quota'],
 ];
 
 /** A snapshot. `detail` (show, list detail) adds the os-extended-snapshot-attributes (Cinder: owner or admin). */
-export function snapshotView(svc: VolumeService, r: VolRow, mv: number, detail: boolean): Obj {
+export function snapshotView(svc: VolumeService, r: VolRow, mv: Microversion, detail: boolean): Obj {
   const b = svc.body(r);
   const out = pick(b, SNAPSHOT_FIELDS);
-  for (const [from, k] of SNAPSHOT_FIELDS_FROM) if (mv >= from) out[k] = b[k] ?? null;
+  for (const [from, k] of SNAPSHOT_FIELDS_FROM) if (atLeast(mv, from)) out[k] = b[k] ?? null;
   if (detail) {
     out['os-extended-snapshot-attributes:project_id'] = r.project_id;
     out['os-extended-snapshot-attributes:progress'] = String(b.progress ?? '100%');

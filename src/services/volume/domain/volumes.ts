@@ -5,28 +5,18 @@
  * A copy (snapshot, volume from a snapshot or a volume) runs off the event loop, so it cannot be in a
  * transaction: as in Cinder the row is written 'creating' (quota counted), the copy is awaited, and
  * the row becomes 'available', or 'error' if the copy failed (issue 11, class 8).
+ * It sees ports only: its repository (store/volumes.ts, the only SQL), the driver, the clock and ids.
  */
 import { createHash } from 'node:crypto';
-import type { AuthContext } from '../../core/auth.ts';
-import { BadRequest, Conflict, NotFound, TooLarge } from '../../core/errors.ts';
-import type { SiteContext } from '../common/module.ts';
-import { novaTime, optBool, optInt, optStr, isObj } from '../common/input.ts';
-import type { Obj } from '../common/input.ts';
-import type { VolumeDriver } from './domain/driver.ts';
-import { VolKind } from './store/schema.ts';
+import type { AuthContext } from '../../../core/auth.ts';
+import { BadRequest, Conflict, NotFound, TooLarge } from '../../../core/errors.ts';
+import type { Clock, Ids, Logger } from '../../../core/ports.ts';
+import { novaTime, optBool, optInt, optStr, isObj } from '../../common/input.ts';
+import type { Obj } from '../../common/input.ts';
+import type { VolumeDriver } from './driver.ts';
+import type { AttachmentRow, VolRow, VolumeRepository } from '../store/volumes.ts';
 
-export interface VolRow {
-  id: string;
-  owner: string;
-  project_id: string;
-  name: string;
-  status: string;
-  size: number;
-  body: string;
-  created_at: number;
-  updated_at: number;
-  [k: string]: unknown;
-}
+export type { VolRow } from '../store/volumes.ts';
 
 export const VOLUME_QUOTAS = {
   volumes: 10,
@@ -42,18 +32,43 @@ export type VolQuotaKey = keyof typeof VOLUME_QUOTAS;
 export const DEFAULT_TYPE_NAME = '__DEFAULT__';
 export const DEFAULT_TYPE_ID = uuidFrom('volume-type', DEFAULT_TYPE_NAME);
 
+/** What the volume domain runs on: its repository, its driver and the site's ports. */
+export interface VolumeServiceOptions {
+  repo: VolumeRepository;
+  driver: VolumeDriver;
+  clock: Clock;
+  ids: Ids;
+  log: Logger;
+  /** This site's name: the availability zone of the volumes made here. */
+  site: string;
+  /** True when a row with this owner is written here. */
+  owns(owner: string): boolean;
+}
+
 export class VolumeService {
-  readonly ctx: SiteContext;
+  readonly repo: VolumeRepository;
   readonly driver: VolumeDriver;
-  constructor(ctx: SiteContext, driver: VolumeDriver) {
-    this.ctx = ctx;
-    this.driver = driver;
-  }
-  private get db() {
-    return this.ctx.store.db;
+  readonly site: string;
+  private readonly clock: Clock;
+  private readonly ids: Ids;
+  private readonly log: Logger;
+  private readonly ownsRow: (owner: string) => boolean;
+  constructor(opts: VolumeServiceOptions) {
+    this.repo = opts.repo;
+    this.driver = opts.driver;
+    this.site = opts.site;
+    this.clock = opts.clock;
+    this.ids = opts.ids;
+    this.log = opts.log;
+    this.ownsRow = opts.owns;
   }
   private now() {
-    return this.ctx.clock.now();
+    return this.clock.now();
+  }
+
+  /** True when a row with this owner is written here. */
+  owns(owner: string): boolean {
+    return this.ownsRow(owner);
   }
 
   body(r: { body: string }): Obj {
@@ -61,10 +76,10 @@ export class VolumeService {
   }
 
   volume(id: string): VolRow | undefined {
-    return this.db.prepare('SELECT * FROM vol_volumes WHERE id = ?').get(id) as VolRow | undefined;
+    return this.repo.volume(id);
   }
   snapshot(id: string): VolRow | undefined {
-    return this.db.prepare('SELECT * FROM vol_snapshots WHERE id = ?').get(id) as VolRow | undefined;
+    return this.repo.snapshot(id);
   }
 
   canSee(auth: AuthContext, r: { project_id: string }): boolean {
@@ -97,10 +112,7 @@ export class VolumeService {
   }
 
   types(): Obj[] {
-    const rows = this.db.prepare('SELECT * FROM vol_types ORDER BY created_at, id').all() as {
-      body: string;
-    }[];
-    return [this.defaultType(), ...rows.map((r) => this.body(r))];
+    return [this.defaultType(), ...this.repo.types().map((r) => this.body(r))];
   }
 
   type(idOrName: string): Obj | undefined {
@@ -108,7 +120,7 @@ export class VolumeService {
   }
 
   typeOwner(id: string): string | undefined {
-    return this.db.prepare('SELECT owner FROM vol_types WHERE id = ?').pluck().get(id) as string | undefined;
+    return this.repo.typeOwner(id);
   }
 
   createType(o: Obj): Obj {
@@ -118,7 +130,7 @@ export class VolumeService {
     const isPublic = optBool(o, 'os-volume-type-access:is_public') ?? optBool(o, 'is_public') ?? true;
     const specs = isObj(o.extra_specs) ? (o.extra_specs as Obj) : {};
     const t: Obj = {
-      id: this.ctx.ids.uuid(),
+      id: this.ids.uuid(),
       name,
       description: optStr(o, 'description') ?? null,
       is_public: isPublic,
@@ -126,13 +138,8 @@ export class VolumeService {
       extra_specs: Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, String(v)])),
       qos_specs_id: null,
     };
-    this.ctx.store.tx(() =>
-      this.ctx.changelog.put(VolKind.Type, {
-        id: String(t.id),
-        name,
-        body: JSON.stringify(t),
-        created_at: this.now(),
-      }),
+    this.repo.tx(() =>
+      this.repo.putType({ id: String(t.id), name, body: JSON.stringify(t), created_at: this.now() }),
     );
     return t;
   }
@@ -161,8 +168,8 @@ export class VolumeService {
   /** Rewrites fields of a stored type (its extra specs, its access list) in one transaction. */
   patchType(id: string, patch: Obj): Obj {
     const next: Obj = { ...this.storedType(id), ...patch };
-    this.ctx.store.tx(() =>
-      this.ctx.changelog.put(VolKind.Type, {
+    this.repo.tx(() =>
+      this.repo.putType({
         id: String(next.id),
         name: String(next.name),
         body: JSON.stringify(next),
@@ -185,27 +192,22 @@ export class VolumeService {
   deleteType(id: string): void {
     if (id === DEFAULT_TYPE_ID) throw new BadRequest('Default volume type can not be deleted.');
     if (!this.type(id)) throw new NotFound(`Volume type ${id} could not be found.`);
-    if (this.db.prepare('SELECT 1 FROM vol_volumes WHERE volume_type_id = ? LIMIT 1').get(id))
+    if (this.repo.typeInUse(id))
       throw new BadRequest(
         `Target volume type is still in use. Volume Type ${id} deletion is not allowed with volumes present with the type.`,
       );
-    this.ctx.store.tx(() => this.ctx.changelog.remove(VolKind.Type, id));
+    this.repo.tx(() => this.repo.removeType(id));
   }
 
   // ---- quotas ------------------------------------------------------------------------------------
 
   quotas(projectId: string): Record<VolQuotaKey, number> {
-    const r = this.db.prepare('SELECT body FROM vol_quotas WHERE id = ?').get(projectId) as
-      { body: string } | undefined;
-    return { ...VOLUME_QUOTAS, ...(r ? (JSON.parse(r.body) as Partial<Record<VolQuotaKey, number>>) : {}) };
+    const body = this.repo.quotaBody(projectId);
+    return { ...VOLUME_QUOTAS, ...(body ? (JSON.parse(body) as Partial<Record<VolQuotaKey, number>>) : {}) };
   }
   usage(projectId: string): Record<VolQuotaKey, number> {
-    const v = this.db
-      .prepare('SELECT count(*) AS c, coalesce(sum(size),0) AS g FROM vol_volumes WHERE project_id = ?')
-      .get(projectId) as { c: number; g: number };
-    const s = this.db
-      .prepare('SELECT count(*) AS c, coalesce(sum(size),0) AS g FROM vol_snapshots WHERE project_id = ?')
-      .get(projectId) as { c: number; g: number };
+    const v = this.repo.totals('volumes', projectId);
+    const s = this.repo.totals('snapshots', projectId);
     return {
       volumes: v.c,
       snapshots: s.c,
@@ -217,17 +219,13 @@ export class VolumeService {
     };
   }
   setQuotas(projectId: string, changes: Partial<Record<VolQuotaKey, number>>): void {
-    this.ctx.store.tx(() => {
-      const cur = this.db.prepare('SELECT body FROM vol_quotas WHERE id = ?').get(projectId) as
-        { body: string } | undefined;
-      this.ctx.changelog.put(VolKind.Quota, {
-        id: projectId,
-        body: JSON.stringify({ ...(cur ? (JSON.parse(cur.body) as Obj) : {}), ...changes }),
-      });
+    this.repo.tx(() => {
+      const cur = this.repo.quotaBody(projectId);
+      this.repo.putQuota(projectId, JSON.stringify({ ...(cur ? (JSON.parse(cur) as Obj) : {}), ...changes }));
     });
   }
   resetQuotas(projectId: string): void {
-    this.ctx.store.tx(() => this.ctx.changelog.remove(VolKind.Quota, projectId));
+    this.repo.tx(() => this.repo.removeQuota(projectId));
   }
   private checkQuota(
     projectId: string,
@@ -255,7 +253,7 @@ export class VolumeService {
   private putVolume(b: Obj, created?: number): void {
     const now = this.now();
     b.updated_at = novaTime(now);
-    this.ctx.changelog.put(VolKind.Volume, {
+    this.repo.putVolume({
       id: String(b.id),
       project_id: String(b.project_id),
       name: String(b.name ?? ''),
@@ -312,7 +310,7 @@ export class VolumeService {
         : this.defaultType();
     if (!type || !this.mayUseType(auth, type))
       throw new NotFound(`Volume type with name ${typeName} could not be found.`);
-    const id = this.ctx.ids.uuid();
+    const id = this.ids.uuid();
     const now = this.now();
     const metadata = isObj(o.metadata)
       ? Object.fromEntries(Object.entries(o.metadata).map(([k, v]) => [k, String(v)]))
@@ -323,7 +321,7 @@ export class VolumeService {
       description: optStr(o, 'description') ?? null,
       size,
       status: snap || srcVol ? 'creating' : 'available',
-      availability_zone: this.ctx.name,
+      availability_zone: this.site,
       created_at: novaTime(now),
       updated_at: novaTime(now),
       volume_type: type.name,
@@ -343,7 +341,7 @@ export class VolumeService {
       provider_id: null,
       ...(imageMeta ? { volume_image_metadata: imageMeta } : {}),
     };
-    this.ctx.store.tx(() => {
+    this.repo.tx(() => {
       this.checkQuota(projectId, { volumes: 1, gigabytes: size }, size);
       this.putVolume(b, now);
       if (!snap && !srcVol) this.driver.create(id, size);
@@ -371,9 +369,9 @@ export class VolumeService {
       await copy();
     } catch (e) {
       status = 'error';
-      this.ctx.log.warn({ id: b.id, err: String(e) }, 'volume copy failed');
+      this.log.warn({ id: b.id, err: String(e) }, 'volume copy failed');
     }
-    this.ctx.store.tx(() => {
+    this.repo.tx(() => {
       const cur = row.row();
       if (!cur) return row.discard();
       if (cur.status !== 'creating') return;
@@ -387,24 +385,21 @@ export class VolumeService {
    * row goes from 'creating' to 'error' and can be deleted, as Cinder's volume manager does at init.
    */
   failInterruptedCopies(): void {
-    const stuck = (table: string) =>
-      (this.db.prepare(`SELECT * FROM ${table} WHERE status = 'creating'`).all() as VolRow[]).filter((r) =>
-        this.ctx.owns(r.owner),
-      );
-    this.ctx.store.tx(() => {
-      for (const r of stuck('vol_volumes')) this.putVolume({ ...this.body(r), status: 'error' });
-      for (const r of stuck('vol_snapshots')) this.putSnapshot({ ...this.body(r), status: 'error' });
+    const stuck = (what: 'volumes' | 'snapshots') =>
+      this.repo.creating(what).filter((r) => this.owns(r.owner));
+    this.repo.tx(() => {
+      for (const r of stuck('volumes')) this.putVolume({ ...this.body(r), status: 'error' });
+      for (const r of stuck('snapshots')) this.putSnapshot({ ...this.body(r), status: 'error' });
     });
   }
 
   /** The image service may not exist: look at its table only if it is there. */
   private imageFor(auth: AuthContext, imageRef: string, size: number): Obj {
-    const has = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'images'").get();
-    if (!has)
+    const img = this.repo.image(imageRef);
+    if (img === false)
       throw new BadRequest(
         `Invalid image identifier or unable to access requested image ${imageRef}: the image service is not available on this site.`,
       );
-    const img = this.db.prepare('SELECT * FROM images WHERE id = ?').get(imageRef) as Obj | undefined;
     if (!img)
       throw new BadRequest(`Invalid image identifier or unable to access requested image ${imageRef}.`);
     const owner = img.owner_project_id ?? img.project_id ?? img.owner;
@@ -436,7 +431,7 @@ export class VolumeService {
     }
     if (isObj(o.metadata))
       b.metadata = Object.fromEntries(Object.entries(o.metadata).map(([k, v]) => [k, String(v)]));
-    this.ctx.store.tx(() => this.putVolume(b));
+    this.repo.tx(() => this.putVolume(b));
     return b;
   }
 
@@ -450,7 +445,7 @@ export class VolumeService {
       throw new BadRequest(
         `Invalid input received: New size for extend must be greater than current size. (current: ${r.size}, extended: ${newSize}).`,
       );
-    this.ctx.store.tx(() => {
+    this.repo.tx(() => {
       this.checkQuota(r.project_id, { gigabytes: newSize - r.size }, newSize);
       b.size = newSize;
       this.putVolume(b);
@@ -461,7 +456,7 @@ export class VolumeService {
   /** Rewrites fields of a volume's body (status, metadata, ...) in one transaction. */
   patchVolume(r: VolRow, patch: Obj): Obj {
     const b = { ...this.body(r), ...patch };
-    this.ctx.store.tx(() => this.putVolume(b));
+    this.repo.tx(() => this.putVolume(b));
     return b;
   }
 
@@ -483,7 +478,7 @@ export class VolumeService {
     if (!t) throw new NotFound(`Volume type ${typeName} could not be found.`);
     if (r.status !== 'available' && r.status !== 'in-use')
       throw new BadRequest(`Invalid volume: Volume ${r.id} status must be available or in-use to retype.`);
-    this.ctx.store.tx(() => {
+    this.repo.tx(() => {
       const b = { ...this.body(r), volume_type: t.name, volume_type_id: t.id };
       this.putVolume(b);
     });
@@ -494,9 +489,9 @@ export class VolumeService {
    * `project`, within its quotas; `also` runs in the same transaction (removing the transfer).
    */
   transferTo(r: VolRow, project: string, userId: string, withSnapshots: boolean, also: () => void): void {
-    const snaps = this.db.prepare('SELECT * FROM vol_snapshots WHERE volume_id = ?').all(r.id) as VolRow[];
+    const snaps = this.repo.snapshotsOf(r.id);
     const moved = withSnapshots ? snaps : [];
-    this.ctx.store.tx(() => {
+    this.repo.tx(() => {
       this.checkQuota(project, {
         volumes: 1,
         gigabytes: r.size + moved.reduce((n, s) => n + s.size, 0),
@@ -510,12 +505,11 @@ export class VolumeService {
 
   /** os-force_delete: whatever the status, detaching first; snapshots still refuse it (as in Cinder). */
   forceDelete(r: VolRow): void {
-    if (this.db.prepare('SELECT 1 FROM vol_snapshots WHERE volume_id = ? LIMIT 1').get(r.id))
+    if (this.repo.hasSnapshots(r.id))
       throw new BadRequest(`Invalid volume: Volume ${r.id} still has dependent snapshots.`);
-    this.ctx.store.tx(() => {
-      for (const a of this.attachmentsOfVolume(r.id))
-        this.ctx.changelog.remove(VolKind.Attachment, String(a.id));
-      this.ctx.changelog.remove(VolKind.Volume, r.id);
+    this.repo.tx(() => {
+      for (const a of this.attachmentsOfVolume(r.id)) this.repo.removeAttachment(a.id);
+      this.repo.removeVolume(r.id);
       this.driver.delete(r.id);
     });
   }
@@ -523,11 +517,11 @@ export class VolumeService {
   setBootable(r: VolRow, bootable: boolean): void {
     const b = this.body(r);
     b.bootable = bootable ? 'true' : 'false';
-    this.ctx.store.tx(() => this.putVolume(b));
+    this.repo.tx(() => this.putVolume(b));
   }
 
   deleteVolume(r: VolRow, cascade: boolean): void {
-    const snaps = this.db.prepare('SELECT * FROM vol_snapshots WHERE volume_id = ?').all(r.id) as VolRow[];
+    const snaps = this.repo.snapshotsOf(r.id);
     if (this.attachmentsOfVolume(r.id).length || r.status === 'in-use')
       throw new BadRequest(
         `Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots or be disassociated from snapshots after volume transfer.`,
@@ -538,12 +532,12 @@ export class VolumeService {
       throw new BadRequest(
         `Invalid volume: Volume ${r.id} or one of its snapshots is being created; delete it once it is available or error.`,
       );
-    this.ctx.store.tx(() => {
+    this.repo.tx(() => {
       for (const s of snaps) {
-        this.ctx.changelog.remove(VolKind.Snapshot, s.id);
+        this.repo.removeSnapshot(s.id);
         this.driver.deleteSnapshot(s.id);
       }
-      this.ctx.changelog.remove(VolKind.Volume, r.id);
+      this.repo.removeVolume(r.id);
       this.driver.delete(r.id);
     });
   }
@@ -557,7 +551,7 @@ export class VolumeService {
       throw new BadRequest(
         `Invalid volume: Volume ${vol.id} status must be available, but current status is: ${vol.status}.`,
       );
-    const id = this.ctx.ids.uuid();
+    const id = this.ids.uuid();
     const now = this.now();
     const b: Obj = {
       id,
@@ -575,7 +569,7 @@ export class VolumeService {
       group_snapshot_id: null,
       consumes_quota: true,
     };
-    this.ctx.store.tx(() => {
+    this.repo.tx(() => {
       this.checkQuota(vol.project_id, { snapshots: 1, gigabytes: vol.size });
       this.putSnapshot(b, now);
     });
@@ -590,7 +584,7 @@ export class VolumeService {
   private putSnapshot(b: Obj, created?: number): void {
     const now = this.now();
     b.updated_at = novaTime(now);
-    this.ctx.changelog.put(VolKind.Snapshot, {
+    this.repo.putSnapshot({
       id: String(b.id),
       project_id: String(b.project_id),
       volume_id: String(b.volume_id),
@@ -607,13 +601,13 @@ export class VolumeService {
     const b = this.body(r);
     for (const k of ['name', 'description'] as const) if (k in o) b[k] = optStr(o, k) ?? null;
     if (isObj(o.metadata)) b.metadata = o.metadata;
-    this.ctx.store.tx(() => this.putSnapshot(b));
+    this.repo.tx(() => this.putSnapshot(b));
     return b;
   }
 
   patchSnapshot(r: VolRow, patch: Obj): Obj {
     const b = { ...this.body(r), ...patch };
-    this.ctx.store.tx(() => this.putSnapshot(b));
+    this.repo.tx(() => this.putSnapshot(b));
     return b;
   }
 
@@ -622,22 +616,24 @@ export class VolumeService {
       throw new BadRequest(
         `Invalid snapshot: Snapshot ${r.id} status must be available or error, but current status is: creating.`,
       );
-    this.ctx.store.tx(() => {
-      this.ctx.changelog.remove(VolKind.Snapshot, r.id);
+    this.repo.tx(() => {
+      this.repo.removeSnapshot(r.id);
       this.driver.deleteSnapshot(r.id);
     });
   }
 
   // ---- attachments -------------------------------------------------------------------------------
 
-  attachmentsOfVolume(volumeId: string): Obj[] {
-    return this.db
-      .prepare('SELECT * FROM vol_attachments WHERE volume_id = ? ORDER BY attached_at, id')
-      .all(volumeId) as Obj[];
+  attachmentsOfVolume(volumeId: string): AttachmentRow[] {
+    return this.repo.attachmentsOfVolume(volumeId);
+  }
+
+  attachmentsOfServer(serverId: string): AttachmentRow[] {
+    return this.repo.attachmentsOfServer(serverId);
   }
 
   /** An attachment as the volume body lists it (Cinder's attachments summary). */
-  attachmentView(a: Obj): Obj {
+  attachmentView(a: AttachmentRow): Obj {
     return {
       id: a.volume_id,
       attachment_id: a.id,
@@ -658,13 +654,13 @@ export class VolumeService {
   }
 
   attach(volumeId: string, serverId: string, device: string, host: string): Obj {
-    const id = this.ctx.ids.uuid();
-    this.ctx.store.tx(() => {
+    const id = this.ids.uuid();
+    this.repo.tx(() => {
       const r = this.volume(volumeId)!;
       const b = this.body(r);
       b.status = 'in-use';
       b.attach_status = 'attached';
-      this.ctx.changelog.put(VolKind.Attachment, {
+      this.repo.putAttachment({
         id,
         volume_id: volumeId,
         server_id: serverId,
@@ -678,11 +674,10 @@ export class VolumeService {
   }
 
   detach(attachmentId: string): void {
-    this.ctx.store.tx(() => {
-      const a = this.db.prepare('SELECT * FROM vol_attachments WHERE id = ?').get(attachmentId) as
-        { volume_id: string } | undefined;
+    this.repo.tx(() => {
+      const a = this.repo.attachment(attachmentId);
       if (!a) return;
-      this.ctx.changelog.remove(VolKind.Attachment, attachmentId);
+      this.repo.removeAttachment(attachmentId);
       const r = this.volume(a.volume_id);
       if (r && this.attachmentsOfVolume(r.id).length === 0) {
         const b = this.body(r);
@@ -692,6 +687,11 @@ export class VolumeService {
       }
     });
   }
+}
+
+/** Every value of `o` as a string (metadata and specs are string pairs in Cinder). */
+export function stringValues(o: Obj): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
 }
 
 export function uuidFrom(...parts: string[]): string {
