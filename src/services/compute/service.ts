@@ -121,6 +121,7 @@ export class ComputeService {
       bootDelayMs: this.opts.bootDelayMs,
       opDelayMs: this.opts.opDelayMs,
       failureRate: this.opts.failureRate,
+      clock: ctx.clock,
     });
     this.agents = new HostAgentPool(ctx.fabric, ctx.name, {
       run: (host, op, inst) => this.driver.run(host, op, inst),
