@@ -7,6 +7,7 @@
  */
 import type { AuthContext } from '../../core/auth.ts';
 import { CloudError, Conflict } from '../../core/errors.ts';
+import type { TimerHandle } from '../../core/ports.ts';
 import type { SiteContext } from '../../site/site.ts';
 import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
 import { InternalApi, internalApi } from '../common/internal.ts';
@@ -18,6 +19,7 @@ import { COMPUTE_DRIVERS } from './agent/driver.ts';
 import { FakeDriver } from './agent/fake-driver.ts';
 import { QemuDriver, probeAccel, run as runProgram } from './agent/qemu-driver.ts';
 import { HostAgentPool, callHost } from './agent/host-agents.ts';
+import { recoveryFor } from './domain/reconcile.ts';
 import { selectHost } from './domain/scheduler.ts';
 import type { HostState, ResourceRequest } from './domain/scheduler.ts';
 import { PowerState } from './domain/states.ts';
@@ -45,6 +47,8 @@ export interface ComputeOptions {
   shutdownTimeoutMs: number;
   /** QEMU: the tiny guest (scripts/build-guest.sh) whose kernel the KVM probe boots. */
   guestDir?: string;
+  /** How often servers left in a transitional state with no host work in flight are reconciled. */
+  reconcileMs: number;
 }
 
 export const defaultComputeOptions: ComputeOptions = {
@@ -59,6 +63,7 @@ export const defaultComputeOptions: ComputeOptions = {
   driver: 'fake',
   accel: 'auto',
   shutdownTimeoutMs: 60_000,
+  reconcileMs: 60_000,
 };
 
 /** The site's compute settings over the defaults; a bad driver or accel stops the site at start. */
@@ -112,6 +117,10 @@ export class ComputeService {
   };
   /** Host work in flight, so close() can wait for it. */
   private inflight = new Set<Promise<unknown>>();
+  /** Servers with host work in flight (how many pieces): reconciliation leaves these alone. */
+  private busy = new Map<string, number>();
+  private reconcileTimer: TimerHandle | undefined;
+  private closing = false;
   readonly stats = { builds: 0, active: 0, failed: 0 };
 
   constructor(readonly ctx: SiteContext) {
@@ -324,13 +333,118 @@ export class ComputeService {
     this.repo.updateAction(actionId, JSON.stringify(events), error ? 'Error' : null, now);
   }
 
-  /** Runs host work in the background; close() waits for what is in flight. */
-  background(p: Promise<unknown>): void {
-    const q = p.catch((e: unknown) =>
-      this.ctx.log.error({ err: String(e) }, 'compute background task failed'),
-    );
+  /**
+   * Runs host work in the background; close() waits for what is in flight. With `serverId`, the
+   * server counts as busy until the work settles (call in the same tick as the task_state write, so a
+   * reconciliation pass never sees the state without the work).
+   */
+  background(p: Promise<unknown>, serverId?: string): void {
+    const done = serverId ? this.working(serverId) : () => undefined;
+    const q = p
+      .catch((e: unknown) => this.ctx.log.error({ err: String(e) }, 'compute background task failed'))
+      .finally(done);
     this.inflight.add(q);
     void q.finally(() => this.inflight.delete(q));
+  }
+
+  /** Marks host work on a server in flight; the returned function marks it done (once). */
+  working(serverId: string): () => void {
+    this.busy.set(serverId, (this.busy.get(serverId) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.busy.get(serverId) ?? 1) - 1;
+      if (n > 0) this.busy.set(serverId, n);
+      else this.busy.delete(serverId);
+    };
+  }
+
+  /**
+   * Reconciles at once, then every reconcileMs on the site's clock. At start nothing is in flight, so
+   * every server of this site still in a transitional state was left by the previous run.
+   */
+  startReconciler(): void {
+    const tick = () => {
+      if (this.closing) return;
+      try {
+        this.reconcile();
+      } catch (e) {
+        this.ctx.log.error({ err: String(e) }, 'compute reconciliation failed');
+      }
+      this.reconcileTimer = this.ctx.clock.setTimeout(tick, this.opts.reconcileMs);
+    };
+    tick();
+  }
+
+  /**
+   * One pass: every server this site owns in a transitional state with no host work in flight
+   * converges (domain/reconcile.ts). Returns how many were acted on.
+   */
+  reconcile(): number {
+    let n = 0;
+    for (const s of this.repo.unsettledServers()) {
+      if (this.busy.has(s.id)) continue;
+      const r = recoveryFor(s);
+      if (!r) continue;
+      n++;
+      this.ctx.log.warn(
+        { server: s.id, vm_state: s.vm_state, task_state: s.task_state, recovery: r.kind },
+        'reconciling a server left in a transitional state',
+      );
+      // The newest unfinished instance action is the interrupted one: it records the outcome.
+      const open = this.openActions(s.id)[0];
+      const finish = (error?: string) => {
+        if (open) this.finishAction(open, error);
+      };
+      switch (r.kind) {
+        case 'fail-build':
+          this.stats.failed++;
+          this.failBuild(s.id, r.message);
+          finish(r.message);
+          break;
+        case 'fail-resize':
+          this.ctx.store.tx(() => {
+            this.repo.release(`${s.id}:resize`);
+            this.update(s.id, { vm_state: 'error', task_state: null, fault: this.fault(r.message) });
+          });
+          finish(r.message);
+          break;
+        case 'error':
+          this.update(s.id, { vm_state: 'error', task_state: null, fault: this.fault(r.message) });
+          finish(r.message);
+          break;
+        case 'clear':
+          this.update(s.id, { task_state: null });
+          finish('The compute service restarted before this operation finished.');
+          break;
+        case 'delete':
+          this.background(this.destroy(s), s.id);
+          finish();
+          break;
+        case 'retry':
+          this.lifecycle(s, {
+            task: r.task,
+            op: r.op,
+            actionId: open ?? '',
+            after: () => ({ vm_state: r.vm }),
+          });
+          break;
+      }
+    }
+    return n;
+  }
+
+  /** Ids of the server's instance actions with an event not finished yet, newest first. */
+  private openActions(serverId: string): string[] {
+    return this.repo
+      .actions(serverId)
+      .filter((a) => (JSON.parse(a.events) as { finish_time: unknown }[]).some((e) => e.finish_time === null))
+      .map((a) => a.id);
+  }
+
+  private fault(message: string): string {
+    return JSON.stringify({ code: 500, message, created: this.ctx.clock.now() });
   }
 
   async host(host: string, op: DriverOp, s: ServerRow): Promise<{ powerState: number; data?: string }> {
@@ -365,6 +479,7 @@ export class ComputeService {
           this.finishAction(actionId, (e as Error).message);
         }
       })(),
+      s.id,
     );
   }
 
@@ -439,10 +554,13 @@ export class ComputeService {
           this.finishAction(opts.actionId, (e as Error).message);
         }
       })(),
+      s.id,
     );
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    this.reconcileTimer?.cancel();
     await Promise.allSettled([...this.inflight]);
     this.agents.close();
     if (this.driver instanceof QemuDriver) await this.driver.close();

@@ -13,6 +13,8 @@ import { linearRegex } from '../../../core/linear-regex.ts';
 import { isObj, novaTime, optStr, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NicRequest, ServerAddress } from '../../common/internal.ts';
+import { LIFECYCLE } from '../domain/lifecycle.ts';
+import type { Lifecycle } from '../domain/lifecycle.ts';
 import { PowerState, vmStatesForStatus } from '../domain/states.ts';
 import type { ComputeService } from '../service.ts';
 import { NO_VALID_HOST } from '../service.ts';
@@ -358,7 +360,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     if (s.task_state === 'deleting') return reply.code(204).send();
     svc.startAction(s, 'delete', auth, req.id);
     const marked = svc.update(s.id, { task_state: 'deleting' })!;
-    svc.background(svc.destroy(marked));
+    svc.background(svc.destroy(marked), s.id);
     return reply.code(204).send();
   });
 
@@ -514,50 +516,19 @@ async function runAction(
 ): Promise<unknown> {
   const { ctx, repo } = svc;
   const accepted = () => reply.code(202).send();
-  const simple = (
-    name: string,
-    from: readonly string[],
-    task: string,
-    op: Parameters<ComputeService['lifecycle']>[1]['op'],
-    vm: string,
-  ) => {
-    svc.checkState(s, name, from, auth);
-    const actionId = svc.startAction(s, name, auth, req.id);
-    svc.lifecycle(s, { task, op, actionId, after: () => ({ vm_state: vm }) });
+  const simple = (l: Lifecycle) => {
+    svc.checkState(s, l.name, l.from, auth);
+    const actionId = svc.startAction(s, l.name, auth, req.id);
+    svc.lifecycle(s, { task: l.task, op: l.op, actionId, after: () => ({ vm_state: l.vm }) });
     return accepted();
   };
+  const plain = LIFECYCLE.get(action);
+  if (plain && !action.includes(':')) return simple(plain);
   switch (action) {
-    case 'os-stop':
-      return simple('stop', ['active', 'error'], 'powering-off', 'power_off', 'stopped');
-    case 'os-start':
-      return simple('start', ['stopped'], 'powering-on', 'power_on', 'active');
-    case 'pause':
-      return simple('pause', ['active'], 'pausing', 'pause', 'paused');
-    case 'unpause':
-      return simple('unpause', ['paused'], 'unpausing', 'unpause', 'active');
-    case 'suspend':
-      return simple('suspend', ['active'], 'suspending', 'suspend', 'suspended');
-    case 'resume':
-      return simple('resume', ['suspended'], 'resuming', 'resume', 'active');
-    // Shelving powers the guest off and (shelved_offload_time 0, Nova's default) offloads it at once;
-    // the host keeps its claim here, so an unshelve comes back where it was.
-    case 'shelve':
-      return simple(
-        'shelve',
-        ['active', 'stopped', 'paused', 'suspended'],
-        'shelving',
-        'power_off',
-        'shelved_offloaded',
-      );
-    case 'unshelve':
-      return simple('unshelve', ['shelved', 'shelved_offloaded'], 'unshelving', 'power_on', 'active');
-    case 'shelveOffload':
-      return simple('shelveOffload', ['shelved'], 'shelving_offloading', 'power_off', 'shelved_offloaded');
     case 'reboot': {
       const type = isObj(arg) && typeof arg.type === 'string' ? arg.type.toUpperCase() : '';
       if (type !== 'SOFT' && type !== 'HARD') throw new BadRequest('Invalid input for field/attribute type.');
-      const from = type === 'HARD' ? ['active', 'stopped', 'paused', 'suspended', 'error'] : ['active'];
-      return simple('reboot', from, type === 'HARD' ? 'rebooting_hard' : 'rebooting', 'reboot', 'active');
+      return simple(LIFECYCLE.get(`reboot:${type}`)!);
     }
     case 'lock': {
       if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
@@ -669,6 +640,7 @@ async function runAction(
             svc.finishAction(actionId, (e as Error).message);
           }
         })(),
+        s.id,
       );
       return accepted();
     }
@@ -679,6 +651,8 @@ async function runAction(
       const api = svc.image;
       if (!api) throw new CloudError(503, 'The image service is not available on this site.');
       const actionId = svc.startAction(s, 'createImage', auth, req.id);
+      // The snapshot runs inside this request: the server is busy until it ends.
+      const done = svc.working(s.id);
       svc.update(s.id, { task_state: 'image_snapshot' });
       let imageId: string;
       try {
@@ -689,6 +663,7 @@ async function runAction(
         imageId = await api.snapshot(auth, arg.name, props, Buffer.from(r.data ?? ''));
       } finally {
         svc.update(s.id, { task_state: null });
+        done();
       }
       svc.finishAction(actionId);
       reply.code(202);
@@ -789,6 +764,7 @@ function resize(
         svc.finishAction(actionId, (e as Error).message);
       }
     })(),
+    s.id,
   );
   return reply.code(202).send();
 }

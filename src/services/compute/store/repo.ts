@@ -57,6 +57,9 @@ export class ComputeRepo {
         'UPDATE instance_actions SET events = ?, message = ?, updated_at = ? WHERE id = ?',
       ),
       serverGroup: db.prepare('SELECT * FROM server_groups WHERE id = ?'),
+      unsettled: db.prepare(
+        "SELECT * FROM servers WHERE owner = ? AND (task_state IS NOT NULL OR vm_state = 'building') ORDER BY created_at, id",
+      ),
     };
   }
 
@@ -90,6 +93,11 @@ export class ComputeRepo {
   }
   groupCount(groupId: string): number {
     return (this.s.groupCount.get(groupId) as { n: number }).n;
+  }
+
+  /** This site's servers in a transitional state (a task_state, or still building). */
+  unsettledServers(): ServerRow[] {
+    return this.s.unsettled.all(this.site) as ServerRow[];
   }
 
   /** Hosts of this site with room for the request (the SQL does the resource filters' first pass). */
