@@ -184,22 +184,15 @@ export class ComputeService {
   startHosts(): void {
     const now = this.ctx.clock.now();
     this.ctx.store.tx(() => {
-      const ins = this.ctx.store.db.prepare(
-        'INSERT INTO compute_hosts (id, owner, vcpus, ram_mb, disk_gb, service_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
-          'ON CONFLICT(id) DO UPDATE SET vcpus = excluded.vcpus, ram_mb = excluded.ram_mb, disk_gb = excluded.disk_gb',
-      );
-      for (let i = 1; i <= this.opts.hosts; i++) {
-        const name = this.hostName(i);
-        ins.run(
-          name,
-          this.ctx.name,
-          this.opts.vcpus,
-          this.opts.ramMb,
-          this.opts.diskGb,
-          this.ctx.ids.uuid(),
-          now,
-        );
-      }
+      for (let i = 1; i <= this.opts.hosts; i++)
+        this.repo.upsertHost({
+          id: this.hostName(i),
+          vcpus: this.opts.vcpus,
+          ramMb: this.opts.ramMb,
+          diskGb: this.opts.diskGb,
+          serviceId: this.ctx.ids.uuid(),
+          at: now,
+        });
     });
     for (const h of this.repo.hosts()) this.agents.add(h.id);
     this.agents.start();
@@ -320,12 +313,10 @@ export class ComputeService {
   }
 
   finishAction(actionId: string, error?: string): void {
-    const row = this.ctx.store.db
-      .prepare('SELECT events FROM instance_actions WHERE id = ?')
-      .get(actionId) as { events: string } | undefined;
-    if (!row) return;
+    const stored = this.repo.actionEvents(actionId);
+    if (stored === undefined) return;
     const now = this.ctx.clock.now();
-    const events = (JSON.parse(row.events) as Record<string, unknown>[]).map((e) =>
+    const events = (JSON.parse(stored) as Record<string, unknown>[]).map((e) =>
       e.finish_time === null
         ? { ...e, finish_time: now, result: error ? 'Error' : 'Success', traceback: error ?? null }
         : e,

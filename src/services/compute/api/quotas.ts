@@ -158,11 +158,7 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
     }
     const l = limitsOf(svc, project);
     const used = svc.repo.usage(project);
-    const groups = (
-      ctx.store.db.prepare('SELECT count(*) AS n FROM server_groups WHERE project_id = ?').get(project) as {
-        n: number;
-      }
-    ).n;
+    const groups = svc.repo.serverGroupCount(project);
     const absolute: Obj = {
       maxTotalInstances: l.instances,
       maxTotalCores: l.cores,

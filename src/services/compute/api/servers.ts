@@ -18,6 +18,7 @@ import type { Lifecycle } from '../domain/lifecycle.ts';
 import { PowerState, vmStatesForStatus } from '../domain/states.ts';
 import type { ComputeService } from '../service.ts';
 import { NO_VALID_HOST } from '../service.ts';
+import type { ServerListFilter, ServerSortColumn } from '../store/repo.ts';
 import type { FlavorRow, ServerRow } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
 import { checkMetadata, checkQuota } from './quotas.ts';
@@ -226,50 +227,35 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const all = allTenants(q.all_tenants);
     if (all && !auth.isAdmin)
       throw new Forbidden('Only administrators may list the servers of all projects.');
-    const where: string[] = [];
-    const args: unknown[] = [];
+    const filter: ServerListFilter = { sort: 'created_at', dir: 'DESC' };
     if (!all) {
       if (!auth.projectId) throw new Forbidden('This action requires a project-scoped token.');
-      where.push('project_id = ?');
-      args.push(auth.projectId);
+      filter.projectId = auth.projectId;
     } else if (q.project_id ?? q.tenant_id) {
-      where.push('project_id = ?');
-      args.push(q.project_id ?? q.tenant_id);
+      filter.projectId = q.project_id ?? q.tenant_id;
     }
     if (q.status) {
       const states = vmStatesForStatus(q.status);
       if (!states.length) return { servers: [] };
-      where.push(`vm_state IN (${states.map(() => '?').join(',')})`);
-      args.push(...states);
+      filter.vmStates = states;
     }
     if (q.host) {
       if (!auth.isAdmin) throw new Forbidden('Only administrators may filter by host.');
-      where.push('host = ?');
-      args.push(q.host);
+      filter.host = q.host;
     }
-    if (q.flavor) {
-      where.push('flavor_id = ?');
-      args.push(q.flavor);
-    }
-    if (q.image) {
-      where.push('image_id = ?');
-      args.push(q.image.replace(/^.*\/images\//, ''));
-    }
-    if (q.availability_zone) {
-      where.push('owner = ?');
-      args.push(q.availability_zone);
-    }
-    for (const [param, op] of [
-      ['changes-since', '>='],
-      ['changes-before', '<='],
+    if (q.flavor) filter.flavorId = q.flavor;
+    if (q.image) filter.imageId = q.image.replace(/^.*\/images\//, '');
+    if (q.availability_zone) filter.owner = q.availability_zone;
+    for (const [param, bound] of [
+      ['changes-since', 'updatedFrom'],
+      ['changes-before', 'updatedTo'],
     ] as const) {
       if (q[param] === undefined) continue;
       const at = Date.parse(q[param]);
       if (Number.isNaN(at)) throw new BadRequest(`Invalid input for query parameters ${param}.`);
-      where.push(`updated_at ${op} ?`);
-      args.push(at);
+      filter[bound] = at;
     }
-    const sortKeys: Record<string, string> = {
+    const sortKeys: Record<string, ServerSortColumn> = {
       created_at: 'created_at',
       updated_at: 'updated_at',
       display_name: 'name',
@@ -281,12 +267,9 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const wanted = q.sort_key ?? 'created_at';
     const sk = Object.hasOwn(sortKeys, wanted) ? sortKeys[wanted] : undefined;
     if (!sk) throw new BadRequest(`Invalid input for query parameters sort_key. Value: ${q.sort_key}.`);
-    const dir = (q.sort_dir ?? 'desc').toLowerCase() === 'asc' ? 'ASC' : 'DESC';
-    let rows = ctx.store.db
-      .prepare(
-        `SELECT * FROM servers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${sk} ${dir}, id ${dir}`,
-      )
-      .all(...args) as ServerRow[];
+    filter.sort = sk;
+    filter.dir = (q.sort_dir ?? 'desc').toLowerCase() === 'asc' ? 'ASC' : 'DESC';
+    let rows = repo.listServers(filter);
     if (q.name) {
       // Nova treats name as a regex; a backtracking RegExp would let one request stall the loop.
       let re: { test(s: string): boolean };
