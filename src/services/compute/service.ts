@@ -19,6 +19,8 @@ import { COMPUTE_DRIVERS } from './agent/driver.ts';
 import { FakeDriver } from './agent/fake-driver.ts';
 import { QemuDriver, probeAccel, run as runProgram } from './agent/qemu-driver.ts';
 import { HostAgentPool, callHost } from './agent/host-agents.ts';
+import type { BootServersDeps } from './domain/boot-servers.ts';
+import { NO_VALID_HOST } from './domain/boot-servers.ts';
 import { recoveryFor } from './domain/reconcile.ts';
 import { selectHost } from './domain/scheduler.ts';
 import type { HostState, ResourceRequest } from './domain/scheduler.ts';
@@ -103,7 +105,7 @@ export const hostState = (h: HostRow): HostState => ({
   enabled: h.status === 'enabled',
 });
 
-export const NO_VALID_HOST = 'No valid host was found. There are not enough hosts available.';
+export { NO_VALID_HOST };
 
 export class ComputeService {
   readonly repo: ComputeRepo;
@@ -135,6 +137,28 @@ export class ComputeService {
     this.agents = new HostAgentPool(ctx.fabric, ctx.name, {
       run: (host, op, inst) => this.driver.run(host, op, inst),
     });
+  }
+
+  /** The ports BootServers runs against (domain/boot-servers.ts). */
+  get bootDeps(): BootServersDeps {
+    return {
+      site: this.ctx.name,
+      clock: this.ctx.clock,
+      ids: this.ctx.ids,
+      catalog: this.repo,
+      quotas: this.repo,
+      images: this.image,
+      network: this.network,
+      schedule: (req) => this.schedule(req),
+      claims: this.repo,
+      servers: { put: (row) => void this.putServer(row), get: (id) => this.repo.server(id) },
+      unitOfWork: (fn) => this.ctx.store.tx(fn),
+      work: {
+        startAction: (s, action, auth, requestId) => this.startAction(s, action, auth, requestId),
+        finishAction: (id, error) => this.finishAction(id, error),
+        build: (s, actionId) => this.build(s, actionId),
+      },
+    };
   }
 
   get network(): NetworkForCompute | undefined {

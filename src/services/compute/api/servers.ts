@@ -1,5 +1,6 @@
 /**
- * @module Servers, server actions and instance actions (Nova v2.1).
+ * @module Servers, server actions and instance actions (Nova v2.1): parsing, policy, forwarding and
+ * views; a create runs as the BootServers command (domain/boot-servers.ts).
  * https://docs.openstack.org/api-ref/compute/#servers-servers
  * A server lives at the site named by its availability zone: a create for another site, and every
  * write on a server another site owns, is forwarded there. Reads answer from the local replica.
@@ -13,11 +14,11 @@ import { linearRegex } from '../../../core/linear-regex.ts';
 import { isObj, novaTime, optStr, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NicRequest, ServerAddress } from '../../common/internal.ts';
+import { NO_VALID_HOST, bootServers } from '../domain/boot-servers.ts';
 import { LIFECYCLE } from '../domain/lifecycle.ts';
 import type { Lifecycle } from '../domain/lifecycle.ts';
 import { PowerState, vmStatesForStatus } from '../domain/states.ts';
 import type { ComputeService } from '../service.ts';
-import { NO_VALID_HOST } from '../service.ts';
 import type { ServerListFilter, ServerSortColumn } from '../store/repo.ts';
 import type { FlavorRow, ServerRow } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
@@ -49,29 +50,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     return true;
   };
 
-  const findFlavor = (auth: AuthContext, ref: string): FlavorRow => {
-    const id = ref.replace(/^.*\/flavors\//, '');
-    const f = repo.flavor(id);
-    if (!f || (!f.is_public && !auth.isAdmin && !repo.hasFlavorAccess(f.id, auth.projectId ?? '')))
-      throw new BadRequest(`Flavor ${id} could not be found.`);
-    if (f.disabled) throw new BadRequest(`Flavor ${id} is disabled.`);
-    return f;
-  };
-  const findImage = (auth: AuthContext, ref: string, f: FlavorRow) => {
-    const id = ref.replace(/^.*\/images\//, '');
-    const api = svc.image;
-    const img = api?.usableImage(auth, id);
-    if (!img) throw new BadRequest(`Image ${id} could not be found.`);
-    if (img.status !== 'active') throw new BadRequest(`Image ${id} is not active.`);
-    if (f.disk > 0 && img.minDisk > f.disk)
-      throw new BadRequest("Flavor's disk is too small for requested image.");
-    if (img.minRam > f.ram) throw new BadRequest("Flavor's memory is too small for requested image.");
-    if (f.disk > 0 && img.size !== null && img.size > f.disk * 1024 ** 3)
-      throw new BadRequest("Flavor's disk is too small for requested image.");
-    return img;
-  };
-
-  // ---- create -------------------------------------------------------------------------------------
+  // ---- create: parse, authenticate, forward to the zone's site; domain/boot-servers.ts does the rest
   app.post(`${P}/servers`, async (req, reply) => {
     const auth = ctx.authenticate(req);
     const project = requireMember(auth);
@@ -95,117 +74,28 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const flavorRef = b.flavorRef;
     if (typeof flavorRef !== 'string' && typeof flavorRef !== 'number')
       throw new BadRequest("Invalid input for field/attribute server. 'flavorRef' is a required property");
-    const flavor = findFlavor(auth, String(flavorRef));
-    const imageRef = b.imageRef;
-    if (typeof imageRef !== 'string' || imageRef === '')
-      throw new BadRequest(
-        'Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.',
-      );
-    const image = findImage(auth, imageRef, flavor);
-    const keyName = optStr(b, 'key_name');
-    if (keyName && !repo.keypair(auth.userId, keyName)) throw new BadRequest('Invalid key_name provided.');
-    const metadata = checkMetadata(svc, project, b.metadata ?? {});
-    const userData = optStr(b, 'user_data', { max: 65535 });
-    const nics = parseNetworks(b.networks, atLeast(req, '2.37'));
     const hints = isObj((req.body as Obj)['os:scheduler_hints'])
       ? ((req.body as Obj)['os:scheduler_hints'] as Obj)
       : {};
-    const groupId = typeof hints.group === 'string' ? hints.group : undefined;
-    const group = groupId ? repo.serverGroup(groupId) : undefined;
-    if (groupId && (!group || !canRead(auth, group.project_id)))
-      throw new BadRequest(`Invalid server group ${groupId}`);
     const minCount = Number(b.min_count ?? 1);
-    const maxCount = Number(b.max_count ?? minCount);
-    if (!Number.isInteger(minCount) || !Number.isInteger(maxCount) || minCount < 1 || maxCount < minCount)
-      throw new BadRequest('min_count and max_count must be integers with 1 <= min_count <= max_count.');
-    const description = optStr(b, 'description');
     const adminPass = adminPassOf(b);
-    // Addresses on networks owned by other sites come from blocks leased to this site: get the lease
-    // (one round trip to the network's owner) before the synchronous transaction below.
-    await svc.network?.prepareForServer?.(auth, nics);
-
-    // Quota, scheduling, claims, addresses and the server rows of the whole request: one transaction
-    // with no await inside, so a refused request (over quota, a port in use, no address left) leaves
-    // nothing behind and concurrent boots never overcommit a host. Builds start after the commit.
-    const created: { row: ServerRow; scheduled: boolean }[] = [];
-    ctx.store.tx(() => {
-      for (let i = 0; i < maxCount; i++) {
-        try {
-          checkQuota(svc, project, { instances: 1, cores: flavor.vcpus, ram: flavor.ram });
-        } catch (e) {
-          if (i >= minCount) break;
-          throw e;
-        }
-        const id = ctx.ids.uuid();
-        const now = ctx.clock.now();
-        const row: ServerRow = {
-          id,
-          owner: ctx.name,
-          project_id: project,
-          user_id: auth.userId,
-          name: maxCount > 1 ? `${name}-${i + 1}` : name,
-          host: null,
-          flavor_id: flavor.id,
-          flavor: JSON.stringify(flavor),
-          vcpus: flavor.vcpus,
-          ram: flavor.ram,
-          disk: flavor.disk,
-          image_id: image.id,
-          key_name: keyName ?? null,
-          metadata: JSON.stringify(metadata),
-          user_data: userData ?? null,
-          vm_state: 'building',
-          task_state: 'scheduling',
-          power_state: PowerState.NoState,
-          locked: 0,
-          locked_reason: null,
-          fault: null,
-          addresses: '[]',
-          server_group_id: groupId ?? null,
-          old_flavor: null,
-          old_host: null,
-          description: description ?? null,
-          created_at: now,
-          updated_at: now,
-          launched_at: null,
-        };
-        const pick = svc.schedule({
-          vcpus: flavor.vcpus,
-          ramMb: flavor.ram,
-          diskGb: flavor.disk + flavor.ephemeral,
-          ...(forceHost ? { forceHost } : {}),
-          ...(group ? { group: { policy: group.policy, memberHosts: repo.groupHosts(group.id) } } : {}),
-        });
-        let scheduled = false;
-        if (!pick.host) {
-          // Nova's behaviour: the build fails in ERROR with a fault, the request itself is accepted.
-          row.vm_state = 'error';
-          row.task_state = null;
-          row.fault = JSON.stringify({ code: 500, message: NO_VALID_HOST, created: now });
-        } else {
-          let addresses: ServerAddress[];
-          try {
-            addresses =
-              svc.network?.allocateForServer(auth, { id, projectId: project, host: pick.host }, nics) ?? [];
-          } catch (e) {
-            if (i >= minCount) break;
-            throw e;
-          }
-          repo.claim(id, id, pick.host, flavor.vcpus, flavor.ram, flavor.disk + flavor.ephemeral);
-          row.host = pick.host;
-          row.task_state = 'spawning';
-          row.addresses = JSON.stringify(addresses);
-          scheduled = true;
-        }
-        svc.putServer(row);
-        created.push({ row, scheduled });
-      }
+    const created = await bootServers(svc.bootDeps, {
+      auth,
+      projectId: project,
+      requestId: req.id,
+      name,
+      flavorRef: String(flavorRef),
+      imageRef: typeof b.imageRef === 'string' ? b.imageRef : '',
+      keyName: optStr(b, 'key_name'),
+      metadata: b.metadata ?? {},
+      userData: optStr(b, 'user_data', { max: 65535 }),
+      nics: parseNetworks(b.networks, atLeast(req, '2.37')),
+      groupId: typeof hints.group === 'string' ? hints.group : undefined,
+      minCount,
+      maxCount: Number(b.max_count ?? minCount),
+      description: optStr(b, 'description'),
+      forceHost,
     });
-    for (const { row, scheduled } of created) {
-      const actionId = svc.startAction(row, 'create', auth, req.id);
-      if (scheduled) svc.build(repo.server(row.id)!, actionId);
-      else svc.finishAction(actionId, NO_VALID_HOST);
-    }
     const first = created[0]!.row;
     reply.code(202).header('location', `${base()}/compute/v2.1/servers/${first.id}`);
     if (b.return_reservation_id === true) return { reservation_id: `r-${first.id.slice(0, 8)}` };
