@@ -3,7 +3,8 @@
  * build held in its driver ends in ERROR with a fault, a held stop is run again, and later actions
  * (delete) work. The crash is the database as it stood while the work was in flight (a consistent
  * copy taken then), started by a new site on the real createSite; before reconciliation the build
- * stayed in task_state spawning for ever and the stop in powering-off.
+ * stayed in task_state spawning for ever and the stop in powering-off. Then the periodic pass: it
+ * leaves work in flight alone and runs again work that was lost.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,13 +40,17 @@ class GatedDriver implements ComputeDriver {
   }
 }
 
-const config = (dataDir: string): Partial<SiteConfig> & { name: string } => ({
+const config = (
+  dataDir: string,
+  compute: Record<string, unknown> = {},
+): Partial<SiteConfig> & { name: string } => ({
   name: 'site-a',
   dataDir,
   logLevel: 'silent',
   passwordHashCost: 10,
   heartbeatMs: 200,
   downAfterMs: 1000,
+  services: { compute },
 });
 
 const computeOf = (site: Site) =>
@@ -69,20 +74,8 @@ describe('a site restarted during host work converges', () => {
   };
   const server = async (id: string) => (await call('GET', `${C}/servers/${id}`)).body.server;
 
-  after(async () => {
-    await site?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('a held build ends in ERROR with a fault, a held stop runs again, and delete works after', async () => {
-    const first = join(dir, 'first', 'site-a');
-    site = await startSite(config(first), new MemoryNetwork(systemClock).connect('site-a'), {
-      bootstrap: ADMIN,
-    });
-    token = await passwordToken(site.ctx.publicUrl());
-    const driver = new GatedDriver();
-    computeOf(site).service!.driver = driver;
-
+  /** A public image with bytes and a flavor; returns a function that boots a server of them. */
+  const bootable = async () => {
     const img = await call('POST', '/image/v2/images', {
       name: 'r-img',
       disk_format: 'raw',
@@ -90,7 +83,7 @@ describe('a site restarted during host work converges', () => {
       visibility: 'public',
     });
     assert.equal(img.status, 201);
-    const up = await fetch(`${site.ctx.publicUrl()}/image/v2/images/${img.body.id}/file`, {
+    const up = await fetch(`${site!.ctx.publicUrl()}/image/v2/images/${img.body.id}/file`, {
       method: 'PUT',
       headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' },
       body: 'x'.repeat(1024),
@@ -107,6 +100,24 @@ describe('a site restarted during host work converges', () => {
       assert.equal(r.status, 202, JSON.stringify(r.body));
       return r.body.server.id as string;
     };
+    return boot;
+  };
+
+  after(async () => {
+    await site?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a held build ends in ERROR with a fault, a held stop runs again, and delete works after', async () => {
+    const first = join(dir, 'first', 'site-a');
+    site = await startSite(config(first), new MemoryNetwork(systemClock).connect('site-a'), {
+      bootstrap: ADMIN,
+    });
+    token = await passwordToken(site.ctx.publicUrl());
+    const driver = new GatedDriver();
+    computeOf(site).service!.driver = driver;
+
+    const boot = await bootable();
 
     // One server ACTIVE, then stopped with the stop held; another with its build held.
     const stopped = await boot('r-stop');
@@ -174,5 +185,52 @@ describe('a site restarted during host work converges', () => {
         'deleted',
       );
     }
+  });
+
+  it('a periodic pass leaves host work in flight alone and converges a server whose work was lost', async () => {
+    await site?.close();
+    site = await startSite(
+      config(':memory:', { reconcileMs: 50 }),
+      new MemoryNetwork(systemClock).connect('site-a'),
+      {
+        bootstrap: ADMIN,
+      },
+    );
+    token = await passwordToken(site.ctx.publicUrl());
+    const svc = computeOf(site).service!;
+    const driver = new GatedDriver();
+    svc.driver = driver;
+    const boot = await bootable();
+    const id = await boot('p-1');
+    await eventually(async () => (await server(id)).status === 'ACTIVE', 10_000, 'ACTIVE');
+
+    // A stop held in its driver for many reconciliation periods is left to finish.
+    driver.hold.add('power_off');
+    assert.equal((await call('POST', `${C}/servers/${id}/action`, { 'os-stop': null })).status, 202);
+    await eventually(() => driver.held.length === 1, 10_000, 'the stop to reach the driver');
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal((await server(id))['OS-EXT-STS:task_state'], 'powering-off');
+    assert.deepEqual(driver.held, [`power_off:${id}`], 'no pass ran the stop a second time');
+    driver.hold.clear();
+    driver.release();
+    await eventually(
+      async () => {
+        const s = await server(id);
+        return s.status === 'SHUTOFF' && s['OS-EXT-STS:task_state'] === null;
+      },
+      10_000,
+      'SHUTOFF',
+    );
+
+    // Work lost without a restart (nothing in flight holds the state): the next pass runs it again.
+    svc.update(id, { task_state: 'powering-on' });
+    await eventually(
+      async () => {
+        const s = await server(id);
+        return s.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null;
+      },
+      10_000,
+      'the lost start to be run again',
+    );
   });
 });
