@@ -6,7 +6,7 @@
  * its next state. Servers, flavors, keypairs, groups and quotas replicate; hosts and claims stay local.
  */
 import type { AuthContext } from '../../core/auth.ts';
-import { CloudError, Conflict } from '../../core/errors.ts';
+import { CloudError } from '../../core/errors.ts';
 import type { TimerHandle } from '../../core/ports.ts';
 import type { SiteContext } from '../../site/site.ts';
 import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
@@ -21,7 +21,9 @@ import { QemuDriver, probeAccel, run as runProgram } from './agent/qemu-driver.t
 import { HostAgentPool, callHost } from './agent/host-agents.ts';
 import type { BootServersDeps } from './domain/boot-servers.ts';
 import { NO_VALID_HOST } from './domain/boot-servers.ts';
+import { checkState } from './domain/lifecycle.ts';
 import { recoveryFor } from './domain/reconcile.ts';
+import type { ResizeDeps } from './domain/resize-server.ts';
 import { selectHost } from './domain/scheduler.ts';
 import type { HostState, ResourceRequest } from './domain/scheduler.ts';
 import { PowerState } from './domain/states.ts';
@@ -158,6 +160,25 @@ export class ComputeService {
         finishAction: (id, error) => this.finishAction(id, error),
         build: (s, actionId) => this.build(s, actionId),
       },
+    };
+  }
+
+  /** The ports ResizeServer, ConfirmResize and RevertResize run against (domain/resize-server.ts). */
+  get resizeDeps(): ResizeDeps {
+    return {
+      clock: this.ctx.clock,
+      catalog: this.repo,
+      quotas: this.repo,
+      schedule: (req) => this.schedule(req),
+      claims: this.repo,
+      update: (id, patch) => this.update(id, patch),
+      unitOfWork: (fn) => this.ctx.store.tx(fn),
+      actions: {
+        start: (s, action, auth, requestId) => this.startAction(s, action, auth, requestId),
+        finish: (id, error) => this.finishAction(id, error),
+      },
+      host: (host, op, s) => this.host(host, op, s),
+      background: (p, serverId) => this.background(p, serverId),
     };
   }
 
@@ -539,13 +560,9 @@ export class ComputeService {
     }
   }
 
-  /** A 409 unless the server is in one of `vmStates` and has no task running. */
+  /** A 409 unless the server is in one of `vmStates` and has no task running (domain/lifecycle.ts). */
   checkState(s: ServerRow, action: string, vmStates: readonly string[], auth: AuthContext): void {
-    if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
-    if (s.task_state)
-      throw new Conflict(`Cannot '${action}' instance ${s.id} while it is in task_state ${s.task_state}`);
-    if (!vmStates.includes(s.vm_state))
-      throw new Conflict(`Cannot '${action}' instance ${s.id} while it is in vm_state ${s.vm_state}`);
+    checkState(s, action, vmStates, auth);
   }
 
   /** A host operation with a transitional task_state, then `after` (level-based: re-read before writing). */

@@ -10,13 +10,7 @@ import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
-import {
-  DEFAULT_QUOTAS,
-  checkMetadata as checkMetadataOf,
-  checkQuota as checkQuotaOf,
-  limitsFor,
-  safeText,
-} from '../domain/quotas.ts';
+import { DEFAULT_QUOTAS, checkMetadata as checkMetadataOf, limitsFor, safeText } from '../domain/quotas.ts';
 import type { ComputeService } from '../service.ts';
 import { ComputeKind } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
@@ -25,15 +19,6 @@ const LEGACY = { fixed_ips: -1, floating_ips: -1, security_groups: -1, security_
 
 export function limitsOf(svc: ComputeService, projectId: string): Record<string, number> {
   return limitsFor(svc.repo, projectId);
-}
-
-/** 403 with Nova's message when the request would go over a limit (domain/quotas.ts). */
-export function checkQuota(
-  svc: ComputeService,
-  projectId: string,
-  want: { instances: number; cores: number; ram: number },
-): void {
-  checkQuotaOf(svc.repo, projectId, want);
 }
 
 /** Server metadata as Nova validates it (domain/quotas.ts). */

@@ -14,15 +14,16 @@ import { linearRegex } from '../../../core/linear-regex.ts';
 import { isObj, novaTime, optStr, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NicRequest, ServerAddress } from '../../common/internal.ts';
-import { NO_VALID_HOST, bootServers } from '../domain/boot-servers.ts';
+import { bootServers } from '../domain/boot-servers.ts';
 import { LIFECYCLE } from '../domain/lifecycle.ts';
+import { confirmResize, resizeServer, revertResize } from '../domain/resize-server.ts';
 import type { Lifecycle } from '../domain/lifecycle.ts';
-import { PowerState, vmStatesForStatus } from '../domain/states.ts';
+import { vmStatesForStatus } from '../domain/states.ts';
 import type { ComputeService } from '../service.ts';
 import type { ServerListFilter, ServerSortColumn } from '../store/repo.ts';
-import type { FlavorRow, ServerRow } from '../store/schema.ts';
+import type { ServerRow } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
-import { checkMetadata, checkQuota } from './quotas.ts';
+import { checkMetadata } from './quotas.ts';
 import { addressesView, link, plainAddresses, serverView, serverWriteView } from './views.ts';
 
 const P = '/compute/v2.1';
@@ -460,63 +461,12 @@ async function runAction(
     }
     case 'resize':
       return resize(svc, req, reply, auth, s, arg);
-    case 'confirmResize': {
-      if (s.vm_state !== 'resized')
-        throw new Conflict(`Cannot 'confirmResize' instance ${s.id} while it is in vm_state ${s.vm_state}`);
-      const oldHost = s.old_host;
-      const actionId = svc.startAction(s, 'confirmResize', auth, req.id);
-      ctx.store.tx(() => {
-        repo.release(s.id);
-        repo.moveClaim(`${s.id}:resize`, s.id);
-        svc.update(s.id, {
-          vm_state: s.power_state === PowerState.Shutdown ? 'stopped' : 'active',
-          task_state: null,
-          old_flavor: null,
-          old_host: null,
-        });
-      });
-      if (oldHost && oldHost !== s.host)
-        svc.background(svc.host(oldHost, 'confirm_migration', s).catch(() => undefined));
-      svc.finishAction(actionId);
+    case 'confirmResize':
+      confirmResize(svc.resizeDeps, { auth, requestId: req.id, server: s });
       return reply.code(204).send();
-    }
-    case 'revertResize': {
-      if (s.vm_state !== 'resized')
-        throw new Conflict(`Cannot 'revertResize' instance ${s.id} while it is in vm_state ${s.vm_state}`);
-      const old = JSON.parse(s.old_flavor!) as FlavorRow;
-      const newHost = s.host!;
-      const oldHost = s.old_host!;
-      const actionId = svc.startAction(s, 'revertResize', auth, req.id);
-      ctx.store.tx(() => {
-        repo.release(`${s.id}:resize`);
-        svc.update(s.id, {
-          task_state: 'resize_reverting',
-          host: oldHost,
-          flavor_id: old.id,
-          flavor: JSON.stringify(old),
-          vcpus: old.vcpus,
-          ram: old.ram,
-          disk: old.disk,
-          old_flavor: null,
-          old_host: null,
-        });
-      });
-      svc.background(
-        (async () => {
-          try {
-            if (newHost !== oldHost) await svc.host(newHost, 'destroy', s);
-            const r = await svc.host(oldHost, 'finish_revert_migration', { ...s, host: oldHost });
-            svc.update(s.id, { vm_state: 'active', task_state: null, power_state: r.powerState });
-            svc.finishAction(actionId);
-          } catch (e) {
-            svc.update(s.id, { vm_state: 'error', task_state: null });
-            svc.finishAction(actionId, (e as Error).message);
-          }
-        })(),
-        s.id,
-      );
+    case 'revertResize':
+      revertResize(svc.resizeDeps, { auth, requestId: req.id, server: s });
       return accepted();
-    }
     case 'createImage': {
       if (!isObj(arg) || typeof arg.name !== 'string' || !arg.name)
         throw new BadRequest("'name' is a required property");
@@ -580,64 +530,8 @@ function resize(
   s: ServerRow,
   arg: unknown,
 ) {
-  const { ctx, repo } = svc;
   if (!isObj(arg) || (typeof arg.flavorRef !== 'string' && typeof arg.flavorRef !== 'number'))
     throw new BadRequest("'flavorRef' is a required property");
-  svc.checkState(s, 'resize', ['active', 'stopped'], auth);
-  const id = String(arg.flavorRef).replace(/^.*\/flavors\//, '');
-  const f = repo.flavor(id);
-  if (!f || (!f.is_public && !auth.isAdmin && !repo.hasFlavorAccess(f.id, auth.projectId ?? '')))
-    throw new BadRequest(`Flavor ${id} could not be found.`);
-  if (f.id === s.flavor_id) throw new BadRequest('When resizing, instances must change flavor!');
-  const cur = svc.flavorOf(s);
-  if (f.disk < cur.disk && f.disk !== 0) throw new BadRequest('Resize to zero disk flavor is not allowed.');
-  checkQuota(svc, s.project_id, {
-    instances: 0,
-    cores: Math.max(0, f.vcpus - s.vcpus),
-    ram: Math.max(0, f.ram - s.ram),
-  });
-  let dest: string | undefined;
-  ctx.store.tx(() => {
-    const pick = svc.schedule({ vcpus: f.vcpus, ramMb: f.ram, diskGb: f.disk + f.ephemeral });
-    if (!pick.host) return;
-    dest = pick.host;
-    repo.claim(`${s.id}:resize`, s.id, dest, f.vcpus, f.ram, f.disk + f.ephemeral);
-    svc.update(s.id, {
-      task_state: 'resize_prep',
-      old_flavor: s.flavor,
-      old_host: s.host,
-      host: dest,
-      flavor_id: f.id,
-      flavor: JSON.stringify(f),
-      vcpus: f.vcpus,
-      ram: f.ram,
-      disk: f.disk,
-    });
-  });
-  if (!dest) throw new BadRequest(`${NO_VALID_HOST} No host can take flavor ${f.name}.`);
-  const actionId = svc.startAction(s, 'resize', auth, req.id);
-  const source = s.host!;
-  const target = dest;
-  svc.background(
-    (async () => {
-      try {
-        await svc.host(source, 'migrate_disk_and_power_off', s);
-        const r = await svc.host(target, 'finish_migration', { ...s, host: target });
-        svc.update(s.id, { vm_state: 'resized', task_state: null, power_state: r.powerState });
-        svc.finishAction(actionId);
-      } catch (e) {
-        ctx.store.tx(() => {
-          repo.release(`${s.id}:resize`);
-          svc.update(s.id, {
-            vm_state: 'error',
-            task_state: null,
-            fault: JSON.stringify({ code: 500, message: (e as Error).message, created: ctx.clock.now() }),
-          });
-        });
-        svc.finishAction(actionId, (e as Error).message);
-      }
-    })(),
-    s.id,
-  );
+  resizeServer(svc.resizeDeps, { auth, requestId: req.id, server: s, flavorRef: String(arg.flavorRef) });
   return reply.code(202).send();
 }

@@ -3,6 +3,8 @@
  * may start, the transitional task_state it holds while its host works, the driver operation and the
  * vm_state it ends in. The API runs them; reconciliation retries one whose host work was lost.
  */
+import type { AuthContext } from '../../../core/auth.ts';
+import { Conflict } from '../../../core/errors.ts';
 import type { DriverOp } from '../agent/driver.ts';
 
 export interface Lifecycle {
@@ -71,6 +73,20 @@ const ALL: readonly (readonly [string, Lifecycle])[] = [
 
 /** By action (the key of the action body; reboot by `reboot:SOFT` / `reboot:HARD`). A Map: body keys are the caller's. */
 export const LIFECYCLE: ReadonlyMap<string, Lifecycle> = new Map(ALL);
+
+/** A 409 unless the server is in one of `vmStates` and has no task running (a lock binds non-admins). */
+export function checkState(
+  s: { id: string; locked: number; vm_state: string; task_state: string | null },
+  action: string,
+  vmStates: readonly string[],
+  auth: AuthContext,
+): void {
+  if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
+  if (s.task_state)
+    throw new Conflict(`Cannot '${action}' instance ${s.id} while it is in task_state ${s.task_state}`);
+  if (!vmStates.includes(s.vm_state))
+    throw new Conflict(`Cannot '${action}' instance ${s.id} while it is in vm_state ${s.vm_state}`);
+}
 
 /** The simple action holding `task`, if any. */
 export function lifecycleOfTask(task: string): Lifecycle | undefined {
