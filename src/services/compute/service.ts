@@ -408,7 +408,8 @@ export class ComputeService {
       } catch (e) {
         this.ctx.log.error({ err: String(e) }, 'compute reconciliation failed');
       }
-      this.reconcileTimer = this.ctx.clock.setTimeout(tick, this.opts.reconcileMs);
+      // A floor, so a mistaken 0 in the config cannot turn the pass into a busy loop.
+      this.reconcileTimer = this.ctx.clock.setTimeout(tick, Math.max(10, this.opts.reconcileMs));
     };
     tick();
   }
