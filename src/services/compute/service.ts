@@ -24,6 +24,7 @@ import { NO_VALID_HOST } from './domain/boot-servers.ts';
 import { checkState } from './domain/lifecycle.ts';
 import { recoveryFor } from './domain/reconcile.ts';
 import type { ResizeDeps } from './domain/resize-server.ts';
+import type { ServerActionDeps } from './domain/server-actions.ts';
 import { selectHost } from './domain/scheduler.ts';
 import type { HostState, ResourceRequest } from './domain/scheduler.ts';
 import { PowerState } from './domain/states.ts';
@@ -178,6 +179,20 @@ export class ComputeService {
         finish: (id, error) => this.finishAction(id, error),
       },
       host: (host, op, s) => this.host(host, op, s),
+      background: (p, serverId) => this.background(p, serverId),
+    };
+  }
+
+  /** The ports of the simple actions, lock, unlock, reset and delete (domain/server-actions.ts). */
+  get actionDeps(): ServerActionDeps {
+    return {
+      update: (id, patch) => this.update(id, patch),
+      actions: {
+        start: (s, action, auth, requestId) => this.startAction(s, action, auth, requestId),
+        finish: (id, error) => this.finishAction(id, error),
+      },
+      lifecycle: (s, opts) => this.lifecycle(s, opts),
+      destroy: (s) => this.destroy(s),
       background: (p, serverId) => this.background(p, serverId),
     };
   }

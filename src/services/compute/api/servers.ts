@@ -17,6 +17,13 @@ import type { NicRequest, ServerAddress } from '../../common/internal.ts';
 import { bootServers } from '../domain/boot-servers.ts';
 import { LIFECYCLE } from '../domain/lifecycle.ts';
 import { confirmResize, resizeServer, revertResize } from '../domain/resize-server.ts';
+import {
+  deleteServer,
+  lockServer,
+  resetState,
+  runLifecycle,
+  unlockServer,
+} from '../domain/server-actions.ts';
 import type { Lifecycle } from '../domain/lifecycle.ts';
 import { vmStatesForStatus } from '../domain/states.ts';
 import type { ComputeService } from '../service.ts';
@@ -230,11 +237,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const auth = ctx.authenticate(req);
     const s = writable(auth, req.params.id);
     if (await remote(s, req, reply)) return reply;
-    if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
-    if (s.task_state === 'deleting') return reply.code(204).send();
-    svc.startAction(s, 'delete', auth, req.id);
-    const marked = svc.update(s.id, { task_state: 'deleting' })!;
-    svc.background(svc.destroy(marked), s.id);
+    deleteServer(svc.actionDeps, { auth, requestId: req.id, server: s });
     return reply.code(204).send();
   });
 
@@ -390,10 +393,9 @@ async function runAction(
 ): Promise<unknown> {
   const { ctx, repo } = svc;
   const accepted = () => reply.code(202).send();
+  const cmd = { auth, requestId: req.id, server: s };
   const simple = (l: Lifecycle) => {
-    svc.checkState(s, l.name, l.from, auth);
-    const actionId = svc.startAction(s, l.name, auth, req.id);
-    svc.lifecycle(s, { task: l.task, op: l.op, actionId, after: () => ({ vm_state: l.vm }) });
+    runLifecycle(svc.actionDeps, { ...cmd, lifecycle: l });
     return accepted();
   };
   const plain = LIFECYCLE.get(action);
@@ -405,15 +407,12 @@ async function runAction(
       return simple(LIFECYCLE.get(`reboot:${type}`)!);
     }
     case 'lock': {
-      if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
       const reason = isObj(arg) && typeof arg.locked_reason === 'string' ? arg.locked_reason : null;
-      svc.update(s.id, { locked: 1, locked_reason: reason });
-      svc.finishAction(svc.startAction(s, 'lock', auth, req.id));
+      lockServer(svc.actionDeps, { ...cmd, reason });
       return accepted();
     }
     case 'unlock':
-      svc.update(s.id, { locked: 0, locked_reason: null });
-      svc.finishAction(svc.startAction(s, 'unlock', auth, req.id));
+      unlockServer(svc.actionDeps, cmd);
       return accepted();
     case 'os-resetState': {
       // Admin only; Nova accepts exactly these two states and clears any task in progress.
@@ -421,8 +420,7 @@ async function runAction(
       const state = isObj(arg) ? arg.state : undefined;
       if (state !== 'active' && state !== 'error')
         throw new BadRequest("Invalid input for field/attribute state. Value: must be 'active' or 'error'.");
-      svc.update(s.id, { vm_state: state, task_state: null });
-      svc.finishAction(svc.startAction(s, 'resetState', auth, req.id));
+      resetState(svc.actionDeps, { ...cmd, state });
       return accepted();
     }
     case 'rebuild': {
