@@ -14,11 +14,6 @@ export const FILES_WITH_SQL_OUTSIDE_STORE = [
   'src/federation/origin.ts',
   'src/federation/registry.ts',
   'src/federation/unique.ts',
-  'src/services/compute/api/quotas.ts',
-  'src/services/compute/api/resources.ts',
-  'src/services/compute/api/servers.ts',
-  'src/services/compute/api/usage.ts',
-  'src/services/compute/service.ts',
   'src/services/network/leases.ts',
   'src/site/admin-api.ts',
 ];

@@ -52,6 +52,7 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
     async start() {
       await mod.service!.startDriver();
       mod.service!.startHosts();
+      mod.service!.startReconciler();
     },
     async close() {
       await mod.service?.close();

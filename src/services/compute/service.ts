@@ -6,7 +6,8 @@
  * its next state. Servers, flavors, keypairs, groups and quotas replicate; hosts and claims stay local.
  */
 import type { AuthContext } from '../../core/auth.ts';
-import { CloudError, Conflict } from '../../core/errors.ts';
+import { CloudError } from '../../core/errors.ts';
+import type { TimerHandle } from '../../core/ports.ts';
 import type { SiteContext } from '../common/module.ts';
 import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
 import { ImageApi, NetworkApi, VolumeApi } from '../common/internal.ts';
@@ -18,6 +19,12 @@ import { COMPUTE_DRIVERS } from './agent/driver.ts';
 import { FakeDriver } from './agent/fake-driver.ts';
 import { QemuDriver, probeAccel, run as runProgram } from './agent/qemu-driver.ts';
 import { HostAgentPool, callHost } from './agent/host-agents.ts';
+import type { BootServersDeps } from './domain/boot-servers.ts';
+import { NO_VALID_HOST } from './domain/boot-servers.ts';
+import { checkState } from './domain/lifecycle.ts';
+import { recoveryFor } from './domain/reconcile.ts';
+import type { ResizeDeps } from './domain/resize-server.ts';
+import type { ServerActionDeps } from './domain/server-actions.ts';
 import { selectHost } from './domain/scheduler.ts';
 import type { HostState, ResourceRequest } from './domain/scheduler.ts';
 import { PowerState } from './domain/states.ts';
@@ -45,6 +52,8 @@ export interface ComputeOptions {
   shutdownTimeoutMs: number;
   /** QEMU: the tiny guest (scripts/build-guest.sh) whose kernel the KVM probe boots. */
   guestDir?: string;
+  /** How often servers left in a transitional state with no host work in flight are reconciled. */
+  reconcileMs: number;
 }
 
 export const defaultComputeOptions: ComputeOptions = {
@@ -59,6 +68,7 @@ export const defaultComputeOptions: ComputeOptions = {
   driver: 'fake',
   accel: 'auto',
   shutdownTimeoutMs: 60_000,
+  reconcileMs: 60_000,
 };
 
 /** The site's compute settings over the defaults; a bad driver or accel stops the site at start. */
@@ -98,7 +108,7 @@ export const hostState = (h: HostRow): HostState => ({
   enabled: h.status === 'enabled',
 });
 
-export const NO_VALID_HOST = 'No valid host was found. There are not enough hosts available.';
+export { NO_VALID_HOST };
 
 export class ComputeService {
   readonly repo: ComputeRepo;
@@ -112,6 +122,10 @@ export class ComputeService {
   };
   /** Host work in flight, so close() can wait for it. */
   private inflight = new Set<Promise<unknown>>();
+  /** Servers with host work in flight (how many pieces): reconciliation leaves these alone. */
+  private busy = new Map<string, number>();
+  private reconcileTimer: TimerHandle | undefined;
+  private closing = false;
   readonly stats = { builds: 0, active: 0, failed: 0 };
 
   constructor(readonly ctx: SiteContext) {
@@ -121,10 +135,66 @@ export class ComputeService {
       bootDelayMs: this.opts.bootDelayMs,
       opDelayMs: this.opts.opDelayMs,
       failureRate: this.opts.failureRate,
+      clock: ctx.clock,
     });
     this.agents = new HostAgentPool(ctx.fabric, ctx.name, {
       run: (host, op, inst) => this.driver.run(host, op, inst),
     });
+  }
+
+  /** The ports BootServers runs against (domain/boot-servers.ts). */
+  get bootDeps(): BootServersDeps {
+    return {
+      site: this.ctx.name,
+      clock: this.ctx.clock,
+      ids: this.ctx.ids,
+      catalog: this.repo,
+      quotas: this.repo,
+      images: this.image,
+      network: this.network,
+      schedule: (req) => this.schedule(req),
+      claims: this.repo,
+      servers: { put: (row) => void this.putServer(row), get: (id) => this.repo.server(id) },
+      unitOfWork: (fn) => this.ctx.store.tx(fn),
+      work: {
+        startAction: (s, action, auth, requestId) => this.startAction(s, action, auth, requestId),
+        finishAction: (id, error) => this.finishAction(id, error),
+        build: (s, actionId) => this.build(s, actionId),
+      },
+    };
+  }
+
+  /** The ports ResizeServer, ConfirmResize and RevertResize run against (domain/resize-server.ts). */
+  get resizeDeps(): ResizeDeps {
+    return {
+      clock: this.ctx.clock,
+      catalog: this.repo,
+      quotas: this.repo,
+      schedule: (req) => this.schedule(req),
+      claims: this.repo,
+      update: (id, patch) => this.update(id, patch),
+      unitOfWork: (fn) => this.ctx.store.tx(fn),
+      actions: {
+        start: (s, action, auth, requestId) => this.startAction(s, action, auth, requestId),
+        finish: (id, error) => this.finishAction(id, error),
+      },
+      host: (host, op, s) => this.host(host, op, s),
+      background: (p, serverId) => this.background(p, serverId),
+    };
+  }
+
+  /** The ports of the simple actions, lock, unlock, reset and delete (domain/server-actions.ts). */
+  get actionDeps(): ServerActionDeps {
+    return {
+      update: (id, patch) => this.update(id, patch),
+      actions: {
+        start: (s, action, auth, requestId) => this.startAction(s, action, auth, requestId),
+        finish: (id, error) => this.finishAction(id, error),
+      },
+      lifecycle: (s, opts) => this.lifecycle(s, opts),
+      destroy: (s) => this.destroy(s),
+      background: (p, serverId) => this.background(p, serverId),
+    };
   }
 
   get network(): NetworkForCompute | undefined {
@@ -174,22 +244,15 @@ export class ComputeService {
   startHosts(): void {
     const now = this.ctx.clock.now();
     this.ctx.store.tx(() => {
-      const ins = this.ctx.store.db.prepare(
-        'INSERT INTO compute_hosts (id, owner, vcpus, ram_mb, disk_gb, service_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
-          'ON CONFLICT(id) DO UPDATE SET vcpus = excluded.vcpus, ram_mb = excluded.ram_mb, disk_gb = excluded.disk_gb',
-      );
-      for (let i = 1; i <= this.opts.hosts; i++) {
-        const name = this.hostName(i);
-        ins.run(
-          name,
-          this.ctx.name,
-          this.opts.vcpus,
-          this.opts.ramMb,
-          this.opts.diskGb,
-          this.ctx.ids.uuid(),
-          now,
-        );
-      }
+      for (let i = 1; i <= this.opts.hosts; i++)
+        this.repo.upsertHost({
+          id: this.hostName(i),
+          vcpus: this.opts.vcpus,
+          ramMb: this.opts.ramMb,
+          diskGb: this.opts.diskGb,
+          serviceId: this.ctx.ids.uuid(),
+          at: now,
+        });
     });
     for (const h of this.repo.hosts()) this.agents.add(h.id);
     this.agents.start();
@@ -310,12 +373,10 @@ export class ComputeService {
   }
 
   finishAction(actionId: string, error?: string): void {
-    const row = this.ctx.store.db
-      .prepare('SELECT events FROM instance_actions WHERE id = ?')
-      .get(actionId) as { events: string } | undefined;
-    if (!row) return;
+    const stored = this.repo.actionEvents(actionId);
+    if (stored === undefined) return;
     const now = this.ctx.clock.now();
-    const events = (JSON.parse(row.events) as Record<string, unknown>[]).map((e) =>
+    const events = (JSON.parse(stored) as Record<string, unknown>[]).map((e) =>
       e.finish_time === null
         ? { ...e, finish_time: now, result: error ? 'Error' : 'Success', traceback: error ?? null }
         : e,
@@ -323,13 +384,119 @@ export class ComputeService {
     this.repo.updateAction(actionId, JSON.stringify(events), error ? 'Error' : null, now);
   }
 
-  /** Runs host work in the background; close() waits for what is in flight. */
-  background(p: Promise<unknown>): void {
-    const q = p.catch((e: unknown) =>
-      this.ctx.log.error({ err: String(e) }, 'compute background task failed'),
-    );
+  /**
+   * Runs host work in the background; close() waits for what is in flight. With `serverId`, the
+   * server counts as busy until the work settles (call in the same tick as the task_state write, so a
+   * reconciliation pass never sees the state without the work).
+   */
+  background(p: Promise<unknown>, serverId?: string): void {
+    const done = serverId ? this.working(serverId) : () => undefined;
+    const q = p
+      .catch((e: unknown) => this.ctx.log.error({ err: String(e) }, 'compute background task failed'))
+      .finally(done);
     this.inflight.add(q);
     void q.finally(() => this.inflight.delete(q));
+  }
+
+  /** Marks host work on a server in flight; the returned function marks it done (once). */
+  working(serverId: string): () => void {
+    this.busy.set(serverId, (this.busy.get(serverId) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.busy.get(serverId) ?? 1) - 1;
+      if (n > 0) this.busy.set(serverId, n);
+      else this.busy.delete(serverId);
+    };
+  }
+
+  /**
+   * Reconciles at once, then every reconcileMs on the site's clock. At start nothing is in flight, so
+   * every server of this site still in a transitional state was left by the previous run.
+   */
+  startReconciler(): void {
+    const tick = () => {
+      if (this.closing) return;
+      try {
+        this.reconcile();
+      } catch (e) {
+        this.ctx.log.error({ err: String(e) }, 'compute reconciliation failed');
+      }
+      // A floor, so a mistaken 0 in the config cannot turn the pass into a busy loop.
+      this.reconcileTimer = this.ctx.clock.setTimeout(tick, Math.max(10, this.opts.reconcileMs));
+    };
+    tick();
+  }
+
+  /**
+   * One pass: every server this site owns in a transitional state with no host work in flight
+   * converges (domain/reconcile.ts). Returns how many were acted on.
+   */
+  reconcile(): number {
+    let n = 0;
+    for (const s of this.repo.unsettledServers()) {
+      if (this.busy.has(s.id)) continue;
+      const r = recoveryFor(s);
+      if (!r) continue;
+      n++;
+      this.ctx.log.warn(
+        { server: s.id, vm_state: s.vm_state, task_state: s.task_state, recovery: r.kind },
+        'reconciling a server left in a transitional state',
+      );
+      // The newest unfinished instance action is the interrupted one: it records the outcome.
+      const open = this.openActions(s.id)[0];
+      const finish = (error?: string) => {
+        if (open) this.finishAction(open, error);
+      };
+      switch (r.kind) {
+        case 'fail-build':
+          this.stats.failed++;
+          this.failBuild(s.id, r.message);
+          finish(r.message);
+          break;
+        case 'fail-resize':
+          this.ctx.store.tx(() => {
+            this.repo.release(`${s.id}:resize`);
+            this.update(s.id, { vm_state: 'error', task_state: null, fault: this.fault(r.message) });
+          });
+          finish(r.message);
+          break;
+        case 'error':
+          this.update(s.id, { vm_state: 'error', task_state: null, fault: this.fault(r.message) });
+          finish(r.message);
+          break;
+        case 'clear':
+          this.update(s.id, { task_state: null });
+          finish('The compute service restarted before this operation finished.');
+          break;
+        case 'delete':
+          this.background(this.destroy(s), s.id);
+          finish();
+          break;
+        case 'retry':
+          this.lifecycle(s, {
+            task: r.task,
+            op: r.op,
+            actionId: open ?? '',
+            after: () => ({ vm_state: r.vm }),
+          });
+          break;
+      }
+    }
+    return n;
+  }
+
+  /** Ids of the server's instance actions with an event not finished yet, newest first. */
+  private openActions(serverId: string): string[] {
+    return this.repo
+      .actions(serverId)
+      .filter((a) => (JSON.parse(a.events) as { finish_time: unknown }[]).some((e) => e.finish_time === null))
+      .map((a) => a.id);
+  }
+
+  private fault(message: string): string {
+    return JSON.stringify({ code: 500, message, created: this.ctx.clock.now() });
   }
 
   async host(host: string, op: DriverOp, s: ServerRow): Promise<{ powerState: number; data?: string }> {
@@ -364,6 +531,7 @@ export class ComputeService {
           this.finishAction(actionId, (e as Error).message);
         }
       })(),
+      s.id,
     );
   }
 
@@ -408,13 +576,9 @@ export class ComputeService {
     }
   }
 
-  /** A 409 unless the server is in one of `vmStates` and has no task running. */
+  /** A 409 unless the server is in one of `vmStates` and has no task running (domain/lifecycle.ts). */
   checkState(s: ServerRow, action: string, vmStates: readonly string[], auth: AuthContext): void {
-    if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
-    if (s.task_state)
-      throw new Conflict(`Cannot '${action}' instance ${s.id} while it is in task_state ${s.task_state}`);
-    if (!vmStates.includes(s.vm_state))
-      throw new Conflict(`Cannot '${action}' instance ${s.id} while it is in vm_state ${s.vm_state}`);
+    checkState(s, action, vmStates, auth);
   }
 
   /** A host operation with a transitional task_state, then `after` (level-based: re-read before writing). */
@@ -438,10 +602,13 @@ export class ComputeService {
           this.finishAction(opts.actionId, (e as Error).message);
         }
       })(),
+      s.id,
     );
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    this.reconcileTimer?.cancel();
     await Promise.allSettled([...this.inflight]);
     this.agents.close();
     if (this.driver instanceof QemuDriver) await this.driver.close();

@@ -2,7 +2,9 @@
  * @module The fake driver (after nova/virt/fake.py): instances exist only as entries in a map, every
  * operation takes `delayMs` and fails with probability `failureRate` (spawn only, so the failure
  * path of a build can be exercised). Cheap enough for thousands of hosts in one process.
+ * The delays run on the site's clock, so under a VirtualClock a boot takes virtual time only.
  */
+import type { Clock } from '../../../core/ports.ts';
 import type { ComputeDriver, DriverOp, InstanceSpec } from './driver.ts';
 import { PowerState } from '../domain/states.ts';
 
@@ -10,6 +12,7 @@ export interface FakeDriverOptions {
   bootDelayMs: number;
   opDelayMs: number;
   failureRate: number;
+  clock: Clock;
   random?: () => number;
 }
 
@@ -45,7 +48,7 @@ export class FakeDriver implements ComputeDriver {
 
   async run(host: string, op: DriverOp, inst: InstanceSpec): Promise<{ powerState: number; data?: string }> {
     const delay = op === 'spawn' || op === 'rebuild' ? this.opts.bootDelayMs : this.opts.opDelayMs;
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    if (delay > 0) await new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), delay));
     let vms = this.instances.get(host);
     if (!vms) this.instances.set(host, (vms = new Map()));
     if (op === 'spawn' && this.opts.failureRate > 0 && this.random() < this.opts.failureRate)

@@ -33,6 +33,11 @@ export interface QemuDriverOptions {
   /** Instances and the base image cache live here; ':memory:' uses a temp directory removed by close(). */
   dataDir: string;
   accel: Accel;
+  /**
+   * The site's clock, for the start deadline, its poll and the shutdown timeout. A QEMU site runs on
+   * the system clock (its guests are real processes); run() and qmp() bound a process or a socket
+   * and use real timers directly.
+   */
   clock: Clock;
   qemu?: string;
   qemuImg?: string;
@@ -50,7 +55,10 @@ interface Vm {
   paused: boolean;
 }
 
-/** Runs a program to completion without blocking; rejects with its stderr when it fails. */
+/**
+ * Runs a program to completion without blocking; rejects with its stderr when it fails. The kill
+ * timeout is real time on purpose: it bounds a real process, which a virtual clock does not run.
+ */
 export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -105,7 +113,10 @@ export async function probeAccel(
   }
 }
 
-/** One QMP command on a fresh connection (greeting, qmp_capabilities, the command). */
+/**
+ * One QMP command on a fresh connection (greeting, qmp_capabilities, the command). The timeout is
+ * real time: it bounds a real socket to a real qemu.
+ */
 export function qmp(socket: string, command: string, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const c = connect(socket);

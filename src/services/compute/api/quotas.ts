@@ -1,75 +1,29 @@
 /**
- * @module Quotas and limits (os-quota-sets, /limits). Usage counts every replica of the project's
- * servers, so a project's limit holds across sites up to replication lag (an escrow of quota per site
- * would make it exact; see docs/compute.md). Over quota is a 403 with Nova's message.
+ * @module Quotas and limits (os-quota-sets, /limits): routes and views. The rules (defaults, the
+ * over-quota 403, metadata limits) are in domain/quotas.ts. Usage counts every replica of the
+ * project's servers, so a project's limit holds across sites up to replication lag (an escrow of quota
+ * per site would make it exact; see docs/compute.md).
  */
 import type { FastifyInstance } from 'fastify';
 import { canRead, requireAdmin, requireReader } from '../../../core/auth.ts';
-import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
+import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
+import { DEFAULT_QUOTAS, checkMetadata as checkMetadataOf, limitsFor, safeText } from '../domain/quotas.ts';
 import type { ComputeService } from '../service.ts';
 import { ComputeKind } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
 
-export const DEFAULT_QUOTAS: Record<string, number> = {
-  instances: 10,
-  cores: 20,
-  ram: 51200,
-  key_pairs: 100,
-  metadata_items: 128,
-  injected_files: 5,
-  injected_file_content_bytes: 10240,
-  injected_file_path_bytes: 255,
-  server_groups: 10,
-  server_group_members: 10,
-};
 const LEGACY = { fixed_ips: -1, floating_ips: -1, security_groups: -1, security_group_rules: -1 };
 
 export function limitsOf(svc: ComputeService, projectId: string): Record<string, number> {
-  const row = svc.repo.quota(projectId);
-  return { ...DEFAULT_QUOTAS, ...(row ? (JSON.parse(row.limits) as Record<string, number>) : {}) };
+  return limitsFor(svc.repo, projectId);
 }
 
-/** 403 with Nova's message when the request would go over a limit. */
-export function checkQuota(
-  svc: ComputeService,
-  projectId: string,
-  want: { instances: number; cores: number; ram: number },
-): void {
-  const limits = limitsOf(svc, projectId);
-  const used = svc.repo.usage(projectId);
-  for (const k of ['instances', 'cores', 'ram'] as const) {
-    const limit = limits[k]!;
-    if (limit >= 0 && want[k] > 0 && used[k] + want[k] > limit)
-      throw new CloudError(
-        403,
-        `Quota exceeded for ${k}: Requested ${want[k]}, but already used ${used[k]} of ${limit} ${k}`,
-      );
-  }
-}
-
-/**
- * Server metadata as Nova validates it: an object of string values, keys of 1 to 255 characters,
- * values of at most 255 (a 400), and no more items than the project's metadata_items quota (a 403).
- */
+/** Server metadata as Nova validates it (domain/quotas.ts). */
 export function checkMetadata(svc: ComputeService, projectId: string, md: unknown): Record<string, string> {
-  if (!isObj(md)) throw new BadRequest('Invalid input for field/attribute metadata.');
-  for (const [k, v] of Object.entries(md)) {
-    if (k.length < 1 || k.length > 255)
-      throw new BadRequest(`Invalid input for field/attribute metadata. Key length must be 1 to 255.`);
-    if (typeof v !== 'string' || v.length > 255)
-      throw new BadRequest(`Invalid input for field/attribute metadata. Value of ${safeText(k)} is invalid.`);
-  }
-  const n = Object.keys(md).length;
-  const limit = limitsOf(svc, projectId).metadata_items!;
-  if (limit >= 0 && n > limit)
-    throw new CloudError(
-      403,
-      `Quota exceeded for metadata_items: Requested ${n}, but already used 0 of ${limit} metadata_items`,
-    );
-  return md as Record<string, string>;
+  return checkMetadataOf(svc.repo, projectId, md);
 }
 
 export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): void {
@@ -158,11 +112,7 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
     }
     const l = limitsOf(svc, project);
     const used = svc.repo.usage(project);
-    const groups = (
-      ctx.store.db.prepare('SELECT count(*) AS n FROM server_groups WHERE project_id = ?').get(project) as {
-        n: number;
-      }
-    ).n;
+    const groups = svc.repo.serverGroupCount(project);
     const absolute: Obj = {
       maxTotalInstances: l.instances,
       maxTotalCores: l.cores,
@@ -193,13 +143,4 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
   });
   void isObj;
   void NotFound;
-}
-
-/** A value for an error message that never throws (a body can carry objects with hostile toString). */
-function safeText(v: unknown): string {
-  try {
-    return typeof v === 'object' && v !== null ? JSON.stringify(v).slice(0, 100) : String(v);
-  } catch {
-    return typeof v;
-  }
 }

@@ -45,7 +45,6 @@ export function registerDiscovery(app: FastifyInstance, svc: ComputeService): vo
 
 export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService): void {
   const { ctx, repo } = svc;
-  const db = ctx.store.db;
   const base = () => ctx.publicUrl();
   const forwarded = async (owner: string, req: FastifyRequest, reply: FastifyReply) => {
     if (ctx.owns(owner)) return false;
@@ -75,7 +74,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
   const listFlavors = (req: FastifyRequest, detail: boolean) => {
     const auth = ctx.authenticate(req);
     const q = query(req.query);
-    let rows = db.prepare('SELECT * FROM flavors').all() as FlavorRow[];
+    let rows = repo.flavors();
     // is_public: default true (admins: public + private they see with None/all).
     const isPublic = (q.is_public ?? 'true').toLowerCase();
     if (isPublic === 'true' || isPublic === '1' || isPublic === 'yes')
@@ -155,10 +154,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     const f = await flavorToWrite(req, reply, req.params.id);
     if (!f) return reply;
     ctx.store.tx(() => {
-      for (const a of db.prepare('SELECT id FROM flavor_access WHERE flavor_id = ?').all(f.id) as {
-        id: string;
-      }[])
-        ctx.changelog.remove(ComputeKind.FlavorAccess, a.id);
+      for (const id of repo.flavorAccessIds(f.id)) ctx.changelog.remove(ComputeKind.FlavorAccess, id);
       ctx.changelog.remove(ComputeKind.Flavor, f.id);
     });
     return reply.code(202).send();
@@ -221,13 +217,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
 
   // os-flavor-access
   const accessList = (f: FlavorRow) => ({
-    flavor_access: (
-      db
-        .prepare('SELECT project_id FROM flavor_access WHERE flavor_id = ? ORDER BY project_id')
-        .all(f.id) as {
-        project_id: string;
-      }[]
-    ).map((r) => ({ flavor_id: f.id, tenant_id: r.project_id })),
+    flavor_access: repo.flavorAccessProjects(f.id).map((p) => ({ flavor_id: f.id, tenant_id: p })),
   });
   app.get<{ Params: { id: string } }>(`${P}/flavors/:id/os-flavor-access`, async (req) => {
     const auth = ctx.authenticate(req);
@@ -275,9 +265,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
   app.get(`${P}/os-keypairs`, async (req) => {
     const auth = ctx.authenticate(req);
     const user = keypairUser(auth, req);
-    const rows = db
-      .prepare('SELECT * FROM keypairs WHERE user_id = ? ORDER BY name')
-      .all(user) as KeypairRow[];
+    const rows = repo.keypairsOf(user);
     return { keypairs: rows.map((k) => ({ keypair: keypairView(k, req, true) })) };
   });
   app.get<{ Params: { name: string } }>(`${P}/os-keypairs/:name`, async (req) => {
@@ -309,9 +297,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     const type = atLeast(req, '2.2') ? (optStr(b, 'type') ?? 'ssh') : 'ssh';
     if (type !== 'ssh' && type !== 'x509') throw new BadRequest('Invalid input for field/attribute type.');
     if (repo.keypair(user, name)) throw new Conflict(`Key pair '${name}' already exists.`);
-    const count = (
-      db.prepare('SELECT count(*) AS n FROM keypairs WHERE user_id = ?').get(user) as { n: number }
-    ).n;
+    const count = repo.keypairCount(user);
     const limit = limitsOf(svc, auth.projectId ?? '').key_pairs!;
     if (limit >= 0 && count >= limit) throw new Forbidden('Quota exceeded, too many key pairs.');
     let publicKey = optStr(b, 'public_key', { max: 65535 });
@@ -352,9 +338,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
 
   // ---- server groups --------------------------------------------------------------------------------
   const groupView = (g: ServerGroupRow, req: FastifyRequest) => {
-    const members = (
-      db.prepare('SELECT id FROM servers WHERE server_group_id = ?').all(g.id) as { id: string }[]
-    ).map((r) => r.id);
+    const members = repo.groupMembers(g.id);
     const v: Obj = { id: g.id, name: g.name, members, metadata: {} };
     if (atLeast(req, '2.64')) {
       v.policy = g.policy;
@@ -370,9 +354,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     const auth = ctx.authenticate(req);
     const q = query(req.query);
     const all = auth.isAdmin && !!q.all_projects;
-    const rows = (
-      db.prepare('SELECT * FROM server_groups ORDER BY created_at').all() as ServerGroupRow[]
-    ).filter((g) => all || g.project_id === auth.projectId);
+    const rows = repo.serverGroups().filter((g) => all || g.project_id === auth.projectId);
     return { server_groups: rows.map((g) => groupView(g, req)) };
   });
   app.get<{ Params: { id: string } }>(`${P}/os-server-groups/:id`, async (req) => {
@@ -392,9 +374,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     else if (Array.isArray(b.policies) && typeof b.policies[0] === 'string') policy = b.policies[0];
     if (!policy || !['affinity', 'anti-affinity', 'soft-affinity', 'soft-anti-affinity'].includes(policy))
       throw new BadRequest(`Invalid input for field/attribute policy. Value: ${String(policy)}.`);
-    const used = (
-      db.prepare('SELECT count(*) AS n FROM server_groups WHERE project_id = ?').get(project) as { n: number }
-    ).n;
+    const used = repo.serverGroupCount(project);
     const limit = limitsOf(svc, project).server_groups!;
     if (limit >= 0 && used >= limit) throw new Forbidden('Quota exceeded, too many server groups.');
     const row: ServerGroupRow = {
@@ -537,12 +517,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
   }));
   app.get<{ Params: { pattern: string } }>(`${P}/os-hypervisors/:pattern/servers`, async (req) => ({
     hypervisors: matching(req).map((h) => {
-      const servers = (
-        db.prepare('SELECT id, name FROM servers WHERE host = ? ORDER BY created_at').all(h.id) as {
-          id: string;
-          name: string;
-        }[]
-      ).map((x) => ({ uuid: x.id, name: x.name }));
+      const servers = repo.serversOnHost(h.id).map((x) => ({ uuid: x.id, name: x.name }));
       return { ...hypervisorView(h, false, req), ...(servers.length ? { servers } : {}) };
     }),
   }));

@@ -1,5 +1,6 @@
 /**
- * @module Servers, server actions and instance actions (Nova v2.1).
+ * @module Servers, server actions and instance actions (Nova v2.1): parsing, policy, forwarding and
+ * views; a create runs as the BootServers command (domain/boot-servers.ts).
  * https://docs.openstack.org/api-ref/compute/#servers-servers
  * A server lives at the site named by its availability zone: a create for another site, and every
  * write on a server another site owns, is forwarded there. Reads answer from the local replica.
@@ -13,12 +14,23 @@ import { linearRegex } from '../../../core/linear-regex.ts';
 import { isObj, novaTime, optStr, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NicRequest, ServerAddress } from '../../common/internal.ts';
-import { PowerState, vmStatesForStatus } from '../domain/states.ts';
+import { bootServers } from '../domain/boot-servers.ts';
+import { LIFECYCLE } from '../domain/lifecycle.ts';
+import { confirmResize, resizeServer, revertResize } from '../domain/resize-server.ts';
+import {
+  deleteServer,
+  lockServer,
+  resetState,
+  runLifecycle,
+  unlockServer,
+} from '../domain/server-actions.ts';
+import type { Lifecycle } from '../domain/lifecycle.ts';
+import { vmStatesForStatus } from '../domain/states.ts';
 import type { ComputeService } from '../service.ts';
-import { NO_VALID_HOST } from '../service.ts';
-import type { FlavorRow, ServerRow } from '../store/schema.ts';
+import type { ServerListFilter, ServerSortColumn } from '../store/repo.ts';
+import type { ServerRow } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
-import { checkMetadata, checkQuota } from './quotas.ts';
+import { checkMetadata } from './quotas.ts';
 import { addressesView, link, plainAddresses, serverView, serverWriteView } from './views.ts';
 
 const P = '/compute/v2.1';
@@ -46,29 +58,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     return true;
   };
 
-  const findFlavor = (auth: AuthContext, ref: string): FlavorRow => {
-    const id = ref.replace(/^.*\/flavors\//, '');
-    const f = repo.flavor(id);
-    if (!f || (!f.is_public && !auth.isAdmin && !repo.hasFlavorAccess(f.id, auth.projectId ?? '')))
-      throw new BadRequest(`Flavor ${id} could not be found.`);
-    if (f.disabled) throw new BadRequest(`Flavor ${id} is disabled.`);
-    return f;
-  };
-  const findImage = (auth: AuthContext, ref: string, f: FlavorRow) => {
-    const id = ref.replace(/^.*\/images\//, '');
-    const api = svc.image;
-    const img = api?.usableImage(auth, id);
-    if (!img) throw new BadRequest(`Image ${id} could not be found.`);
-    if (img.status !== 'active') throw new BadRequest(`Image ${id} is not active.`);
-    if (f.disk > 0 && img.minDisk > f.disk)
-      throw new BadRequest("Flavor's disk is too small for requested image.");
-    if (img.minRam > f.ram) throw new BadRequest("Flavor's memory is too small for requested image.");
-    if (f.disk > 0 && img.size !== null && img.size > f.disk * 1024 ** 3)
-      throw new BadRequest("Flavor's disk is too small for requested image.");
-    return img;
-  };
-
-  // ---- create -------------------------------------------------------------------------------------
+  // ---- create: parse, authenticate, forward to the zone's site; domain/boot-servers.ts does the rest
   app.post(`${P}/servers`, async (req, reply) => {
     const auth = ctx.authenticate(req);
     const project = requireMember(auth);
@@ -92,117 +82,28 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const flavorRef = b.flavorRef;
     if (typeof flavorRef !== 'string' && typeof flavorRef !== 'number')
       throw new BadRequest("Invalid input for field/attribute server. 'flavorRef' is a required property");
-    const flavor = findFlavor(auth, String(flavorRef));
-    const imageRef = b.imageRef;
-    if (typeof imageRef !== 'string' || imageRef === '')
-      throw new BadRequest(
-        'Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.',
-      );
-    const image = findImage(auth, imageRef, flavor);
-    const keyName = optStr(b, 'key_name');
-    if (keyName && !repo.keypair(auth.userId, keyName)) throw new BadRequest('Invalid key_name provided.');
-    const metadata = checkMetadata(svc, project, b.metadata ?? {});
-    const userData = optStr(b, 'user_data', { max: 65535 });
-    const nics = parseNetworks(b.networks, atLeast(req, '2.37'));
     const hints = isObj((req.body as Obj)['os:scheduler_hints'])
       ? ((req.body as Obj)['os:scheduler_hints'] as Obj)
       : {};
-    const groupId = typeof hints.group === 'string' ? hints.group : undefined;
-    const group = groupId ? repo.serverGroup(groupId) : undefined;
-    if (groupId && (!group || !canRead(auth, group.project_id)))
-      throw new BadRequest(`Invalid server group ${groupId}`);
     const minCount = Number(b.min_count ?? 1);
-    const maxCount = Number(b.max_count ?? minCount);
-    if (!Number.isInteger(minCount) || !Number.isInteger(maxCount) || minCount < 1 || maxCount < minCount)
-      throw new BadRequest('min_count and max_count must be integers with 1 <= min_count <= max_count.');
-    const description = optStr(b, 'description');
     const adminPass = adminPassOf(b);
-    // Addresses on networks owned by other sites come from blocks leased to this site: get the lease
-    // (one round trip to the network's owner) before the synchronous transaction below.
-    await svc.network?.prepareForServer?.(auth, nics);
-
-    // Quota, scheduling, claims, addresses and the server rows of the whole request: one transaction
-    // with no await inside, so a refused request (over quota, a port in use, no address left) leaves
-    // nothing behind and concurrent boots never overcommit a host. Builds start after the commit.
-    const created: { row: ServerRow; scheduled: boolean }[] = [];
-    ctx.store.tx(() => {
-      for (let i = 0; i < maxCount; i++) {
-        try {
-          checkQuota(svc, project, { instances: 1, cores: flavor.vcpus, ram: flavor.ram });
-        } catch (e) {
-          if (i >= minCount) break;
-          throw e;
-        }
-        const id = ctx.ids.uuid();
-        const now = ctx.clock.now();
-        const row: ServerRow = {
-          id,
-          owner: ctx.name,
-          project_id: project,
-          user_id: auth.userId,
-          name: maxCount > 1 ? `${name}-${i + 1}` : name,
-          host: null,
-          flavor_id: flavor.id,
-          flavor: JSON.stringify(flavor),
-          vcpus: flavor.vcpus,
-          ram: flavor.ram,
-          disk: flavor.disk,
-          image_id: image.id,
-          key_name: keyName ?? null,
-          metadata: JSON.stringify(metadata),
-          user_data: userData ?? null,
-          vm_state: 'building',
-          task_state: 'scheduling',
-          power_state: PowerState.NoState,
-          locked: 0,
-          locked_reason: null,
-          fault: null,
-          addresses: '[]',
-          server_group_id: groupId ?? null,
-          old_flavor: null,
-          old_host: null,
-          description: description ?? null,
-          created_at: now,
-          updated_at: now,
-          launched_at: null,
-        };
-        const pick = svc.schedule({
-          vcpus: flavor.vcpus,
-          ramMb: flavor.ram,
-          diskGb: flavor.disk + flavor.ephemeral,
-          ...(forceHost ? { forceHost } : {}),
-          ...(group ? { group: { policy: group.policy, memberHosts: repo.groupHosts(group.id) } } : {}),
-        });
-        let scheduled = false;
-        if (!pick.host) {
-          // Nova's behaviour: the build fails in ERROR with a fault, the request itself is accepted.
-          row.vm_state = 'error';
-          row.task_state = null;
-          row.fault = JSON.stringify({ code: 500, message: NO_VALID_HOST, created: now });
-        } else {
-          let addresses: ServerAddress[];
-          try {
-            addresses =
-              svc.network?.allocateForServer(auth, { id, projectId: project, host: pick.host }, nics) ?? [];
-          } catch (e) {
-            if (i >= minCount) break;
-            throw e;
-          }
-          repo.claim(id, id, pick.host, flavor.vcpus, flavor.ram, flavor.disk + flavor.ephemeral);
-          row.host = pick.host;
-          row.task_state = 'spawning';
-          row.addresses = JSON.stringify(addresses);
-          scheduled = true;
-        }
-        svc.putServer(row);
-        created.push({ row, scheduled });
-      }
+    const created = await bootServers(svc.bootDeps, {
+      auth,
+      projectId: project,
+      requestId: req.id,
+      name,
+      flavorRef: String(flavorRef),
+      imageRef: typeof b.imageRef === 'string' ? b.imageRef : '',
+      keyName: optStr(b, 'key_name'),
+      metadata: b.metadata ?? {},
+      userData: optStr(b, 'user_data', { max: 65535 }),
+      nics: parseNetworks(b.networks, atLeast(req, '2.37')),
+      groupId: typeof hints.group === 'string' ? hints.group : undefined,
+      minCount,
+      maxCount: Number(b.max_count ?? minCount),
+      description: optStr(b, 'description'),
+      forceHost,
     });
-    for (const { row, scheduled } of created) {
-      const actionId = svc.startAction(row, 'create', auth, req.id);
-      if (scheduled) svc.build(repo.server(row.id)!, actionId);
-      else svc.finishAction(actionId, NO_VALID_HOST);
-    }
     const first = created[0]!.row;
     reply.code(202).header('location', `${base()}/compute/v2.1/servers/${first.id}`);
     if (b.return_reservation_id === true) return { reservation_id: `r-${first.id.slice(0, 8)}` };
@@ -224,50 +125,36 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const all = allTenants(q.all_tenants);
     if (all && !auth.isAdmin)
       throw new Forbidden('Only administrators may list the servers of all projects.');
-    const where: string[] = [];
-    const args: unknown[] = [];
+    const filter: ServerListFilter = { sort: 'created_at', dir: 'DESC' };
     if (!all) {
       if (!auth.projectId) throw new Forbidden('This action requires a project-scoped token.');
-      where.push('project_id = ?');
-      args.push(auth.projectId);
-    } else if (q.project_id ?? q.tenant_id) {
-      where.push('project_id = ?');
-      args.push(q.project_id ?? q.tenant_id);
+      filter.projectId = auth.projectId;
+    } else {
+      const projectId = q.project_id ?? q.tenant_id;
+      if (projectId) filter.projectId = projectId;
     }
     if (q.status) {
       const states = vmStatesForStatus(q.status);
       if (!states.length) return { servers: [] };
-      where.push(`vm_state IN (${states.map(() => '?').join(',')})`);
-      args.push(...states);
+      filter.vmStates = states;
     }
     if (q.host) {
       if (!auth.isAdmin) throw new Forbidden('Only administrators may filter by host.');
-      where.push('host = ?');
-      args.push(q.host);
+      filter.host = q.host;
     }
-    if (q.flavor) {
-      where.push('flavor_id = ?');
-      args.push(q.flavor);
-    }
-    if (q.image) {
-      where.push('image_id = ?');
-      args.push(q.image.replace(/^.*\/images\//, ''));
-    }
-    if (q.availability_zone) {
-      where.push('owner = ?');
-      args.push(q.availability_zone);
-    }
-    for (const [param, op] of [
-      ['changes-since', '>='],
-      ['changes-before', '<='],
+    if (q.flavor) filter.flavorId = q.flavor;
+    if (q.image) filter.imageId = q.image.replace(/^.*\/images\//, '');
+    if (q.availability_zone) filter.owner = q.availability_zone;
+    for (const [param, bound] of [
+      ['changes-since', 'updatedFrom'],
+      ['changes-before', 'updatedTo'],
     ] as const) {
       if (q[param] === undefined) continue;
       const at = Date.parse(q[param]);
       if (Number.isNaN(at)) throw new BadRequest(`Invalid input for query parameters ${param}.`);
-      where.push(`updated_at ${op} ?`);
-      args.push(at);
+      filter[bound] = at;
     }
-    const sortKeys: Record<string, string> = {
+    const sortKeys: Record<string, ServerSortColumn> = {
       created_at: 'created_at',
       updated_at: 'updated_at',
       display_name: 'name',
@@ -279,12 +166,9 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const wanted = q.sort_key ?? 'created_at';
     const sk = Object.hasOwn(sortKeys, wanted) ? sortKeys[wanted] : undefined;
     if (!sk) throw new BadRequest(`Invalid input for query parameters sort_key. Value: ${q.sort_key}.`);
-    const dir = (q.sort_dir ?? 'desc').toLowerCase() === 'asc' ? 'ASC' : 'DESC';
-    let rows = ctx.store.db
-      .prepare(
-        `SELECT * FROM servers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${sk} ${dir}, id ${dir}`,
-      )
-      .all(...args) as ServerRow[];
+    filter.sort = sk;
+    filter.dir = (q.sort_dir ?? 'desc').toLowerCase() === 'asc' ? 'ASC' : 'DESC';
+    let rows = repo.listServers(filter);
     if (q.name) {
       // Nova treats name as a regex; a backtracking RegExp would let one request stall the loop.
       let re: { test(s: string): boolean };
@@ -354,11 +238,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const auth = ctx.authenticate(req);
     const s = writable(auth, req.params.id);
     if (await remote(s, req, reply)) return reply;
-    if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
-    if (s.task_state === 'deleting') return reply.code(204).send();
-    svc.startAction(s, 'delete', auth, req.id);
-    const marked = svc.update(s.id, { task_state: 'deleting' })!;
-    svc.background(svc.destroy(marked));
+    deleteServer(svc.actionDeps, { auth, requestId: req.id, server: s });
     return reply.code(204).send();
   });
 
@@ -514,61 +394,26 @@ async function runAction(
 ): Promise<unknown> {
   const { ctx, repo } = svc;
   const accepted = () => reply.code(202).send();
-  const simple = (
-    name: string,
-    from: readonly string[],
-    task: string,
-    op: Parameters<ComputeService['lifecycle']>[1]['op'],
-    vm: string,
-  ) => {
-    svc.checkState(s, name, from, auth);
-    const actionId = svc.startAction(s, name, auth, req.id);
-    svc.lifecycle(s, { task, op, actionId, after: () => ({ vm_state: vm }) });
+  const cmd = { auth, requestId: req.id, server: s };
+  const simple = (l: Lifecycle) => {
+    runLifecycle(svc.actionDeps, { ...cmd, lifecycle: l });
     return accepted();
   };
+  const plain = LIFECYCLE.get(action);
+  if (plain && !action.includes(':')) return simple(plain);
   switch (action) {
-    case 'os-stop':
-      return simple('stop', ['active', 'error'], 'powering-off', 'power_off', 'stopped');
-    case 'os-start':
-      return simple('start', ['stopped'], 'powering-on', 'power_on', 'active');
-    case 'pause':
-      return simple('pause', ['active'], 'pausing', 'pause', 'paused');
-    case 'unpause':
-      return simple('unpause', ['paused'], 'unpausing', 'unpause', 'active');
-    case 'suspend':
-      return simple('suspend', ['active'], 'suspending', 'suspend', 'suspended');
-    case 'resume':
-      return simple('resume', ['suspended'], 'resuming', 'resume', 'active');
-    // Shelving powers the guest off and (shelved_offload_time 0, Nova's default) offloads it at once;
-    // the host keeps its claim here, so an unshelve comes back where it was.
-    case 'shelve':
-      return simple(
-        'shelve',
-        ['active', 'stopped', 'paused', 'suspended'],
-        'shelving',
-        'power_off',
-        'shelved_offloaded',
-      );
-    case 'unshelve':
-      return simple('unshelve', ['shelved', 'shelved_offloaded'], 'unshelving', 'power_on', 'active');
-    case 'shelveOffload':
-      return simple('shelveOffload', ['shelved'], 'shelving_offloading', 'power_off', 'shelved_offloaded');
     case 'reboot': {
       const type = isObj(arg) && typeof arg.type === 'string' ? arg.type.toUpperCase() : '';
       if (type !== 'SOFT' && type !== 'HARD') throw new BadRequest('Invalid input for field/attribute type.');
-      const from = type === 'HARD' ? ['active', 'stopped', 'paused', 'suspended', 'error'] : ['active'];
-      return simple('reboot', from, type === 'HARD' ? 'rebooting_hard' : 'rebooting', 'reboot', 'active');
+      return simple(LIFECYCLE.get(`reboot:${type}`)!);
     }
     case 'lock': {
-      if (s.locked && !auth.isAdmin) throw new Conflict(`Instance ${s.id} is locked`);
       const reason = isObj(arg) && typeof arg.locked_reason === 'string' ? arg.locked_reason : null;
-      svc.update(s.id, { locked: 1, locked_reason: reason });
-      svc.finishAction(svc.startAction(s, 'lock', auth, req.id));
+      lockServer(svc.actionDeps, { ...cmd, reason });
       return accepted();
     }
     case 'unlock':
-      svc.update(s.id, { locked: 0, locked_reason: null });
-      svc.finishAction(svc.startAction(s, 'unlock', auth, req.id));
+      unlockServer(svc.actionDeps, cmd);
       return accepted();
     case 'os-resetState': {
       // Admin only; Nova accepts exactly these two states and clears any task in progress.
@@ -576,8 +421,7 @@ async function runAction(
       const state = isObj(arg) ? arg.state : undefined;
       if (state !== 'active' && state !== 'error')
         throw new BadRequest("Invalid input for field/attribute state. Value: must be 'active' or 'error'.");
-      svc.update(s.id, { vm_state: state, task_state: null });
-      svc.finishAction(svc.startAction(s, 'resetState', auth, req.id));
+      resetState(svc.actionDeps, { ...cmd, state });
       return accepted();
     }
     case 'rebuild': {
@@ -616,62 +460,12 @@ async function runAction(
     }
     case 'resize':
       return resize(svc, req, reply, auth, s, arg);
-    case 'confirmResize': {
-      if (s.vm_state !== 'resized')
-        throw new Conflict(`Cannot 'confirmResize' instance ${s.id} while it is in vm_state ${s.vm_state}`);
-      const oldHost = s.old_host;
-      const actionId = svc.startAction(s, 'confirmResize', auth, req.id);
-      ctx.store.tx(() => {
-        repo.release(s.id);
-        repo.moveClaim(`${s.id}:resize`, s.id);
-        svc.update(s.id, {
-          vm_state: s.power_state === PowerState.Shutdown ? 'stopped' : 'active',
-          task_state: null,
-          old_flavor: null,
-          old_host: null,
-        });
-      });
-      if (oldHost && oldHost !== s.host)
-        svc.background(svc.host(oldHost, 'confirm_migration', s).catch(() => undefined));
-      svc.finishAction(actionId);
+    case 'confirmResize':
+      confirmResize(svc.resizeDeps, { auth, requestId: req.id, server: s });
       return reply.code(204).send();
-    }
-    case 'revertResize': {
-      if (s.vm_state !== 'resized')
-        throw new Conflict(`Cannot 'revertResize' instance ${s.id} while it is in vm_state ${s.vm_state}`);
-      const old = JSON.parse(s.old_flavor!) as FlavorRow;
-      const newHost = s.host!;
-      const oldHost = s.old_host!;
-      const actionId = svc.startAction(s, 'revertResize', auth, req.id);
-      ctx.store.tx(() => {
-        repo.release(`${s.id}:resize`);
-        svc.update(s.id, {
-          task_state: 'resize_reverting',
-          host: oldHost,
-          flavor_id: old.id,
-          flavor: JSON.stringify(old),
-          vcpus: old.vcpus,
-          ram: old.ram,
-          disk: old.disk,
-          old_flavor: null,
-          old_host: null,
-        });
-      });
-      svc.background(
-        (async () => {
-          try {
-            if (newHost !== oldHost) await svc.host(newHost, 'destroy', s);
-            const r = await svc.host(oldHost, 'finish_revert_migration', { ...s, host: oldHost });
-            svc.update(s.id, { vm_state: 'active', task_state: null, power_state: r.powerState });
-            svc.finishAction(actionId);
-          } catch (e) {
-            svc.update(s.id, { vm_state: 'error', task_state: null });
-            svc.finishAction(actionId, (e as Error).message);
-          }
-        })(),
-      );
+    case 'revertResize':
+      revertResize(svc.resizeDeps, { auth, requestId: req.id, server: s });
       return accepted();
-    }
     case 'createImage': {
       if (!isObj(arg) || typeof arg.name !== 'string' || !arg.name)
         throw new BadRequest("'name' is a required property");
@@ -679,6 +473,8 @@ async function runAction(
       const api = svc.image;
       if (!api) throw new CloudError(503, 'The image service is not available on this site.');
       const actionId = svc.startAction(s, 'createImage', auth, req.id);
+      // The snapshot runs inside this request: the server is busy until it ends.
+      const done = svc.working(s.id);
       svc.update(s.id, { task_state: 'image_snapshot' });
       let imageId: string;
       try {
@@ -689,6 +485,7 @@ async function runAction(
         imageId = await api.snapshot(auth, arg.name, props, Buffer.from(r.data ?? ''));
       } finally {
         svc.update(s.id, { task_state: null });
+        done();
       }
       svc.finishAction(actionId);
       reply.code(202);
@@ -732,63 +529,8 @@ function resize(
   s: ServerRow,
   arg: unknown,
 ) {
-  const { ctx, repo } = svc;
   if (!isObj(arg) || (typeof arg.flavorRef !== 'string' && typeof arg.flavorRef !== 'number'))
     throw new BadRequest("'flavorRef' is a required property");
-  svc.checkState(s, 'resize', ['active', 'stopped'], auth);
-  const id = String(arg.flavorRef).replace(/^.*\/flavors\//, '');
-  const f = repo.flavor(id);
-  if (!f || (!f.is_public && !auth.isAdmin && !repo.hasFlavorAccess(f.id, auth.projectId ?? '')))
-    throw new BadRequest(`Flavor ${id} could not be found.`);
-  if (f.id === s.flavor_id) throw new BadRequest('When resizing, instances must change flavor!');
-  const cur = svc.flavorOf(s);
-  if (f.disk < cur.disk && f.disk !== 0) throw new BadRequest('Resize to zero disk flavor is not allowed.');
-  checkQuota(svc, s.project_id, {
-    instances: 0,
-    cores: Math.max(0, f.vcpus - s.vcpus),
-    ram: Math.max(0, f.ram - s.ram),
-  });
-  let dest: string | undefined;
-  ctx.store.tx(() => {
-    const pick = svc.schedule({ vcpus: f.vcpus, ramMb: f.ram, diskGb: f.disk + f.ephemeral });
-    if (!pick.host) return;
-    dest = pick.host;
-    repo.claim(`${s.id}:resize`, s.id, dest, f.vcpus, f.ram, f.disk + f.ephemeral);
-    svc.update(s.id, {
-      task_state: 'resize_prep',
-      old_flavor: s.flavor,
-      old_host: s.host,
-      host: dest,
-      flavor_id: f.id,
-      flavor: JSON.stringify(f),
-      vcpus: f.vcpus,
-      ram: f.ram,
-      disk: f.disk,
-    });
-  });
-  if (!dest) throw new BadRequest(`${NO_VALID_HOST} No host can take flavor ${f.name}.`);
-  const actionId = svc.startAction(s, 'resize', auth, req.id);
-  const source = s.host!;
-  const target = dest;
-  svc.background(
-    (async () => {
-      try {
-        await svc.host(source, 'migrate_disk_and_power_off', s);
-        const r = await svc.host(target, 'finish_migration', { ...s, host: target });
-        svc.update(s.id, { vm_state: 'resized', task_state: null, power_state: r.powerState });
-        svc.finishAction(actionId);
-      } catch (e) {
-        ctx.store.tx(() => {
-          repo.release(`${s.id}:resize`);
-          svc.update(s.id, {
-            vm_state: 'error',
-            task_state: null,
-            fault: JSON.stringify({ code: 500, message: (e as Error).message, created: ctx.clock.now() }),
-          });
-        });
-        svc.finishAction(actionId, (e as Error).message);
-      }
-    })(),
-  );
+  resizeServer(svc.resizeDeps, { auth, requestId: req.id, server: s, flavorRef: String(arg.flavorRef) });
   return reply.code(202).send();
 }

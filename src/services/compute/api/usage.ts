@@ -79,12 +79,7 @@ function tenantUsage(
 
 export function registerUsageRoutes(app: FastifyInstance, svc: ComputeService): void {
   const { ctx } = svc;
-  const serversIn = (span: { end: number }, project?: string) =>
-    ctx.store.db
-      .prepare(
-        `SELECT * FROM servers WHERE created_at <= ? ${project ? 'AND project_id = ?' : ''} ORDER BY created_at`,
-      )
-      .all(...(project ? [span.end, project] : [span.end])) as ServerRow[];
+  const serversIn = (span: { end: number }, project?: string) => svc.repo.serversCreatedBy(span.end, project);
 
   app.get(`${P}/os-simple-tenant-usage`, async (req) => {
     requireAdmin(ctx.authenticate(req));

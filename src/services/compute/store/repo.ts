@@ -1,7 +1,8 @@
 /**
- * @module The compute service's SQL: reads of its tables, and the local (never replicated) host and
- * claim bookkeeping with prepared statements, since the scheduler runs them on every boot.
- * Replicated rows are written only through the change log (ChangeLog.put/remove).
+ * @module The compute service's SQL (the only place compute speaks it): reads of its tables, and the
+ * local (never replicated) host, claim and instance-action bookkeeping with prepared statements, since
+ * the scheduler runs them on every boot. Replicated rows are written only through the change log
+ * (ChangeLog.put/remove).
  */
 import type { Db } from '../../../store/db.ts';
 import type {
@@ -12,6 +13,25 @@ import type {
   ServerGroupRow,
   ServerRow,
 } from './schema.ts';
+
+/** The columns a server list may sort by (the API maps Nova's sort keys onto them). */
+export type ServerSortColumn = 'created_at' | 'updated_at' | 'name' | 'vm_state' | 'host' | 'id';
+
+/** GET /servers filters, every one optional; they combine with AND. */
+export interface ServerListFilter {
+  projectId?: string;
+  vmStates?: readonly string[];
+  host?: string;
+  flavorId?: string;
+  imageId?: string;
+  /** The owning site (availability_zone). */
+  owner?: string;
+  /** updated_at bounds, inclusive (changes-since, changes-before). */
+  updatedFrom?: number;
+  updatedTo?: number;
+  sort: ServerSortColumn;
+  dir: 'ASC' | 'DESC';
+}
 
 export class ComputeRepo {
   private s;
@@ -57,6 +77,29 @@ export class ComputeRepo {
         'UPDATE instance_actions SET events = ?, message = ?, updated_at = ? WHERE id = ?',
       ),
       serverGroup: db.prepare('SELECT * FROM server_groups WHERE id = ?'),
+      flavors: db.prepare('SELECT * FROM flavors'),
+      accessIds: db.prepare('SELECT id FROM flavor_access WHERE flavor_id = ?'),
+      accessProjects: db.prepare(
+        'SELECT project_id FROM flavor_access WHERE flavor_id = ? ORDER BY project_id',
+      ),
+      keypairsOf: db.prepare('SELECT * FROM keypairs WHERE user_id = ? ORDER BY name'),
+      keypairCount: db.prepare('SELECT count(*) AS n FROM keypairs WHERE user_id = ?'),
+      groupMembers: db.prepare('SELECT id FROM servers WHERE server_group_id = ?'),
+      groups: db.prepare('SELECT * FROM server_groups ORDER BY created_at'),
+      groupsOfProject: db.prepare('SELECT count(*) AS n FROM server_groups WHERE project_id = ?'),
+      serversOnHost: db.prepare('SELECT id, name FROM servers WHERE host = ? ORDER BY created_at'),
+      createdBy: db.prepare('SELECT * FROM servers WHERE created_at <= ? ORDER BY created_at'),
+      createdByInProject: db.prepare(
+        'SELECT * FROM servers WHERE created_at <= ? AND project_id = ? ORDER BY created_at',
+      ),
+      actionEvents: db.prepare('SELECT events FROM instance_actions WHERE id = ?'),
+      upsertHost: db.prepare(
+        'INSERT INTO compute_hosts (id, owner, vcpus, ram_mb, disk_gb, service_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT(id) DO UPDATE SET vcpus = excluded.vcpus, ram_mb = excluded.ram_mb, disk_gb = excluded.disk_gb',
+      ),
+      unsettled: db.prepare(
+        "SELECT * FROM servers WHERE owner = ? AND (task_state IS NOT NULL OR vm_state = 'building') ORDER BY created_at, id",
+      ),
     };
   }
 
@@ -90,6 +133,94 @@ export class ComputeRepo {
   }
   groupCount(groupId: string): number {
     return (this.s.groupCount.get(groupId) as { n: number }).n;
+  }
+
+  /** The servers matching a GET /servers filter, sorted (ties by id in the same direction). */
+  listServers(f: ServerListFilter): ServerRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const eq = (col: string, v: unknown) => {
+      where.push(`${col} = ?`);
+      args.push(v);
+    };
+    if (f.projectId !== undefined) eq('project_id', f.projectId);
+    if (f.vmStates) {
+      where.push(`vm_state IN (${f.vmStates.map(() => '?').join(',')})`);
+      args.push(...f.vmStates);
+    }
+    if (f.host !== undefined) eq('host', f.host);
+    if (f.flavorId !== undefined) eq('flavor_id', f.flavorId);
+    if (f.imageId !== undefined) eq('image_id', f.imageId);
+    if (f.owner !== undefined) eq('owner', f.owner);
+    if (f.updatedFrom !== undefined) {
+      where.push('updated_at >= ?');
+      args.push(f.updatedFrom);
+    }
+    if (f.updatedTo !== undefined) {
+      where.push('updated_at <= ?');
+      args.push(f.updatedTo);
+    }
+    const dir = f.dir === 'ASC' ? 'ASC' : 'DESC';
+    return this.db
+      .prepare(
+        `SELECT * FROM servers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${f.sort} ${dir}, id ${dir}`,
+      )
+      .all(...args) as ServerRow[];
+  }
+  /** Servers created by `at` (of one project, if given), oldest first (usage reports). */
+  serversCreatedBy(at: number, projectId?: string): ServerRow[] {
+    return (
+      projectId ? this.s.createdByInProject.all(at, projectId) : this.s.createdBy.all(at)
+    ) as ServerRow[];
+  }
+  serversOnHost(host: string): { id: string; name: string }[] {
+    return this.s.serversOnHost.all(host) as { id: string; name: string }[];
+  }
+
+  flavors(): FlavorRow[] {
+    return this.s.flavors.all() as FlavorRow[];
+  }
+  /** The ids of a flavor's access rows (to remove them with it). */
+  flavorAccessIds(flavorId: string): string[] {
+    return (this.s.accessIds.all(flavorId) as { id: string }[]).map((r) => r.id);
+  }
+  /** The projects a private flavor is shared with, sorted. */
+  flavorAccessProjects(flavorId: string): string[] {
+    return (this.s.accessProjects.all(flavorId) as { project_id: string }[]).map((r) => r.project_id);
+  }
+
+  keypairsOf(userId: string): KeypairRow[] {
+    return this.s.keypairsOf.all(userId) as KeypairRow[];
+  }
+  keypairCount(userId: string): number {
+    return (this.s.keypairCount.get(userId) as { n: number }).n;
+  }
+
+  serverGroups(): ServerGroupRow[] {
+    return this.s.groups.all() as ServerGroupRow[];
+  }
+  serverGroupCount(projectId: string): number {
+    return (this.s.groupsOfProject.get(projectId) as { n: number }).n;
+  }
+  groupMembers(groupId: string): string[] {
+    return (this.s.groupMembers.all(groupId) as { id: string }[]).map((r) => r.id);
+  }
+
+  /** Registers (or resizes) one of this site's compute hosts; its usage counters are kept. */
+  upsertHost(h: {
+    id: string;
+    vcpus: number;
+    ramMb: number;
+    diskGb: number;
+    serviceId: string;
+    at: number;
+  }): void {
+    this.s.upsertHost.run(h.id, this.site, h.vcpus, h.ramMb, h.diskGb, h.serviceId, h.at);
+  }
+
+  /** This site's servers in a transitional state (a task_state, or still building). */
+  unsettledServers(): ServerRow[] {
+    return this.s.unsettled.all(this.site) as ServerRow[];
   }
 
   /** Hosts of this site with room for the request (the SQL does the resource filters' first pass). */
@@ -142,6 +273,9 @@ export class ComputeRepo {
       a.updated_at,
       a.events,
     );
+  }
+  actionEvents(id: string): string | undefined {
+    return (this.s.actionEvents.get(id) as { events: string } | undefined)?.events;
   }
   updateAction(id: string, events: string, message: string | null, at: number): void {
     this.s.updateAction.run(events, message, at, id);
