@@ -42,8 +42,6 @@ import { MessageSigner } from '../federation/signed.ts';
 
 export { ATOLL_VERSION, SITE_NAME, defaultSiteConfig };
 export type { SiteConfig, SiteRuntime };
-/** Temporary re-exports for branches that still import the module contract from here. */
-export type { ServiceModule, ServiceContext as SiteContext } from '../services/common/module.ts';
 
 export interface SiteDeps {
   fabric: Fabric;

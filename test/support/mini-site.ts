@@ -5,7 +5,8 @@
  * randomized schedules over many sites; a site restarted from the same `dataDir` keeps its identity
  * and its log.
  */
-import type { ServiceModule, Site } from '../../src/site/site.ts';
+import type { ServiceModule } from '../../src/services/common/module.ts';
+import type { Site } from '../../src/site/site.ts';
 import { createSite } from '../../src/site/site.ts';
 import type { Clock, Logger } from '../../src/core/ports.ts';
 import { silentLogger } from '../../src/core/ports.ts';

@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CloudError } from '../../core/errors.ts';
 import { BadRequest } from '../../core/errors.ts';
-import type { SiteContext } from './module.ts';
+import type { ServiceContext } from './module.ts';
 import { forwardIfRemote } from './owner.ts';
 
 /**
@@ -15,7 +15,7 @@ import { forwardIfRemote } from './owner.ts';
  * (creating here would let two sites create the same name).
  */
 export function forwardToHome(
-  ctx: SiteContext,
+  ctx: ServiceContext,
   kind: string,
   row: Record<string, unknown>,
   req: FastifyRequest,

@@ -134,6 +134,3 @@ export function orderModules<M extends ServiceModule>(modules: readonly M[]): M[
   for (const m of modules) visit(m, []);
   return ordered;
 }
-
-/** The old name of ServiceContext, while other branches still use it; to be renamed away. */
-export type SiteContext = ServiceContext;

@@ -8,7 +8,7 @@
 import type { AuthContext } from '../../core/auth.ts';
 import { CloudError } from '../../core/errors.ts';
 import type { TimerHandle } from '../../core/ports.ts';
-import type { SiteContext } from '../common/module.ts';
+import type { ServiceContext } from '../common/module.ts';
 import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
 import { ImageApi, NetworkApi, VolumeApi } from '../common/internal.ts';
 import type { ImageForComputeSnapshots } from '../image/index.ts';
@@ -72,7 +72,7 @@ export const defaultComputeOptions: ComputeOptions = {
 };
 
 /** The site's compute settings over the defaults; a bad driver or accel stops the site at start. */
-export function computeOptions(ctx: SiteContext): ComputeOptions {
+export function computeOptions(ctx: ServiceContext): ComputeOptions {
   const c = (ctx.config.services.compute ?? {}) as Partial<ComputeOptions>;
   // A QEMU site is, unless told otherwise, one host the size of this machine.
   const real: Partial<ComputeOptions> =
@@ -128,7 +128,7 @@ export class ComputeService {
   private closing = false;
   readonly stats = { builds: 0, active: 0, failed: 0 };
 
-  constructor(readonly ctx: SiteContext) {
+  constructor(readonly ctx: ServiceContext) {
     this.repo = new ComputeRepo(ctx.store.db, ctx.name);
     this.opts = computeOptions(ctx);
     this.driver = new FakeDriver({

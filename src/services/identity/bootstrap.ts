@@ -7,7 +7,7 @@
  */
 import { ADMIN_PROJECT, SYSTEM_TARGET } from '../../core/auth.ts';
 import { hexId } from '../../core/ports.ts';
-import type { SiteContext } from '../common/module.ts';
+import type { ServiceContext } from '../common/module.ts';
 import { hashSecret } from './domain/passwords.ts';
 import { identityRepos } from './store/repos.ts';
 
@@ -26,7 +26,10 @@ export interface BootstrapResult {
   roles: Record<string, string>;
 }
 
-export async function bootstrapIdentity(site: SiteContext, opts: BootstrapOptions): Promise<BootstrapResult> {
+export async function bootstrapIdentity(
+  site: ServiceContext,
+  opts: BootstrapOptions,
+): Promise<BootstrapResult> {
   // Policy recognises the cloud admin by this project (core/auth.ts): any other name makes none.
   if (opts.adminProject !== ADMIN_PROJECT.name)
     throw new Error(`the admin project must be named ${ADMIN_PROJECT.name} (policy recognises it by name)`);

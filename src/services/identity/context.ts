@@ -3,7 +3,7 @@
  * token service, the ports the domain actions see, and the rules for who owns a new identity object
  * (the home site of its domain).
  */
-import type { SiteContext } from '../common/module.ts';
+import type { ServiceContext } from '../common/module.ts';
 import { hexId } from '../../core/ports.ts';
 import { PasswordChecker } from './domain/passwords.ts';
 import type { CatalogPorts } from './domain/ports.ts';
@@ -12,7 +12,7 @@ import type { SqlIdentityReader } from './store/reader.ts';
 import { identityRepos } from './store/repos.ts';
 
 export interface IdentityContext extends CatalogPorts {
-  site: SiteContext;
+  site: ServiceContext;
   tokens: TokenService;
   /** The site that owns objects in this domain (the domain's home site). */
   domainOwner(domainId: string): string | undefined;
@@ -22,7 +22,7 @@ export interface IdentityContext extends CatalogPorts {
 const CATALOG_KINDS = ['service', 'endpoint', 'region', 'site', 'eviction'];
 
 export function makeIdentityContext(
-  site: SiteContext,
+  site: ServiceContext,
   reader: SqlIdentityReader,
   tokens: TokenService,
 ): IdentityContext {

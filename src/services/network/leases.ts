@@ -14,7 +14,7 @@ import { every, sleep } from '../../core/ports.ts';
 import { CloudError, Conflict, Forbidden, NotFound, SiteUnavailable } from '../../core/errors.ts';
 import type { Unsubscribe } from '../../fabric/fabric.ts';
 import { defineRpc } from '../../fabric/rpc.ts';
-import type { SiteContext } from '../common/module.ts';
+import type { ServiceContext } from '../common/module.ts';
 import type { BlockRow, Ipam, LeaseGrant, LeaseRow, SubnetForIpam } from './store/ipam.ts';
 import { NeedLease, ipAllocationFailed } from './store/ipam.ts';
 import { NetKind } from './store/schema.ts';
@@ -81,7 +81,7 @@ export function leaseOptions(
 }
 
 export class LeaseAgent {
-  private readonly ctx: SiteContext;
+  private readonly ctx: ServiceContext;
   private readonly ipam: Ipam;
   private readonly subnet: (id: string) => SubnetForIpam | undefined;
   readonly opts: LeaseOptions;
@@ -101,7 +101,7 @@ export class LeaseAgent {
   };
 
   constructor(
-    ctx: SiteContext,
+    ctx: ServiceContext,
     ipam: Ipam,
     subnet: (id: string) => SubnetForIpam | undefined,
     opts: LeaseOptions,

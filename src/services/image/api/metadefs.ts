@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../common/module.ts';
+import type { ServiceContext } from '../../common/module.ts';
 import { isObj, novaTime, onlyKeys, optBool, optStr, optStrList, reqStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { MetadefRepository } from '../store/metadefs.ts';
@@ -174,7 +174,7 @@ type Params = { ns: string; name?: string };
 
 export function registerMetadefRoutes(
   app: FastifyInstance,
-  site: SiteContext,
+  site: ServiceContext,
   repo: MetadefRepository,
 ): void {
   const byName = (name: string) => repo.byName(name);

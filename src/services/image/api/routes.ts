@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from '../../../core/errors.ts';
-import type { SiteContext } from '../../common/module.ts';
+import type { ServiceContext } from '../../common/module.ts';
 import { isObj, query } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { paginate, sortTerms } from '../../common/paging.ts';
@@ -66,7 +66,7 @@ function memberView(m: MemberRow): Obj {
 
 export function registerImageRoutes(
   app: FastifyInstance,
-  site: SiteContext,
+  site: ServiceContext,
   images: Images,
   blobs: BlobStore,
 ): void {

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../common/module.ts';
+import type { ServiceContext } from '../../common/module.ts';
 import { isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolRow } from '../domain/volumes.ts';
@@ -40,7 +40,7 @@ function bodyMap(body: unknown, key: 'metadata' | 'meta'): Obj {
   return body[key];
 }
 
-export function registerMetadataRoutes(app: FastifyInstance, ctx: SiteContext, o: MetadataOwner): void {
+export function registerMetadataRoutes(app: FastifyInstance, ctx: ServiceContext, o: MetadataOwner): void {
   type P = { id: string; key?: string };
   /** The row, forwarded to its owner for writes; undefined once forwarded. */
   const row = (req: FastifyRequest, reply: FastifyReply, write: boolean) => {

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin, requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../common/module.ts';
+import type { ServiceContext } from '../../common/module.ts';
 import { isObj, optStr, wrapped } from '../../common/input.ts';
 import { MicroversionRange } from '../../common/microversion.ts';
 import { paginate, sortTerms } from '../../common/paging.ts';
@@ -55,7 +55,7 @@ const SORT_KEYS = new Set([
   'project_id',
 ]);
 
-export function registerVolumeRoutes(app: FastifyInstance, ctx: SiteContext, svc: VolumeService): void {
+export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, svc: VolumeService): void {
   const version = () => ({
     id: 'v3.0',
     status: 'CURRENT',

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
-import type { SiteContext } from '../../common/module.ts';
+import type { ServiceContext } from '../../common/module.ts';
 import type { Microversion } from '../../common/microversion.ts';
 import type { VolumeService } from '../domain/volumes.ts';
 
@@ -19,7 +19,7 @@ export type Enter = (
 
 export interface VolumeRoutes {
   app: FastifyInstance;
-  ctx: SiteContext;
+  ctx: ServiceContext;
   svc: VolumeService;
   /** `/volume/v3/:project_id` */
   base: string;

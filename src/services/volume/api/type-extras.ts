@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
-import type { SiteContext } from '../../common/module.ts';
+import type { ServiceContext } from '../../common/module.ts';
 import { isObj, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolumeService } from '../domain/volumes.ts';
@@ -34,7 +34,7 @@ function specsOf(v: unknown): Record<string, string> {
 
 export function registerTypeExtras(
   app: FastifyInstance,
-  ctx: SiteContext,
+  ctx: ServiceContext,
   svc: VolumeService,
   base: string,
   gate: TypeGate,
