@@ -55,8 +55,11 @@ export type KindRef = string | KindSpec;
 
 export const kindName = (k: KindRef): string => (typeof k === 'string' ? k : k.kind);
 
-/** What put() takes for a row of `R`: the row, with its owner optional (this site when left out). */
-export type NewRow<R> = Omit<R, 'owner'> & { owner?: string };
+/**
+ * What put() takes for a row of `R`: the row, with its owner optional (this site when left out).
+ * (A key-remapped mapped type, unlike Omit, keeps the named columns of a row with an index signature.)
+ */
+export type NewRow<R> = { [K in keyof R as K extends 'owner' ? never : K]: R[K] } & { owner?: string };
 
 export interface Change {
   seq: number;
