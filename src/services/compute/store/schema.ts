@@ -95,71 +95,59 @@ export const computeMigrations = [
   },
 ] as const;
 
-export const ComputeKind = {
-  Flavor: 'flavor',
-  FlavorAccess: 'flavor_access',
-  Keypair: 'keypair',
-  Server: 'server',
-  ServerGroup: 'server_group',
-  Quota: 'compute_quota',
-  Host: 'compute_host',
-  Claim: 'compute_claim',
-  InstanceAction: 'instance_action',
-} as const;
-
 // Flavor names and (caller-chosen) ids: any site creates; a clash resolves the same everywhere.
 export const flavorKind = defineKind<FlavorRow>({
-  kind: ComputeKind.Flavor,
+  kind: 'flavor',
   table: 'flavors',
   replicate: 'all',
   unique: { by: 'first', key: ['name'], rename: 'name' },
   origin: anySite,
 });
 export const flavorAccessKind = defineKind<FlavorAccessRow>({
-  kind: ComputeKind.FlavorAccess,
+  kind: 'flavor_access',
   table: 'flavor_access',
   replicate: 'all',
   origin: ownerOf('the owner of its flavor', 'flavors', 'flavor_id'),
 });
 // id = user_id:name, made at the user's home site, so its primary key decides.
 export const keypairKind = defineKind<KeypairRow>({
-  kind: ComputeKind.Keypair,
+  kind: 'keypair',
   table: 'keypairs',
   replicate: 'all',
   unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
   origin: userHome,
 });
 export const serverKind = defineKind<ServerRow>({
-  kind: ComputeKind.Server,
+  kind: 'server',
   table: 'servers',
   replicate: 'all',
   origin: anySite,
 });
 export const serverGroupKind = defineKind<ServerGroupRow>({
-  kind: ComputeKind.ServerGroup,
+  kind: 'server_group',
   table: 'server_groups',
   replicate: 'all',
   origin: anySite,
 });
 export const computeQuotaKind = defineKind<ComputeQuotaRow>({
-  kind: ComputeKind.Quota,
+  kind: 'compute_quota',
   table: 'compute_quotas',
   replicate: 'all',
   unique: projectRow,
   origin: projectHome,
 });
 export const hostKind = defineKind<HostRow>({
-  kind: ComputeKind.Host,
+  kind: 'compute_host',
   table: 'compute_hosts',
   replicate: 'none',
 });
 export const claimKind = defineKind<ClaimRow>({
-  kind: ComputeKind.Claim,
+  kind: 'compute_claim',
   table: 'compute_claims',
   replicate: 'none',
 });
 export const instanceActionKind = defineKind<InstanceActionRow>({
-  kind: ComputeKind.InstanceAction,
+  kind: 'instance_action',
   table: 'instance_actions',
   replicate: 'none',
 });

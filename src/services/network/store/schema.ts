@@ -124,36 +124,21 @@ export const networkMigrations = [
   },
 ] as const;
 
-export const NetKind = {
-  Network: 'network',
-  Subnet: 'subnet',
-  Port: 'port',
-  IpAllocation: 'ip_allocation',
-  IpBlock: 'ip_block',
-  SecurityGroup: 'security_group',
-  SecurityGroupRule: 'security_group_rule',
-  Router: 'router',
-  FloatingIp: 'floating_ip',
-  NetQuota: 'network_quota',
-  ServerPort: 'network_server_port',
-  IpLease: 'network_ip_lease',
-} as const;
-
 export const networkKind = defineKind<ResourceRow>({
-  kind: NetKind.Network,
+  kind: 'network',
   table: 'net_networks',
   replicate: 'all',
   origin: anySite,
 });
 export const subnetKind = defineKind<ResourceRow>({
-  kind: NetKind.Subnet,
+  kind: 'subnet',
   table: 'net_subnets',
   replicate: 'all',
   origin: ownerOf('the owner of its network', 'net_networks', 'network_id'),
 });
 // Ports live where their servers run, on any site's network.
 export const portKind = defineKind<ResourceRow>({
-  kind: NetKind.Port,
+  kind: 'port',
   table: 'net_ports',
   replicate: 'all',
   origin: anySite,
@@ -161,55 +146,55 @@ export const portKind = defineKind<ResourceRow>({
 // Made by the lessee of the address's block; the lease travels in the owner's log, so a third site
 // may hear of an allocation before of its block: checked by the lease protocol, not here.
 export const ipAllocationKind = defineKind<IpAllocationRow>({
-  kind: NetKind.IpAllocation,
+  kind: 'ip_allocation',
   table: 'net_ip_allocations',
   replicate: 'all',
   origin: anySite,
 });
 export const ipBlockKind = defineKind<BlockRow>({
-  kind: NetKind.IpBlock,
+  kind: 'ip_block',
   table: 'net_ip_blocks',
   replicate: 'all',
   origin: ownerOf('the owner of its subnet', 'net_subnets', 'subnet_id'),
 });
 export const securityGroupKind = defineKind<ResourceRow>({
-  kind: NetKind.SecurityGroup,
+  kind: 'security_group',
   table: 'net_security_groups',
   replicate: 'all',
   origin: anySite,
 });
 export const securityGroupRuleKind = defineKind<ResourceRow>({
-  kind: NetKind.SecurityGroupRule,
+  kind: 'security_group_rule',
   table: 'net_security_group_rules',
   replicate: 'all',
   origin: ownerOf('the owner of its security group', 'net_security_groups', 'security_group_id'),
 });
 export const routerKind = defineKind<ResourceRow>({
-  kind: NetKind.Router,
+  kind: 'router',
   table: 'net_routers',
   replicate: 'all',
   origin: anySite,
 });
 export const floatingIpKind = defineKind<ResourceRow>({
-  kind: NetKind.FloatingIp,
+  kind: 'floating_ip',
   table: 'net_floating_ips',
   replicate: 'all',
   origin: anySite,
 });
 export const netQuotaKind = defineKind<NetQuotaRow>({
-  kind: NetKind.NetQuota,
+  kind: 'network_quota',
   table: 'net_quotas',
   replicate: 'all',
   unique: projectRow,
   origin: projectHome,
 });
 export const serverPortKind = defineKind<ServerPortRow>({
-  kind: NetKind.ServerPort,
+  kind: 'network_server_port',
   table: 'net_server_ports',
   replicate: 'none',
 });
 export const ipLeaseKind = defineKind<LeaseRow>({
-  kind: NetKind.IpLease,
+  kind: 'network_ip_lease',
   table: 'net_ip_leases',
   replicate: 'none',
 });

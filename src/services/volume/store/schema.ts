@@ -57,62 +57,51 @@ export const volumeMigrations = [
   },
 ] as const;
 
-export const VolKind = {
-  Volume: 'volume',
-  Snapshot: 'volume_snapshot',
-  Attachment: 'volume_attachment',
-  Type: 'volume_type',
-  Quota: 'volume_quota',
-  Transfer: 'volume_transfer',
-  Qos: 'volume_qos',
-  GroupType: 'volume_group_type',
-} as const;
-
 export const volumeKind = defineKind<VolumeWrite>({
-  kind: VolKind.Volume,
+  kind: 'volume',
   table: 'vol_volumes',
   replicate: 'all',
   origin: anySite,
 });
 export const snapshotKind = defineKind<SnapshotWrite>({
-  kind: VolKind.Snapshot,
+  kind: 'volume_snapshot',
   table: 'vol_snapshots',
   replicate: 'all',
   origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
 });
 export const attachmentKind = defineKind<AttachmentRow>({
-  kind: VolKind.Attachment,
+  kind: 'volume_attachment',
   table: 'vol_attachments',
   replicate: 'all',
   origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
 });
 export const volumeTypeKind = defineKind<BodyRow & { created_at: number }>({
-  kind: VolKind.Type,
+  kind: 'volume_type',
   table: 'vol_types',
   replicate: 'all',
   origin: anySite,
 });
 export const volumeQuotaKind = defineKind<VolQuotaRow>({
-  kind: VolKind.Quota,
+  kind: 'volume_quota',
   table: 'vol_quotas',
   replicate: 'all',
   unique: projectRow,
   origin: projectHome,
 });
 export const transferKind = defineKind<TransferRow>({
-  kind: VolKind.Transfer,
+  kind: 'volume_transfer',
   table: 'vol_transfers',
   replicate: 'all',
   origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
 });
 export const qosKind = defineKind<BodyRow>({
-  kind: VolKind.Qos,
+  kind: 'volume_qos',
   table: 'vol_qos',
   replicate: 'all',
   origin: anySite,
 });
 export const groupTypeKind = defineKind<BodyRow>({
-  kind: VolKind.GroupType,
+  kind: 'volume_group_type',
   table: 'vol_group_types',
   replicate: 'all',
   origin: anySite,
