@@ -3,7 +3,7 @@
  * way a replicated row is written), a transaction, the site's ownership rule, time, ids and the
  * password checker. No HTTP: the routes in api/ authenticate, check policy and forward first.
  */
-import type { Kind, KeyedRow, KindRef, NewRow } from '../../../federation/changelog.ts';
+import type { Kind, KeyedRow, KindSpec, NewRow } from '../../../federation/changelog.ts';
 import type { IdentityRepos } from '../store/repos.ts';
 import type { SqlIdentityReader } from '../store/reader.ts';
 import type { PasswordChecker } from './passwords.ts';
@@ -11,7 +11,7 @@ import type { PasswordChecker } from './passwords.ts';
 /** Writes rows this site owns, each with its change-log entry (federation/changelog.ts). */
 export interface ChangeWriter {
   put<R extends KeyedRow>(kind: Kind<R>, row: NoInfer<NewRow<R>>): R;
-  remove(kind: KindRef, id: string): void;
+  remove(kind: KindSpec, id: string): void;
 }
 
 export interface IdentityPorts {
