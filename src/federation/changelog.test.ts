@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Store } from '../store/db.ts';
 import { silentLogger } from '../core/ports.ts';
-import { ChangeLog, changelogMigrations } from './changelog.ts';
+import { ChangeLog, changelogMigrations, defineKind } from './changelog.ts';
 import { anySite } from './origin.ts';
 
 function node(site: string) {
@@ -179,5 +179,32 @@ describe('change log listeners', () => {
       a.log.since(0, 10).map((c) => c.id),
       ['x', 'z'],
     );
+  });
+
+  it('writes through a typed kind handle exactly as through its name', () => {
+    const items = defineKind<{ id: string; owner: string; v: number }>({
+      kind: 'item',
+      table: 'items',
+      replicate: 'all',
+      origin: anySite,
+    });
+    const a = node('a');
+    const b = node('b');
+    const put = a.log.put(items, { id: 'x', v: 1 });
+    assert.deepEqual(put, { id: 'x', v: 1, owner: 'a' });
+    a.log.put('item', { id: 'y', v: 2 });
+    a.log.remove(items, 'y');
+    // @ts-expect-error a row of another shape does not type-check against the handle
+    assert.throws(() => a.log.put(items, { id: 'z' }));
+    assert.deepEqual(
+      a.log.since(0, 10).map((c) => [c.kind, c.id, c.op]),
+      [
+        ['item', 'x', 'put'],
+        ['item', 'y', 'put'],
+        ['item', 'y', 'del'],
+      ],
+    );
+    b.log.applyRemote('a', a.log.since(0, 10));
+    assert.deepEqual(b.rows(), [{ id: 'x', owner: 'a', v: 1 }]);
   });
 });

@@ -14,6 +14,7 @@ import { RemoteCloudError, defineRpc } from '../fabric/rpc.ts';
 import type { Store } from '../store/db.ts';
 import type { ChangeLog } from './changelog.ts';
 import type { SiteRegistry } from './registry.ts';
+import { admissionKind, evictionKind } from './registry.ts';
 
 export interface InviteToken {
   /** inviting site */
@@ -64,7 +65,7 @@ export class Membership {
   /** Admits this site itself (the founder does this at bootstrap). */
   admitSelf(): void {
     if (!this.registry.admittedKey(this.site))
-      this.changelog.put('admission', {
+      this.changelog.put(admissionKind, {
         id: this.site,
         identity_key: this.registry.identity().publicKey,
         admitted_at: this.clock.now(),
@@ -111,7 +112,7 @@ export class Membership {
         .prepare('UPDATE site_invites SET used_at = ? WHERE id = ?')
         .run(this.clock.now(), req.invite);
       if (!existing)
-        this.changelog.put('admission', {
+        this.changelog.put(admissionKind, {
           id: req.site,
           identity_key: req.identityKey,
           admitted_at: this.clock.now(),
@@ -183,6 +184,6 @@ export class Membership {
     if (site === this.site) throw new BadRequest('a site cannot evict itself; use leave');
     if (!this.registry.get(site) && !this.registry.admittedKey(site))
       throw new NotFound(`unknown site ${site}`);
-    this.changelog.put('eviction', { id: `${site}:${this.site}`, site, reason, at: this.clock.now() });
+    this.changelog.put(evictionKind, { id: `${site}:${this.site}`, site, reason, at: this.clock.now() });
   }
 }

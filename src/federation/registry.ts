@@ -5,7 +5,8 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import type { Store } from '../store/db.ts';
-import type { ChangeLog, KindSpec } from './changelog.ts';
+import type { ChangeLog } from './changelog.ts';
+import { defineKind } from './changelog.ts';
 import { AUTHORITY_SQL } from './origin.ts';
 
 export interface SiteKey {
@@ -30,6 +31,23 @@ export interface SiteRow {
   updated_at: number;
   /** SPKI PEM of the site's identity key: it signs the site's change batches and never rotates. */
   identity_key: string;
+}
+
+/** An admission of a site's identity key (by the membership authority). */
+export interface AdmissionRow {
+  id: string;
+  owner: string;
+  identity_key: string;
+  admitted_at: number;
+}
+
+/** An eviction of `site` by the membership authority: id = `<site>:<authority>`. */
+export interface EvictionRow {
+  id: string;
+  owner: string;
+  site: string;
+  reason: string;
+  at: number;
 }
 
 export const registryMigrations = [
@@ -109,18 +127,18 @@ export const registryMigrations = [
 ] as const;
 
 /** A site's registry row: written only by that site. */
-export const siteKind = {
+export const siteKind = defineKind<SiteRow>({
   kind: 'site',
   table: 'sites',
   replicate: 'all',
   origin: { by: 'self', column: 'id' },
-} as const satisfies KindSpec;
+});
 
 /**
  * Admissions: written only by the membership authority (or, before any authority is known, a site's
  * admission of itself: the founder's at bootstrap), so no other site can squat a name's key.
  */
-export const admissionKind = {
+export const admissionKind = defineKind<AdmissionRow>({
   kind: 'admission',
   table: 'site_admissions',
   replicate: 'all',
@@ -130,10 +148,10 @@ export const admissionKind = {
     sql: `SELECT COALESCE((${AUTHORITY_SQL}), ?)`,
     args: ['id'],
   },
-} as const satisfies KindSpec;
+});
 
 /** Evictions: written only by the membership authority, keyed `<evicted>:<authority>`, never of itself. */
-export const evictionKind = {
+export const evictionKind = defineKind<EvictionRow>({
   kind: 'eviction',
   table: 'site_evictions',
   replicate: 'all',
@@ -149,7 +167,7 @@ export const evictionKind = {
           ? `eviction ${row.id} must be keyed ${String(row.site)}:${origin}`
           : undefined,
   },
-} as const satisfies KindSpec;
+});
 
 type RawSite = Omit<SiteRow, 'keys'> & { keys: string };
 
@@ -192,7 +210,7 @@ export class SiteRegistry {
         cur.identity_key !== row.identity_key ||
         JSON.stringify(cur.keys) !== JSON.stringify(row.keys)
       )
-        this.changelog.put(siteKind.kind, row as unknown as SiteRow & Record<string, unknown>);
+        this.changelog.put(siteKind, row);
       return row;
     });
   }
@@ -229,11 +247,7 @@ export class SiteRegistry {
   markLeft(): void {
     const cur = this.get(this.site);
     if (!cur) return;
-    this.changelog.put(siteKind.kind, {
-      ...cur,
-      state: 'left',
-      updated_at: this.now(),
-    } as unknown as SiteRow & Record<string, unknown>);
+    this.changelog.put(siteKind, { ...cur, state: 'left', updated_at: this.now() });
   }
 
   /** Rotates the token-signing key: new tokens use the new key, old ones verify until they expire. */

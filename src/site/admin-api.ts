@@ -12,6 +12,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireAdmin } from '../core/auth.ts';
 import { BadRequest, CloudError, Conflict } from '../core/errors.ts';
+import { endpointKind, regionKind } from '../services/identity/store/schema.ts';
 import { SITE_NAME } from './config.ts';
 import type { SiteRuntime } from './context.ts';
 
@@ -50,9 +51,10 @@ export function registerAdminApi(
         `Site ${ctx.name} still owns ${owned.join(', ')}: delete or move them (or evict the site) before it leaves.`,
       );
     ctx.store.tx(() => {
-      for (const table of ['endpoints', 'regions'] as const) {
-        const kind = table === 'endpoints' ? 'endpoint' : 'region';
-        const rows = db.prepare(`SELECT id FROM ${table} WHERE owner = ?`).all(ctx.name) as { id: string }[];
+      for (const kind of [endpointKind, regionKind]) {
+        const rows = db.prepare(`SELECT id FROM ${kind.table} WHERE owner = ?`).all(ctx.name) as {
+          id: string;
+        }[];
         for (const r of rows) ctx.changelog.remove(kind, r.id);
       }
       ctx.registry.markLeft();

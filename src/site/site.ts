@@ -13,7 +13,7 @@ import { CloudError, Unauthorized, apiFlavorOf, faultBody } from '../core/errors
 import type { Clock, Ids, Logger } from '../core/ports.ts';
 import { randomIds, systemClock } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
-import { ChangeLog, changelogMigrations } from '../federation/changelog.ts';
+import { ChangeLog, changelogMigrations, kindName } from '../federation/changelog.ts';
 import { FORWARDED_BY, Forwarder, pickReturnedHeaders } from '../federation/forward.ts';
 import type { ForwardedRequest, ForwardedReply } from '../federation/forward.ts';
 import {
@@ -241,7 +241,7 @@ export async function createSite(
     },
     use,
     onRemoteChange(kinds, fn) {
-      remoteListeners.push({ kinds: new Set(kinds), fn });
+      remoteListeners.push({ kinds: new Set(kinds.map(kindName)), fn });
     },
   };
 

@@ -6,6 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CloudError } from '../../core/errors.ts';
 import { BadRequest } from '../../core/errors.ts';
+import type { KindRef } from '../../federation/changelog.ts';
 import type { ServiceContext } from './module.ts';
 import { forwardIfRemote } from './owner.ts';
 
@@ -16,7 +17,7 @@ import { forwardIfRemote } from './owner.ts';
  */
 export function forwardToHome(
   ctx: ServiceContext,
-  kind: string,
+  kind: KindRef,
   row: Record<string, unknown>,
   req: FastifyRequest,
   reply: FastifyReply,

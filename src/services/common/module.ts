@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../core/auth.ts';
 import type { Clock, Ids, Logger } from '../../core/ports.ts';
 import type { Fabric } from '../../fabric/fabric.ts';
-import type { ChangeLog, KindSpec } from '../../federation/changelog.ts';
+import type { ChangeLog, KindRef, KindSpec } from '../../federation/changelog.ts';
 import type { SiteRegistry } from '../../federation/registry.ts';
 import type { Replicator } from '../../federation/replicator.ts';
 import type { MessageSigner } from '../../federation/signed.ts';
@@ -67,8 +67,8 @@ export interface ServiceContext {
    * from recently (lists then show the last replicated state, marked stale with its age).
    */
   freshness(owner: string): { stale: boolean; ageSeconds: number };
-  /** Runs after remote changes of these kinds were applied. */
-  onRemoteChange(kinds: string[], fn: (kind: string, id: string) => void): void;
+  /** Runs after remote changes of these kinds (handles or names) were applied; fn gets the kind's name. */
+  onRemoteChange(kinds: readonly KindRef[], fn: (kind: string, id: string) => void): void;
   /** Offers `impl` under `api`: only for an api the module declares in `provides`, during register. */
   provide<T>(api: ApiToken<T>, impl: T): void;
   /** The implementation of `api`: only for an api the module declares in `requires`. */

@@ -30,7 +30,7 @@ import type { HostState, ResourceRequest } from './domain/scheduler.ts';
 import { PowerState } from './domain/states.ts';
 import { ComputeRepo } from './store/repo.ts';
 import type { FlavorRow, HostRow, ServerRow } from './store/schema.ts';
-import { ComputeKind } from './store/schema.ts';
+import { serverKind } from './store/schema.ts';
 
 export interface ComputeOptions {
   /** Number of fake compute hosts this site runs. */
@@ -271,7 +271,7 @@ export class ComputeService {
   }
 
   putServer(row: ServerRow): ServerRow {
-    this.ctx.changelog.put(ComputeKind.Server, row as unknown as ServerRow & Record<string, unknown>);
+    this.ctx.changelog.put(serverKind, row);
     return row;
   }
 
@@ -563,7 +563,7 @@ export class ComputeService {
     this.ctx.store.tx(() => {
       this.repo.release(s.id);
       this.repo.release(`${s.id}:resize`);
-      this.ctx.changelog.remove(ComputeKind.Server, s.id);
+      this.ctx.changelog.remove(serverKind, s.id);
     });
     try {
       this.network?.releaseForServer(s.id);

@@ -10,6 +10,7 @@ import { hexId } from '../../core/ports.ts';
 import type { ServiceContext } from '../common/module.ts';
 import { hashSecret } from './domain/passwords.ts';
 import { identityRepos } from './store/repos.ts';
+import { assignmentKind, domainKind, projectKind, roleKind, userKind } from './store/schema.ts';
 
 export interface BootstrapOptions {
   adminUser: string;
@@ -39,7 +40,7 @@ export async function bootstrapIdentity(
   const put = site.changelog.put.bind(site.changelog);
   return site.store.tx(() => {
     if (!repos.domains.has('default'))
-      put('domain', {
+      put(domainKind, {
         id: 'default',
         name: 'Default',
         description: 'The default domain',
@@ -51,13 +52,13 @@ export async function bootstrapIdentity(
     for (const name of ['admin', 'member', 'reader']) {
       const r = repos.roles.globalIdByName(name);
       roles[name] = r ?? hexId(site.ids);
-      if (!r) put('role', { id: roles[name], name, domain_id: null, description: '', created_at: now });
+      if (!r) put(roleKind, { id: roles[name], name, domain_id: null, description: '', created_at: now });
     }
     const project = (name: string) => {
       const p = repos.projects.idByName('default', name);
       if (p) return p;
       const id = hexId(site.ids);
-      put('project', {
+      put(projectKind, {
         id,
         name,
         domain_id: 'default',
@@ -76,7 +77,7 @@ export async function bootstrapIdentity(
     const u = repos.users.byName('default', opts.adminUser);
     const userId = u?.id ?? hexId(site.ids);
     if (!(u && opts.keepPassword))
-      put('user', {
+      put(userKind, {
         ...(u ?? {
           name: opts.adminUser,
           domain_id: 'default',
@@ -95,11 +96,11 @@ export async function bootstrapIdentity(
     const grants = [
       { type: 'UserProject', target_id: projectId },
       { type: 'UserSystem', target_id: SYSTEM_TARGET },
-    ];
+    ] as const;
     for (const g of grants) {
       const aid = `${g.type}:${userId}:${g.target_id}:${roles.admin}`;
       if (!repos.assignments.exists(aid))
-        put('role_assignment', { id: aid, ...g, actor_id: userId, role_id: roles.admin!, inherited: 0 });
+        put(assignmentKind, { id: aid, ...g, actor_id: userId, role_id: roles.admin!, inherited: 0 });
     }
     return { domainId: 'default', projectId, userId, roles };
   });

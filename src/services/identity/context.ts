@@ -10,6 +10,9 @@ import type { CatalogPorts } from './domain/ports.ts';
 import type { TokenService } from './domain/tokens.ts';
 import type { SqlIdentityReader } from './store/reader.ts';
 import { identityRepos } from './store/repos.ts';
+import { endpointKind, regionKind, serviceKind } from './store/schema.ts';
+import { kindName } from '../../federation/changelog.ts';
+import { evictionKind, siteKind } from '../../federation/registry.ts';
 
 export interface IdentityContext extends CatalogPorts {
   site: ServiceContext;
@@ -19,7 +22,9 @@ export interface IdentityContext extends CatalogPorts {
 }
 
 /** Kinds a token's catalog is built from: services, endpoints, and the sites whose eviction hides theirs. */
-const CATALOG_KINDS = ['service', 'endpoint', 'region', 'site', 'eviction'];
+const CATALOG_KINDS: readonly string[] = [serviceKind, endpointKind, regionKind, siteKind, evictionKind].map(
+  kindName,
+);
 
 export function makeIdentityContext(
   site: ServiceContext,

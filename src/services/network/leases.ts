@@ -17,7 +17,7 @@ import { defineRpc } from '../../fabric/rpc.ts';
 import type { ServiceContext } from '../common/module.ts';
 import type { BlockRow, Ipam, LeaseGrant, LeaseRow, SubnetForIpam } from './store/ipam.ts';
 import { NeedLease, ipAllocationFailed } from './store/ipam.ts';
-import { NetKind } from './store/schema.ts';
+import { ipBlockKind, subnetKind } from './store/schema.ts';
 
 /** 2: replies in the one RPC envelope of fabric/rpc.ts (1 was this protocol's own reply shape). */
 export const IPAM_PROTOCOL_VERSION = 2;
@@ -130,7 +130,7 @@ export class LeaseAgent {
     );
     // The owner's block row is the truth: a grant whose reply was lost arrives here, a renewal's new
     // expiry too, and a reclaimed block disappears from our leases once we stopped using it.
-    this.ctx.onRemoteChange([NetKind.IpBlock, NetKind.Subnet], (kind, id) => this.onReplica(kind, id));
+    this.ctx.onRemoteChange([ipBlockKind, subnetKind], (kind, id) => this.onReplica(kind, id));
     this.timer = every(this.ctx.clock, this.opts.checkMs, () => void this.tick());
   }
 
@@ -247,7 +247,7 @@ export class LeaseAgent {
   private onReplica(kind: string, id: string): void {
     try {
       this.ctx.store.tx(() => {
-        if (kind === NetKind.Subnet) {
+        if (kind === subnetKind.kind) {
           if (!this.subnet(id))
             for (const l of this.ipam.leases()) if (l.subnet_id === id) this.ipam.dropLease(l.id);
           return;

@@ -12,7 +12,7 @@ import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { DEFAULT_QUOTAS, checkMetadata as checkMetadataOf, limitsFor, safeText } from '../domain/quotas.ts';
 import type { ComputeService } from '../service.ts';
-import { ComputeKind } from '../store/schema.ts';
+import { computeQuotaKind } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
 
 const LEGACY = { fixed_ips: -1, floating_ips: -1, security_groups: -1, security_group_rules: -1 };
@@ -67,7 +67,7 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
       ? undefined
       : forwardToHome(
           ctx,
-          ComputeKind.Quota,
+          computeQuotaKind,
           { id: req.params.id },
           req,
           reply,
@@ -86,7 +86,7 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
       cur[k] = n;
     }
     ctx.store.tx(() =>
-      ctx.changelog.put(ComputeKind.Quota, { id: req.params.id, limits: JSON.stringify(cur) }),
+      ctx.changelog.put(computeQuotaKind, { id: req.params.id, limits: JSON.stringify(cur) }),
     );
     const out = view(req, req.params.id, { ...DEFAULT_QUOTAS, ...cur });
     delete out.id;
@@ -98,7 +98,7 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
     const row = svc.repo.quota(req.params.id);
     if (!row) return reply.code(202).send();
     if (!ctx.owns(row.owner)) return ctx.forwardTo(row.owner, req, reply);
-    ctx.store.tx(() => ctx.changelog.remove(ComputeKind.Quota, req.params.id));
+    ctx.store.tx(() => ctx.changelog.remove(computeQuotaKind, req.params.id));
     return reply.code(202).send();
   });
 

@@ -14,7 +14,7 @@ import type { Obj } from '../../common/input.ts';
 import { forwardToHome } from '../../common/home.ts';
 import type { ComputeService } from '../service.ts';
 import type { FlavorRow, KeypairRow, ServerGroupRow } from '../store/schema.ts';
-import { ComputeKind } from '../store/schema.ts';
+import { flavorAccessKind, flavorKind, keypairKind, serverGroupKind } from '../store/schema.ts';
 import { MAX_VERSION, MIN_VERSION, atLeast } from './microversion.ts';
 import { limitsOf } from './quotas.ts';
 import { flavorView, keypairView, link } from './views.ts';
@@ -138,7 +138,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
       extra_specs: '{}',
       created_at: ctx.clock.now(),
     };
-    ctx.store.tx(() => ctx.changelog.put(ComputeKind.Flavor, { ...row }));
+    ctx.store.tx(() => ctx.changelog.put(flavorKind, { ...row }));
     reply.code(200);
     return { flavor: flavorView(row, base(), req) };
   });
@@ -147,15 +147,15 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     if (!f) return reply;
     const b = wrapped(req.body, 'flavor');
     const next = { ...f, description: optStr(b, 'description', { max: 65535 }) ?? null };
-    ctx.store.tx(() => ctx.changelog.put(ComputeKind.Flavor, { ...next }));
+    ctx.store.tx(() => ctx.changelog.put(flavorKind, { ...next }));
     return { flavor: flavorView(next, base(), req) };
   });
   app.delete<{ Params: { id: string } }>(`${P}/flavors/:id`, async (req, reply) => {
     const f = await flavorToWrite(req, reply, req.params.id);
     if (!f) return reply;
     ctx.store.tx(() => {
-      for (const id of repo.flavorAccessIds(f.id)) ctx.changelog.remove(ComputeKind.FlavorAccess, id);
-      ctx.changelog.remove(ComputeKind.Flavor, f.id);
+      for (const id of repo.flavorAccessIds(f.id)) ctx.changelog.remove(flavorAccessKind, id);
+      ctx.changelog.remove(flavorKind, f.id);
     });
     return reply.code(202).send();
   });
@@ -163,7 +163,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
   // extra specs
   const specs = (f: FlavorRow) => JSON.parse(f.extra_specs) as Record<string, string>;
   const saveSpecs = (f: FlavorRow, s: Record<string, string>) =>
-    ctx.store.tx(() => ctx.changelog.put(ComputeKind.Flavor, { ...f, extra_specs: JSON.stringify(s) }));
+    ctx.store.tx(() => ctx.changelog.put(flavorKind, { ...f, extra_specs: JSON.stringify(s) }));
   app.get<{ Params: { id: string } }>(`${P}/flavors/:id/os-extra_specs`, async (req) => {
     const auth = ctx.authenticate(req);
     return { extra_specs: specs(findFlavor(auth, req.params.id)) };
@@ -238,16 +238,14 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
         throw new Conflict(
           `Flavor access already exists for flavor ${f.id} and project ${tenant} combination.`,
         );
-      ctx.store.tx(() =>
-        ctx.changelog.put(ComputeKind.FlavorAccess, { id, flavor_id: f.id, project_id: tenant }),
-      );
+      ctx.store.tx(() => ctx.changelog.put(flavorAccessKind, { id, flavor_id: f.id, project_id: tenant }));
       return accessList(f);
     }
     if (isObj(b) && isObj(b.removeTenantAccess)) {
       const tenant = reqStr(b.removeTenantAccess, 'tenant');
       if (!repo.hasFlavorAccess(f.id, tenant))
         throw new NotFound(`Flavor access not found for ${f.id} / ${tenant} combination.`);
-      ctx.store.tx(() => ctx.changelog.remove(ComputeKind.FlavorAccess, `${f.id}:${tenant}`));
+      ctx.store.tx(() => ctx.changelog.remove(flavorAccessKind, `${f.id}:${tenant}`));
       return accessList(f);
     }
     throw new BadRequest('Unknown flavor action.');
@@ -284,7 +282,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     }
     const home = forwardToHome(
       ctx,
-      ComputeKind.Keypair,
+      keypairKind,
       { user_id: user },
       req,
       reply,
@@ -320,7 +318,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
       fingerprint,
       created_at: ctx.clock.now(),
     };
-    ctx.store.tx(() => ctx.changelog.put(ComputeKind.Keypair, { ...row }));
+    ctx.store.tx(() => ctx.changelog.put(keypairKind, { ...row }));
     if (atLeast(req, '2.2')) reply.code(201);
     const v = keypairView(row, req, true);
     v.user_id = user;
@@ -332,7 +330,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     const k = repo.keypair(keypairUser(auth, req), req.params.name);
     if (!k) throw new NotFound(`Keypair ${req.params.name} not found for user ${auth.userId}`);
     if (await forwarded(k.owner, req, reply)) return reply;
-    ctx.store.tx(() => ctx.changelog.remove(ComputeKind.Keypair, k.id));
+    ctx.store.tx(() => ctx.changelog.remove(keypairKind, k.id));
     return reply.code(atLeast(req, '2.2') ? 204 : 202).send();
   });
 
@@ -387,7 +385,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
       rules: JSON.stringify(isObj(b.rules) ? b.rules : {}),
       created_at: ctx.clock.now(),
     };
-    ctx.store.tx(() => ctx.changelog.put(ComputeKind.ServerGroup, { ...row }));
+    ctx.store.tx(() => ctx.changelog.put(serverGroupKind, { ...row }));
     return { server_group: groupView(row, req) };
   });
   app.delete<{ Params: { id: string } }>(`${P}/os-server-groups/:id`, async (req, reply) => {
@@ -396,7 +394,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     if (!g || !canRead(auth, g.project_id))
       throw new NotFound(`Instance group ${req.params.id} could not be found.`);
     if (await forwarded(g.owner, req, reply)) return reply;
-    ctx.store.tx(() => ctx.changelog.remove(ComputeKind.ServerGroup, g.id));
+    ctx.store.tx(() => ctx.changelog.remove(serverGroupKind, g.id));
     return reply.code(204).send();
   });
 

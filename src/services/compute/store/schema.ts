@@ -5,6 +5,7 @@
  * owning site's scheduler and API needs (other sites forward instance-action reads to the owner).
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { defineKind } from '../../../federation/changelog.ts';
 import { anySite, ownerOf, projectHome, userHome } from '../../../federation/origin.ts';
 import { homeOf, projectRow } from '../../../federation/unique.ts';
 
@@ -94,54 +95,100 @@ export const computeMigrations = [
   },
 ] as const;
 
-export const ComputeKind = {
-  Flavor: 'flavor',
-  FlavorAccess: 'flavor_access',
-  Keypair: 'keypair',
-  Server: 'server',
-  ServerGroup: 'server_group',
-  Quota: 'compute_quota',
-  Host: 'compute_host',
-  Claim: 'compute_claim',
-  InstanceAction: 'instance_action',
-} as const;
+// Flavor names and (caller-chosen) ids: any site creates; a clash resolves the same everywhere.
+export const flavorKind = defineKind<FlavorRow>({
+  kind: 'flavor',
+  table: 'flavors',
+  replicate: 'all',
+  unique: { by: 'first', key: ['name'], rename: 'name' },
+  origin: anySite,
+});
+export const flavorAccessKind = defineKind<FlavorAccessRow>({
+  kind: 'flavor_access',
+  table: 'flavor_access',
+  replicate: 'all',
+  origin: ownerOf('the owner of its flavor', 'flavors', 'flavor_id'),
+});
+// id = user_id:name, made at the user's home site, so its primary key decides.
+export const keypairKind = defineKind<KeypairRow>({
+  kind: 'keypair',
+  table: 'keypairs',
+  replicate: 'all',
+  unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
+  origin: userHome,
+});
+export const serverKind = defineKind<ServerRow>({
+  kind: 'server',
+  table: 'servers',
+  replicate: 'all',
+  origin: anySite,
+});
+export const serverGroupKind = defineKind<ServerGroupRow>({
+  kind: 'server_group',
+  table: 'server_groups',
+  replicate: 'all',
+  origin: anySite,
+});
+export const computeQuotaKind = defineKind<ComputeQuotaRow>({
+  kind: 'compute_quota',
+  table: 'compute_quotas',
+  replicate: 'all',
+  unique: projectRow,
+  origin: projectHome,
+});
+export const hostKind = defineKind<HostRow>({
+  kind: 'compute_host',
+  table: 'compute_hosts',
+  replicate: 'none',
+});
+export const claimKind = defineKind<ClaimRow>({
+  kind: 'compute_claim',
+  table: 'compute_claims',
+  replicate: 'none',
+});
+export const instanceActionKind = defineKind<InstanceActionRow>({
+  kind: 'instance_action',
+  table: 'instance_actions',
+  replicate: 'none',
+});
 
 export const computeKinds: readonly KindSpec[] = [
-  // Flavor names and (caller-chosen) ids: any site creates; a clash resolves the same everywhere.
-  {
-    kind: ComputeKind.Flavor,
-    table: 'flavors',
-    replicate: 'all',
-    unique: { by: 'first', key: ['name'], rename: 'name' },
-    origin: anySite,
-  },
-  {
-    kind: ComputeKind.FlavorAccess,
-    table: 'flavor_access',
-    replicate: 'all',
-    origin: ownerOf('the owner of its flavor', 'flavors', 'flavor_id'),
-  },
-  // id = user_id:name, made at the user's home site, so its primary key decides.
-  {
-    kind: ComputeKind.Keypair,
-    table: 'keypairs',
-    replicate: 'all',
-    unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
-    origin: userHome,
-  },
-  { kind: ComputeKind.Server, table: 'servers', replicate: 'all', origin: anySite },
-  { kind: ComputeKind.ServerGroup, table: 'server_groups', replicate: 'all', origin: anySite },
-  {
-    kind: ComputeKind.Quota,
-    table: 'compute_quotas',
-    replicate: 'all',
-    unique: projectRow,
-    origin: projectHome,
-  },
-  { kind: ComputeKind.Host, table: 'compute_hosts', replicate: 'none' },
-  { kind: ComputeKind.Claim, table: 'compute_claims', replicate: 'none' },
-  { kind: ComputeKind.InstanceAction, table: 'instance_actions', replicate: 'none' },
+  flavorKind,
+  flavorAccessKind,
+  keypairKind,
+  serverKind,
+  serverGroupKind,
+  computeQuotaKind,
+  hostKind,
+  claimKind,
+  instanceActionKind,
 ];
+
+/** id = flavor_id + ':' + project_id */
+export interface FlavorAccessRow {
+  id: string;
+  owner: string;
+  flavor_id: string;
+  project_id: string;
+}
+
+/** A project's quota set: id = project id, limits = JSON of its limits. */
+export interface ComputeQuotaRow {
+  id: string;
+  owner: string;
+  limits: string;
+}
+
+/** A resource claim on a compute host (local). */
+export interface ClaimRow {
+  id: string;
+  owner: string;
+  server_id: string;
+  host: string;
+  vcpus: number;
+  ram_mb: number;
+  disk_gb: number;
+}
 
 export interface AggregateRow {
   num: number;

@@ -9,6 +9,7 @@ import { isObj } from '../../common/input.ts';
 import type { AppCredRow } from '../store/schema.ts';
 import { hashSecret } from './passwords.ts';
 import type { IdentityPorts } from './ports.ts';
+import { appCredKind } from '../store/schema.ts';
 
 type RoleRef = { id: string; name: string };
 
@@ -69,7 +70,7 @@ export async function createAppCred(p: IdentityPorts, c: CreateAppCred): Promise
       throw new Conflict(
         `Conflict occurred attempting to store application_credential - Duplicate entry found with name ${c.name}.`,
       );
-    return p.changes.put('application_credential', {
+    return p.changes.put(appCredKind, {
       id: p.newId(),
       name: c.name,
       user_id: c.userId,
@@ -81,11 +82,11 @@ export async function createAppCred(p: IdentityPorts, c: CreateAppCred): Promise
       expires_at: c.expiresAt,
       access_rules: '[]',
       created_at: p.now(),
-    }) as unknown as AppCredRow;
+    });
   });
 }
 
 /** Deletes one credential (the route checks it is the caller's, or the caller is a cloud admin). */
 export function deleteAppCred(p: IdentityPorts, id: string): void {
-  p.changes.remove('application_credential', id);
+  p.changes.remove(appCredKind, id);
 }

@@ -11,6 +11,7 @@ import { Forbidden, NotFound } from '../../../core/errors.ts';
 import type { AssignmentType, ProjectRow, RoleRow } from '../store/schema.ts';
 import type { IdentityPorts } from './ports.ts';
 import { revokeMatching, revokeUserTokens } from './revocations.ts';
+import { assignmentKind } from '../store/schema.ts';
 
 export type Actor = 'users' | 'groups';
 export type Target = 'projects' | 'domains' | 'system';
@@ -61,7 +62,7 @@ export function hasAssignment(p: IdentityPorts, a: Assignment, inherited: boolea
 export function grant(p: IdentityPorts, a: Assignment, inherited: boolean): void {
   const id = assignmentId(a, inherited);
   if (!p.repos.assignments.exists(id))
-    p.changes.put('role_assignment', { id, ...a, inherited: inherited ? 1 : 0 });
+    p.changes.put(assignmentKind, { id, ...a, inherited: inherited ? 1 : 0 });
 }
 
 /** Takes a grant away (404 when there is none), revoking a user's tokens that it could have granted. */
@@ -69,7 +70,7 @@ export function revokeGrant(p: IdentityPorts, a: Assignment, inherited: boolean)
   const id = assignmentId(a, inherited);
   if (!p.repos.assignments.exists(id)) throw new NotFound('Could not find role assignment.');
   p.tx(() => {
-    p.changes.remove('role_assignment', id);
+    p.changes.remove(assignmentKind, id);
     if (a.type.startsWith('User')) {
       // The revocation events have no system column: a system grant's loss revokes all the user's.
       if (inherited || a.type === 'UserSystem') revokeUserTokens(p, a.actor_id);

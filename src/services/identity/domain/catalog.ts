@@ -8,6 +8,7 @@ import { Conflict } from '../../../core/errors.ts';
 import type { EndpointRow, RegionRow, ServiceRow } from '../store/schema.ts';
 import { removeOwned } from './common.ts';
 import type { CatalogPorts, IdentityPorts } from './ports.ts';
+import { endpointKind, regionKind, serviceKind } from '../store/schema.ts';
 
 const stableId = (...parts: string[]) =>
   createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 32);
@@ -22,7 +23,7 @@ export function ensureServices(p: IdentityPorts, entries: readonly { type: strin
     for (const e of entries) {
       const sid = serviceId(e.type);
       if (!p.repos.catalog.service(sid))
-        p.changes.put('service', {
+        p.changes.put(serviceKind, {
           id: sid,
           type: e.type,
           name: e.name,
@@ -42,7 +43,7 @@ export function ensureOwnCatalog(
   const site = p.siteName;
   p.tx(() => {
     if (!p.repos.catalog.region(site))
-      p.changes.put('region', {
+      p.changes.put(regionKind, {
         id: site,
         description: `Atoll site ${site}`,
         parent_region_id: null,
@@ -54,7 +55,7 @@ export function ensureOwnCatalog(
         const url = p.publicUrl() + e.path;
         const cur = p.repos.catalog.endpoint(eid);
         if (!cur || (cur.url !== url && cur.owner === site))
-          p.changes.put('endpoint', {
+          p.changes.put(endpointKind, {
             id: eid,
             service_id: sid,
             region_id: site,
@@ -132,21 +133,21 @@ export function createRegion(
   return p.tx(() => {
     if (p.repos.catalog.region(r.id))
       throw new Conflict(`Conflict occurred attempting to store region - Duplicate ID, ${r.id}.`);
-    return p.changes.put('region', r) as unknown as RegionRow;
+    return p.changes.put(regionKind, r);
   });
 }
 
 export function deleteRegion(p: IdentityPorts, id: string): void {
   if (p.repos.catalog.hasChildRegions(id))
     throw new Conflict('Cannot delete a region that has child regions.');
-  p.changes.remove('region', id);
+  p.changes.remove(regionKind, id);
 }
 
 /** Deletes a service with its endpoints (those owned here; their owners remove the others). */
 export function deleteService(p: IdentityPorts, id: string): void {
   p.tx(() => {
-    removeOwned(p, 'endpoint', p.repos.catalog.endpointsOfService(id));
-    p.changes.remove('service', id);
+    removeOwned(p, endpointKind, p.repos.catalog.endpointsOfService(id));
+    p.changes.remove(serviceKind, id);
   });
 }
 
@@ -156,33 +157,33 @@ export function updateRegion(
   cur: RegionRow,
   c: { description: string | undefined; parent_region_id: string | null | undefined },
 ): RegionRow {
-  return p.changes.put('region', {
+  return p.changes.put(regionKind, {
     ...cur,
     description: c.description ?? cur.description,
     parent_region_id: c.parent_region_id === undefined ? cur.parent_region_id : c.parent_region_id,
-  }) as unknown as RegionRow;
+  });
 }
 
 type ServiceFields = Omit<ServiceRow, 'id' | 'owner'>;
 
 export function createService(p: IdentityPorts, c: ServiceFields): ServiceRow {
-  return p.changes.put('service', { id: p.newId(), ...c }) as unknown as ServiceRow;
+  return p.changes.put(serviceKind, { id: p.newId(), ...c });
 }
 
 export function updateService(p: IdentityPorts, cur: ServiceRow, c: ServiceFields): ServiceRow {
-  return p.changes.put('service', { ...cur, ...c }) as unknown as ServiceRow;
+  return p.changes.put(serviceKind, { ...cur, ...c });
 }
 
 type EndpointFields = Omit<EndpointRow, 'id' | 'owner'>;
 
 export function createEndpoint(p: IdentityPorts, c: EndpointFields): EndpointRow {
-  return p.changes.put('endpoint', { id: p.newId(), ...c }) as unknown as EndpointRow;
+  return p.changes.put(endpointKind, { id: p.newId(), ...c });
 }
 
 export function updateEndpoint(p: IdentityPorts, cur: EndpointRow, c: EndpointFields): EndpointRow {
-  return p.changes.put('endpoint', { ...cur, ...c }) as unknown as EndpointRow;
+  return p.changes.put(endpointKind, { ...cur, ...c });
 }
 
 export function deleteEndpoint(p: IdentityPorts, id: string): void {
-  p.changes.remove('endpoint', id);
+  p.changes.remove(endpointKind, id);
 }

@@ -4,13 +4,14 @@
  * Keystone's "Could not find" faults.
  */
 import { Conflict, NotFound } from '../../../core/errors.ts';
+import type { KindSpec } from '../../../federation/changelog.ts';
 import type { OwnedRef } from '../store/schema.ts';
 import type { IdentityPorts } from './ports.ts';
 
 export const notFound = (kind: string, id: string) => new NotFound(`Could not find ${kind}: ${id}.`);
 
 /** Removes through the change log the rows of `refs` this site owns. */
-export function removeOwned(p: IdentityPorts, kind: string, refs: readonly OwnedRef[]): void {
+export function removeOwned(p: IdentityPorts, kind: KindSpec, refs: readonly OwnedRef[]): void {
   for (const r of refs) if (p.owns(r.owner)) p.changes.remove(kind, r.id);
 }
 

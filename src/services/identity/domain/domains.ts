@@ -9,6 +9,15 @@ import type { DomainRow } from '../store/schema.ts';
 import { bool01, checkRename, removeOwned } from './common.ts';
 import type { IdentityPorts } from './ports.ts';
 import { revokeMatching } from './revocations.ts';
+import {
+  appCredKind,
+  assignmentKind,
+  domainKind,
+  groupKind,
+  groupMemberKind,
+  projectKind,
+  userKind,
+} from '../store/schema.ts';
 
 export interface CreateDomain {
   /** The caller's explicit_domain_id, if any (else a new id). */
@@ -29,14 +38,14 @@ export function createDomain(p: IdentityPorts, c: CreateDomain): DomainRow {
       );
     if (p.reader.domain(id))
       throw new Conflict(`Conflict occurred attempting to store domain - Duplicate ID, ${id}.`);
-    return p.changes.put('domain', {
+    return p.changes.put(domainKind, {
       id,
       name: c.name,
       description: c.description,
       enabled: bool01(c.enabled, 1),
       extra: c.extra,
       created_at: p.now(),
-    }) as unknown as DomainRow;
+    });
   });
 }
 
@@ -50,13 +59,13 @@ export interface UpdateDomain {
 export function updateDomain(p: IdentityPorts, d: DomainRow, c: UpdateDomain): DomainRow {
   return p.tx(() => {
     checkRename(c.name, d, (n) => p.repos.domains.idByName(n));
-    const updated = p.changes.put('domain', {
+    const updated = p.changes.put(domainKind, {
       ...d,
       name: c.name ?? d.name,
       description: c.description ?? d.description,
       enabled: bool01(c.enabled, d.enabled),
       extra: c.extra(d.extra),
-    }) as unknown as DomainRow;
+    });
     if (d.enabled && !updated.enabled) revokeMatching(p, { domainId: d.id });
     return updated;
   });
@@ -76,12 +85,12 @@ function deleteDomainContents(p: IdentityPorts, domainId: string): void {
   const groups = mine(repos.groups.inDomain(domainId));
   const targets = [domainId, ...projects.map((x) => x.id)];
   const actors = [...users.map((u) => u.id), ...groups.map((g) => g.id)];
-  removeOwned(p, 'role_assignment', repos.assignments.touching([...targets, ...actors]));
-  removeOwned(p, 'group_member', repos.groups.membershipsOfAny(actors));
-  removeOwned(p, 'application_credential', repos.appCreds.refsOfUsers(users.map((u) => u.id)));
-  for (const x of projects) p.changes.remove('project', x.id);
-  for (const u of users) p.changes.remove('user', u.id);
-  for (const g of groups) p.changes.remove('group', g.id);
-  p.changes.remove('domain', domainId);
+  removeOwned(p, assignmentKind, repos.assignments.touching([...targets, ...actors]));
+  removeOwned(p, groupMemberKind, repos.groups.membershipsOfAny(actors));
+  removeOwned(p, appCredKind, repos.appCreds.refsOfUsers(users.map((u) => u.id)));
+  for (const x of projects) p.changes.remove(projectKind, x.id);
+  for (const u of users) p.changes.remove(userKind, u.id);
+  for (const g of groups) p.changes.remove(groupKind, g.id);
+  p.changes.remove(domainKind, domainId);
   revokeMatching(p, { domainId });
 }

@@ -7,6 +7,7 @@ import { Conflict } from '../../../core/errors.ts';
 import type { GroupRow } from '../store/schema.ts';
 import { checkRename, notFound, removeOwned } from './common.ts';
 import type { IdentityPorts } from './ports.ts';
+import { assignmentKind, groupKind, groupMemberKind } from '../store/schema.ts';
 
 export const membershipId = (groupId: string, userId: string): string => `${groupId}:${userId}`;
 
@@ -19,13 +20,13 @@ export function createGroup(
       throw new Conflict(
         `Conflict occurred attempting to store group - Duplicate entry found with name ${c.name}.`,
       );
-    return p.changes.put('group', {
+    return p.changes.put(groupKind, {
       id: p.newId(),
       name: c.name,
       domain_id: c.domainId,
       description: c.description,
       created_at: p.now(),
-    }) as unknown as GroupRow;
+    });
   });
 }
 
@@ -36,20 +37,20 @@ export function updateGroup(
 ): GroupRow {
   return p.tx(() => {
     checkRename(c.name, g, (n) => p.repos.groups.idByName(g.domain_id, n));
-    return p.changes.put('group', {
+    return p.changes.put(groupKind, {
       ...g,
       name: c.name ?? g.name,
       description: c.description ?? g.description,
-    }) as unknown as GroupRow;
+    });
   });
 }
 
 /** Deletes a group with its assignments and memberships (those owned here). */
 export function deleteGroup(p: IdentityPorts, groupId: string): void {
   p.tx(() => {
-    removeOwned(p, 'role_assignment', p.repos.assignments.ofActor(groupId));
-    removeOwned(p, 'group_member', p.repos.groups.membershipsOfGroup(groupId));
-    p.changes.remove('group', groupId);
+    removeOwned(p, assignmentKind, p.repos.assignments.ofActor(groupId));
+    removeOwned(p, groupMemberKind, p.repos.groups.membershipsOfGroup(groupId));
+    p.changes.remove(groupKind, groupId);
   });
 }
 
@@ -57,12 +58,12 @@ export function deleteGroup(p: IdentityPorts, groupId: string): void {
 export function addMember(p: IdentityPorts, groupId: string, userId: string): void {
   const id = membershipId(groupId, userId);
   if (!p.repos.groups.hasMembership(id))
-    p.changes.put('group_member', { id, group_id: groupId, user_id: userId });
+    p.changes.put(groupMemberKind, { id, group_id: groupId, user_id: userId });
 }
 
 /** Removes a user from a group; 404 when not a member. */
 export function removeMember(p: IdentityPorts, groupId: string, userId: string): void {
   const id = membershipId(groupId, userId);
   if (!p.repos.groups.hasMembership(id)) throw notFound('membership', `user ${userId} in group ${groupId}`);
-  p.changes.remove('group_member', id);
+  p.changes.remove(groupMemberKind, id);
 }

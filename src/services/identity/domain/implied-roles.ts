@@ -9,6 +9,7 @@ import { Forbidden } from '../../../core/errors.ts';
 import type { RoleRow } from '../store/schema.ts';
 import { removeOwned } from './common.ts';
 import type { IdentityPorts } from './ports.ts';
+import { impliedRoleKind } from '../store/schema.ts';
 
 export const ruleId = (prior: string, implied: string): string => `${prior}:${implied}`;
 
@@ -29,16 +30,16 @@ export function hasRule(p: IdentityPorts, prior: string, implied: string): boole
 export function createRule(p: IdentityPorts, prior: RoleRow, implied: RoleRow): void {
   const id = ruleId(prior.id, implied.id);
   if (!p.repos.impliedRoles.get(id))
-    p.changes.put('implied_role', { id, prior_role_id: prior.id, implied_role_id: implied.id });
+    p.changes.put(impliedRoleKind, { id, prior_role_id: prior.id, implied_role_id: implied.id });
 }
 
 export function deleteRule(p: IdentityPorts, prior: string, implied: string): void {
-  p.changes.remove('implied_role', ruleId(prior, implied));
+  p.changes.remove(impliedRoleKind, ruleId(prior, implied));
 }
 
 /** Removes, at the admin project's owner, the rules naming a deleted role (elsewhere they replicate). */
 export function removeRulesOf(p: IdentityPorts, roleId: string): void {
-  removeOwned(p, 'implied_role', p.repos.impliedRoles.naming(roleId));
+  removeOwned(p, impliedRoleKind, p.repos.impliedRoles.naming(roleId));
 }
 
 /** The roles one prior role implies directly, by id (rules naming a role missing here are skipped). */

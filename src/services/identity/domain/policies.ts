@@ -4,9 +4,10 @@
  */
 import type { PolicyRow } from '../store/schema.ts';
 import type { IdentityPorts } from './ports.ts';
+import { policyKind } from '../store/schema.ts';
 
 export function createPolicy(p: IdentityPorts, c: { type: string; blob: string; extra: string }): PolicyRow {
-  return p.changes.put('policy', { id: p.newId(), ...c }) as unknown as PolicyRow;
+  return p.changes.put(policyKind, { id: p.newId(), ...c });
 }
 
 export function updatePolicy(
@@ -14,14 +15,14 @@ export function updatePolicy(
   cur: PolicyRow,
   c: { type: string | undefined; blob: string | undefined; extra: string },
 ): PolicyRow {
-  return p.changes.put('policy', {
+  return p.changes.put(policyKind, {
     ...cur,
     type: c.type ?? cur.type,
     blob: c.blob ?? cur.blob,
     extra: c.extra,
-  }) as unknown as PolicyRow;
+  });
 }
 
 export function deletePolicy(p: IdentityPorts, id: string): void {
-  p.changes.remove('policy', id);
+  p.changes.remove(policyKind, id);
 }

@@ -3,15 +3,15 @@
  * way a replicated row is written), a transaction, the site's ownership rule, time, ids and the
  * password checker. No HTTP: the routes in api/ authenticate, check policy and forward first.
  */
-import type { Row } from '../../../federation/changelog.ts';
+import type { Kind, KeyedRow, KindSpec, NewRow } from '../../../federation/changelog.ts';
 import type { IdentityRepos } from '../store/repos.ts';
 import type { SqlIdentityReader } from '../store/reader.ts';
 import type { PasswordChecker } from './passwords.ts';
 
 /** Writes rows this site owns, each with its change-log entry (federation/changelog.ts). */
 export interface ChangeWriter {
-  put(kind: string, row: Row): Row;
-  remove(kind: string, id: string): void;
+  put<R extends KeyedRow>(kind: Kind<R>, row: NoInfer<NewRow<R>>): R;
+  remove(kind: KindSpec, id: string): void;
 }
 
 export interface IdentityPorts {

@@ -8,6 +8,7 @@ import type { ProjectRow } from '../store/schema.ts';
 import { bool01, checkRename, removeOwned } from './common.ts';
 import type { IdentityPorts } from './ports.ts';
 import { revokeMatching } from './revocations.ts';
+import { appCredKind, assignmentKind, projectKind } from '../store/schema.ts';
 
 /** Keystone's tag rules: at most 80, each 1-255 characters without '/' or ','. */
 export function parseTags(v: unknown): string[] | undefined {
@@ -42,7 +43,7 @@ export function createProject(p: IdentityPorts, c: CreateProject): ProjectRow {
       throw new Conflict(
         `Conflict occurred attempting to store project - it is not permitted to have two projects with the same name in the same domain : ${c.name}.`,
       );
-    return p.changes.put('project', {
+    return p.changes.put(projectKind, {
       id: p.newId(),
       name: c.name,
       domain_id: c.domainId,
@@ -53,7 +54,7 @@ export function createProject(p: IdentityPorts, c: CreateProject): ProjectRow {
       tags: JSON.stringify(c.tags),
       extra: c.extra,
       created_at: p.now(),
-    }) as unknown as ProjectRow;
+    });
   });
 }
 
@@ -68,14 +69,14 @@ export interface UpdateProject {
 export function updateProject(p: IdentityPorts, cur: ProjectRow, c: UpdateProject): ProjectRow {
   return p.tx(() => {
     checkRename(c.name, cur, (n) => p.reader.projectByName(cur.domain_id, n));
-    const updated = p.changes.put('project', {
+    const updated = p.changes.put(projectKind, {
       ...cur,
       name: c.name ?? cur.name,
       description: c.description ?? cur.description,
       enabled: bool01(c.enabled, cur.enabled),
       tags: c.tags ? JSON.stringify(c.tags) : cur.tags,
       extra: c.extra(cur.extra),
-    }) as unknown as ProjectRow;
+    });
     if (cur.enabled && !updated.enabled) revokeMatching(p, { projectId: cur.id });
     return updated;
   });
@@ -84,7 +85,7 @@ export function updateProject(p: IdentityPorts, cur: ProjectRow, c: UpdateProjec
 /** Replaces a project's tags (held to the tag rules); returns them as stored. */
 export function setProjectTags(p: IdentityPorts, cur: ProjectRow, tags: string[]): string[] {
   const checked = parseTags(tags)!;
-  p.changes.put('project', { ...cur, tags: JSON.stringify(checked) });
+  p.changes.put(projectKind, { ...cur, tags: JSON.stringify(checked) });
   return checked;
 }
 
@@ -93,9 +94,9 @@ export function deleteProject(p: IdentityPorts, project: ProjectRow): void {
   if (p.repos.projects.hasChildren(project.id))
     throw new Forbidden(`Cannot delete the project ${project.id} since it is not a leaf in the hierarchy.`);
   p.tx(() => {
-    removeOwned(p, 'role_assignment', p.repos.assignments.onTarget(project.id));
-    removeOwned(p, 'application_credential', p.repos.appCreds.refsOfProject(project.id));
-    p.changes.remove('project', project.id);
+    removeOwned(p, assignmentKind, p.repos.assignments.onTarget(project.id));
+    removeOwned(p, appCredKind, p.repos.appCreds.refsOfProject(project.id));
+    p.changes.remove(projectKind, project.id);
     revokeMatching(p, { projectId: project.id });
   });
 }

@@ -4,11 +4,12 @@
  * whose validation cache is dropped on each (store/schema.ts AUTHZ_KINDS), so they apply at once.
  */
 import type { IdentityPorts } from './ports.ts';
+import { revocationKind } from '../store/schema.ts';
 
 /** Writes a revocation event for one token chain. */
 export function revokeAudit(p: IdentityPorts, auditId: string, expiresAt: number): void {
   const now = p.now();
-  p.changes.put('revocation', {
+  p.changes.put(revocationKind, {
     id: p.newId(),
     audit_id: auditId,
     user_id: null,
@@ -27,7 +28,7 @@ export function revokeUserTokens(
   projectId: string | null = null,
 ): void {
   const now = p.now();
-  p.changes.put('revocation', {
+  p.changes.put(revocationKind, {
     id: p.newId(),
     audit_id: null,
     user_id: userId,
@@ -49,7 +50,7 @@ export function revokeMatching(
   match: { userId?: string; projectId?: string; domainId?: string },
 ): void {
   const now = p.now();
-  p.changes.put('revocation', {
+  p.changes.put(revocationKind, {
     id: p.newId(),
     audit_id: null,
     user_id: match.userId ?? null,

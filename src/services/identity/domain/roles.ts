@@ -8,6 +8,7 @@ import type { RoleRow } from '../store/schema.ts';
 import { checkRename, removeOwned } from './common.ts';
 import { removeRulesOf } from './implied-roles.ts';
 import type { IdentityPorts } from './ports.ts';
+import { assignmentKind, roleKind } from '../store/schema.ts';
 
 export function createRole(
   p: IdentityPorts,
@@ -18,13 +19,13 @@ export function createRole(
       throw new Conflict(
         `Conflict occurred attempting to store role - Duplicate entry found with name ${c.name}.`,
       );
-    return p.changes.put('role', {
+    return p.changes.put(roleKind, {
       id: p.newId(),
       name: c.name,
       domain_id: c.domainId,
       description: c.description,
       created_at: p.now(),
-    }) as unknown as RoleRow;
+    });
   });
 }
 
@@ -35,18 +36,18 @@ export function updateRole(
 ): RoleRow {
   return p.tx(() => {
     checkRename(c.name, r, (n) => p.repos.roles.idByName(r.domain_id, n));
-    return p.changes.put('role', {
+    return p.changes.put(roleKind, {
       ...r,
       name: c.name ?? r.name,
       description: c.description ?? r.description,
-    }) as unknown as RoleRow;
+    });
   });
 }
 
 export function deleteRole(p: IdentityPorts, roleId: string): void {
   p.tx(() => {
-    removeOwned(p, 'role_assignment', p.repos.assignments.ofRole(roleId));
+    removeOwned(p, assignmentKind, p.repos.assignments.ofRole(roleId));
     removeRulesOf(p, roleId);
-    p.changes.remove('role', roleId);
+    p.changes.remove(roleKind, roleId);
   });
 }

@@ -9,6 +9,7 @@ import { bool01, checkRename, notFound, removeOwned } from './common.ts';
 import { hashSecret } from './passwords.ts';
 import type { IdentityPorts } from './ports.ts';
 import { revokeUserTokens } from './revocations.ts';
+import { appCredKind, assignmentKind, groupMemberKind, userKind } from '../store/schema.ts';
 
 export interface CreateUser {
   name: string;
@@ -29,7 +30,7 @@ export async function createUser(p: IdentityPorts, c: CreateUser): Promise<UserR
       throw new Conflict(
         `Conflict occurred attempting to store user - Duplicate entry found with name ${c.name} at domain ID ${c.domainId}.`,
       );
-    return p.changes.put('user', {
+    return p.changes.put(userKind, {
       id: p.newId(),
       name: c.name,
       domain_id: c.domainId,
@@ -41,7 +42,7 @@ export async function createUser(p: IdentityPorts, c: CreateUser): Promise<UserR
       password_expires_at: null,
       extra: c.extra,
       created_at: p.now(),
-    }) as unknown as UserRow;
+    });
   });
 }
 
@@ -63,7 +64,7 @@ export async function updateUser(p: IdentityPorts, userId: string, c: UpdateUser
     const cur = p.reader.user(userId);
     if (!cur) throw notFound('user', userId);
     checkRename(c.name, cur, (n) => p.reader.userByName(cur.domain_id, n));
-    const updated = p.changes.put('user', {
+    const updated = p.changes.put(userKind, {
       ...cur,
       name: c.name ?? cur.name,
       enabled: bool01(c.enabled, cur.enabled),
@@ -72,7 +73,7 @@ export async function updateUser(p: IdentityPorts, userId: string, c: UpdateUser
       default_project_id: c.defaultProjectId === undefined ? cur.default_project_id : c.defaultProjectId,
       password_hash: hash ?? cur.password_hash,
       extra: c.extra(cur.extra),
-    }) as unknown as UserRow;
+    });
     if (hash !== undefined || (cur.enabled && !updated.enabled)) revokeUserTokens(p, cur.id);
     return updated;
   });
@@ -96,7 +97,7 @@ export async function changePassword(
   p.tx(() => {
     const cur = p.reader.user(u.id);
     if (!cur) throw notFound('user', u.id);
-    p.changes.put('user', { ...cur, password_hash: hash });
+    p.changes.put(userKind, { ...cur, password_hash: hash });
     revokeUserTokens(p, cur.id);
   });
 }
@@ -104,10 +105,10 @@ export async function changePassword(
 /** Deletes a user with its assignments, memberships and application credentials (those owned here). */
 export function deleteUser(p: IdentityPorts, userId: string): void {
   p.tx(() => {
-    removeOwned(p, 'role_assignment', p.repos.assignments.ofActor(userId));
-    removeOwned(p, 'group_member', p.repos.groups.membershipsOfUser(userId));
-    removeOwned(p, 'application_credential', p.repos.appCreds.refsOfUser(userId));
-    p.changes.remove('user', userId);
+    removeOwned(p, assignmentKind, p.repos.assignments.ofActor(userId));
+    removeOwned(p, groupMemberKind, p.repos.groups.membershipsOfUser(userId));
+    removeOwned(p, appCredKind, p.repos.appCreds.refsOfUser(userId));
+    p.changes.remove(userKind, userId);
     revokeUserTokens(p, userId);
   });
 }

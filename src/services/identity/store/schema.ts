@@ -6,7 +6,9 @@
  */
 import { ADMIN_PROJECT, SYSTEM_TARGET } from '../../../core/auth.ts';
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { defineKind, kindName } from '../../../federation/changelog.ts';
 import { anySite, domainHome, ownerOf, userHome } from '../../../federation/origin.ts';
+import { evictionKind, siteKind } from '../../../federation/registry.ts';
 import type { UniqueSpec } from '../../../federation/unique.ts';
 import { homeOf } from '../../../federation/unique.ts';
 
@@ -132,104 +134,152 @@ const inDomain: UniqueSpec = {
   home: homeOf.domain,
 };
 
-export const identityKinds: readonly KindSpec[] = [
-  {
-    kind: 'domain',
-    table: 'domains',
-    replicate: 'all',
-    unique: { by: 'first', key: ['name'], rename: 'name' },
-    origin: anySite,
-  },
-  { kind: 'project', table: 'projects', replicate: 'all', unique: inDomain, origin: domainHome },
-  { kind: 'user', table: 'users', replicate: 'all', unique: inDomain, origin: domainHome },
-  { kind: 'group', table: 'groups', replicate: 'all', unique: inDomain, origin: domainHome },
-  {
-    kind: 'group_member',
-    table: 'group_members',
-    replicate: 'all',
-    origin: ownerOf('the owner of its group', 'groups', 'group_id'),
-  },
-  // Global roles have no home; domain roles are resolved the same way, for one rule per kind.
-  {
-    kind: 'role',
-    table: 'roles',
-    replicate: 'all',
-    unique: { by: 'first', key: ['domain_id', 'name'], rename: 'name' },
-    origin: anySite,
-  },
-  // Types UserSystem and GroupSystem (target_id SYSTEM_TARGET) are grants on the system.
-  // Granted where the target (a project or a domain) lives, so only its owner can grant on it. The
-  // system (SYSTEM_TARGET) is granted by the admin project's owner: the site that already decides who
-  // is a cloud admin, so system scope gives no other site a way to make one.
-  {
-    kind: 'role_assignment',
-    table: 'role_assignments',
-    replicate: 'all',
-    origin: {
-      by: 'site',
-      of: 'the owner of its target',
-      sql: `SELECT CASE WHEN ? IN ('UserSystem', 'GroupSystem')
+export const domainKind = defineKind<DomainRow>({
+  kind: 'domain',
+  table: 'domains',
+  replicate: 'all',
+  unique: { by: 'first', key: ['name'], rename: 'name' },
+  origin: anySite,
+});
+export const projectKind = defineKind<ProjectRow>({
+  kind: 'project',
+  table: 'projects',
+  replicate: 'all',
+  unique: inDomain,
+  origin: domainHome,
+});
+export const userKind = defineKind<UserRow>({
+  kind: 'user',
+  table: 'users',
+  replicate: 'all',
+  unique: inDomain,
+  origin: domainHome,
+});
+export const groupKind = defineKind<GroupRow>({
+  kind: 'group',
+  table: 'groups',
+  replicate: 'all',
+  unique: inDomain,
+  origin: domainHome,
+});
+export const groupMemberKind = defineKind<GroupMemberRow>({
+  kind: 'group_member',
+  table: 'group_members',
+  replicate: 'all',
+  origin: ownerOf('the owner of its group', 'groups', 'group_id'),
+});
+// Global roles have no home; domain roles are resolved the same way, for one rule per kind.
+export const roleKind = defineKind<RoleRow>({
+  kind: 'role',
+  table: 'roles',
+  replicate: 'all',
+  unique: { by: 'first', key: ['domain_id', 'name'], rename: 'name' },
+  origin: anySite,
+});
+// Types UserSystem and GroupSystem (target_id SYSTEM_TARGET) are grants on the system.
+// Granted where the target (a project or a domain) lives, so only its owner can grant on it. The
+// system (SYSTEM_TARGET) is granted by the admin project's owner: the site that already decides who
+// is a cloud admin, so system scope gives no other site a way to make one.
+export const assignmentKind = defineKind<AssignmentRow>({
+  kind: 'role_assignment',
+  table: 'role_assignments',
+  replicate: 'all',
+  origin: {
+    by: 'site',
+    of: 'the owner of its target',
+    sql: `SELECT CASE WHEN ? IN ('UserSystem', 'GroupSystem')
           THEN (SELECT ${ADMIN_PROJECT_OWNER} WHERE ? = '${SYSTEM_TARGET}')
           ELSE COALESCE((SELECT owner FROM projects WHERE id = ?), (SELECT owner FROM domains WHERE id = ?)) END`,
-      args: ['type', 'target_id', 'target_id', 'target_id'],
-    },
+    args: ['type', 'target_id', 'target_id', 'target_id'],
   },
-  // A rule changes what every grant of its prior role grants, so it is written where system grants are.
-  {
-    kind: 'implied_role',
-    table: 'implied_roles',
-    replicate: 'all',
-    origin: { by: 'site', of: "the admin project's owner", sql: `SELECT ${ADMIN_PROJECT_OWNER}`, args: [] },
+});
+// A rule changes what every grant of its prior role grants, so it is written where system grants are.
+export const impliedRoleKind = defineKind<ImpliedRoleRow>({
+  kind: 'implied_role',
+  table: 'implied_roles',
+  replicate: 'all',
+  origin: { by: 'site', of: "the admin project's owner", sql: `SELECT ${ADMIN_PROJECT_OWNER}`, args: [] },
+});
+// Opaque documents nobody enforces: any site stores its own.
+export const policyKind = defineKind<PolicyRow>({
+  kind: 'policy',
+  table: 'policies',
+  replicate: 'all',
+  origin: anySite,
+});
+// Region ids are chosen by the caller: a clash keeps one row, the same everywhere.
+export const regionKind = defineKind<RegionRow>({
+  kind: 'region',
+  table: 'regions',
+  replicate: 'all',
+  unique: { by: 'first', key: [] },
+  origin: anySite,
+});
+export const serviceKind = defineKind<ServiceRow>({
+  kind: 'service',
+  table: 'services',
+  replicate: 'all',
+  origin: anySite,
+});
+// A site's region lists only the endpoints that site registers; other regions' are anyone's.
+export const endpointKind = defineKind<EndpointRow>({
+  kind: 'endpoint',
+  table: 'endpoints',
+  replicate: 'all',
+  origin: {
+    by: 'site',
+    of: 'the site of its region',
+    sql: 'SELECT id FROM sites WHERE id = ?',
+    args: ['region_id'],
+    unknown: 'any',
   },
-  // Opaque documents nobody enforces: any site stores its own.
-  { kind: 'policy', table: 'policies', replicate: 'all', origin: anySite },
-  // Region ids are chosen by the caller: a clash keeps one row, the same everywhere.
-  {
-    kind: 'region',
-    table: 'regions',
-    replicate: 'all',
-    unique: { by: 'first', key: [] },
-    origin: anySite,
-  },
-  { kind: 'service', table: 'services', replicate: 'all', origin: anySite },
-  // A site's region lists only the endpoints that site registers; other regions' are anyone's.
-  {
-    kind: 'endpoint',
-    table: 'endpoints',
-    replicate: 'all',
-    origin: {
-      by: 'site',
-      of: 'the site of its region',
-      sql: 'SELECT id FROM sites WHERE id = ?',
-      args: ['region_id'],
-      unknown: 'any',
-    },
-  },
-  {
-    kind: 'application_credential',
-    table: 'application_credentials',
-    replicate: 'all',
-    unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
-    origin: userHome,
-  },
-  // Any site revokes (a user signs out wherever they are); a revocation only takes access away.
-  { kind: 'revocation', table: 'revocations', replicate: 'all', origin: anySite },
+});
+export const appCredKind = defineKind<AppCredRow>({
+  kind: 'application_credential',
+  table: 'application_credentials',
+  replicate: 'all',
+  unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
+  origin: userHome,
+});
+// Any site revokes (a user signs out wherever they are); a revocation only takes access away.
+export const revocationKind = defineKind<RevocationRow>({
+  kind: 'revocation',
+  table: 'revocations',
+  replicate: 'all',
+  origin: anySite,
+});
+
+export const identityKinds: readonly KindSpec[] = [
+  domainKind,
+  projectKind,
+  userKind,
+  groupKind,
+  groupMemberKind,
+  roleKind,
+  assignmentKind,
+  impliedRoleKind,
+  policyKind,
+  regionKind,
+  serviceKind,
+  endpointKind,
+  appCredKind,
+  revocationKind,
 ];
 
 /** Kinds whose change can change what a token grants: the validation cache is dropped on any of them. */
-export const AUTHZ_KINDS = [
-  'domain',
-  'project',
-  'user',
-  'group_member',
-  'role',
-  'role_assignment',
-  'implied_role',
-  'application_credential',
-  'revocation',
-  'site',
-  'eviction',
-];
+export const AUTHZ_KINDS: readonly string[] = [
+  domainKind,
+  projectKind,
+  userKind,
+  groupMemberKind,
+  roleKind,
+  assignmentKind,
+  impliedRoleKind,
+  appCredKind,
+  revocationKind,
+  siteKind,
+  evictionKind,
+].map(kindName);
 
 export interface DomainRow {
   id: string;
@@ -350,6 +400,18 @@ export interface PolicyRow {
   type: string;
   blob: string;
   extra: string;
+}
+/** A token revocation event: tokens matching every set field, issued at or before issued_before. */
+export interface RevocationRow {
+  id: string;
+  owner: string;
+  audit_id: string | null;
+  user_id: string | null;
+  project_id: string | null;
+  domain_id: string | null;
+  issued_before: number;
+  revoked_at: number;
+  expires_at: number;
 }
 /** A row as a removal needs it: which row, and which site may delete it. */
 export interface OwnedRef {

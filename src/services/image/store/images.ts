@@ -6,6 +6,7 @@
 import type { Store } from '../../../store/db.ts';
 import type { ChangeLog } from '../../../federation/changelog.ts';
 import type { ImageRow, MemberRow } from './schema.ts';
+import { imageKind, imageMemberKind } from './schema.ts';
 
 /** What the image domain reads and writes (the interface, so that a test or the lab can stand in). */
 export interface ImageRepository {
@@ -96,7 +97,7 @@ export class SqlImageRepository implements ImageRepository {
   }
 
   save(img: ImageRow): void {
-    this.store.tx(() => this.changelog.put('image', { ...img } as never));
+    this.store.tx(() => this.changelog.put(imageKind, { ...img }));
   }
 
   remove(imageId: string): void {
@@ -104,16 +105,16 @@ export class SqlImageRepository implements ImageRepository {
       for (const m of this.db.prepare('SELECT id FROM image_members WHERE image_id = ?').all(imageId) as {
         id: string;
       }[])
-        this.changelog.remove('image_member', m.id);
-      this.changelog.remove('image', imageId);
+        this.changelog.remove(imageMemberKind, m.id);
+      this.changelog.remove(imageKind, imageId);
     });
   }
 
   saveMember(m: MemberRow): void {
-    this.store.tx(() => this.changelog.put('image_member', { ...m }));
+    this.store.tx(() => this.changelog.put(imageMemberKind, { ...m }));
   }
 
   removeMember(id: string): void {
-    this.store.tx(() => this.changelog.remove('image_member', id));
+    this.store.tx(() => this.changelog.remove(imageMemberKind, id));
   }
 }

@@ -5,6 +5,7 @@
 import type { Store } from '../../../store/db.ts';
 import type { ChangeLog } from '../../../federation/changelog.ts';
 import type { MetadefItemRow, NamespaceRow } from './schema.ts';
+import { metadefItemKind, namespaceKind } from './schema.ts';
 
 export class MetadefRepository {
   constructor(
@@ -49,22 +50,22 @@ export class MetadefRepository {
   }
 
   putNamespace(ns: NamespaceRow): void {
-    this.store.tx(() => this.changelog.put('metadef_namespace', { ...ns }));
+    this.store.tx(() => this.changelog.put(namespaceKind, { ...ns }));
   }
 
   /** Deletes a namespace with its items. */
   removeNamespace(ns: NamespaceRow): void {
     this.store.tx(() => {
-      for (const r of this.items(ns.id)) this.changelog.remove('metadef_item', r.id);
-      this.changelog.remove('metadef_namespace', ns.id);
+      for (const r of this.items(ns.id)) this.changelog.remove(metadefItemKind, r.id);
+      this.changelog.remove(namespaceKind, ns.id);
     });
   }
 
   putItem(row: MetadefItemRow): void {
-    this.store.tx(() => this.changelog.put('metadef_item', { ...row }));
+    this.store.tx(() => this.changelog.put(metadefItemKind, { ...row }));
   }
 
   removeItem(id: string): void {
-    this.store.tx(() => this.changelog.remove('metadef_item', id));
+    this.store.tx(() => this.changelog.remove(metadefItemKind, id));
   }
 }

@@ -5,6 +5,7 @@
  * definition namespaces belong to the site that created them, with their items.
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { defineKind } from '../../../federation/changelog.ts';
 import { anySite, ownerOf } from '../../../federation/origin.ts';
 
 export const imageMigrations = [
@@ -51,22 +52,32 @@ export const imageMigrations = [
   },
 ] as const;
 
-export const imageKinds: readonly KindSpec[] = [
-  { kind: 'image', table: 'images', replicate: 'all', origin: anySite },
-  {
-    kind: 'image_member',
-    table: 'image_members',
-    replicate: 'all',
-    origin: ownerOf('the owner of its image', 'images', 'image_id'),
-  },
-  { kind: 'metadef_namespace', table: 'metadef_namespaces', replicate: 'all', origin: anySite },
-  {
-    kind: 'metadef_item',
-    table: 'metadef_items',
-    replicate: 'all',
-    origin: ownerOf('the owner of its namespace', 'metadef_namespaces', 'namespace_id'),
-  },
-];
+export const imageKind = defineKind<ImageRow>({
+  kind: 'image',
+  table: 'images',
+  replicate: 'all',
+  origin: anySite,
+});
+export const imageMemberKind = defineKind<MemberRow>({
+  kind: 'image_member',
+  table: 'image_members',
+  replicate: 'all',
+  origin: ownerOf('the owner of its image', 'images', 'image_id'),
+});
+export const namespaceKind = defineKind<NamespaceRow>({
+  kind: 'metadef_namespace',
+  table: 'metadef_namespaces',
+  replicate: 'all',
+  origin: anySite,
+});
+export const metadefItemKind = defineKind<MetadefItemRow>({
+  kind: 'metadef_item',
+  table: 'metadef_items',
+  replicate: 'all',
+  origin: ownerOf('the owner of its namespace', 'metadef_namespaces', 'namespace_id'),
+});
+
+export const imageKinds: readonly KindSpec[] = [imageKind, imageMemberKind, namespaceKind, metadefItemKind];
 
 export interface ImageRow {
   id: string;

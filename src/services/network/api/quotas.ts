@@ -12,7 +12,7 @@ import { wrapped } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { DEFAULT_QUOTAS, quotas, resetQuotas, setQuotas, usage } from '../domain/quotas.ts';
 import type { NetworkService } from '../service.ts';
-import { NetKind } from '../store/schema.ts';
+import { netQuotaKind } from '../store/schema.ts';
 import { V2 } from './resource.ts';
 
 /** Limits as given in a PUT body: known keys, integers >= -1 (a numeric string is accepted). */
@@ -71,7 +71,7 @@ export function registerQuotaRoutes(app: FastifyInstance, ctx: ServiceContext, s
     if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
     const home = owner
       ? undefined
-      : forwardToHome(ctx, NetKind.NetQuota, { id: project }, req, reply, unknownProject(project));
+      : forwardToHome(ctx, netQuotaKind, { id: project }, req, reply, unknownProject(project));
     if (home) return home;
     const changes = parseLimits(wrapped(req.body, 'quota'));
     return { quota: setQuotas(d, project, changes) };

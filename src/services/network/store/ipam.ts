@@ -15,7 +15,7 @@ import type { Ids } from '../../../core/ports.ts';
 import { BadRequest, Conflict } from '../../../core/errors.ts';
 import type { Cidr, Range } from '../domain/ip.ts';
 import { contains, fromKey, ipText, keyOf, lastOf, parseIp, subtract } from '../domain/ip.ts';
-import { NetKind } from './schema.ts';
+import { ipAllocationKind, ipBlockKind, ipLeaseKind } from './schema.ts';
 
 export interface SubnetForIpam {
   id: string;
@@ -269,7 +269,7 @@ export class Ipam {
     const ip = ipText(s.cidr.version, n);
     this.ensureFree(s.id, ip);
     try {
-      this.changelog.put(NetKind.IpAllocation, {
+      this.changelog.put(ipAllocationKind, {
         id: allocationId(s.id, ip, this.site),
         subnet_id: s.id,
         network_id: s.network_id,
@@ -430,7 +430,7 @@ export class Ipam {
       state: 'leased',
       created_at: this.now(),
     };
-    return this.changelog.put(NetKind.IpBlock, row) as unknown as BlockRow;
+    return this.changelog.put(ipBlockKind, row);
   }
 
   // ---- the owner's side of leases (inside the caller's transaction) ---------------------------
@@ -496,10 +496,7 @@ export class Ipam {
   /** Moves a block's expiry (renewal). Only the grant named by `leaseId` is renewed. */
   extend(block: BlockRow, expiresAt: number): BlockRow {
     const next = { ...block, lease_expires_at: Math.max(expiresAt, block.lease_expires_at ?? 0) };
-    return this.changelog.put(
-      NetKind.IpBlock,
-      next as unknown as Record<string, unknown> & { id: string },
-    ) as unknown as BlockRow;
+    return this.changelog.put(ipBlockKind, next);
   }
 
   block(id: string): BlockRow | undefined {
@@ -516,7 +513,7 @@ export class Ipam {
 
   /** Frees a block's slot (the owner, once it is returned or safely expired). */
   reclaim(id: string): void {
-    this.changelog.remove(NetKind.IpBlock, id);
+    this.changelog.remove(ipBlockKind, id);
   }
 
   /** Blocks of this site's subnets leased to other sites. */
@@ -547,11 +544,11 @@ export class Ipam {
     const cur = this.lease(g.id);
     if (cur && cur.lease_id === g.lease_id) {
       if (cur.state === 'active' && g.lease_expires_at > cur.expires_at)
-        this.changelog.put(NetKind.IpLease, { ...cur, expires_at: g.lease_expires_at });
+        this.changelog.put(ipLeaseKind, { ...cur, expires_at: g.lease_expires_at });
       return;
     }
     if (cur && cur.state === 'returning') return;
-    this.changelog.put(NetKind.IpLease, {
+    this.changelog.put(ipLeaseKind, {
       id: g.id,
       subnet_id: g.subnet_id,
       lessor,
@@ -567,16 +564,16 @@ export class Ipam {
   }
 
   updateLease(l: LeaseRow, changes: Partial<LeaseRow>): void {
-    this.changelog.put(NetKind.IpLease, { ...l, ...changes });
+    this.changelog.put(ipLeaseKind, { ...l, ...changes });
   }
 
   /** Keeps a grant the owner took back as 'returned' (see LeaseRow.state). */
   retireLease(l: LeaseRow): void {
-    this.changelog.put(NetKind.IpLease, { ...l, state: 'returned' });
+    this.changelog.put(ipLeaseKind, { ...l, state: 'returned' });
   }
 
   dropLease(id: string): void {
-    this.changelog.remove(NetKind.IpLease, id);
+    this.changelog.remove(ipLeaseKind, id);
   }
 
   /** Counts addresses in use and available in the subnet's pools (GET /network-ip-availabilities). */
@@ -596,7 +593,7 @@ export class Ipam {
       .prepare('SELECT id FROM net_ip_allocations WHERE port_id = ?')
       .pluck()
       .all(portId) as string[];
-    for (const id of ids) this.changelog.remove(NetKind.IpAllocation, id);
+    for (const id of ids) this.changelog.remove(ipAllocationKind, id);
   }
 
   /** Frees one address of a port (this site's allocation row of it). */
@@ -605,7 +602,7 @@ export class Ipam {
       .prepare('SELECT id FROM net_ip_allocations WHERE subnet_id = ? AND ip = ? AND owner = ?')
       .pluck()
       .get(subnetId, ip, this.site) as string | undefined;
-    if (id) this.changelog.remove(NetKind.IpAllocation, id);
+    if (id) this.changelog.remove(ipAllocationKind, id);
   }
 
   /** Drops the subnet's blocks (its owner, when the subnet is deleted). */
@@ -614,12 +611,12 @@ export class Ipam {
       .prepare('SELECT id FROM net_ip_leases WHERE subnet_id = ?')
       .pluck()
       .all(subnetId) as string[])
-      this.changelog.remove(NetKind.IpLease, id);
+      this.changelog.remove(ipLeaseKind, id);
     const ids = this.db
       .prepare('SELECT id FROM net_ip_blocks WHERE subnet_id = ?')
       .pluck()
       .all(subnetId) as string[];
-    for (const id of ids) this.changelog.remove(NetKind.IpBlock, id);
+    for (const id of ids) this.changelog.remove(ipBlockKind, id);
   }
 
   inUse(subnetId: string): boolean {

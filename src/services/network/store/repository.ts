@@ -3,21 +3,32 @@
  * log (ChangeLog.put/remove), so each row and its log entry land in one transaction. Implements the
  * domain's NetworkRepository port (domain/deps.ts).
  */
-import type { ChangeLog } from '../../../federation/changelog.ts';
+import type { ChangeLog, Kind } from '../../../federation/changelog.ts';
 import type { Store } from '../../../store/db.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NetworkRepository, QuotaKey, StoredRow } from '../domain/deps.ts';
-import type { ResourceKind } from './schema.ts';
-import { NetKind, tableOf } from './schema.ts';
+import type { ResourceKind, ResourceRow } from './schema.ts';
+import {
+  floatingIpKind,
+  netQuotaKind,
+  networkKind,
+  portKind,
+  routerKind,
+  securityGroupKind,
+  securityGroupRuleKind,
+  serverPortKind,
+  subnetKind,
+  tableOf,
+} from './schema.ts';
 
-const kindName: Record<ResourceKind, string> = {
-  network: NetKind.Network,
-  subnet: NetKind.Subnet,
-  port: NetKind.Port,
-  security_group: NetKind.SecurityGroup,
-  security_group_rule: NetKind.SecurityGroupRule,
-  router: NetKind.Router,
-  floating_ip: NetKind.FloatingIp,
+const kindOf: Record<ResourceKind, Kind<ResourceRow>> = {
+  network: networkKind,
+  subnet: subnetKind,
+  port: portKind,
+  security_group: securityGroupKind,
+  security_group_rule: securityGroupRuleKind,
+  router: routerKind,
+  floating_ip: floatingIpKind,
 };
 
 export class SqlNetworkRepository implements NetworkRepository {
@@ -59,11 +70,11 @@ export class SqlNetworkRepository implements NetworkRepository {
     kind: ResourceKind,
     row: { id: string; project_id: string; body: Obj; created_at: number; updated_at: number } & Obj,
   ): void {
-    this.changelog.put(kindName[kind], { ...row, body: JSON.stringify(row.body) });
+    this.changelog.put(kindOf[kind], { ...row, body: JSON.stringify(row.body) });
   }
 
   remove(kind: ResourceKind, id: string): void {
-    this.changelog.remove(kindName[kind], id);
+    this.changelog.remove(kindOf[kind], id);
   }
 
   subnetsOf(networkId: string): StoredRow[] {
@@ -179,11 +190,11 @@ export class SqlNetworkRepository implements NetworkRepository {
   }
 
   saveQuotaLimits(projectId: string, limits: Obj): void {
-    this.changelog.put(NetKind.NetQuota, { id: projectId, body: JSON.stringify(limits) });
+    this.changelog.put(netQuotaKind, { id: projectId, body: JSON.stringify(limits) });
   }
 
   removeQuotaLimits(projectId: string): void {
-    this.changelog.remove(NetKind.NetQuota, projectId);
+    this.changelog.remove(netQuotaKind, projectId);
   }
 
   countOf(kind: ResourceKind, projectId: string): number {
@@ -201,10 +212,10 @@ export class SqlNetworkRepository implements NetworkRepository {
   }
 
   saveServerPort(portId: string, serverId: string, created: boolean): void {
-    this.changelog.put(NetKind.ServerPort, { id: portId, server_id: serverId, created: created ? 1 : 0 });
+    this.changelog.put(serverPortKind, { id: portId, server_id: serverId, created: created ? 1 : 0 });
   }
 
   removeServerPort(portId: string): void {
-    this.changelog.remove(NetKind.ServerPort, portId);
+    this.changelog.remove(serverPortKind, portId);
   }
 }

@@ -7,8 +7,10 @@
  * compute made and the leases this site holds on other sites' subnets (`net_ip_leases`).
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { defineKind } from '../../../federation/changelog.ts';
 import { anySite, ownerOf, projectHome } from '../../../federation/origin.ts';
 import { projectRow } from '../../../federation/unique.ts';
+import type { BlockRow, LeaseRow } from './ipam.ts';
 
 export const networkMigrations = [
   {
@@ -122,59 +124,134 @@ export const networkMigrations = [
   },
 ] as const;
 
-export const NetKind = {
-  Network: 'network',
-  Subnet: 'subnet',
-  Port: 'port',
-  IpAllocation: 'ip_allocation',
-  IpBlock: 'ip_block',
-  SecurityGroup: 'security_group',
-  SecurityGroupRule: 'security_group_rule',
-  Router: 'router',
-  FloatingIp: 'floating_ip',
-  NetQuota: 'network_quota',
-  ServerPort: 'network_server_port',
-  IpLease: 'network_ip_lease',
-} as const;
+export const networkKind = defineKind<ResourceRow>({
+  kind: 'network',
+  table: 'net_networks',
+  replicate: 'all',
+  origin: anySite,
+});
+export const subnetKind = defineKind<ResourceRow>({
+  kind: 'subnet',
+  table: 'net_subnets',
+  replicate: 'all',
+  origin: ownerOf('the owner of its network', 'net_networks', 'network_id'),
+});
+// Ports live where their servers run, on any site's network.
+export const portKind = defineKind<ResourceRow>({
+  kind: 'port',
+  table: 'net_ports',
+  replicate: 'all',
+  origin: anySite,
+});
+// Made by the lessee of the address's block; the lease travels in the owner's log, so a third site
+// may hear of an allocation before of its block: checked by the lease protocol, not here.
+export const ipAllocationKind = defineKind<IpAllocationRow>({
+  kind: 'ip_allocation',
+  table: 'net_ip_allocations',
+  replicate: 'all',
+  origin: anySite,
+});
+export const ipBlockKind = defineKind<BlockRow>({
+  kind: 'ip_block',
+  table: 'net_ip_blocks',
+  replicate: 'all',
+  origin: ownerOf('the owner of its subnet', 'net_subnets', 'subnet_id'),
+});
+export const securityGroupKind = defineKind<ResourceRow>({
+  kind: 'security_group',
+  table: 'net_security_groups',
+  replicate: 'all',
+  origin: anySite,
+});
+export const securityGroupRuleKind = defineKind<ResourceRow>({
+  kind: 'security_group_rule',
+  table: 'net_security_group_rules',
+  replicate: 'all',
+  origin: ownerOf('the owner of its security group', 'net_security_groups', 'security_group_id'),
+});
+export const routerKind = defineKind<ResourceRow>({
+  kind: 'router',
+  table: 'net_routers',
+  replicate: 'all',
+  origin: anySite,
+});
+export const floatingIpKind = defineKind<ResourceRow>({
+  kind: 'floating_ip',
+  table: 'net_floating_ips',
+  replicate: 'all',
+  origin: anySite,
+});
+export const netQuotaKind = defineKind<NetQuotaRow>({
+  kind: 'network_quota',
+  table: 'net_quotas',
+  replicate: 'all',
+  unique: projectRow,
+  origin: projectHome,
+});
+export const serverPortKind = defineKind<ServerPortRow>({
+  kind: 'network_server_port',
+  table: 'net_server_ports',
+  replicate: 'none',
+});
+export const ipLeaseKind = defineKind<LeaseRow>({
+  kind: 'network_ip_lease',
+  table: 'net_ip_leases',
+  replicate: 'none',
+});
 
 export const networkKinds: readonly KindSpec[] = [
-  { kind: NetKind.Network, table: 'net_networks', replicate: 'all', origin: anySite },
-  {
-    kind: NetKind.Subnet,
-    table: 'net_subnets',
-    replicate: 'all',
-    origin: ownerOf('the owner of its network', 'net_networks', 'network_id'),
-  },
-  // Ports live where their servers run, on any site's network.
-  { kind: NetKind.Port, table: 'net_ports', replicate: 'all', origin: anySite },
-  // Made by the lessee of the address's block; the lease travels in the owner's log, so a third site
-  // may hear of an allocation before of its block: checked by the lease protocol, not here.
-  { kind: NetKind.IpAllocation, table: 'net_ip_allocations', replicate: 'all', origin: anySite },
-  {
-    kind: NetKind.IpBlock,
-    table: 'net_ip_blocks',
-    replicate: 'all',
-    origin: ownerOf('the owner of its subnet', 'net_subnets', 'subnet_id'),
-  },
-  { kind: NetKind.SecurityGroup, table: 'net_security_groups', replicate: 'all', origin: anySite },
-  {
-    kind: NetKind.SecurityGroupRule,
-    table: 'net_security_group_rules',
-    replicate: 'all',
-    origin: ownerOf('the owner of its security group', 'net_security_groups', 'security_group_id'),
-  },
-  { kind: NetKind.Router, table: 'net_routers', replicate: 'all', origin: anySite },
-  { kind: NetKind.FloatingIp, table: 'net_floating_ips', replicate: 'all', origin: anySite },
-  {
-    kind: NetKind.NetQuota,
-    table: 'net_quotas',
-    replicate: 'all',
-    unique: projectRow,
-    origin: projectHome,
-  },
-  { kind: NetKind.ServerPort, table: 'net_server_ports', replicate: 'none' },
-  { kind: NetKind.IpLease, table: 'net_ip_leases', replicate: 'none' },
+  networkKind,
+  subnetKind,
+  portKind,
+  ipAllocationKind,
+  ipBlockKind,
+  securityGroupKind,
+  securityGroupRuleKind,
+  routerKind,
+  floatingIpKind,
+  netQuotaKind,
+  serverPortKind,
+  ipLeaseKind,
 ];
+
+/** A row of a resource kind with an API body: its searchable columns, and the rest as JSON in body. */
+export interface ResourceRow {
+  id: string;
+  owner: string;
+  project_id: string;
+  body: string;
+  created_at: number;
+  updated_at: number;
+  [column: string]: unknown;
+}
+
+/** An address taken in a subnet: id = subnet/ip@site. */
+export interface IpAllocationRow {
+  id: string;
+  owner: string;
+  subnet_id: string;
+  network_id: string;
+  ip: string;
+  /** The address as a sortable key (ipam.ts keyOf). */
+  ip_key: string;
+  port_id: string;
+  block_id: string | null;
+}
+
+/** A project's network quota: id = project id, body = JSON of its limits. */
+export interface NetQuotaRow {
+  id: string;
+  owner: string;
+  body: string;
+}
+
+/** A port compute made for a server (created = 1) or was given (local). */
+export interface ServerPortRow {
+  id: string;
+  owner: string;
+  server_id: string;
+  created: number;
+}
 
 /** The table of each resource kind that has an API body. */
 export const tableOf = {

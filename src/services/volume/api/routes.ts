@@ -15,7 +15,7 @@ import { MicroversionRange } from '../../common/microversion.ts';
 import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
-import { VolKind } from '../store/schema.ts';
+import { volumeQuotaKind } from '../store/schema.ts';
 import { snapshotAction, volumeAction } from './actions.ts';
 import { registerGroupTypeRoutes } from './group-types.ts';
 import { registerMetadataRoutes } from './metadata.ts';
@@ -411,7 +411,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
     if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
     const home = owner
       ? undefined
-      : forwardToHome(ctx, VolKind.Quota, { id: target }, req, reply, unknownProject(target));
+      : forwardToHome(ctx, volumeQuotaKind, { id: target }, req, reply, unknownProject(target));
     if (home) return home;
     const o = wrapped(req.body, 'quota_set');
     const changes: Partial<Record<VolQuotaKey, number>> = {};

@@ -4,8 +4,10 @@
  * is built in, the same at every site, and never stored). Everything replicates, so any site can list.
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
+import { defineKind } from '../../../federation/changelog.ts';
 import { anySite, ownerOf, projectHome } from '../../../federation/origin.ts';
 import { projectRow } from '../../../federation/unique.ts';
+import type { AttachmentRow, BodyRow, SnapshotWrite, TransferRow, VolumeWrite } from './volumes.ts';
 
 export const volumeMigrations = [
   {
@@ -55,46 +57,70 @@ export const volumeMigrations = [
   },
 ] as const;
 
-export const VolKind = {
-  Volume: 'volume',
-  Snapshot: 'volume_snapshot',
-  Attachment: 'volume_attachment',
-  Type: 'volume_type',
-  Quota: 'volume_quota',
-  Transfer: 'volume_transfer',
-  Qos: 'volume_qos',
-  GroupType: 'volume_group_type',
-} as const;
+export const volumeKind = defineKind<VolumeWrite>({
+  kind: 'volume',
+  table: 'vol_volumes',
+  replicate: 'all',
+  origin: anySite,
+});
+export const snapshotKind = defineKind<SnapshotWrite>({
+  kind: 'volume_snapshot',
+  table: 'vol_snapshots',
+  replicate: 'all',
+  origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
+});
+export const attachmentKind = defineKind<AttachmentRow>({
+  kind: 'volume_attachment',
+  table: 'vol_attachments',
+  replicate: 'all',
+  origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
+});
+export const volumeTypeKind = defineKind<BodyRow & { created_at: number }>({
+  kind: 'volume_type',
+  table: 'vol_types',
+  replicate: 'all',
+  origin: anySite,
+});
+export const volumeQuotaKind = defineKind<VolQuotaRow>({
+  kind: 'volume_quota',
+  table: 'vol_quotas',
+  replicate: 'all',
+  unique: projectRow,
+  origin: projectHome,
+});
+export const transferKind = defineKind<TransferRow>({
+  kind: 'volume_transfer',
+  table: 'vol_transfers',
+  replicate: 'all',
+  origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
+});
+export const qosKind = defineKind<BodyRow>({
+  kind: 'volume_qos',
+  table: 'vol_qos',
+  replicate: 'all',
+  origin: anySite,
+});
+export const groupTypeKind = defineKind<BodyRow>({
+  kind: 'volume_group_type',
+  table: 'vol_group_types',
+  replicate: 'all',
+  origin: anySite,
+});
 
 export const volumeKinds: readonly KindSpec[] = [
-  { kind: VolKind.Volume, table: 'vol_volumes', replicate: 'all', origin: anySite },
-  {
-    kind: VolKind.Snapshot,
-    table: 'vol_snapshots',
-    replicate: 'all',
-    origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
-  },
-  {
-    kind: VolKind.Attachment,
-    table: 'vol_attachments',
-    replicate: 'all',
-    origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
-  },
-  { kind: VolKind.Type, table: 'vol_types', replicate: 'all', origin: anySite },
-  {
-    kind: VolKind.Quota,
-    table: 'vol_quotas',
-    replicate: 'all',
-    unique: projectRow,
-    origin: projectHome,
-  },
-  // A transfer changes its volume's status in the same transaction: made at the volume's site.
-  {
-    kind: VolKind.Transfer,
-    table: 'vol_transfers',
-    replicate: 'all',
-    origin: ownerOf('the owner of its volume', 'vol_volumes', 'volume_id'),
-  },
-  { kind: VolKind.Qos, table: 'vol_qos', replicate: 'all', origin: anySite },
-  { kind: VolKind.GroupType, table: 'vol_group_types', replicate: 'all', origin: anySite },
+  volumeKind,
+  snapshotKind,
+  attachmentKind,
+  volumeTypeKind,
+  volumeQuotaKind,
+  transferKind,
+  qosKind,
+  groupTypeKind,
 ];
+
+/** A project's volume quota: id = project id, body = JSON of its limits. */
+export interface VolQuotaRow {
+  id: string;
+  owner: string;
+  body: string;
+}

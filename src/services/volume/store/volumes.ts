@@ -5,7 +5,16 @@
  */
 import type { Store } from '../../../store/db.ts';
 import type { ChangeLog } from '../../../federation/changelog.ts';
-import { VolKind } from './schema.ts';
+import {
+  attachmentKind,
+  groupTypeKind,
+  qosKind,
+  snapshotKind,
+  transferKind,
+  volumeKind,
+  volumeQuotaKind,
+  volumeTypeKind,
+} from './schema.ts';
 
 /** A volume or snapshot row. */
 export interface VolRow {
@@ -144,19 +153,19 @@ export class VolumeRepository {
   }
 
   putVolume(row: VolumeWrite): void {
-    this.changelog.put(VolKind.Volume, { ...row });
+    this.changelog.put(volumeKind, { ...row });
   }
 
   putSnapshot(row: SnapshotWrite): void {
-    this.changelog.put(VolKind.Snapshot, { ...row });
+    this.changelog.put(snapshotKind, { ...row });
   }
 
   removeVolume(id: string): void {
-    this.changelog.remove(VolKind.Volume, id);
+    this.changelog.remove(volumeKind, id);
   }
 
   removeSnapshot(id: string): void {
-    this.changelog.remove(VolKind.Snapshot, id);
+    this.changelog.remove(snapshotKind, id);
   }
 
   // ---- attachments --------------------------------------------------------------------------------
@@ -178,11 +187,11 @@ export class VolumeRepository {
   }
 
   putAttachment(row: Omit<AttachmentRow, 'owner'>): void {
-    this.changelog.put(VolKind.Attachment, { ...row });
+    this.changelog.put(attachmentKind, { ...row });
   }
 
   removeAttachment(id: string): void {
-    this.changelog.remove(VolKind.Attachment, id);
+    this.changelog.remove(attachmentKind, id);
   }
 
   // ---- volume types -------------------------------------------------------------------------------
@@ -201,11 +210,11 @@ export class VolumeRepository {
   }
 
   putType(row: BodyRow & { created_at: number }): void {
-    this.changelog.put(VolKind.Type, { ...row });
+    this.changelog.put(volumeTypeKind, { ...row });
   }
 
   removeType(id: string): void {
-    this.changelog.remove(VolKind.Type, id);
+    this.changelog.remove(volumeTypeKind, id);
   }
 
   // ---- quotas -------------------------------------------------------------------------------------
@@ -224,11 +233,11 @@ export class VolumeRepository {
   }
 
   putQuota(project: string, body: string): void {
-    this.changelog.put(VolKind.Quota, { id: project, body });
+    this.changelog.put(volumeQuotaKind, { id: project, body });
   }
 
   removeQuota(project: string): void {
-    this.changelog.remove(VolKind.Quota, project);
+    this.changelog.remove(volumeQuotaKind, project);
   }
 
   // ---- transfers ----------------------------------------------------------------------------------
@@ -249,11 +258,11 @@ export class VolumeRepository {
   }
 
   putTransfer(t: TransferRow): void {
-    this.changelog.put(VolKind.Transfer, { ...t });
+    this.changelog.put(transferKind, { ...t });
   }
 
   removeTransfer(id: string): void {
-    this.changelog.remove(VolKind.Transfer, id);
+    this.changelog.remove(transferKind, id);
   }
 
   // ---- QoS specs and group types ------------------------------------------------------------------
@@ -271,11 +280,11 @@ export class VolumeRepository {
   }
 
   putQos(row: BodyRow): void {
-    this.changelog.put(VolKind.Qos, { ...row });
+    this.changelog.put(qosKind, { ...row });
   }
 
   removeQos(id: string): void {
-    this.changelog.remove(VolKind.Qos, id);
+    this.changelog.remove(qosKind, id);
   }
 
   /** Stored group types' documents, by name. */
@@ -291,11 +300,11 @@ export class VolumeRepository {
   }
 
   putGroupType(row: BodyRow): void {
-    this.changelog.put(VolKind.GroupType, { ...row });
+    this.changelog.put(groupTypeKind, { ...row });
   }
 
   removeGroupType(id: string): void {
-    this.changelog.remove(VolKind.GroupType, id);
+    this.changelog.remove(groupTypeKind, id);
   }
 
   // ---- the image service's table --------------------------------------------------------------------
