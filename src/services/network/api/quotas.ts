@@ -10,6 +10,7 @@ import { BadRequest, NotFound } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { wrapped } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { DEFAULT_QUOTAS, quotas, resetQuotas, setQuotas, usage } from '../domain/quotas.ts';
 import type { NetworkService } from '../service.ts';
 import { NetKind } from '../store/schema.ts';
@@ -68,7 +69,8 @@ export function registerQuotaRoutes(app: FastifyInstance, ctx: ServiceContext, s
     requireAdmin(auth);
     const { project } = req.params as { project: string };
     const owner = svc.repo.quotaOwner(project);
-    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    if (fwd) return fwd;
     const home = owner
       ? undefined
       : forwardToHome(ctx, NetKind.NetQuota, { id: project }, req, reply, unknownProject(project));
@@ -81,7 +83,8 @@ export function registerQuotaRoutes(app: FastifyInstance, ctx: ServiceContext, s
     requireAdmin(auth);
     const { project } = req.params as { project: string };
     const owner = svc.repo.quotaOwner(project);
-    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    if (fwd) return fwd;
     resetQuotas(d, project);
     return reply.code(204).send();
   });

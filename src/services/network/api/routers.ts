@@ -8,6 +8,7 @@ import { BadRequest } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj, optBool, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { writable } from '../domain/access.ts';
 import { parseCidr, requireIp } from '../domain/ip.ts';
 import { bodyOf, optStrListOf } from '../domain/records.ts';
@@ -85,7 +86,8 @@ export function registerRouterActions(app: FastifyInstance, ctx: ServiceContext,
       const auth = ctx.authenticate(req);
       const { id } = req.params as { id: string };
       const r = writable(d, auth, 'router', id, 'router');
-      if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+      const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+      if (fwd) return fwd;
       if (!isObj(req.body)) throw new BadRequest('The request body must be a JSON object.');
       return action === 'add_router_interface'
         ? addInterface(d, auth, r, req.body)
@@ -97,7 +99,8 @@ export function registerRouterActions(app: FastifyInstance, ctx: ServiceContext,
       const auth = ctx.authenticate(req);
       const { id } = req.params as { id: string };
       const r = writable(d, auth, 'router', id, 'router');
-      if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+      const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+      if (fwd) return fwd;
       const o = wrapped(req.body, 'router');
       const routes = Array.isArray(o.routes) ? (o.routes as Obj[]) : [];
       const cur = (bodyOf(r).routes as Obj[]) ?? [];
