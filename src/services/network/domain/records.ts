@@ -72,6 +72,18 @@ export function activeHead(id: string, projectId: string, o: Obj): Obj {
   };
 }
 
+/** The first fields of a new port or subnet: a project's resource on a network. */
+export function onNetworkHead(id: string, projectId: string, networkId: string, o: Obj): Obj {
+  return {
+    id,
+    name: optStr(o, 'name') ?? '',
+    description: optStr(o, 'description') ?? '',
+    network_id: networkId,
+    project_id: projectId,
+    tenant_id: projectId,
+  };
+}
+
 /** An update sets the fields the body gives, read by `read`, and keeps the rest (Neutron's PUT). */
 export function setGiven(
   b: Obj,
