@@ -3,7 +3,7 @@
  * A project's quota row is owned by the site that first set it, else by the project's home site: a
  * change elsewhere is forwarded there.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
@@ -64,12 +64,15 @@ export function registerQuotaRoutes(app: FastifyInstance, ctx: ServiceContext, s
     quotaTarget(auth, project);
     return { quota: quotaBody(quotas(d, project)) };
   });
-  app.put(`${V2}/quotas/:project`, async (req, reply) => {
-    const auth = ctx.authenticate(req);
-    requireAdmin(auth);
+  /** A quota write: admins only, at the site holding the project's quotas (forwarded there). */
+  const quotaWrite = (req: FastifyRequest, reply: FastifyReply) => {
+    requireAdmin(ctx.authenticate(req));
     const { project } = req.params as { project: string };
     const owner = svc.repo.quotaOwner(project);
-    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    return { project, owner, fwd: forwardIfRemote(ctx, owner, req, reply) };
+  };
+  app.put(`${V2}/quotas/:project`, async (req, reply) => {
+    const { project, owner, fwd } = quotaWrite(req, reply);
     if (fwd) return fwd;
     const home = owner
       ? undefined
@@ -79,11 +82,7 @@ export function registerQuotaRoutes(app: FastifyInstance, ctx: ServiceContext, s
     return { quota: setQuotas(d, project, changes) };
   });
   app.delete(`${V2}/quotas/:project`, async (req, reply) => {
-    const auth = ctx.authenticate(req);
-    requireAdmin(auth);
-    const { project } = req.params as { project: string };
-    const owner = svc.repo.quotaOwner(project);
-    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    const { project, fwd } = quotaWrite(req, reply);
     if (fwd) return fwd;
     resetQuotas(d, project);
     return reply.code(204).send();
