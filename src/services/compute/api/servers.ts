@@ -15,6 +15,7 @@ import { isObj, novaTime, optStr, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NicRequest, ServerAddress } from '../../common/internal.ts';
 import { forwardIfRemote } from '../../common/owner.ts';
+import { paginate } from '../../common/paging.ts';
 import { bootServers } from '../domain/boot-servers.ts';
 import { LIFECYCLE } from '../domain/lifecycle.ts';
 import { confirmResize, resizeServer, revertResize } from '../domain/resize-server.ts';
@@ -174,18 +175,13 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       }
       rows = rows.filter((r) => re.test(r.name));
     }
-    let start = 0;
-    if (q.marker) {
-      start = rows.findIndex((r) => r.id === q.marker) + 1;
-      if (start === 0) throw new BadRequest(`marker [${q.marker}] not found`);
-    }
-    const max = 1000;
-    let limit = max;
-    if (q.limit !== undefined) {
-      if (!/^\d+$/.test(q.limit)) throw new BadRequest('limit param must be an integer');
-      limit = Math.min(Number(q.limit), max);
-    }
-    const pageRows = rows.slice(start, start + limit);
+    // An empty marker is no marker (as Nova reads it).
+    const { marker: _marker, ...unmarked } = q;
+    const page = paginate(rows, q.marker ? q : unmarked, (r) => r.id, {
+      unknownMarker: (m) => new BadRequest(`marker [${m}] not found`),
+      badNumber: () => new BadRequest('limit param must be an integer'),
+    });
+    const pageRows = page.items;
     const out: Obj = {
       servers: pageRows.map((s) =>
         detail
@@ -193,12 +189,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
           : { id: s.id, name: s.name, links: link(base(), 'servers', s.id) },
       ),
     };
-    if (pageRows.length > 0 && pageRows.length === limit && start + limit < rows.length) {
-      const params = new URLSearchParams({
-        ...q,
-        limit: String(limit),
-        marker: pageRows[pageRows.length - 1]!.id,
-      });
+    if (page.nextMarker !== undefined) {
+      const params = new URLSearchParams({ ...q, limit: String(page.limit), marker: page.nextMarker });
       out.servers_links = [
         { rel: 'next', href: `${base()}${P}/servers${detail ? '/detail' : ''}?${params.toString()}` },
       ];
