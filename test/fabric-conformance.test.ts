@@ -355,22 +355,24 @@ for (const make of [memoryHarness, natsHarness]) {
         v2.serve(b!, (req) => ++ran + req.n);
         v1.serve(a!, (req) => ++ran + req.n);
         await h.settle([a!, b!]);
+        /** The refusal a caller of version `asked` gets from `site`, which serves version `served`. */
+        const mismatch = (site: string, served: number, asked: number) => ({
+          class: RpcVersionMismatch.name,
+          status: 503,
+          message: `Site ${site} speaks version ${served} of the count protocol, not version ${asked}.`,
+          site,
+          detailType: undefined,
+        });
         // An old caller of a new server: the server refuses it without running the handler.
-        assert.deepEqual(await outcome(v1.call(a!, b!.site, { n: 1 }, { timeoutMs: 2000 })), {
-          class: RpcVersionMismatch.name,
-          status: 503,
-          message: `Site ${b!.site} speaks version 2 of the count protocol, not version 1.`,
-          site: b!.site,
-          detailType: undefined,
-        });
+        assert.deepEqual(
+          await outcome(v1.call(a!, b!.site, { n: 1 }, { timeoutMs: 2000 })),
+          mismatch(b!.site, 2, 1),
+        );
         // A new caller of an old server: the old one refuses it too.
-        assert.deepEqual(await outcome(v2.call(b!, a!.site, { n: 1 }, { timeoutMs: 2000 })), {
-          class: RpcVersionMismatch.name,
-          status: 503,
-          message: `Site ${a!.site} speaks version 1 of the count protocol, not version 2.`,
-          site: a!.site,
-          detailType: undefined,
-        });
+        assert.deepEqual(
+          await outcome(v2.call(b!, a!.site, { n: 1 }, { timeoutMs: 2000 })),
+          mismatch(a!.site, 1, 2),
+        );
         // A server that answers in another envelope version is refused by the caller.
         b!.serve(`atoll.${b!.site}.rpc.old`, () => bytes(JSON.stringify({ v: 7, ok: true, result: 1 })));
         await h.settle([a!, b!]);

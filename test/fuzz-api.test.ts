@@ -1405,16 +1405,16 @@ describe('fuzz: hostile requests against every API of a site', () => {
   const revokedToken = { v: '' };
   const knownCompute: string[] = [];
 
-  /** JSON over inject, for setup: throws unless the status is 2xx. */
-  const call = async (
+  /** One request over inject: a body is JSON, sent as is when it is a string or a Buffer already. */
+  const inject = (
+    site: number,
     method: string,
     url: string,
     token: string | undefined,
     body?: unknown,
-    site = 0,
     headers: Record<string, string> = {},
-  ): Promise<{ status: number; body: any; headers: Record<string, unknown> }> => {
-    const res = await sites[site]!.app.inject({
+  ) =>
+    sites[site]!.app.inject({
       method: method as 'GET',
       url,
       headers: {
@@ -1426,6 +1426,16 @@ describe('fuzz: hostile requests against every API of a site', () => {
         ? { payload: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body) }
         : {}),
     });
+  /** JSON over inject, for setup: throws unless the status is 2xx. */
+  const call = async (
+    method: string,
+    url: string,
+    token: string | undefined,
+    body?: unknown,
+    site = 0,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: any; headers: Record<string, unknown> }> => {
+    const res = await inject(site, method, url, token, body, headers);
     if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
     return {
       status: res.statusCode,
@@ -2353,17 +2363,9 @@ describe('fuzz: hostile requests against every API of a site', () => {
       method: string,
       url: string,
       token: string | undefined,
-      body?: unknown,
+      body?: object,
     ): Promise<number> => {
-      const res = await sites[site]!.app.inject({
-        method: method as 'GET',
-        url,
-        headers: {
-          ...(token ? { 'x-auth-token': token } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
-      });
+      const res = await inject(site, method, url, token, body);
       if (res.statusCode >= 500)
         seen.push(`${method} ${url} -> ${res.statusCode}: ${res.body.slice(0, 200)}`);
       return res.statusCode;

@@ -10,6 +10,7 @@ import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { DEFAULT_QUOTAS, checkMetadata as checkMetadataOf, limitsFor, safeText } from '../domain/quotas.ts';
 import type { ComputeService } from '../service.ts';
 import { computeQuotaKind } from '../store/schema.ts';
@@ -62,7 +63,8 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
     const auth = ctx.authenticate(req);
     requireAdmin(auth);
     const row = svc.repo.quota(req.params.id);
-    if (row && !ctx.owns(row.owner)) return ctx.forwardTo(row.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, row?.owner, req, reply);
+    if (fwd) return fwd;
     const home = row
       ? undefined
       : forwardToHome(
@@ -97,7 +99,8 @@ export function registerQuotaRoutes(app: FastifyInstance, svc: ComputeService): 
     requireAdmin(auth);
     const row = svc.repo.quota(req.params.id);
     if (!row) return reply.code(202).send();
-    if (!ctx.owns(row.owner)) return ctx.forwardTo(row.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, row.owner, req, reply);
+    if (fwd) return fwd;
     ctx.store.tx(() => ctx.changelog.remove(computeQuotaKind, req.params.id));
     return reply.code(202).send();
   });

@@ -12,6 +12,7 @@ import { BadRequest, Conflict, Forbidden, NotFound } from '../../../core/errors.
 import { isObj, optInt, optStr, query, reqInt, reqStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome } from '../../common/home.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import type { ComputeService } from '../service.ts';
 import type { FlavorRow, KeypairRow, ServerGroupRow } from '../store/schema.ts';
 import { flavorAccessKind, flavorKind, keypairKind, serverGroupKind } from '../store/schema.ts';
@@ -46,11 +47,6 @@ export function registerDiscovery(app: FastifyInstance, svc: ComputeService): vo
 export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService): void {
   const { ctx, repo } = svc;
   const base = () => ctx.publicUrl();
-  const forwarded = async (owner: string, req: FastifyRequest, reply: FastifyReply) => {
-    if (ctx.owns(owner)) return false;
-    await ctx.forwardTo(owner, req, reply);
-    return true;
-  };
 
   // ---- flavors ----------------------------------------------------------------------------------
   const flavorVisible = (auth: AuthContext, f: FlavorRow) =>
@@ -69,7 +65,7 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     const auth = ctx.authenticate(req);
     requireAdmin(auth);
     const f = findFlavor(auth, id);
-    return (await forwarded(f.owner, req, reply)) ? undefined : f;
+    return (await forwardIfRemote(ctx, f.owner, req, reply)) ? undefined : f;
   };
   const listFlavors = (req: FastifyRequest, detail: boolean) => {
     const auth = ctx.authenticate(req);
@@ -329,7 +325,8 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     const auth = ctx.authenticate(req);
     const k = repo.keypair(keypairUser(auth, req), req.params.name);
     if (!k) throw new NotFound(`Keypair ${req.params.name} not found for user ${auth.userId}`);
-    if (await forwarded(k.owner, req, reply)) return reply;
+    const fwd = forwardIfRemote(ctx, k.owner, req, reply);
+    if (fwd) return fwd;
     ctx.store.tx(() => ctx.changelog.remove(keypairKind, k.id));
     return reply.code(atLeast(req, '2.2') ? 204 : 202).send();
   });
@@ -393,7 +390,8 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
     const g = repo.serverGroup(req.params.id);
     if (!g || !canRead(auth, g.project_id))
       throw new NotFound(`Instance group ${req.params.id} could not be found.`);
-    if (await forwarded(g.owner, req, reply)) return reply;
+    const fwd = forwardIfRemote(ctx, g.owner, req, reply);
+    if (fwd) return fwd;
     ctx.store.tx(() => ctx.changelog.remove(serverGroupKind, g.id));
     return reply.code(204).send();
   });

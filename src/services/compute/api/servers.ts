@@ -14,6 +14,8 @@ import { linearRegex } from '../../../core/linear-regex.ts';
 import { isObj, novaTime, optStr, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { NicRequest, ServerAddress } from '../../common/internal.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
+import { paginate } from '../../common/paging.ts';
 import { bootServers } from '../domain/boot-servers.ts';
 import { LIFECYCLE } from '../domain/lifecycle.ts';
 import { confirmResize, resizeServer, revertResize } from '../domain/resize-server.ts';
@@ -50,12 +52,6 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const s = visible(auth, id);
     if (!canWrite(auth, s.project_id)) throw new Forbidden();
     return s;
-  };
-  /** Forwards the request to the server's site when it is not this one (the reply is then sent). */
-  const remote = async (s: ServerRow, req: FastifyRequest, reply: FastifyReply) => {
-    if (ctx.owns(s.owner)) return false;
-    await ctx.forwardTo(s.owner, req, reply);
-    return true;
   };
 
   // ---- create: parse, authenticate, forward to the zone's site; domain/boot-servers.ts does the rest
@@ -179,18 +175,13 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       }
       rows = rows.filter((r) => re.test(r.name));
     }
-    let start = 0;
-    if (q.marker) {
-      start = rows.findIndex((r) => r.id === q.marker) + 1;
-      if (start === 0) throw new BadRequest(`marker [${q.marker}] not found`);
-    }
-    const max = 1000;
-    let limit = max;
-    if (q.limit !== undefined) {
-      if (!/^\d+$/.test(q.limit)) throw new BadRequest('limit param must be an integer');
-      limit = Math.min(Number(q.limit), max);
-    }
-    const pageRows = rows.slice(start, start + limit);
+    // An empty marker is no marker (as Nova reads it).
+    const { marker: _marker, ...unmarked } = q;
+    const page = paginate(rows, q.marker ? q : unmarked, (r) => r.id, {
+      unknownMarker: (m) => new BadRequest(`marker [${m}] not found`),
+      badNumber: () => new BadRequest('limit param must be an integer'),
+    });
+    const pageRows = page.items;
     const out: Obj = {
       servers: pageRows.map((s) =>
         detail
@@ -198,12 +189,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
           : { id: s.id, name: s.name, links: link(base(), 'servers', s.id) },
       ),
     };
-    if (pageRows.length > 0 && pageRows.length === limit && start + limit < rows.length) {
-      const params = new URLSearchParams({
-        ...q,
-        limit: String(limit),
-        marker: pageRows[pageRows.length - 1]!.id,
-      });
+    if (page.nextMarker !== undefined) {
+      const params = new URLSearchParams({ ...q, limit: String(page.limit), marker: page.nextMarker });
       out.servers_links = [
         { rel: 'next', href: `${base()}${P}/servers${detail ? '/detail' : ''}?${params.toString()}` },
       ];
@@ -222,7 +209,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
   app.put<{ Params: { id: string } }>(`${P}/servers/:id`, async (req, reply) => {
     const auth = ctx.authenticate(req);
     const s = writable(auth, req.params.id);
-    if (await remote(s, req, reply)) return reply;
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
     const b = wrapped(req.body, 'server');
     const name = optStr(b, 'name', { min: 1 });
     const description = atLeast(req, '2.19') ? optStr(b, 'description') : undefined;
@@ -237,7 +225,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
   app.delete<{ Params: { id: string } }>(`${P}/servers/:id`, async (req, reply) => {
     const auth = ctx.authenticate(req);
     const s = writable(auth, req.params.id);
-    if (await remote(s, req, reply)) return reply;
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
     deleteServer(svc.actionDeps, { auth, requestId: req.id, server: s });
     return reply.code(204).send();
   });
@@ -246,7 +235,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
   app.post<{ Params: { id: string } }>(`${P}/servers/:id/action`, async (req, reply) => {
     const auth = ctx.authenticate(req);
     const s = writable(auth, req.params.id);
-    if (await remote(s, req, reply)) return reply;
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
     const body = req.body;
     if (!isObj(body) || Object.keys(body).length !== 1)
       throw new BadRequest('The action body must name one action.');
@@ -257,7 +247,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
   app.get<{ Params: { id: string } }>(`${P}/servers/:id/os-instance-actions`, async (req, reply) => {
     const auth = ctx.authenticate(req);
     const s = visible(auth, req.params.id);
-    if (await remote(s, req, reply)) return reply;
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
     return {
       instanceActions: repo.actions(s.id).map((a) => ({
         action: a.action,
@@ -276,7 +267,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     async (req, reply) => {
       const auth = ctx.authenticate(req);
       const s = visible(auth, req.params.id);
-      if (await remote(s, req, reply)) return reply;
+      const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+      if (fwd) return fwd;
       const a = repo.action(s.id, req.params.rid);
       if (!a) throw new NotFound(`Action for request_id ${req.params.rid} on instance ${s.id} not found`);
       const t = (ms: unknown) => (typeof ms === 'number' ? novaTime(ms).replace('Z', '.000000') : null);
@@ -318,7 +310,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
   app.post<{ Params: { id: string } }>(`${P}/servers/:id/metadata`, async (req, reply) => {
     const auth = ctx.authenticate(req);
     const s = writable(auth, req.params.id);
-    if (await remote(s, req, reply)) return reply;
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
     const md = checkMetadata(svc, s.project_id, wrapped(req.body, 'metadata'));
     const next = checkMetadata(svc, s.project_id, { ...(JSON.parse(s.metadata) as Obj), ...md });
     svc.update(s.id, { metadata: JSON.stringify(next) });
@@ -333,7 +326,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     async (req, reply) => {
       const auth = ctx.authenticate(req);
       const s = writable(auth, req.params.id);
-      if (await remote(s, req, reply)) return reply;
+      const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+      if (fwd) return fwd;
       const md = JSON.parse(s.metadata) as Obj;
       if (!(req.params.key in md)) throw new NotFound(`Metadata item was not found`);
       delete md[req.params.key];

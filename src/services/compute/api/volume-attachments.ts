@@ -4,12 +4,13 @@
  * on the same site (their availability zone); a call that reaches another site is forwarded to the
  * server's owner. https://docs.openstack.org/api-ref/compute/#servers-with-volume-attachments-servers-os-volume-attachments
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { canRead, canWrite } from '../../../core/auth.ts';
 import { BadRequest, CloudError, Forbidden, NotFound } from '../../../core/errors.ts';
 import { optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { VolumeAttachment } from '../../common/internal.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import type { ComputeService } from '../service.ts';
 import type { ServerRow } from '../store/schema.ts';
 
@@ -26,7 +27,7 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
   const { ctx, repo } = svc;
   type R = FastifyRequest<{ Params: { id: string; vid?: string } }>;
 
-  /** The server if the caller may see it (404 otherwise, as Nova), and whether it is owned elsewhere. */
+  /** The server if the caller may see it (404 otherwise, as Nova) and, for a write, change it (403). */
   const server = (auth: AuthContext, id: string, write: boolean): ServerRow => {
     const s = repo.server(id);
     if (!s || !canRead(auth, s.project_id)) throw new NotFound(`Instance ${id} could not be found.`);
@@ -37,11 +38,6 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
     const v = svc.volume;
     if (!v) throw new CloudError(503, 'The volume service is not available on this site.');
     return v;
-  };
-  const forwarded = async (s: ServerRow, req: R, reply: FastifyReply) => {
-    if (ctx.owns(s.owner)) return false;
-    await ctx.forwardTo(s.owner, req, reply);
-    return true;
   };
 
   app.get(`${P}/servers/:id/os-volume_attachments`, async (req: R) => {
@@ -63,7 +59,8 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
   app.post(`${P}/servers/:id/os-volume_attachments`, async (req: R, reply) => {
     const auth = ctx.authenticate(req);
     const s = server(auth, req.params.id, true);
-    if (await forwarded(s, req, reply)) return reply;
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
     const body = wrapped(req.body, 'volumeAttachment');
     const volumeId = reqStr(body, 'volumeId', { max: 64 });
     const device = optStr(body, 'device', { max: 64, pattern: /^\/dev\/[a-z0-9]+$/ });
@@ -80,7 +77,8 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
   app.delete(`${P}/servers/:id/os-volume_attachments/:vid`, async (req: R, reply) => {
     const auth = ctx.authenticate(req);
     const s = server(auth, req.params.id, true);
-    if (await forwarded(s, req, reply)) return reply;
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
     const vid = req.params.vid;
     if (!vid) throw new BadRequest('volume id is required');
     volumes().detach(auth, vid, s.id);

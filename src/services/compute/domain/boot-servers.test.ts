@@ -5,29 +5,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AuthContext } from '../../../core/auth.ts';
 import { VirtualClock } from '../../../core/ports.ts';
-import type { FlavorRow, ServerRow } from '../store/schema.ts';
+import type { ServerRow } from '../store/schema.ts';
 import type { BootServers, BootServersDeps } from './boot-servers.ts';
 import { NO_VALID_HOST, bootServers } from './boot-servers.ts';
+import { flavorRow, memberAuth } from './fixtures.ts';
 
-const auth = { userId: 'u1', projectId: 'p1', isAdmin: false, roles: ['member'] } as AuthContext;
-const flavor: FlavorRow = {
-  id: 'f1',
-  owner: 'site-a',
-  name: 'tiny',
-  vcpus: 2,
-  ram: 512,
-  disk: 1,
-  ephemeral: 0,
-  swap: 0,
-  rxtx_factor: 1,
-  is_public: 1,
-  disabled: 0,
-  description: null,
-  extra_specs: '{}',
-  created_at: 0,
-};
+const auth = memberAuth;
+const flavor = flavorRow({ id: 'f1', name: 'tiny', vcpus: 2, ram: 512 });
 
 /** Ports over maps; the unit of work snapshots the written state and restores it when fn throws. */
 function ports(o: { hosts?: string[]; quota?: Record<string, number>; allocateFails?: number } = {}) {

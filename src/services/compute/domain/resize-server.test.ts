@@ -5,29 +5,15 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AuthContext } from '../../../core/auth.ts';
 import { VirtualClock } from '../../../core/ports.ts';
-import type { FlavorRow, ServerRow } from '../store/schema.ts';
+import type { ServerRow } from '../store/schema.ts';
 import type { ResizeDeps } from './resize-server.ts';
+import { flavorRow, memberAuth } from './fixtures.ts';
 import { confirmResize, resizeServer, revertResize } from './resize-server.ts';
 
-const auth = { userId: 'u1', projectId: 'p1', isAdmin: false, roles: ['member'] } as AuthContext;
-const flavor = (id: string, vcpus: number, disk = 1): FlavorRow => ({
-  id,
-  owner: 'site-a',
-  name: `f-${id}`,
-  vcpus,
-  ram: 512 * vcpus,
-  disk,
-  ephemeral: 0,
-  swap: 0,
-  rxtx_factor: 1,
-  is_public: 1,
-  disabled: 0,
-  description: null,
-  extra_specs: '{}',
-  created_at: 0,
-});
+const auth = memberAuth;
+const flavor = (id: string, vcpus: number, disk = 1) =>
+  flavorRow({ id, name: `f-${id}`, vcpus, ram: 512 * vcpus, disk });
 const small = flavor('small', 1);
 const big = flavor('big', 2);
 

@@ -2,7 +2,7 @@
  * @module Application credential rows. Reads by id are the reader's (reader.ts).
  */
 import type { Db } from '../../../store/db.ts';
-import { placeholders } from './sql.ts';
+import { refsNamingAny } from './sql.ts';
 import type { AppCredRow, OwnedRef } from './schema.ts';
 
 export class AppCredRepo {
@@ -32,11 +32,6 @@ export class AppCredRepo {
     return this.q.refsOfProject.all(projectId) as OwnedRef[];
   }
   refsOfUsers(userIds: readonly string[]): OwnedRef[] {
-    if (userIds.length === 0) return [];
-    return this.db
-      .prepare(
-        `SELECT id, owner FROM application_credentials WHERE user_id IN (${placeholders(userIds.length)})`,
-      )
-      .all(...userIds) as OwnedRef[];
+    return refsNamingAny(this.db, 'application_credentials', ['user_id'], userIds);
   }
 }

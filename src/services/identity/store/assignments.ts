@@ -3,7 +3,7 @@
  * are the reader's (reader.ts); this is what the assignment API and the cascading deletes read.
  */
 import type { Db } from '../../../store/db.ts';
-import { placeholders } from './sql.ts';
+import { refsNamingAny } from './sql.ts';
 import type { AssignmentRow, AssignmentType, OwnedRef, RoleRow } from './schema.ts';
 
 export class AssignmentRepo {
@@ -48,12 +48,6 @@ export class AssignmentRepo {
   }
   /** Assignments whose target or actor is any of these ids. */
   touching(ids: readonly string[]): OwnedRef[] {
-    if (ids.length === 0) return [];
-    const inList = placeholders(ids.length);
-    return this.db
-      .prepare(
-        `SELECT id, owner FROM role_assignments WHERE target_id IN (${inList}) OR actor_id IN (${inList})`,
-      )
-      .all(...ids, ...ids) as OwnedRef[];
+    return refsNamingAny(this.db, 'role_assignments', ['target_id', 'actor_id'], ids);
   }
 }

@@ -2,17 +2,16 @@
  * @module Group and group membership rows (membership id = group_id + ':' + user_id).
  */
 import type { Db } from '../../../store/db.ts';
-import { placeholders } from './sql.ts';
+import { TableRows, refsNamingAny } from './sql.ts';
 import type { GroupRow, OwnedRef, UserRow } from './schema.ts';
 
-export class GroupRepo {
+export class GroupRepo extends TableRows<GroupRow> {
   private db: Db;
   private q;
   constructor(db: Db) {
+    super(db, 'groups', 'name');
     this.db = db;
     this.q = {
-      one: db.prepare('SELECT * FROM groups WHERE id = ?'),
-      all: db.prepare('SELECT * FROM groups ORDER BY name'),
       byName: db.prepare('SELECT id FROM groups WHERE domain_id = ? AND name = ?'),
       inDomain: db.prepare('SELECT id, owner FROM groups WHERE domain_id = ?'),
       ofUser: db.prepare(
@@ -28,12 +27,6 @@ export class GroupRepo {
     };
   }
 
-  get(id: string): GroupRow | undefined {
-    return this.q.one.get(id) as GroupRow | undefined;
-  }
-  all(): GroupRow[] {
-    return this.q.all.all() as GroupRow[];
-  }
   idByName(domainId: string, name: string): { id: string } | undefined {
     return this.q.byName.get(domainId, name) as { id: string } | undefined;
   }
@@ -62,10 +55,6 @@ export class GroupRepo {
   }
   /** Memberships of any of these groups or users (ids of either kind: they never collide). */
   membershipsOfAny(ids: readonly string[]): OwnedRef[] {
-    if (ids.length === 0) return [];
-    const inList = placeholders(ids.length);
-    return this.db
-      .prepare(`SELECT id, owner FROM group_members WHERE group_id IN (${inList}) OR user_id IN (${inList})`)
-      .all(...ids, ...ids) as OwnedRef[];
+    return refsNamingAny(this.db, 'group_members', ['group_id', 'user_id'], ids);
   }
 }

@@ -3,20 +3,10 @@
  */
 import type { Db } from '../../../store/db.ts';
 import type { PolicyRow } from './schema.ts';
+import { TableRows } from './sql.ts';
 
-export class PolicyRepo {
-  private q;
+export class PolicyRepo extends TableRows<PolicyRow> {
   constructor(db: Db) {
-    this.q = {
-      one: db.prepare('SELECT * FROM policies WHERE id = ?'),
-      all: db.prepare('SELECT * FROM policies ORDER BY id'),
-    };
-  }
-
-  get(id: string): PolicyRow | undefined {
-    return this.q.one.get(id) as PolicyRow | undefined;
-  }
-  all(): PolicyRow[] {
-    return this.q.all.all() as PolicyRow[];
+    super(db, 'policies', 'id');
   }
 }

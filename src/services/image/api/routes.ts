@@ -12,6 +12,7 @@ import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from '../../../co
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj, query } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Images } from '../domain/images.ts';
 import { UploadFailed, UploadTooLarge } from '../domain/images.ts';
@@ -70,18 +71,13 @@ export function registerImageRoutes(
   images: Images,
   blobs: BlobStore,
 ): void {
-  /** Writes go to the owner site: true when this request was forwarded (the reply is sent). */
-  const forwarded = async (img: ImageRow, req: FastifyRequest, reply: FastifyReply) => {
-    if (site.owns(img.owner)) return false;
-    await site.forwardTo(img.owner, req, reply);
-    return true;
-  };
   /** The image a write names, found as the token sees it; undefined once forwarded to its owner. */
   const toWrite = async (req: FastifyRequest, reply: FastifyReply) => {
     const auth = site.authenticate(req);
     requireMember(auth);
     const img = images.find(auth, (req.params as { id: string }).id);
-    return (await forwarded(img, req, reply)) ? undefined : { auth, img };
+    // Writes go to the owner site: once the request is carried there, its reply is sent.
+    return (await forwardIfRemote(site, img.owner, req, reply)) ? undefined : { auth, img };
   };
 
   const versions = () => [
@@ -261,7 +257,7 @@ export function registerImageRoutes(
     const auth = site.authenticate(req);
     const img = images.find(auth, req.params.id);
     const m = images.existingMember(img, req.params.member);
-    return (await forwarded(img, req, reply)) ? undefined : { auth, img, m };
+    return (await forwardIfRemote(site, img.owner, req, reply)) ? undefined : { auth, img, m };
   };
 
   app.put<{ Params: { id: string; member: string } }>(

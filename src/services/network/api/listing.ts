@@ -3,9 +3,10 @@
  * key for OR), `fields=` to trim the body, `sort_key`/`sort_dir`, and `limit`/`marker`/`page_reverse`
  * paging with `<collection>_links` (https://docs.openstack.org/api-ref/network/v2/#filtering-and-column-selection).
  */
-import { BadRequest, NotFound } from '../../../core/errors.ts';
+import { BadRequest } from '../../../core/errors.ts';
 import { isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { paginate } from '../../common/paging.ts';
 
 const RESERVED = new Set([
   'fields',
@@ -102,25 +103,27 @@ export function listBody(collection: string, all: Obj[], q: Map<string, string[]
   const reverse = (q.get('page_reverse')?.[0] ?? '').toLowerCase() === 'true';
   const limitText = q.get('limit')?.[0];
   const marker = q.get('marker')?.[0];
-  let page = reverse ? [...items].reverse() : items;
-  let start = 0;
-  if (marker !== undefined) {
-    const i = page.findIndex((x) => x.id === marker);
-    if (i < 0) throw new NotFound(`Marker ${marker} could not be found.`);
-    start = i + 1;
-  }
-  let limit: number | undefined;
-  if (limitText !== undefined) {
-    if (!/^-?\d+$/.test(limitText))
-      throw new BadRequest(`Invalid input: limit ${limitText} is not an integer.`);
-    limit = Number(limitText) > 0 ? Number(limitText) : undefined;
-  }
-  const end = limit === undefined ? page.length : start + limit;
-  const more = end < page.length;
-  page = page.slice(start, end);
+  // Neutron pages without a ceiling, and a limit of 0 or less is none; a reverse page walks back. A
+  // limit that is not an integer reaches paginate, which refuses it after the marker (as before).
+  const limited = limitText !== undefined && !(/^-?\d+$/.test(limitText) && Number(limitText) <= 0);
+  const {
+    items: page,
+    start,
+    nextMarker,
+  } = paginate(
+    reverse ? [...items].reverse() : items,
+    { ...(marker !== undefined ? { marker } : {}), ...(limited ? { limit: limitText } : {}) },
+    (x) => String(x.id),
+    {
+      maxLimit: Infinity,
+      badNumber: (_f, v) => new BadRequest(`Invalid input: limit ${v} is not an integer.`),
+    },
+  );
+  /** Items remain beyond this page, in the direction it was read. */
+  const more = nextMarker !== undefined;
   if (reverse) page.reverse();
   const body: Obj = { [collection]: trimFields(page, q.get('fields')) };
-  if (limit !== undefined) {
+  if (limited) {
     const links: { rel: string; href: string }[] = [];
     const link = (m: string, rev: boolean) => {
       const params = new URLSearchParams();

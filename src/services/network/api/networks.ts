@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../../../core/auth.ts';
 import type { ServiceContext } from '../../common/module.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { visible } from '../domain/access.ts';
 import { createNetwork, deleteNetwork, updateNetwork } from '../domain/networks.ts';
 import { requiredRef } from '../domain/records.ts';
@@ -42,7 +43,8 @@ export function subnetResource(ctx: ServiceContext, svc: NetworkService): Resour
     create: async (auth, project, o, req, reply) => {
       const net = visible(d, auth, 'network', requiredRef(o, 'network_id'));
       // A network's subnets are made by its owner (their origin rule), which leases their blocks.
-      if (!ctx.owns(net.owner)) return ctx.forwardTo(net.owner, req, reply);
+      const fwd = forwardIfRemote(ctx, net.owner, req, reply);
+      if (fwd) return fwd;
       return renderSubnet(createSubnet(d, auth, project, net, o));
     },
     update: (_auth, r, o) => renderSubnet(updateSubnet(d, r, o)),

@@ -3,13 +3,14 @@
  * A project's quota row is owned by the site that first set it, else by the project's home site: a
  * change elsewhere is forwarded there.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { wrapped } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { DEFAULT_QUOTAS, quotas, resetQuotas, setQuotas, usage } from '../domain/quotas.ts';
 import type { NetworkService } from '../service.ts';
 import { netQuotaKind } from '../store/schema.ts';
@@ -63,12 +64,16 @@ export function registerQuotaRoutes(app: FastifyInstance, ctx: ServiceContext, s
     quotaTarget(auth, project);
     return { quota: quotaBody(quotas(d, project)) };
   });
-  app.put(`${V2}/quotas/:project`, async (req, reply) => {
-    const auth = ctx.authenticate(req);
-    requireAdmin(auth);
+  /** A quota write: admins only, at the site holding the project's quotas (forwarded there). */
+  const quotaWrite = (req: FastifyRequest, reply: FastifyReply) => {
+    requireAdmin(ctx.authenticate(req));
     const { project } = req.params as { project: string };
     const owner = svc.repo.quotaOwner(project);
-    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    return { project, owner, fwd: forwardIfRemote(ctx, owner, req, reply) };
+  };
+  app.put(`${V2}/quotas/:project`, async (req, reply) => {
+    const { project, owner, fwd } = quotaWrite(req, reply);
+    if (fwd) return fwd;
     const home = owner
       ? undefined
       : forwardToHome(ctx, netQuotaKind, { id: project }, req, reply, unknownProject(project));
@@ -77,11 +82,8 @@ export function registerQuotaRoutes(app: FastifyInstance, ctx: ServiceContext, s
     return { quota: setQuotas(d, project, changes) };
   });
   app.delete(`${V2}/quotas/:project`, async (req, reply) => {
-    const auth = ctx.authenticate(req);
-    requireAdmin(auth);
-    const { project } = req.params as { project: string };
-    const owner = svc.repo.quotaOwner(project);
-    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const { project, fwd } = quotaWrite(req, reply);
+    if (fwd) return fwd;
     resetQuotas(d, project);
     return reply.code(204).send();
   });

@@ -10,6 +10,7 @@ import { BadRequest } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { canSee, visible, writable } from '../domain/access.ts';
 import type { StoredRow } from '../domain/deps.ts';
 import type { NetworkService } from '../service.ts';
@@ -112,14 +113,16 @@ export function registerResource(
     const auth = ctx.authenticate(req);
     const { id } = req.params as { id: string };
     const r = writable(d, auth, res.kind, id, res.label);
-    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+    if (fwd) return fwd;
     return { [res.singular]: await res.update(auth, r, wrapped(req.body, res.singular)) };
   });
   app.delete(`${base}/:id`, async (req, reply) => {
     const auth = ctx.authenticate(req);
     const { id } = req.params as { id: string };
     const r = writable(d, auth, res.kind, id, res.label);
-    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+    if (fwd) return fwd;
     res.remove(auth, r);
     return reply.code(204).send();
   });

@@ -4,11 +4,14 @@
  * forwarded to it.
  */
 import type { FastifyInstance } from 'fastify';
+import type { AuthContext } from '../../../core/auth.ts';
 import { BadRequest } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj, optBool, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { writable } from '../domain/access.ts';
+import type { StoredRow } from '../domain/deps.ts';
 import { parseCidr, requireIp } from '../domain/ip.ts';
 import { bodyOf, optStrListOf } from '../domain/records.ts';
 import type { ExtraRoute, NewRouter, RouterChanges } from '../domain/routers.ts';
@@ -80,30 +83,30 @@ export function routerResource(svc: NetworkService): Resource {
 
 export function registerRouterActions(app: FastifyInstance, ctx: ServiceContext, svc: NetworkService): void {
   const d = svc.deps;
-  for (const action of ['add_router_interface', 'remove_router_interface'] as const) {
-    app.put(`${V2}/routers/:id/${action}`, async (req, reply) => {
+  /** A router action: the caller may change the router, and it runs at the router's site. */
+  const action = (name: string, run: (auth: AuthContext, r: StoredRow, body: unknown) => unknown) =>
+    app.put(`${V2}/routers/:id/${name}`, async (req, reply) => {
       const auth = ctx.authenticate(req);
       const { id } = req.params as { id: string };
       const r = writable(d, auth, 'router', id, 'router');
-      if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
-      if (!isObj(req.body)) throw new BadRequest('The request body must be a JSON object.');
-      return action === 'add_router_interface'
-        ? addInterface(d, auth, r, req.body)
-        : removeInterface(d, auth, r, req.body);
+      return forwardIfRemote(ctx, r.owner, req, reply) ?? run(auth, r, req.body);
+    });
+  for (const name of ['add_router_interface', 'remove_router_interface'] as const) {
+    action(name, (auth, r, body) => {
+      if (!isObj(body)) throw new BadRequest('The request body must be a JSON object.');
+      return name === 'add_router_interface'
+        ? addInterface(d, auth, r, body)
+        : removeInterface(d, auth, r, body);
     });
   }
-  for (const action of ['add_extraroutes', 'remove_extraroutes'] as const) {
-    app.put(`${V2}/routers/:id/${action}`, async (req, reply) => {
-      const auth = ctx.authenticate(req);
-      const { id } = req.params as { id: string };
-      const r = writable(d, auth, 'router', id, 'router');
-      if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
-      const o = wrapped(req.body, 'router');
+  for (const name of ['add_extraroutes', 'remove_extraroutes'] as const) {
+    action(name, (auth, r, body) => {
+      const o = wrapped(body, 'router');
       const routes = Array.isArray(o.routes) ? (o.routes as Obj[]) : [];
       const cur = (bodyOf(r).routes as Obj[]) ?? [];
       const same = (a: Obj, b: Obj) => a.destination === b.destination && a.nexthop === b.nexthop;
       const next =
-        action === 'add_extraroutes'
+        name === 'add_extraroutes'
           ? [...cur, ...routes.filter((x) => !cur.some((c) => same(c, x)))]
           : cur.filter((c) => !routes.some((x) => same(c, x)));
       return { router: renderRouter(updateRouter(d, auth, r, parseRouterChanges({ routes: next }))) };

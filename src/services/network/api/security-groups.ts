@@ -5,6 +5,7 @@
  */
 import { BadRequest } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { writable } from '../domain/access.ts';
 import { requiredRef } from '../domain/records.ts';
 import {
@@ -52,7 +53,8 @@ export function securityGroupRuleResource(ctx: ServiceContext, svc: NetworkServi
     create: async (auth, _project, o, req, reply) => {
       const gid = requiredRef(o, 'security_group_id');
       const g = writable(d, auth, 'security_group', gid, 'security group');
-      if (!ctx.owns(g.owner)) return ctx.forwardTo(g.owner, req, reply);
+      const fwd = forwardIfRemote(ctx, g.owner, req, reply);
+      if (fwd) return fwd;
       return createRule(d, auth, g, o);
     },
     update: () => {

@@ -13,7 +13,16 @@ import { setFloatingPort } from './associations.ts';
 import type { NetworkDeps, StoredRow } from './deps.ts';
 import { contains, parseCidr, requireIp } from './ip.ts';
 import { checkQuota } from './quotas.ts';
-import { DeviceOwner, bindingOf, bodyOf, bump, optStrListOf, save, setGiven } from './records.ts';
+import {
+  DeviceOwner,
+  bindingOf,
+  bodyOf,
+  bump,
+  onNetworkHead,
+  optStrListOf,
+  save,
+  setGiven,
+} from './records.ts';
 import { ensureDefaultGroup } from './security-groups.ts';
 import { subnetForIpam } from './subnets.ts';
 
@@ -75,12 +84,7 @@ export function createPort(d: NetworkDeps, caller: Caller, projectId: string, ne
       );
     if (!portSecurity) groups = [];
     const body: Obj = {
-      id,
-      name: optStr(o, 'name') ?? '',
-      description: optStr(o, 'description') ?? '',
-      network_id: net.id,
-      project_id: projectId,
-      tenant_id: projectId,
+      ...onNetworkHead(id, projectId, net.id, o),
       mac_address: mac,
       admin_state_up: optBool(o, 'admin_state_up') ?? true,
       status: deviceId ? 'ACTIVE' : 'DOWN',

@@ -59,17 +59,30 @@ export function requiredRef(o: Obj, field: string): string {
   return v;
 }
 
-/** The first fields of a new network or router (an administratively up, ACTIVE project resource). */
-export function activeHead(id: string, projectId: string, o: Obj): Obj {
+/** A new project resource's first fields, in Neutron's order; `networkId` for one on a network. */
+function projectHead(id: string, projectId: string, o: Obj, networkId?: string): Obj {
   return {
     id,
     name: optStr(o, 'name') ?? '',
     description: optStr(o, 'description') ?? '',
+    ...(networkId === undefined ? {} : { network_id: networkId }),
     project_id: projectId,
     tenant_id: projectId,
+  };
+}
+
+/** The first fields of a new network or router (an administratively up, ACTIVE project resource). */
+export function activeHead(id: string, projectId: string, o: Obj): Obj {
+  return {
+    ...projectHead(id, projectId, o),
     admin_state_up: optBool(o, 'admin_state_up') ?? true,
     status: 'ACTIVE',
   };
+}
+
+/** The first fields of a new port or subnet: a project's resource on a network. */
+export function onNetworkHead(id: string, projectId: string, networkId: string, o: Obj): Obj {
+  return projectHead(id, projectId, o, networkId);
 }
 
 /** An update sets the fields the body gives, read by `read`, and keeps the rest (Neutron's PUT). */

@@ -196,17 +196,21 @@ export function addInterface(d: NetworkDeps, caller: Caller, r: StoredRow, o: Ob
       });
     }
     notifyRouter(d, r.id);
-    const ips = port.fixed_ips as { subnet_id: string }[];
-    return {
-      id: r.id,
-      tenant_id: r.project_id,
-      project_id: r.project_id,
-      port_id: port.id,
-      network_id: port.network_id,
-      subnet_id: ips[0]?.subnet_id,
-      subnet_ids: ips.map((f) => f.subnet_id),
-    };
+    return interfaceInfo(r, port, port.fixed_ips as { subnet_id: string }[]);
   });
+}
+
+/** Neutron's answer to add_router_interface and remove_router_interface: the router, port and subnets. */
+function interfaceInfo(r: StoredRow, port: Obj, ips: { subnet_id: string }[]): Obj {
+  return {
+    id: r.id,
+    tenant_id: r.project_id,
+    project_id: r.project_id,
+    port_id: port.id,
+    network_id: port.network_id,
+    subnet_id: ips[0]?.subnet_id,
+    subnet_ids: ips.map((f) => f.subnet_id),
+  };
 }
 
 export function removeInterface(d: NetworkDeps, caller: Caller, r: StoredRow, o: Obj): Obj {
@@ -248,15 +252,7 @@ export function removeInterface(d: NetworkDeps, caller: Caller, r: StoredRow, o:
       );
     deletePort(d, p);
     notifyRouter(d, r.id);
-    return {
-      id: r.id,
-      tenant_id: r.project_id,
-      project_id: r.project_id,
-      port_id: p.id,
-      network_id: p.network_id,
-      subnet_id: ips[0]?.subnet_id,
-      subnet_ids: ips.map((f) => f.subnet_id),
-    };
+    return interfaceInfo(r, p, ips);
   });
 }
 

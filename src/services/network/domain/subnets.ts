@@ -23,7 +23,7 @@ import {
   requireIp,
 } from './ip.ts';
 import { checkQuota } from './quotas.ts';
-import { bodyOf, bump, optStrListOf, save, setGiven } from './records.ts';
+import { bodyOf, bump, onNetworkHead, optStrListOf, save, setGiven } from './records.ts';
 
 /** What IPAM needs of a subnet row. */
 export function subnetForIpam(r: StoredRow): SubnetForIpam {
@@ -123,12 +123,7 @@ export function createSubnet(
   });
   const id = d.ids.uuid();
   const body: Obj = {
-    id,
-    name: optStr(o, 'name') ?? '',
-    description: optStr(o, 'description') ?? '',
-    network_id: net.id,
-    project_id: projectId,
-    tenant_id: projectId,
+    ...onNetworkHead(id, projectId, net.id, o),
     ip_version: cidr.version,
     cidr: cidrText(cidr),
     gateway_ip: gateway === undefined ? null : ipText(cidr.version, gateway),

@@ -13,6 +13,7 @@ import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
 import { isObj, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { atLeast } from '../../common/microversion.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import type { GroupType } from '../domain/group-types.ts';
 import { DEFAULT_GROUP_TYPE, GroupTypes, groupSpecsOf } from '../domain/group-types.ts';
 
@@ -35,7 +36,7 @@ export function registerGroupTypeRoutes({ app, ctx, svc, base, enter }: VolumeRo
     const { id } = req.params as { id: string };
     const t = find(auth, id);
     const owner = types.ownerOf(t);
-    return { t, forward: ctx.owns(owner) ? undefined : ctx.forwardTo(owner, req, reply) };
+    return { t, forward: forwardIfRemote(ctx, owner, req, reply) };
   };
   const view = (t: GroupType, admin: boolean): Obj => {
     const { group_specs, ...rest } = t;

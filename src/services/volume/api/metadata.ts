@@ -9,6 +9,7 @@ import { BadRequest, NotFound } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import type { VolRow } from '../domain/volumes.ts';
 import { stringValues } from '../domain/volumes.ts';
 
@@ -42,15 +43,15 @@ function bodyMap(body: unknown, key: 'metadata' | 'meta'): Obj {
 
 export function registerMetadataRoutes(app: FastifyInstance, ctx: ServiceContext, o: MetadataOwner): void {
   type P = { id: string; key?: string };
-  /** The row, forwarded to its owner for writes; undefined once forwarded. */
+  /** The row the caller may read (a write: may change). */
   const row = (req: FastifyRequest, reply: FastifyReply, write: boolean) => {
     const { auth } = o.enter(req, reply, write);
-    const r = o.find(auth, (req.params as P).id);
-    return { r, forward: write && !ctx.owns(r.owner) };
+    return { r: o.find(auth, (req.params as P).id) };
   };
   const write = async (req: FastifyRequest, reply: FastifyReply, next: (r: VolRow, md: Obj) => Obj) => {
-    const { r, forward } = row(req, reply, true);
-    if (forward) return ctx.forwardTo(r.owner, req, reply);
+    const { r } = row(req, reply, true);
+    const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+    if (fwd) return fwd;
     const md = next(r, o.metadataOf(r));
     o.setMetadata(r, checked(md));
     return undefined;

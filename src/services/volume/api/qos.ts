@@ -11,6 +11,7 @@ import type { VolumeRoutes } from './scope.ts';
 import { requireAdmin } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, wrapped } from '../../common/input.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import type { Qos } from '../domain/qos.ts';
 import { QosSpecs } from '../domain/qos.ts';
 
@@ -55,7 +56,7 @@ export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes):
   /** Writes go to the spec's site. */
   const write = (req: FastifyRequest, reply: FastifyReply) => {
     const g = gate(req, reply, true);
-    return { ...g, forward: g.owner && !ctx.owns(g.owner) ? ctx.forwardTo(g.owner, req, reply) : undefined };
+    return { ...g, forward: forwardIfRemote(ctx, g.owner, req, reply) };
   };
   app.put(`${P}/:id`, async (req, reply) => {
     const { q, forward } = write(req, reply);
@@ -91,14 +92,16 @@ export function registerQosRoutes({ app, ctx, svc, base, enter }: VolumeRoutes):
   app.get(`${P}/:id/associate`, async (req, reply) => {
     const { q } = gate(req, reply, true);
     const { t, owner } = typeArg(req);
-    if (!ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    if (fwd) return fwd;
     specs.associate(q!, t);
     return reply.code(202).send();
   });
   app.get(`${P}/:id/disassociate`, async (req, reply) => {
     const { q } = gate(req, reply, true);
     const { t, owner } = typeArg(req);
-    if (!ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    if (fwd) return fwd;
     specs.disassociate(q!, t);
     return reply.code(202).send();
   });

@@ -15,6 +15,7 @@ import { MicroversionRange } from '../../common/microversion.ts';
 import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { volumeQuotaKind } from '../store/schema.ts';
 import { snapshotAction, volumeAction } from './actions.ts';
 import { registerGroupTypeRoutes } from './group-types.ts';
@@ -239,14 +240,16 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
   app.put(`${P}/volumes/:id`, async (req, reply) => {
     const { auth, mv } = enter(req, reply, true);
     const r = ownedVolume(auth, (req.params as { id: string }).id);
-    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+    if (fwd) return fwd;
     svc.updateVolume(r, wrapped(req.body, 'volume'));
     return { volume: volumeView(svc, ctx.publicUrl(), svc.volume(r.id)!, mv, false, auth.isAdmin) };
   });
   app.delete(`${P}/volumes/:id`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     const r = ownedVolume(auth, (req.params as { id: string }).id);
-    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+    if (fwd) return fwd;
     const q = isObj(req.query) ? req.query : {};
     svc.deleteVolume(r, String(q.cascade ?? '').toLowerCase() === 'true');
     return reply.code(202).send();
@@ -254,7 +257,8 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
   app.post(`${P}/volumes/:id/action`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     const r = ownedVolume(auth, (req.params as { id: string }).id);
-    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+    if (fwd) return fwd;
     const res = volumeAction(svc, auth, r, req.body);
     return reply.code(res.code).send(res.body);
   });
@@ -307,12 +311,14 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
   };
   app.put(`${P}/types/:id`, async (req, reply) => {
     const { id, owner } = typeWrite(req, reply);
-    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    if (fwd) return fwd;
     return { volume_type: typeView(svc.updateType(id, wrapped(req.body, 'volume_type')), 'update', true) };
   });
   app.delete(`${P}/types/:id`, async (req, reply) => {
     const { id, owner } = typeWrite(req, reply);
-    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    if (fwd) return fwd;
     svc.deleteType(id);
     return reply.code(202).send();
   });
@@ -343,7 +349,8 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
     const volId = optStr(o, 'volume_id');
     if (!volId) throw new BadRequest('Invalid input received: volume_id is required.');
     const vol = svc.visibleVolume(auth, volId);
-    if (!ctx.owns(vol.owner)) return ctx.forwardTo(vol.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, vol.owner, req, reply);
+    if (fwd) return fwd;
     const b = await svc.createSnapshot(auth, vol, o);
     reply.code(202);
     return { snapshot: snapshotView(svc, svc.snapshot(String(b.id))!, mv, false) };
@@ -351,21 +358,24 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
   app.put(`${P}/snapshots/:id`, async (req, reply) => {
     const { auth, mv } = enter(req, reply, true);
     const r = svc.visibleSnapshot(auth, (req.params as { id: string }).id);
-    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+    if (fwd) return fwd;
     svc.updateSnapshot(r, wrapped(req.body, 'snapshot'));
     return { snapshot: snapshotView(svc, svc.snapshot(r.id)!, mv, false) };
   });
   app.post(`${P}/snapshots/:id/action`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     const r = svc.visibleSnapshot(auth, (req.params as { id: string }).id);
-    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+    if (fwd) return fwd;
     const res = snapshotAction(svc, auth, r, req.body);
     return reply.code(res.code).send(res.body);
   });
   app.delete(`${P}/snapshots/:id`, async (req, reply) => {
     const { auth } = enter(req, reply, true);
     const r = svc.visibleSnapshot(auth, (req.params as { id: string }).id);
-    if (!ctx.owns(r.owner)) return ctx.forwardTo(r.owner, req, reply);
+    const fwd = forwardIfRemote(ctx, r.owner, req, reply);
+    if (fwd) return fwd;
     svc.deleteSnapshot(r);
     return reply.code(202).send();
   });
@@ -408,7 +418,8 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
     requireAdmin(auth);
     const { target } = req.params as { target: string };
     const owner = quotaOwner(target);
-    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    if (fwd) return fwd;
     const home = owner
       ? undefined
       : forwardToHome(ctx, volumeQuotaKind, { id: target }, req, reply, unknownProject(target));
@@ -431,7 +442,8 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
     requireAdmin(auth);
     const { target } = req.params as { target: string };
     const owner = quotaOwner(target);
-    if (owner && !ctx.owns(owner)) return ctx.forwardTo(owner, req, reply);
+    const fwd = forwardIfRemote(ctx, owner, req, reply);
+    if (fwd) return fwd;
     svc.resetQuotas(target);
     return reply.code(200).send();
   });

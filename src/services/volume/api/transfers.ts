@@ -12,6 +12,7 @@ import { isObj, novaTime, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { Microversion } from '../../common/microversion.ts';
 import { atLeast } from '../../common/microversion.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import { VolumeTransfers } from '../domain/transfers.ts';
 import type { TransferRow } from '../store/volumes.ts';
 
@@ -72,7 +73,8 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
       const volumeId = optStr(o, 'volume_id');
       if (!volumeId) throw new BadRequest('Invalid input received: volume_id is required.');
       const vol = svc.visibleVolume(auth, volumeId);
-      if (!ctx.owns(vol.owner)) return ctx.forwardTo(vol.owner, req, reply);
+      const fwd = forwardIfRemote(ctx, vol.owner, req, reply);
+      if (fwd) return fwd;
       const { t, key } = transfers.create(vol, o);
       reply.code(202);
       return { transfer: { ...view(t, mv, path, true), auth_key: key } };
@@ -82,7 +84,8 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
       const { id } = req.params as { id: string };
       const t = transfers.get(id);
       if (!t) throw new NotFound(`Transfer ${id} could not be found.`);
-      if (!ctx.owns(t.owner)) return ctx.forwardTo(t.owner, req, reply);
+      const fwd = forwardIfRemote(ctx, t.owner, req, reply);
+      if (fwd) return fwd;
       const key = optStr(wrapped(req.body, 'accept'), 'auth_key');
       if (!key) throw new BadRequest('Invalid input received: auth_key is required.');
       transfers.accept(auth, t, key);
@@ -92,7 +95,8 @@ export function registerTransferRoutes({ app, ctx, svc, base, enter }: VolumeRou
     app.delete(`${P}/:id`, async (req, reply) => {
       const { auth } = gate(req, reply, true);
       const t = transfers.visible(auth, (req.params as { id: string }).id);
-      if (!ctx.owns(t.owner)) return ctx.forwardTo(t.owner, req, reply);
+      const fwd = forwardIfRemote(ctx, t.owner, req, reply);
+      if (fwd) return fwd;
       transfers.remove(t);
       return reply.code(202).send();
     });

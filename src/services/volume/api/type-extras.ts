@@ -9,6 +9,7 @@ import { BadRequest, Conflict, NotFound } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
+import { forwardIfRemote } from '../../common/owner.ts';
 import type { VolumeService } from '../domain/volumes.ts';
 import { stringValues } from '../domain/volumes.ts';
 
@@ -39,17 +40,17 @@ export function registerTypeExtras(
   base: string,
   gate: TypeGate,
 ): void {
-  /** The gate, then forwarding to the type's site for a write: undefined when it was forwarded. */
+  /** The gate, then forwarding to the type's site for a write: `forward` is set when it was. */
   const writable = (req: FastifyRequest, reply: FastifyReply) => {
     const g = gate(req, reply);
-    return g.owner && !ctx.owns(g.owner) ? { ...g, forward: ctx.forwardTo(g.owner, req, reply) } : g;
+    return { ...g, forward: forwardIfRemote(ctx, g.owner, req, reply) };
   };
   const specs = (t: Obj) => (isObj(t.extra_specs) ? (t.extra_specs as Record<string, string>) : {});
 
   app.get(`${base}/:id/extra_specs`, async (req, reply) => ({ extra_specs: specs(gate(req, reply).t) }));
   app.post(`${base}/:id/extra_specs`, async (req, reply) => {
     const g = writable(req, reply);
-    if ('forward' in g) return g.forward;
+    if (g.forward) return g.forward;
     const add = specsOf(isObj(req.body) ? req.body.extra_specs : undefined);
     svc.patchType(g.id, { extra_specs: { ...specs(g.t), ...add } });
     return { extra_specs: add };
@@ -66,7 +67,7 @@ export function registerTypeExtras(
   app.put(`${base}/:id/extra_specs/:key`, async (req, reply) => {
     const { key } = req.params as { key: string };
     const g = writable(req, reply);
-    if ('forward' in g) return g.forward;
+    if (g.forward) return g.forward;
     const one = specsOf(req.body);
     if (Object.keys(one).length !== 1 || !Object.hasOwn(one, key))
       throw new BadRequest('Request body and URI mismatch: the body must hold exactly the key of the URL.');
@@ -76,7 +77,7 @@ export function registerTypeExtras(
   app.delete(`${base}/:id/extra_specs/:key`, async (req, reply) => {
     const { key } = req.params as { key: string };
     const g = writable(req, reply);
-    if ('forward' in g) return g.forward;
+    if (g.forward) return g.forward;
     const next = { ...specs(g.t) };
     if (!Object.hasOwn(next, key))
       throw new NotFound(`Volume Type ${g.id} has no extra specs with key ${key}.`);
@@ -94,7 +95,7 @@ export function registerTypeExtras(
   });
   app.post(`${base}/:id/action`, async (req, reply) => {
     const g = writable(req, reply);
-    if ('forward' in g) return g.forward;
+    if (g.forward) return g.forward;
     const body = isObj(req.body) ? req.body : {};
     const [action, arg] = Object.entries(body)[0] ?? ['', undefined];
     if (Object.keys(body).length !== 1 || !['addProjectAccess', 'removeProjectAccess'].includes(action))
