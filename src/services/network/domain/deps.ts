@@ -5,19 +5,11 @@
  */
 import type { Obj } from '../../common/input.ts';
 import type { SubnetForIpam } from '../store/ipam.ts';
-import type { ResourceKind } from '../store/schema.ts';
+import type { ResourceKind, ResourceRow } from '../store/schema.ts';
 import type { NetworkDriver } from './driver.ts';
 
 /** A resource row: the columns SQL filters on, and `body`, the JSON of its Neutron attributes. */
-export interface StoredRow {
-  id: string;
-  owner: string;
-  project_id: string;
-  body: string;
-  created_at: number;
-  updated_at: number;
-  [k: string]: unknown;
-}
+export type StoredRow = ResourceRow;
 
 export type QuotaKey =
   | 'network'
