@@ -334,9 +334,24 @@ async function scalePoint(
   let sites: Site[];
   try {
     sites = await federation(n, net, 1000, liveness, maxStartupMs);
-    await waitConverged(sites, 600_000);
   } catch (e) {
     if (!(e instanceof StartupTooSlow)) throw e;
+    process.stdout.write(` gave up: ${e.message}\n`);
+    return {
+      sites: n,
+      liveness,
+      gaveUp: e.message,
+      startedSites: e.started,
+      startupSeconds: round(e.ms / 1000, 1),
+    };
+  }
+  try {
+    await waitConverged(sites, maxStartupMs);
+  } catch {
+    const ms = performance.now() - t0;
+    await Promise.all(sites.map((s) => s.close()));
+    const e = new StartupTooSlow(n, ms);
+    e.message = `all ${n} sites started but did not converge within ${round(ms / 1000, 1)} s`;
     process.stdout.write(` gave up: ${e.message}\n`);
     return {
       sites: n,

@@ -419,6 +419,9 @@ export class Replicator {
     const wanted = [...this.wanted].filter(([, at]) => now - at <= WANTED_FOR_MS).sort((a, b) => b[1] - a[1]);
     for (const [site] of wanted.slice(0, WANTED_PROBES)) targets.add(site);
     for (const t of targets) void this.probe(t);
+    // A site that knows no peer yet (a joiner whose registry lists only itself) says hello each period
+    // until one answers; that is once per joiner, not per period per site.
+    if (this.peers.size === 0) this.announce();
     for (const [o, at] of this.recentOrigins) if (now - at > RECENT_HEAD_MS) this.recentOrigins.delete(o);
     this.timer = this.clock.setTimeout(() => this.gossip(), this.opts.heartbeatMs);
   }
@@ -838,7 +841,11 @@ export class Replicator {
     this.pullTimeouts.delete(origin);
     const changes = this.unseal(origin, reply);
     if (!changes) return;
+    // Gossip mode: a site met for the first time gets one probe, so that it learns this site too (the
+    // probe's digest names the sender and its head: the new site pulls this one's log in turn).
+    const met = this.opts.liveness === 'gossip' && !this.peers.has(origin);
     const p = this.peer(origin);
+    if (met) queueMicrotask(() => void this.direct(origin));
     p.rttMs = this.clock.now() - started;
     p.head = Math.max(p.head, Number(reply.head) || 0);
     p.lastSeen = this.clock.now();
