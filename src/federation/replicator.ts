@@ -392,6 +392,20 @@ export class Replicator {
     this.timer = this.clock.setTimeout(() => this.beat(), this.opts.heartbeatMs);
   }
 
+  /** Peers added or changed state since the last log of changes (gossip mode logs only then). */
+  private livenessChanged = true;
+
+  private setDown(site: string): void {
+    this.down.set(site, this.clock.now());
+    this.livenessChanged = true;
+  }
+
+  private clearDown(site: string): boolean {
+    const was = this.down.delete(site);
+    if (was) this.livenessChanged = true;
+    return was;
+  }
+
   /** Gossip mode: one heartbeat, at start, to refute a suspicion, or to carry news; never periodic. */
   private announce(news?: LivenessNews[]): void {
     if (this.stopped) return;
@@ -411,7 +425,11 @@ export class Replicator {
   /** Gossip mode, each period: probe the next member of the round and the peers asked about lately. */
   private gossip(): void {
     if (this.stopped) return;
-    this.logPeerChanges();
+    // Walking every peer each period would cost O(N) per site: only when something changed.
+    if (this.livenessChanged || this.peers.size !== this.saidUp.size) {
+      this.livenessChanged = false;
+      this.logPeerChanges();
+    }
     const now = this.clock.now();
     const targets = new Set<string>();
     const next = this.nextInRound();
@@ -496,11 +514,11 @@ export class Replicator {
         // Reachable through another site only: up (its writes can still be forwarded by the fabric).
         const p = this.peer(site);
         p.lastSeen = this.clock.now();
-        if (this.down.delete(site)) this.announce([{ site, up: true }]);
+        if (this.clearDown(site)) this.announce([{ site, up: true }]);
         return;
       }
       if (!this.down.has(site)) {
-        this.down.set(site, this.clock.now());
+        this.setDown(site);
         this.announce([{ site, up: false }]);
       }
     } finally {
@@ -524,7 +542,7 @@ export class Replicator {
     p.rttMs = rttMs;
     if (r.version !== undefined) p.version = String(r.version);
     if (r.endpoint !== undefined) p.endpoint = String(r.endpoint);
-    if (this.down.delete(site)) this.announce([{ site, up: true }]);
+    if (this.clearDown(site)) this.announce([{ site, up: true }]);
     if (r.digest) {
       const head = Number(r.digest.head) || 0;
       p.head = Math.max(p.head, head);
@@ -582,7 +600,7 @@ export class Replicator {
   private async confirm(site: string): Promise<void> {
     this.probing.add(site);
     try {
-      if (!(await this.direct(site)) && !this.stopped) this.down.set(site, this.clock.now());
+      if (!(await this.direct(site)) && !this.stopped) this.setDown(site);
     } finally {
       this.probing.delete(site);
     }
@@ -720,7 +738,7 @@ export class Replicator {
     if (p.head > this.changelog.cursor(origin)) this.pull(origin);
     if (this.opts.liveness === 'gossip') {
       // A heartbeat on its own subject is the site itself: up (at start, or refuting a suspicion).
-      this.down.delete(origin);
+      this.clearDown(origin);
       if (Array.isArray(hb.news)) this.news(hb.news);
     }
   }
