@@ -193,6 +193,8 @@ const WANTED_FOR_MS = 30_000;
 
 /** Pulls in flight above which heartbeats of names not in the registry trigger none. */
 const MAX_UNKNOWN_PULLS = 8;
+/** Gossip mode: origins hinted by digests waiting for a pull slot, at most. */
+const MAX_HINT_QUEUE = 4096;
 /** Origins whose timed-out pulls are counted (for the backoff) while not in the registry, at most. */
 const MAX_UNKNOWN_BACKOFFS = 64;
 
@@ -570,24 +572,30 @@ export class Replicator {
    */
   private hints(d: GossipDigest, from?: unknown): void {
     const heads = Array.isArray(d.heads) ? d.heads.slice(0, DIGEST_HEADS) : [];
-    if (typeof from === 'string' && from !== this.site) {
-      // The sender's own head: a site not met yet is pulled too (its log starts with its registry row),
-      // a few at a time, as for heartbeats of unknown names.
-      const head = Number(d.head) || 0;
-      if (
-        head > this.changelog.cursor(from) &&
-        (this.opts.knows(from) || this.pulling.size < MAX_UNKNOWN_PULLS)
-      )
-        this.pull(from);
-    }
-    for (const h of heads) {
-      if (!Array.isArray(h)) continue;
-      const [origin, head] = [String(h[0]), Number(h[1]) || 0];
-      if (origin === this.site || !this.opts.knows(origin)) continue;
-      if (head > this.changelog.cursor(origin) && this.pulling.size < MAX_UNKNOWN_PULLS) this.pull(origin);
-    }
+    // The sender's own head, and the heads it carries: a site not met yet is pulled too (its log starts
+    // with its registry row), a few at a time; the others wait in a bounded queue (a joiner hears of
+    // every site at once and must not drop all but a few).
+    if (typeof from === 'string') this.hintPull(from, Number(d.head) || 0);
+    for (const h of heads) if (Array.isArray(h)) this.hintPull(String(h[0]), Number(h[1]) || 0);
     const down = Array.isArray(d.down) ? d.down.slice(0, DIGEST_DOWN) : [];
     for (const s of down) this.suspected(String(s));
+  }
+
+  private hintQueue = new Set<string>();
+
+  private hintPull(origin: string, head: number): void {
+    if (origin === this.site || head <= this.changelog.cursor(origin)) return;
+    if (this.opts.knows(origin) || this.pulling.size < MAX_UNKNOWN_PULLS) return this.pull(origin);
+    if (this.hintQueue.size < MAX_HINT_QUEUE) this.hintQueue.add(origin);
+  }
+
+  /** Starts queued hinted pulls while fewer than MAX_UNKNOWN_PULLS are in flight. */
+  private drainHints(): void {
+    for (const o of this.hintQueue) {
+      if (this.pulling.size >= MAX_UNKNOWN_PULLS || this.stopped) return;
+      this.hintQueue.delete(o);
+      this.pull(o);
+    }
   }
 
   /** Another site says `site` is down: check it with a probe of our own (a refuted claim costs nothing). */
@@ -838,9 +846,11 @@ export class Replicator {
       (data) => {
         this.pulling.delete(origin);
         this.guard(() => this.pulled(origin, started, decodeJson<PullReply>(data)));
+        this.drainHints();
       },
       (err: unknown) => {
         this.pulling.delete(origin);
+        this.drainHints();
         this.stash.delete(origin);
         // A name not in the registry yet backs off too (a site first met over a link slower than the
         // guess would otherwise never be heard), for a bounded number of such names.
