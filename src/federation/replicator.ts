@@ -582,6 +582,7 @@ export class Replicator {
   }
 
   private hintQueue = new Set<string>();
+  private refutedAt = -Infinity;
 
   private hintPull(origin: string, head: number): void {
     if (origin === this.site || head <= this.changelog.cursor(origin)) return;
@@ -600,7 +601,13 @@ export class Replicator {
 
   /** Another site says `site` is down: check it with a probe of our own (a refuted claim costs nothing). */
   private suspected(site: string): void {
-    if (site === this.site) return this.announce();
+    if (site === this.site) {
+      // Refuted by saying so on this site's own subject, at most once a period (a digest is not
+      // authenticated: a caller must not make this site broadcast at will).
+      if (this.clock.now() - this.refutedAt < this.opts.heartbeatMs) return;
+      this.refutedAt = this.clock.now();
+      return this.announce();
+    }
     if (!this.opts.knows(site) || this.down.has(site) || this.probing.has(site)) return;
     void this.confirm(site);
   }
