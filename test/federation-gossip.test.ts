@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startLocalCloud, eventually } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
+import { encodeJson } from '../src/fabric/fabric.ts';
 
 const PERIOD = 200;
 
@@ -43,6 +44,16 @@ describe('liveness by gossip', () => {
     for (const s of cloud.fed.sites)
       for (const o of cloud.fed.sites)
         assert.ok(s.ctx.replicator.isUp(o.ctx.name), `${s.ctx.name} sees ${o.ctx.name}`);
+  });
+
+  it('a forged digest naming a live site down is checked, not believed', async () => {
+    const intruder = cloud.fed.network.connect('intruder');
+    const forged = { v: 1, from: 'site-c', digest: { head: 0, heads: [], down: ['site-c', 'site-a'] } };
+    for (let i = 0; i < 5; i++) await intruder.request('atoll.site-b.rpc.ping', encodeJson(forged), 1000);
+    await new Promise((r) => setTimeout(r, 3 * PERIOD));
+    assert.ok(cloud.fed.sites[1]!.ctx.replicator.isUp('site-c'), 'site-b still sees site-c up');
+    assert.ok(cloud.fed.sites[1]!.ctx.replicator.isUp('site-a'), 'site-b still sees site-a up');
+    await intruder.close();
   });
 
   it('a down owner is noticed within its bound, writes it owns fail fast, and a heal converges', async () => {
