@@ -408,6 +408,13 @@ export class Replicator {
     return was;
   }
 
+  /** News waiting for the next period: at most one news heartbeat a period, whatever happened. */
+  private pendingNews = new Map<string, boolean>();
+
+  private tell(n: LivenessNews): void {
+    this.pendingNews.set(n.site, n.up);
+  }
+
   /** Gossip mode: one heartbeat, at start, to refute a suspicion, or to carry news; never periodic. */
   private announce(news?: LivenessNews[]): void {
     if (this.stopped) return;
@@ -439,6 +446,11 @@ export class Replicator {
     const wanted = [...this.wanted].filter(([, at]) => now - at <= WANTED_FOR_MS).sort((a, b) => b[1] - a[1]);
     for (const [site] of wanted.slice(0, WANTED_PROBES)) targets.add(site);
     for (const t of targets) void this.probe(t);
+    if (this.pendingNews.size > 0) {
+      const news = [...this.pendingNews].slice(0, DIGEST_DOWN).map(([site, up]) => ({ site, up }));
+      for (const n of news) this.pendingNews.delete(n.site);
+      this.announce(news);
+    }
     // A site that knows no peer yet (a joiner whose registry lists only itself) says hello each period
     // until one answers; that is once per joiner, not per period per site.
     if (this.peers.size === 0) this.announce();
@@ -493,6 +505,7 @@ export class Replicator {
     this.probing.add(site);
     try {
       this.stats.probes++;
+      const t0 = this.clock.now();
       if (await this.direct(site)) return;
       const helpers = this.helpers(site, this.opts.indirectProbes);
       this.stats.indirectProbes += helpers.length;
@@ -512,16 +525,20 @@ export class Replicator {
         }),
       );
       if (this.stopped) return;
+      // A probe that took far longer than its timeouts allow says this site was starved (a busy event
+      // loop fires the timeouts late, before the replies are read): no conclusion (Lifeguard's rule).
+      const budget = 3 * this.probeTimeout(site) + 2 * this.opts.heartbeatMs;
+      if (!answers.some(Boolean) && this.clock.now() - t0 > 2 * budget) return;
       if (answers.some(Boolean)) {
         // Reachable through another site only: up (its writes can still be forwarded by the fabric).
         const p = this.peer(site);
         p.lastSeen = this.clock.now();
-        if (this.clearDown(site)) this.announce([{ site, up: true }]);
+        if (this.clearDown(site)) this.tell({ site, up: true });
         return;
       }
       if (!this.down.has(site)) {
         this.setDown(site);
-        this.announce([{ site, up: false }]);
+        this.tell({ site, up: false });
       }
     } finally {
       this.probing.delete(site);
@@ -544,7 +561,7 @@ export class Replicator {
     p.rttMs = rttMs;
     if (r.version !== undefined) p.version = String(r.version);
     if (r.endpoint !== undefined) p.endpoint = String(r.endpoint);
-    if (this.clearDown(site)) this.announce([{ site, up: true }]);
+    if (this.clearDown(site)) this.tell({ site, up: true });
     if (r.digest) {
       const head = Number(r.digest.head) || 0;
       p.head = Math.max(p.head, head);
@@ -615,7 +632,14 @@ export class Replicator {
   private async confirm(site: string): Promise<void> {
     this.probing.add(site);
     try {
-      if (!(await this.direct(site)) && !this.stopped) this.setDown(site);
+      const t0 = this.clock.now();
+      const ok = await this.direct(site);
+      if (
+        !ok &&
+        !this.stopped &&
+        this.clock.now() - t0 <= 2 * this.probeTimeout(site) + this.opts.heartbeatMs
+      )
+        this.setDown(site);
     } finally {
       this.probing.delete(site);
     }
