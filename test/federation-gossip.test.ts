@@ -81,7 +81,7 @@ describe('liveness by gossip', () => {
     // Every other site: some site probes it within a few periods, says so once, each one checks.
     await eventually(
       () => cloud.fed.sites.slice(0, 3).every((s) => !s.ctx.replicator.isUp('site-d')),
-      15 * PERIOD,
+      20 * PERIOD,
       'every site to see site-d down',
     );
     const noticedByAll = Date.now() - t0;
@@ -89,8 +89,11 @@ describe('liveness by gossip', () => {
     const refused = await project(0, 'fwd-during', domainId);
     assert.equal(refused.status, 503, await refused.text());
     assert.ok(Date.now() - f0 < 1000, 'the 503 is fast');
-    assert.ok(noticedByNeeder <= 6 * PERIOD, `noticed by the site that needs it in ${noticedByNeeder} ms`);
-    assert.ok(noticedByAll <= 15 * PERIOD, `noticed by all in ${noticedByAll} ms`);
+    assert.ok(noticedByNeeder <= 10 * PERIOD, `noticed by the site that needs it in ${noticedByNeeder} ms`);
+    assert.ok(noticedByAll <= 20 * PERIOD, `noticed by all in ${noticedByAll} ms`);
+    console.log(
+      `down owner noticed: by the site that needs it ${noticedByNeeder} ms, by all ${noticedByAll} ms`,
+    );
     // site-d sees the others down too.
     await eventually(
       () => !cloud.fed.sites[3]!.ctx.replicator.isUp('site-a'),

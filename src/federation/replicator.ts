@@ -189,6 +189,8 @@ const RECENT_HEAD_MS = 30_000;
 /** Gossip mode: peers a caller asked about (isUp) are probed every period, the most recent this many. */
 const WANTED_PROBES = 2;
 const WANTED_KEEP = 16;
+/** Gossip mode: suspected peers (a probe failed, not down yet) probed every period, at most. */
+const SUSPECT_PROBES = 4;
 const WANTED_FOR_MS = 30_000;
 
 /** Pulls in flight above which heartbeats of names not in the registry trigger none. */
@@ -228,6 +230,8 @@ export class Replicator {
   /** Gossip mode: origins whose changes were applied lately, with when (their heads go in digests). */
   private recentOrigins = new Map<string, number>();
   private probing = new Set<string>();
+  /** Gossip mode: peers a probe failed to reach, since when (down after downAfterMs of failures). */
+  private suspects = new Map<string, number>();
   readonly stats = {
     pushedBatches: 0,
     probes: 0,
@@ -445,6 +449,7 @@ export class Replicator {
     if (next) targets.add(next);
     const wanted = [...this.wanted].filter(([, at]) => now - at <= WANTED_FOR_MS).sort((a, b) => b[1] - a[1]);
     for (const [site] of wanted.slice(0, WANTED_PROBES)) targets.add(site);
+    for (const site of [...this.suspects.keys()].slice(-SUSPECT_PROBES)) targets.add(site);
     for (const t of targets) void this.probe(t);
     if (this.pendingNews.size > 0) {
       const news = [...this.pendingNews].slice(0, DIGEST_DOWN).map(([site, up]) => ({ site, up }));
@@ -533,10 +538,15 @@ export class Replicator {
         // Reachable through another site only: up (its writes can still be forwarded by the fabric).
         const p = this.peer(site);
         p.lastSeen = this.clock.now();
+        this.suspects.delete(site);
         if (this.clearDown(site)) this.tell({ site, up: true });
         return;
       }
-      if (!this.down.has(site)) {
+      // Suspected from the first failed probe and probed every period; down once no probe has reached
+      // it for downAfterMs (the same patience as broadcast mode's), so one slow reply is no outage.
+      const since = this.suspects.get(site) ?? t0;
+      this.suspects.set(site, since);
+      if (!this.down.has(site) && this.clock.now() - since >= this.opts.downAfterMs) {
         this.setDown(site);
         this.tell({ site, up: false });
       }
@@ -556,6 +566,7 @@ export class Replicator {
   /** An authentic answer from `site`: it is up; its own head and its digest's hints are used. */
   private alive(site: string, r: PingReply, rttMs: number): void {
     if (!this.opts.knows(site)) return;
+    this.suspects.delete(site);
     const p = this.peer(site);
     p.lastSeen = this.clock.now();
     p.rttMs = rttMs;
