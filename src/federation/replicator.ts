@@ -575,6 +575,13 @@ export class Replicator {
     if (this.clearDown(site)) this.tell({ site, up: true });
     if (r.digest) {
       const head = Number(r.digest.head) || 0;
+      const cursor = this.changelog.cursor(site);
+      if (head < cursor)
+        // As for a heartbeat (heard): a lost data directory or an old backup under its name.
+        return void this.forged(
+          site,
+          `its log went back from seq ${cursor} to ${head} (lost data directory or old backup)`,
+        );
       p.head = Math.max(p.head, head);
       if (p.head > this.changelog.cursor(site)) this.pull(site);
       this.hints(r.digest);
