@@ -590,10 +590,19 @@ export class Replicator {
 
   /** What this site tells the peer it pings (or that pings it). */
   private digest(): GossipDigest {
-    const heads: [string, number][] = [...this.recentOrigins]
+    // Half the heads are of the origins changed lately, half taken in turn from every peer this site
+    // knows (anti-entropy: a joiner, or a receiver that lost an old origin's last push, hears of every
+    // origin within about N / 8 probes, whatever is changing).
+    const recent = [...this.recentOrigins]
       .sort((a, b) => b[1] - a[1])
-      .slice(0, DIGEST_HEADS)
-      .map(([o]) => [o, this.changelog.cursor(o)]);
+      .slice(0, DIGEST_HEADS / 2)
+      .map(([o]) => o);
+    if (this.knownNames.length !== this.peers.size) this.knownNames = [...this.peers.keys()];
+    const known = this.knownNames;
+    const names = new Set(recent);
+    for (let i = 0; i < Math.min(known.length, DIGEST_HEADS / 2); i++)
+      names.add(known[((this.rotation++ % known.length) + known.length) % known.length]!);
+    const heads: [string, number][] = [...names].map((o) => [o, this.changelog.cursor(o)]);
     const down = [...this.down]
       .sort((a, b) => b[1] - a[1])
       .slice(0, DIGEST_DOWN)
@@ -617,6 +626,8 @@ export class Replicator {
   }
 
   private hintQueue = new Set<string>();
+  private rotation = 0;
+  private knownNames: string[] = [];
   private refutedAt = -Infinity;
 
   private hintPull(origin: string, head: number): void {
