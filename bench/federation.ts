@@ -7,7 +7,12 @@
  *      log in at every site within (largest one-way delay + 100 ms)?
  *   3. Cost per replicated change: fabric messages and bytes per change, pushes and pulls, 100 sites.
  *   4. WAN sweep: forwarded-write latency and replication delay against one-way latency (SVG plot).
+ *   5. Scale (--scale 100,300,1000 [--liveness broadcast,gossip]): per N and liveness mode, start-up,
+ *      idle messages, bytes and CPU per site per second, propagation of a new user to every site,
+ *      bytes per change per site and heap per site; JSON, markdown and one SVG per metric against N.
+ *      Real time (systemClock), not the VirtualClock: CPU and propagation must be what the sites cost.
  * Usage: node --import tsx bench/federation.ts [--sites 100]
+ *        node --expose-gc --import tsx bench/federation.ts --scale 100,300 [--liveness broadcast,gossip]
  */
 import { parseArgs } from 'node:util';
 import { systemClock } from '../src/core/ports.ts';
@@ -19,15 +24,39 @@ import type { Site } from '../src/site/site.ts';
 import { lineChart, round, save, saveSvg, summarize, table } from './lib/report.ts';
 
 const { values } = parseArgs({
-  options: { sites: { type: 'string', default: '100' }, quick: { type: 'boolean', default: false } },
+  options: {
+    sites: { type: 'string', default: '100' },
+    quick: { type: 'boolean', default: false },
+    scale: { type: 'string' },
+    liveness: { type: 'string', default: 'broadcast' },
+    'idle-s': { type: 'string', default: '5' },
+    'max-startup-s': { type: 'string', default: '400' },
+    tag: { type: 'string', default: '' },
+  },
 });
 const N = Number(values.sites);
 const ADMIN = { adminUser: 'admin', adminPassword: 'bench-admin', adminProject: 'admin' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function federation(n: number, net: MemoryNetwork, heartbeatMs = 1000): Promise<Site[]> {
+type Liveness = 'broadcast' | 'gossip';
+
+async function federation(
+  n: number,
+  net: MemoryNetwork,
+  heartbeatMs = 1000,
+  liveness: Liveness = 'broadcast',
+  maxStartupMs = Infinity,
+): Promise<Site[]> {
   const sites: Site[] = [];
+  const t0 = performance.now();
   for (let i = 0; i < n; i++) {
+    if (i > 0 && i % 50 === 0) {
+      process.stdout.write(` ${i}@${round((performance.now() - t0) / 1000, 1)}s`);
+      if (performance.now() - t0 > maxStartupMs) {
+        await Promise.all(sites.map((s) => s.close()));
+        throw new StartupTooSlow(i, performance.now() - t0);
+      }
+    }
     const name = `s${String(i).padStart(3, '0')}`;
     const site = await createSite(
       {
@@ -37,6 +66,7 @@ async function federation(n: number, net: MemoryNetwork, heartbeatMs = 1000): Pr
         passwordHashCost: 10,
         heartbeatMs,
         downAfterMs: heartbeatMs * 3.5,
+        liveness,
         publicUrl: `http://${name}.invalid`,
       },
       { fabric: net.connect(name), modules: siteModules() },
@@ -48,14 +78,25 @@ async function federation(n: number, net: MemoryNetwork, heartbeatMs = 1000): Pr
   return sites;
 }
 
+class StartupTooSlow extends Error {
+  constructor(
+    readonly started: number,
+    readonly ms: number,
+  ) {
+    super(`start-up too slow: ${started} sites in ${round(ms / 1000, 1)} s`);
+  }
+}
+
 async function waitConverged(sites: Site[], ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   const head = (s: Site) => s.ctx.changelog.head();
   while (Date.now() < end) {
     const heads = sites.map(head);
+    const t0 = performance.now();
     if (sites.every((a) => sites.every((b, j) => a === b || a.ctx.changelog.cursor(b.ctx.name) >= heads[j]!)))
       return;
-    await sleep(20);
+    // N² cursor reads: at 300 sites one check costs a noticeable share of the sites' CPU; check less often.
+    await sleep(Math.max(20, 4 * (performance.now() - t0)));
   }
   throw new Error('federation did not converge');
 }
@@ -257,7 +298,263 @@ async function loginEverywhere(n: number) {
   };
 }
 
+interface GaveUp {
+  sites: number;
+  liveness: Liveness;
+  gaveUp: string;
+  startedSites: number;
+  startupSeconds: number;
+}
+interface Measured {
+  sites: number;
+  liveness: Liveness;
+  startupSeconds: number;
+  idle: {
+    messagesPerSitePerSecond: number;
+    bytesPerSitePerSecond: number;
+    cpuMsPerSitePerSecond: number;
+    processCpuPercent: number;
+  };
+  propagation: { reached: number; of: number } & ReturnType<typeof summarize>;
+  perChange: { changes: number; pushBytesPerSite: number; allBytesPerSite: number };
+  heapMbPerSite: number;
+  rssMbPerSite: number;
+  heapMeasuredAfterGc: boolean;
+}
+type ScalePoint = GaveUp | Measured;
+
+/** One federation of `n` sites in one liveness mode: what each site costs idle and per change. */
+async function scalePoint(
+  n: number,
+  liveness: Liveness,
+  idleMs: number,
+  maxStartupMs: number,
+): Promise<ScalePoint> {
+  const net = new MemoryNetwork(systemClock, { defaultLink: { latencyMs: 20 } });
+  process.stdout.write(`  [${liveness} ${n}] starting`);
+  const t0 = performance.now();
+  let sites: Site[];
+  try {
+    sites = await federation(n, net, 1000, liveness, maxStartupMs);
+  } catch (e) {
+    if (!(e instanceof StartupTooSlow)) throw e;
+    process.stdout.write(` gave up: ${e.message}\n`);
+    return {
+      sites: n,
+      liveness,
+      gaveUp: e.message,
+      startedSites: e.started,
+      startupSeconds: round(e.ms / 1000, 1),
+    };
+  }
+  try {
+    await waitConverged(sites, maxStartupMs);
+  } catch {
+    const ms = performance.now() - t0;
+    await Promise.all(sites.map((s) => s.close()));
+    const e = new StartupTooSlow(n, ms);
+    e.message = `all ${n} sites started but did not converge within ${round(ms / 1000, 1)} s`;
+    process.stdout.write(` gave up: ${e.message}\n`);
+    return {
+      sites: n,
+      liveness,
+      gaveUp: e.message,
+      startedSites: e.started,
+      startupSeconds: round(e.ms / 1000, 1),
+    };
+  }
+  const startup = performance.now() - t0;
+  process.stdout.write(` ${round(startup / 1000, 1)} s; idle`);
+  // Settle one detection period, then measure an idle window.
+  await sleep(2000);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const heap = process.memoryUsage().heapUsed;
+  const rss = process.memoryUsage().rss;
+  const m0 = { messages: net.stats.messages, bytes: net.stats.bytes };
+  const c0 = process.cpuUsage();
+  const w0 = performance.now();
+  await sleep(idleMs);
+  const cpu = process.cpuUsage(c0);
+  const wall = (performance.now() - w0) / 1000;
+  const idle = {
+    messagesPerSitePerSecond: round((net.stats.messages - m0.messages) / n / wall, 2),
+    bytesPerSitePerSecond: round((net.stats.bytes - m0.bytes) / n / wall, 0),
+    cpuMsPerSitePerSecond: round((cpu.user + cpu.system) / 1000 / n / wall, 3),
+    processCpuPercent: round(((cpu.user + cpu.system) / 1e6 / wall) * 100, 1),
+  };
+  process.stdout.write(` ${idle.messagesPerSitePerSecond} msg/site/s; propagation`);
+  // A new user at the first site: until every other site has applied its row.
+  const home = sites[0]!;
+  const tok = (await token(home))!;
+  const tCreate = performance.now();
+  const arrivals: number[] = [];
+  let userId = '';
+  const all = Promise.all(
+    sites.slice(1).map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 60_000);
+          s.ctx.replicator.onApplied((_o, changes) => {
+            if (userId && changes.some((c) => c.kind === 'user' && c.id === userId)) {
+              arrivals.push(performance.now() - tCreate);
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        }),
+    ),
+  );
+  const res = await home.app.inject({
+    method: 'POST',
+    url: '/identity/v3/users',
+    headers: { 'x-auth-token': tok },
+    payload: { user: { name: 'roamer', password: 'roamer-pw', domain_id: 'default' } },
+  });
+  if (res.statusCode !== 201) throw new Error(`user create: ${res.statusCode} ${res.body}`);
+  userId = (JSON.parse(res.body) as { user: { id: string } }).user.id;
+  // (Every link has 20 ms of latency, so no site applies the row before userId is known.)
+  await all;
+  const propagation = summarize(arrivals);
+  // Bytes per change per receiving site, over a burst of 20 project creates (pushes and pulls).
+  const before = { messages: net.stats.messages, bytes: net.stats.bytes };
+  const fam0 = structuredClone(net.stats.bySubject);
+  const head0 = home.ctx.changelog.head();
+  for (let i = 0; i < 20; i++)
+    await home.app.inject({
+      method: 'POST',
+      url: '/identity/v3/projects',
+      headers: { 'x-auth-token': tok },
+      payload: { project: { name: `burst-${i}`, domain_id: 'default' } },
+    });
+  await waitConverged(sites, 120_000);
+  const changes = home.ctx.changelog.head() - head0;
+  const fam = (k: string) => (net.stats.bySubject[k]?.bytes ?? 0) - (fam0[k]?.bytes ?? 0);
+  const perChange = {
+    changes,
+    pushBytesPerSite: round(fam('changes') / changes / (n - 1), 0),
+    // Includes the idle traffic of the burst's duration (liveness), so it is an upper bound.
+    allBytesPerSite: round((net.stats.bytes - before.bytes) / changes / (n - 1), 0),
+  };
+  process.stdout.write(` p50 ${propagation.p50} / max ${propagation.max} ms; done\n`);
+  await Promise.all(sites.map((s) => s.close()));
+  return {
+    sites: n,
+    liveness,
+    startupSeconds: round(startup / 1000, 1),
+    idle,
+    propagation: { reached: arrivals.length, of: n - 1, ...propagation },
+    perChange,
+    heapMbPerSite: round(heap / 2 ** 20 / n, 2),
+    rssMbPerSite: round(rss / 2 ** 20 / n, 2),
+    heapMeasuredAfterGc: !!gc,
+  };
+}
+
+async function scaleMain(ns: number[], modes: Liveness[]) {
+  const idleMs = Number(values['idle-s']) * 1000;
+  const maxStartupMs = Number(values['max-startup-s']) * 1000;
+  const points: ScalePoint[] = [];
+  console.log(`5. scale: N = ${ns.join(', ')}; liveness ${modes.join(', ')}; idle window ${idleMs / 1000} s`);
+  for (const n of ns)
+    for (const mode of modes) {
+      points.push(await scalePoint(n, mode, idleMs, maxStartupMs));
+      const tag = values.tag ? `-${values.tag}` : '';
+      save(
+        `federation-scale${tag}`,
+        { measured: new Date().toISOString(), clock: 'system (real time)', points },
+        scaleMarkdown(points),
+      );
+    }
+  const tag = values.tag ? `-${values.tag}` : '';
+  const done = (p: ScalePoint): p is Measured => 'idle' in p;
+  const metric = (file: string, title: string, unit: string, get: (p: Measured) => number) =>
+    saveSvg(
+      `federation-scale${tag}-${file}`,
+      lineChart(
+        title,
+        'sites (N)',
+        unit,
+        modes.map((mode) => ({
+          name: mode,
+          points: points
+            .filter(done)
+            .filter((p) => p.liveness === mode)
+            .map((p) => [p.sites, get(p)] as [number, number]),
+        })),
+      ),
+    );
+  metric('startup', 'Start-up of N sites', 's', (p) => p.startupSeconds);
+  metric(
+    'idle-messages',
+    'Idle messages received per site per second',
+    'messages/s',
+    (p) => p.idle.messagesPerSitePerSecond,
+  );
+  metric(
+    'idle-bytes',
+    'Idle bytes received per site per second',
+    'bytes/s',
+    (p) => p.idle.bytesPerSitePerSecond,
+  );
+  metric('idle-cpu', 'Idle CPU per site', 'CPU ms per s', (p) => p.idle.cpuMsPerSitePerSecond);
+  metric('propagation', 'A new user reaches every site (max)', 'ms', (p) => p.propagation.max);
+  metric(
+    'bytes-per-change',
+    'Push bytes per change per receiving site',
+    'bytes',
+    (p) => p.perChange.pushBytesPerSite,
+  );
+  metric('heap', 'Heap per site', 'MB', (p) => p.heapMbPerSite);
+}
+
+function scaleMarkdown(points: ScalePoint[]): string {
+  return [
+    '# Federation at scale on the in-process fabric',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 16)}Z; real sites in one process (Fastify inject, SQLite in memory), in-process fabric with a 20 ms one-way link, real time (systemClock). Heartbeat / probe period 1 s. "per site" = process total / N; the process shares 2 cores with other work.`,
+    '',
+    table(
+      [
+        'liveness',
+        'N',
+        'start-up s',
+        'idle msg/site/s',
+        'idle bytes/site/s',
+        'idle CPU ms/site/s',
+        'process CPU %',
+        'new user at all sites p50 / max ms',
+        'push bytes/change/site',
+        'all bytes/change/site',
+        'heap MB/site',
+      ],
+      points.map((p) =>
+        'idle' in p
+          ? [
+              p.liveness,
+              p.sites,
+              p.startupSeconds,
+              p.idle.messagesPerSitePerSecond,
+              p.idle.bytesPerSitePerSecond,
+              p.idle.cpuMsPerSitePerSecond,
+              p.idle.processCpuPercent,
+              `${p.propagation.p50} / ${p.propagation.max} (${p.propagation.reached}/${p.propagation.of})`,
+              p.perChange.pushBytesPerSite,
+              p.perChange.allBytesPerSite,
+              p.heapMbPerSite,
+            ]
+          : [p.liveness, p.sites, `gave up (${p.gaveUp})`, '-', '-', '-', '-', '-', '-', '-', '-'],
+      ),
+    ),
+  ].join('\n');
+}
+
 async function main() {
+  if (values.scale) {
+    const ns = values.scale.split(',').map(Number);
+    const modes = String(values.liveness).split(',') as Liveness[];
+    return scaleMain(ns, modes);
+  }
   const reps = values.quick ? 5 : 20;
   console.log('1. forwarded write across a 50 ms one-way link');
   const fw = await forwardedWrite(50, reps);

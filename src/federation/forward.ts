@@ -176,6 +176,7 @@ export class Forwarder {
       throw new Conflict(
         `Site ${owner} was evicted from the federation (or never joined it): what it owns is orphaned and cannot be changed.`,
       );
+    this.replicator.needs(owner);
     if (!this.replicator.isUp(owner) && !this.replicator.notHeardYet(owner)) {
       this.stats.unavailable++;
       throw new SiteUnavailable(owner, 'no heartbeat received recently (partitioned or down)');

@@ -2,8 +2,10 @@
  * @module Ships this site's change log to the others and applies theirs. Push for speed (each commit's
  * changes are published at once), pull for correctness (a receiver that sees a gap, or a heartbeat whose
  * log head is ahead of its cursor, asks the origin for what follows its cursor). A lost message costs
- * latency, never correctness. Peers are tracked from heartbeats: a site not heard from for
- * `downAfterMs` is down, and writes to what it owns fail fast.
+ * latency, never correctness. Liveness, by `liveness`: 'broadcast' tracks peers from heartbeats (a
+ * site not heard from for `downAfterMs` is down, and writes to what it owns fail fast); 'gossip' probes
+ * one peer a period instead (SWIM-like, docs/federation.md "Liveness by gossip"), so that idle cost per
+ * site does not grow with the number of sites.
  */
 import { createHash } from 'node:crypto';
 import type { Clock, Ids, Logger, TimerHandle } from '../core/ports.ts';
@@ -37,7 +39,51 @@ export interface Heartbeat {
   sentAt: number;
   /** This process's random instance id: a heartbeat under our own name with another one is an impostor. */
   instance?: string;
+  /**
+   * Gossip mode only: peers whose state the sender has just seen change (it probed them, directly and
+   * through others). Sent once per change, not every period; receivers check with a ping of their own.
+   */
+  news?: LivenessNews[];
 }
+
+/** One peer's state change as its reporter saw it. */
+export interface LivenessNews {
+  site: string;
+  up: boolean;
+}
+
+/**
+ * Gossip mode: what a ping request and its reply carry besides the ping (docs/federation.md). `head`
+ * is the sender's own log head; `heads` the heads of origins it applied changes of recently and `down`
+ * the peers it believes down, both bounded: hints the receiver checks against the origin itself.
+ */
+export interface GossipDigest {
+  head: number;
+  heads: [string, number][];
+  down: string[];
+}
+
+/** A ping request: empty (broadcast mode), or a digest and possibly a peer to probe for the sender. */
+export interface PingRequest {
+  v?: number;
+  /** The sender as it says (not authenticated: its head in the digest only prompts a pull from it). */
+  from?: string;
+  digest?: GossipDigest;
+  /** Ping this peer and say whether it answered (an indirect probe). */
+  probe?: string;
+}
+export interface PingReply {
+  site: string;
+  at: number;
+  instance: string;
+  version?: string;
+  endpoint?: string;
+  digest?: GossipDigest;
+  /** The answer to `probe`. */
+  probed?: { site: string; ok: boolean };
+}
+
+export type Liveness = 'broadcast' | 'gossip';
 export interface PullRequest {
   v: number;
   from: number;
@@ -101,6 +147,12 @@ export interface ReplicatorOptions {
   identityOf?: (site: string) => string | undefined;
   /** Where this process's instance id comes from (random by default). */
   ids?: Ids;
+  /** How peers are known to be up: every site's heartbeats ('broadcast') or probes ('gossip'). */
+  liveness: Liveness;
+  /** Gossip mode: the sites of the federation (this one may be among them), read once per probe round. */
+  members?: () => string[];
+  /** Gossip mode: peers asked to probe one that did not answer, before it is taken as down. */
+  indirectProbes: number;
 }
 
 export const defaultReplicatorOptions: ReplicatorOptions = {
@@ -111,6 +163,8 @@ export const defaultReplicatorOptions: ReplicatorOptions = {
   version: '0.1.0',
   endpoint: '',
   knows: () => true,
+  liveness: 'broadcast',
+  indirectProbes: 3,
 };
 
 /** What a `cursor` request answers: how far `site` applied `origin`'s log, and the key it knows for it. */
@@ -127,8 +181,22 @@ export const fingerprint = (pem: string) => createHash('sha256').update(pem).dig
 /** Changes a pull reply reads first (then four times more while they all fit in one message). */
 const FIRST_PULL_READ = 16;
 
+/** Gossip mode: at most this many origins' heads and down peers in one digest. */
+const DIGEST_HEADS = 16;
+const DIGEST_DOWN = 16;
+/** Gossip mode: an origin's head is carried in digests this long after this site last applied its changes. */
+const RECENT_HEAD_MS = 30_000;
+/** Gossip mode: peers a caller asked about (isUp) are probed every period, the most recent this many. */
+const WANTED_PROBES = 2;
+const WANTED_KEEP = 16;
+/** Gossip mode: suspected peers (a probe failed, not down yet) probed every period, at most. */
+const SUSPECT_PROBES = 4;
+const WANTED_FOR_MS = 30_000;
+
 /** Pulls in flight above which heartbeats of names not in the registry trigger none. */
 const MAX_UNKNOWN_PULLS = 8;
+/** Gossip mode: origins hinted by digests waiting for a pull slot, at most. */
+const MAX_HINT_QUEUE = 4096;
 /** Origins whose timed-out pulls are counted (for the backoff) while not in the registry, at most. */
 const MAX_UNKNOWN_BACKOFFS = 64;
 
@@ -152,8 +220,22 @@ export class Replicator {
   private stopped = false;
   /** Called after remote changes were applied (caches that depend on replicated rows listen here). */
   private appliedListeners: ((origin: string, changes: Change[]) => void)[] = [];
+  /** Gossip mode: peers taken as down (probe and indirect probes failed), and since when. */
+  private down = new Map<string, number>();
+  /** Gossip mode: probe order of this round (shuffled members), and the position in it. */
+  private round: string[] = [];
+  private roundAt = 0;
+  /** Gossip mode: peers asked about lately (isUp), with when; probed every period. */
+  private wanted = new Map<string, number>();
+  /** Gossip mode: origins whose changes were applied lately, with when (their heads go in digests). */
+  private recentOrigins = new Map<string, number>();
+  private probing = new Set<string>();
+  /** Gossip mode: peers a probe failed to reach, since when (down after downAfterMs of failures). */
+  private suspects = new Map<string, number>();
   readonly stats = {
     pushedBatches: 0,
+    probes: 0,
+    indirectProbes: 0,
     pushedChanges: 0,
     applied: 0,
     pulls: 0,
@@ -229,9 +311,25 @@ export class Replicator {
         };
         return encodeJson(reply);
       }),
-      this.fabric.serve(subjects.rpc(this.site, 'ping'), () =>
-        encodeJson({ site: this.site, at: this.clock.now(), instance: this.instance }),
-      ),
+      this.fabric.serve(subjects.rpc(this.site, 'ping'), async (data) => {
+        const reply: PingReply = { site: this.site, at: this.clock.now(), instance: this.instance };
+        if (this.opts.liveness !== 'gossip') return encodeJson(reply);
+        let req: PingRequest = {};
+        try {
+          req = decodeJson<PingRequest>(data);
+        } catch {
+          // An empty ping (`atoll sites`, broadcast-mode peers) is still answered.
+        }
+        // The request's sender is not authenticated (anyone may call a site's ping): its digest only
+        // prompts pulls, which the origins answer and sign themselves.
+        if (req.digest) this.guard(() => this.hints(req.digest!, req.from));
+        reply.version = this.opts.version;
+        reply.endpoint = this.opts.endpoint;
+        reply.digest = this.digest();
+        if (typeof req.probe === 'string' && req.probe !== this.site && this.opts.knows(req.probe))
+          reply.probed = { site: req.probe, ok: await this.direct(req.probe) };
+        return encodeJson(reply);
+      }),
       // How far this site has applied another origin's log (a leaving site waits for its peers).
       // (A restarted site also asks it of itself, to tell whether it is the site the others know.)
       this.fabric.serve(subjects.rpc(this.site, 'cursor'), (data) => {
@@ -246,7 +344,13 @@ export class Replicator {
         return encodeJson(reply);
       }),
     );
-    this.beat();
+    if (this.opts.liveness === 'gossip') {
+      // Every member is presumed up until a probe says otherwise; a few first probes fetch the others'
+      // lists of down peers and heads. One heartbeat says this site is (back) up.
+      for (const m of this.opts.members?.() ?? []) if (m !== this.site) this.peer(m);
+      this.announce();
+      this.gossip();
+    } else this.beat();
   }
 
   private guard(fn: () => void): void {
@@ -271,7 +375,9 @@ export class Replicator {
       else
         this.log.warn(
           { peer: name, lastSeenMsAgo: p.lastSeen ? this.clock.now() - p.lastSeen : null },
-          `peer is down: no heartbeat for over ${this.opts.downAfterMs} ms (down, or the link is cut)`,
+          this.opts.liveness === 'gossip'
+            ? 'peer is down: it answered no probe, direct or through others (down, or the link is cut)'
+            : `peer is down: no heartbeat for over ${this.opts.downAfterMs} ms (down, or the link is cut)`,
         );
     }
   }
@@ -290,6 +396,294 @@ export class Replicator {
     };
     this.fabric.publish(subjects.heartbeat(this.site), encodeJson(hb));
     this.timer = this.clock.setTimeout(() => this.beat(), this.opts.heartbeatMs);
+  }
+
+  /** Peers added or changed state since the last log of changes (gossip mode logs only then). */
+  private livenessChanged = true;
+
+  private setDown(site: string): void {
+    this.down.set(site, this.clock.now());
+    this.livenessChanged = true;
+  }
+
+  private clearDown(site: string): boolean {
+    const was = this.down.delete(site);
+    if (was) this.livenessChanged = true;
+    return was;
+  }
+
+  /** News waiting for the next period: at most one news heartbeat a period, whatever happened. */
+  private pendingNews = new Map<string, boolean>();
+
+  private tell(n: LivenessNews): void {
+    this.pendingNews.set(n.site, n.up);
+  }
+
+  /** Gossip mode: one heartbeat, at start, to refute a suspicion, or to carry news; never periodic. */
+  private announce(news?: LivenessNews[]): void {
+    if (this.stopped) return;
+    const hb: Heartbeat = {
+      v: PROTOCOL_VERSION,
+      site: this.site,
+      version: this.opts.version,
+      head: this.changelog.head(),
+      endpoint: this.opts.endpoint,
+      sentAt: this.clock.now(),
+      instance: this.instance,
+      ...(news ? { news } : {}),
+    };
+    this.fabric.publish(subjects.heartbeat(this.site), encodeJson(hb));
+  }
+
+  /** Gossip mode, each period: probe the next member of the round and the peers asked about lately. */
+  private gossip(): void {
+    if (this.stopped) return;
+    // Walking every peer each period would cost O(N) per site: only when something changed.
+    if (this.livenessChanged || this.peers.size !== this.saidUp.size) {
+      this.livenessChanged = false;
+      this.logPeerChanges();
+    }
+    const now = this.clock.now();
+    const targets = new Set<string>();
+    const next = this.nextInRound();
+    if (next) targets.add(next);
+    const wanted = [...this.wanted].filter(([, at]) => now - at <= WANTED_FOR_MS).sort((a, b) => b[1] - a[1]);
+    for (const [site] of wanted.slice(0, WANTED_PROBES)) targets.add(site);
+    for (const site of [...this.suspects.keys()].slice(-SUSPECT_PROBES)) targets.add(site);
+    for (const t of targets) void this.probe(t);
+    if (this.pendingNews.size > 0) {
+      const news = [...this.pendingNews].slice(0, DIGEST_DOWN).map(([site, up]) => ({ site, up }));
+      for (const n of news) this.pendingNews.delete(n.site);
+      this.announce(news);
+    }
+    // A site that knows no peer yet (a joiner whose registry lists only itself) says hello each period
+    // until one answers; that is once per joiner, not per period per site.
+    if (this.peers.size === 0) this.announce();
+    for (const [o, at] of this.recentOrigins) if (now - at > RECENT_HEAD_MS) this.recentOrigins.delete(o);
+    this.timer = this.clock.setTimeout(() => this.gossip(), this.opts.heartbeatMs);
+  }
+
+  /** The next member to probe: each round visits every member once, in a new random order. */
+  private nextInRound(): string | undefined {
+    if (this.roundAt >= this.round.length) {
+      const members = new Set([...(this.opts.members?.() ?? []), ...this.peers.keys()]);
+      members.delete(this.site);
+      this.round = [...members].filter((m) => this.opts.knows(m));
+      for (let i = this.round.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [this.round[i], this.round[j]] = [this.round[j]!, this.round[i]!];
+      }
+      this.roundAt = 0;
+    }
+    return this.round[this.roundAt++];
+  }
+
+  /** How long a probe waits: a few round trips once measured, at most most of a period. */
+  private probeTimeout(site: string): number {
+    const rtt = this.peers.get(site)?.rttMs;
+    const half = Math.max(20, Math.floor(this.opts.heartbeatMs / 2));
+    return rtt === undefined ? half : Math.min(half, Math.max(20, 4 * rtt + 20));
+  }
+
+  /** One direct ping with this site's digest; the reply (only `site` can serve its subject) is authentic. */
+  private async direct(site: string): Promise<boolean> {
+    const t0 = this.clock.now();
+    const req: PingRequest = { v: PROTOCOL_VERSION, from: this.site, digest: this.digest() };
+    try {
+      const data = await this.fabric.request(
+        subjects.rpc(site, 'ping'),
+        encodeJson(req),
+        this.probeTimeout(site),
+      );
+      const r = decodeJson<PingReply>(data);
+      if (r.site !== site) return false;
+      this.alive(site, r, this.clock.now() - t0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** SWIM's probe: direct, then through `indirectProbes` others; a peer none reaches is down. */
+  private async probe(site: string): Promise<void> {
+    if (this.probing.has(site) || this.stopped) return;
+    this.probing.add(site);
+    try {
+      this.stats.probes++;
+      const t0 = this.clock.now();
+      if (await this.direct(site)) return;
+      const helpers = this.helpers(site, this.opts.indirectProbes);
+      this.stats.indirectProbes += helpers.length;
+      const answers = await Promise.all(
+        helpers.map(async (h) => {
+          try {
+            const data = await this.fabric.request(
+              subjects.rpc(h, 'ping'),
+              encodeJson({ v: PROTOCOL_VERSION, probe: site } satisfies PingRequest),
+              2 * this.probeTimeout(h) + this.probeTimeout(site),
+            );
+            const r = decodeJson<PingReply>(data);
+            return r.site === h && r.probed?.site === site && r.probed.ok === true;
+          } catch {
+            return false;
+          }
+        }),
+      );
+      if (this.stopped) return;
+      // A probe that took far longer than its timeouts allow says this site was starved (a busy event
+      // loop fires the timeouts late, before the replies are read): no conclusion (Lifeguard's rule).
+      const budget = 3 * this.probeTimeout(site) + 2 * this.opts.heartbeatMs;
+      if (!answers.some(Boolean) && this.clock.now() - t0 > 2 * budget) return;
+      if (answers.some(Boolean)) {
+        // Reachable through another site only: up (its writes can still be forwarded by the fabric).
+        const p = this.peer(site);
+        p.lastSeen = this.clock.now();
+        this.suspects.delete(site);
+        if (this.clearDown(site)) this.tell({ site, up: true });
+        return;
+      }
+      // Suspected from the first failed probe and probed every period; down once no probe has reached
+      // it for downAfterMs (the same patience as broadcast mode's), so one slow reply is no outage.
+      const since = this.suspects.get(site) ?? t0;
+      this.suspects.set(site, since);
+      if (!this.down.has(site) && this.clock.now() - since >= this.opts.downAfterMs) {
+        this.setDown(site);
+        this.tell({ site, up: false });
+      }
+    } finally {
+      this.probing.delete(site);
+    }
+  }
+
+  /** Up to `k` random peers believed up, other than `site`. */
+  private helpers(site: string, k: number): string[] {
+    const up = [...this.peers.keys()].filter((p) => p !== site && !this.down.has(p));
+    const out: string[] = [];
+    while (out.length < k && up.length > 0) out.push(up.splice(Math.floor(Math.random() * up.length), 1)[0]!);
+    return out;
+  }
+
+  /** An authentic answer from `site`: it is up; its own head and its digest's hints are used. */
+  private alive(site: string, r: PingReply, rttMs: number): void {
+    if (!this.opts.knows(site)) return;
+    this.suspects.delete(site);
+    const p = this.peer(site);
+    p.lastSeen = this.clock.now();
+    p.rttMs = rttMs;
+    if (r.version !== undefined) p.version = String(r.version);
+    if (r.endpoint !== undefined) p.endpoint = String(r.endpoint);
+    if (this.clearDown(site)) this.tell({ site, up: true });
+    if (r.digest) {
+      const head = Number(r.digest.head) || 0;
+      const cursor = this.changelog.cursor(site);
+      if (head < cursor)
+        // As for a heartbeat (heard): a lost data directory or an old backup under its name.
+        return void this.forged(
+          site,
+          `its log went back from seq ${cursor} to ${head} (lost data directory or old backup)`,
+        );
+      p.head = Math.max(p.head, head);
+      if (p.head > this.changelog.cursor(site)) this.pull(site);
+      this.hints(r.digest);
+    }
+  }
+
+  /** What this site tells the peer it pings (or that pings it). */
+  private digest(): GossipDigest {
+    // Half the heads are of the origins changed lately, half taken in turn from every peer this site
+    // knows (anti-entropy: a joiner, or a receiver that lost an old origin's last push, hears of every
+    // origin within about N / 8 probes, whatever is changing).
+    const recent = [...this.recentOrigins]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, DIGEST_HEADS / 2)
+      .map(([o]) => o);
+    if (this.knownNames.length !== this.peers.size) this.knownNames = [...this.peers.keys()];
+    const known = this.knownNames;
+    const names = new Set(recent);
+    for (let i = 0; i < Math.min(known.length, DIGEST_HEADS / 2); i++)
+      names.add(known[((this.rotation++ % known.length) + known.length) % known.length]!);
+    const heads: [string, number][] = [...names].map((o) => [o, this.changelog.cursor(o)]);
+    const down = [...this.down]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, DIGEST_DOWN)
+      .map(([s]) => s);
+    return { head: this.changelog.head(), heads, down };
+  }
+
+  /**
+   * Hints from a digest: an origin whose head is ahead of this site's cursor is pulled (from the origin,
+   * which signs its reply); a peer said to be down that this site believes up is probed now.
+   */
+  private hints(d: GossipDigest, from?: unknown): void {
+    const heads = Array.isArray(d.heads) ? d.heads.slice(0, DIGEST_HEADS) : [];
+    // The sender's own head, and the heads it carries: a site not met yet is pulled too (its log starts
+    // with its registry row), a few at a time; the others wait in a bounded queue (a joiner hears of
+    // every site at once and must not drop all but a few).
+    if (typeof from === 'string') this.hintPull(from, Number(d.head) || 0);
+    for (const h of heads) if (Array.isArray(h)) this.hintPull(String(h[0]), Number(h[1]) || 0);
+    const down = Array.isArray(d.down) ? d.down.slice(0, DIGEST_DOWN) : [];
+    for (const s of down) this.suspected(String(s));
+  }
+
+  private hintQueue = new Set<string>();
+  private rotation = 0;
+  private knownNames: string[] = [];
+  private refutedAt = -Infinity;
+
+  private hintPull(origin: string, head: number): void {
+    if (origin === this.site || head <= this.changelog.cursor(origin)) return;
+    if (this.opts.knows(origin) || this.pulling.size < MAX_UNKNOWN_PULLS) return this.pull(origin);
+    if (this.hintQueue.size < MAX_HINT_QUEUE) this.hintQueue.add(origin);
+  }
+
+  /** Starts queued hinted pulls while fewer than MAX_UNKNOWN_PULLS are in flight. */
+  private drainHints(): void {
+    for (const o of this.hintQueue) {
+      if (this.pulling.size >= MAX_UNKNOWN_PULLS || this.stopped) return;
+      this.hintQueue.delete(o);
+      this.pull(o);
+    }
+  }
+
+  /** Another site says `site` is down: check it with a probe of our own (a refuted claim costs nothing). */
+  private suspected(site: string): void {
+    if (site === this.site) {
+      // Refuted by saying so on this site's own subject, at most once a period (a digest is not
+      // authenticated: a caller must not make this site broadcast at will).
+      if (this.clock.now() - this.refutedAt < this.opts.heartbeatMs) return;
+      this.refutedAt = this.clock.now();
+      return this.announce();
+    }
+    if (!this.opts.knows(site) || this.down.has(site) || this.probing.has(site)) return;
+    void this.confirm(site);
+  }
+
+  private async confirm(site: string): Promise<void> {
+    this.probing.add(site);
+    try {
+      const t0 = this.clock.now();
+      const ok = await this.direct(site);
+      if (
+        !ok &&
+        !this.stopped &&
+        this.clock.now() - t0 <= 2 * this.probeTimeout(site) + this.opts.heartbeatMs
+      )
+        this.setDown(site);
+    } finally {
+      this.probing.delete(site);
+    }
+  }
+
+  /** Gossip mode: a heartbeat's news, from the member that sent it. */
+  private news(news: LivenessNews[]): void {
+    for (const n of news.slice(0, DIGEST_DOWN)) {
+      const site = String(n?.site);
+      if (n?.up === false) this.suspected(site);
+      else if (site !== this.site && this.down.has(site) && !this.probing.has(site)) {
+        this.probing.add(site);
+        void this.direct(site).finally(() => this.probing.delete(site));
+      }
+    }
   }
 
   /** Each commit's changes, in as many batches as it takes to keep each under the fabric's max payload. */
@@ -410,6 +804,11 @@ export class Replicator {
     p.head = Math.max(p.head, Number(hb.head) || 0);
     p.lastSeen = this.clock.now();
     if (p.head > this.changelog.cursor(origin)) this.pull(origin);
+    if (this.opts.liveness === 'gossip') {
+      // A heartbeat on its own subject is the site itself: up (at start, or refuting a suspicion).
+      this.clearDown(origin);
+      if (Array.isArray(hb.news)) this.news(hb.news);
+    }
   }
 
   /** Parses and verifies a signed batch; undefined (and logged) when it must not be applied. */
@@ -486,6 +885,10 @@ export class Replicator {
     this.stats.applied += res.applied;
     this.stats.rejected += res.rejected;
     if (res.applied > 0) {
+      if (this.opts.liveness === 'gossip') {
+        this.recentOrigins.delete(origin);
+        this.recentOrigins.set(origin, this.clock.now());
+      }
       for (const l of this.appliedListeners) l(origin, changes);
     }
     return res;
@@ -503,9 +906,11 @@ export class Replicator {
       (data) => {
         this.pulling.delete(origin);
         this.guard(() => this.pulled(origin, started, decodeJson<PullReply>(data)));
+        this.drainHints();
       },
       (err: unknown) => {
         this.pulling.delete(origin);
+        this.drainHints();
         this.stash.delete(origin);
         // A name not in the registry yet backs off too (a site first met over a link slower than the
         // guess would otherwise never be heard), for a bounded number of such names.
@@ -524,7 +929,11 @@ export class Replicator {
     this.pullTimeouts.delete(origin);
     const changes = this.unseal(origin, reply);
     if (!changes) return;
+    // Gossip mode: a site met for the first time gets one probe, so that it learns this site too (the
+    // probe's digest names the sender and its head: the new site pulls this one's log in turn).
+    const met = this.opts.liveness === 'gossip' && !this.peers.has(origin);
     const p = this.peer(origin);
+    if (met) queueMicrotask(() => void this.direct(origin));
     p.rttMs = this.clock.now() - started;
     p.head = Math.max(p.head, Number(reply.head) || 0);
     p.lastSeen = this.clock.now();
@@ -550,7 +959,19 @@ export class Replicator {
   isUp(site: string): boolean {
     if (site === this.site) return true;
     const p = this.peers.get(site);
+    if (this.opts.liveness === 'gossip') return !!p && !this.down.has(site);
     return !!p && this.clock.now() - p.lastSeen <= this.opts.downAfterMs;
+  }
+
+  /**
+   * Says that this site needs `site` (it is about to forward a write to it): in gossip mode such a peer
+   * is probed every period for a while, so that its going down is noticed within about two periods.
+   */
+  needs(site: string): void {
+    if (this.opts.liveness !== 'gossip' || site === this.site) return;
+    this.wanted.delete(site);
+    this.wanted.set(site, this.clock.now());
+    if (this.wanted.size > WANTED_KEEP) this.wanted.delete(this.wanted.keys().next().value!);
   }
 
   /**

@@ -18,6 +18,11 @@ export interface SiteConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   heartbeatMs: number;
   downAfterMs: number;
+  /**
+   * How sites learn that a peer is up: 'broadcast' (every site's heartbeat reaches every other site
+   * every heartbeatMs) or 'gossip' (each site probes one peer a period; see docs/federation.md).
+   */
+  liveness: 'broadcast' | 'gossip';
   forwardTimeoutMs: number;
   tokenTtlSeconds: number;
   /** scrypt cost parameter N (2^n) for password hashes. */
@@ -40,6 +45,7 @@ export const defaultSiteConfig: Omit<SiteConfig, 'name'> = {
   logLevel: 'warn',
   heartbeatMs: 1000,
   downAfterMs: 3500,
+  liveness: 'broadcast',
   forwardTimeoutMs: 3000,
   tokenTtlSeconds: 3600,
   passwordHashCost: 14,

@@ -18,6 +18,7 @@ const RANGES: { key: keyof SiteConfig; min: number; max: number; what: string }[
 const CHOICES: { key: keyof SiteConfig; values: readonly string[] }[] = [
   { key: 'logLevel', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   { key: 'trust', values: ['open', 'admitted'] },
+  { key: 'liveness', values: ['broadcast', 'gossip'] },
   { key: 'metricsAccess', values: ['local', 'admin', 'open'] },
 ];
 

@@ -144,6 +144,12 @@ export async function createSite(
       endpoint: boundUrl,
       identityOf: (s) => registry.identityKeyOf(s),
       knows: (s) => registry.isMember(s),
+      liveness: config.liveness,
+      members: () =>
+        registry
+          .list()
+          .filter((s) => s.state === 'active' || s.state === 'leaving')
+          .map((s) => s.id),
       ids,
     },
     new SiteSealer(registry, config.trust),
