@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock, Ids, Logger, TimerHandle } from '../core/ports.ts';
 import { randomIds, sleep } from '../core/ports.ts';
+import { seededRandom } from '../core/random.ts';
 import type { Fabric } from '../fabric/fabric.ts';
 import { decodeJson, encodeJson, siteOfSubject, subjects } from '../fabric/fabric.ts';
 import type { Change, ChangeLog } from './changelog.ts';
@@ -147,6 +148,8 @@ export interface ReplicatorOptions {
   identityOf?: (site: string) => string | undefined;
   /** Where this process's instance id comes from (random by default). */
   ids?: Ids;
+  /** Gossip mode: the probe order and helper choice (by default seeded from this instance's id). */
+  random?: () => number;
   /** How peers are known to be up: every site's heartbeats ('broadcast') or probes ('gossip'). */
   liveness: Liveness;
   /** Gossip mode: the sites of the federation (this one may be among them), read once per probe round. */
@@ -204,6 +207,7 @@ export class Replicator {
   readonly peers = new Map<string, Peer>();
   /** Random id of this process; heartbeats and ping replies carry it (docs/federation.md, "One process per name"). */
   readonly instance: string;
+  private readonly random: () => number;
   /** When another process was last heard under this site's own name, and its instance id. */
   private impostor: { instance: string; at: number } | undefined;
   private fabric: Fabric;
@@ -258,6 +262,7 @@ export class Replicator {
   ) {
     this.sealer = sealer;
     this.instance = (opts.ids ?? randomIds).uuid();
+    this.random = opts.random ?? seededRandom(parseInt(this.instance.replace(/-/g, '').slice(0, 8), 16) || 1);
     this.fabric = fabric;
     this.changelog = changelog;
     this.clock = clock;
@@ -470,7 +475,7 @@ export class Replicator {
       members.delete(this.site);
       this.round = [...members].filter((m) => this.opts.knows(m));
       for (let i = this.round.length - 1; i > 0; i--) {
-        const j = Math.floor(Math.random() * (i + 1));
+        const j = Math.floor(this.random() * (i + 1));
         [this.round[i], this.round[j]] = [this.round[j]!, this.round[i]!];
       }
       this.roundAt = 0;
@@ -559,7 +564,7 @@ export class Replicator {
   private helpers(site: string, k: number): string[] {
     const up = [...this.peers.keys()].filter((p) => p !== site && !this.down.has(p));
     const out: string[] = [];
-    while (out.length < k && up.length > 0) out.push(up.splice(Math.floor(Math.random() * up.length), 1)[0]!);
+    while (out.length < k && up.length > 0) out.push(up.splice(Math.floor(this.random() * up.length), 1)[0]!);
     return out;
   }
 
