@@ -101,6 +101,17 @@ async function waitConverged(sites: Site[], ms = 60_000): Promise<void> {
   throw new Error('federation did not converge');
 }
 
+/** The burst that bytes per change are measured over: 20 project creates at one site. */
+async function projectBurst(home: Site, tok: string): Promise<void> {
+  for (let i = 0; i < 20; i++)
+    await home.app.inject({
+      method: 'POST',
+      url: '/identity/v3/projects',
+      headers: { 'x-auth-token': tok },
+      payload: { project: { name: `burst-${i}`, domain_id: 'default' } },
+    });
+}
+
 async function token(
   site: Site,
   user = ADMIN.adminUser,
@@ -255,13 +266,7 @@ async function loginEverywhere(n: number) {
   );
   // Cost per change over a burst of 20 writes (pushes + any pulls), heartbeats excluded.
   const before2 = structuredClone(net.stats.bySubject);
-  for (let i = 0; i < 20; i++)
-    await home.app.inject({
-      method: 'POST',
-      url: '/identity/v3/projects',
-      headers: { 'x-auth-token': tok },
-      payload: { project: { name: `burst-${i}`, domain_id: 'default' } },
-    });
+  await projectBurst(home, tok);
   await waitConverged(sites, 60_000);
   const fam = (k: string) => ({
     messages: (net.stats.bySubject[k]?.messages ?? 0) - (before2[k]?.messages ?? 0),
@@ -420,13 +425,7 @@ async function scalePoint(
   const before = { messages: net.stats.messages, bytes: net.stats.bytes };
   const fam0 = structuredClone(net.stats.bySubject);
   const head0 = home.ctx.changelog.head();
-  for (let i = 0; i < 20; i++)
-    await home.app.inject({
-      method: 'POST',
-      url: '/identity/v3/projects',
-      headers: { 'x-auth-token': tok },
-      payload: { project: { name: `burst-${i}`, domain_id: 'default' } },
-    });
+  await projectBurst(home, tok);
   await waitConverged(sites, 120_000);
   const changes = home.ctx.changelog.head() - head0;
   const fam = (k: string) => (net.stats.bySubject[k]?.bytes ?? 0) - (fam0[k]?.bytes ?? 0);

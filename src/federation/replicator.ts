@@ -390,6 +390,12 @@ export class Replicator {
   private beat(): void {
     if (this.stopped) return;
     this.logPeerChanges();
+    this.publishHeartbeat();
+    this.timer = this.clock.setTimeout(() => this.beat(), this.opts.heartbeatMs);
+  }
+
+  /** This site's heartbeat (its head, endpoint and instance), with liveness news in gossip mode. */
+  private publishHeartbeat(news?: LivenessNews[]): void {
     const hb: Heartbeat = {
       v: PROTOCOL_VERSION,
       site: this.site,
@@ -398,9 +404,9 @@ export class Replicator {
       endpoint: this.opts.endpoint,
       sentAt: this.clock.now(),
       instance: this.instance,
+      ...(news ? { news } : {}),
     };
     this.fabric.publish(subjects.heartbeat(this.site), encodeJson(hb));
-    this.timer = this.clock.setTimeout(() => this.beat(), this.opts.heartbeatMs);
   }
 
   /** Peers added or changed state since the last log of changes (gossip mode logs only then). */
@@ -427,17 +433,7 @@ export class Replicator {
   /** Gossip mode: one heartbeat, at start, to refute a suspicion, or to carry news; never periodic. */
   private announce(news?: LivenessNews[]): void {
     if (this.stopped) return;
-    const hb: Heartbeat = {
-      v: PROTOCOL_VERSION,
-      site: this.site,
-      version: this.opts.version,
-      head: this.changelog.head(),
-      endpoint: this.opts.endpoint,
-      sentAt: this.clock.now(),
-      instance: this.instance,
-      ...(news ? { news } : {}),
-    };
-    this.fabric.publish(subjects.heartbeat(this.site), encodeJson(hb));
+    this.publishHeartbeat(news);
   }
 
   /** Gossip mode, each period: probe the next member of the round and the peers asked about lately. */

@@ -68,6 +68,3 @@ export interface HostRpc {
   op: DriverOp;
   instance: InstanceSpec;
 }
-export type HostRpcReply =
-  | { ok: true; powerState: number; data?: string }
-  | { ok: false; error: { type: string; message: string; retryable: boolean } };
