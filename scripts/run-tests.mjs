@@ -54,6 +54,7 @@ const SLOW = {
   'test/security-compromised-site.test.ts': { why: PROCS, budgetMs: 300_000 },
   'test/security-payload.test.ts': { why: NATS, budgetMs: 300_000 },
   'test/site-continuity.test.ts': { why: PROCS, budgetMs: 300_000 },
+  'test/site-forget.test.ts': { why: `${NATS}; ${PROCS}`, budgetMs: 300_000 },
   'test/site-name-conflict.test.ts': { why: `${NATS}; ${PROCS}`, budgetMs: 300_000 },
   'test/volume-cli.test.ts': { why: CLI, budgetMs: 600_000 },
 };

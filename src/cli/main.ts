@@ -35,6 +35,9 @@ const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
                (admin openrc) A one-time join token for a new site; start it with --invite TOKEN.
   atoll site evict NAME [--reason TEXT]
                (admin openrc) Every site refuses NAME's changes, tokens and requests from now on.
+  atoll site forget NAME [--reason TEXT]
+               (admin openrc) Removes a site that was evicted, left or never made it from every list
+               (atoll sites, AZs, regions, catalogs); refused for a live member (evict it first).
   atoll site rotate-key
                (admin openrc) New token-signing key at $OS_AUTH_URL's site; old tokens stay valid.
   atoll site leave
@@ -164,6 +167,7 @@ async function site(argv: string[]): Promise<void> {
   if (argv[0] === 'leave') return leave();
   if (argv[0] === 'invite') return invite(argv.slice(1));
   if (argv[0] === 'evict') return evict(argv.slice(1));
+  if (argv[0] === 'forget') return forget(argv.slice(1));
   if (argv[0] === 'rotate-key') return adminPost('/atoll/v1/keys/rotate', {}, 201);
   let joinUrl: string | undefined;
   let args = argv;
@@ -423,6 +427,20 @@ async function evict(args: string[]): Promise<void> {
   await adminPost(
     `/atoll/v1/sites/${encodeURIComponent(positionals[0])}/evict`,
     { evict: { reason: values.reason ?? 'evicted by an administrator' } },
+    202,
+  );
+}
+
+async function forget(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { reason: { type: 'string' } },
+  });
+  if (!positionals[0]) throw new Error('usage: atoll site forget NAME [--reason TEXT]');
+  await adminPost(
+    `/atoll/v1/sites/${encodeURIComponent(positionals[0])}/forget`,
+    { forget: { reason: values.reason ?? 'forgotten by an administrator' } },
     202,
   );
 }

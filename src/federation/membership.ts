@@ -14,7 +14,7 @@ import { RemoteCloudError, defineRpc } from '../fabric/rpc.ts';
 import type { Store } from '../store/db.ts';
 import type { ChangeLog } from './changelog.ts';
 import type { SiteRegistry } from './registry.ts';
-import { admissionKind, evictionKind } from './registry.ts';
+import { admissionKind, evictionKind, forgottenKind } from './registry.ts';
 
 export interface InviteToken {
   /** inviting site */
@@ -185,5 +185,39 @@ export class Membership {
     if (!this.registry.get(site) && !this.registry.admittedKey(site))
       throw new NotFound(`unknown site ${site}`);
     this.changelog.put(evictionKind, { id: `${site}:${this.site}`, site, reason, at: this.clock.now() });
+  }
+
+  /**
+   * Removes a site from every site's lists (`atoll sites`, AZs, regions, catalogs): one that was
+   * evicted, that left, or that never made it: admitted but never registered, or (where only admitted
+   * sites are trusted) registered but never admitted. Any other site is a member, up or not: evict it
+   * first. A forgotten name is refused from then on, as an evicted one is.
+   */
+  forget(
+    site: string,
+    reason: string,
+    opts: { isUp: (site: string) => boolean; admittedOnly: boolean },
+  ): { already: boolean } {
+    if (site === this.registry.authority())
+      throw new BadRequest(`${site} is the federation's membership authority and cannot be forgotten`);
+    if (site === this.site) throw new BadRequest('a site cannot forget itself; use leave');
+    const row = this.registry.get(site);
+    const admitted = this.registry.admittedKey(site) !== undefined;
+    if (!row && !admitted) throw new NotFound(`unknown site ${site}`);
+    if (this.registry.isForgotten(site)) return { already: true };
+    const gone = this.registry.wasEvicted(site) || row?.state === 'evicted' || row?.state === 'left';
+    if (!gone) {
+      if (opts.isUp(site))
+        throw new Conflict(
+          `Site ${site} is up: only a site that was evicted, left or never made it can be forgotten (atoll site evict ${site} first).`,
+        );
+      const neverMadeIt = !row || (opts.admittedOnly && !admitted);
+      if (!neverMadeIt)
+        throw new Conflict(
+          `Site ${site} is a member (unreachable now, not evicted): evict it first (atoll site evict ${site}), then forget it.`,
+        );
+    }
+    this.changelog.put(forgottenKind, { id: `${site}:${this.site}`, site, reason, at: this.clock.now() });
+    return { already: false };
   }
 }

@@ -41,6 +41,17 @@ export interface AdmissionRow {
   admitted_at: number;
 }
 
+/** A site the membership authority removed from the federation's lists (left, evicted or never admitted):
+ * id = `<site>:<authority>`. Every site hides it from `atoll sites`, the AZ list, the regions and the
+ * catalog, and refuses it as it refuses an evicted site. */
+export interface ForgottenRow {
+  id: string;
+  owner: string;
+  site: string;
+  reason: string;
+  at: number;
+}
+
 /** An eviction of `site` by the membership authority: id = `<site>:<authority>`. */
 export interface EvictionRow {
   id: string;
@@ -124,6 +135,16 @@ export const registryMigrations = [
       );
     `,
   },
+  {
+    id: 'federation/007-forgotten',
+    sql: `
+      -- A site the membership authority forgot (atoll site forget): id = forgotten + ':' + authority.
+      CREATE TABLE site_forgotten (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, site TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL
+      );
+      CREATE INDEX site_forgotten_site ON site_forgotten (site);
+    `,
+  },
 ] as const;
 
 /** A site's registry row: written only by that site. */
@@ -165,6 +186,25 @@ export const evictionKind = defineKind<EvictionRow>({
         ? `the membership authority ${origin} cannot be evicted`
         : row.id !== `${String(row.site)}:${origin}`
           ? `eviction ${row.id} must be keyed ${String(row.site)}:${origin}`
+          : undefined,
+  },
+});
+
+/** Forgotten sites: written only by the membership authority, keyed `<forgotten>:<authority>`. */
+export const forgottenKind = defineKind<ForgottenRow>({
+  kind: 'forgotten',
+  table: 'site_forgotten',
+  replicate: 'all',
+  origin: {
+    by: 'site',
+    of: 'the membership authority',
+    sql: AUTHORITY_SQL,
+    args: [],
+    check: (row, origin) =>
+      row.site === origin
+        ? `the membership authority ${origin} cannot be forgotten`
+        : row.id !== `${String(row.site)}:${origin}`
+          ? `forgotten ${row.id} must be keyed ${String(row.site)}:${origin}`
           : undefined,
   },
 });
@@ -274,6 +314,19 @@ export class SiteRegistry {
     return { publicKey: r.public_key, privateKey: r.private_key };
   }
 
+  /** The other site name this data directory's identity key was registered under, if any: a data
+   * directory belongs to one site name for good (its log, keys and rows are that site's). */
+  formerName(): string | undefined {
+    const r = this.store.db.prepare('SELECT public_key FROM site_identity WHERE id = 1').get() as
+      { public_key: string } | undefined;
+    if (!r) return undefined;
+    const other = this.store.db
+      .prepare('SELECT id FROM sites WHERE identity_key = ? AND id <> ? ORDER BY joined_at LIMIT 1')
+      .pluck()
+      .get(r.public_key, this.site);
+    return typeof other === 'string' ? other : undefined;
+  }
+
   activeKey(): { kid: string; privateKey: string } | undefined {
     const r = this.store.db
       .prepare('SELECT kid, private_key FROM site_private_keys WHERE active = 1')
@@ -286,8 +339,12 @@ export class SiteRegistry {
     return r && { ...r, keys: JSON.parse(r.keys) as SiteKey[] };
   }
 
+  /** Every registered site but the forgotten ones. */
   list(): SiteRow[] {
-    return (this.store.db.prepare('SELECT * FROM sites ORDER BY id').all() as RawSite[]).map((r) => ({
+    const rows = this.store.db
+      .prepare('SELECT * FROM sites WHERE id NOT IN (SELECT site FROM site_forgotten) ORDER BY id')
+      .all() as RawSite[];
+    return rows.map((r) => ({
       ...r,
       keys: JSON.parse(r.keys) as SiteKey[],
     }));
@@ -344,7 +401,21 @@ export class SiteRegistry {
     return !!s && (s.state === 'active' || s.state === 'leaving') && !this.isEvicted(site);
   }
 
+  /** Evicted, or forgotten (a forgotten site is refused as an evicted one is). */
   isEvicted(site: string): boolean {
+    return (
+      !!this.store.db.prepare('SELECT 1 FROM site_evictions WHERE site = ? LIMIT 1').get(site) ||
+      this.isForgotten(site)
+    );
+  }
+
+  /** The membership authority removed this site from the federation's lists (atoll site forget). */
+  isForgotten(site: string): boolean {
+    return !!this.store.db.prepare('SELECT 1 FROM site_forgotten WHERE site = ? LIMIT 1').get(site);
+  }
+
+  /** Whether the site was evicted (not merely forgotten). */
+  wasEvicted(site: string): boolean {
     return !!this.store.db.prepare('SELECT 1 FROM site_evictions WHERE site = ? LIMIT 1').get(site);
   }
 

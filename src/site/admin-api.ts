@@ -4,6 +4,8 @@
  *   POST /atoll/v1/leave  this site leaves the federation cleanly (409 while it still owns resources)
  *   POST /atoll/v1/invites              {invite: {site_name?, ttl_seconds?}} -> a one-time join token
  *   POST /atoll/v1/sites/{name}/evict   {evict: {reason}}: every site refuses it from then on
+ *   POST /atoll/v1/sites/{name}/forget  {forget: {reason}}: a site that was evicted, left or never made
+ *                                       it leaves every list (sites, AZs, regions, catalogs)
  *   POST /atoll/v1/keys/rotate          new token-signing key; old tokens verify until they expire
  * Invites and evictions run at the federation's membership authority (src/federation/origin.ts): from any
  * other site they are forwarded there, and fail fast with a 503 naming it while it is unreachable.
@@ -101,6 +103,22 @@ export function registerAdminApi(
     ctx.membership.evict(name, String(body.evict?.reason ?? 'evicted by an administrator'));
     reply.code(202);
     return { site: name, state: 'evicted', by: ctx.name };
+  });
+
+  app.post('/atoll/v1/sites/:name/forget', async (req, reply) => {
+    requireAdmin(ctx.authenticate(req));
+    const fwd = atAuthority(req, reply);
+    if (fwd) return fwd;
+    const { name } = req.params as { name: string };
+    if (!SITE_NAME.test(name)) throw new BadRequest('site name must match [a-z0-9-]');
+    const body = (req.body ?? {}) as { forget?: { reason?: unknown } };
+    const { already } = ctx.membership.forget(
+      name,
+      String(body.forget?.reason ?? 'forgotten by an administrator'),
+      { isUp: (s) => ctx.replicator.isUp(s), admittedOnly: ctx.config.trust === 'admitted' },
+    );
+    reply.code(202);
+    return { site: name, state: 'forgotten', by: ctx.name, already_forgotten: already };
   });
 
   app.post('/atoll/v1/keys/rotate', async (req, reply) => {

@@ -20,6 +20,7 @@ import {
   SiteRegistry,
   admissionKind,
   evictionKind,
+  forgottenKind,
   registryMigrations,
   siteKind,
 } from '../federation/registry.ts';
@@ -127,11 +128,21 @@ export async function createSite(
   changelog.register(siteKind);
   changelog.register(admissionKind);
   changelog.register(evictionKind);
+  changelog.register(forgottenKind);
   for (const m of modules) for (const k of m.kinds) changelog.register(k);
 
   const scheme = config.tlsCertFile ? 'https' : 'http';
   let boundUrl = config.publicUrl ?? `${scheme}://${config.host}:${config.port}`;
   const registry = new SiteRegistry(store, changelog, () => clock.now());
+  // An old data directory started under a new name would register the new name with the old site's
+  // key and log, and leave a site nobody can reach in every list: refuse before anything is written.
+  const former = registry.formerName();
+  if (former) {
+    store.close();
+    throw new Error(
+      `the data directory ${config.dataDir} belongs to site ${former}, not ${config.name}: start it as --name ${former}, or start ${config.name} on a new, empty data directory (with an invite)`,
+    );
+  }
   const replicator = new Replicator(
     deps.fabric,
     changelog,
@@ -171,7 +182,12 @@ export async function createSite(
   const metrics = new Metrics();
 
   const remoteListeners: { kinds: Set<string>; fn: (kind: string, id: string) => void }[] = [];
-  const trustKinds = new Set<string>([siteKind.kind, evictionKind.kind, admissionKind.kind]);
+  const trustKinds = new Set<string>([
+    siteKind.kind,
+    evictionKind.kind,
+    admissionKind.kind,
+    forgottenKind.kind,
+  ]);
   const trustChanged = (changes: readonly { kind: string }[]) => {
     if (!changes.some((c) => trustKinds.has(c.kind))) return;
     registry.invalidate();

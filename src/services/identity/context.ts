@@ -12,7 +12,7 @@ import type { SqlIdentityReader } from './store/reader.ts';
 import { identityRepos } from './store/repos.ts';
 import { endpointKind, regionKind, serviceKind } from './store/schema.ts';
 import { kindName } from '../../federation/changelog.ts';
-import { evictionKind, siteKind } from '../../federation/registry.ts';
+import { evictionKind, forgottenKind, siteKind } from '../../federation/registry.ts';
 
 export interface IdentityContext extends CatalogPorts {
   site: ServiceContext;
@@ -22,9 +22,14 @@ export interface IdentityContext extends CatalogPorts {
 }
 
 /** Kinds a token's catalog is built from: services, endpoints, and the sites whose eviction hides theirs. */
-const CATALOG_KINDS: readonly string[] = [serviceKind, endpointKind, regionKind, siteKind, evictionKind].map(
-  kindName,
-);
+const CATALOG_KINDS: readonly string[] = [
+  serviceKind,
+  endpointKind,
+  regionKind,
+  siteKind,
+  evictionKind,
+  forgottenKind,
+].map(kindName);
 
 export function makeIdentityContext(
   site: ServiceContext,

@@ -67,7 +67,8 @@ export function registerCatalogRoutes(app: FastifyInstance, ic: IdentityContext)
   // --- regions
   app.get('/identity/v3/regions', async (req) => {
     site.authenticate(req);
-    const rows = repos.catalog.regions();
+    // A forgotten site's region leaves the list (atoll site forget); its row stays, owned by it.
+    const rows = repos.catalog.regions().filter((r) => !site.registry.isForgotten(r.id));
     return filteredCollection(ic, req, 'regions', rows, ['parent_region_id'], regionView);
   });
   app.get('/identity/v3/regions/:region_id', async (req) => {
