@@ -55,6 +55,7 @@ const SLOW = {
   'test/security-payload.test.ts': { why: NATS, budgetMs: 300_000 },
   'test/site-continuity.test.ts': { why: PROCS, budgetMs: 300_000 },
   'test/site-forget.test.ts': { why: `${NATS}; ${PROCS}`, budgetMs: 300_000 },
+  'test/site-managed-nats.test.ts': { why: `${NATS}; ${PROCS}`, budgetMs: 300_000 },
   'test/site-name-conflict.test.ts': { why: `${NATS}; ${PROCS}`, budgetMs: 300_000 },
   'test/volume-cli.test.ts': { why: CLI, budgetMs: 600_000 },
 };

@@ -5,7 +5,7 @@
  *   atoll sites                                                          the federation seen from OS_AUTH_URL
  * Config precedence for `atoll site`: flags > ATOLL_* environment > --config JSON file > defaults.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,6 +13,8 @@ import { COMPUTE_DRIVERS } from '../services/compute/agent/driver.ts';
 import { adminCredentials, openrcForDisplay, saveOpenrc } from './admin-credentials.ts';
 import { openrc, startFederation, startSite } from '../site/launch.ts';
 import type { SiteConfig } from '../site/site.ts';
+import type { NatsSupervisor } from './nats-supervisor.ts';
+import type { NatsClusterConfig, NatsLeafConfig } from '../fabric/nats/server-config.ts';
 
 const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
 
@@ -169,13 +171,16 @@ async function site(argv: string[]): Promise<void> {
   if (argv[0] === 'evict') return evict(argv.slice(1));
   if (argv[0] === 'forget') return forget(argv.slice(1));
   if (argv[0] === 'rotate-key') return adminPost('/atoll/v1/keys/rotate', {}, 201);
+  let joining = false;
   let joinUrl: string | undefined;
   let args = argv;
   if (argv[0] === 'join') {
-    joinUrl = argv[1];
-    if (!joinUrl || joinUrl.startsWith('-'))
-      throw new Error('usage: atoll site join NATS_LEAF_URL --name NAME ...');
-    args = argv.slice(2);
+    joining = true;
+    // The leaf URL may come from the invite instead (a managed nats-server at the inviter).
+    if (argv[1] && !argv[1].startsWith('-')) {
+      joinUrl = argv[1];
+      args = argv.slice(2);
+    } else args = argv.slice(1);
   }
   const { values } = parseArgs({
     args,
@@ -197,6 +202,12 @@ async function site(argv: string[]): Promise<void> {
       'heartbeat-ms': { type: 'string' },
       config: { type: 'string' },
       'nats-port': { type: 'string' },
+      'nats-cluster': { type: 'string' },
+      'nats-routes': { type: 'string' },
+      'nats-route-password': { type: 'string' },
+      'nats-leaf': { type: 'string' },
+      'nats-leaf-advertise': { type: 'string' },
+      'nats-monitor-port': { type: 'string' },
       invite: { type: 'string' },
       trust: { type: 'string' },
       'tls-cert': { type: 'string' },
@@ -237,24 +248,30 @@ async function site(argv: string[]): Promise<void> {
   }
   if (!config.dataDir || config.dataDir === ':memory:') config.dataDir = resolve('.atoll', config.name);
   let natsUrl = values.nats ?? process.env.ATOLL_NATS_URL ?? file.nats;
-  let stopNats: (() => void) | undefined;
-  if (joinUrl) {
-    const leaf = await startLeafNatsServer(
-      joinUrl,
-      config.dataDir,
-      values['nats-port'] ? Number(values['nats-port']) : 0,
+  const inviteToken = values.invite ?? process.env.ATOLL_INVITE;
+  let stopNats: (() => Promise<void>) | undefined;
+  let managedUser: { user: string; pass: string } | undefined;
+  if (joining || natsUrl === 'managed') {
+    const m = await startManagedNats(
+      config as SiteConfig,
+      values,
+      joining ? { joinUrl, inviteToken } : undefined,
     );
-    natsUrl = leaf.url;
-    stopNats = leaf.stop;
+    natsUrl = m.supervisor.url;
+    stopNats = () => m.supervisor.stop();
+    managedUser = { user: config.name, pass: m.password };
+    if (m.leafInvite) config.natsLeafInvite = m.leafInvite;
+    if (joining) joinUrl = m.remote;
   }
   let fabric;
   if (natsUrl) {
     const { NatsFabric } = await import('../fabric/nats/nats-fabric.ts');
     // The password may come from the environment so that it does not show in `ps`.
-    const natsUser = values['nats-user'] ?? process.env.ATOLL_NATS_USER;
-    const natsPass = values['nats-password'] ?? process.env.ATOLL_NATS_PASSWORD;
+    const natsUser = managedUser?.user ?? values['nats-user'] ?? process.env.ATOLL_NATS_USER;
+    const natsPass = managedUser?.pass ?? values['nats-password'] ?? process.env.ATOLL_NATS_PASSWORD;
+    // A managed server's client port is loopback, plain: the TLS files are its routes' and leaf nodes'.
     const [tlsCa, tlsCert, tlsKey] = (['nats-tls-ca', 'nats-tls-cert', 'nats-tls-key'] as const).map((k) =>
-      values[k] ? resolve(values[k]) : undefined,
+      values[k] && !managedUser ? resolve(values[k]) : undefined,
     );
     if (!tlsCert !== !tlsKey) throw new Error('--nats-tls-cert and --nats-tls-key go together');
     const tls =
@@ -287,10 +304,12 @@ async function site(argv: string[]): Promise<void> {
   }
   const creds = values.bootstrap ? adminFrom(config.dataDir, values['admin-password']) : undefined;
   const admin = creds?.admin;
-  const inviteToken = values.invite ?? process.env.ATOLL_INVITE;
   const s = await startSite(config as SiteConfig, fabric, {
     ...(admin ? { bootstrap: admin } : {}),
     ...(inviteToken ? { invite: inviteToken } : {}),
+  }).catch(async (e: unknown) => {
+    await stopNats?.();
+    throw e;
   });
   process.stdout.write(
     `site ${s.ctx.name} listening on ${s.ctx.publicUrl()} (fabric: ${natsUrl ? `nats ${natsUrl}` : 'in-process, alone'})\n`,
@@ -317,45 +336,150 @@ async function site(argv: string[]): Promise<void> {
   }
   const stop = onSignals(async () => {
     await s.close();
-    stopNats?.();
+    await stopNats?.();
   });
   void s.left.then(() => stop('left the federation'));
 }
 
-/** This site's own nats-server, linked to a member's server as a leaf node. */
-async function startLeafNatsServer(
-  remote: string,
-  dataDir: string,
-  port: number,
-): Promise<{ url: string; stop: () => void }> {
-  const { spawn } = await import('node:child_process');
+/** "host:port" (or ":port", or "port") -> [host, port]; the host defaults to 0.0.0.0. */
+function hostPort(v: string, flag: string): [string, number] {
+  const m = /^(?:(.*):)?(\d+)$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new Error(`${flag} takes HOST:PORT, not ${v}`);
+  return [m[1] || '0.0.0.0', port];
+}
+
+async function freeLoopbackPort(): Promise<number> {
   const net = await import('node:net');
-  if (port === 0)
-    port = await new Promise<number>((res) => {
-      const srv = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as { port: number }).port;
-        srv.close(() => res(p));
-      });
+  return new Promise<number>((res) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => res(p));
     });
-  mkdirSync(dataDir, { recursive: true });
-  const conf = join(dataDir, 'nats-leaf.conf');
-  writeFileSync(conf, `listen: 127.0.0.1:${port}\nleafnodes { remotes: [ { url: "${remote}" } ] }\n`);
-  const proc = spawn(process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server', ['-c', conf], {
-    stdio: 'ignore',
   });
-  process.on('exit', () => proc.kill('SIGKILL'));
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((res) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.destroy();
-        res(true);
-      });
-      c.on('error', () => res(false));
-    });
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
+}
+
+/**
+ * This site's own nats-server from the generated least-privilege config (nats-supervisor.ts): routes to
+ * other sites' servers (--nats-cluster, --nats-routes), a leaf node listener for joining sites
+ * (--nats-leaf), or, for `atoll site join`, a leaf node link to a member's server with the URL,
+ * credentials and CA its invite carries.
+ */
+async function startManagedNats(
+  config: SiteConfig,
+  v: Record<string, string | boolean | undefined>,
+  joinOpts?: { joinUrl: string | undefined; inviteToken: string | undefined },
+): Promise<{
+  supervisor: NatsSupervisor;
+  password: string;
+  remote?: string;
+  leafInvite?: { url: string; user: string; password: string; ca?: string };
+}> {
+  const { NatsSupervisor, claimDataDir, keptSecret } = await import('./nats-supervisor.ts');
+  const { decodeInvite } = await import('../federation/membership.ts');
+  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const dir = config.dataDir;
+  mkdirSync(dir, { recursive: true });
+  claimDataDir(dir);
+  const password = keptSecret(dir, 'nats-password');
+  const clientPort = str('nats-port') ? Number(str('nats-port')) : await freeLoopbackPort();
+  if (!Number.isInteger(clientPort) || clientPort < 1 || clientPort > 65535)
+    throw new Error(`--nats-port must be a port number, not ${str('nats-port')}`);
+  const cert = str('nats-tls-cert') && resolve(str('nats-tls-cert')!);
+  const key = str('nats-tls-key') && resolve(str('nats-tls-key')!);
+  const ca = str('nats-tls-ca') && resolve(str('nats-tls-ca')!);
+  if (!cert !== !key) throw new Error('--nats-tls-cert and --nats-tls-key go together');
+  if (cert && !ca) throw new Error('--nats-tls-cert needs --nats-tls-ca (the CA routes are verified with)');
+  let cluster: NatsClusterConfig | undefined;
+  if (str('nats-cluster')) {
+    const [host, port] = hostPort(str('nats-cluster')!, '--nats-cluster');
+    const routePassword = str('nats-route-password') ?? process.env.ATOLL_NATS_ROUTE_PASSWORD;
+    if (!routePassword)
+      throw new Error(
+        '--nats-cluster needs the route password (ATOLL_NATS_ROUTE_PASSWORD), the same on every site',
+      );
+    const routes = (str('nats-routes') ?? '').split(',').filter(Boolean);
+    for (const r of routes)
+      if (!/^nats-route:\/\/[^/\s]+:\d+$/.test(r))
+        throw new Error(`--nats-routes takes nats-route://host:port URLs, not ${r}`);
+    cluster = {
+      name: 'atoll',
+      host,
+      port,
+      routes,
+      user: 'route',
+      password: routePassword,
+      ...(cert && key && ca ? { tls: { cert, key, ca, verify: true } } : {}),
+    };
   }
-  return { url: `nats://127.0.0.1:${port}`, stop: () => proc.kill('SIGTERM') };
+  let leafnodes: NatsLeafConfig | undefined;
+  let leafInvite: { url: string; user: string; password: string; ca?: string } | undefined;
+  if (str('nats-leaf')) {
+    const [host, port] = hostPort(str('nats-leaf')!, '--nats-leaf');
+    const leafPassword = keptSecret(dir, 'nats-leaf-password');
+    leafnodes = {
+      listen: { host, port, user: 'leaf', password: leafPassword },
+      // Joining sites verify this server with the CA; they log in with the password (no certificate).
+      ...(cert && key && ca ? { tls: { cert, key, ca } } : {}),
+    };
+    const advertise =
+      str('nats-leaf-advertise') ?? `nats-leaf://${host === '0.0.0.0' ? config.host : host}:${port}`;
+    leafInvite = {
+      url: advertise,
+      user: 'leaf',
+      password: leafPassword,
+      ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}),
+    };
+  }
+  let remote: string | undefined;
+  if (joinOpts) {
+    // The link is kept in the data directory, so that a restart (`atoll site join` again, without the
+    // invite, which is used up) links the same way.
+    const kept = join(dir, 'nats-leaf-remote.json');
+    const saved = existsSync(kept)
+      ? (JSON.parse(readFileSync(kept, 'utf8')) as {
+          url: string;
+          user: string;
+          password: string;
+          ca?: string;
+        })
+      : undefined;
+    const fromInvite = (joinOpts.inviteToken ? decodeInvite(joinOpts.inviteToken).n : undefined) ?? saved;
+    remote = joinOpts.joinUrl ?? fromInvite?.url;
+    if (fromInvite && remote)
+      writeFileSync(kept, JSON.stringify({ ...fromInvite, url: remote }), { mode: 0o600 });
+    if (!remote)
+      throw new Error(
+        'usage: atoll site join [NATS_LEAF_URL] --name NAME --invite TOKEN (the URL is needed when the invite names none)',
+      );
+    let remoteCa = ca;
+    if (!remoteCa && fromInvite?.ca) {
+      remoteCa = join(dir, 'nats-leaf-ca.pem');
+      writeFileSync(remoteCa, fromInvite.ca, { mode: 0o600 });
+    }
+    leafnodes = {
+      ...leafnodes,
+      remotes: [
+        {
+          url: remote,
+          ...(fromInvite ? { user: fromInvite.user, password: fromInvite.password } : {}),
+          ...(remoteCa ? { tls: cert && key ? { cert, key, ca: remoteCa } : { ca: remoteCa } } : {}),
+        },
+      ],
+    };
+  }
+  const monitor = str('nats-monitor-port');
+  const supervisor = new NatsSupervisor({
+    site: config.name,
+    dataDir: dir,
+    clientPort,
+    password,
+    ...(monitor ? { monitorPort: Number(monitor) } : {}),
+    ...(cluster ? { cluster } : {}),
+    ...(leafnodes ? { leafnodes } : {}),
+  });
+  await supervisor.start();
+  return { supervisor, password, ...(remote ? { remote } : {}), ...(leafInvite ? { leafInvite } : {}) };
 }
 
 async function adminToken(): Promise<{ token: string; base: string }> {

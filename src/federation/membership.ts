@@ -25,6 +25,28 @@ export interface InviteToken {
   k: string;
   /** the inviter's identity key fingerprint (sha256 of its PEM), so the newcomer can check whom it joins */
   f: string;
+  /** How the newcomer's own nats-server links to the inviter's as a leaf node, when the inviter runs a
+   * managed nats-server that accepts leaf nodes: URL, leaf credentials and the CA (PEM) to verify it. */
+  n?: NatsLeafInvite;
+}
+
+export interface NatsLeafInvite {
+  url: string;
+  user: string;
+  password: string;
+  ca?: string;
+}
+
+/** The fields of an invite token (no check of its secret: only the inviter can do that). */
+export function decodeInvite(token: string): InviteToken {
+  let t: InviteToken;
+  try {
+    t = JSON.parse(Buffer.from(token, 'base64url').toString()) as InviteToken;
+  } catch {
+    throw new BadRequest('malformed invite');
+  }
+  if (!t || !t.s || !t.i || !t.k) throw new BadRequest('malformed invite');
+  return t;
 }
 
 export interface JoinRequest {
@@ -72,7 +94,10 @@ export class Membership {
       });
   }
 
-  createInvite(opts: { siteName?: string; ttlSeconds: number }): { token: string; expiresAt: number } {
+  createInvite(opts: { siteName?: string; ttlSeconds: number; nats?: NatsLeafInvite }): {
+    token: string;
+    expiresAt: number;
+  } {
     if (opts.ttlSeconds < 1 || opts.ttlSeconds > 7 * 86400) throw new BadRequest('ttl must be 1 s to 7 days');
     const id = this.ids.uuid();
     const secret = randomBytes(24).toString('base64url');
@@ -82,7 +107,13 @@ export class Membership {
         'INSERT INTO site_invites (id, secret_hash, site_name, expires_at, created_at) VALUES (?, ?, ?, ?, ?)',
       )
       .run(id, sha(secret), opts.siteName ?? null, expiresAt, this.clock.now());
-    const t: InviteToken = { s: this.site, i: id, k: secret, f: sha(this.registry.identity().publicKey) };
+    const t: InviteToken = {
+      s: this.site,
+      i: id,
+      k: secret,
+      f: sha(this.registry.identity().publicKey),
+      ...(opts.nats ? { n: opts.nats } : {}),
+    };
     return { token: Buffer.from(JSON.stringify(t)).toString('base64url'), expiresAt };
   }
 
@@ -137,13 +168,7 @@ export class Membership {
 
   /** The newcomer's side: present the invite to the inviter and record the anchors it returns. */
   async join(fabric: Fabric, token: string, timeoutMs = 10_000): Promise<string> {
-    let t: InviteToken;
-    try {
-      t = JSON.parse(Buffer.from(token, 'base64url').toString()) as InviteToken;
-    } catch {
-      throw new BadRequest('malformed invite');
-    }
-    if (!t.s || !t.i || !t.k) throw new BadRequest('malformed invite');
+    const t = decodeInvite(token);
     const req: JoinRequest = {
       invite: t.i,
       secret: t.k,

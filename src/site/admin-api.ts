@@ -82,6 +82,7 @@ export function registerAdminApi(
     const { token, expiresAt } = ctx.membership.createInvite({
       ...(siteName ? { siteName } : {}),
       ttlSeconds: ttl,
+      ...(ctx.config.natsLeafInvite ? { nats: ctx.config.natsLeafInvite } : {}),
     });
     reply.code(201);
     return {

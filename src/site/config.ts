@@ -34,6 +34,9 @@ export interface SiteConfig {
   trust: TrustMode;
   /** Who may read /metrics: 'local' (loopback, or a cloud admin token), 'admin' or 'open' (metrics.ts). */
   metricsAccess: MetricsAccess;
+  /** What invites made here carry so that a newcomer's own nats-server can link to this site's as a
+   * leaf node (set by `atoll site --nats managed --nats-leaf ...`). */
+  natsLeafInvite?: { url: string; user: string; password: string; ca?: string };
   /** Free-form per-service settings (compute hosts, drivers, ...). */
   services: Record<string, Record<string, unknown>>;
 }

@@ -50,7 +50,9 @@ export interface NatsLeafRemote {
   url: string;
   user?: string;
   password?: string;
-  tls?: NatsTlsFiles;
+  /** TLS to the hub: its CA alone (the hub is verified, this side logs in with the password), or with a
+   * certificate and key when the hub verifies clients too. */
+  tls?: NatsTlsFiles | { ca: string; timeoutS?: number };
 }
 
 export interface NatsLeafConfig {
@@ -80,11 +82,11 @@ export interface NatsServerConfigOptions {
 const q = (s: string) => JSON.stringify(s);
 const list = (xs: readonly string[]) => `[${xs.map(q).join(', ')}]`;
 
-function tlsBlock(t: NatsTlsFiles, indent: string): string[] {
+function tlsBlock(t: Partial<NatsTlsFiles> & { ca: string }, indent: string): string[] {
   return [
     `${indent}tls {`,
-    `${indent}  cert_file: ${q(t.cert)}`,
-    `${indent}  key_file: ${q(t.key)}`,
+    ...(t.cert ? [`${indent}  cert_file: ${q(t.cert)}`] : []),
+    ...(t.key ? [`${indent}  key_file: ${q(t.key)}`] : []),
     `${indent}  ca_file: ${q(t.ca)}`,
     ...(t.verify ? [`${indent}  verify: true`] : []),
     `${indent}  timeout: ${t.timeoutS ?? 5}`,
