@@ -29,6 +29,10 @@ const PROCS = 'starts site processes';
 const SLOW = {
   'test/cli-startup.test.ts': { why: PROCS },
   'test/compute-cli.test.ts': { why: CLI, budgetMs: 600_000 },
+  'test/deploy-netns.test.ts': {
+    why: `network namespaces (root; skipped otherwise); ${NATS}; ${PROCS}`,
+    budgetMs: 300_000,
+  },
   'test/fabric-conformance.test.ts': { why: NATS, budgetMs: 300_000 },
   'test/fabric-security-federation.test.ts': { why: `${PROCS}; ${CLI}`, budgetMs: 600_000 },
   'test/fabric-security.test.ts': { why: NATS, budgetMs: 300_000 },
