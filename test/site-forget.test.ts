@@ -3,7 +3,9 @@
  * processes over real nats-servers: an old data directory started under a new name refuses to start and
  * leaves nothing behind; a site that went away is refused by forget while it is up or a member, and once
  * evicted (or after it left) forget removes it from `atoll sites`, the AZ list, the regions and every
- * token's catalog at every site; the states up, unreachable, evicted and left show as they are.
+ * token's catalog at every site; the states up, unreachable, evicted and left show as they are; while
+ * a site is down, what it owns is listed and shown elsewhere marked `atoll:stale` (networks, subnets,
+ * ports, volumes, snapshots, images), what others own is not.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -185,7 +187,7 @@ describe('atoll site forget, and the states atoll sites shows', () => {
     assert.match((await atoll(['site', 'forget', 'site-a'], b)).stderr, /400.*authority/);
   });
 
-  it('a site that left shows as left and can be forgotten; a killed site shows unreachable, then up', async () => {
+  it('a site that left shows as left and can be forgotten', async () => {
     const a = fed.sites[0]!.url;
     const l = await extraSite(fed, 'site-l', join(tmp, 'site-l'));
     await eventually(async () => (await stateAt(a, 'site-l')) === 'up', 30_000, 'site-l up at site-a');
@@ -200,7 +202,75 @@ describe('atoll site forget, and the states atoll sites shows', () => {
     assert.equal(fg.code, 0, fg.stderr);
     for (const s of fed.sites)
       await eventually(async () => (await traces(s.url, 'site-l')).length === 0, 15_000, `gone at ${s.name}`);
+  });
 
+  it('while a site is down, what it owns is marked stale in lists and shows everywhere else', async () => {
+    const a = fed.sites[0]!.url;
+    const c = fed.sites[2]!.url;
+    const tc = await passwordToken(c);
+    const v = await fetch(`${c}/identity/v3/auth/tokens?nocatalog`, {
+      headers: { 'x-auth-token': tc, 'x-subject-token': tc },
+    });
+    const project = ((await v.json()) as { token: { project: { id: string } } }).token.project.id;
+    const post = async (url: string, path: string, body: unknown, tok: string) => {
+      const r = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'x-auth-token': tok, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.ok(r.status < 300, `${path}: ${r.status} ${await r.clone().text()}`);
+      return (await r.json()) as Record<string, { id: string }>;
+    };
+    const net = (await post(c, '/network/v2.0/networks', { network: { name: 'c-net' } }, tc)).network!.id;
+    const sub = (
+      await post(
+        c,
+        '/network/v2.0/subnets',
+        { subnet: { network_id: net, cidr: '10.9.0.0/24', ip_version: 4 } },
+        tc,
+      )
+    ).subnet!.id;
+    const port = (await post(c, '/network/v2.0/ports', { port: { network_id: net } }, tc)).port!.id;
+    const vol = (await post(c, `/volume/v3/${project}/volumes`, { volume: { size: 1, name: 'c-vol' } }, tc))
+      .volume!.id;
+    const img = (
+      await post(c, '/image/v2/images', { name: 'c-img', disk_format: 'raw', container_format: 'bare' }, tc)
+    ).id as unknown as string;
+    const ta = await passwordToken(a);
+    const aNet = (await post(a, '/network/v2.0/networks', { network: { name: 'a-net' } }, ta)).network!.id;
+    await fed.converged();
+
+    await fed.kill(2);
+    await eventually(async () => (await stateAt(a, 'site-c')) === 'unreachable', 15_000, 'site-c down');
+    const get = async (path: string) =>
+      (await (await fetch(`${a}${path}`, { headers: { 'x-auth-token': ta } })).json()) as Record<string, any>;
+    const marked = (o: Record<string, unknown> | undefined) =>
+      o?.['atoll:stale'] === true && typeof o['atoll:stale_seconds'] === 'number';
+    const nets = (await get('/network/v2.0/networks')).networks as Record<string, unknown>[];
+    assert.ok(marked(nets.find((n) => n.id === net)), 'network of site-c marked');
+    assert.equal(
+      nets.find((n) => n.id === aNet)?.['atoll:stale'],
+      undefined,
+      "site-a's own network unmarked",
+    );
+    assert.ok(marked((await get(`/network/v2.0/networks/${net}`)).network), 'network show');
+    assert.ok(marked((await get(`/network/v2.0/subnets/${sub}`)).subnet), 'subnet');
+    const ports = (await get('/network/v2.0/ports')).ports as Record<string, unknown>[];
+    assert.ok(marked(ports.find((p) => p.id === port)), 'port in list');
+    const vols = (await get(`/volume/v3/${project}/volumes/detail`)).volumes as Record<string, unknown>[];
+    assert.ok(marked(vols.find((x) => x.id === vol)), 'volume in list');
+    assert.ok(marked((await get(`/volume/v3/${project}/volumes/${vol}`)).volume), 'volume show');
+    const imgs = (await get('/image/v2/images')).images as Record<string, unknown>[];
+    assert.ok(marked(imgs.find((x) => x.id === img)), 'image in list');
+    assert.ok(marked(await get(`/image/v2/images/${img}`)), 'image show');
+    await fed.restart(2);
+    await eventually(async () => (await stateAt(a, 'site-c')) === 'up', 15_000, 'site-c up again');
+    const after = (await get(`/network/v2.0/networks/${net}`)).network as Record<string, unknown>;
+    assert.equal(after['atoll:stale'], undefined, 'unmarked once its owner is back');
+  });
+
+  it('a killed site shows unreachable, then up', async () => {
+    const a = fed.sites[0]!.url;
     await fed.kill(2);
     await eventually(async () => (await stateAt(a, 'site-c')) === 'unreachable', 15_000, 'site-c down');
     await fed.restart(2);

@@ -12,7 +12,7 @@ import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from '../../../co
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj, query } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
-import { forwardIfRemote } from '../../common/owner.ts';
+import { forwardIfRemote, staleMarks } from '../../common/owner.ts';
 import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Images } from '../domain/images.ts';
 import { UploadFailed, UploadTooLarge } from '../domain/images.ts';
@@ -120,7 +120,7 @@ export function registerImageRoutes(
     const rows = images.list(auth, { q, tags });
 
     const sorts = parseSort(q);
-    const views = rows.map(imageView);
+    const views = rows.map((img) => ({ ...imageView(img), ...staleMarks(site, img.owner) }));
     views.sort((a, b) => {
       for (const [key, dir] of sorts) {
         const c = cmp(a[key], b[key]);
@@ -147,7 +147,8 @@ export function registerImageRoutes(
 
   app.get<{ Params: { id: string } }>('/image/v2/images/:id', async (req) => {
     const auth = site.authenticate(req);
-    return imageView(images.find(auth, req.params.id));
+    const img = images.find(auth, req.params.id);
+    return { ...imageView(img), ...staleMarks(site, img.owner) };
   });
 
   app.patch<{ Params: { id: string } }>('/image/v2/images/:id', async (req, reply) => {

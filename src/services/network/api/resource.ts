@@ -16,6 +16,7 @@ import type { StoredRow } from '../domain/deps.ts';
 import type { NetworkService } from '../service.ts';
 import type { ResourceKind } from '../store/schema.ts';
 import { listBody, multiQuery, trimFields } from './listing.ts';
+import { staleMarks } from '../../common/owner.ts';
 
 export const V2 = '/network/v2.0';
 
@@ -60,6 +61,8 @@ export function registerResource(
 ): void {
   const d = svc.deps;
   const base = `${V2}/${res.path}`;
+  // A replica whose owner is unreachable is shown as last replicated, marked stale (owner.ts).
+  const view = (r: StoredRow): Obj => ({ ...res.render(r), ...staleMarks(ctx, r.owner) });
   app.get(base, async (req) => {
     const auth = ctx.authenticate(req);
     requireReader(auth);
@@ -76,7 +79,7 @@ export function registerResource(
     else if (res.kind === 'port' && networkId) rows = svc.repo.portsOf(networkId);
     else if (res.kind === 'subnet' && networkId) rows = svc.repo.subnetsOf(networkId);
     else rows = svc.repo.all(res.kind);
-    const items = rows.filter((r) => canSee(d, auth, res.kind, r)).map((r) => res.render(r));
+    const items = rows.filter((r) => canSee(d, auth, res.kind, r)).map(view);
     return listBody(res.collection, items, q, `${ctx.publicUrl()}${base}`);
   });
   app.get(`${base}/:id`, async (req) => {
@@ -85,7 +88,7 @@ export function registerResource(
     const { id } = req.params as { id: string };
     const r = visible(d, auth, res.kind, id, res.label);
     const fields = multiQuery(req.query).get('fields');
-    return { [res.singular]: trimFields([res.render(r)], fields)[0] };
+    return { [res.singular]: trimFields([view(r)], fields)[0] };
   });
   app.post(base, async (req, reply) => {
     const auth = ctx.authenticate(req);

@@ -28,6 +28,7 @@ import { snapshotView, typeView, volumeView } from './views.ts';
 import type { VolRow, VolumeService } from '../domain/volumes.ts';
 import { VOLUME_QUOTAS } from '../domain/volumes.ts';
 import type { VolQuotaKey } from '../domain/volumes.ts';
+import { staleMarks } from '../../common/owner.ts';
 
 const MIN_MV_TEXT = '3.0';
 const MAX_MV_TEXT = '3.60';
@@ -57,6 +58,8 @@ const SORT_KEYS = new Set([
 ]);
 
 export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, svc: VolumeService): void {
+  /** A replica whose owner is unreachable is shown as last replicated, marked stale (owner.ts). */
+  const stale = (o: Obj, r: { owner: string }): Obj => ({ ...o, ...staleMarks(ctx, r.owner) });
   const version = () => ({
     id: 'v3.0',
     status: 'CURRENT',
@@ -203,7 +206,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
     // "volumes/" is a show with an empty id (the router folds the slash away): Cinder answers 404.
     if (req.url.split('?')[0]!.endsWith('/')) throw new NotFound('Volume  could not be found.');
     const rows = visibleRows(auth, 'volumes', req);
-    const full = rows.map((r) => volumeView(svc, ctx.publicUrl(), r, mv, true, auth.isAdmin));
+    const full = rows.map((r) => stale(volumeView(svc, ctx.publicUrl(), r, mv, true, auth.isAdmin), r));
     return listOf(
       req,
       'volumes',
@@ -215,14 +218,15 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
   app.get(`${P}/volumes/detail`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply);
     const full = visibleRows(auth, 'volumes', req).map((r) =>
-      volumeView(svc, ctx.publicUrl(), r, mv, true, auth.isAdmin),
+      stale(volumeView(svc, ctx.publicUrl(), r, mv, true, auth.isAdmin), r),
     );
     return listOf(req, 'volumes', full, full, `/volume/v3/${project}/volumes/detail`);
   });
   app.get(`${P}/volumes/:id`, async (req, reply) => {
     const { auth, mv } = enter(req, reply);
     const { id } = req.params as { id: string };
-    return { volume: volumeView(svc, ctx.publicUrl(), svc.visibleVolume(auth, id), mv, true, auth.isAdmin) };
+    const r = svc.visibleVolume(auth, id);
+    return { volume: stale(volumeView(svc, ctx.publicUrl(), r, mv, true, auth.isAdmin), r) };
   });
   app.post(`${P}/volumes`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply, true);
@@ -328,8 +332,8 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
   const snapshotList = (req: FastifyRequest, reply: FastifyReply, detail: boolean) => {
     const { auth, mv, project } = enter(req, reply);
     const rows = visibleRows(auth, 'snapshots', req);
-    const full = rows.map((r) => snapshotView(svc, r, mv, true));
-    const items = detail ? full : rows.map((r) => snapshotView(svc, r, mv, false));
+    const full = rows.map((r) => stale(snapshotView(svc, r, mv, true), r));
+    const items = detail ? full : rows.map((r) => stale(snapshotView(svc, r, mv, false), r));
     const path = `/volume/v3/${project}/snapshots${detail ? '/detail' : ''}`;
     return listOf(req, 'snapshots', items, full, path);
   };
@@ -338,7 +342,9 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
   app.get(`${P}/snapshots/:id`, async (req, reply) => {
     const { auth, mv } = enter(req, reply);
     return {
-      snapshot: snapshotView(svc, svc.visibleSnapshot(auth, (req.params as { id: string }).id), mv, true),
+      snapshot: ((r) => stale(snapshotView(svc, r, mv, true), r))(
+        svc.visibleSnapshot(auth, (req.params as { id: string }).id),
+      ),
     };
   });
   app.post(`${P}/snapshots`, async (req, reply) => {
