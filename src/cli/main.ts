@@ -30,9 +30,16 @@ const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
                [--compute-driver fake|qemu] (real guests with qemu: docs/compute.md)
                Runs one site (over NATS when --nats is given). With --bootstrap, the admin password and
                an openrc are saved 0600 in DIR (admin-password, openrc), as for \`atoll up\`.
-  atoll site join NATS_LEAF_URL --name NAME [site options]
-               Starts this site's own nats-server as a leaf node of a member's server (NATS_LEAF_URL,
-               e.g. nats-leaf://peer:7422) and the site on it; it then catches up with every site.
+               --nats managed [--nats-port P] [--nats-cluster HOST:6222 --nats-routes nats-route://H:6222,...]
+               [--nats-leaf HOST:7422 [--nats-leaf-advertise nats-leaf://PUBLIC:7422]]
+               Runs and supervises the site's own nats-server from the generated least-privilege
+               config (DIR/nats-server.conf): client port on loopback, routes (password from
+               ATOLL_NATS_ROUTE_PASSWORD), a leaf listener for joining sites; --nats-tls-* are then
+               the routes' and leaf listener's certificate, key and CA. Restarted when it dies.
+  atoll site join [NATS_LEAF_URL] --name NAME --invite TOKEN [site options]
+               Starts this site's own supervised nats-server as a leaf node of a member's server and
+               the site on it. The URL, leaf credentials and CA come from the invite when the inviter
+               runs --nats managed --nats-leaf; a restart (without --invite) links the same way.
   atoll site invite [--name NAME] [--ttl SECONDS]
                (admin openrc) A one-time join token for a new site; start it with --invite TOKEN.
   atoll site evict NAME [--reason TEXT]
