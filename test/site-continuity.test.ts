@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually } from './support/cloud.ts';
@@ -62,6 +63,17 @@ describe('a data directory that is not the site the federation knows', () => {
       'site-a to show site-b in conflict',
     );
     assert.match(String(seen?.conflict), /log went back/);
+    // `atoll sites` shows the state as it is, and why, in its last column.
+    const out = await new Promise<string>((resolve) =>
+      execFile(
+        'sh',
+        [join(import.meta.dirname, '..', 'bin', 'atoll'), 'sites'],
+        { env: { ...process.env, ...fed.env(0) }, timeout: 60_000 },
+        (_e, stdout) => resolve(stdout),
+      ),
+    );
+    assert.match(out, /site-b\s+conflict\s.*log went back/);
+    assert.match(out.split('\n')[1]!, /endpoint\s+conflict/);
   });
 
   it('an empty data directory under the old name refuses to serve; its peers show a conflict', async () => {

@@ -589,7 +589,17 @@ async function sites(): Promise<void> {
   const r = await fetch(`${base}/atoll/v1/sites`, { headers: { 'x-auth-token': token } });
   const body = (await r.json()) as { site: string; sites: Record<string, unknown>[] };
   if (r.status !== 200) throw new Error(`GET /atoll/v1/sites: ${r.status} ${JSON.stringify(body)}`);
-  const cols = ['name', 'state', 'version', 'lag_changes', 'rtt_ms', 'last_seen_ms_ago', 'endpoint'] as const;
+  // Why a site is in conflict is the last column, shown only when some site is.
+  const cols = [
+    'name',
+    'state',
+    'version',
+    'lag_changes',
+    'rtt_ms',
+    'last_seen_ms_ago',
+    'endpoint',
+    ...(body.sites.some((x) => x.conflict) ? (['conflict'] as const) : []),
+  ] as const;
   const rows = body.sites.map((s) =>
     cols.map((c) => (s[c] === null || s[c] === undefined ? '-' : String(s[c]))),
   );
