@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NATS_SERVER_BIN, freePorts, makeTestPki } from './support/nats.ts';
+import type { TestPki } from './support/nats.ts';
 import { ADMIN, eventually, passwordToken } from './support/cloud.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -75,13 +76,16 @@ describe('a site that runs its own nats-server', () => {
   let aUrl: string;
   let bUrl: string;
   let bArgs: string[];
+  let pki: TestPki;
+  let aCluster: number;
   const bDir = () => join(tmp, 'b');
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'atoll-managed-'));
     const pkiDir = join(tmp, 'pki');
     mkdirSync(pkiDir);
-    const pki = makeTestPki(pkiDir, ['site-a'], []);
-    const [aHttp, aNats, aLeaf, aCluster, bHttp, bNats] = await freePorts(6);
+    pki = makeTestPki(pkiDir, ['site-a', 'site-r'], []);
+    const [aHttp, aNats, aLeaf, cl, bHttp, bNats] = await freePorts(6);
+    aCluster = cl!;
     aUrl = `http://127.0.0.1:${aHttp}`;
     bUrl = `http://127.0.0.1:${bHttp}`;
     const srv = pki.server('site-a');
@@ -210,5 +214,44 @@ describe('a site that runs its own nats-server', () => {
     assert.match(twin.out(), /another atoll site \(pid \d+\) runs on the data directory/);
     assert.ok(alive(nats));
     assert.equal(await stateAt(aUrl, 'site-b'), 'up');
+  });
+
+  it('a site routed to another over mutual TLS (--nats-cluster, --nats-routes) is up at both', async () => {
+    const [rHttp, rNats, rCluster] = await freePorts(3);
+    const c = pki.server('site-r');
+    const r = run([
+      'site',
+      '--name',
+      'site-r',
+      '--port',
+      String(rHttp),
+      '--data-dir',
+      join(tmp, 'r'),
+      '--nats',
+      'managed',
+      '--nats-port',
+      String(rNats),
+      '--nats-cluster',
+      `127.0.0.1:${rCluster}`,
+      '--nats-routes',
+      `nats-route://127.0.0.1:${aCluster}`,
+      '--nats-tls-cert',
+      c.cert,
+      '--nats-tls-key',
+      c.key,
+      '--nats-tls-ca',
+      pki.ca,
+      '--heartbeat-ms',
+      '300',
+      '--log-level',
+      'warn',
+    ]);
+    await eventually(async () => (await stateAt(aUrl, 'site-r')) === 'up', 30_000, `site-r up: ${r.out()}`);
+    const conf = readFileSync(join(tmp, 'r', 'nats-server.conf'), 'utf8');
+    assert.match(
+      conf,
+      /cluster \{[\s\S]*routes: \["nats-route:\/\/route:[^@]+@127\.0\.0\.1:\d+"\][\s\S]*verify: true/,
+    );
+    assert.equal(await stateAt(`http://127.0.0.1:${rHttp}`, 'site-a'), 'up');
   });
 });
