@@ -385,6 +385,10 @@ async function startManagedNats(
   const { NatsSupervisor, claimDataDir, keptSecret } = await import('./nats-supervisor.ts');
   const { decodeInvite } = await import('../federation/membership.ts');
   const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  if (str('nats-routes') && !str('nats-cluster'))
+    throw new Error('--nats-routes needs --nats-cluster HOST:PORT (where this server takes routes)');
+  if (str('nats-leaf-advertise') && !str('nats-leaf'))
+    throw new Error('--nats-leaf-advertise needs --nats-leaf HOST:PORT (where this server takes leaf nodes)');
   const dir = config.dataDir;
   mkdirSync(dir, { recursive: true });
   claimDataDir(dir);
