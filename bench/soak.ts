@@ -402,8 +402,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       }
       // Servers are deleted asynchronously; an acked delete must leave nothing but a deleting row.
       for (const a of acked.filter((x) => x.kind === 'server' && x.deletedAt !== undefined)) {
-        const row = dbs[i]!.prepare('SELECT * FROM servers WHERE id = ?').get(a.id) as Record<string, unknown> | undefined;
-        if (row && !/delet/i.test(JSON.stringify(row)))
+        const row = dbs[i]!.prepare('SELECT vm_state, task_state FROM servers WHERE id = ?').get(a.id) as
+          | { vm_state: string; task_state: string | null }
+          | undefined;
+        if (row && row.vm_state !== 'deleted' && row.task_state !== 'deleting')
           violations.push(`undeleted: acked delete of server ${a.id} (t=${a.deletedAt}s) still at ${names[i]}`);
       }
     }
