@@ -61,6 +61,10 @@ const SLOW = {
   'test/site-forget.test.ts': { why: `${NATS}; ${PROCS}`, budgetMs: 300_000 },
   'test/site-managed-nats.test.ts': { why: `${NATS}; ${PROCS}`, budgetMs: 300_000 },
   'test/site-name-conflict.test.ts': { why: `${NATS}; ${PROCS}`, budgetMs: 300_000 },
+  'test/soak-short.test.ts': {
+    why: `${NATS}; ${PROCS}; a minute of writes with a kill -9 and a partition in real time`,
+    budgetMs: 300_000,
+  },
   'test/volume-cli.test.ts': { why: CLI, budgetMs: 600_000 },
 };
 

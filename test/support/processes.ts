@@ -78,7 +78,8 @@ export interface ProcFederation {
 /** A loopback address where nothing listens (the discard port), advertised instead of real route addresses. */
 const UNROUTABLE = '127.0.0.1:9';
 
-const NAMES = ['site-a', 'site-b', 'site-c', 'site-d', 'site-e', 'site-f'];
+/** site-a … site-z: enough names for the 20-site soak (bench/soak.ts). */
+const NAMES = Array.from({ length: 26 }, (_, i) => `site-${String.fromCharCode(97 + i)}`);
 
 export async function startProcessFederation(
   n: number,
