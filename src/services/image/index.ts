@@ -10,6 +10,7 @@ import { registerMetadefRoutes } from './api/metadefs.ts';
 import { registerImageRoutes } from './api/routes.ts';
 import { Images } from './domain/images.ts';
 import { imageLimits } from './limits.ts';
+import { serveImageChunks, streamSettings } from './remote-bytes.ts';
 import { BlobStore } from './store/blobs.ts';
 import { SqlImageRepository } from './store/images.ts';
 import { MetadefRepository } from './store/metadefs.ts';
@@ -19,6 +20,7 @@ export type { ImageForComputeSnapshots } from '../common/internal.ts';
 
 export function imageModule(): ServiceModule {
   let blobs: BlobStore | undefined;
+  let stopChunks: (() => void) | undefined;
   return {
     name: 'image',
     migrations: imageMigrations,
@@ -37,7 +39,14 @@ export function imageModule(): ServiceModule {
         limits: imageLimits(site.config.services.image),
       });
       images.recoverInterruptedUploads();
-      registerImageRoutes(app, site, images, blobs);
+      registerImageRoutes(
+        app,
+        site,
+        images,
+        blobs,
+        streamSettings(site.config.services.image, site.config.forwardTimeoutMs),
+      );
+      stopChunks = serveImageChunks(site, images, blobs);
       registerMetadefRoutes(app, site, new MetadefRepository(site.store, site.changelog));
       const internal: ImageForComputeSnapshots = {
         usableImage(auth, imageId) {
@@ -76,6 +85,7 @@ export function imageModule(): ServiceModule {
       site.provide(ImageApi, internal);
     },
     close() {
+      stopChunks?.();
       blobs?.close();
     },
   };
