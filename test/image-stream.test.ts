@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startLocalCloud } from './support/cloud.ts';
+import { eventually, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 import type { MemoryFabric } from '../src/fabric/memory/network.ts';
 
@@ -170,6 +171,88 @@ describe('image bytes across sites (in-process fabric)', () => {
       assert.match(await r.text(), /site-a/);
     } finally {
       net.heal();
+    }
+  });
+});
+
+describe('the cache of fetched images (in-process fabric)', () => {
+  let cloud: LocalCloud;
+  let token: string;
+
+  before(async () => {
+    cloud = await startLocalCloud({
+      sites: 2,
+      onDisk: true,
+      latencyMs: 5,
+      site: {
+        services: {
+          image: {
+            cacheBytes: 10 * MiB,
+            streamChunkBytes: 64 * 1024,
+            streamWindow: 4,
+            streamChunkTimeoutMs: 500,
+          },
+        },
+      },
+    });
+    token = await cloud.adminToken(0);
+  });
+  after(() => cloud.close());
+
+  const crossed = () => cloud.fed.network.stats.bySubject.reply?.bytes ?? 0;
+
+  it('shares one fetch among concurrent readers, then serves the copy while the owner is cut off', async () => {
+    const data = randomBytes(6 * MiB);
+    const id = await upload(cloud.url(0), token, data);
+    await cloud.converged();
+    cloud.fed.network.setLink('site-a', 'site-b', { bandwidthBps: 12 * MiB });
+    const before0 = crossed();
+    const first = await fetch(`${cloud.url(1)}/image/v2/images/${id}/file`, {
+      headers: { 'x-auth-token': token },
+    });
+    const second = download(cloud.url(1), token, id);
+    const one = Buffer.from(await first.arrayBuffer());
+    const two = await second;
+    cloud.fed.network.setLink('site-a', 'site-b', { bandwidthBps: 0 });
+    assert.equal(sha(one), sha(data));
+    assert.equal(sha(two.body!), sha(data));
+    const bytes = crossed() - before0;
+    assert.ok(bytes > data.length && bytes < 1.3 * data.length, `${bytes} bytes crossed for two readers`);
+
+    cloud.fed.network.isolate('site-a');
+    try {
+      const r = await download(cloud.url(1), token, id);
+      assert.equal(r.status, 200);
+      assert.equal(sha(r.body!), sha(data));
+      const part = await download(cloud.url(1), token, id, { range: 'bytes=10-19' });
+      assert.deepEqual(part.body, data.subarray(10, 20));
+    } finally {
+      cloud.fed.network.heal();
+    }
+  });
+
+  it('stays within its size limit, dropping the least recently used image', async () => {
+    const imgs = [randomBytes(4 * MiB), randomBytes(4 * MiB)];
+    const ids = [];
+    for (const d of imgs) ids.push(await upload(cloud.url(0), token, d));
+    await cloud.converged();
+    for (const id of ids) assert.equal((await download(cloud.url(1), token, id)).status, 200);
+    // 6 + 4 + 4 MiB > 10 MiB: the 6 MiB image of the test above, used least recently, is gone.
+    // The fill ends (rename, eviction) just after the reader's last byte.
+    const cacheDir = join(cloud.fed.sites[1]!.ctx.config.dataDir, 'images', 'cache');
+    const want = imgs.map(sha).sort().join();
+    const cached = () =>
+      readdirSync(cacheDir)
+        .filter((f) => /^[0-9a-f]{64}$/.test(f))
+        .sort()
+        .join();
+    await eventually(() => cached() === want, 5000, `cache to hold ${want}, not ${cached()}`);
+    cloud.fed.network.isolate('site-a');
+    try {
+      for (const [i, id] of ids.entries())
+        assert.equal(sha((await download(cloud.url(1), token, id)).body!), sha(imgs[i]!));
+    } finally {
+      cloud.fed.network.heal();
     }
   });
 });

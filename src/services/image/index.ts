@@ -3,6 +3,7 @@
  * ImageForCompute contract (ImageApi), extended with snapshots (ImageForComputeSnapshots).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ImageForComputeSnapshots } from '../common/internal.ts';
 import { ImageApi, TokensApi } from '../common/internal.ts';
 import type { ServiceContext, ServiceModule } from '../common/module.ts';
@@ -10,7 +11,8 @@ import { registerMetadefRoutes } from './api/metadefs.ts';
 import { registerImageRoutes } from './api/routes.ts';
 import { Images } from './domain/images.ts';
 import { imageLimits } from './limits.ts';
-import { serveImageChunks, streamSettings } from './remote-bytes.ts';
+import { ImageCache } from './cache.ts';
+import { cacheBytes, serveImageChunks, streamSettings } from './remote-bytes.ts';
 import { BlobStore } from './store/blobs.ts';
 import { SqlImageRepository } from './store/images.ts';
 import { MetadefRepository } from './store/metadefs.ts';
@@ -45,6 +47,7 @@ export function imageModule(): ServiceModule {
         images,
         blobs,
         streamSettings(site.config.services.image, site.config.forwardTimeoutMs),
+        new ImageCache(join(blobs.dir, 'cache'), cacheBytes(site.config.services.image), site.ids, site.log),
       );
       stopChunks = serveImageChunks(site, images, blobs);
       registerMetadefRoutes(app, site, new MetadefRepository(site.store, site.changelog));

@@ -75,6 +75,15 @@ export function streamSettings(
   };
 }
 
+/** services.image.cacheBytes: the size limit of the site's cache of fetched images; 0 (default) is off. */
+export function cacheBytes(cfg: Record<string, unknown> | undefined): number {
+  const v = cfg?.cacheBytes;
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new Error(`services.image.cacheBytes must be a non-negative integer, not ${JSON.stringify(v)}`);
+  return v;
+}
+
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
 /** Serves chunks of the images this site owns to the other sites. */

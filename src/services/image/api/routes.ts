@@ -6,6 +6,7 @@
  * taken by the owner (its bytes live there); a download elsewhere streams them from the owner in
  * chunks over the fabric (remote-bytes.ts). Downloads take a single HTTP Range.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireMember, requireReader } from '../../../core/auth.ts';
 import { BadRequest, CloudError, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
@@ -19,6 +20,7 @@ import { UploadFailed, UploadTooLarge } from '../domain/images.ts';
 import type { BlobStore } from '../store/blobs.ts';
 import { remoteImage } from '../remote-bytes.ts';
 import type { StreamSettings } from '../remote-bytes.ts';
+import type { ImageCache } from '../cache.ts';
 import type { ImageRow, MemberRow } from '../store/schema.ts';
 import { registerSchemaRoutes } from './schemas.ts';
 
@@ -94,6 +96,7 @@ export function registerImageRoutes(
   images: Images,
   blobs: BlobStore,
   streaming: StreamSettings,
+  cache: ImageCache,
 ): void {
   /** The image a write names, found as the token sees it; undefined once forwarded to its owner. */
   const toWrite = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -219,17 +222,27 @@ export function registerImageRoutes(
     const size = img.size ?? 0;
     const range = byteRange(req.headers.range, size);
     const { start, end } = range ?? { start: 0, end: size };
-    let body;
+    let body: Readable | undefined;
     if (site.owns(img.owner)) body = blobs.open(img.blob, range);
     else {
-      // The owner holds the bytes: stream them from there in chunks (remote-bytes.ts). The answer
-      // starts once the first chunk is verified, so an unreachable owner is a clean 503.
-      const stream = remoteImage(site, img, { start, end }, streaming);
-      stream.on('error', (e) =>
-        req.log.warn({ image: img.id, owner: img.owner, err: String(e) }, 'image download from owner failed'),
-      );
-      await stream.started;
-      body = stream;
+      // A copy this site fetched before is served from its cache, also while the owner is cut off;
+      // a fetch of the same image under way is waited for (one fetch for all its readers).
+      body = cache.open(img.blob, range);
+      const pending = !body && !range ? cache.pending(img.blob) : undefined;
+      if (pending && (await pending)) body = cache.open(img.blob);
+      if (!body) {
+        // The owner holds the bytes: stream them from there in chunks (remote-bytes.ts). The answer
+        // starts once the first chunk is verified, so an unreachable owner is a clean 503.
+        const stream = remoteImage(site, img, { start, end }, streaming);
+        stream.on('error', (e) =>
+          req.log.warn(
+            { image: img.id, owner: img.owner, err: String(e) },
+            'image download from owner failed',
+          ),
+        );
+        await stream.started;
+        body = range ? stream : cache.fill(img.blob, size, stream);
+      }
     }
     reply.type('application/octet-stream').header('content-length', String(end - start));
     reply.header('accept-ranges', 'bytes');
