@@ -10,7 +10,7 @@
 import http from 'node:http';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFederation } from '../src/site/launch.ts';
 import { lineChart, round, save, saveSvg, table } from './lib/report.ts';
@@ -125,6 +125,7 @@ for (const mb of SIZES) {
     time_vs_ideal: round(cross.seconds / (mb / LINK_MiBps), 2),
     wire_overhead: round(wire / (mb * MiB), 3),
     rss_growth_MiB: round(rssPeak - rssBefore, 1),
+    load_1min: round(loadavg()[0]!, 1),
   };
   console.log(row);
   rows.push(row);
@@ -140,7 +141,8 @@ const md = [
   'in 256 KiB chunks, 16 in flight, each checked by sha256, the whole checked by sha512). `time_vs_ideal` is the',
   'cross-site time over size / link bandwidth; `wire_overhead` is bytes on the fabric (both ways, all traffic) per image byte;',
   '`rss_growth_MiB` is the process RSS peak during the cross-site download minus RSS before it.',
-  'One run on a shared 2-core machine; figures are indicative.',
+  'One run on a shared 2-core machine (`load_1min`: its load average after the download; other work ran beside it);',
+  'both sites, the client and every hash share this process, so a loaded machine lowers the cross-site figure most.',
   '',
   table(
     Object.keys(rows[0]!),

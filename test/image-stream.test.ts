@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { eventually, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 import type { MemoryFabric } from '../src/fabric/memory/network.ts';
+import type { CloudError } from '../src/core/errors.ts';
+import { imageChunkRpc } from '../src/services/image/remote-bytes.ts';
 
 const MiB = 1024 * 1024;
 
@@ -90,6 +92,14 @@ describe('image bytes across sites (in-process fabric)', () => {
     assert.ok((cloud.fed.network.stats.bySubject.rpc?.messages ?? 0) > data.length / (64 * 1024));
   });
 
+  it('downloads an empty image elsewhere', async () => {
+    const empty = await upload(cloud.url(0), token, Buffer.alloc(0));
+    await cloud.converged();
+    const r = await download(cloud.url(1), token, empty);
+    assert.equal(r.status, 200);
+    assert.equal(r.body!.length, 0);
+  });
+
   it('serves a byte range at the owner and elsewhere (206, Content-Range)', async () => {
     for (const site of [0, 1]) {
       const r = await download(cloud.url(site), token, id, { range: 'bytes=100000-2000000' });
@@ -158,6 +168,27 @@ describe('image bytes across sites (in-process fabric)', () => {
     assert.equal(r.status, 200);
     assert.ok(r.error, 'the body broke off');
     assert.equal(r.body, undefined);
+  });
+
+  it('refuses a chunk request that is not signed by a known site, and one for a changed image', async () => {
+    const b = cloud.fed.sites[1]!.ctx;
+    const blob = sha(data);
+    const ask = { from: 'site-b', image: id, blob, offset: 0, length: 1024 };
+    await assert.rejects(
+      imageChunkRpc.call(b.fabric, 'site-a', ask, { timeoutMs: 2000 }),
+      (e: CloudError) => e.status === 403 && /not signed/.test(e.message),
+    );
+    const forged = { ...ask, from: 'site-z' };
+    await assert.rejects(
+      imageChunkRpc.call(b.fabric, 'site-a', forged, { timeoutMs: 2000, seal: (m) => b.signer.sign(m) }),
+      (e: CloudError) => e.status === 403,
+    );
+    const signed = (req: typeof ask) =>
+      imageChunkRpc.call(b.fabric, 'site-a', req, { timeoutMs: 2000, seal: (m) => b.signer.sign(m) });
+    const ok = await signed(ask);
+    assert.deepEqual(Buffer.from(ok.data), data.subarray(0, 1024));
+    await assert.rejects(signed({ ...ask, blob: '0'.repeat(64) }), (e: CloudError) => e.status === 409);
+    await assert.rejects(signed({ ...ask, length: 10 * MiB }), (e: CloudError) => e.status === 400);
   });
 
   it('answers 503 naming the owner when the owner cannot be reached', async () => {

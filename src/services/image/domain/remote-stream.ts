@@ -92,7 +92,10 @@ export class RemoteImageStream extends Readable {
       this.rejectStart = rej;
     });
     this.started.catch(() => undefined);
-    if (o.start === o.end) this.markStarted();
+    if (o.start === o.end) {
+      this.markStarted();
+      this.push(null);
+    }
     this.pump();
   }
 
