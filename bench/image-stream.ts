@@ -20,7 +20,7 @@ const arg = (name: string, d: string) => {
   return i > 0 ? process.argv[i + 1]! : d;
 };
 const SIZES = arg('sizes', '64,256').split(',').map(Number);
-const LINK_MiBps = Number(arg('mbps', '50'));
+const LINKS = arg('mbps', '12.5,50').split(',').map(Number);
 const LATENCY = Number(arg('latency-ms', '20'));
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'atoll-imgstream-'));
@@ -35,7 +35,6 @@ const fed = await startFederation({
   logLevel: 'silent',
   site: { passwordHashCost: 10 },
 });
-fed.network.setLink('site-a', 'site-b', { bandwidthBps: LINK_MiBps * MiB, latencyMs: LATENCY });
 const [a, b] = fed.sites.map((s) => s.ctx.publicUrl());
 const res = await fetch(`${a}/identity/v3/auth/tokens`, {
   method: 'POST',
@@ -96,7 +95,13 @@ async function timed(url: string, mb: number) {
   return { seconds: round(s, 2), MiBps: round(mb / s, 1) };
 }
 
-const rows = [];
+const rows: {
+  [k: string]: number;
+  mib: number;
+  link_MiBps: number;
+  local_MiBps: number;
+  cross_MiBps: number;
+}[] = [];
 for (const mb of SIZES) {
   const id = await makeImage(mb);
   // The image row reaches site-b by replication.
@@ -106,29 +111,32 @@ for (const mb of SIZES) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const local = await timed(`${a}/image/v2/images/${id}/file`, mb);
-  const rssBefore = process.memoryUsage().rss / MiB;
-  let rssPeak = rssBefore;
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss / MiB)), 50);
-  const bytesBefore = fed.network.stats.bytes;
-  const cross = await timed(`${b}/image/v2/images/${id}/file`, mb);
-  clearInterval(sampler);
-  const wire = fed.network.stats.bytes - bytesBefore;
-  const row = {
-    mib: mb,
-    link_MiBps: LINK_MiBps,
-    latency_ms: LATENCY,
-    local_MiBps: local.MiBps,
-    cross_MiBps: cross.MiBps,
-    cross_seconds: cross.seconds,
-    cross_vs_link: round(cross.MiBps / LINK_MiBps, 2),
-    cross_vs_local: round(cross.MiBps / local.MiBps, 2),
-    time_vs_ideal: round(cross.seconds / (mb / LINK_MiBps), 2),
-    wire_overhead: round(wire / (mb * MiB), 3),
-    rss_growth_MiB: round(rssPeak - rssBefore, 1),
-    load_1min: round(loadavg()[0]!, 1),
-  };
-  console.log(row);
-  rows.push(row);
+  for (const link of LINKS) {
+    fed.network.setLink('site-a', 'site-b', { bandwidthBps: link * MiB, latencyMs: LATENCY });
+    const rssBefore = process.memoryUsage().rss / MiB;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss / MiB)), 50);
+    const bytesBefore = fed.network.stats.bytes;
+    const cross = await timed(`${b}/image/v2/images/${id}/file`, mb);
+    clearInterval(sampler);
+    const wire = fed.network.stats.bytes - bytesBefore;
+    const row = {
+      mib: mb,
+      link_MiBps: link,
+      latency_ms: LATENCY,
+      local_MiBps: local.MiBps,
+      cross_MiBps: cross.MiBps,
+      cross_seconds: cross.seconds,
+      cross_vs_link: round(cross.MiBps / link, 2),
+      cross_vs_local: round(cross.MiBps / local.MiBps, 2),
+      time_vs_ideal: round(cross.seconds / (mb / link), 2),
+      wire_overhead: round(wire / (mb * MiB), 3),
+      rss_growth_MiB: round(rssPeak - rssBefore, 1),
+      load_1min: round(loadavg()[0]!, 1),
+    };
+    console.log(row);
+    rows.push(row);
+  }
 }
 await fed.close();
 rmSync(dir, { recursive: true, force: true });
@@ -136,7 +144,7 @@ rmSync(dir, { recursive: true, force: true });
 const md = [
   '# Image bytes across sites (bench/image-stream.ts)',
   '',
-  `Two sites in one process on the in-process fabric; the link site-a <-> site-b has ${LINK_MiBps} MiB/s and ${LATENCY} ms one way.`,
+  `Two sites in one process on the in-process fabric; the link site-a <-> site-b has the bandwidth of each row (${LINKS.join(', ')} MiB/s) and ${LATENCY} ms one way.`,
   'An image uploaded at site-a is downloaded over HTTP at site-a (local, from disk) and at site-b (streamed from site-a',
   'in 256 KiB chunks, 16 in flight, each checked by sha256, the whole checked by sha512). `time_vs_ideal` is the',
   'cross-site time over size / link bandwidth; `wire_overhead` is bytes on the fabric (both ways, all traffic) per image byte;',
@@ -150,12 +158,23 @@ const md = [
   ),
   '',
 ].join('\n');
-save('image-stream', { link_MiBps: LINK_MiBps, latency_ms: LATENCY, rows }, md);
+save('image-stream', { links_MiBps: LINKS, latency_ms: LATENCY, rows }, md);
 saveSvg(
   'image-stream',
   lineChart('Image download throughput', 'image size (MiB)', 'MiB/s', [
-    { name: 'local (owner)', points: rows.map((r) => [r.mib, r.local_MiBps]) },
-    { name: 'cross-site', points: rows.map((r) => [r.mib, r.cross_MiBps]) },
-    { name: 'link bandwidth', points: rows.map((r) => [r.mib, r.link_MiBps]) },
+    {
+      name: 'local (owner)',
+      points: rows.filter((r) => r.link_MiBps === LINKS[0]).map((r) => [r.mib, r.local_MiBps]),
+    },
+    ...LINKS.flatMap((l) => [
+      {
+        name: `cross, ${l} MiB/s link`,
+        points: rows.filter((r) => r.link_MiBps === l).map((r) => [r.mib, r.cross_MiBps] as [number, number]),
+      },
+      {
+        name: `link ${l} MiB/s`,
+        points: rows.filter((r) => r.link_MiBps === l).map((r) => [r.mib, l] as [number, number]),
+      },
+    ]),
   ]),
 );
