@@ -43,6 +43,7 @@ const SLOW = {
   'test/identity-federation.test.ts': { why: CLI, budgetMs: 300_000 },
   'test/identity-http.test.ts': { why: CLI, budgetMs: 300_000 },
   'test/image-cli.test.ts': { why: CLI, budgetMs: 600_000 },
+  'test/image-stream-procs.test.ts': { why: `${PROCS}; ${NATS}; 100 MiB image`, budgetMs: 300_000 },
   'test/image-conformance.test.ts': { why: CLI, budgetMs: 300_000 },
   'test/isolation-matrix.test.ts': { why: CLI, budgetMs: 900_000 },
   'test/network-blocks.test.ts': {

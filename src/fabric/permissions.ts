@@ -10,7 +10,7 @@
 import { subjectMatches } from './fabric.ts';
 
 /** The `atoll.<site>.rpc.<name>` services a site may call on another site. */
-export const RPC_SERVICES = ['changes', 'ping', 'cursor', 'http', 'join', 'ipam'] as const;
+export const RPC_SERVICES = ['changes', 'ping', 'cursor', 'http', 'join', 'ipam', 'image'] as const;
 export type RpcService = (typeof RPC_SERVICES)[number];
 
 export interface SubjectPermissions {

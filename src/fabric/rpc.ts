@@ -11,6 +11,11 @@
  * no responder or a closed fabric is a 503 naming the target site. Over the memory and NATS fabrics the
  * caller sees the same result for each of these (test/fabric-conformance.test.ts).
  *
+ * A service declared with `bytes: true` (image data, services/image/remote-bytes.ts) answers with a
+ * result whose `data` field is a Uint8Array; that reply travels as one frame, a zero byte, the length
+ * of the JSON envelope (u32, big-endian), the envelope without `data`, then the bytes as they are
+ * (no base64, so a chunk costs its own size on the link). Errors stay plain JSON.
+ *
  * Signing stays with the caller's protocol: `seal` gets the whole request (with `v`) just before it is
  * encoded, e.g. MessageSigner.sign (federation/signed.ts), and the handler verifies what it received.
  */
@@ -72,6 +77,8 @@ export interface RpcDefinition {
   name: string;
   /** The protocol version both ends must speak (docs/federation.md). */
   version: number;
+  /** Results carry raw bytes in `data` (a Uint8Array), sent after the envelope (see the module). */
+  bytes?: boolean;
 }
 
 export interface RpcCallOptions<Req> {
@@ -113,8 +120,37 @@ const isObject = (x: unknown): x is Record<string, unknown> =>
 
 const errorOf = (e: CloudError, code: RpcErrorCode): RpcErrorData => ({ code, ...e.toData() });
 
+/** First byte of a reply frame with raw bytes; a JSON reply starts with `{`. */
+const FRAME = 0;
+
+/** An ok reply whose result has `data: Uint8Array`, as one frame (see the module). */
+function encodeFrame(version: number, result: unknown): Uint8Array {
+  const { data, ...rest } = result as { data: Uint8Array };
+  if (!(data instanceof Uint8Array)) return encodeJson({ v: version, ok: true, result });
+  const head = encodeJson({ v: version, ok: true, result: rest });
+  const out = Buffer.allocUnsafe(5 + head.byteLength + data.byteLength);
+  out[0] = FRAME;
+  out.writeUInt32BE(head.byteLength, 1);
+  out.set(head, 5);
+  out.set(data, 5 + head.byteLength);
+  return out;
+}
+
+/** The reply as an object: a frame's bytes go back into `result.data` (a view, not a copy). */
+function decodeReply(raw: Uint8Array): unknown {
+  if (raw[0] !== FRAME) return decodeJson<unknown>(raw);
+  if (raw.byteLength < 5) throw new Error('short frame');
+  const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  const len = buf.readUInt32BE(1);
+  if (5 + len > buf.byteLength) throw new Error('short frame');
+  const reply = decodeJson<unknown>(buf.subarray(5, 5 + len));
+  if (isObject(reply) && isObject(reply.result)) reply.result.data = buf.subarray(5 + len);
+  return reply;
+}
+
 export function defineRpc<Req extends object, Rep>(def: RpcDefinition): Rpc<Req, Rep> {
   const { name, version } = def;
+  const binary = def.bytes === true;
   const subject = (site: string) => subjects.rpc(site, name);
   const mismatch = (site: string, theirs: unknown) =>
     new RpcVersionMismatch(
@@ -143,7 +179,7 @@ export function defineRpc<Req extends object, Rep>(def: RpcDefinition): Rpc<Req,
     }
     let reply: unknown;
     try {
-      reply = decodeJson<unknown>(raw);
+      reply = binary ? decodeReply(raw) : decodeJson<unknown>(raw);
     } catch {
       reply = undefined;
     }
@@ -192,7 +228,9 @@ export function defineRpc<Req extends object, Rep>(def: RpcDefinition): Rpc<Req,
         );
       else
         try {
-          reply = { v: version, ok: true, result: await handler(req as RpcRequest<Req>) };
+          const result = await handler(req as RpcRequest<Req>);
+          if (binary) return encodeFrame(version, result);
+          reply = { v: version, ok: true, result };
         } catch (e) {
           reply =
             e instanceof CloudError

@@ -3,6 +3,7 @@
  * ImageForCompute contract (ImageApi), extended with snapshots (ImageForComputeSnapshots).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ImageForComputeSnapshots } from '../common/internal.ts';
 import { ImageApi, TokensApi } from '../common/internal.ts';
 import type { ServiceContext, ServiceModule } from '../common/module.ts';
@@ -10,6 +11,8 @@ import { registerMetadefRoutes } from './api/metadefs.ts';
 import { registerImageRoutes } from './api/routes.ts';
 import { Images } from './domain/images.ts';
 import { imageLimits } from './limits.ts';
+import { ImageCache } from './cache.ts';
+import { cacheBytes, serveImageChunks, streamSettings } from './remote-bytes.ts';
 import { BlobStore } from './store/blobs.ts';
 import { SqlImageRepository } from './store/images.ts';
 import { MetadefRepository } from './store/metadefs.ts';
@@ -19,6 +22,7 @@ export type { ImageForComputeSnapshots } from '../common/internal.ts';
 
 export function imageModule(): ServiceModule {
   let blobs: BlobStore | undefined;
+  let stopChunks: (() => void) | undefined;
   return {
     name: 'image',
     migrations: imageMigrations,
@@ -37,7 +41,15 @@ export function imageModule(): ServiceModule {
         limits: imageLimits(site.config.services.image),
       });
       images.recoverInterruptedUploads();
-      registerImageRoutes(app, site, images, blobs);
+      registerImageRoutes(
+        app,
+        site,
+        images,
+        blobs,
+        streamSettings(site.config.services.image, site.config.forwardTimeoutMs),
+        new ImageCache(join(blobs.dir, 'cache'), cacheBytes(site.config.services.image), site.ids, site.log),
+      );
+      stopChunks = serveImageChunks(site, images, blobs);
       registerMetadefRoutes(app, site, new MetadefRepository(site.store, site.changelog));
       const internal: ImageForComputeSnapshots = {
         usableImage(auth, imageId) {
@@ -76,6 +88,7 @@ export function imageModule(): ServiceModule {
       site.provide(ImageApi, internal);
     },
     close() {
+      stopChunks?.();
       blobs?.close();
     },
   };

@@ -3,12 +3,13 @@
  * members. https://docs.openstack.org/api-ref/image/v2/
  * The routes parse, authenticate, forward and render; the image lifecycle and its rules are
  * domain/images.ts. Writes on an image another site owns are forwarded to that site; uploads are only
- * taken by the owner (its bytes live there), downloads elsewhere are forwarded up to
- * FORWARD_DOWNLOAD_LIMIT bytes.
+ * taken by the owner (its bytes live there); a download elsewhere streams them from the owner in
+ * chunks over the fabric (remote-bytes.ts). Downloads take a single HTTP Range.
  */
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireMember, requireReader } from '../../../core/auth.ts';
-import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from '../../../core/errors.ts';
+import { BadRequest, CloudError, Conflict, Forbidden, NotFound } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj, query } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
@@ -17,11 +18,35 @@ import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Images } from '../domain/images.ts';
 import { UploadFailed, UploadTooLarge } from '../domain/images.ts';
 import type { BlobStore } from '../store/blobs.ts';
+import { remoteImage } from '../remote-bytes.ts';
+import type { StreamSettings } from '../remote-bytes.ts';
+import type { ImageCache } from '../cache.ts';
 import type { ImageRow, MemberRow } from '../store/schema.ts';
 import { registerSchemaRoutes } from './schemas.ts';
 
-/** Forwarded replies travel whole through the fabric, so downloads from another site are bounded. */
-export const FORWARD_DOWNLOAD_LIMIT = 64 * 1024 * 1024;
+/**
+ * A single `Range: bytes=a-b` (or `a-`, or `-n`) as [start, end); undefined for no header or one this
+ * does not parse (the whole image is sent, as RFC 9110 allows). 416 when it lies past the end.
+ */
+export function byteRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | undefined {
+  const m = header ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null;
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size : Math.min(size, Number(m[2]) + 1);
+  }
+  if (start >= size || end <= start)
+    throw new CloudError(416, `Requested range ${header} is not satisfiable for an image of ${size} bytes.`);
+  return { start, end };
+}
 
 const glanceTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -70,6 +95,8 @@ export function registerImageRoutes(
   site: ServiceContext,
   images: Images,
   blobs: BlobStore,
+  streaming: StreamSettings,
+  cache: ImageCache,
 ): void {
   /** The image a write names, found as the token sees it; undefined once forwarded to its owner. */
   const toWrite = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -193,19 +220,36 @@ export function registerImageRoutes(
     if (img.status === 'deactivated' && !auth.isAdmin)
       throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.');
     if ((img.status !== 'active' && img.status !== 'deactivated') || !img.blob) return reply.code(204).send();
-    if (!site.owns(img.owner)) {
-      if ((img.size ?? 0) > FORWARD_DOWNLOAD_LIMIT)
-        throw new TooLarge(
-          `Image ${img.id} (${img.size} bytes) is stored at site ${img.owner}; downloads through another site are limited to ${FORWARD_DOWNLOAD_LIMIT} bytes. Download it from ${img.owner}.`,
+    const size = img.size ?? 0;
+    const range = byteRange(req.headers.range, size);
+    const { start, end } = range ?? { start: 0, end: size };
+    let body: Readable | undefined;
+    if (site.owns(img.owner)) body = blobs.open(img.blob, range);
+    else {
+      // A copy this site fetched before is served from its cache, also while the owner is cut off;
+      // a fetch of the same image under way is waited for (one fetch for all its readers).
+      body = cache.open(img.blob, range);
+      const pending = !body && !range ? cache.pending(img.blob) : undefined;
+      if (pending && (await pending)) body = cache.open(img.blob);
+      if (!body) {
+        // The owner holds the bytes: stream them from there in chunks (remote-bytes.ts). The answer
+        // starts once the first chunk is verified, so an unreachable owner is a clean 503.
+        const stream = remoteImage(site, img, { start, end }, streaming);
+        stream.on('error', (e) =>
+          req.log.warn(
+            { image: img.id, owner: img.owner, err: String(e) },
+            'image download from owner failed',
+          ),
         );
-      return site.forwardTo(img.owner, req, reply);
+        await stream.started;
+        body = range ? stream : cache.fill(img.blob, size, stream);
+      }
     }
-    reply
-      .code(200)
-      .type('application/octet-stream')
-      .header('content-length', String(img.size ?? 0))
-      .header('content-md5', img.checksum ?? '');
-    return reply.send(blobs.open(img.blob));
+    reply.type('application/octet-stream').header('content-length', String(end - start));
+    reply.header('accept-ranges', 'bytes');
+    if (range) reply.code(206).header('content-range', `bytes ${start}-${end - 1}/${size}`);
+    else reply.code(200).header('content-md5', img.checksum ?? '');
+    return reply.send(body);
   });
 
   // ---- deactivate, reactivate ------------------------------------------------------------------------

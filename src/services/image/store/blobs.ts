@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { ReadStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -88,8 +88,29 @@ export class BlobStore {
     }
   }
 
-  open(sha256: string): ReadStream {
-    return createReadStream(this.path(sha256));
+  /** The blob's bytes, or those in [start, end) when a range is given. */
+  open(sha256: string, range?: { start: number; end: number }): ReadStream {
+    return createReadStream(
+      this.path(sha256),
+      range ? { start: range.start, end: Math.max(range.start, range.end - 1) } : {},
+    );
+  }
+
+  /** Up to `length` bytes at `offset` (fewer at the end of the blob). */
+  async readAt(sha256: string, offset: number, length: number): Promise<Buffer> {
+    const fh = await open(this.path(sha256), 'r');
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      await fh.close();
+    }
   }
 
   async exists(sha256: string): Promise<boolean> {
