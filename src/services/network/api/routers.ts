@@ -36,7 +36,11 @@ export function parseNewRouter(o: Obj): NewRouter {
     distributed: optBool(o, 'distributed') ?? false,
     ha: optBool(o, 'ha') ?? false,
     availabilityZoneHints: optStrListOf(o, 'availability_zone_hints'),
-    externalGatewayInfo: isObj(o.external_gateway_info) ? o.external_gateway_info : undefined,
+    // An empty object is no gateway (Neutron's dict_or_nodata); Tempest creates routers so.
+    externalGatewayInfo:
+      isObj(o.external_gateway_info) && Object.keys(o.external_gateway_info).length
+        ? o.external_gateway_info
+        : undefined,
   };
 }
 

@@ -111,7 +111,10 @@ export function createPort(d: NetworkDeps, caller: Caller, projectId: string, ne
     };
     savePort(d, body);
     if (host) d.driver.portBound(bindingOf(body));
-    return body;
+    // The stored body: it carries the standard attributes save() stamps (created_at, updated_at,
+    // revision_number), which Neutron's create answer has too.
+    const saved = d.repo.row('port', String(body.id));
+    return saved ? bodyOf(saved) : body;
   });
 }
 
