@@ -136,6 +136,9 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     ok(await call('GET', `${C}/servers?all_tenants=0`, undefined, { token: member }), 200);
     ok(await call('GET', `${C}/servers?all_tenants=abc`), 400);
     ok(await call('GET', `${C}/servers?changes-since=not-a-date`), 400);
+    // ISO 8601 only, as Nova reads it (Date.parse would take the slashes).
+    ok(await call('GET', `${C}/servers?changes-since=2011/01/01`), 400);
+    ok(await call('GET', `${C}/servers?changes-since=2011-01-01T00:00:00Z`), 200);
   });
 
   it('server metadata: keys of 1 to 255, values up to 255 (400), at most metadata_items (403)', async () => {
@@ -408,5 +411,37 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     ok(await call('DELETE', `${C}/servers/${id}/os-server-password`), 204);
     ok(await call('GET', `${C}/servers/${id}/diagnostics`), 200);
     ok(await call('GET', `${C}/servers/${id}/diagnostics`, undefined, { token: member }), 404);
+  });
+
+  it('accessIPv4 / accessIPv6 are kept as given on create, update and rebuild; bad forms are 400s', async () => {
+    ok(await newServer({ accessIPv6: 'notvalid' }), 400);
+    ok(await newServer({ accessIPv4: '2001:db8::1' }), 400);
+    const r = await newServer({ accessIPv4: '1.1.1.1', accessIPv6: '::babe:202:202' });
+    ok(r, 202);
+    const id = r.body.server.id as string;
+    const shown = (await call('GET', `${C}/servers/${id}`)).body.server;
+    assert.equal(shown.accessIPv4, '1.1.1.1');
+    assert.equal(shown.accessIPv6, '::babe:202:202');
+    const up = await call('PUT', `${C}/servers/${id}`, { server: { accessIPv4: '2.2.2.2', accessIPv6: '' } });
+    ok(up, 200);
+    assert.equal(up.body.server.accessIPv4, '2.2.2.2');
+    assert.equal(up.body.server.accessIPv6, '');
+    ok(await call('PUT', `${C}/servers/${id}`, { server: { accessIPv4: 'nope' } }), 400);
+    const plain = (await call('GET', `${C}/servers/${await activeServer()}`)).body.server;
+    assert.equal(plain.accessIPv4, '');
+  });
+
+  it('a stopped server rebuilt stays stopped', async () => {
+    const id = await activeServer();
+    ok(await call('POST', `${C}/servers/${id}/action`, { 'os-stop': null }), 202);
+    const status = async () => (await call('GET', `${C}/servers/${id}`)).body.server.status;
+    await eventually(async () => (await status()) === 'SHUTOFF', 10_000, 'SHUTOFF');
+    ok(await call('POST', `${C}/servers/${id}/action`, { rebuild: { imageRef: image } }), 202);
+    await eventually(
+      async () => (await call('GET', `${C}/servers/${id}`)).body.server['OS-EXT-STS:task_state'] === null,
+      10_000,
+      'rebuilt',
+    );
+    assert.equal(await status(), 'SHUTOFF');
   });
 });
