@@ -6,6 +6,7 @@
  * write on a server another site owns, is forwarded there. Reads answer from the local replica.
  */
 import { isIP } from 'node:net';
+import { formatIp, parseIp } from '../../network/domain/ip.ts';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
@@ -368,7 +369,9 @@ function accessIps(b: Obj): { accessIPv4?: string; accessIPv6?: string } {
     if (v === undefined || v === null) continue;
     if (typeof v !== 'string' || (v !== '' && isIP(v) !== family))
       throw new BadRequest(`Invalid input for field/attribute ${field}. Value: ${String(v)}.`);
-    out[field] = v;
+    // Kept in canonical form (RFC 5952 for IPv6), as Nova stores it.
+    const ip = v === '' ? undefined : parseIp(v);
+    out[field] = ip ? formatIp(ip) : v;
   }
   return out;
 }
