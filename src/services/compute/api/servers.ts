@@ -330,6 +330,36 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const auth = ctx.authenticate(req);
     return { metadata: JSON.parse(visible(auth, req.params.id).metadata) as Obj };
   });
+  // Replace all of it.
+  app.put<{ Params: { id: string } }>(`${P}/servers/:id/metadata`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = writable(auth, req.params.id);
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
+    const md = checkMetadata(svc, s.project_id, wrapped(req.body, 'metadata'));
+    svc.update(s.id, { metadata: JSON.stringify(md) });
+    return { metadata: md };
+  });
+  app.get<{ Params: { id: string; key: string } }>(`${P}/servers/:id/metadata/:key`, async (req) => {
+    const md = JSON.parse(visible(ctx.authenticate(req), req.params.id).metadata) as Obj;
+    if (!Object.hasOwn(md, req.params.key)) throw new NotFound('Metadata item was not found');
+    return { meta: { [req.params.key]: md[req.params.key] } };
+  });
+  // Set one item: the body names exactly that key ({"meta": {key: value}}).
+  app.put<{ Params: { id: string; key: string } }>(`${P}/servers/:id/metadata/:key`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = writable(auth, req.params.id);
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
+    const meta = wrapped(req.body, 'meta');
+    const keys = Object.keys(meta);
+    if (keys.length !== 1) throw new BadRequest('Request body contains too many items');
+    if (keys[0] !== req.params.key) throw new BadRequest('Request body and URI mismatch');
+    const item = checkMetadata(svc, s.project_id, meta);
+    const next = checkMetadata(svc, s.project_id, { ...(JSON.parse(s.metadata) as Obj), ...item });
+    svc.update(s.id, { metadata: JSON.stringify(next) });
+    return { meta: item };
+  });
   app.delete<{ Params: { id: string; key: string } }>(
     `${P}/servers/:id/metadata/:key`,
     async (req, reply) => {

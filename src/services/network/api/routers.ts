@@ -61,7 +61,8 @@ export function parseRouterChanges(o: Obj): RouterChanges {
     name: optStr(o, 'name'),
     description: optStr(o, 'description'),
     adminStateUp: optBool(o, 'admin_state_up'),
-    routes: o.routes === undefined ? undefined : parseRoutes(o.routes),
+    // null clears the routes (Neutron converts None to an empty list).
+    routes: o.routes === undefined ? undefined : o.routes === null ? [] : parseRoutes(o.routes),
     externalGatewayInfo: !('external_gateway_info' in o)
       ? undefined
       : isObj(egi) && Object.keys(egi).length
