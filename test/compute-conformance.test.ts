@@ -447,4 +447,24 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     );
     assert.equal(await status(), 'SHUTOFF');
   });
+
+  it('server metadata: replace all, read, set and delete one item', async () => {
+    const r = await newServer({ metadata: { a: '1', b: '2' } });
+    ok(r, 202);
+    const id = r.body.server.id as string;
+    const md = `${C}/servers/${id}/metadata`;
+    const put = await call('PUT', md, { metadata: { c: '3' } });
+    ok(put, 200);
+    assert.deepEqual(put.body.metadata, { c: '3' });
+    assert.deepEqual((await call('GET', md)).body.metadata, { c: '3' });
+    const item = await call('PUT', `${md}/d`, { meta: { d: '4' } });
+    ok(item, 200);
+    assert.deepEqual(item.body.meta, { d: '4' });
+    assert.deepEqual((await call('GET', `${md}/d`)).body.meta, { d: '4' });
+    ok(await call('PUT', `${md}/d`, { meta: { e: '5' } }), 400);
+    ok(await call('PUT', `${md}/d`, { meta: { d: '4', e: '5' } }), 400);
+    ok(await call('DELETE', `${md}/c`), 204);
+    ok(await call('GET', `${md}/c`), 404);
+    assert.deepEqual((await call('GET', md)).body.metadata, { d: '4' });
+  });
 });

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLocalCloud } from './support/cloud.ts';
+import { passwordToken, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 
 const N = '/network/v2.0';
@@ -14,6 +14,7 @@ const N = '/network/v2.0';
 describe('Network answers as Neutron gives them (interop guideline)', () => {
   let cloud: LocalCloud;
   let admin: string;
+  let member: string;
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${cloud.url()}${path}`, {
       method,
@@ -32,6 +33,18 @@ describe('Network answers as Neutron gives them (interop guideline)', () => {
   before(async () => {
     cloud = await startLocalCloud({ sites: 1 });
     admin = await cloud.adminToken();
+    // A member of a project of its own.
+    const project = (
+      await call('POST', '/identity/v3/projects', { project: { name: 'nc-p', domain_id: 'default' } })
+    ).body.project.id as string;
+    const user = (
+      await call('POST', '/identity/v3/users', {
+        user: { name: 'nc-u', password: 'nc-secret-1', domain_id: 'default' },
+      })
+    ).body.user.id as string;
+    const role = (await call('GET', '/identity/v3/roles?name=member')).body.roles[0].id as string;
+    ok(await call('PUT', `/identity/v3/projects/${project}/users/${user}/roles/${role}`), 204);
+    member = await passwordToken(cloud.url(), { name: 'nc-u', password: 'nc-secret-1', project: 'nc-p' });
   });
   after(async () => cloud?.close());
 
@@ -114,5 +127,72 @@ describe('Network answers as Neutron gives them (interop guideline)', () => {
     }
     ok(await rule('tcp', 22, 22), 201);
     ok(await rule('icmp', 8, 0), 201);
+  });
+
+  it('routes null clears the extra routes', async () => {
+    const net = await call('POST', `${N}/networks`, { network: { name: 'nc-rt' } });
+    const sub = await call('POST', `${N}/subnets`, {
+      subnet: { network_id: net.body.network.id, ip_version: 4, cidr: '10.77.0.0/24' },
+    });
+    ok(sub, 201);
+    const r = (await call('POST', `${N}/routers`, { router: { name: 'nc-rt' } })).body.router;
+    ok(
+      await call('PUT', `${N}/routers/${r.id}/add_router_interface`, { subnet_id: sub.body.subnet.id }),
+      200,
+    );
+    const set = await call('PUT', `${N}/routers/${r.id}`, {
+      router: { routes: [{ destination: '10.100.1.0/24', nexthop: '10.77.0.5' }] },
+    });
+    ok(set, 200);
+    assert.equal(set.body.router.routes.length, 1);
+    const cleared = await call('PUT', `${N}/routers/${r.id}`, { router: { routes: null } });
+    ok(cleared, 200);
+    assert.deepEqual(cleared.body.router.routes, []);
+  });
+
+  it('a router interface on a subnet overlapping an attached one is a 400', async () => {
+    const subnet = async (name: string, cidr: string) => {
+      const net = await call('POST', `${N}/networks`, { network: { name } });
+      const s = await call('POST', `${N}/subnets`, {
+        subnet: { network_id: net.body.network.id, ip_version: 4, cidr },
+      });
+      ok(s, 201);
+      return s.body.subnet.id as string;
+    };
+    const a = await subnet('nc-ov-a', '10.78.0.0/24');
+    const b = await subnet('nc-ov-b', '10.78.0.0/24');
+    const r = (await call('POST', `${N}/routers`, { router: { name: 'nc-ov' } })).body.router;
+    ok(await call('PUT', `${N}/routers/${r.id}/add_router_interface`, { subnet_id: a }), 200);
+    const again = await call('PUT', `${N}/routers/${r.id}/add_router_interface`, { subnet_id: b });
+    ok(again, 400);
+    assert.match(JSON.stringify(again.body), /overlaps with cidr/);
+  });
+
+  it('a member sees an external network but not its subnets unless it is shared', async () => {
+    const mk = async (name: string, shared: boolean) => {
+      const net = await call('POST', `${N}/networks`, {
+        network: { name, 'router:external': true, shared },
+      });
+      ok(net, 201);
+      ok(
+        await call('POST', `${N}/subnets`, {
+          subnet: {
+            network_id: net.body.network.id,
+            ip_version: 4,
+            cidr: shared ? '172.30.1.0/24' : '172.30.2.0/24',
+          },
+        }),
+        201,
+      );
+      return net.body.network.id as string;
+    };
+    const hidden = await mk('nc-ext', false);
+    const open = await mk('nc-ext-shared', true);
+    const as = async (path: string) =>
+      (await (await fetch(`${cloud.url()}${path}`, { headers: { 'x-auth-token': member } })).json()) as any;
+    const nets = (await as(`${N}/networks?router:external=True`)).networks.map((n: any) => n.id);
+    assert.ok(nets.includes(hidden) && nets.includes(open));
+    assert.deepEqual((await as(`${N}/subnets?network_id=${hidden}`)).subnets, []);
+    assert.equal((await as(`${N}/subnets?network_id=${open}`)).subnets.length, 1);
   });
 });
