@@ -36,7 +36,7 @@ const SHORT = {
 };
 /**
  * Named include lists (`tempest run --include-list`, one regex a line): `interop` is the OpenStack
- * Powered Compute guideline 2020.06's 217 required tests (conformance/README.md).
+ * Powered Compute guideline 2020.06's 217 required tests (the file's header names its source).
  */
 const LISTS = {
   interop: join(ROOT, 'conformance', 'interop-2020.06-powered-compute.txt'),
