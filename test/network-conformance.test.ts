@@ -91,6 +91,29 @@ describe('Network answers as Neutron gives them (interop guideline)', () => {
     assert.match(p.body.port.updated_at, /^\d{4}-\d{2}-\d{2}T/);
     const shown = await call('GET', `${N}/ports/${p.body.port.id}`);
     assert.deepEqual(p.body.port, shown.body.port);
+    // extra_dhcp_opts on update: added, replaced by name, removed by a null value.
+    const opts = [
+      { opt_name: 'bootfile-name', opt_value: 'pxelinux.0' },
+      { opt_name: 'tftp-server', opt_value: '123.123.123.123' },
+    ];
+    const up = await call('PUT', `${N}/ports/${p.body.port.id}`, { port: { extra_dhcp_opts: opts } });
+    ok(up, 200);
+    assert.equal(up.body.port.extra_dhcp_opts.length, 2);
+    const up2 = await call('PUT', `${N}/ports/${p.body.port.id}`, {
+      port: {
+        extra_dhcp_opts: [
+          { opt_name: 'bootfile-name', opt_value: 'other.0' },
+          { opt_name: 'tftp-server', opt_value: null },
+        ],
+      },
+    });
+    ok(up2, 200);
+    assert.deepEqual(
+      (await call('GET', `${N}/ports/${p.body.port.id}`)).body.port.extra_dhcp_opts.map(
+        (o: { opt_name: string; opt_value: string }) => `${o.opt_name}=${o.opt_value}`,
+      ),
+      ['bootfile-name=other.0'],
+    );
   });
 
   it("bad port ranges get Neutron's messages", async () => {
@@ -125,6 +148,12 @@ describe('Network answers as Neutron gives them (interop guideline)', () => {
         `${protocol} ${min}-${max}: ${JSON.stringify(r.body)}`,
       );
     }
+    ok(
+      await call('PUT', `${N}/security-groups/${sg.body.security_group.id}`, {
+        security_group: { name: 'default' },
+      }),
+      409,
+    );
     ok(await rule('tcp', 22, 22), 201);
     ok(await rule('icmp', 8, 0), 201);
   });

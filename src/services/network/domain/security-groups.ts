@@ -88,6 +88,9 @@ export function updateGroup(d: NetworkDeps, r: StoredRow, o: Obj): StoredRow {
         'Cannot update the default security group name.',
         'SecurityGroupCannotUpdateDefault',
       );
+    // Renaming another group to "default" would make a second one (Neutron: 409).
+    if (b.name !== 'default' && name === 'default')
+      throw new Conflict('Default security group already exists.', 'SecurityGroupDefaultAlreadyExists');
     b.name = name;
   }
   const desc = optStr(o, 'description');
