@@ -467,4 +467,39 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     ok(await call('GET', `${md}/c`), 404);
     assert.deepEqual((await call('GET', md)).body.metadata, { d: '4' });
   });
+
+  it('microversioned views: rebuild key_name (2.54) and user_data (2.57), server_groups (2.71), cpu_info object (2.28), no group metadata (2.64)', async () => {
+    const id = await activeServer();
+    const mv = (v: string) => ({ headers: { 'openstack-api-version': `compute ${v}` } });
+    const rb = async (v: string) =>
+      (await call('POST', `${C}/servers/${id}/action`, { rebuild: { imageRef: image } }, mv(v))).body.server;
+    const at253 = await rb('2.53');
+    assert.ok(!('key_name' in at253) && !('user_data' in at253));
+    const at254 = await rb('2.54');
+    assert.ok('key_name' in at254 && !('user_data' in at254));
+    const at257 = await rb('2.57');
+    assert.ok('key_name' in at257 && 'user_data' in at257);
+    const at275 = await rb('2.75');
+    assert.ok('user_data' in at275 && Array.isArray(at275.server_groups));
+    const shown = async (v: string) =>
+      (await call('GET', `${C}/servers/${id}`, undefined, mv(v))).body.server;
+    assert.ok(!('server_groups' in (await shown('2.70'))));
+    assert.deepEqual((await shown('2.71')).server_groups, []);
+    const hyp = async (v: string) =>
+      (await call('GET', `${C}/os-hypervisors/detail`, undefined, mv(v))).body.hypervisors[0].cpu_info;
+    assert.equal(typeof (await hyp('2.27')), 'string');
+    assert.equal(typeof (await hyp('2.28')), 'object');
+    const g = await call(
+      'POST',
+      `${C}/os-server-groups`,
+      { server_group: { name: 'g', policy: 'affinity' } },
+      mv('2.64'),
+    );
+    ok(g, 200);
+    assert.ok(!('metadata' in g.body.server_group));
+    const g2 = await call('POST', `${C}/os-server-groups`, {
+      server_group: { name: 'g2', policies: ['affinity'] },
+    });
+    assert.deepEqual(g2.body.server_group.metadata, {});
+  });
 });

@@ -514,7 +514,8 @@ async function runAction(
         ctx.freshness(s.owner),
         svc.volume?.attachmentsOf(s.id).map((a) => a.volumeId) ?? [],
       );
-      return { server: { ...serverWriteView(full, req), adminPass } };
+      const now = repo.server(s.id)!;
+      return { server: { ...serverWriteView(full, req, { userData: now.user_data }), adminPass } };
     }
     case 'resize':
       return resize(svc, req, reply, auth, s, arg);
