@@ -1,12 +1,15 @@
 #!/bin/sh
 # Installs the system packages Atoll's tests use (a real nats-server, Debian's openstack CLI, and
-# openssl for test certificates, qemu and the tiny guest for the QEMU driver)
+# openssl for test certificates, qemu and the tiny guest for the QEMU driver, Debian's tempest for
+# the interop guideline test)
 # when they are missing, then the npm packages. Safe to run again.
 set -eu
 missing=""
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing="$missing nats-server"
 command -v openstack >/dev/null 2>&1 || missing="$missing python3-openstackclient"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+# test/interop.test.ts runs Tempest (scripts/tempest.mjs).
+command -v tempest >/dev/null 2>&1 || missing="$missing tempest"
 # The QEMU driver's tests: qemu, qcow2 overlays, the config drive and the tiny guest (build-guest.sh).
 command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$missing qemu-system-x86"
 command -v qemu-img >/dev/null 2>&1 || missing="$missing qemu-utils"

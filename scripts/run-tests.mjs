@@ -45,6 +45,10 @@ const SLOW = {
   'test/image-cli.test.ts': { why: CLI, budgetMs: 600_000 },
   'test/image-stream-procs.test.ts': { why: `${PROCS}; ${NATS}; 100 MiB image`, budgetMs: 300_000 },
   'test/image-conformance.test.ts': { why: CLI, budgetMs: 300_000 },
+  'test/interop.test.ts': {
+    why: "Tempest: the interop guideline's 217 required tests against a site process (about 4 min)",
+    budgetMs: 1_200_000,
+  },
   'test/isolation-matrix.test.ts': { why: CLI, budgetMs: 900_000 },
   'test/network-blocks.test.ts': {
     why: 'randomized partition schedules over five sites in real time (about 1.5 min of wall clock)',

@@ -111,6 +111,38 @@ describe('compute service (openstack CLI)', () => {
     assert.equal((await cloud.os(['server', 'show', s.id])).code, 1);
   });
 
+  it('server set/unset --property; a stopped server rebuilt stays SHUTOFF', async () => {
+    const s = await cloud.osJson([
+      'server',
+      'create',
+      '--flavor',
+      'm1.tiny',
+      '--image',
+      'cirros',
+      '--property',
+      'a=1',
+      '--wait',
+      'meta-src',
+    ]);
+    assert.equal((await cloud.os(['server', 'set', '--property', 'b=2', s.id])).code, 0);
+    assert.equal((await cloud.os(['server', 'unset', '--property', 'a', s.id])).code, 0);
+    const shown = await cloud.osJson(['server', 'show', s.id]);
+    assert.match(JSON.stringify(shown.properties), /b[^,]*2/);
+    assert.doesNotMatch(JSON.stringify(shown.properties), /a[^,]*1/);
+    assert.equal((await cloud.os(['server', 'stop', s.id])).code, 0);
+    const status = async () => (await cloud.osJson(['server', 'show', s.id])).status;
+    await eventually(async () => (await status()) === 'SHUTOFF', 30_000, 'SHUTOFF');
+    const rb = await cloud.os(['server', 'rebuild', '--image', 'cirros', s.id]);
+    assert.equal(rb.code, 0, rb.stderr);
+    await eventually(
+      async () => (await cloud.osJson(['server', 'show', s.id]))['OS-EXT-STS:task_state'] === null,
+      30_000,
+      'rebuilt',
+    );
+    assert.equal(await status(), 'SHUTOFF');
+    assert.equal((await cloud.os(['server', 'delete', '--wait', s.id])).code, 0);
+  });
+
   it('createImage (server image create) makes an active image', async () => {
     const s = await cloud.osJson([
       'server',

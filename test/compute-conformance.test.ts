@@ -136,6 +136,9 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     ok(await call('GET', `${C}/servers?all_tenants=0`, undefined, { token: member }), 200);
     ok(await call('GET', `${C}/servers?all_tenants=abc`), 400);
     ok(await call('GET', `${C}/servers?changes-since=not-a-date`), 400);
+    // ISO 8601 only, as Nova reads it (Date.parse would take the slashes).
+    ok(await call('GET', `${C}/servers?changes-since=2011/01/01`), 400);
+    ok(await call('GET', `${C}/servers?changes-since=2011-01-01T00:00:00Z`), 200);
   });
 
   it('server metadata: keys of 1 to 255, values up to 255 (400), at most metadata_items (403)', async () => {
@@ -408,5 +411,95 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     ok(await call('DELETE', `${C}/servers/${id}/os-server-password`), 204);
     ok(await call('GET', `${C}/servers/${id}/diagnostics`), 200);
     ok(await call('GET', `${C}/servers/${id}/diagnostics`, undefined, { token: member }), 404);
+  });
+
+  it('accessIPv4 / accessIPv6 are kept as given on create, update and rebuild; bad forms are 400s', async () => {
+    ok(await newServer({ accessIPv6: 'notvalid' }), 400);
+    ok(await newServer({ accessIPv4: '2001:db8::1' }), 400);
+    const r = await newServer({
+      accessIPv4: '1.1.1.1',
+      accessIPv6: '0000:0000:0000:0000:0000:babe:220.12.22.2',
+    });
+    ok(r, 202);
+    const id = r.body.server.id as string;
+    const shown = (await call('GET', `${C}/servers/${id}`)).body.server;
+    assert.equal(shown.accessIPv4, '1.1.1.1');
+    assert.equal(shown.accessIPv6, '::babe:dc0c:1602');
+    const up = await call('PUT', `${C}/servers/${id}`, { server: { accessIPv4: '2.2.2.2', accessIPv6: '' } });
+    ok(up, 200);
+    assert.equal(up.body.server.accessIPv4, '2.2.2.2');
+    assert.equal(up.body.server.accessIPv6, '');
+    ok(await call('PUT', `${C}/servers/${id}`, { server: { accessIPv4: 'nope' } }), 400);
+    const plain = (await call('GET', `${C}/servers/${await activeServer()}`)).body.server;
+    assert.equal(plain.accessIPv4, '');
+  });
+
+  it('a stopped server rebuilt stays stopped', async () => {
+    const id = await activeServer();
+    ok(await call('POST', `${C}/servers/${id}/action`, { 'os-stop': null }), 202);
+    const status = async () => (await call('GET', `${C}/servers/${id}`)).body.server.status;
+    await eventually(async () => (await status()) === 'SHUTOFF', 10_000, 'SHUTOFF');
+    ok(await call('POST', `${C}/servers/${id}/action`, { rebuild: { imageRef: image } }), 202);
+    await eventually(
+      async () => (await call('GET', `${C}/servers/${id}`)).body.server['OS-EXT-STS:task_state'] === null,
+      10_000,
+      'rebuilt',
+    );
+    assert.equal(await status(), 'SHUTOFF');
+  });
+
+  it('server metadata: replace all, read, set and delete one item', async () => {
+    const r = await newServer({ metadata: { a: '1', b: '2' } });
+    ok(r, 202);
+    const id = r.body.server.id as string;
+    const md = `${C}/servers/${id}/metadata`;
+    const put = await call('PUT', md, { metadata: { c: '3' } });
+    ok(put, 200);
+    assert.deepEqual(put.body.metadata, { c: '3' });
+    assert.deepEqual((await call('GET', md)).body.metadata, { c: '3' });
+    const item = await call('PUT', `${md}/d`, { meta: { d: '4' } });
+    ok(item, 200);
+    assert.deepEqual(item.body.meta, { d: '4' });
+    assert.deepEqual((await call('GET', `${md}/d`)).body.meta, { d: '4' });
+    ok(await call('PUT', `${md}/d`, { meta: { e: '5' } }), 400);
+    ok(await call('PUT', `${md}/d`, { meta: { d: '4', e: '5' } }), 400);
+    ok(await call('DELETE', `${md}/c`), 204);
+    ok(await call('GET', `${md}/c`), 404);
+    assert.deepEqual((await call('GET', md)).body.metadata, { d: '4' });
+  });
+
+  it('microversioned views: rebuild key_name (2.54) and user_data (2.57), server_groups (2.71), cpu_info object (2.28), no group metadata (2.64)', async () => {
+    const id = await activeServer();
+    const mv = (v: string) => ({ headers: { 'openstack-api-version': `compute ${v}` } });
+    const rb = async (v: string) =>
+      (await call('POST', `${C}/servers/${id}/action`, { rebuild: { imageRef: image } }, mv(v))).body.server;
+    const at253 = await rb('2.53');
+    assert.ok(!('key_name' in at253) && !('user_data' in at253));
+    const at254 = await rb('2.54');
+    assert.ok('key_name' in at254 && !('user_data' in at254));
+    const at257 = await rb('2.57');
+    assert.ok('key_name' in at257 && 'user_data' in at257);
+    const at275 = await rb('2.75');
+    assert.ok('user_data' in at275 && Array.isArray(at275.server_groups));
+    const shown = async (v: string) =>
+      (await call('GET', `${C}/servers/${id}`, undefined, mv(v))).body.server;
+    assert.ok(!('server_groups' in (await shown('2.70'))));
+    assert.deepEqual((await shown('2.71')).server_groups, []);
+    const hyp = async (v: string) =>
+      (await call('GET', `${C}/os-hypervisors/detail`, undefined, mv(v))).body.hypervisors[0].cpu_info;
+    assert.equal(typeof (await hyp('2.27')), 'string');
+    assert.equal(typeof (await hyp('2.28')), 'object');
+    const g = await call(
+      'POST',
+      `${C}/os-server-groups`,
+      { server_group: { name: 'g', policy: 'affinity' } },
+      mv('2.64'),
+    );
+    ok(g, 200);
+    assert.ok(!('metadata' in g.body.server_group));
+    const g2 = await call('POST', `${C}/os-server-groups`, {
+      server_group: { name: 'g2', policies: ['affinity'] },
+    });
+    assert.deepEqual(g2.body.server_group.metadata, {});
   });
 });

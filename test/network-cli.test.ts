@@ -218,4 +218,41 @@ describe('network API through the openstack CLI', () => {
     assert.notEqual(full.code, 0);
     assert.match(full.stderr, /No more IP addresses available/);
   });
+
+  it('a router refuses a second interface on an overlapping subnet; extra routes set and cleared', async () => {
+    for (const [net, cidr] of [
+      ['ov-a', '10.61.0.0/24'],
+      ['ov-b', '10.61.0.0/25'],
+    ] as const) {
+      await cloud.osJson(['network', 'create', net]);
+      await cloud.osJson(['subnet', 'create', '--network', net, '--subnet-range', cidr, `${net}-sub`]);
+    }
+    await cloud.osJson(['router', 'create', 'ov-r']);
+    assert.equal((await cloud.os(['router', 'add', 'subnet', 'ov-r', 'ov-a-sub'])).code, 0);
+    const clash = await cloud.os(['router', 'add', 'subnet', 'ov-r', 'ov-b-sub']);
+    assert.notEqual(clash.code, 0);
+    assert.match(clash.stderr, /overlaps with cidr/);
+    const route = ['--route', 'destination=10.62.0.0/24,gateway=10.61.0.9'];
+    assert.equal((await cloud.os(['router', 'set', ...route, 'ov-r'])).code, 0);
+    assert.equal((await cloud.osJson(['router', 'show', 'ov-r'])).routes.length, 1);
+    assert.equal((await cloud.os(['router', 'set', '--no-route', 'ov-r'])).code, 0);
+    assert.deepEqual((await cloud.osJson(['router', 'show', 'ov-r'])).routes, []);
+  });
+
+  it("bad security group rule ports get Neutron's message", async () => {
+    await cloud.osJson(['security', 'group', 'create', 'ports']);
+    const bad = await cloud.os([
+      'security',
+      'group',
+      'rule',
+      'create',
+      '--protocol',
+      'tcp',
+      '--dst-port',
+      '80:65536',
+      'ports',
+    ]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /Invalid value for port 65536/);
+  });
 });

@@ -334,7 +334,8 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
   // ---- server groups --------------------------------------------------------------------------------
   const groupView = (g: ServerGroupRow, req: FastifyRequest) => {
     const members = repo.groupMembers(g.id);
-    const v: Obj = { id: g.id, name: g.name, members, metadata: {} };
+    // metadata: always empty, and gone from 2.64.
+    const v: Obj = { id: g.id, name: g.name, members, ...(atLeast(req, '2.64') ? {} : { metadata: {} }) };
     if (atLeast(req, '2.64')) {
       v.policy = g.policy;
       v.rules = JSON.parse(g.rules) as Obj;
@@ -461,7 +462,10 @@ export function registerResourceRoutes(app: FastifyInstance, svc: ComputeService
         current_workload: 0,
         running_vms: h.running_vms,
         disk_available_least: h.disk_gb - h.used_disk_gb,
-        cpu_info: svc.hypervisor.accel ? JSON.stringify({ accel: svc.hypervisor.accel }) : '{}',
+        // A JSON string below 2.28, an object from it (Nova's schema).
+        cpu_info: ((info: Obj) => (atLeast(req, '2.28') ? info : JSON.stringify(info)))(
+          svc.hypervisor.accel ? { accel: svc.hypervisor.accel } : {},
+        ),
       });
     return v;
   };

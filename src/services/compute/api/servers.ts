@@ -5,6 +5,8 @@
  * A server lives at the site named by its availability zone: a create for another site, and every
  * write on a server another site owns, is forwarded there. Reads answer from the local replica.
  */
+import { isIP } from 'node:net';
+import { formatIp, parseIp } from '../../network/domain/ip.ts';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
@@ -36,6 +38,8 @@ import { checkMetadata } from './quotas.ts';
 import { addressesView, link, plainAddresses, serverView, serverWriteView } from './views.ts';
 
 const P = '/compute/v2.1';
+/** A date, or a date and time with an optional zone, in ISO 8601's extended form. */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
 export function registerServerRoutes(app: FastifyInstance, svc: ComputeService): void {
   const { ctx, repo } = svc;
@@ -98,6 +102,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       minCount,
       maxCount: Number(b.max_count ?? minCount),
       description: optStr(b, 'description'),
+      ...accessIps(b),
       forceHost,
     });
     const first = created[0]!.row;
@@ -146,7 +151,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       ['changes-before', 'updatedTo'],
     ] as const) {
       if (q[param] === undefined) continue;
-      const at = Date.parse(q[param]);
+      // Nova reads these as ISO 8601 only: "2011/01/01" is a 400, though Date.parse would take it.
+      const at = ISO_8601.test(q[param]) ? Date.parse(q[param]) : Number.NaN;
       if (Number.isNaN(at)) throw new BadRequest(`Invalid input for query parameters ${param}.`);
       filter[bound] = at;
     }
@@ -214,9 +220,12 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const b = wrapped(req.body, 'server');
     const name = optStr(b, 'name', { min: 1 });
     const description = atLeast(req, '2.19') ? optStr(b, 'description') : undefined;
+    const ips = accessIps(b);
     const next = svc.update(s.id, {
       ...(name !== undefined ? { name } : {}),
       ...(description !== undefined ? { description } : {}),
+      ...(ips.accessIPv4 !== undefined ? { access_ipv4: ips.accessIPv4 || null } : {}),
+      ...(ips.accessIPv6 !== undefined ? { access_ipv6: ips.accessIPv6 || null } : {}),
     });
     const full = serverView(next!, base(), req, auth, ctx.freshness(next!.owner), attached(next!));
     return { server: serverWriteView(full, req) };
@@ -321,6 +330,36 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const auth = ctx.authenticate(req);
     return { metadata: JSON.parse(visible(auth, req.params.id).metadata) as Obj };
   });
+  // Replace all of it.
+  app.put<{ Params: { id: string } }>(`${P}/servers/:id/metadata`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = writable(auth, req.params.id);
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
+    const md = checkMetadata(svc, s.project_id, wrapped(req.body, 'metadata'));
+    svc.update(s.id, { metadata: JSON.stringify(md) });
+    return { metadata: md };
+  });
+  app.get<{ Params: { id: string; key: string } }>(`${P}/servers/:id/metadata/:key`, async (req) => {
+    const md = JSON.parse(visible(ctx.authenticate(req), req.params.id).metadata) as Obj;
+    if (!Object.hasOwn(md, req.params.key)) throw new NotFound('Metadata item was not found');
+    return { meta: { [req.params.key]: md[req.params.key] } };
+  });
+  // Set one item: the body names exactly that key ({"meta": {key: value}}).
+  app.put<{ Params: { id: string; key: string } }>(`${P}/servers/:id/metadata/:key`, async (req, reply) => {
+    const auth = ctx.authenticate(req);
+    const s = writable(auth, req.params.id);
+    const fwd = forwardIfRemote(ctx, s.owner, req, reply);
+    if (fwd) return fwd;
+    const meta = wrapped(req.body, 'meta');
+    const keys = Object.keys(meta);
+    if (keys.length !== 1) throw new BadRequest('Request body contains too many items');
+    if (keys[0] !== req.params.key) throw new BadRequest('Request body and URI mismatch');
+    const item = checkMetadata(svc, s.project_id, meta);
+    const next = checkMetadata(svc, s.project_id, { ...(JSON.parse(s.metadata) as Obj), ...item });
+    svc.update(s.id, { metadata: JSON.stringify(next) });
+    return { meta: item };
+  });
   app.delete<{ Params: { id: string; key: string } }>(
     `${P}/servers/:id/metadata/:key`,
     async (req, reply) => {
@@ -344,6 +383,27 @@ function allTenants(v: string | undefined): boolean {
   if (['', '1', 'true', 'on', 'yes', 'y', 't'].includes(s)) return true;
   if (['0', 'false', 'off', 'no', 'n', 'f'].includes(s)) return false;
   throw new BadRequest(`Invalid input for query parameters all_tenants. Value: ${v}.`);
+}
+
+/**
+ * accessIPv4 / accessIPv6 of a create, update or rebuild body: an address of that family, or '' to
+ * clear it (as Nova's schema allows); anything else is a 400.
+ */
+function accessIps(b: Obj): { accessIPv4?: string; accessIPv6?: string } {
+  const out: { accessIPv4?: string; accessIPv6?: string } = {};
+  for (const [field, family] of [
+    ['accessIPv4', 4],
+    ['accessIPv6', 6],
+  ] as const) {
+    const v = b[field];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string' || (v !== '' && isIP(v) !== family))
+      throw new BadRequest(`Invalid input for field/attribute ${field}. Value: ${String(v)}.`);
+    // Kept in canonical form (RFC 5952 for IPv6), as Nova stores it.
+    const ip = v === '' ? undefined : parseIp(v);
+    out[field] = ip ? formatIp(ip) : v;
+  }
+  return out;
 }
 
 /** The admin password a create or rebuild answers with: the one asked for, else a generated one. */
@@ -430,6 +490,9 @@ async function runAction(
         throw new BadRequest("Flavor's disk is too small for requested image.");
       const patch: Partial<ServerRow> = { image_id: img.id };
       if (typeof arg.name === 'string' && arg.name) patch.name = arg.name;
+      const ips = accessIps(arg);
+      if (ips.accessIPv4 !== undefined) patch.access_ipv4 = ips.accessIPv4 || null;
+      if (ips.accessIPv6 !== undefined) patch.access_ipv6 = ips.accessIPv6 || null;
       if (arg.metadata !== undefined)
         patch.metadata = JSON.stringify(checkMetadata(svc, s.project_id, arg.metadata));
       const adminPass = adminPassOf(arg);
@@ -439,7 +502,8 @@ async function runAction(
         task: 'rebuilding',
         op: 'rebuild',
         actionId,
-        after: () => ({ vm_state: 'active' }),
+        // A stopped server stays stopped (Nova rebuilds it powered off); one in error comes back active.
+        after: () => ({ vm_state: s.vm_state === 'stopped' ? 'stopped' : 'active' }),
       });
       reply.code(202);
       const full = serverView(
@@ -450,7 +514,8 @@ async function runAction(
         ctx.freshness(s.owner),
         svc.volume?.attachmentsOf(s.id).map((a) => a.volumeId) ?? [],
       );
-      return { server: { ...serverWriteView(full, req), adminPass } };
+      const now = repo.server(s.id)!;
+      return { server: { ...serverWriteView(full, req, { userData: now.user_data }), adminPass } };
     }
     case 'resize':
       return resize(svc, req, reply, auth, s, arg);

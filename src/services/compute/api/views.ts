@@ -108,8 +108,8 @@ export function serverView(
     created: novaTime(s.created_at),
     updated: novaTime(s.updated_at),
     addresses: addressesView(JSON.parse(s.addresses) as ServerAddress[]),
-    accessIPv4: '',
-    accessIPv6: '',
+    accessIPv4: s.access_ipv4 ?? '',
+    accessIPv6: s.access_ipv6 ?? '',
     links: link(base, 'servers', s.id),
     'OS-DCF:diskConfig': 'MANUAL',
     'OS-EXT-AZ:availability_zone': s.owner,
@@ -146,6 +146,7 @@ export function serverView(
   if (atLeast(req, '2.19')) v.description = s.description;
   if (atLeast(req, '2.26')) v.tags = [];
   if (atLeast(req, '2.63')) v.trusted_image_certificates = null;
+  if (atLeast(req, '2.71')) v.server_groups = s.server_group_id ? [s.server_group_id] : [];
   if (fresh.stale) {
     v['atoll:stale'] = true;
     v['atoll:stale_seconds'] = fresh.ageSeconds;
@@ -174,10 +175,13 @@ const EXTENDED_KEYS = [
  * The server in a PUT /servers/{id} or rebuild answer: below 2.75 Nova shows it without the extension
  * attributes (and addresses without their OS-EXT-IPS fields); from 2.75 it is the full view.
  */
-export function serverWriteView(full: Obj, req: FastifyRequest): Obj {
-  if (atLeast(req, '2.75')) return full;
+export function serverWriteView(full: Obj, req: FastifyRequest, rebuild?: { userData: string | null }): Obj {
   const v: Obj = { ...full };
-  for (const k of EXTENDED_KEYS) delete v[k];
+  // A rebuild answer has key_name from 2.54 and user_data from 2.57.
+  if (rebuild && atLeast(req, '2.57')) v.user_data = rebuild.userData;
+  if (atLeast(req, '2.75')) return v;
+  const keep = rebuild && atLeast(req, '2.54') ? ['key_name'] : [];
+  for (const k of EXTENDED_KEYS) if (!keep.includes(k)) delete v[k];
   v.addresses = plainAddresses(v.addresses as Record<string, Obj[]>);
   return v;
 }

@@ -73,6 +73,9 @@ export interface BootServers {
   minCount: number;
   maxCount: number;
   description: string | undefined;
+  /** accessIPv4 / accessIPv6, already checked for their form. */
+  accessIPv4?: string | undefined;
+  accessIPv6?: string | undefined;
   /** An admin's `zone:host`. */
   forceHost: string | undefined;
 }
@@ -146,6 +149,8 @@ export async function bootServers(deps: BootServersDeps, cmd: BootServers): Prom
         old_flavor: null,
         old_host: null,
         description: cmd.description ?? null,
+        access_ipv4: cmd.accessIPv4 ?? null,
+        access_ipv6: cmd.accessIPv6 ?? null,
         created_at: now,
         updated_at: now,
         launched_at: null,

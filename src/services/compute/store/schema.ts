@@ -93,6 +93,15 @@ export const computeMigrations = [
       );
     `,
   },
+  {
+    // accessIPv4 / accessIPv6: addresses the owner sets for others to reach the server by (Nova
+    // stores them as given and checks only their form).
+    id: 'compute/004-access-ips',
+    sql: `
+      ALTER TABLE servers ADD COLUMN access_ipv4 TEXT;
+      ALTER TABLE servers ADD COLUMN access_ipv6 TEXT;
+    `,
+  },
 ] as const;
 
 // Flavor names and (caller-chosen) ids: any site creates; a clash resolves the same everywhere.
@@ -263,6 +272,9 @@ export interface ServerRow {
   created_at: number;
   updated_at: number;
   launched_at: number | null;
+  /** accessIPv4 and accessIPv6 as set by the owner (null: not set). */
+  access_ipv4?: string | null;
+  access_ipv6?: string | null;
 }
 
 export interface ServerGroupRow {

@@ -36,7 +36,11 @@ export function parseNewRouter(o: Obj): NewRouter {
     distributed: optBool(o, 'distributed') ?? false,
     ha: optBool(o, 'ha') ?? false,
     availabilityZoneHints: optStrListOf(o, 'availability_zone_hints'),
-    externalGatewayInfo: isObj(o.external_gateway_info) ? o.external_gateway_info : undefined,
+    // An empty object is no gateway (Neutron's dict_or_nodata); Tempest creates routers so.
+    externalGatewayInfo:
+      isObj(o.external_gateway_info) && Object.keys(o.external_gateway_info).length
+        ? o.external_gateway_info
+        : undefined,
   };
 }
 
@@ -57,7 +61,8 @@ export function parseRouterChanges(o: Obj): RouterChanges {
     name: optStr(o, 'name'),
     description: optStr(o, 'description'),
     adminStateUp: optBool(o, 'admin_state_up'),
-    routes: o.routes === undefined ? undefined : parseRoutes(o.routes),
+    // null clears the routes (Neutron converts None to an empty list).
+    routes: o.routes === undefined ? undefined : o.routes === null ? [] : parseRoutes(o.routes),
     externalGatewayInfo: !('external_gateway_info' in o)
       ? undefined
       : isObj(egi) && Object.keys(egi).length

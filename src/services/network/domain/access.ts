@@ -38,8 +38,9 @@ export function canSee(d: NetworkDeps, c: Caller, kind: ResourceKind, r: StoredR
   if (isAdmin(c) || r.project_id === projectOf(c)) return true;
   if (kind === 'network') return r.shared === 1 || r.external === 1;
   if (kind === 'subnet') {
+    // A shared network's subnets; an external network's are hidden unless it is also shared (Neutron).
     const n = d.repo.row('network', String(r.network_id));
-    return !!n && (n.shared === 1 || n.external === 1);
+    return !!n && n.shared === 1;
   }
   return false;
 }

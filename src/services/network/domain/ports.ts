@@ -111,7 +111,10 @@ export function createPort(d: NetworkDeps, caller: Caller, projectId: string, ne
     };
     savePort(d, body);
     if (host) d.driver.portBound(bindingOf(body));
-    return body;
+    // The stored body: it carries the standard attributes save() stamps (created_at, updated_at,
+    // revision_number), which Neutron's create answer has too.
+    const saved = d.repo.row('port', String(body.id));
+    return saved ? bodyOf(saved) : body;
   });
 }
 
@@ -218,6 +221,8 @@ export function updatePort(d: NetworkDeps, caller: Caller, r: StoredRow, o: Obj)
     setGiven(b, o, optBool, ['admin_state_up', 'port_security_enabled']);
     if (isObj(o['binding:profile'])) b['binding:profile'] = o['binding:profile'];
     if (Array.isArray(o.allowed_address_pairs)) b.allowed_address_pairs = o.allowed_address_pairs;
+    if (Array.isArray(o.extra_dhcp_opts))
+      b.extra_dhcp_opts = mergeDhcpOpts(b.extra_dhcp_opts, o.extra_dhcp_opts);
     if (o.security_groups !== undefined) {
       const groups = o.security_groups === null ? [] : optStrListOf(o, 'security_groups');
       for (const g of groups) visible(d, caller, 'security_group', g, 'security group');
@@ -259,4 +264,23 @@ export function deletePort(d: NetworkDeps, r: StoredRow): void {
     d.repo.remove('port', r.id);
   });
   d.driver.portUnbound(r.id);
+}
+
+/**
+ * An update's extra_dhcp_opts, as Neutron applies them: each option replaces the one of the same
+ * name and IP version, or is added; one whose opt_value is null removes it.
+ */
+function mergeDhcpOpts(current: unknown, given: unknown[]): Obj[] {
+  const out = (Array.isArray(current) ? current : []).filter(isObj).map((x) => ({ ...x }));
+  const key = (x: Obj) => `${String(x.opt_name)}/${String(x.ip_version ?? 4)}`;
+  for (const g of given) {
+    if (!isObj(g) || typeof g.opt_name !== 'string')
+      throw new BadRequest('Invalid input for extra_dhcp_opts.', 'InvalidInput');
+    const i = out.findIndex((x) => key(x) === key(g));
+    if (g.opt_value === null) {
+      if (i >= 0) out.splice(i, 1);
+    } else if (i >= 0) out[i] = { ...out[i], ...g };
+    else out.push({ ...g });
+  }
+  return out;
 }

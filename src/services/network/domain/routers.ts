@@ -11,6 +11,7 @@ import { asSystem, isAdmin, visible } from './access.ts';
 import type { NetworkDeps, StoredRow } from './deps.ts';
 import { createPort, deletePort, updatePort } from './ports.ts';
 import { checkQuota } from './quotas.ts';
+import { parseCidr, overlaps } from './ip.ts';
 import { DeviceOwner, bodyOf, bump, save } from './records.ts';
 
 /** A router to make, as its create request gave it (api/routers.ts parses the body). */
@@ -165,6 +166,7 @@ export function addInterface(d: NetworkDeps, caller: Caller, r: StoredRow, o: Ob
         throw new BadRequest(`Router already has a port on subnet ${subnetId}.`, 'BadRequest');
       if (!sb.gateway_ip)
         throw new BadRequest(`Bad router request: Subnet ${subnetId} has no gateway IP.`, 'BadRequest');
+      checkNoOverlap(d, attached, [subnetId]);
       const net = d.repo.row('network', String(s.network_id))!;
       const inUse = d.repo.portAt(subnetId, String(sb.gateway_ip));
       port = createPort(d, asSystem('a router interface port'), r.project_id, net, {
@@ -190,6 +192,11 @@ export function addInterface(d: NetworkDeps, caller: Caller, r: StoredRow, o: Ob
         );
       if (fixed.some((f) => attached.includes(f.subnet_id)))
         throw new BadRequest(`Router already has a port on subnet ${fixed[0]!.subnet_id}.`, 'BadRequest');
+      checkNoOverlap(
+        d,
+        attached,
+        fixed.map((f) => f.subnet_id),
+      );
       port = updatePort(d, asSystem('a port becoming a router interface'), p, {
         device_owner: DeviceOwner.RouterInterface,
         device_id: r.id,
@@ -282,4 +289,25 @@ function notifyRouter(d: NetworkDeps, id: string): void {
       externalNetworkId: gw?.network_id,
     }),
   );
+}
+
+/** A router routes between its subnets: a new interface's CIDR must not overlap an attached one's. */
+function checkNoOverlap(d: NetworkDeps, attachedIds: string[], newIds: string[]): void {
+  const cidrOf = (id: string) => {
+    const s = d.repo.row('subnet', id);
+    const text = s ? bodyOf(s).cidr : undefined;
+    return typeof text === 'string' ? parseCidr(text, false) : undefined;
+  };
+  for (const n of newIds) {
+    const nc = cidrOf(n);
+    if (!nc) continue;
+    for (const a of attachedIds) {
+      const ac = cidrOf(a);
+      if (ac && ac.version === nc.version && overlaps(ac, nc))
+        throw new BadRequest(
+          `Bad router request: Cidr ${String(bodyOf(d.repo.row('subnet', n)!).cidr)} of subnet ${n} overlaps with cidr ${String(bodyOf(d.repo.row('subnet', a)!).cidr)} of subnet ${a}.`,
+          'BadRequest',
+        );
+    }
+  }
 }

@@ -4,7 +4,7 @@
  * a "default" group, made once by the project's home site under an id derived from the project.
  */
 import { BadRequest, Conflict } from '../../../core/errors.ts';
-import { optBool, optInt, optStr } from '../../common/input.ts';
+import { optBool, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { Caller } from './access.ts';
 import { isAdmin, visible } from './access.ts';
@@ -88,6 +88,9 @@ export function updateGroup(d: NetworkDeps, r: StoredRow, o: Obj): StoredRow {
         'Cannot update the default security group name.',
         'SecurityGroupCannotUpdateDefault',
       );
+    // Renaming another group to "default" would make a second one (Neutron: 409).
+    if (b.name !== 'default' && name === 'default')
+      throw new Conflict('Default security group already exists.', 'SecurityGroupDefaultAlreadyExists');
     b.name = name;
   }
   const desc = optStr(o, 'description');
@@ -156,18 +159,14 @@ function insertRule(d: NetworkDeps, projectId: string, o: Obj): Obj {
       `Security group rule protocol ${protocol} not supported.`,
       'SecurityGroupRuleInvalidProtocol',
     );
-  const min = optInt(o, 'port_range_min', 0, 65535) ?? null;
-  const max = optInt(o, 'port_range_max', 0, 65535) ?? null;
+  const min = portValue(o.port_range_min);
+  const max = portValue(o.port_range_max);
   if ((min !== null || max !== null) && protocol === null)
     throw new BadRequest(
       'Must also specify protocol if port range is given.',
       'SecurityGroupProtocolRequiredWithPorts',
     );
-  if (min !== null && max !== null && min > max && protocol !== 'icmp')
-    throw new BadRequest(
-      'For TCP/UDP protocols, port_range_min must be <= port_range_max',
-      'SecurityGroupInvalidPortRange',
-    );
+  checkPortRange(protocol, min, max);
   let prefix = optStr(o, 'remote_ip_prefix') ?? null;
   if (prefix !== null) {
     const c = parseCidr(
@@ -240,4 +239,44 @@ export function createRule(d: NetworkDeps, caller: Caller, group: StoredRow, o: 
 
 export function deleteRule(d: NetworkDeps, r: StoredRow): void {
   d.repo.tx(() => d.repo.remove('security_group_rule', r.id));
+}
+
+/** A port bound as Neutron converts it: null, or an integer 0-65535 (else "Invalid value for port"). */
+function portValue(v: unknown): number | null {
+  if (v === undefined || v === null) return null;
+  const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535)
+    throw new BadRequest(`Invalid value for port ${String(v)}`, 'InvalidInput');
+  return n;
+}
+
+const PORT_PROTOCOLS = ['tcp', 'udp', 'dccp', 'sctp', 'udplite', '6', '17', '33', '132', '136'];
+const ICMP_PROTOCOLS = ['icmp', 'icmpv6', 'ipv6-icmp', '1', '58'];
+
+/** Neutron's port range rules: ports for TCP-like protocols, ICMP type and code for ICMP. */
+function checkPortRange(protocol: string | null, min: number | null, max: number | null): void {
+  if (min === null && max === null) return;
+  if (protocol !== null && PORT_PROTOCOLS.includes(protocol)) {
+    if (min === 0 || max === 0) throw new BadRequest('Invalid value for port 0', 'InvalidPortValue');
+    if (min === null || max === null || min > max)
+      throw new BadRequest(
+        'For TCP/UDP protocols, port_range_min must be <= port_range_max',
+        'SecurityGroupInvalidPortRange',
+      );
+  } else if (protocol !== null && ICMP_PROTOCOLS.includes(protocol)) {
+    for (const [v, field, attr] of [
+      [min, 'type', 'port_range_min'],
+      [max, 'code', 'port_range_max'],
+    ] as const)
+      if (v !== null && v > 255)
+        throw new BadRequest(
+          `Invalid value for ICMP ${field} (${attr}) ${v}. It must be 0 to 255.`,
+          'SecurityGroupInvalidIcmpValue',
+        );
+    if (min === null)
+      throw new BadRequest(
+        `ICMP code (port-range-max) ${max} is provided but ICMP type (port-range-min) is missing.`,
+        'SecurityGroupMissingIcmpType',
+      );
+  }
 }
