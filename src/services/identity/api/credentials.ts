@@ -123,9 +123,8 @@ export function registerCredentialRoutes(app: FastifyInstance, ic: IdentityConte
     const projectId = b.project_id === null ? null : (optStr(b, 'project_id', { max: 64 }) ?? c.project_id);
     if (projectId !== null && projectId !== c.project_id && !reader.project(projectId))
       throw notFound('project', projectId);
-    const id = checked(type, blob, projectId);
-    if (id !== undefined && id !== c.id)
-      throw new BadRequest('The access key of an ec2 credential cannot change (its id is derived from it).');
+    // Keystone checks an ec2 blob and project on update too; the id stays (it was derived at create).
+    checked(type, blob, projectId);
     if (userId !== c.user_id && userOf(userId).owner !== c.owner)
       throw new BadRequest('A credential cannot move to a user of another site.');
     const fwd = forwardIfRemote(site, c.owner, req, reply);
