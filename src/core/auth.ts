@@ -40,6 +40,11 @@ export interface AuthContext {
   /** The site that issued and signed the token. */
   issuer: string;
   applicationCredentialId?: string;
+  /** Set for a trust-scoped token (OS-TRUST): the trust, its trustee and trustor, and impersonation. */
+  trustId?: string;
+  trusteeUserId?: string;
+  trustorUserId?: string;
+  trustImpersonation?: boolean;
 }
 
 export interface TokenValidator {

@@ -38,7 +38,7 @@ export function appCredView(ic: IdentityContext, a: AppCredRow): Obj {
  * Keystone reads it; JavaScript would read local time). Kept to the microsecond, as fractional ms, so
  * the answer repeats what was sent.
  */
-function parseTime(v: string): number {
+export function parseTime(v: string): number {
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)(?:\.(\d{1,6}))?(Z|[+-]\d\d:?\d\d)?$/i.exec(v.trim());
   const t = m ? Date.parse(`${m[1]}${m[3] ?? 'Z'}`) : NaN;
   if (!m || Number.isNaN(t)) throw new BadRequest('"expires_at" must be an ISO 8601 time.');

@@ -12,7 +12,8 @@ import { CloudError, Forbidden, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { keystoneTime, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import { authenticate } from '../domain/authenticate.ts';
+import { authenticate, trustOfScope } from '../domain/authenticate.ts';
+import { forwardIfRemote } from './common.ts';
 import { buildCatalog } from '../domain/catalog.ts';
 import { revokeAudit } from '../domain/revocations.ts';
 
@@ -22,6 +23,13 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
 
   app.post('/identity/v3/auth/tokens', async (req, reply) => {
     const auth = wrapped(req.body, 'auth');
+    // A limited-use trust is counted at its home, the one writer of its row.
+    const trustId = trustOfScope(auth.scope);
+    const limited = trustId ? repos.trusts.get(trustId) : undefined;
+    if (limited && limited.remaining_uses !== null) {
+      const fwd = forwardIfRemote(site, limited.owner, req, reply);
+      if (fwd) return fwd;
+    }
     const claims = await authenticate(ic, auth.identity, auth.scope);
     const { token, ctx } = tokens.issueValidated(claims);
     const noCatalog = (req.query as Obj | undefined)?.nocatalog !== undefined;
@@ -185,6 +193,19 @@ export function tokenBody(ic: IdentityContext, ctx: AuthContext, withCatalog: bo
       id: ctx.applicationCredentialId,
       name: ac?.name,
       restricted: !ac?.unrestricted,
+    };
+  }
+  if (ctx.trustId) {
+    const t = ic.repos.trusts.get(ctx.trustId);
+    body['OS-TRUST:trust'] = {
+      id: ctx.trustId,
+      impersonation: !!ctx.trustImpersonation,
+      trustee_user: { id: ctx.trusteeUserId },
+      trustor_user: { id: ctx.trustorUserId },
+      ...(t?.redelegated_trust_id ? { redelegated_trust_id: t.redelegated_trust_id } : {}),
+      ...(t?.redelegation_count !== null && t?.redelegation_count !== undefined
+        ? { redelegation_count: t.redelegation_count }
+        : {}),
     };
   }
   if (withCatalog && (ctx.projectId || ctx.domainId || ctx.system))

@@ -1,10 +1,11 @@
 /**
  * @module Projects: /v3/projects and /v3/users/{id}/projects. A project belongs to its domain's home
- * site; projects nest (parent_id), a top-level project's parent is its domain. Projects acting as
- * domains (is_domain true) are not supported.
+ * site; projects nest (parent_id), a top-level project's parent is its domain. A project acting as a
+ * domain (is_domain true) is a domain seen through this API: creating one creates a domain, and
+ * show, update, delete and `?is_domain=true` act on domains.
  * https://docs.openstack.org/api-ref/identity/v3/#projects
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { BadRequest, Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
@@ -12,7 +13,8 @@ import { optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import { notFound } from '../domain/common.ts';
 import { createProject, deleteProject, parseTags, tagsOf, updateProject } from '../domain/projects.ts';
-import type { ProjectRow } from '../store/schema.ts';
+import { createDomain, deleteDomain, updateDomain } from '../domain/domains.ts';
+import type { DomainRow, ProjectRow } from '../store/schema.ts';
 import {
   callerDomain,
   collection,
@@ -20,6 +22,7 @@ import {
   extraOf,
   filteredCollection,
   forwardCreateIfRemote,
+  forwardIfRemote,
   param,
   parseExtra,
   q,
@@ -27,7 +30,7 @@ import {
   requireUnchanged,
   selfLinks,
 } from './common.ts';
-import { isCloudAdmin, isDomainReader, listableDomain } from './policy.ts';
+import { isCloudAdmin, isDomainReader, listableDomain, requireCloudAdmin } from './policy.ts';
 
 const KNOWN = [
   'id',
@@ -87,11 +90,36 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     });
   };
 
+  /** A domain seen as a project acting as a domain (Keystone's is_domain projects). */
+  const domainAsProject = (d: DomainRow): Obj => ({
+    ...parseExtra(d.extra),
+    id: d.id,
+    name: d.name,
+    domain_id: null,
+    parent_id: null,
+    description: d.description,
+    enabled: !!d.enabled,
+    is_domain: true,
+    tags: [],
+    options: {},
+    links: selfLinks(ic, `projects/${d.id}`),
+  });
+  /** The domain behind a project id, for the project calls on projects acting as domains. */
+  const asDomain = (id: string): DomainRow | undefined =>
+    reader.project(id) ? undefined : reader.domain(id);
+
   app.get('/identity/v3/projects', async (req) => {
     const ctx = site.authenticate(req);
     const only = listableDomain(ctx);
     const qs = q(req);
-    if (queryBool(qs.is_domain) === true) return collection(ic, req, 'projects', []);
+    if (queryBool(qs.is_domain) === true) {
+      let ds = repos.domains.all();
+      if (only !== undefined) ds = ds.filter((d) => d.id === only);
+      if (qs.name !== undefined) ds = ds.filter((d) => d.name === qs.name);
+      const en = queryBool(qs.enabled);
+      if (en !== undefined) ds = ds.filter((d) => !!d.enabled === en);
+      return collection(ic, req, 'projects', ds.map(domainAsProject));
+    }
     let rows = repos.projects.all();
     if (only !== undefined) rows = rows.filter((p) => p.domain_id === only);
     if (qs.parent_id !== undefined) rows = rows.filter((p) => (p.parent_id ?? p.domain_id) === qs.parent_id);
@@ -101,6 +129,11 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
 
   app.get('/identity/v3/projects/:project_id', async (req) => {
     const ctx = site.authenticate(req);
+    const asD = asDomain(param(req, 'project_id'));
+    if (asD) {
+      if (!isDomainReader(ctx, asD.id)) throw new Forbidden();
+      return { project: domainAsProject(asD) };
+    }
     const p = load(param(req, 'project_id'));
     if (!canReadProject(ctx, p)) throw new Forbidden();
     return { project: projectView(ic, p) };
@@ -119,6 +152,21 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
   app.post('/identity/v3/projects', async (req, reply) => {
     const ctx = site.authenticate(req);
     const b = wrapped(req.body, 'project');
+    if (optBool(b, 'is_domain') === true) {
+      // A project acting as a domain is a domain (made by a cloud admin, anywhere, as domains are).
+      requireCloudAdmin(ctx);
+      if ((b.domain_id ?? null) !== null || (b.parent_id ?? null) !== null)
+        throw new BadRequest('A project acting as a domain has no domain and no parent.');
+      const d = createDomain(ic, {
+        explicitId: undefined,
+        name: reqStr(b, 'name', { max: 64 }),
+        description: optStr(b, 'description', { max: 65535 }) ?? '',
+        enabled: optBool(b, 'enabled'),
+        extra: extraOf(b, KNOWN, undefined),
+      });
+      reply.code(201);
+      return { project: domainAsProject(d) };
+    }
     const parentId = optStr(b, 'parent_id', { max: 64 });
     const parent = parentId !== undefined && parentId !== null ? reader.project(parentId) : undefined;
     let domainId = optStr(b, 'domain_id', { max: 64 });
@@ -137,8 +185,6 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
     const name = reqStr(b, 'name', { max: 64 });
     const description = optStr(b, 'description', { max: 65535 }) ?? '';
     const enabled = optBool(b, 'enabled');
-    if (optBool(b, 'is_domain') === true)
-      throw new BadRequest('Projects acting as domains are not supported.');
     const tags = parseTags(b.tags) ?? [];
     const row = createProject(ic, {
       name,
@@ -155,31 +201,55 @@ export function registerProjectRoutes(app: FastifyInstance, ic: IdentityContext)
 
   const loadParam = (req: FastifyRequest) => load(param(req, 'project_id'));
 
-  app.patch(
-    '/identity/v3/projects/:project_id',
-    domainAdminWrite(ic, loadParam, async (p, req) => {
-      const b = wrapped(req.body, 'project');
-      requireUnchanged(b, 'domain_id', p.domain_id, 'The domain of a project cannot be changed.');
-      if (b.parent_id !== undefined && b.parent_id !== (p.parent_id ?? p.domain_id))
-        throw new Forbidden('The parent of a project cannot be changed.');
-      requireUnchanged(b, 'is_domain', false, 'is_domain cannot be changed.');
-      requireUnchanged(b, 'id', p.id, 'The project id cannot be changed.');
-      const row = updateProject(ic, p, {
-        name: optStr(b, 'name', { max: 64, min: 1 }),
-        description: optStr(b, 'description', { max: 65535 }),
-        enabled: optBool(b, 'enabled'),
-        tags: parseTags(b.tags),
-        extra: (current) => extraOf(b, KNOWN, current),
-      });
-      return { project: projectView(ic, row) };
-    }),
-  );
+  /** PATCH and DELETE on a project acting as a domain act on the domain (cloud admin, at its home). */
+  const onDomain =
+    (fn: (d: DomainRow, req: FastifyRequest, reply: FastifyReply) => unknown) =>
+    async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+      const d = asDomain(param(req, 'project_id'));
+      if (!d) return undefined;
+      requireCloudAdmin(site.authenticate(req));
+      return forwardIfRemote(site, d.owner, req, reply) ?? fn(d, req, reply);
+    };
+  const patchDomain = onDomain((d, req) => {
+    const b = wrapped(req.body, 'project');
+    requireUnchanged(b, 'is_domain', true, 'is_domain cannot be changed.');
+    const row = updateDomain(ic, d, {
+      name: optStr(b, 'name', { max: 64, min: 1 }),
+      description: optStr(b, 'description', { max: 65535 }),
+      enabled: optBool(b, 'enabled'),
+      extra: (current) => extraOf(b, KNOWN, current),
+    });
+    return { project: domainAsProject(row) };
+  });
+  const deleteAsDomain = onDomain((d, _req, reply) => {
+    deleteDomain(ic, d);
+    return reply.code(204).send();
+  });
+  const projectPatch = domainAdminWrite(ic, loadParam, async (p, req) => {
+    const b = wrapped(req.body, 'project');
+    requireUnchanged(b, 'domain_id', p.domain_id, 'The domain of a project cannot be changed.');
+    if (b.parent_id !== undefined && b.parent_id !== (p.parent_id ?? p.domain_id))
+      throw new Forbidden('The parent of a project cannot be changed.');
+    requireUnchanged(b, 'is_domain', false, 'is_domain cannot be changed.');
+    requireUnchanged(b, 'id', p.id, 'The project id cannot be changed.');
+    const row = updateProject(ic, p, {
+      name: optStr(b, 'name', { max: 64, min: 1 }),
+      description: optStr(b, 'description', { max: 65535 }),
+      enabled: optBool(b, 'enabled'),
+      tags: parseTags(b.tags),
+      extra: (current) => extraOf(b, KNOWN, current),
+    });
+    return { project: projectView(ic, row) };
+  });
+  const projectDelete = domainAdminWrite(ic, loadParam, async (p, _req, reply) => {
+    deleteProject(ic, p);
+    return reply.code(204).send();
+  });
 
-  app.delete(
-    '/identity/v3/projects/:project_id',
-    domainAdminWrite(ic, loadParam, async (p, _req, reply) => {
-      deleteProject(ic, p);
-      return reply.code(204).send();
-    }),
+  app.patch('/identity/v3/projects/:project_id', async (req, reply) =>
+    asDomain(param(req, 'project_id')) ? patchDomain(req, reply) : projectPatch(req, reply),
+  );
+  app.delete('/identity/v3/projects/:project_id', async (req, reply) =>
+    asDomain(param(req, 'project_id')) ? deleteAsDomain(req, reply) : projectDelete(req, reply),
   );
 }

@@ -40,7 +40,7 @@ const serviceView = (ic: IdentityContext, s: ServiceRow): Obj => ({
   enabled: !!s.enabled,
   links: selfLinks(ic, `services/${s.id}`),
 });
-const endpointView = (ic: IdentityContext, e: EndpointRow): Obj => ({
+export const endpointView = (ic: IdentityContext, e: EndpointRow): Obj => ({
   id: e.id,
   interface: e.interface,
   region_id: e.region_id,

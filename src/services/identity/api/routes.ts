@@ -11,6 +11,11 @@ import { registerDomainRoutes } from './domains.ts';
 import { registerGroupRoutes } from './groups.ts';
 import { registerImpliedRoleRoutes } from './implied-roles.ts';
 import { registerPolicyRoutes } from './policies.ts';
+import { registerCredentialRoutes } from './credentials.ts';
+import { registerDomainConfigRoutes } from './domain-config.ts';
+import { registerEndpointGroupRoutes } from './endpoint-groups.ts';
+import { registerOAuthConsumerRoutes } from './oauth-consumers.ts';
+import { registerTrustRoutes } from './trusts.ts';
 import { registerProjectTagRoutes } from './project-tags.ts';
 import { registerProjectRoutes } from './projects.ts';
 import { registerCatalogRoutes } from './regions.ts';
@@ -43,4 +48,9 @@ export function registerIdentityRoutes(app: FastifyInstance, ic: IdentityContext
   registerCatalogRoutes(app, ic);
   registerAppCredRoutes(app, ic);
   registerPolicyRoutes(app, ic);
+  registerCredentialRoutes(app, ic);
+  registerOAuthConsumerRoutes(app, ic);
+  registerEndpointGroupRoutes(app, ic);
+  registerDomainConfigRoutes(app, ic);
+  registerTrustRoutes(app, ic);
 }

@@ -9,6 +9,7 @@ import { BadRequest, Forbidden, Unauthorized } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { isObj, reqStr } from '../../common/input.ts';
 import type { UserRow } from '../store/schema.ts';
+import { trustKind } from '../store/schema.ts';
 import type { IdentityPorts } from './ports.ts';
 import type { TokenClaims } from './tokens.ts';
 
@@ -39,6 +40,40 @@ function findUser(p: IdentityPorts, u: Obj): UserRow {
   else throw new BadRequest('The user must be given by id, or by name and domain.');
   if (!user) throw new Unauthorized('The request you have made requires authentication.');
   return user;
+}
+
+/** The trust a scope names (`{"OS-TRUST:trust": {"id": ...}}`), or undefined for any other scope. */
+export function trustOfScope(scope: unknown): string | undefined {
+  if (!isObj(scope) || scope['OS-TRUST:trust'] === undefined) return undefined;
+  const t = scope['OS-TRUST:trust'];
+  if (!isObj(t) || typeof t.id !== 'string' || t.id === '')
+    throw new BadRequest('A trust scope needs an id.');
+  return t.id;
+}
+
+/**
+ * A trust-scoped token for `userId` (the trustee): the claims sub (the trustor when the trust
+ * impersonates), p and tr. 401 when the trust is unknown, expired, used up, or not the caller's.
+ * A limited-use trust is consumed here: the route forwards such requests to the trust's home.
+ */
+function trustScope(
+  ports: IdentityPorts,
+  trustId: string,
+  userId: string,
+): Pick<TokenClaims, 'sub' | 'p' | 'tr'> {
+  return ports.tx(() => {
+    const t = ports.repos.trusts.get(trustId);
+    if (!t || t.trustee_user_id !== userId) throw new Unauthorized('Could not find the trust for this user.');
+    if (t.expires_at !== null && t.expires_at <= ports.now())
+      throw new Unauthorized('The trust has expired.');
+    if (!t.project_id) throw new Unauthorized('The trust has no project to scope to.');
+    if (t.remaining_uses !== null) {
+      if (t.remaining_uses <= 0) throw new Unauthorized('The trust has no uses left.');
+      if (!ports.owns(t.owner)) throw new Unauthorized('A limited-use trust is redeemed at its home site.');
+      ports.changes.put(trustKind, { ...t, remaining_uses: t.remaining_uses - 1 });
+    }
+    return { sub: t.impersonation ? t.trustor_user_id : userId, p: t.project_id, tr: t.id };
+  });
 }
 
 /** Resolves the requested scope to claims p/d/sys; 401 when the user has no role there. */
@@ -116,6 +151,7 @@ export async function authenticate(p: AuthPorts, identity: unknown, scope: unkno
     const dom = p.reader.domain(user.domain_id);
     if (!dom?.enabled) throw new Unauthorized('The user domain is disabled.');
     const audit = p.newId().slice(0, 22);
+    const trustId = trustOfScope(scope);
     return {
       sub: user.id,
       iss: p.siteName,
@@ -123,7 +159,9 @@ export async function authenticate(p: AuthPorts, identity: unknown, scope: unkno
       exp: now + ttl,
       m: ['password'],
       ai: [audit],
-      ...resolveScope(p, scope, user.id, user.default_project_id),
+      ...(trustId
+        ? trustScope(p, trustId, user.id)
+        : resolveScope(p, scope, user.id, user.default_project_id)),
     };
   }
   if (methods.includes('token')) {
@@ -132,7 +170,9 @@ export async function authenticate(p: AuthPorts, identity: unknown, scope: unkno
     const old = p.tokens.validate(reqStr(t, 'id', { max: 8192 }));
     if (old.applicationCredentialId)
       throw new Forbidden('An application credential token cannot be rescoped.');
+    if (old.trustId) throw new Forbidden('A trust-scoped token cannot be rescoped.');
     const audit = p.newId().slice(0, 22);
+    const trustId = trustOfScope(scope);
     return {
       sub: old.userId,
       iss: p.siteName,
@@ -140,7 +180,9 @@ export async function authenticate(p: AuthPorts, identity: unknown, scope: unkno
       exp: old.expiresAt,
       m: [...new Set([...old.methods, 'token'])],
       ai: [audit, old.auditIds[old.auditIds.length - 1] ?? old.auditIds[0] ?? audit],
-      ...resolveScope(p, scope ?? 'unscoped', old.userId, null),
+      ...(trustId
+        ? trustScope(p, trustId, old.userId)
+        : resolveScope(p, scope ?? 'unscoped', old.userId, null)),
     };
   }
   if (methods.includes('application_credential')) {

@@ -12,7 +12,10 @@ import { revokeMatching } from './revocations.ts';
 import {
   appCredKind,
   assignmentKind,
+  domainConfigKind,
   domainKind,
+  credentialKind,
+  trustKind,
   groupKind,
   groupMemberKind,
   projectKind,
@@ -88,9 +91,14 @@ function deleteDomainContents(p: IdentityPorts, domainId: string): void {
   removeOwned(p, assignmentKind, repos.assignments.touching([...targets, ...actors]));
   removeOwned(p, groupMemberKind, repos.groups.membershipsOfAny(actors));
   removeOwned(p, appCredKind, repos.appCreds.refsOfUsers(users.map((u) => u.id)));
+  for (const u of users) {
+    removeOwned(p, credentialKind, repos.credentials.refsOfUser(u.id));
+    removeOwned(p, trustKind, repos.trusts.refsOfUser(u.id));
+  }
   for (const x of projects) p.changes.remove(projectKind, x.id);
   for (const u of users) p.changes.remove(userKind, u.id);
   for (const g of groups) p.changes.remove(groupKind, g.id);
+  if (repos.domainConfigs.get(domainId)) p.changes.remove(domainConfigKind, domainId);
   p.changes.remove(domainKind, domainId);
   revokeMatching(p, { domainId });
 }

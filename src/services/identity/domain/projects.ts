@@ -8,7 +8,7 @@ import type { ProjectRow } from '../store/schema.ts';
 import { bool01, checkRename, removeOwned } from './common.ts';
 import type { IdentityPorts } from './ports.ts';
 import { revokeMatching } from './revocations.ts';
-import { appCredKind, assignmentKind, projectKind } from '../store/schema.ts';
+import { appCredKind, assignmentKind, credentialKind, projectKind, trustKind } from '../store/schema.ts';
 
 /** Keystone's tag rules: at most 80, each 1-255 characters without '/' or ','. */
 export function parseTags(v: unknown): string[] | undefined {
@@ -89,13 +89,15 @@ export function setProjectTags(p: IdentityPorts, cur: ProjectRow, tags: string[]
   return checked;
 }
 
-/** Deletes a leaf project with its assignments and application credentials (those owned here). */
+/** Deletes a leaf project with its assignments, application credentials, credentials and trusts (those owned here). */
 export function deleteProject(p: IdentityPorts, project: ProjectRow): void {
   if (p.repos.projects.hasChildren(project.id))
     throw new Forbidden(`Cannot delete the project ${project.id} since it is not a leaf in the hierarchy.`);
   p.tx(() => {
     removeOwned(p, assignmentKind, p.repos.assignments.onTarget(project.id));
     removeOwned(p, appCredKind, p.repos.appCreds.refsOfProject(project.id));
+    removeOwned(p, credentialKind, p.repos.credentials.refsOfProject(project.id));
+    removeOwned(p, trustKind, p.repos.trusts.refsOfProject(project.id));
     p.changes.remove(projectKind, project.id);
     revokeMatching(p, { projectId: project.id });
   });

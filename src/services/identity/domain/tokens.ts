@@ -42,7 +42,24 @@ export interface TokenClaims {
   sys?: 'all';
   /** application credential */
   ac?: string;
+  /** trust (OS-TRUST): the token acts under this trust, on its project */
+  tr?: string;
 }
+
+/** What validation reads of a trust (store/schema.ts TrustRow). */
+export interface TrustRef {
+  id: string;
+  trustor_user_id: string;
+  trustee_user_id: string;
+  project_id: string | null;
+  impersonation: number;
+  roles: string;
+  expires_at: number | null;
+  redelegated_trust_id: string | null;
+}
+
+/** How many trusts a redelegation chain may hold (Keystone's max_redelegation_count is 3). */
+export const MAX_TRUST_CHAIN = 10;
 
 /** Where roles are held: a project, a domain, or the system (`system: true`). */
 export interface RoleTarget {
@@ -65,6 +82,8 @@ export interface IdentityReader {
   /** The roles with every role they imply by the inference rules (implied roles), transitively. */
   withImplied?(refs: { id: string; name: string }[]): { id: string; name: string }[];
   isRevoked(claims: TokenClaims, projectId: string | undefined): boolean;
+  /** A trust by id (trust-scoped tokens). */
+  trust?(id: string): TrustRef | undefined;
   /** Drops memoized lookups (called with the validation cache). */
   clear?(): void;
 }
@@ -251,7 +270,8 @@ export class TokenService implements TokenValidator {
       ctx.projectDomainId = pd.id;
       ctx.projectDomainName = pd.name;
       adminProject = isAdminProject(project);
-      refs = this.reader.roles(user.id, { projectId: project.id });
+      const holder = claims.tr ? trustRoot(this.reader, claims.tr).trustor_user_id : user.id;
+      refs = this.reader.roles(holder, { projectId: project.id });
     } else if (claims.d) {
       const d = this.reader.domain(claims.d);
       if (!d || !d.enabled) throw new Unauthorized('The token domain is unknown or disabled.');
@@ -261,6 +281,17 @@ export class TokenService implements TokenValidator {
     } else if (claims.sys === 'all') {
       ctx.system = true;
       refs = this.reader.roles(user.id, { system: true });
+    }
+    if (claims.tr) {
+      const t = trustRoles(this.reader, claims.tr, claims, this.now());
+      // The roles are the trust's (with what they imply) that the original trustor still holds.
+      const held = new Set((this.reader.withImplied?.(refs) ?? refs).map((r) => r.id));
+      refs = t.roles.filter((r) => held.has(r.id));
+      if (refs.length === 0) throw new Unauthorized('The trustor no longer holds the delegated roles.');
+      ctx.trustId = t.trust.id;
+      ctx.trusteeUserId = t.trust.trustee_user_id;
+      ctx.trustorUserId = t.trust.trustor_user_id;
+      ctx.trustImpersonation = !!t.trust.impersonation;
     }
     if (claims.ac) {
       const allowed = this.reader.appCredRoles(claims.ac);
@@ -277,4 +308,45 @@ export class TokenService implements TokenValidator {
     ctx.isAdmin = (adminProject || ctx.system === true) && ctx.roles.includes('admin');
     return ctx;
   }
+}
+
+/** The first trust of a redelegation chain (its trustor is the one whose roles are delegated). */
+export function trustRoot(reader: IdentityReader, trustId: string): TrustRef {
+  let t = reader.trust?.(trustId);
+  for (let i = 0; t?.redelegated_trust_id && i < MAX_TRUST_CHAIN; i++)
+    t = reader.trust?.(t.redelegated_trust_id);
+  if (!t || t.redelegated_trust_id) throw new Unauthorized('The trust is unknown or its chain is broken.');
+  return t;
+}
+
+/**
+ * The trust of a trust-scoped token, checked against the token (its user is the trustee, or the
+ * trustor when the trust impersonates; its project is the trust's) and its expiry, with the roles it
+ * delegates and every role they imply.
+ */
+function trustRoles(
+  reader: IdentityReader,
+  trustId: string,
+  claims: TokenClaims,
+  now: number,
+): { trust: TrustRef; roles: { id: string; name: string }[] } {
+  const t = reader.trust?.(trustId);
+  if (!t) throw new Unauthorized('The trust no longer exists.');
+  if (t.expires_at !== null && t.expires_at <= now) throw new Unauthorized('The trust has expired.');
+  const acting = t.impersonation ? t.trustor_user_id : t.trustee_user_id;
+  if (claims.sub !== acting || (t.project_id ?? undefined) !== claims.p)
+    throw new Unauthorized('The token does not match its trust.');
+  const trustee = reader.user(t.trustee_user_id);
+  if (!trustee?.enabled) throw new Unauthorized('The trustee is unknown or disabled.');
+  const trustor = reader.user(t.trustor_user_id);
+  if (!trustor?.enabled) throw new Unauthorized('The trustor is unknown or disabled.');
+  // Every trust up the chain must still exist and be in force.
+  for (let p = t, i = 0; p.redelegated_trust_id; i++) {
+    const parent = i < MAX_TRUST_CHAIN ? reader.trust?.(p.redelegated_trust_id) : undefined;
+    if (!parent || (parent.expires_at !== null && parent.expires_at <= now))
+      throw new Unauthorized('A trust this one was redelegated from no longer holds.');
+    p = parent;
+  }
+  const delegated = JSON.parse(t.roles) as { id: string; name: string }[];
+  return { trust: t, roles: reader.withImplied?.(delegated) ?? delegated };
 }

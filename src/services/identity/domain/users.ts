@@ -9,7 +9,14 @@ import { bool01, checkRename, notFound, removeOwned } from './common.ts';
 import { hashSecret } from './passwords.ts';
 import type { IdentityPorts } from './ports.ts';
 import { revokeUserTokens } from './revocations.ts';
-import { appCredKind, assignmentKind, groupMemberKind, userKind } from '../store/schema.ts';
+import {
+  appCredKind,
+  assignmentKind,
+  credentialKind,
+  groupMemberKind,
+  trustKind,
+  userKind,
+} from '../store/schema.ts';
 
 export interface CreateUser {
   name: string;
@@ -102,12 +109,14 @@ export async function changePassword(
   });
 }
 
-/** Deletes a user with its assignments, memberships and application credentials (those owned here). */
+/** Deletes a user with its assignments, memberships, credentials and trusts (those owned here). */
 export function deleteUser(p: IdentityPorts, userId: string): void {
   p.tx(() => {
     removeOwned(p, assignmentKind, p.repos.assignments.ofActor(userId));
     removeOwned(p, groupMemberKind, p.repos.groups.membershipsOfUser(userId));
     removeOwned(p, appCredKind, p.repos.appCreds.refsOfUser(userId));
+    removeOwned(p, credentialKind, p.repos.credentials.refsOfUser(userId));
+    removeOwned(p, trustKind, p.repos.trusts.refsOfUser(userId));
     p.changes.remove(userKind, userId);
     revokeUserTokens(p, userId);
   });

@@ -6,7 +6,7 @@ import type { Db } from '../../../store/db.ts';
 import type { SiteRegistry } from '../../../federation/registry.ts';
 import { SYSTEM_TARGET } from '../../../core/auth.ts';
 import type { IdentityReader, RoleTarget, TokenClaims } from '../domain/tokens.ts';
-import type { AppCredRow, DomainRow, ProjectRow, RoleRow, UserRow } from './schema.ts';
+import type { AppCredRow, DomainRow, ProjectRow, RoleRow, TrustRow, UserRow } from './schema.ts';
 
 export class SqlIdentityReader implements IdentityReader {
   private db: Db;
@@ -50,6 +50,7 @@ export class SqlIdentityReader implements IdentityReader {
         SELECT r.id, r.name FROM implied_roles i JOIN roles r ON r.id = i.implied_role_id
         WHERE i.prior_role_id = ?`),
       appCred: db.prepare('SELECT * FROM application_credentials WHERE id = ?'),
+      trust: db.prepare('SELECT * FROM trusts WHERE id = ?'),
       revoked: db.prepare(`
         SELECT 1 FROM revocations
         WHERE issued_before >= @iat
@@ -162,6 +163,9 @@ export class SqlIdentityReader implements IdentityReader {
     const ac = this.appCred(id);
     if (!ac || (ac.expires_at !== null && ac.expires_at <= this.now())) return undefined;
     return JSON.parse(ac.roles) as { id: string; name: string }[];
+  }
+  trust(id: string) {
+    return this.q.trust.get(id) as TrustRow | undefined;
   }
   isRevoked(claims: TokenClaims, projectId: string | undefined): boolean {
     return !!this.q.revoked.get({

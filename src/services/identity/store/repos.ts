@@ -10,6 +10,13 @@ import { DomainRepo } from './domains.ts';
 import { GroupRepo } from './groups.ts';
 import { ImpliedRoleRepo } from './implied-roles.ts';
 import { PolicyRepo } from './policies.ts';
+import {
+  CredentialRepo,
+  DomainConfigRepo,
+  EndpointGroupRepo,
+  OAuthConsumerRepo,
+  TrustRepo,
+} from './credentials.ts';
 import { ProjectRepo } from './projects.ts';
 import { RoleRepo } from './roles.ts';
 import { UserRepo } from './users.ts';
@@ -25,6 +32,11 @@ export interface IdentityRepos {
   appCreds: AppCredRepo;
   catalog: CatalogRepo;
   policies: PolicyRepo;
+  credentials: CredentialRepo;
+  oauthConsumers: OAuthConsumerRepo;
+  endpointGroups: EndpointGroupRepo;
+  domainConfigs: DomainConfigRepo;
+  trusts: TrustRepo;
 }
 
 /** Prepares every statement: call after the identity migrations ran. */
@@ -40,5 +52,10 @@ export function identityRepos(db: Db): IdentityRepos {
     appCreds: new AppCredRepo(db),
     catalog: new CatalogRepo(db),
     policies: new PolicyRepo(db),
+    credentials: new CredentialRepo(db),
+    oauthConsumers: new OAuthConsumerRepo(db),
+    endpointGroups: new EndpointGroupRepo(db),
+    domainConfigs: new DomainConfigRepo(db),
+    trusts: new TrustRepo(db),
   };
 }

@@ -117,6 +117,39 @@ export const identityMigrations = [
       );
     `,
   },
+  {
+    // Credentials (/v3/credentials, EC2 ones among them), OAuth1 consumers, endpoint groups, domain
+    // configuration and trusts (OS-TRUST).
+    id: 'identity/005-credentials-trusts',
+    sql: `
+      CREATE TABLE credentials (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, user_id TEXT NOT NULL, project_id TEXT,
+        type TEXT NOT NULL, blob TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX credentials_user ON credentials (user_id);
+      CREATE TABLE oauth_consumers (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, description TEXT, secret TEXT NOT NULL,
+        extra TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE TABLE endpoint_groups (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+        filters TEXT NOT NULL DEFAULT '{}'
+      );
+      -- id = the domain's id
+      CREATE TABLE domain_configs (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, config TEXT NOT NULL
+      );
+      CREATE TABLE trusts (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, trustor_user_id TEXT NOT NULL,
+        trustee_user_id TEXT NOT NULL, project_id TEXT, impersonation INTEGER NOT NULL,
+        roles TEXT NOT NULL, expires_at INTEGER, remaining_uses INTEGER,
+        allow_redelegation INTEGER NOT NULL DEFAULT 0, redelegation_count INTEGER,
+        redelegated_trust_id TEXT, extra TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL
+      );
+      CREATE INDEX trusts_trustor ON trusts (trustor_user_id);
+      CREATE INDEX trusts_trustee ON trusts (trustee_user_id);
+    `,
+  },
 ] as const;
 
 /**
@@ -207,6 +240,45 @@ export const policyKind = defineKind<PolicyRow>({
   replicate: 'all',
   origin: anySite,
 });
+// A credential (EC2 or any other type) belongs to its user's home, like application credentials.
+export const credentialKind = defineKind<CredentialRow>({
+  kind: 'credential',
+  table: 'credentials',
+  replicate: 'all',
+  origin: userHome,
+});
+// OAuth1 consumers and endpoint groups are catalog-like data a cloud admin keeps: any site makes its own.
+export const oauthConsumerKind = defineKind<OAuthConsumerRow>({
+  kind: 'oauth_consumer',
+  table: 'oauth_consumers',
+  replicate: 'all',
+  origin: anySite,
+});
+export const endpointGroupKind = defineKind<EndpointGroupRow>({
+  kind: 'endpoint_group',
+  table: 'endpoint_groups',
+  replicate: 'all',
+  origin: anySite,
+});
+// A domain's configuration (id = the domain's id) is written where the domain lives.
+export const domainConfigKind = defineKind<DomainConfigRow>({
+  kind: 'domain_config',
+  table: 'domain_configs',
+  replicate: 'all',
+  origin: ownerOf('the owner of its domain', 'domains', 'id'),
+});
+// A trust delegates the trustor's roles: it is written at the trustor's home, where the roles are.
+export const trustKind = defineKind<TrustRow>({
+  kind: 'trust',
+  table: 'trusts',
+  replicate: 'all',
+  origin: {
+    by: 'site',
+    of: 'the home of its trustor',
+    sql: 'SELECT owner FROM users WHERE id = ?',
+    args: ['trustor_user_id'],
+  },
+});
 // Region ids are chosen by the caller: a clash keeps one row, the same everywhere.
 export const regionKind = defineKind<RegionRow>({
   kind: 'region',
@@ -264,6 +336,11 @@ export const identityKinds: readonly KindSpec[] = [
   endpointKind,
   appCredKind,
   revocationKind,
+  credentialKind,
+  oauthConsumerKind,
+  endpointGroupKind,
+  domainConfigKind,
+  trustKind,
 ];
 
 /** Kinds whose change can change what a token grants: the validation cache is dropped on any of them. */
@@ -277,6 +354,7 @@ export const AUTHZ_KINDS: readonly string[] = [
   impliedRoleKind,
   appCredKind,
   revocationKind,
+  trustKind,
   siteKind,
   evictionKind,
 ].map(kindName);
@@ -400,6 +478,53 @@ export interface PolicyRow {
   type: string;
   blob: string;
   extra: string;
+}
+export interface CredentialRow {
+  id: string;
+  owner: string;
+  user_id: string;
+  project_id: string | null;
+  type: string;
+  blob: string;
+  extra: string;
+}
+export interface OAuthConsumerRow {
+  id: string;
+  owner: string;
+  description: string | null;
+  secret: string;
+  extra: string;
+}
+export interface EndpointGroupRow {
+  id: string;
+  owner: string;
+  name: string;
+  description: string;
+  /** JSON object: endpoint attribute -> value (service_id, region_id, interface). */
+  filters: string;
+}
+/** id = the domain's id; config = JSON { group: { option: value } }. */
+export interface DomainConfigRow {
+  id: string;
+  owner: string;
+  config: string;
+}
+export interface TrustRow {
+  id: string;
+  owner: string;
+  trustor_user_id: string;
+  trustee_user_id: string;
+  project_id: string | null;
+  impersonation: number;
+  /** JSON [{id, name}]: the delegated roles. */
+  roles: string;
+  expires_at: number | null;
+  remaining_uses: number | null;
+  allow_redelegation: number;
+  redelegation_count: number | null;
+  redelegated_trust_id: string | null;
+  extra: string;
+  created_at: number;
 }
 /** A token revocation event: tokens matching every set field, issued at or before issued_before. */
 export interface RevocationRow {
