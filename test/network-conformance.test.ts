@@ -224,4 +224,53 @@ describe('Network answers as Neutron gives them (interop guideline)', () => {
     assert.deepEqual((await as(`${N}/subnets?network_id=${hidden}`)).subnets, []);
     assert.equal((await as(`${N}/subnets?network_id=${open}`)).subnets.length, 1);
   });
+
+  it('subnet pools: CRUD, bad prefixes, subnets allocated from a pool, delete refused while used', async () => {
+    const ext = await call('GET', `${N}/extensions/subnet_allocation`);
+    ok(ext, 200);
+    const made = await call('POST', `${N}/subnetpools`, {
+      subnetpool: { name: 'nc-pool', prefixes: ['10.201.0.0/22'], min_prefixlen: 24, description: 'd' },
+    });
+    ok(made, 201);
+    const pool = made.body.subnetpool;
+    assert.equal(pool.ip_version, 4);
+    assert.deepEqual(pool.prefixes, ['10.201.0.0/22']);
+    assert.equal(pool.default_prefixlen, '24');
+    assert.equal(pool.address_scope_id, null);
+    assert.equal(pool.revision_number, 0);
+    assert.deepEqual(pool.tags, []);
+    assert.equal(pool.tenant_id, pool.project_id);
+    assert.ok(pool.created_at && pool.updated_at);
+    for (const prefixes of [[], ['10.0.0.0/33'], ['nope'], ['10.0.0.0/8', '2001:db8::/32']])
+      ok(await call('POST', `${N}/subnetpools`, { subnetpool: { name: 'bad', prefixes } }), 400);
+    const listed = await call('GET', `${N}/subnetpools`);
+    assert.ok(listed.body.subnetpools.some((p: { id: string }) => p.id === pool.id));
+    const up = await call('PUT', `${N}/subnetpools/${pool.id}`, { subnetpool: { name: 'nc-pool2' } });
+    ok(up, 200);
+    assert.equal(up.body.subnetpool.name, 'nc-pool2');
+    assert.equal(up.body.subnetpool.revision_number, 1);
+    ok(await call('GET', `${N}/subnetpools/${pool.id}`), 200);
+
+    const net = await call('POST', `${N}/networks`, { network: { name: 'nc-pooled' } });
+    const sub = (o: object) =>
+      call('POST', `${N}/subnets`, {
+        subnet: { network_id: net.body.network.id, ip_version: 4, subnetpool_id: pool.id, ...o },
+      });
+    const a = await sub({});
+    ok(a, 201);
+    assert.equal(a.body.subnet.cidr, '10.201.0.0/24');
+    assert.equal(a.body.subnet.subnetpool_id, pool.id);
+    const b = await sub({ prefixlen: 25 });
+    ok(b, 201);
+    assert.equal(b.body.subnet.cidr, '10.201.1.0/25');
+    ok(await sub({ cidr: '10.99.0.0/24' }), 400);
+    const c = await sub({ cidr: '10.201.3.0/24' });
+    ok(c, 201);
+    ok(await sub({ prefixlen: 23 }), 400);
+    const del = await call('DELETE', `${N}/subnetpools/${pool.id}`);
+    ok(del, 409);
+    for (const s of [a, b, c]) ok(await call('DELETE', `${N}/subnets/${s.body.subnet.id}`), 204);
+    ok(await call('DELETE', `${N}/subnetpools/${pool.id}`), 204);
+    ok(await call('GET', `${N}/subnetpools/${pool.id}`), 404);
+  });
 });

@@ -14,7 +14,23 @@ import { createSubnet, deleteSubnet, subnetForIpam, updateSubnet } from '../doma
 import type { NetworkService } from '../service.ts';
 import type { Resource } from './resource.ts';
 import { V2 } from './resource.ts';
-import { renderNetwork, renderSubnet } from './views.ts';
+import { createSubnetPool, deleteSubnetPool, updateSubnetPool } from '../domain/subnetpools.ts';
+import { renderNetwork, renderSubnet, renderSubnetPool } from './views.ts';
+
+export function subnetPoolResource(svc: NetworkService): Resource {
+  const d = svc.deps;
+  return {
+    kind: 'subnet_pool',
+    path: 'subnetpools',
+    singular: 'subnetpool',
+    collection: 'subnetpools',
+    label: 'subnetpool',
+    render: renderSubnetPool,
+    create: (auth, project, o) => renderSubnetPool(createSubnetPool(d, auth, project, o)),
+    update: (auth, r, o) => renderSubnetPool(updateSubnetPool(d, auth, r, o)),
+    remove: (_auth, r) => deleteSubnetPool(d, r),
+  };
+}
 
 export function networkResource(svc: NetworkService): Resource {
   const d = svc.deps;

@@ -12,7 +12,7 @@ import type { ServiceContext } from '../../common/module.ts';
 import type { NetworkService } from '../service.ts';
 import { floatingIpResource } from './floating-ips.ts';
 import { listBody, multiQuery } from './listing.ts';
-import { networkResource, registerIpAvailability, subnetResource } from './networks.ts';
+import { networkResource, registerIpAvailability, subnetPoolResource, subnetResource } from './networks.ts';
 import { portResource } from './ports.ts';
 import { registerQuotaRoutes } from './quotas.ts';
 import { V2, registerResource } from './resource.ts';
@@ -20,6 +20,7 @@ import { registerRouterActions, routerResource } from './routers.ts';
 import { securityGroupResource, securityGroupRuleResource } from './security-groups.ts';
 
 const EXTENSIONS: [string, string, string][] = [
+  ['subnet_allocation', 'Subnet Allocation', 'Enables allocation of subnets from a subnet pool'],
   ['external-net', 'Neutron external network', 'Adds external network attribute to network resource.'],
   [
     'router',
@@ -148,6 +149,7 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: ServiceContext,
     securityGroupRuleResource(ctx, svc),
     routerResource(svc),
     floatingIpResource(svc),
+    subnetPoolResource(svc),
   ])
     registerResource(app, ctx, svc, res);
   registerRouterActions(app, ctx, svc);

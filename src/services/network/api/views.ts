@@ -70,5 +70,11 @@ export function renderer(repo: NetworkRepository, kind: ResourceKind): (r: Store
       return renderRouter;
     case 'floating_ip':
       return (r) => renderFloatingIp(repo, r);
+    case 'subnet_pool':
+      return renderSubnetPool;
   }
+}
+
+export function renderSubnetPool(r: StoredRow): Obj {
+  return JSON.parse(r.body) as Obj;
 }

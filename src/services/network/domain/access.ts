@@ -37,6 +37,7 @@ function projectOf(c: Caller): string | undefined {
 export function canSee(d: NetworkDeps, c: Caller, kind: ResourceKind, r: StoredRow): boolean {
   if (isAdmin(c) || r.project_id === projectOf(c)) return true;
   if (kind === 'network') return r.shared === 1 || r.external === 1;
+  if (kind === 'subnet_pool') return r.shared === 1;
   if (kind === 'subnet') {
     // A shared network's subnets; an external network's are hidden unless it is also shared (Neutron).
     const n = d.repo.row('network', String(r.network_id));

@@ -8,9 +8,10 @@ import { isObj, optBool, optInt, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { SubnetForIpam } from '../store/ipam.ts';
 import type { Caller } from './access.ts';
-import { isAdmin } from './access.ts';
+import { isAdmin, visible } from './access.ts';
 import type { NetworkDeps, StoredRow } from './deps.ts';
-import type { Range } from './ip.ts';
+import type { Cidr, Range } from './ip.ts';
+import { allocate, checkInside, shapeOf } from './subnetpools.ts';
 import {
   cidrText,
   contains,
@@ -46,9 +47,10 @@ export function createSubnet(
 ): StoredRow {
   if (!isAdmin(caller) && net.project_id !== projectId && !(bodyOf(net).shared === true))
     throw new NotFound(`Network ${net.id} could not be found.`, 'NetworkNotFound');
-  if (o.subnetpool_id || o.use_default_subnetpool)
-    throw new BadRequest('Subnet pools are not supported; give a cidr.');
-  const cidrIn = optStr(o, 'cidr');
+  if (o.use_default_subnetpool) throw new BadRequest('There is no default subnet pool.', 'BadRequest');
+  const pool = poolFor(d, caller, o);
+  let cidrIn = optStr(o, 'cidr');
+  if (pool && !cidrIn) cidrIn = allocateFromPool(d, pool, o);
   if (!cidrIn)
     throw new BadRequest(
       'Bad subnets request: a cidr must be specified in the absence of a subnet pool',
@@ -69,6 +71,7 @@ export function createSubnet(
   const ipVersion = optInt(o, 'ip_version', 4, 6) ?? 4;
   if (ipVersion !== 4 && ipVersion !== 6)
     throw new BadRequest('Invalid input for ip_version: must be 4 or 6.', 'InvalidInput');
+  if (pool) checkInside(shapeOf(bodyOf(pool)), cidr);
   if (ipVersion !== cidr.version)
     throw new BadRequest(
       `Cannot use version ${cidr.version} cidr ${cidrIn} for a subnet with ip_version ${ipVersion}.`,
@@ -136,7 +139,7 @@ export function createSubnet(
     enable_dhcp: optBool(o, 'enable_dhcp') ?? true,
     ipv6_ra_mode: cidr.version === 6 ? (optStr(o, 'ipv6_ra_mode') ?? null) : null,
     ipv6_address_mode: cidr.version === 6 ? (optStr(o, 'ipv6_address_mode') ?? null) : null,
-    subnetpool_id: null,
+    subnetpool_id: pool ? pool.id : null,
     segment_id: null,
     service_types: [],
     dns_publish_fixed_ip: false,
@@ -215,4 +218,34 @@ export function deleteSubnet(d: NetworkDeps, r: StoredRow): void {
     d.ipam.dropSubnet(r.id);
     d.repo.remove('subnet', r.id);
   });
+}
+
+/** The pool a subnet create names, if any: visible to the caller and owned here (it is allocated from). */
+function poolFor(d: NetworkDeps, caller: Caller, o: Obj): StoredRow | undefined {
+  const id = optStr(o, 'subnetpool_id');
+  if (!id) return undefined;
+  const pool = visible(d, caller, 'subnet_pool', id);
+  if (pool.owner !== d.site.name)
+    throw new Conflict(
+      `Subnet pool ${id} is owned by site ${pool.owner}; make the subnet on a network of that site.`,
+      'SubnetPoolRemote',
+    );
+  return pool;
+}
+
+/** A free block of the pool (prefixlen, else its default), none of its subnets overlapping. */
+function allocateFromPool(d: NetworkDeps, pool: StoredRow, o: Obj): string {
+  const shape = shapeOf(bodyOf(pool));
+  const used = d.repo
+    .all('subnet')
+    .map((s) => parseCidr(String(s.cidr ?? bodyOf(s).cidr), false))
+    .filter((c): c is Cidr => !!c);
+  const prefixlen = optInt(o, 'prefixlen', 0, 128);
+  const got = allocate(shape, used, prefixlen);
+  if (!got)
+    throw new Conflict(
+      `No free prefix of the requested size in subnet pool ${pool.id}.`,
+      'SubnetAllocationError',
+    );
+  return cidrText(got);
 }

@@ -18,6 +18,7 @@ import {
   securityGroupRuleKind,
   serverPortKind,
   subnetKind,
+  subnetPoolKind,
   tableOf,
 } from './schema.ts';
 
@@ -29,6 +30,7 @@ const kindOf: Record<ResourceKind, Kind<ResourceRow>> = {
   security_group_rule: securityGroupRuleKind,
   router: routerKind,
   floating_ip: floatingIpKind,
+  subnet_pool: subnetPoolKind,
 };
 
 export class SqlNetworkRepository implements NetworkRepository {

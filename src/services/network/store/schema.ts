@@ -122,7 +122,25 @@ export const networkMigrations = [
       CREATE INDEX net_ip_allocations_subnet_key ON net_ip_allocations (subnet_id, ip_key);
     `,
   },
+  {
+    id: 'network/005-subnet-pools',
+    sql: `
+      -- Subnet pools (Neutron subnet_allocation): owned by the site that made them, like networks.
+      CREATE TABLE net_subnet_pools (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        shared INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL, created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ] as const;
+
+export const subnetPoolKind = defineKind<ResourceRow>({
+  kind: 'subnet_pool',
+  table: 'net_subnet_pools',
+  replicate: 'all',
+  origin: anySite,
+});
 
 export const networkKind = defineKind<ResourceRow>({
   kind: 'network',
@@ -209,6 +227,7 @@ export const networkKinds: readonly KindSpec[] = [
   securityGroupRuleKind,
   routerKind,
   floatingIpKind,
+  subnetPoolKind,
   netQuotaKind,
   serverPortKind,
   ipLeaseKind,
@@ -262,5 +281,6 @@ export const tableOf = {
   security_group_rule: 'net_security_group_rules',
   router: 'net_routers',
   floating_ip: 'net_floating_ips',
+  subnet_pool: 'net_subnet_pools',
 } as const;
 export type ResourceKind = keyof typeof tableOf;
