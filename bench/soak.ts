@@ -17,7 +17,6 @@ import Database from 'better-sqlite3';
 import { startProcessFederation } from '../test/support/processes.ts';
 import type { ProcFederation } from '../test/support/processes.ts';
 
-
 export interface SoakOptions {
   sites: number;
   minutes: number;
@@ -168,7 +167,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' },
       body: Buffer.alloc(1024, 1),
     });
-    const net = await must(0, 'POST', '/network/v2.0/networks', { network: { name: 'soak-net', shared: true } });
+    const net = await must(0, 'POST', '/network/v2.0/networks', {
+      network: { name: 'soak-net', shared: true },
+    });
     const netId = net.network.id as string;
     await must(0, 'POST', '/network/v2.0/subnets', {
       subnet: { network_id: netId, cidr: '10.20.0.0/20', ip_version: 4, name: 'soak-sub' },
@@ -197,7 +198,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         r = await call(i, 'POST', '/identity/v3/users', {
           user: { name: n, domain_id: 'default', password: 'soak-pw' },
         });
-      else if (kind === 'network') r = await call(i, 'POST', '/network/v2.0/networks', { network: { name: n } });
+      else if (kind === 'network')
+        r = await call(i, 'POST', '/network/v2.0/networks', { network: { name: n } });
       else if (kind === 'port')
         r = await call(i, 'POST', '/network/v2.0/ports', { port: { name: n, network_id: netId } });
       else if (kind === 'server')
@@ -251,7 +253,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       if (r.status >= 200 && r.status < 300) a.deletedAt = since();
       else fail(`${a.kind} delete ${r.status}`);
     };
-    const kinds: Kind[] = ['project', 'user', 'network', 'port', 'port', 'server', 'server', 'volume', 'image'];
+    const kinds: Kind[] = [
+      'project',
+      'user',
+      'network',
+      'port',
+      'port',
+      'server',
+      'server',
+      'volume',
+      'image',
+    ];
     const worker = async () => {
       while (Date.now() < endAt) {
         // About one delete for two creates, so the row count grows slowly.
@@ -274,7 +286,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
               mem: number;
             };
             s.natsRssMb[i] = Math.round(v.mem / 104857.6) / 10;
-            const c = (await (await fetch(`${base}/connz`, { signal: AbortSignal.timeout(5000) })).json()) as {
+            const c = (await (
+              await fetch(`${base}/connz`, { signal: AbortSignal.timeout(5000) })
+            ).json()) as {
               connections?: { in_msgs: number; out_msgs: number }[];
             };
             const msgs = (c.connections ?? []).reduce((n, x) => n + x.in_msgs + x.out_msgs, 0);
@@ -360,7 +374,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       violations.push(`no convergence in 180 s: ${String(e).slice(0, 300)}`);
     }
     // Row sets per kind, straight from each site's database (read-only), until equal or 60 s more.
-    const dbs = names.map((n) => new Database(join(fed.dir, n, 'site.db'), { readonly: true, fileMustExist: true }));
+    const dbs = names.map(
+      (n) => new Database(join(fed.dir, n, 'site.db'), { readonly: true, fileMustExist: true }),
+    );
     const rowsOf = (i: number, table: string) =>
       dbs[i]!.prepare(`SELECT id, owner FROM ${table} ORDER BY id`).all() as { id: string; owner: string }[];
     const diff = () => {
@@ -372,7 +388,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             const a = new Set(rowsOf(0, t).map((r) => r.id));
             const b = new Set(rowsOf(i, t).map((r) => r.id));
             out.push(
-              `${t}: ${names[i]} differs from ${names[0]} (only at ${names[0]}: ${[...a].filter((x) => !b.has(x)).slice(0, 3).join(',') || '-'}; only at ${names[i]}: ${[...b].filter((x) => !a.has(x)).slice(0, 3).join(',') || '-'})`,
+              `${t}: ${names[i]} differs from ${names[0]} (only at ${names[0]}: ${
+                [...a]
+                  .filter((x) => !b.has(x))
+                  .slice(0, 3)
+                  .join(',') || '-'
+              }; only at ${names[i]}: ${
+                [...b]
+                  .filter((x) => !a.has(x))
+                  .slice(0, 3)
+                  .join(',') || '-'
+              })`,
             );
           }
       }
@@ -390,24 +416,32 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     // No acknowledged write lost, no acknowledged delete undone, at any site.
     for (let i = 0; i < names.length; i++) {
       const ids = new Map(
-        (Object.keys(TABLE) as Kind[]).map((k) => [k, new Map(rowsOf(i, TABLE[k]).map((r) => [r.id, r.owner]))]),
+        (Object.keys(TABLE) as Kind[]).map((k) => [
+          k,
+          new Map(rowsOf(i, TABLE[k]).map((r) => [r.id, r.owner])),
+        ]),
       );
       for (const a of acked) {
         const owner = ids.get(a.kind)!.get(a.id);
         if (a.deletedAt === undefined && owner === undefined)
-          violations.push(`lost: acked ${a.kind} ${a.id} (owner ${a.owner}, via ${a.via}, t=${a.at}s) missing at ${names[i]}`);
+          violations.push(
+            `lost: acked ${a.kind} ${a.id} (owner ${a.owner}, via ${a.via}, t=${a.at}s) missing at ${names[i]}`,
+          );
         else if (a.deletedAt === undefined && owner !== a.owner)
           violations.push(`${a.kind} ${a.id} acked by owner ${a.owner} is owned by ${owner} at ${names[i]}`);
         else if (a.deletedAt !== undefined && owner !== undefined && a.kind !== 'server')
-          violations.push(`undeleted: acked delete of ${a.kind} ${a.id} (t=${a.deletedAt}s) still at ${names[i]}`);
+          violations.push(
+            `undeleted: acked delete of ${a.kind} ${a.id} (t=${a.deletedAt}s) still at ${names[i]}`,
+          );
       }
       // Servers are deleted asynchronously; an acked delete must leave nothing but a deleting row.
       for (const a of acked.filter((x) => x.kind === 'server' && x.deletedAt !== undefined)) {
         const row = dbs[i]!.prepare('SELECT vm_state, task_state FROM servers WHERE id = ?').get(a.id) as
-          | { vm_state: string; task_state: string | null }
-          | undefined;
+          { vm_state: string; task_state: string | null } | undefined;
         if (row && row.vm_state !== 'deleted' && row.task_state !== 'deleting')
-          violations.push(`undeleted: acked delete of server ${a.id} (t=${a.deletedAt}s) still at ${names[i]}`);
+          violations.push(
+            `undeleted: acked delete of server ${a.id} (t=${a.deletedAt}s) still at ${names[i]}`,
+          );
       }
     }
     // No address held twice: allocations per site, and fixed_ips of every port at every site.
@@ -418,13 +452,18 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         'SELECT subnet_id, ip, count(*) AS n FROM net_ip_allocations GROUP BY subnet_id, ip HAVING n > 1',
       ).all() as { subnet_id: string; ip: string; n: number }[];
       for (const x of dup) violations.push(`double address ${x.ip} (${x.n} allocations) at ${names[i]}`);
-      for (const p of dbs[i]!.prepare('SELECT id, body FROM net_ports').all() as { id: string; body: string }[]) {
-        const fixed = (JSON.parse(p.body) as { fixed_ips?: { subnet_id: string; ip_address: string }[] }).fixed_ips ?? [];
+      for (const p of dbs[i]!.prepare('SELECT id, body FROM net_ports').all() as {
+        id: string;
+        body: string;
+      }[]) {
+        const fixed =
+          (JSON.parse(p.body) as { fixed_ips?: { subnet_id: string; ip_address: string }[] }).fixed_ips ?? [];
         for (const f of fixed) {
           const key = `${f.subnet_id}/${f.ip_address}`;
           const had = holder.get(key);
           if (had === undefined) holder.set(key, p.id);
-          else if (had !== p.id) violations.push(`address ${f.ip_address} held by ports ${had} and ${p.id} (${names[i]})`);
+          else if (had !== p.id)
+            violations.push(`address ${f.ip_address} held by ports ${had} and ${p.id} (${names[i]})`);
         }
       }
     }
@@ -530,7 +569,9 @@ export function soakMarkdown(r: SoakResult): string {
     `- nats-server RSS, MB, min / mean / max: ${stat(all((s) => s.natsRssMb))}`,
     `- NATS messages per site per second (the site's connection, in + out), min / mean / max: ${stat(all((s) => s.msgsPerSec))}`,
     '',
-    ...(r.violations.length ? ['## Violations', '', ...r.violations.slice(0, 50).map((v) => `- ${v}`), ''] : []),
+    ...(r.violations.length
+      ? ['## Violations', '', ...r.violations.slice(0, 50).map((v) => `- ${v}`), '']
+      : []),
     '## Not covered',
     '',
     '- Writes not acknowledged (503, timeouts, a site killed mid-request) are counted, not checked: they may or may not exist.',
@@ -582,4 +623,3 @@ async function main() {
 }
 
 if (process.argv[1] && import.meta.filename === process.argv[1]) await main();
-

@@ -30,6 +30,9 @@ describe('soak, short', () => {
       assert.ok((r.acked[kind] ?? 0) > 0, `some ${kind} creates were acknowledged`);
     assert.ok(r.addresses > 0, 'ports hold addresses');
     assert.ok(r.convergeMs !== null, 'the sites converged after the heal');
-    assert.ok(r.samples.some((s) => s.rssMb.some((v) => v !== null && v > 0)), 'RSS was sampled');
+    assert.ok(
+      r.samples.some((s) => s.rssMb.some((v) => v !== null && v > 0)),
+      'RSS was sampled',
+    );
   });
 });

@@ -26,7 +26,11 @@ test('poolShape rejects bad input with BadRequest', () => {
     { prefixes: ['10.0.0.0/8'], min_prefixlen: 24, default_prefixlen: 20 },
     { prefixes: ['10.0.0.0/8'], max_prefixlen: -1 },
   ]) {
-    assert.throws(() => poolShape(bad), (e: Error) => e.constructor.name === 'BadRequest', JSON.stringify(bad));
+    assert.throws(
+      () => poolShape(bad),
+      (e: Error) => e.constructor.name === 'BadRequest',
+      JSON.stringify(bad),
+    );
   }
 });
 
