@@ -8,6 +8,7 @@ import type { Store } from '../store/db.ts';
 import type { ChangeLog } from './changelog.ts';
 import { defineKind } from './changelog.ts';
 import { AUTHORITY_SQL } from './origin.ts';
+import type { OriginRule } from './origin.ts';
 
 export interface SiteKey {
   kid: string;
@@ -171,23 +172,29 @@ export const admissionKind = defineKind<AdmissionRow>({
   },
 });
 
+/**
+ * The origin rule of a membership verdict on a site (an eviction, a forgetting): only the membership
+ * authority writes it, never about itself, keyed `<site>:<authority>`.
+ */
+const authorityVerdict = (verb: string, noun: string): OriginRule => ({
+  by: 'site',
+  of: 'the membership authority',
+  sql: AUTHORITY_SQL,
+  args: [],
+  check: (row, origin) =>
+    row.site === origin
+      ? `the membership authority ${origin} cannot be ${verb}`
+      : row.id !== `${String(row.site)}:${origin}`
+        ? `${noun} ${String(row.id)} must be keyed ${String(row.site)}:${origin}`
+        : undefined,
+});
+
 /** Evictions: written only by the membership authority, keyed `<evicted>:<authority>`, never of itself. */
 export const evictionKind = defineKind<EvictionRow>({
   kind: 'eviction',
   table: 'site_evictions',
   replicate: 'all',
-  origin: {
-    by: 'site',
-    of: 'the membership authority',
-    sql: AUTHORITY_SQL,
-    args: [],
-    check: (row, origin) =>
-      row.site === origin
-        ? `the membership authority ${origin} cannot be evicted`
-        : row.id !== `${String(row.site)}:${origin}`
-          ? `eviction ${row.id} must be keyed ${String(row.site)}:${origin}`
-          : undefined,
-  },
+  origin: authorityVerdict('evicted', 'eviction'),
 });
 
 /** Forgotten sites: written only by the membership authority, keyed `<forgotten>:<authority>`. */
@@ -195,18 +202,7 @@ export const forgottenKind = defineKind<ForgottenRow>({
   kind: 'forgotten',
   table: 'site_forgotten',
   replicate: 'all',
-  origin: {
-    by: 'site',
-    of: 'the membership authority',
-    sql: AUTHORITY_SQL,
-    args: [],
-    check: (row, origin) =>
-      row.site === origin
-        ? `the membership authority ${origin} cannot be forgotten`
-        : row.id !== `${String(row.site)}:${origin}`
-          ? `forgotten ${row.id} must be keyed ${String(row.site)}:${origin}`
-          : undefined,
-  },
+  origin: authorityVerdict('forgotten', 'forgotten'),
 });
 
 type RawSite = Omit<SiteRow, 'keys'> & { keys: string };
