@@ -5,7 +5,11 @@
  * per second and p50/p99 latency at 1, 8 and 64 concurrent clients. Also the idle site's RSS.
  * Prints a table and saves bench/results/token-bench.{json,md}. Reports figures; never passes or fails.
  *
- *   npm run bench:tokens [-- --seconds 3 --cost 14]
+ *   npm run bench:tokens [-- --seconds 3 --cost 14 --regions 0 --only 'catalog|healthz' --cpu-prof DIR]
+ *
+ * `--regions N` adds N regions with an endpoint per service and interface each, so the catalog is the
+ * size of an (N+1)-site federation's; `--only` keeps the scenarios whose name matches (healthz always
+ * runs: it is the baseline); `--cpu-prof DIR` writes the site's CPU profile there (node --cpu-prof).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -21,11 +25,17 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '3' },
     cost: { type: 'string', default: '14' },
     concurrency: { type: 'string', default: '1,8,64' },
+    regions: { type: 'string', default: '0' },
+    only: { type: 'string', default: '' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
 const COST = Number(values.cost);
 const LEVELS = values.concurrency.split(',').map(Number);
+const REGIONS = Number(values.regions);
+const ONLY = values.only ? new RegExp(values.only) : undefined;
+const CPU_PROF = values['cpu-prof'];
 const PASSWORD = 'bench-admin-secret';
 
 interface Reply {
@@ -141,6 +151,52 @@ async function measure(
   };
 }
 
+/**
+ * Adds `n` regions, each with a public and an internal endpoint per service (as an n+1-site federation's
+ * catalog has), and returns the catalog's size as a validation answers it.
+ */
+async function addRegions(
+  agent: Agent,
+  base: URL,
+  admin: string,
+  n: number,
+): Promise<{ regions: number; endpoints: number; bytes: number }> {
+  const h = { 'x-auth-token': admin };
+  const services = JSON.parse((await call(agent, base, 'GET', '/identity/v3/services', h)).body) as {
+    services: { id: string; type: string }[];
+  };
+  for (let i = 0; i < n; i++) {
+    const region = `bench-region-${i}`;
+    const r = await call(
+      agent,
+      base,
+      'POST',
+      '/identity/v3/regions',
+      h,
+      JSON.stringify({ region: { id: region } }),
+    );
+    if (r.status !== 201) throw new Error(`region create failed: ${r.status} ${r.body}`);
+    for (const s of services.services)
+      for (const iface of ['public', 'internal']) {
+        const endpoint = {
+          service_id: s.id,
+          region_id: region,
+          interface: iface,
+          url: `http://${region}.example:8080/${s.type}`,
+        };
+        const e = await call(agent, base, 'POST', '/identity/v3/endpoints', h, JSON.stringify({ endpoint }));
+        if (e.status !== 201) throw new Error(`endpoint create failed: ${e.status} ${e.body}`);
+      }
+  }
+  const v = await call(agent, base, 'GET', '/identity/v3/auth/tokens', { ...h, 'x-subject-token': admin });
+  const catalog = (JSON.parse(v.body) as { token: { catalog: { endpoints: unknown[] }[] } }).token.catalog;
+  return {
+    regions: n + 1,
+    endpoints: catalog.reduce((k, s) => k + s.endpoints.length, 0),
+    bytes: Buffer.byteLength(v.body),
+  };
+}
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
@@ -150,26 +206,37 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'atoll-bench-'));
   const configFile = join(dir, 'site.json');
   writeFileSync(configFile, JSON.stringify({ passwordHashCost: COST, tokenTtlSeconds: 3600 }));
-  const child = spawn(
-    join(root, 'bin/atoll'),
-    [
-      'site',
-      '--name',
-      'bench',
-      '--port',
-      '0',
-      '--data-dir',
-      join(dir, 'data'),
-      '--bootstrap',
-      '--admin-password',
-      PASSWORD,
-      '--log-level',
-      'warn',
-      '--config',
-      configFile,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const siteArgs = [
+    'site',
+    '--name',
+    'bench',
+    '--port',
+    '0',
+    '--data-dir',
+    join(dir, 'data'),
+    '--bootstrap',
+    '--admin-password',
+    PASSWORD,
+    '--log-level',
+    'warn',
+    '--config',
+    configFile,
+  ];
+  // node refuses --cpu-prof in NODE_OPTIONS: a profiled site runs the sources through tsx directly.
+  const child = CPU_PROF
+    ? spawn(
+        process.execPath,
+        [
+          '--cpu-prof',
+          `--cpu-prof-dir=${CPU_PROF}`,
+          '--import',
+          'tsx',
+          join(root, 'src/cli/main.ts'),
+          ...siteArgs,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'], cwd: root },
+      )
+    : spawn(join(root, 'bin/atoll'), siteArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
   const stop = () => {
     if (child.exitCode === null) child.kill('SIGTERM');
   };
@@ -199,6 +266,7 @@ async function main(): Promise<void> {
       const r = await call(setup, base, 'POST', '/identity/v3/auth/tokens?nocatalog', {}, rescopeBody(admin));
       subjects.push(r.headers['x-subject-token'] as string);
     }
+    const regions = await addRegions(setup, base, admin, REGIONS);
     setup.destroy();
 
     let n = 0;
@@ -242,7 +310,8 @@ async function main(): Promise<void> {
     // ratio compares two runs made under the same machine conditions (this machine is noisy).
     const points: Point[] = [];
     const ratios = new Map<Point, number>();
-    const [baselineScenario, ...others] = scenarios;
+    const [baselineScenario, ...all] = scenarios;
+    const others = all.filter(([name]) => !ONLY || ONLY.test(name));
     const run = async (name: string, c: number, fn: (a: Agent) => Promise<boolean>) => {
       const p = await measure(name, c, SECONDS, fn);
       process.stderr.write(
@@ -267,6 +336,7 @@ async function main(): Promise<void> {
         'one site as a child process (bin/atoll site, SQLite on disk); load generator in the bench process, node:http keep-alive, closed loop',
       seconds_per_point: SECONDS,
       password_hash: `scrypt N=2^${COST}, r=8, p=1`,
+      catalog: regions,
       idle_rss_mb: idleRss,
       rss_after_load_mb: loadedRss,
       points: rows,
@@ -296,6 +366,7 @@ async function main(): Promise<void> {
       '',
       `${result.when} on ${result.machine.cpus} CPU(s) (${result.machine.model}), Node ${result.machine.node}.`,
       `${result.setup}; ${SECONDS} s per point after a warm-up; password hash ${result.password_hash}.`,
+      `Catalog: ${regions.regions} region(s), ${regions.endpoints} endpoints, ${regions.bytes} bytes of token body with it.`,
       '',
       `| ${head.join(' | ')} |`,
       `|${head.map(() => '---').join('|')}|`,

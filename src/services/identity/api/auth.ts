@@ -6,7 +6,7 @@
  * The methods and scopes are resolved to a token's claims in domain/authenticate.ts.
  * https://docs.openstack.org/api-ref/identity/v3/#authentication-and-token-management
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { CloudError, Forbidden, NotFound } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
@@ -14,12 +14,14 @@ import { keystoneTime, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
 import { authenticate, trustOfScope } from '../domain/authenticate.ts';
 import { forwardIfRemote } from './common.ts';
-import { buildCatalog } from '../domain/catalog.ts';
+import { buildCatalog, catalogJson } from '../domain/catalog.ts';
 import { revokeAudit } from '../domain/revocations.ts';
 
 export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): void {
   const { site, reader, tokens, repos } = ic;
-  const renderedNoCatalog = new WeakMap<AuthContext, string>();
+  const render = tokenRenderer(ic);
+  const sendToken = (reply: FastifyReply, ctx: AuthContext, withCatalog: boolean) =>
+    reply.type('application/json; charset=utf-8').send(render(ctx, withCatalog));
 
   app.post('/identity/v3/auth/tokens', async (req, reply) => {
     const auth = wrapped(req.body, 'auth');
@@ -34,7 +36,7 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
     const { token, ctx } = tokens.issueValidated(claims);
     const noCatalog = (req.query as Obj | undefined)?.nocatalog !== undefined;
     reply.code(201).header('x-subject-token', token);
-    return { token: tokenBody(ic, ctx, !noCatalog) };
+    return sendToken(reply, ctx, !noCatalog);
   });
 
   const subject = (req: { headers: Record<string, unknown> }): string => {
@@ -65,16 +67,8 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
     checkSubject(caller, ctx);
     reply.header('x-subject-token', t);
     const noCatalog = (req.query as Obj | undefined)?.nocatalog !== undefined;
-    if (!noCatalog) return { token: tokenBody(ic, ctx, true) };
-    // The hot path (services validating their callers' tokens): the body without a catalog depends
-    // only on the validation, so it is rendered once per cached validation. A change that could alter
-    // it replaces the validation object, which drops this entry with it.
-    let body = renderedNoCatalog.get(ctx);
-    if (body === undefined) {
-      body = JSON.stringify({ token: tokenBody(ic, ctx, false) });
-      renderedNoCatalog.set(ctx, body);
-    }
-    return reply.type('application/json; charset=utf-8').send(body);
+    // The hot path (clients and services validating tokens): bytes rendered once (tokenRenderer).
+    return sendToken(reply, ctx, !noCatalog);
   });
 
   app.head('/identity/v3/auth/tokens', async (req, reply) => {
@@ -92,12 +86,18 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
     return reply.code(204).send();
   });
 
-  app.get('/identity/v3/auth/catalog', async (req) => {
+  app.get('/identity/v3/auth/catalog', async (req, reply) => {
     const ctx = site.authenticate(req);
-    return {
-      catalog: buildCatalog(ic, ctx.projectId),
-      links: { self: `${site.publicUrl()}/identity/v3/auth/catalog` },
-    };
+    const links = JSON.stringify({ self: `${site.publicUrl()}/identity/v3/auth/catalog` });
+    return reply
+      .type('application/json; charset=utf-8')
+      .send(
+        Buffer.concat([
+          Buffer.from('{"catalog":'),
+          catalogJson(ic, ctx.projectId),
+          Buffer.from(`,"links":${links}}`),
+        ]),
+      );
   });
 
   app.get('/identity/v3/auth/projects', async (req) => {
@@ -149,6 +149,40 @@ export function registerAuthRoutes(app: FastifyInstance, ic: IdentityContext): v
     };
   });
 }
+
+const CATALOG_KEY = Buffer.from(',"catalog":');
+const CLOSE_TOKEN = Buffer.from('}}');
+
+/**
+ * Token answers as bytes, the same as `JSON.stringify({ token: tokenBody(ic, ctx, withCatalog) })`, made
+ * without serializing on every request: serializing and encoding the catalog was most of the cost of a
+ * validation with it (bench/token-bench.ts, profiled). The part without the catalog depends only on the
+ * validation: everything tokenBody reads besides the AuthContext (the user, roles, application
+ * credential, trust) is of a kind that drops the validation cache when it changes (AUTHZ_KINDS), so
+ * such a change replaces the context and its rendering goes with it. The catalog is spliced in as the
+ * JSON kept per catalog epoch and project (domain/catalog.ts catalogJson), last, where tokenBody puts it.
+ */
+export function tokenRenderer(ic: IdentityContext): (ctx: AuthContext, withCatalog: boolean) => Buffer {
+  const rendered = new WeakMap<AuthContext, Buffer>();
+  return (ctx, withCatalog) => {
+    let head = rendered.get(ctx);
+    if (head === undefined) {
+      head = Buffer.from(JSON.stringify({ token: tokenBody(ic, ctx, false) }));
+      rendered.set(ctx, head);
+    }
+    if (!withCatalog || !hasCatalog(ctx)) return head;
+    // The answer ends with the braces closing the token and the answer: the catalog goes before them.
+    return Buffer.concat([
+      head.subarray(0, head.length - CLOSE_TOKEN.length),
+      CATALOG_KEY,
+      catalogJson(ic, ctx.projectId),
+      CLOSE_TOKEN,
+    ]);
+  };
+}
+
+/** A scoped token carries a catalog; an unscoped one has none (Keystone). */
+const hasCatalog = (ctx: AuthContext): boolean => !!(ctx.projectId || ctx.domainId || ctx.system);
 
 export function tokenBody(ic: IdentityContext, ctx: AuthContext, withCatalog: boolean): Obj {
   const user = ic.reader.user(ctx.userId);
@@ -208,7 +242,6 @@ export function tokenBody(ic: IdentityContext, ctx: AuthContext, withCatalog: bo
         : {}),
     };
   }
-  if (withCatalog && (ctx.projectId || ctx.domainId || ctx.system))
-    body.catalog = buildCatalog(ic, ctx.projectId);
+  if (withCatalog && hasCatalog(ctx)) body.catalog = buildCatalog(ic, ctx.projectId);
   return body;
 }

@@ -76,17 +76,21 @@ interface CatalogEndpoint {
   url: string;
 }
 
-/** Keystone's catalog: one entry per service with its endpoints in every region. */
 /**
  * Catalogs as built, per project, until the catalog epoch moves (a service, endpoint, region, site or
  * eviction changed here or in a replica): every token validation with its catalog used to run two
- * queries and rebuild the whole list.
+ * queries and rebuild the whole list. Each is kept with its JSON too, made on first use: serializing
+ * the catalog (every service's endpoints in every region) was most of the cost of a validation with it.
  */
-const builtCatalogs = new WeakMap<CatalogPorts, { epoch: number; byProject: Map<string, Catalog> }>();
+const builtCatalogs = new WeakMap<CatalogPorts, { epoch: number; byProject: Map<string, BuiltCatalog> }>();
 const MAX_CACHED_CATALOGS = 1000;
 type Catalog = ReturnType<typeof freshCatalog>;
+interface BuiltCatalog {
+  catalog: Catalog;
+  json?: Buffer;
+}
 
-export function buildCatalog(ic: CatalogPorts, projectId: string | undefined): Catalog {
+function built(ic: CatalogPorts, projectId: string | undefined): BuiltCatalog {
   let cache = builtCatalogs.get(ic);
   if (!cache || cache.epoch !== ic.catalogEpoch()) {
     cache = { epoch: ic.catalogEpoch(), byProject: new Map() };
@@ -96,10 +100,22 @@ export function buildCatalog(ic: CatalogPorts, projectId: string | undefined): C
   let c = cache.byProject.get(key);
   if (!c) {
     if (cache.byProject.size >= MAX_CACHED_CATALOGS) cache.byProject.clear();
-    c = freshCatalog(ic, projectId);
+    c = { catalog: freshCatalog(ic, projectId) };
     cache.byProject.set(key, c);
   }
   return c;
+}
+
+/** Keystone's catalog: one entry per service with its endpoints in every region. */
+export function buildCatalog(ic: CatalogPorts, projectId: string | undefined): Catalog {
+  return built(ic, projectId).catalog;
+}
+
+/** The same catalog as JSON (UTF-8), serialized once per catalog epoch and project. */
+export function catalogJson(ic: CatalogPorts, projectId: string | undefined): Buffer {
+  const c = built(ic, projectId);
+  c.json ??= Buffer.from(JSON.stringify(c.catalog));
+  return c.json;
 }
 
 function freshCatalog(p: CatalogPorts, projectId: string | undefined) {

@@ -108,7 +108,8 @@ function part(s: string): Buffer {
 export class TokenService implements TokenValidator {
   private reader: IdentityReader;
   private now: () => number;
-  private cache = new Map<string, AuthContext>();
+  /** Validations by token, with the time each stops holding (the token's, or an earlier trust's, expiry). */
+  private cache = new Map<string, { ctx: AuthContext; until: number }>();
   private keyObjects = new Map<string, { key: KeyObject; retiredAt?: number }>();
   private signer: { kid: string; key: KeyObject } | undefined;
   readonly maxCache: number;
@@ -131,9 +132,9 @@ export class TokenService implements TokenValidator {
     return this.cache.size;
   }
 
-  private remember(token: string, ctx: AuthContext): void {
+  private remember(token: string, v: { ctx: AuthContext; until: number }): void {
     this.cache.delete(token);
-    this.cache.set(token, ctx);
+    this.cache.set(token, v);
     // A Map iterates in insertion order: the first key is the least recently used.
     while (this.cache.size > this.maxCache) this.cache.delete(this.cache.keys().next().value as string);
   }
@@ -164,9 +165,9 @@ export class TokenService implements TokenValidator {
    */
   issueValidated(claims: TokenClaims): { token: string; ctx: AuthContext } {
     const token = this.issue(claims);
-    const ctx = this.resolve(token, claims);
-    this.remember(token, ctx);
-    return { token, ctx };
+    const v = this.resolve(token, claims);
+    this.remember(token, v);
+    return { token, ctx: v.ctx };
   }
 
   /** Verifies signature and expiry only; returns the claims. */
@@ -222,22 +223,26 @@ export class TokenService implements TokenValidator {
     const hit = this.cache.get(token);
     const now = this.now();
     if (hit) {
-      if (hit.expiresAt > now) {
+      if (hit.until > now) {
         this.stats.cacheHits++;
         this.remember(token, hit);
-        return hit;
+        return hit.ctx;
       }
       this.cache.delete(token);
     }
     const claims = this.verifySignature(token);
     if (claims.exp <= now) throw new Unauthorized('The token has expired.');
-    const ctx = this.resolve(token, claims);
-    this.remember(token, ctx);
-    return ctx;
+    const v = this.resolve(token, claims);
+    this.remember(token, v);
+    return v.ctx;
   }
 
-  /** Checks the subject, scope and revocations, and looks up the roles. */
-  private resolve(token: string, claims: TokenClaims): AuthContext {
+  /**
+   * Checks the subject, scope and revocations, and looks up the roles; `until` is when this answer
+   * stops holding by time alone: the token's expiry, or an earlier one of its trust chain (a cached
+   * validation must not outlive the trust it rests on).
+   */
+  private resolve(token: string, claims: TokenClaims): { ctx: AuthContext; until: number } {
     const user = this.reader.user(claims.sub);
     if (!user || !user.enabled) throw new Unauthorized('The token user is unknown or disabled.');
     const userDomain = this.reader.domain(user.domain_id);
@@ -260,6 +265,7 @@ export class TokenService implements TokenValidator {
     };
     let refs: { id: string; name: string }[] = [];
     let adminProject = false;
+    let until = claims.exp;
     if (claims.p) {
       const project = this.reader.project(claims.p);
       if (!project || !project.enabled) throw new Unauthorized('The token project is unknown or disabled.');
@@ -292,6 +298,7 @@ export class TokenService implements TokenValidator {
       ctx.trusteeUserId = t.trust.trustee_user_id;
       ctx.trustorUserId = t.trust.trustor_user_id;
       ctx.trustImpersonation = !!t.trust.impersonation;
+      until = Math.min(until, t.expiresAt);
     }
     if (claims.ac) {
       const allowed = this.reader.appCredRoles(claims.ac);
@@ -306,7 +313,7 @@ export class TokenService implements TokenValidator {
     ctx.roles = impliedRoles(ctx.roleRefs.map((r) => r.name));
     // Cloud admin only on the system or the admin project; admin elsewhere is a project or domain admin.
     ctx.isAdmin = (adminProject || ctx.system === true) && ctx.roles.includes('admin');
-    return ctx;
+    return { ctx, until };
   }
 }
 
@@ -329,7 +336,7 @@ function trustRoles(
   trustId: string,
   claims: TokenClaims,
   now: number,
-): { trust: TrustRef; roles: { id: string; name: string }[] } {
+): { trust: TrustRef; roles: { id: string; name: string }[]; expiresAt: number } {
   const t = reader.trust?.(trustId);
   if (!t) throw new Unauthorized('The trust no longer exists.');
   if (t.expires_at !== null && t.expires_at <= now) throw new Unauthorized('The trust has expired.');
@@ -340,13 +347,15 @@ function trustRoles(
   if (!trustee?.enabled) throw new Unauthorized('The trustee is unknown or disabled.');
   const trustor = reader.user(t.trustor_user_id);
   if (!trustor?.enabled) throw new Unauthorized('The trustor is unknown or disabled.');
-  // Every trust up the chain must still exist and be in force.
+  // Every trust up the chain must still exist and be in force; the first of them to expire ends it.
+  let expiresAt = t.expires_at ?? Infinity;
   for (let p = t, i = 0; p.redelegated_trust_id; i++) {
     const parent = i < MAX_TRUST_CHAIN ? reader.trust?.(p.redelegated_trust_id) : undefined;
     if (!parent || (parent.expires_at !== null && parent.expires_at <= now))
       throw new Unauthorized('A trust this one was redelegated from no longer holds.');
+    expiresAt = Math.min(expiresAt, parent.expires_at ?? Infinity);
     p = parent;
   }
   const delegated = JSON.parse(t.roles) as { id: string; name: string }[];
-  return { trust: t, roles: reader.withImplied?.(delegated) ?? delegated };
+  return { trust: t, roles: reader.withImplied?.(delegated) ?? delegated, expiresAt };
 }
