@@ -35,10 +35,12 @@ export function identityModule(
         maxTtlMs: site.config.tokenTtlSeconds * 1000,
       });
       site.provide(TokensApi, tokens);
+      // A change of grants drops validations; the site drops verified signatures and keys as well when
+      // site keys change (site.ts, trustChanged), so a change of either kind never leaves a stale answer.
       const authz = new Set(AUTHZ_KINDS);
-      site.onRemoteChange(AUTHZ_KINDS, () => tokens.invalidate());
+      site.onRemoteChange(AUTHZ_KINDS, () => tokens.invalidateGrants());
       site.changelog.onAppend((changes) => {
-        if (changes.some((c) => authz.has(c.kind))) tokens.invalidate();
+        if (changes.some((c) => authz.has(c.kind))) tokens.invalidateGrants();
       });
       const ic = makeIdentityContext(site, reader, tokens);
       mod.ic = ic;

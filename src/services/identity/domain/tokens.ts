@@ -6,7 +6,9 @@
  *
  * Validation results are cached (Keystone caches token validation too): the cache is dropped whenever
  * anything that could change the answer changes (revocations, assignments, users, projects, site keys),
- * locally or by replication, so a revocation takes effect at once.
+ * locally or by replication, so a revocation takes effect at once. Verified signatures are kept apart
+ * (bounded, LRU): a change of grants drops the validations but not them, since a signature's verdict
+ * depends on the token and the issuer's key only; a change of site keys drops them too.
  *
  * The verifier does not take the signer's word for time: a token lives at most this site's configured
  * TTL (`exp - iat`), may not be issued more than CLOCK_SKEW_MS in the future (it would outlive a
@@ -90,6 +92,13 @@ export interface IdentityReader {
 
 const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
+/** Sets a key as the most recently used; drops the least recently used (a Map's first keys) over `max`. */
+function lruSet<V>(m: Map<string, V>, key: string, v: V, max: number): void {
+  m.delete(key);
+  m.set(key, v);
+  while (m.size > max) m.delete(m.keys().next().value as string);
+}
+
 /** How far in the future a token's `iat` may be (clocks of sites differ a little). */
 export const CLOCK_SKEW_MS = 60_000;
 /** Most validations kept (least recently used dropped first). */
@@ -111,6 +120,8 @@ export class TokenService implements TokenValidator {
   /** Validations by token, with the time each stops holding (the token's, or an earlier trust's, expiry). */
   private cache = new Map<string, { ctx: AuthContext; until: number }>();
   private keyObjects = new Map<string, { key: KeyObject; retiredAt?: number }>();
+  /** Claims of tokens whose signature (and time limits) passed, until site keys change. */
+  private verified = new Map<string, TokenClaims>();
   private signer: { kid: string; key: KeyObject } | undefined;
   readonly maxCache: number;
   readonly maxTtlMs: number;
@@ -132,19 +143,31 @@ export class TokenService implements TokenValidator {
     return this.cache.size;
   }
 
-  private remember(token: string, v: { ctx: AuthContext; until: number }): void {
-    this.cache.delete(token);
-    this.cache.set(token, v);
-    // A Map iterates in insertion order: the first key is the least recently used.
-    while (this.cache.size > this.maxCache) this.cache.delete(this.cache.keys().next().value as string);
+  /** Verified signatures held (never above `maxCache`). */
+  get verifiedSize(): number {
+    return this.verified.size;
   }
 
-  /** Drops every cached validation (and cached keys): called when authorization data changes. */
+  private remember(token: string, v: { ctx: AuthContext; until: number }): void {
+    lruSet(this.cache, token, v, this.maxCache);
+  }
+
+  /** Drops every cached validation, verified signature and key: called when site keys may have changed. */
   invalidate(): void {
-    this.reader.clear?.();
-    this.cache.clear();
+    this.invalidateGrants();
+    this.verified.clear();
     this.keyObjects.clear();
     this.signer = undefined;
+  }
+
+  /**
+   * Drops every cached validation (and the reader's memoized rows), keeping verified signatures:
+   * called when users, projects, roles, assignments or revocations change, which alter what a token
+   * grants but not whether its issuer signed it.
+   */
+  invalidateGrants(): void {
+    this.reader.clear?.();
+    this.cache.clear();
   }
 
   issue(claims: TokenClaims): string {
@@ -170,8 +193,19 @@ export class TokenService implements TokenValidator {
     return { token, ctx: v.ctx };
   }
 
-  /** Verifies signature and expiry only; returns the claims. */
+  /** Verifies the signature and the time limits (not expiry), once per token; returns the claims. */
   verifySignature(token: string): TokenClaims {
+    const known = this.verified.get(token);
+    if (known) {
+      lruSet(this.verified, token, known, this.maxCache);
+      return known;
+    }
+    const claims = this.checkSignature(token);
+    lruSet(this.verified, token, claims, this.maxCache);
+    return claims;
+  }
+
+  private checkSignature(token: string): TokenClaims {
     const parts = token.split('.');
     if (parts.length !== 3 || token.length > 8192) throw new Unauthorized('The token is malformed.');
     const [h, p, s] = parts as [string, string, string];
