@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -112,6 +112,8 @@ interface Point {
   rps: number;
   p50_ms: number;
   p99_ms: number;
+  /** The site's CPU time (user + system) per answered request, µs: steadier than req/s on a shared machine. */
+  site_cpu_us: number;
 }
 
 /** Runs `concurrency` closed-loop clients for `seconds` (after a short warm-up) and measures. */
@@ -120,6 +122,7 @@ async function measure(
   concurrency: number,
   seconds: number,
   one: (agent: Agent) => Promise<boolean>,
+  siteCpuMs: () => number,
 ): Promise<Point> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const lat: number[] = [];
@@ -139,8 +142,10 @@ async function measure(
   };
   await run(performance.now() + Math.min(500, seconds * 250), false);
   const start = performance.now();
+  const cpu0 = siteCpuMs();
   await run(start + seconds * 1000, true);
   const elapsed = (performance.now() - start) / 1000;
+  const cpuMs = siteCpuMs() - cpu0;
   agent.destroy();
   lat.sort((a, b) => a - b);
   const pct = (p: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(lat.length * p))]! : NaN);
@@ -152,6 +157,7 @@ async function measure(
     rps: Math.round(lat.length / elapsed),
     p50_ms: Number(pct(0.5).toFixed(2)),
     p99_ms: Number(pct(0.99).toFixed(2)),
+    site_cpu_us: lat.length ? Math.round((cpuMs * 1000) / lat.length) : NaN,
   };
 }
 
@@ -199,6 +205,12 @@ async function addRegions(
     endpoints: catalog.reduce((k, s) => k + s.endpoints.length, 0),
     bytes: Buffer.byteLength(v.body),
   };
+}
+
+/** CPU time the process has used, ms (utime + stime from /proc, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function rssMb(pid: number): number {
@@ -313,13 +325,14 @@ async function main(): Promise<void> {
     // Side by side: at each concurrency, every scenario runs right after its own healthz baseline, so the
     // ratio compares two runs made under the same machine conditions (this machine is noisy).
     const points: Point[] = [];
+    const loadBefore = loadavg().map((x) => Number(x.toFixed(2)));
     const ratios = new Map<Point, number>();
     const [baselineScenario, ...all] = scenarios;
     const others = all.filter(([name]) => !ONLY || ONLY.test(name));
     const run = async (name: string, c: number, fn: (a: Agent) => Promise<boolean>) => {
-      const p = await measure(name, c, SECONDS, fn);
+      const p = await measure(name, c, SECONDS, fn, () => cpuMs(child.pid!));
       process.stderr.write(
-        `${name.padEnd(30)} c=${String(c).padEnd(3)} ${p.rps} req/s p50 ${p.p50_ms} ms p99 ${p.p99_ms} ms\n`,
+        `${name.padEnd(30)} c=${String(c).padEnd(3)} ${p.rps} req/s p50 ${p.p50_ms} ms p99 ${p.p99_ms} ms site ${p.site_cpu_us} µs/req\n`,
       );
       return p;
     };
@@ -341,11 +354,22 @@ async function main(): Promise<void> {
       seconds_per_point: SECONDS,
       password_hash: `scrypt N=2^${COST}, r=8, p=1`,
       catalog: regions,
+      // The machine may be shared: its 1, 5 and 15 minute load averages when the run began and ended.
+      load_average: { start: loadBefore, end: loadavg().map((x) => Number(x.toFixed(2))) },
       idle_rss_mb: idleRss,
       rss_after_load_mb: loadedRss,
       points: rows,
     };
-    const head = ['scenario', 'clients', 'req/s', 'p50 ms', 'p99 ms', 'vs healthz', 'errors'];
+    const head = [
+      'scenario',
+      'clients',
+      'req/s',
+      'p50 ms',
+      'p99 ms',
+      'vs healthz',
+      'site CPU µs/req',
+      'errors',
+    ];
     const table = rows.map((r) => [
       r.scenario,
       String(r.concurrency),
@@ -353,6 +377,7 @@ async function main(): Promise<void> {
       r.p50_ms.toFixed(2),
       r.p99_ms.toFixed(2),
       r.vs_healthz.toFixed(2),
+      String(r.site_cpu_us),
       String(r.errors),
     ]);
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
@@ -376,7 +401,9 @@ async function main(): Promise<void> {
       `|${head.map(() => '---').join('|')}|`,
       ...table.map((r) => `| ${r.join(' | ')} |`),
       '',
-      `Idle site RSS: ${idleRss} MB (after the run: ${loadedRss} MB).`,
+      `Idle site RSS: ${idleRss} MB (after the run: ${loadedRss} MB). Load average (1, 5, 15 min) at the start ${result.load_average.start.join(', ')}, at the end ${result.load_average.end.join(', ')}.`,
+      '',
+      "Site CPU µs/req is the site process's CPU time (user + system) over the point divided by the requests answered: on a shared machine it moves much less than req/s.",
       '',
     ].join('\n');
     mkdirSync(join(root, 'bench/results'), { recursive: true });
