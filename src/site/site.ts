@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuthContext } from '../core/auth.ts';
+import { accessRulesAllow } from '../core/auth.ts';
 import { CloudError, Unauthorized, apiFlavorOf, faultBody } from '../core/errors.ts';
 import type { Clock, Ids, Logger } from '../core/ports.ts';
 import { randomIds, systemClock } from '../core/ports.ts';
@@ -231,7 +232,11 @@ export async function createSite(
       const token = req.headers['x-auth-token'];
       if (typeof token !== 'string' || token === '') throw new Unauthorized();
       if (!ctx.tokens) throw new CloudError(503, 'identity is not available on this site');
-      req.atollAuth = ctx.tokens.validate(token);
+      const auth = ctx.tokens.validate(token);
+      // A token from an application credential with access rules makes only the requests they allow.
+      if (!accessRulesAllow(auth.accessRules, req.method, req.url))
+        throw new Unauthorized('The request you have made requires authentication.');
+      req.atollAuth = auth;
       return req.atollAuth;
     },
     async forwardTo(owner, req, reply) {
