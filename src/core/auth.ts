@@ -72,7 +72,9 @@ const SERVICE_TYPES: Record<string, readonly string[]> = {
 function rulePattern(path: string): RegExp {
   const body = path
     .split(/(\*\*|\*)/)
-    .map((part) => (part === '**' ? '.*' : part === '*' ? '[^/]+' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+    .map((part) =>
+      part === '**' ? '.*' : part === '*' ? '[^/]+' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'),
+    )
     .join('');
   return new RegExp(`^${body}/?$`);
 }
@@ -83,7 +85,11 @@ function rulePattern(path: string): RegExp {
  * keystonemiddleware sees it behind the service's endpoint), and one rule must match the service
  * type, the method and the rest of the path. No rules: anything goes.
  */
-export function accessRulesAllow(rules: readonly AccessRule[] | undefined, method: string, url: string): boolean {
+export function accessRulesAllow(
+  rules: readonly AccessRule[] | undefined,
+  method: string,
+  url: string,
+): boolean {
   if (!rules || rules.length === 0) return true;
   const path = url.split('?')[0] ?? '';
   const m = /^\/([^/]+)(\/.*)?$/.exec(path);
@@ -91,12 +97,7 @@ export function accessRulesAllow(rules: readonly AccessRule[] | undefined, metho
   const types = SERVICE_TYPES[m[1] ?? ''] ?? [];
   const rest = m[2] ?? '/';
   const verb = method.toUpperCase();
-  return rules.some(
-    (r) =>
-      types.includes(r.service) &&
-      r.method === verb &&
-      rulePattern(r.path).test(rest),
-  );
+  return rules.some((r) => types.includes(r.service) && r.method === verb && rulePattern(r.path).test(rest));
 }
 
 export interface TokenValidator {

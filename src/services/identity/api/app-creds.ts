@@ -39,7 +39,12 @@ export function appCredView(ic: IdentityContext, a: AppCredRow): Obj {
 }
 
 /** An access rule as a credential shows it (Keystone: no links there). */
-const ruleBody = (r: AccessRuleRow): Obj => ({ id: r.id, service: r.service, method: r.method, path: r.path });
+const ruleBody = (r: AccessRuleRow): Obj => ({
+  id: r.id,
+  service: r.service,
+  method: r.method,
+  path: r.path,
+});
 
 /**
  * Keystone and keystoneclient send ISO 8601 with up to microseconds, often without a zone (UTC, as

@@ -7,7 +7,15 @@ import type { SiteRegistry } from '../../../federation/registry.ts';
 import type { AccessRule } from '../../../core/auth.ts';
 import { SYSTEM_TARGET } from '../../../core/auth.ts';
 import type { IdentityReader, RoleTarget, TokenClaims } from '../domain/tokens.ts';
-import type { AccessRuleRow, AppCredRow, DomainRow, ProjectRow, RoleRow, TrustRow, UserRow } from './schema.ts';
+import type {
+  AccessRuleRow,
+  AppCredRow,
+  DomainRow,
+  ProjectRow,
+  RoleRow,
+  TrustRow,
+  UserRow,
+} from './schema.ts';
 
 export class SqlIdentityReader implements IdentityReader {
   private db: Db;
@@ -173,7 +181,8 @@ export class SqlIdentityReader implements IdentityReader {
     const ids: unknown = JSON.parse(ac.access_rules);
     if (!Array.isArray(ids)) return [];
     return ids.flatMap((rid) => {
-      const r = typeof rid === 'string' ? (this.q.accessRule.get(rid) as AccessRuleRow | undefined) : undefined;
+      const r =
+        typeof rid === 'string' ? (this.q.accessRule.get(rid) as AccessRuleRow | undefined) : undefined;
       return r ? [{ service: r.service, method: r.method, path: r.path }] : [];
     });
   }
