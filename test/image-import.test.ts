@@ -49,7 +49,7 @@ describe('image import (HTTP, two sites)', () => {
           ? { 'content-type': raw ? 'application/octet-stream' : 'application/json' }
           : {}),
       },
-      ...(body !== undefined ? { body: raw ? (body as Buffer) : JSON.stringify(body) } : {}),
+      ...(body !== undefined ? { body: raw ? new Uint8Array(body as Buffer) : JSON.stringify(body) } : {}),
     });
     const text = await res.text();
     return { status: res.status, body: text ? (JSON.parse(text) as Obj) : {} };
