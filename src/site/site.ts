@@ -12,7 +12,7 @@ import type { AuthContext } from '../core/auth.ts';
 import { accessRulesAllow } from '../core/auth.ts';
 import { CloudError, Unauthorized, apiFlavorOf, faultBody } from '../core/errors.ts';
 import type { Clock, Ids, Logger } from '../core/ports.ts';
-import { randomIds, systemClock } from '../core/ports.ts';
+import { randomIds, sleep, systemClock } from '../core/ports.ts';
 import type { Fabric } from '../fabric/fabric.ts';
 import { ChangeLog, changelogMigrations, kindName } from '../federation/changelog.ts';
 import { FORWARDED_BY, Forwarder, pickReturnedHeaders } from '../federation/forward.ts';
@@ -126,6 +126,15 @@ export async function createSite(
   const store = new Store(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'site.db'));
   store.migrate([...changelogMigrations, ...registryMigrations, ...modules.flatMap((m) => m.migrations)]);
   const changelog = new ChangeLog(store, config.name, log, () => clock.now());
+  /**
+   * Resolves once this site has applied `origin`'s log up to `seq`, or after READ_YOUR_WRITES_MS
+   * (replication then catches up on its own; the caller is not failed for it).
+   */
+  const caughtUp = async (origin: string, seq: number): Promise<void> => {
+    if (!Number.isSafeInteger(seq)) return;
+    const until = clock.now() + READ_YOUR_WRITES_MS;
+    while (changelog.cursor(origin) < seq && clock.now() < until) await sleep(clock, 5);
+  };
   changelog.register(siteKind);
   changelog.register(admissionKind);
   changelog.register(evictionKind);
@@ -254,7 +263,12 @@ export async function createSite(
         headers: req.headers,
         ...(body !== undefined ? { body } : {}),
       });
-      reply.code(res.status).headers(res.headers).header('x-atoll-owner', owner);
+      const { [LOG_HEAD]: head, ...headers } = res.headers;
+      // Read your writes here too: the answer waits (briefly) until this site has the owner's change
+      // log up to where it was once the write ran, so the caller's next read here sees the write.
+      if (head !== undefined && req.method !== 'GET' && req.method !== 'HEAD' && res.status < 400)
+        await caughtUp(owner, Number(head));
+      reply.code(res.status).headers(headers).header('x-atoll-owner', owner);
       return reply.send(Buffer.from(res.body, 'base64'));
     },
     owns: (owner) => owner === config.name,
@@ -322,7 +336,8 @@ export async function createSite(
     });
     return {
       status: res.statusCode,
-      headers: pickReturnedHeaders(res.headers),
+      // This site's log head once the request ran: the sender waits for its replica to get there.
+      headers: { ...pickReturnedHeaders(res.headers), [LOG_HEAD]: String(changelog.head()) },
       body: res.rawPayload.toString('base64'),
     };
   };
@@ -408,6 +423,10 @@ function moduleView(ctx: SiteRuntime, m: ServiceModule, apis: Map<string, unknow
  * at the door with a 400.
  */
 const MAX_JSON_DEPTH = 64;
+/** The owner's change-log head after a forwarded request ran (owner to sender only, never to clients). */
+const LOG_HEAD = 'x-atoll-log-head';
+/** The longest a forwarded write's answer waits for this site to replicate it (read your writes). */
+const READ_YOUR_WRITES_MS = 2000;
 
 /** True when brackets outside strings nest deeper than `max` (one pass, no parse). */
 function nestedDeeperThan(text: string, max: number): boolean {
