@@ -1,8 +1,8 @@
 /**
  * @module A write forwarded to its owner is seen at once by the site that forwarded it: the answer
  * waits until that site has replicated the owner's log up to the write (over a WAN link of 40 ms each
- * way, where replication is otherwise later than the answer). The owner's log head never reaches the
- * client.
+ * way). The owner's answer names the endpoint the client used (links), and its log head never
+ * reaches the client.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +10,7 @@ import { startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 import { httpAt } from './support/http.ts';
 
-describe('forwarded writes: read your writes at the forwarding site', () => {
+describe('forwarded writes: invisible to the client of the forwarding site', () => {
   let cloud: LocalCloud;
   let token: string;
   before(async () => {
@@ -31,7 +31,10 @@ describe('forwarded writes: read your writes at the forwarding site', () => {
       assert.equal(res.status, 201);
       assert.equal(res.headers.get('x-atoll-owner'), 'site-a');
       assert.equal(res.headers.get('x-atoll-log-head'), null);
-      const id = ((await res.json()) as { user: { id: string } }).user.id;
+      const { user } = (await res.json()) as { user: { id: string; links: { self: string } } };
+      const id = user.id;
+      // The owner answers as the site the client used: links name that site's endpoint.
+      assert.equal(user.links.self, `${cloud.url(1)}/identity/v3/users/${id}`);
       assert.equal((await b('GET', `/identity/v3/users/${id}`, token)).status, 200);
       assert.equal(
         (await b('PATCH', `/identity/v3/users/${id}`, token, { user: { description: 'd' } })).status,

@@ -13,6 +13,7 @@ import { accessRulesAllow } from '../core/auth.ts';
 import { CloudError, Unauthorized, apiFlavorOf, faultBody } from '../core/errors.ts';
 import type { Clock, Ids, Logger } from '../core/ports.ts';
 import { randomIds, sleep, systemClock } from '../core/ports.ts';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Fabric } from '../fabric/fabric.ts';
 import { ChangeLog, changelogMigrations, kindName } from '../federation/changelog.ts';
 import { FORWARDED_BY, Forwarder, pickReturnedHeaders } from '../federation/forward.ts';
@@ -143,6 +144,8 @@ export async function createSite(
 
   const scheme = config.tlsCertFile ? 'https' : 'http';
   let boundUrl = config.publicUrl ?? `${scheme}://${config.host}:${config.port}`;
+  /** The endpoint of the site a forwarded request came through, while it runs here. */
+  const answeringFor = new AsyncLocalStorage<string>();
   const registry = new SiteRegistry(store, changelog, () => clock.now());
   // An old data directory started under a new name would register the new name with the old site's
   // key and log, and leave a site nobody can reach in every list: refuse before anything is written.
@@ -235,7 +238,9 @@ export async function createSite(
     get tokens() {
       return apis.get(TokensApi.name) as SiteRuntime['tokens'];
     },
-    publicUrl: () => boundUrl,
+    // A request forwarded here by another site is answered as that site would answer it: its links
+    // and Location headers name the endpoint the client used (forwarding stays invisible).
+    publicUrl: () => answeringFor.getStore() ?? boundUrl,
     authenticate(req) {
       if (req.atollAuth) return req.atollAuth;
       const token = req.headers['x-auth-token'];
@@ -328,12 +333,18 @@ export async function createSite(
         body: Buffer.from(JSON.stringify(body)).toString('base64'),
       };
     }
-    const res = await app.inject({
-      method: req.method as 'GET',
-      url: req.url,
-      headers: { ...req.headers, [FORWARDED_BY]: req.from },
-      ...(req.body !== undefined ? { payload: Buffer.from(req.body, 'base64') } : {}),
-    });
+    const sender = registry.get(String(req.from))?.endpoint;
+    // inject's answer is lazy (sent when awaited): awaited inside run, so the request runs in it.
+    const res = await answeringFor.run(
+      sender ?? boundUrl,
+      async () =>
+        await app.inject({
+          method: req.method as 'GET',
+          url: req.url,
+          headers: { ...req.headers, [FORWARDED_BY]: req.from },
+          ...(req.body !== undefined ? { payload: Buffer.from(req.body, 'base64') } : {}),
+        }),
+    );
     return {
       status: res.statusCode,
       // This site's log head once the request ran: the sender waits for its replica to get there.
