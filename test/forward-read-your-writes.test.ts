@@ -1,7 +1,7 @@
 /**
  * @module A write forwarded to its owner is seen at once by the site that forwarded it: the answer
  * waits until that site has replicated the owner's log up to the write (over a WAN link of 40 ms each
- * way). The owner's answer names the endpoint the client used (links), and its log head never
+ * way, and with the owner's changes held back 300 ms: without the wait, the read is a 404). The owner's answer names the endpoint the client used (links), and its log head never
  * reaches the client.
  */
 import assert from 'node:assert/strict';
@@ -18,6 +18,28 @@ describe('forwarded writes: invisible to the client of the forwarding site', () 
     token = await cloud.adminToken(1);
   });
   after(async () => cloud?.close());
+
+  it('waits for replication slower than the answer', async () => {
+    // Changes from site-a reach site-b 300 ms late (the forwarded answer does not).
+    const net = cloud.fed.network;
+    const send = net.send.bind(net);
+    net.send = (from, to, subject, size, deliver) =>
+      send(from, to, subject, size, () =>
+        from === 'site-a' && to === 'site-b' && !subject.includes('.rpc.')
+          ? void setTimeout(deliver, 300)
+          : deliver(),
+      );
+    try {
+      const b = httpAt(cloud.url(1));
+      const r = await b('POST', '/identity/v3/users', token, {
+        user: { name: 'ryw-slow', password: 'pw-ryw' },
+      });
+      assert.equal(r.status, 201);
+      assert.equal((await b('GET', `/identity/v3/users/${r.body.user.id}`, token)).status, 200);
+    } finally {
+      net.send = send;
+    }
+  });
 
   it('creates at the non-owner site and reads the row back there at once', async () => {
     const b = httpAt(cloud.url(1));
