@@ -3,7 +3,7 @@
  * @module Runs OpenStack's own conformance suite (Tempest, Debian's `tempest` package) against one fresh
  * Atoll site, so "clients work unchanged" is measured rather than assumed (issue 15).
  *
- *   node scripts/tempest.mjs [SUITE] [--concurrency 2] [--keep] [--out FILE]
+ *   node scripts/tempest.mjs [SUITE] [--concurrency 2] [--keep] [--out FILE] [--sites N --via SITE]
  *
  * SUITE is a Tempest regex (`tempest.api.volume`), a short name (identity, image, volume, compute,
  * network) or a named include list: `interop` runs the 217 tests the OpenStack Powered Compute
@@ -16,10 +16,13 @@
  * bench/results/tempest-<suite>.json and the suite's row in docs/conformance.md. --keep leaves the temp
  * dir (site data, tempest.log, the full run log) for reading; it is removed otherwise. --out FILE
  * writes the summary there instead and leaves bench/results and docs/conformance.md alone (CI).
+ * --sites N --via SITE starts N sites, provisions at the founder (site-a) and points Tempest at SITE,
+ * which owns none of it: the results go to their own row and file (tempest-<suite>-via-SITE.json).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -76,11 +79,26 @@ function ensureTempest() {
   );
 }
 
-/** Starts `atoll up --sites 1` and resolves with its base URL once it serves. */
-function startSite(dataDir, password) {
+/**
+ * Starts `atoll up --sites N` (settings from configFile) and resolves once it serves, with every
+ * site's region (its name) and base URL, the first (site-a, the founder) first.
+ */
+function startSites(dataDir, password, n, configFile) {
   const child = spawn(
     join(ROOT, 'bin/atoll'),
-    ['up', '--sites', '1', '--base-port', '0', '--data-dir', dataDir, '--admin-password', password],
+    [
+      'up',
+      '--sites',
+      String(n),
+      '--base-port',
+      '0',
+      '--data-dir',
+      dataDir,
+      '--admin-password',
+      password,
+      '--config',
+      configFile,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ATOLL_PASSWORD_HASH_COST: '4' } },
   );
   return new Promise((res, rej) => {
@@ -88,14 +106,79 @@ function startSite(dataDir, password) {
     child.once('exit', (code) => rej(new Error(`atoll up exited (${code}) before serving:\n${out}`)));
     child.stdout.on('data', (b) => {
       out += String(b);
-      const m = /^\s+(\S+)\s+region\/AZ\s+\S+\s+(http\S+)/m.exec(out);
-      if (m && out.includes('Press Ctrl-C')) {
-        child.removeAllListeners('exit');
-        child.stdout.resume();
-        res({ child, region: m[1], url: m[2] });
-      }
+      if (!out.includes('Press Ctrl-C')) return;
+      const sites = [...out.matchAll(/^\s+(\S+)\s+region\/AZ\s+\S+\s+(http\S+)/gm)].map((m) => ({
+        region: m[1],
+        url: m[2],
+      }));
+      child.removeAllListeners('exit');
+      child.stdout.resume();
+      res({ child, sites });
     });
   });
+}
+
+/**
+ * The web-download source Tempest's import test fetches (`[image] http_image`): a local HTTP server
+ * with one image's bytes, the only URL (with the unreachable one Tempest's negative test names) the
+ * sites' webDownloadAllowed lists (docs/conformance.md).
+ */
+function startImageSource() {
+  const bytes = randomBytes(4096);
+  const server = createServer((req, res) => {
+    if (req.url !== '/tempest-image.raw') return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+    res.end(bytes);
+  });
+  return new Promise((res) =>
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      res({ server, base: `http://127.0.0.1:${port}/`, image: `http://127.0.0.1:${port}/tempest-image.raw` });
+    }),
+  );
+}
+/** The host Tempest's ImportImagesNegativeTest web-downloads from, to see the import fail. */
+const TEMPEST_BAD_URL_PREFIX = 'http://does-not.exist/';
+
+/**
+ * Waits until `site` has replicated what was provisioned at the founder: the last account can log in
+ * there and the images are listed there.
+ */
+async function waitReplicated(url, account, imageIds) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/identity/v3/auth/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          auth: {
+            identity: {
+              methods: ['password'],
+              password: {
+                user: { name: account.username, domain: { id: 'default' }, password: account.password },
+              },
+            },
+          },
+        }),
+      });
+      if (res.status === 201) {
+        const token = res.headers.get('x-subject-token');
+        const seen = await Promise.all(
+          imageIds.map(
+            async (id) =>
+              (await fetch(`${url}/image/v2/images/${id}`, { headers: { 'x-auth-token': token } })).status,
+          ),
+        );
+        if (seen.every((st) => st === 200)) return;
+      }
+    } catch {
+      // not serving yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${url} did not replicate the provisioned accounts and images in 60 s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 /** A small JSON client for the provisioning calls (admin token, catalog-free paths). */
@@ -241,7 +324,7 @@ function accountsYaml(accounts) {
 }
 
 /** tempest.conf: what Atoll offers, switched on; what it does not, off (docs/conformance.md). */
-function tempestConf({ url, region, password, ids, workspace, list }) {
+function tempestConf({ url, region, password, ids, workspace, list, httpImage }) {
   const sections = {
     DEFAULT: { log_file: join(workspace, 'tempest.log'), debug: 'true' },
     auth: {
@@ -262,7 +345,19 @@ function tempestConf({ url, region, password, ids, workspace, list }) {
       region,
       disable_ssl_certificate_validation: 'true',
     },
-    'identity-feature-enabled': { api_v2: 'false', api_v3: 'true' },
+    // What a Keystone deployment has (docs/conformance.md): trusts, application credentials with
+    // access rules, project tags, domain-specific configuration. Not security compliance (password
+    // history, lockout), which Keystone leaves off by default and Atoll does not implement.
+    'identity-feature-enabled': {
+      api_v2: 'false',
+      api_v3: 'true',
+      trust: 'true',
+      application_credentials: 'true',
+      access_rules: 'true',
+      project_tags: 'true',
+      domain_specific_drivers: 'true',
+      security_compliance: 'false',
+    },
     service_available: {
       cinder: 'true',
       glance: 'true',
@@ -293,12 +388,14 @@ function tempestConf({ url, region, password, ids, workspace, list }) {
     },
     // The fake compute driver boots no guest to log in to (Nova's fake-driver jobs run the same way).
     validation: { run_validation: 'false' },
-    image: { region, build_timeout: '60' },
-    // No image import (glance-direct, web-download, copy-image), no cache API, no locations, one store.
+    // web-download fetches http_image from the harness's local server (startImageSource).
+    image: { region, build_timeout: '60', http_image: httpImage },
+    // Interoperable import (glance-direct, web-download, copy-image), one store per site; no cache
+    // API, no locations.
     'image-feature-enabled': {
       api_v1: 'false',
       api_v2: 'true',
-      import_image: 'false',
+      import_image: 'true',
       os_glance_reserved: 'true',
     },
     network: { region, public_network_id: ids.publicNet, floating_network_name: 'public' },
@@ -427,12 +524,13 @@ function updateDocsTable(summary) {
   const end = '<!-- tempest:results:end -->';
   const [i, j] = [text.indexOf(begin), text.indexOf(end)];
   if (i < 0 || j < i) return;
-  const row = `| \`${summary.suite}\` | ${summary.passed} | ${summary.failed} | ${summary.skipped} | ${summary.date} |`;
+  const key = `| \`${summary.row}\` |`;
+  const row = `${key} ${summary.passed} | ${summary.failed} | ${summary.skipped} | ${summary.date} |`;
   const rows = text
     .slice(i + begin.length, j)
     .split('\n')
     .filter((l) => l.startsWith('| `'))
-    .filter((l) => !l.startsWith(`| \`${summary.suite}\` `));
+    .filter((l) => !l.startsWith(key));
   rows.push(row);
   rows.sort();
   const table = ['| suite | passed | failed | skipped | date |', '|---|---|---|---|---|', ...rows].join('\n');
@@ -447,28 +545,49 @@ async function main() {
       keep: { type: 'boolean', default: false },
       // Write the summary here and leave bench/results and docs/conformance.md alone (the CI test).
       out: { type: 'string' },
+      // A federation of N sites, Tempest pointed at --via (not the founder, where everything
+      // Tempest is given was made): forwarding to owners is then on every write path.
+      sites: { type: 'string', default: '1' },
+      via: { type: 'string' },
     },
   });
+  const nSites = Number(values.sites);
+  if (!Number.isInteger(nSites) || nSites < 1 || nSites > 26) throw new Error('--sites must be 1 to 26');
+  if (values.via && nSites < 2) throw new Error('--via needs --sites 2 or more');
   const arg = positionals[0] ?? 'volume';
   const suite = LISTS[arg] ? arg : (SHORT[arg] ?? arg);
   const selection = LISTS[arg] ? ['--include-list', LISTS[arg]] : ['--regex', suite];
   ensureTempest();
   const tmp = mkdtempSync(join(tmpdir(), 'atoll-tempest-'));
   const password = randomBytes(12).toString('base64url');
-  log(`starting one site (data in ${tmp})`);
-  const site = await startSite(join(tmp, 'site'), password);
-  const cleanups = [];
-  const stop = () => site.child.kill('SIGTERM');
+  const source = await startImageSource();
+  const siteConfig = join(tmp, 'site-config.json');
+  writeFileSync(
+    siteConfig,
+    JSON.stringify({ services: { image: { webDownloadAllowed: [source.base, TEMPEST_BAD_URL_PREFIX] } } }),
+  );
+  log(`starting ${nSites === 1 ? 'one site' : `${nSites} sites`} (data in ${tmp})`);
+  const fed = await startSites(join(tmp, 'site'), password, nSites, siteConfig);
+  const founder = fed.sites[0];
+  const via = values.via ? fed.sites.find((x) => x.region === values.via) : founder;
+  if (!founder || !via)
+    throw new Error(`no site ${values.via} among ${fed.sites.map((x) => x.region).join(', ')}`);
+  const cleanups = [() => source.server.close()];
+  const stop = () => fed.child.kill('SIGTERM');
   process.on('SIGINT', () => {
     stop();
     process.exit(130);
   });
   try {
-    log(`site ${site.region} at ${site.url}; provisioning images and flavors`);
-    const api = client(site.url, password);
+    log(`site ${founder.region} at ${founder.url}; provisioning images and flavors`);
+    const api = client(founder.url, password);
     await api.login();
     const ids = await provision(api);
     const accounts = await provisionAccounts(api, values.concurrency);
+    if (via !== founder) {
+      log(`waiting for ${via.region} (${via.url}) to replicate them; Tempest talks to ${via.region}`);
+      await waitReplicated(via.url, accounts[accounts.length - 1], [ids.image, ids.imageAlt]);
+    }
     const workspace = join(tmp, 'workspace');
     // A workspace of its own name, so runs never collide in ~/.tempest/workspace.yaml; removed after.
     const name = `atoll-${randomBytes(4).toString('hex')}`;
@@ -480,16 +599,26 @@ async function main() {
     writeFileSync(join(workspace, 'etc', 'accounts.yaml'), accountsYaml(accounts));
     writeFileSync(
       join(workspace, 'etc', 'tempest.conf'),
-      tempestConf({ ...site, password, ids, workspace, list: LISTS[arg] ? arg : undefined }),
+      tempestConf({
+        ...via,
+        password,
+        ids,
+        workspace,
+        list: LISTS[arg] ? arg : undefined,
+        httpImage: source.image,
+      }),
     );
     log(`running tempest run ${selection.join(' ')} --concurrency ${values.concurrency}`);
     const started = Date.now();
     const r = await runTempest(workspace, selection, values.concurrency, join(tmp, 'run.log'));
     const summary = {
       suite,
+      // The results table's row: a run through a non-owner site has a row of its own.
+      row: via === founder ? suite : `${suite} (${nSites} sites, via ${via.region})`,
       date: new Date().toISOString().slice(0, 10),
       tempest: execFileSync('dpkg-query', ['-W', '-f=${Version}', 'tempest'], { encoding: 'utf8' }).trim(),
-      sites: 1,
+      sites: nSites,
+      ...(via !== founder ? { via: via.region, owner_of_provisioned: founder.region } : {}),
       seconds: Math.round((Date.now() - started) / 1000),
       ...r.counts,
       ...(LISTS[arg] ? { listed: listSize(LISTS[arg]) } : {}),
@@ -502,7 +631,7 @@ async function main() {
           ROOT,
           'bench',
           'results',
-          `tempest-${suite.replace(/^tempest\.api\./, '').replace(/[^\w.-]+/g, '_')}.json`,
+          `tempest-${suite.replace(/^tempest\.api\./, '').replace(/[^\w.-]+/g, '_')}${via === founder ? '' : `-via-${via.region}`}.json`,
         );
     writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
     if (!values.out) updateDocsTable(summary);

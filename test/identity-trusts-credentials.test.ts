@@ -105,6 +105,28 @@ describe('trusts, credentials, consumers, endpoint groups, domain configuration'
     assert.equal((await http('DELETE', path, tok.alice)).status, 204);
   });
 
+  it('every trust is listed for a cloud admin only, not for the admin of an ordinary project', async () => {
+    const r = await newTrust({ roles: [{ name: 'member' }] });
+    assert.equal(r.status, 201);
+    // The admin role on project q (as Tempest's dynamic admins have on their fresh project).
+    await grant(ids.q!, ids.carol!, ids.admin!);
+    const projectAdmin = await token('carol', { project: { id: ids.q } });
+    assert.equal((await http('GET', '/identity/v3/OS-TRUST/trusts', projectAdmin)).status, 403);
+    // The cloud admin with a project-scoped token (the admin project) lists them all.
+    const all = await http('GET', '/identity/v3/OS-TRUST/trusts', admin);
+    assert.equal(all.status, 200);
+    assert.ok(all.body.trusts.some((t: Obj) => t.id === r.body.trust.id));
+    assert.equal(
+      (await http('DELETE', `/identity/v3/OS-TRUST/trusts/${r.body.trust.id}`, tok.alice)).status,
+      204,
+    );
+    assert.equal(
+      (await http('DELETE', `/identity/v3/projects/${ids.q}/users/${ids.carol}/roles/${ids.admin}`, admin))
+        .status,
+      204,
+    );
+  });
+
   it('a trust-scoped token carries the delegated roles only, and dies with the trust', async () => {
     const t = (await newTrust({ roles: [{ name: 'member' }] })).body.trust;
     const r = await trustToken('bob', t.id);

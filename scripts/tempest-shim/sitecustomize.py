@@ -8,7 +8,18 @@ scope when [enforce_scope] keystone is true; this does the same for Tempest 33, 
 
 - a dynamic admin user also gets the identity admin role on the system;
 - the identity admin test classes (tempest.api.identity.base.BaseIdentityV3AdminTest) ask for
-  system-scoped tokens, as they ask for domain-scoped ones with [identity] admin_domain_scope.
+  system-scoped tokens, as they ask for domain-scoped ones with [identity] admin_domain_scope;
+- when one of those classes switches its admin back to a project-scoped token (TrustsV3TestJSON's
+  test_get_trusts_all lists every trust so), that token is for the cloud's admin project
+  ([auth] admin_project_name), where the dynamic admin is given the admin role: the cloud admin of
+  a deployment that names an admin project (Keystone's admin_project_name). The admin of the fresh
+  project Tempest made stays what it is, a project admin, and is refused what only a cloud admin
+  may do.
+- AccessRulesV3Test's setUp deletes the application credential it makes when the test ends, as
+  later Tempest releases do (they make it once per class, with a class cleanup). Tempest 33 leaves
+  it behind, and with pre-provisioned accounts the next class given the same account
+  (ApplicationCredentialsV3Test.test_list_application_credentials counts the user's credentials)
+  finds it.
 
 Only active with ATOLL_TEMPEST_SYSTEM_SCOPE=1 in the environment; a module's code is patched right
 after it is first imported, so importing this file costs nothing.
@@ -39,14 +50,62 @@ def _patch_identity_base(module):
 
     def setup_clients(klass):
         setup(klass)
-        klass.os_admin.auth_provider.scope = 'system'
+        provider = klass.os_admin.auth_provider
+        provider.scope = 'system'
+        _admin_project_for_project_scope(klass.os_admin)
 
     cls.setup_clients = classmethod(setup_clients)
+
+
+def _admin_project_for_project_scope(manager):
+    from tempest import config
+
+    conf = config.CONF
+    name = conf.auth.admin_project_name
+    if not name:
+        return
+    projects = manager.projects_client.list_projects(params={'name': name})['projects']
+    roles = manager.roles_v3_client.list_roles(name=conf.identity.admin_role)['roles']
+    if not projects or not roles:
+        return
+    user_id = manager.credentials.user_id
+    manager.roles_v3_client.create_user_role_on_project(projects[0]['id'], user_id, roles[0]['id'])
+    # The provider gets credentials of its own (a copy would be reset to the fresh project when the
+    # scope changes); the manager's credentials (the fresh project) stay as they are.
+    from tempest.lib import auth
+
+    old = manager.auth_provider.credentials
+    fields = {
+        k: getattr(old, k)
+        for k in old.ATTRIBUTES
+        if getattr(old, k, None) is not None and not k.startswith(('project_', 'tenant_'))
+    }
+    fields.update(project_id=projects[0]['id'], project_name=name)
+    manager.auth_provider.credentials = auth.KeystoneV3Credentials(**fields)
+
+
+def _patch_access_rules(module):
+    cls = module.AccessRulesV3Test
+    set_up = cls.setUp
+
+    def setUp(self):
+        set_up(self)
+        from tempest.lib.common.utils import test_utils
+
+        self.addCleanup(
+            test_utils.call_and_ignore_notfound_exc,
+            self.non_admin_app_creds_client.delete_application_credential,
+            self.user_id,
+            self.app_cred['id'],
+        )
+
+    cls.setUp = setUp
 
 
 _PATCHES = {
     'tempest.lib.common.dynamic_creds': _patch_dynamic_creds,
     'tempest.api.identity.base': _patch_identity_base,
+    'tempest.api.identity.v3.test_access_rules': _patch_access_rules,
 }
 
 

@@ -19,10 +19,11 @@ import type { NatsClusterConfig, NatsLeafConfig } from '../fabric/nats/server-co
 const HELP = `atoll: many autonomous sites, one OpenStack-compatible cloud
 
   atoll up     [--sites 3] [--base-port 5000] [--host 127.0.0.1] [--data-dir .atoll] [--latency-ms 0]
-               [--admin-password PW] [--log-level warn] [--compute-driver fake|qemu]
+               [--admin-password PW] [--log-level warn] [--compute-driver fake|qemu] [--config FILE]
                Starts a local federation on the in-process fabric, prints endpoints and an openrc
                (saved 0600 as DATA_DIR/openrc; the admin password is kept in DATA_DIR/admin-password
-               across restarts and is never printed).
+               across restarts and is never printed). --config FILE: JSON site settings every site
+               gets (services.*, as for \`atoll site --config\`).
   atoll site   --name NAME [--port 5000] [--host 127.0.0.1] [--data-dir DIR] [--nats URL[,URL]]
                [--nats-user U --nats-password P] [--bootstrap] [--admin-password PW] [--config FILE]
                [--nats-tls-ca PEM [--nats-tls-cert PEM --nats-tls-key PEM]] (TLS, mutual with a cert)
@@ -114,9 +115,14 @@ async function up(args: string[]): Promise<void> {
       'admin-password': { type: 'string' },
       'log-level': { type: 'string', default: 'warn' },
       'compute-driver': { type: 'string', default: 'fake' },
+      config: { type: 'string' },
     },
   });
   const driver = computeDriver(values['compute-driver']);
+  // Settings every site gets (services.*, limits), as `atoll site --config` reads them.
+  const shared = values.config
+    ? (JSON.parse(readFileSync(values.config, 'utf8')) as Partial<SiteConfig>)
+    : undefined;
   const n = Number(values.sites);
   if (!Number.isInteger(n) || n < 1 || n > 26) throw new Error('--sites must be 1 to 26');
   const dataDir = values['data-dir'] === ':memory:' ? ':memory:' : resolve(values['data-dir']);
@@ -131,7 +137,16 @@ async function up(args: string[]): Promise<void> {
     admin,
     latencyMs: Number(values['latency-ms']),
     logLevel: values['log-level'] as SiteConfig['logLevel'],
-    ...(driver !== 'fake' ? { site: { services: { compute: { driver } } } } : {}),
+    ...(shared || driver !== 'fake'
+      ? {
+          site: {
+            ...shared,
+            ...(driver !== 'fake'
+              ? { services: { ...shared?.services, compute: { ...shared?.services?.compute, driver } } }
+              : {}),
+          },
+        }
+      : {}),
   });
   const first = fed.sites[0]!;
   const rc = openrc(`${first.ctx.publicUrl()}/identity/v3`, first.ctx.name, admin);

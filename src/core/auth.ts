@@ -40,11 +40,64 @@ export interface AuthContext {
   /** The site that issued and signed the token. */
   issuer: string;
   applicationCredentialId?: string;
+  /**
+   * The access rules of the application credential the token came from, when it has any: the token
+   * may make only the requests one of them matches (accessRulesAllow).
+   */
+  accessRules?: AccessRule[];
   /** Set for a trust-scoped token (OS-TRUST): the trust, its trustee and trustor, and impersonation. */
   trustId?: string;
   trusteeUserId?: string;
   trustorUserId?: string;
   trustImpersonation?: boolean;
+}
+
+/** An application credential access rule: a service type, an HTTP method and a path under the service. */
+export interface AccessRule {
+  service: string;
+  method: string;
+  path: string;
+}
+
+/** The service types a site's first path segment serves (its catalog's, services/<name>/index.ts). */
+const SERVICE_TYPES: Record<string, readonly string[]> = {
+  identity: ['identity'],
+  compute: ['compute'],
+  image: ['image'],
+  network: ['network'],
+  volume: ['block-storage', 'volumev3', 'volume'],
+};
+
+/** An access rule's path as a pattern: `*` is one path segment, `**` any number of them. */
+function rulePattern(path: string): RegExp {
+  const body = path
+    .split(/(\*\*|\*)/)
+    .map((part) =>
+      part === '**' ? '.*' : part === '*' ? '[^/]+' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('');
+  return new RegExp(`^${body}/?$`);
+}
+
+/**
+ * Whether a request (method, URL as the site received it) is one the access rules allow: its first
+ * path segment names the service (`/compute/v2.1/servers` is compute's `/v2.1/servers`, as
+ * keystonemiddleware sees it behind the service's endpoint), and one rule must match the service
+ * type, the method and the rest of the path. No rules: anything goes.
+ */
+export function accessRulesAllow(
+  rules: readonly AccessRule[] | undefined,
+  method: string,
+  url: string,
+): boolean {
+  if (!rules || rules.length === 0) return true;
+  const path = url.split('?')[0] ?? '';
+  const m = /^\/([^/]+)(\/.*)?$/.exec(path);
+  if (!m) return false;
+  const types = SERVICE_TYPES[m[1] ?? ''] ?? [];
+  const rest = m[2] ?? '/';
+  const verb = method.toUpperCase();
+  return rules.some((r) => types.includes(r.service) && r.method === verb && rulePattern(r.path).test(rest));
 }
 
 export interface TokenValidator {

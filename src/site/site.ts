@@ -9,9 +9,11 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuthContext } from '../core/auth.ts';
+import { accessRulesAllow } from '../core/auth.ts';
 import { CloudError, Unauthorized, apiFlavorOf, faultBody } from '../core/errors.ts';
 import type { Clock, Ids, Logger } from '../core/ports.ts';
-import { randomIds, systemClock } from '../core/ports.ts';
+import { randomIds, sleep, systemClock } from '../core/ports.ts';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Fabric } from '../fabric/fabric.ts';
 import { ChangeLog, changelogMigrations, kindName } from '../federation/changelog.ts';
 import { FORWARDED_BY, Forwarder, pickReturnedHeaders } from '../federation/forward.ts';
@@ -125,6 +127,15 @@ export async function createSite(
   const store = new Store(config.dataDir === ':memory:' ? ':memory:' : join(config.dataDir, 'site.db'));
   store.migrate([...changelogMigrations, ...registryMigrations, ...modules.flatMap((m) => m.migrations)]);
   const changelog = new ChangeLog(store, config.name, log, () => clock.now());
+  /**
+   * Resolves once this site has applied `origin`'s log up to `seq`, or after READ_YOUR_WRITES_MS
+   * (replication then catches up on its own; the caller is not failed for it).
+   */
+  const caughtUp = async (origin: string, seq: number): Promise<void> => {
+    if (!Number.isSafeInteger(seq)) return;
+    const until = clock.now() + READ_YOUR_WRITES_MS;
+    while (changelog.cursor(origin) < seq && clock.now() < until) await sleep(clock, 5);
+  };
   changelog.register(siteKind);
   changelog.register(admissionKind);
   changelog.register(evictionKind);
@@ -133,6 +144,8 @@ export async function createSite(
 
   const scheme = config.tlsCertFile ? 'https' : 'http';
   let boundUrl = config.publicUrl ?? `${scheme}://${config.host}:${config.port}`;
+  /** The endpoint of the site a forwarded request came through, while it runs here. */
+  const answeringFor = new AsyncLocalStorage<string>();
   const registry = new SiteRegistry(store, changelog, () => clock.now());
   // An old data directory started under a new name would register the new name with the old site's
   // key and log, and leave a site nobody can reach in every list: refuse before anything is written.
@@ -225,13 +238,19 @@ export async function createSite(
     get tokens() {
       return apis.get(TokensApi.name) as SiteRuntime['tokens'];
     },
-    publicUrl: () => boundUrl,
+    // A request forwarded here by another site is answered as that site would answer it: its links
+    // and Location headers name the endpoint the client used (forwarding stays invisible).
+    publicUrl: () => answeringFor.getStore() ?? boundUrl,
     authenticate(req) {
       if (req.atollAuth) return req.atollAuth;
       const token = req.headers['x-auth-token'];
       if (typeof token !== 'string' || token === '') throw new Unauthorized();
       if (!ctx.tokens) throw new CloudError(503, 'identity is not available on this site');
-      req.atollAuth = ctx.tokens.validate(token);
+      const auth = ctx.tokens.validate(token);
+      // A token from an application credential with access rules makes only the requests they allow.
+      if (!accessRulesAllow(auth.accessRules, req.method, req.url))
+        throw new Unauthorized('The request you have made requires authentication.');
+      req.atollAuth = auth;
       return req.atollAuth;
     },
     async forwardTo(owner, req, reply) {
@@ -249,7 +268,12 @@ export async function createSite(
         headers: req.headers,
         ...(body !== undefined ? { body } : {}),
       });
-      reply.code(res.status).headers(res.headers).header('x-atoll-owner', owner);
+      const { [LOG_HEAD]: head, ...headers } = res.headers;
+      // Read your writes here too: the answer waits (briefly) until this site has the owner's change
+      // log up to where it was once the write ran, so the caller's next read here sees the write.
+      if (head !== undefined && req.method !== 'GET' && req.method !== 'HEAD' && res.status < 400)
+        await caughtUp(owner, Number(head));
+      reply.code(res.status).headers(headers).header('x-atoll-owner', owner);
       return reply.send(Buffer.from(res.body, 'base64'));
     },
     owns: (owner) => owner === config.name,
@@ -309,15 +333,22 @@ export async function createSite(
         body: Buffer.from(JSON.stringify(body)).toString('base64'),
       };
     }
-    const res = await app.inject({
-      method: req.method as 'GET',
-      url: req.url,
-      headers: { ...req.headers, [FORWARDED_BY]: req.from },
-      ...(req.body !== undefined ? { payload: Buffer.from(req.body, 'base64') } : {}),
-    });
+    const sender = registry.get(String(req.from))?.endpoint;
+    // inject's answer is lazy (sent when awaited): awaited inside run, so the request runs in it.
+    const res = await answeringFor.run(
+      sender ?? boundUrl,
+      async () =>
+        await app.inject({
+          method: req.method as 'GET',
+          url: req.url,
+          headers: { ...req.headers, [FORWARDED_BY]: req.from },
+          ...(req.body !== undefined ? { payload: Buffer.from(req.body, 'base64') } : {}),
+        }),
+    );
     return {
       status: res.statusCode,
-      headers: pickReturnedHeaders(res.headers),
+      // This site's log head once the request ran: the sender waits for its replica to get there.
+      headers: { ...pickReturnedHeaders(res.headers), [LOG_HEAD]: String(changelog.head()) },
       body: res.rawPayload.toString('base64'),
     };
   };
@@ -403,6 +434,10 @@ function moduleView(ctx: SiteRuntime, m: ServiceModule, apis: Map<string, unknow
  * at the door with a 400.
  */
 const MAX_JSON_DEPTH = 64;
+/** The owner's change-log head after a forwarded request ran (owner to sender only, never to clients). */
+const LOG_HEAD = 'x-atoll-log-head';
+/** The longest a forwarded write's answer waits for this site to replicate it (read your writes). */
+const READ_YOUR_WRITES_MS = 2000;
 
 /** True when brackets outside strings nest deeper than `max` (one pass, no parse). */
 function nestedDeeperThan(text: string, max: number): boolean {

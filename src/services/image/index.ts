@@ -11,6 +11,7 @@ import { registerMetadefRoutes } from './api/metadefs.ts';
 import { registerImageRoutes } from './api/routes.ts';
 import { Images } from './domain/images.ts';
 import { imageLimits } from './limits.ts';
+import { httpWebDownload, webDownloadAllowed } from './import.ts';
 import { ImageCache } from './cache.ts';
 import { cacheBytes, serveImageChunks, streamSettings } from './remote-bytes.ts';
 import { BlobStore } from './store/blobs.ts';
@@ -39,6 +40,8 @@ export function imageModule(): ServiceModule {
         ids: site.ids,
         site: site.name,
         limits: imageLimits(site.config.services.image),
+        webDownload: httpWebDownload(webDownloadAllowed(site.config.services.image), site.clock),
+        log: site.log,
       });
       images.recoverInterruptedUploads();
       registerImageRoutes(

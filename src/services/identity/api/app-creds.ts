@@ -2,7 +2,9 @@
  * @module Application credentials: /v3/users/{u}/application_credentials. Only the user creates their
  * own, with a project-scoped token, for that project and a subset of their roles on it. The secret is
  * generated when absent, returned once, and stored hashed. A credential belongs to its user's domain's
- * home site. Authentication with them is in auth.ts.
+ * home site. Authentication with them is in auth.ts. Access rules (/v3/users/{u}/access_rules) are the
+ * user's, made with a credential that names them and shared by the credentials naming the same rule;
+ * a token from a credential with rules may only make the requests they match (core/auth.ts).
  * https://docs.openstack.org/api-ref/identity/v3/#application-credentials
  */
 import type { FastifyInstance } from 'fastify';
@@ -11,9 +13,9 @@ import { BadRequest, Forbidden } from '../../../core/errors.ts';
 import type { Obj } from '../../common/input.ts';
 import { optBool, optStr, reqStr, wrapped } from '../../common/input.ts';
 import type { IdentityContext } from '../context.ts';
-import { createAppCred, deleteAppCred } from '../domain/app-creds.ts';
+import { accessRuleIds, createAppCred, deleteAccessRule, deleteAppCred } from '../domain/app-creds.ts';
 import { notFound } from '../domain/common.ts';
-import type { AppCredRow } from '../store/schema.ts';
+import type { AccessRuleRow, AppCredRow } from '../store/schema.ts';
 import { collection, forwardIfRemote, param, q, selfLinks } from './common.ts';
 import { isCloudAdmin, requireNotRestrictedAppCred } from './policy.ts';
 
@@ -27,11 +29,22 @@ export function appCredView(ic: IdentityContext, a: AppCredRow): Obj {
     roles: (JSON.parse(a.roles) as { id: string; name: string }[]).map((r) => ({ ...r, domain_id: null })),
     unrestricted: !!a.unrestricted,
     expires_at: a.expires_at === null ? null : microTime(a.expires_at),
-    access_rules: [],
+    access_rules: accessRuleIds(a)
+      .map((id) => ic.repos.accessRules.get(id))
+      .filter((r): r is AccessRuleRow => r !== undefined)
+      .map(ruleBody),
     system: null,
     links: selfLinks(ic, `users/${a.user_id}/application_credentials/${a.id}`),
   };
 }
+
+/** An access rule as a credential shows it (Keystone: no links there). */
+const ruleBody = (r: AccessRuleRow): Obj => ({
+  id: r.id,
+  service: r.service,
+  method: r.method,
+  path: r.path,
+});
 
 /**
  * Keystone and keystoneclient send ISO 8601 with up to microseconds, often without a zone (UTC, as
@@ -129,6 +142,38 @@ export function registerAppCredRoutes(app: FastifyInstance, ic: IdentityContext)
     const fwd = forwardIfRemote(ic.site, a.owner ?? owner, req, reply);
     if (fwd) return fwd;
     deleteAppCred(ic, a.id);
+    return reply.code(204).send();
+  });
+
+  const rulesBase = '/identity/v3/users/:user_id/access_rules';
+  const loadRule = (userId: string, id: string): AccessRuleRow => {
+    const r = repos.accessRules.get(id);
+    if (!r || r.user_id !== userId) throw notFound('access rule', id);
+    return r;
+  };
+  const ruleView = (r: AccessRuleRow): Obj => ({
+    ...ruleBody(r),
+    links: selfLinks(ic, `users/${r.user_id}/access_rules/${r.id}`),
+  });
+  app.get(rulesBase, async (req) => {
+    const { u } = subject(req, true);
+    const qs = q(req);
+    let rows = repos.accessRules.ofUser(u.id);
+    for (const k of ['service', 'method', 'path'] as const)
+      if (qs[k] !== undefined) rows = rows.filter((r) => r[k] === qs[k]);
+    return collection(ic, req, 'access_rules', rows.map(ruleView));
+  });
+  app.get(`${rulesBase}/:id`, async (req) => {
+    const { u } = subject(req, true);
+    return { access_rule: ruleView(loadRule(u.id, param(req, 'id'))) };
+  });
+  app.delete(`${rulesBase}/:id`, async (req, reply) => {
+    const { ctx, u, owner } = subject(req, true);
+    requireNotRestrictedAppCred(ctx, unrestrictedToken(ctx.applicationCredentialId));
+    const r = loadRule(u.id, param(req, 'id'));
+    const fwd = forwardIfRemote(ic.site, r.owner ?? owner, req, reply);
+    if (fwd) return fwd;
+    deleteAccessRule(ic, r);
     return reply.code(204).send();
   });
 }

@@ -227,6 +227,8 @@ export function tokenBody(ic: IdentityContext, ctx: AuthContext, withCatalog: bo
       id: ctx.applicationCredentialId,
       name: ac?.name,
       restricted: !ac?.unrestricted,
+      // Keystone shows the credential's access rules in the token, for the services to enforce.
+      ...(ctx.accessRules ? { access_rules: ctx.accessRules } : {}),
     };
   }
   if (ctx.trustId) {

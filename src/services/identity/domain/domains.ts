@@ -10,6 +10,7 @@ import { bool01, checkRename, removeOwned } from './common.ts';
 import type { IdentityPorts } from './ports.ts';
 import { revokeMatching } from './revocations.ts';
 import {
+  accessRuleKind,
   appCredKind,
   assignmentKind,
   domainConfigKind,
@@ -91,6 +92,7 @@ function deleteDomainContents(p: IdentityPorts, domainId: string): void {
   removeOwned(p, assignmentKind, repos.assignments.touching([...targets, ...actors]));
   removeOwned(p, groupMemberKind, repos.groups.membershipsOfAny(actors));
   removeOwned(p, appCredKind, repos.appCreds.refsOfUsers(users.map((u) => u.id)));
+  removeOwned(p, accessRuleKind, repos.accessRules.refsOfUsers(users.map((u) => u.id)));
   for (const u of users) {
     removeOwned(p, credentialKind, repos.credentials.refsOfUser(u.id));
     removeOwned(p, trustKind, repos.trusts.refsOfUser(u.id));

@@ -18,7 +18,7 @@
  */
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { AuthContext, TokenValidator } from '../../../core/auth.ts';
+import type { AccessRule, AuthContext, TokenValidator } from '../../../core/auth.ts';
 import { impliedRoles, isAdminProject } from '../../../core/auth.ts';
 import { Unauthorized } from '../../../core/errors.ts';
 
@@ -81,6 +81,8 @@ export interface IdentityReader {
   /** Effective roles (direct, through groups, inherited) of a user on a project, a domain or the system. */
   roles(userId: string, target: RoleTarget): { id: string; name: string }[];
   appCredRoles(appCredId: string): { id: string; name: string }[] | undefined;
+  /** The credential's access rules (none: no limit beyond its roles). */
+  appCredAccessRules?(appCredId: string): AccessRule[];
   /** The roles with every role they imply by the inference rules (implied roles), transitively. */
   withImplied?(refs: { id: string; name: string }[]): { id: string; name: string }[];
   isRevoked(claims: TokenClaims, projectId: string | undefined): boolean;
@@ -340,6 +342,8 @@ export class TokenService implements TokenValidator {
       const ids = new Set(allowed.map((r) => r.id));
       refs = refs.filter((r) => ids.has(r.id));
       ctx.applicationCredentialId = claims.ac;
+      const rules = this.reader.appCredAccessRules?.(claims.ac) ?? [];
+      if (rules.length > 0) ctx.accessRules = rules;
     }
     if ((claims.p || claims.d || claims.sys) && refs.length === 0)
       throw new Unauthorized('The user no longer has a role on the token scope.');

@@ -10,6 +10,7 @@ import { hashSecret } from './passwords.ts';
 import type { IdentityPorts } from './ports.ts';
 import { revokeUserTokens } from './revocations.ts';
 import {
+  accessRuleKind,
   appCredKind,
   assignmentKind,
   credentialKind,
@@ -115,6 +116,7 @@ export function deleteUser(p: IdentityPorts, userId: string): void {
     removeOwned(p, assignmentKind, p.repos.assignments.ofActor(userId));
     removeOwned(p, groupMemberKind, p.repos.groups.membershipsOfUser(userId));
     removeOwned(p, appCredKind, p.repos.appCreds.refsOfUser(userId));
+    removeOwned(p, accessRuleKind, p.repos.accessRules.refsOfUser(userId));
     removeOwned(p, credentialKind, p.repos.credentials.refsOfUser(userId));
     removeOwned(p, trustKind, p.repos.trusts.refsOfUser(userId));
     p.changes.remove(userKind, userId);

@@ -4,9 +4,18 @@
  */
 import type { Db } from '../../../store/db.ts';
 import type { SiteRegistry } from '../../../federation/registry.ts';
+import type { AccessRule } from '../../../core/auth.ts';
 import { SYSTEM_TARGET } from '../../../core/auth.ts';
 import type { IdentityReader, RoleTarget, TokenClaims } from '../domain/tokens.ts';
-import type { AppCredRow, DomainRow, ProjectRow, RoleRow, TrustRow, UserRow } from './schema.ts';
+import type {
+  AccessRuleRow,
+  AppCredRow,
+  DomainRow,
+  ProjectRow,
+  RoleRow,
+  TrustRow,
+  UserRow,
+} from './schema.ts';
 
 export class SqlIdentityReader implements IdentityReader {
   private db: Db;
@@ -50,6 +59,7 @@ export class SqlIdentityReader implements IdentityReader {
         SELECT r.id, r.name FROM implied_roles i JOIN roles r ON r.id = i.implied_role_id
         WHERE i.prior_role_id = ?`),
       appCred: db.prepare('SELECT * FROM application_credentials WHERE id = ?'),
+      accessRule: db.prepare('SELECT * FROM access_rules WHERE id = ?'),
       trust: db.prepare('SELECT * FROM trusts WHERE id = ?'),
       revoked: db.prepare(`
         SELECT 1 FROM revocations
@@ -163,6 +173,18 @@ export class SqlIdentityReader implements IdentityReader {
     const ac = this.appCred(id);
     if (!ac || (ac.expires_at !== null && ac.expires_at <= this.now())) return undefined;
     return JSON.parse(ac.roles) as { id: string; name: string }[];
+  }
+  /** The access rules of a credential (none: it may make any request its roles allow). */
+  appCredAccessRules(id: string): AccessRule[] {
+    const ac = this.appCred(id);
+    if (!ac) return [];
+    const ids: unknown = JSON.parse(ac.access_rules);
+    if (!Array.isArray(ids)) return [];
+    return ids.flatMap((rid) => {
+      const r =
+        typeof rid === 'string' ? (this.q.accessRule.get(rid) as AccessRuleRow | undefined) : undefined;
+      return r ? [{ service: r.service, method: r.method, path: r.path }] : [];
+    });
   }
   trust(id: string) {
     return this.q.trust.get(id) as TrustRow | undefined;

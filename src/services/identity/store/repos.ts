@@ -3,7 +3,7 @@
  * reader's token-path queries in reader.ts and the tables in schema.ts).
  */
 import type { Db } from '../../../store/db.ts';
-import { AppCredRepo } from './app-creds.ts';
+import { AccessRuleRepo, AppCredRepo } from './app-creds.ts';
 import { AssignmentRepo } from './assignments.ts';
 import { CatalogRepo } from './catalog.ts';
 import { DomainRepo } from './domains.ts';
@@ -30,6 +30,7 @@ export interface IdentityRepos {
   impliedRoles: ImpliedRoleRepo;
   assignments: AssignmentRepo;
   appCreds: AppCredRepo;
+  accessRules: AccessRuleRepo;
   catalog: CatalogRepo;
   policies: PolicyRepo;
   credentials: CredentialRepo;
@@ -50,6 +51,7 @@ export function identityRepos(db: Db): IdentityRepos {
     impliedRoles: new ImpliedRoleRepo(db),
     assignments: new AssignmentRepo(db),
     appCreds: new AppCredRepo(db),
+    accessRules: new AccessRuleRepo(db),
     catalog: new CatalogRepo(db),
     policies: new PolicyRepo(db),
     credentials: new CredentialRepo(db),

@@ -150,6 +150,18 @@ export const identityMigrations = [
       CREATE INDEX trusts_trustee ON trusts (trustee_user_id);
     `,
   },
+  {
+    // Application credential access rules: a user's (service, method, path) rules, shared by the
+    // user's credentials that name them; a credential's access_rules column holds their ids.
+    id: 'identity/006-access-rules',
+    sql: `
+      CREATE TABLE access_rules (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, user_id TEXT NOT NULL, service TEXT NOT NULL,
+        method TEXT NOT NULL, path TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE INDEX access_rules_user ON access_rules (user_id);
+    `,
+  },
 ] as const;
 
 /**
@@ -313,6 +325,13 @@ export const appCredKind = defineKind<AppCredRow>({
   unique: { by: 'home', key: ['user_id', 'name'], home: homeOf.user },
   origin: userHome,
 });
+// A user's access rules live where the user's application credentials do.
+export const accessRuleKind = defineKind<AccessRuleRow>({
+  kind: 'access_rule',
+  table: 'access_rules',
+  replicate: 'all',
+  origin: userHome,
+});
 // Any site revokes (a user signs out wherever they are); a revocation only takes access away.
 export const revocationKind = defineKind<RevocationRow>({
   kind: 'revocation',
@@ -335,6 +354,7 @@ export const identityKinds: readonly KindSpec[] = [
   serviceKind,
   endpointKind,
   appCredKind,
+  accessRuleKind,
   revocationKind,
   credentialKind,
   oauthConsumerKind,
@@ -420,7 +440,17 @@ export interface AppCredRow {
   roles: string;
   unrestricted: number;
   expires_at: number | null;
+  /** JSON list of access rule ids (AccessRuleRow). */
   access_rules: string;
+  created_at: number;
+}
+export interface AccessRuleRow {
+  id: string;
+  owner: string;
+  user_id: string;
+  service: string;
+  method: string;
+  path: string;
   created_at: number;
 }
 export interface GroupRow {

@@ -71,6 +71,8 @@ export function imageView(img: ImageRow): Obj {
     min_disk: img.min_disk,
     min_ram: img.min_ram,
     tags: JSON.parse(img.tags) as string[],
+    // The store holding the data (one per site, named after it: /v2/info/stores), once it is in.
+    ...(img.blob && (img.status === 'active' || img.status === 'deactivated') ? { stores: img.owner } : {}),
     created_at: glanceTime(img.created_at),
     updated_at: glanceTime(img.updated_at),
     self: `/v2/images/${img.id}`,
@@ -195,14 +197,14 @@ export function registerImageRoutes(
   // Only this prefix takes raw octet streams: the parser hands over the request stream untouched.
   app.register(async (scoped) => {
     scoped.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
-    scoped.put<{ Params: { id: string } }>('/image/v2/images/:id/file', async (req, reply) => {
+    const receive = (into: 'upload' | 'stage') => async (req: FastifyRequest, reply: FastifyReply) => {
       const auth = site.authenticate(req);
       requireMember(auth);
-      const img = images.find(auth, req.params.id);
+      const img = images.find(auth, (req.params as { id: string }).id);
       if (!site.owns(img.owner))
         throw new Conflict(`Image ${img.id} is stored at site ${img.owner}: upload its data there.`);
       try {
-        await images.upload(auth, img, req.body, Number(req.headers['content-length']));
+        await images[into](auth, img, req.body, Number(req.headers['content-length']));
       } catch (e) {
         // The rest of an over-limit body is not read: the connection closes after the 413.
         if (e instanceof UploadTooLarge) void reply.header('connection', 'close');
@@ -211,7 +213,10 @@ export function registerImageRoutes(
         throw e;
       }
       return reply.code(204).send();
-    });
+    };
+    scoped.put('/image/v2/images/:id/file', receive('upload'));
+    // glance-direct's stage: the same bytes path, the image then 'uploading' until imported.
+    scoped.put('/image/v2/images/:id/stage', receive('stage'));
   });
 
   app.get<{ Params: { id: string } }>('/image/v2/images/:id/file', async (req, reply) => {
@@ -250,6 +255,36 @@ export function registerImageRoutes(
     if (range) reply.code(206).header('content-range', `bytes ${start}-${end - 1}/${size}`);
     else reply.code(200).header('content-md5', img.checksum ?? '');
     return reply.send(body);
+  });
+
+  // ---- interoperable import ---------------------------------------------------------------------------
+  app.get('/image/v2/info/import', async (req) => {
+    requireReader(site.authenticate(req));
+    return {
+      'import-methods': {
+        description: 'Import methods available.',
+        type: 'array',
+        value: images.importMethods(),
+      },
+    };
+  });
+  app.get('/image/v2/info/stores', async (req) => {
+    requireReader(site.authenticate(req));
+    return {
+      stores: [
+        {
+          id: images.storeId(),
+          description: `The image store of site ${images.storeId()} (each site keeps the data of its own images).`,
+          default: true,
+        },
+      ],
+    };
+  });
+  app.post<{ Params: { id: string } }>('/image/v2/images/:id/import', async (req, reply) => {
+    const w = await toWrite(req, reply);
+    if (!w) return reply;
+    images.import(w.auth, w.img, req.body);
+    return reply.code(202).send();
   });
 
   // ---- deactivate, reactivate ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 /**
- * @module The image lifecycle as Glance has it: create (queued), upload (saving, then active),
+ * @module The image lifecycle as Glance has it: create (queued), upload (saving, then active), import
+ * (stage to uploading, then import; web-download; copy-image: import.ts),
  * deactivate and reactivate, update by JSON patch, tags, members, delete; and the rules around them
  * (who may see and change an image, read-only and reserved attributes, publicize_image, the size
  * cap and per-project quotas). It sees ports only: the repository, the blob store, the clock and ids.
@@ -10,11 +11,13 @@ import { Readable } from 'node:stream';
 import type { AuthContext } from '../../../core/auth.ts';
 import { requireMember } from '../../../core/auth.ts';
 import { BadRequest, CloudError, Conflict, Forbidden, NotFound, TooLarge } from '../../../core/errors.ts';
-import type { Clock, Ids } from '../../../core/ports.ts';
+import type { Clock, Ids, Logger } from '../../../core/ports.ts';
 import { isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { GLANCE_CORE_ATTRIBUTES as CORE } from '../api/attributes.ts';
 import type { ImageLimits } from '../limits.ts';
+import type { WebDownload } from '../import.ts';
+import { allowedUri } from '../import.ts';
 import type { StoredBlob } from '../store/blobs.ts';
 import { BlobTooLarge } from '../store/blobs.ts';
 import type { ImageRepository } from '../store/images.ts';
@@ -57,7 +60,14 @@ export interface ImagesOptions {
   /** This site: the owner of the images created here. */
   site: string;
   limits: ImageLimits;
+  /** web-download's fetch and its allowed URLs; without it the method is not offered. */
+  webDownload?: WebDownload;
+  /** Where a failed background import is reported. */
+  log?: Pick<Logger, 'warn'>;
 }
+
+/** The import methods (`/v2/info/import`): web-download only with allowed URLs (import.ts). */
+export type ImportMethod = 'glance-direct' | 'web-download' | 'copy-image';
 
 /** An upload over the size cap or the project's quota: the rest of the body is not read (the route closes). */
 export class UploadTooLarge extends TooLarge {}
@@ -84,6 +94,10 @@ export class Images {
   private readonly ids: Ids;
   private readonly site: string;
   private readonly limits: ImageLimits;
+  private readonly webDownload: WebDownload | undefined;
+  private readonly log: Pick<Logger, 'warn'> | undefined;
+  /** Background web-downloads under way (tests and close wait for them). */
+  readonly importing = new Set<Promise<void>>();
 
   constructor(opts: ImagesOptions) {
     this.repo = opts.repo;
@@ -92,6 +106,8 @@ export class Images {
     this.ids = opts.ids;
     this.site = opts.site;
     this.limits = opts.limits;
+    this.webDownload = opts.webDownload?.allowed.length ? opts.webDownload : undefined;
+    this.log = opts.log;
   }
 
   /** Stale 'saving' rows at start belong to uploads that died with the process: back to queued. */
@@ -209,6 +225,24 @@ export class Images {
    * request's stream (anything else is a 415).
    */
   async upload(auth: AuthContext, img: ImageRow, source: unknown, declaredLength: number): Promise<void> {
+    await this.receive(auth, img, source, declaredLength, 'active');
+  }
+
+  /**
+   * PUT /v2/images/{id}/stage (glance-direct's first step): the bytes go to the store as an upload's
+   * do, and the image is 'uploading' until an import makes it active.
+   */
+  async stage(auth: AuthContext, img: ImageRow, source: unknown, declaredLength: number): Promise<void> {
+    await this.receive(auth, img, source, declaredLength, 'uploading');
+  }
+
+  private async receive(
+    auth: AuthContext,
+    img: ImageRow,
+    source: unknown,
+    declaredLength: number,
+    final: 'active' | 'uploading',
+  ): Promise<void> {
     this.mustOwn(auth, img, 'You are not permitted to upload data to this image.');
     if (img.status !== 'queued')
       throw new Conflict(`Image status transition from ${img.status} to saving is not allowed`);
@@ -232,7 +266,100 @@ export class Images {
       await this.dropBlobIfUnused(stored.sha256);
       throw new NotFound(`Image ${img.id} was deleted during upload.`);
     }
-    this.repo.save({ ...cur, ...withData(stored), status: 'active', updated_at: this.clock.now() });
+    this.repo.save({ ...cur, ...withData(stored), status: final, updated_at: this.clock.now() });
+  }
+
+  /** The import methods this site offers. */
+  importMethods(): ImportMethod[] {
+    return ['glance-direct', ...(this.webDownload ? (['web-download'] as const) : []), 'copy-image'];
+  }
+
+  /** The one store of this site (`/v2/info/stores`): its id is the site's name. */
+  storeId(): string {
+    return this.site;
+  }
+
+  /**
+   * POST /v2/images/{id}/import. glance-direct makes a staged image active; web-download fetches the
+   * URI (when allowed) in the background, the image 'importing' until its bytes are stored (a failure
+   * puts it back to queued with this store in os_glance_failed_import); copy-image has nothing to copy
+   * on one store and answers as a finished copy. Glance's os_glance_importing_to_stores and
+   * os_glance_failed_import are set as Glance sets them.
+   */
+  import(auth: AuthContext, img: ImageRow, body: unknown): void {
+    if (!isObj(body)) throw new BadRequest('The request body must be a JSON object.');
+    const method = isObj(body.method) ? body.method : undefined;
+    const name = method?.name;
+    if (typeof name !== 'string') throw new BadRequest('"method" must be an object with a "name".');
+    if (!(this.importMethods() as string[]).includes(name))
+      throw new BadRequest(`Import method ${name} is not valid.`);
+    if (body.all_stores !== undefined && typeof body.all_stores !== 'boolean')
+      throw new BadRequest('"all_stores" must be a boolean.');
+    if (body.all_stores_must_succeed !== undefined && typeof body.all_stores_must_succeed !== 'boolean')
+      throw new BadRequest('"all_stores_must_succeed" must be a boolean.');
+    if (body.stores !== undefined) {
+      if (!Array.isArray(body.stores) || !body.stores.every((x) => typeof x === 'string'))
+        throw new BadRequest('"stores" must be a list of store ids.');
+      if (body.all_stores === true && body.stores.length > 0)
+        throw new BadRequest('"stores" and "all_stores" cannot be given together.');
+      const unknown = (body.stores as string[]).find((x) => x !== this.storeId());
+      if (unknown !== undefined) throw new BadRequest(`Unknown store ${unknown}.`);
+    }
+    if (name === 'copy-image') {
+      if (!auth.isAdmin) throw new Forbidden('Only an administrator may copy an image (copy_image).');
+      if (img.status !== 'active')
+        throw new Conflict(`Image ${img.id} must be active to be copied; it is ${img.status}.`);
+      // One store, which holds the image already: nothing to copy.
+      this.repo.save(this.importProps(img, '', ''));
+      return;
+    }
+    this.mustOwn(auth, img, 'You are not permitted to import data to this image.');
+    if (name === 'glance-direct') {
+      if (img.status !== 'uploading' || !img.blob)
+        throw new Conflict(`Image ${img.id} needs to be staged before 'glance-direct' method can be used.`);
+      this.repo.save({ ...this.importProps(img, '', ''), status: 'active' });
+      return;
+    }
+    const uri = method?.uri;
+    if (typeof uri !== 'string' || uri.length === 0 || uri.length > 2048)
+      throw new BadRequest('web-download needs "method": {"uri": ...}.');
+    const url = allowedUri(this.webDownload!.allowed, uri);
+    if (!url) throw new BadRequest(`URI for web-download does not pass filtering: ${uri}`);
+    if (img.status !== 'queued')
+      throw new Conflict(`Image status transition from ${img.status} to importing is not allowed`);
+    const limit = this.uploadLimit(img.project_id);
+    this.repo.save({ ...this.importProps(img, this.storeId(), ''), status: 'importing' });
+    const run = this.download(img.id, url, limit).finally(() => this.importing.delete(run));
+    this.importing.add(run);
+  }
+
+  private async download(id: string, url: string, limit: number): Promise<void> {
+    let stored: StoredBlob | undefined;
+    let failure: unknown;
+    try {
+      stored = await this.blobs.write(await this.webDownload!.open(url), limit);
+    } catch (e) {
+      failure = e;
+    }
+    const cur = this.get(id);
+    if (!cur || cur.status !== 'importing') {
+      if (stored) await this.dropBlobIfUnused(stored.sha256);
+      return;
+    }
+    if (!stored) {
+      this.log?.warn({ image: id, url, err: String(failure) }, 'image web-download failed');
+      this.repo.save({ ...this.importProps(cur, '', this.storeId()), status: 'queued' });
+      return;
+    }
+    this.repo.save({ ...this.importProps(cur, '', ''), ...withData(stored), status: 'active' });
+  }
+
+  /** The image with Glance's import bookkeeping properties set. */
+  private importProps(img: ImageRow, importing: string, failed: string): ImageRow {
+    const props = JSON.parse(img.properties) as Obj;
+    props.os_glance_importing_to_stores = importing;
+    props.os_glance_failed_import = failed;
+    return { ...img, properties: JSON.stringify(props), updated_at: this.clock.now() };
   }
 
   /** Glance's image actions: an active image's data can be withdrawn (deactivated) and restored. */

@@ -16,7 +16,7 @@ export interface ImageRepository {
   sharedWith(project: string, status: string): Set<string>;
   countOf(project: string): number;
   bytesOf(project: string): number;
-  /** This site's images caught mid-upload (status 'saving'). */
+  /** This site's images caught mid-upload or mid-import (status 'saving' or 'importing'). */
   saving(site: string): ImageRow[];
   /** True when an image of `site` still holds the blob. */
   blobInUse(sha256: string, site: string): boolean;
@@ -73,7 +73,7 @@ export class SqlImageRepository implements ImageRepository {
 
   saving(site: string): ImageRow[] {
     return this.db
-      .prepare("SELECT * FROM images WHERE status = 'saving' AND owner = ?")
+      .prepare("SELECT * FROM images WHERE status IN ('saving', 'importing') AND owner = ?")
       .all(site) as ImageRow[];
   }
 

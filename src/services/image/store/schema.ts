@@ -84,7 +84,7 @@ export interface ImageRow {
   owner: string;
   project_id: string;
   name: string | null;
-  status: 'queued' | 'saving' | 'active' | 'killed' | 'deleted' | 'deactivated';
+  status: 'queued' | 'saving' | 'uploading' | 'importing' | 'active' | 'killed' | 'deleted' | 'deactivated';
   visibility: 'public' | 'private' | 'shared' | 'community';
   protected: number;
   os_hidden: number;
