@@ -86,20 +86,11 @@ function ensureTempest() {
 function startSites(dataDir, password, n, configFile) {
   const child = spawn(
     join(ROOT, 'bin/atoll'),
-    [
-      'up',
-      '--sites',
-      String(n),
-      '--base-port',
-      '0',
-      '--data-dir',
-      dataDir,
-      '--admin-password',
-      password,
-      '--config',
-      configFile,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ATOLL_PASSWORD_HASH_COST: '4' } },
+    ['up', '--sites', String(n), '--base-port', '0', '--data-dir', dataDir, '--config', configFile],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ATOLL_PASSWORD_HASH_COST: '4', ATOLL_ADMIN_PASSWORD: password },
+    },
   );
   return new Promise((res, rej) => {
     let out = '';
