@@ -14,7 +14,7 @@ import { ImageApi, NetworkApi, VolumeApi } from '../common/internal.ts';
 import type { ImageForComputeSnapshots } from '../image/index.ts';
 import { cpus, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { BootSpec, ComputeDriver, DriverOp, InstanceSpec } from './agent/driver.ts';
+import type { BootSpec, ComputeDriver, DriverOp, ImageBytes, InstanceSpec } from './agent/driver.ts';
 import { COMPUTE_DRIVERS } from './agent/driver.ts';
 import { FakeDriver } from './agent/fake-driver.ts';
 import { QemuDriver, probeAccel, run as runProgram } from './agent/qemu-driver.ts';
@@ -77,7 +77,14 @@ export function computeOptions(ctx: ServiceContext): ComputeOptions {
   // A QEMU site is, unless told otherwise, one host the size of this machine.
   const real: Partial<ComputeOptions> =
     c.driver === 'qemu'
-      ? { hosts: 1, vcpus: cpus().length, ramMb: Math.floor(totalmem() / 2 ** 20), diskGb: 100 }
+      ? {
+          hosts: 1,
+          vcpus: cpus().length,
+          ramMb: Math.floor(totalmem() / 2 ** 20),
+          diskGb: 100,
+          // A spawn may first fetch the image's bytes from its owner site.
+          hostTimeoutMs: 600_000,
+        }
       : {};
   const o = { ...defaultComputeOptions, ...real, ...c };
   if (!(COMPUTE_DRIVERS as readonly string[]).includes(o.driver))
@@ -236,6 +243,11 @@ export class ComputeService {
       accel: probe.accel,
       clock: this.ctx.clock,
       shutdownTimeoutMs: this.opts.shutdownTimeoutMs,
+      fetchImage: (imageId) => {
+        const bytes = this.image?.imageBytes;
+        if (!bytes) throw new Error('this site has no image service to fetch image bytes from');
+        return bytes(imageId);
+      },
     });
     this.ctx.log.info({ accel: probe.accel, why: probe.why }, 'compute driver qemu');
   }
@@ -326,17 +338,21 @@ export class ComputeService {
       userData: s.user_data,
       publicKeys: keys,
     };
+    const bytes = (id: unknown): ImageBytes | undefined => {
+      const f = file(id);
+      return f && { id: id as string, sha256: f.sha256, ...(f.path ? { path: f.path } : {}) };
+    };
     if (img && s.image_id) {
-      const kernel = file(img.properties.kernel_id);
-      const ramdisk = file(img.properties.ramdisk_id);
+      const kernel = bytes(img.properties.kernel_id);
+      const ramdisk = bytes(img.properties.ramdisk_id);
       const cmdline = img.properties.os_command_line;
       spec.image = {
         id: s.image_id,
-        path: img.path,
+        ...(img.path ? { path: img.path } : {}),
         sha256: img.sha256,
         format: img.diskFormat,
-        ...(kernel ? { kernel: { path: kernel.path, sha256: kernel.sha256 } } : {}),
-        ...(ramdisk ? { ramdisk: { path: ramdisk.path, sha256: ramdisk.sha256 } } : {}),
+        ...(kernel ? { kernel } : {}),
+        ...(ramdisk ? { ramdisk } : {}),
         ...(typeof cmdline === 'string' ? { cmdline } : {}),
       };
     }

@@ -18,17 +18,27 @@ export interface InstanceSpec {
   boot?: BootSpec;
 }
 
+/** An image's bytes: here (`path`) or to be fetched from its owner by id, checked against sha256. */
+export interface ImageBytes {
+  id: string;
+  path?: string;
+  sha256: string;
+}
+
 /** The image's bytes on this site and what the config drive carries (openstack/latest/*). */
 export interface BootSpec {
   image?: {
     id: string;
-    /** A file on this site's image store, content-addressed by sha256. */
-    path: string;
+    /**
+     * A file on this site's image store, content-addressed by sha256, when this site owns the image;
+     * else the driver fetches the bytes (QemuDriverOptions.fetchImage) into its base cache.
+     */
+    path?: string;
     sha256: string;
     format: string;
     /** Direct kernel boot (kernel_id / ramdisk_id image properties, AMI-style). */
-    kernel?: { path: string; sha256: string };
-    ramdisk?: { path: string; sha256: string };
+    kernel?: ImageBytes;
+    ramdisk?: ImageBytes;
     cmdline?: string;
   };
   hostname: string;

@@ -5,8 +5,9 @@
  * operations. Every process is spawned asynchronously, so the event loop never waits on qemu.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { constants, existsSync } from 'node:fs';
+import { constants, createWriteStream, existsSync } from 'node:fs';
 import {
   access,
   chmod,
@@ -15,6 +16,7 @@ import {
   mkdir,
   mkdtemp,
   open,
+  readdir,
   rename,
   rm,
   stat,
@@ -23,9 +25,12 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../../../core/ports.ts';
 import { PowerState } from '../domain/states.ts';
-import type { BootSpec, ComputeDriver, DriverOp, InstanceSpec } from './driver.ts';
+import type { BootSpec, ComputeDriver, DriverOp, ImageBytes, InstanceSpec } from './driver.ts';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -44,6 +49,8 @@ export interface QemuDriverOptions {
   genisoimage?: string;
   /** How long a stop waits for the guest to power off after ACPI before quitting qemu (Nova: 60 s). */
   shutdownTimeoutMs?: number;
+  /** The whole bytes of an image this site does not store (the image service's verified stream). */
+  fetchImage?: (imageId: string) => Promise<Readable>;
 }
 
 /** Console output is read from the end of the log, at most this much (a fabric message carries it). */
@@ -156,6 +163,8 @@ export function qmp(socket: string, command: string, timeoutMs = 5000): Promise<
 
 export class QemuDriver implements ComputeDriver {
   private vms = new Map<string, Vm>();
+  /** Base images being filled, by sha256: concurrent boots of one image share one fetch. */
+  private fills = new Map<string, Promise<string>>();
   private root: string | undefined;
   private readonly qemu: string;
   private readonly qemuImg: string;
@@ -179,6 +188,9 @@ export class QemuDriver implements ComputeDriver {
           : join(this.opts.dataDir, 'qemu');
       await mkdir(join(this.root, 'instances'), { recursive: true, mode: 0o700 });
       await mkdir(join(this.root, 'base'), { recursive: true, mode: 0o700 });
+      // A fill the previous run did not finish is not a base image.
+      for (const f of await readdir(join(this.root, 'base')))
+        if (f.endsWith('.tmp')) await rm(join(this.root, 'base', f), { force: true });
     }
     return this.root;
   }
@@ -272,14 +284,12 @@ export class QemuDriver implements ComputeDriver {
     await chmod(dir, 0o700);
     const img = boot.image;
     const fmt = img.format === 'qcow2' ? 'qcow2' : 'raw';
-    const base = await this.cached(img.path, img.sha256);
+    const base = await this.cached(img);
     const disk = join(dir, 'disk.qcow2');
     await run(this.qemuImg, ['create', '-q', '-f', 'qcow2', '-b', base, '-F', fmt, disk]);
     await this.resize(dir, inst.diskGb);
-    if (img.kernel)
-      await copyFile(await this.cached(img.kernel.path, img.kernel.sha256), join(dir, 'kernel'));
-    if (img.ramdisk)
-      await copyFile(await this.cached(img.ramdisk.path, img.ramdisk.sha256), join(dir, 'ramdisk'));
+    if (img.kernel) await copyFile(await this.cached(img.kernel), join(dir, 'kernel'));
+    if (img.ramdisk) await copyFile(await this.cached(img.ramdisk), join(dir, 'ramdisk'));
     await this.configDrive(inst, boot, dir);
   }
 
@@ -294,16 +304,53 @@ export class QemuDriver implements ComputeDriver {
     if (info['virtual-size'] < want) await run(this.qemuImg, ['resize', '-q', disk, String(want)]);
   }
 
-  /** The per-site base image cache: a hard link to the image store's blob (a copy across file systems). */
-  private async cached(path: string, sha256: string): Promise<string> {
-    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error('bad image checksum');
-    const dst = join(await this.dir(), 'base', sha256);
+  /**
+   * The per-site base image cache, base/<sha256>: a hard link to the image store's blob when this site
+   * stores the image (a copy across file systems), else the bytes fetched from the owner through the
+   * image service's verified stream and checked against their sha256 before they are renamed into
+   * place. A copy once there boots without the owner; concurrent boots of one image share one fill.
+   */
+  private async cached(ref: ImageBytes): Promise<string> {
+    if (!/^[0-9a-f]{64}$/.test(ref.sha256)) throw new Error('bad image checksum');
+    const dst = join(await this.dir(), 'base', ref.sha256);
     if (existsSync(dst)) return dst;
+    let fill = this.fills.get(ref.sha256);
+    if (!fill) {
+      fill = this.fill(ref, dst).finally(() => this.fills.delete(ref.sha256));
+      this.fills.set(ref.sha256, fill);
+    }
+    return fill;
+  }
+
+  private async fill(ref: ImageBytes, dst: string): Promise<string> {
     const tmp = `${dst}.${process.pid}.tmp`;
-    try {
-      await link(path, tmp);
-    } catch {
-      await copyFile(path, tmp);
+    await rm(tmp, { force: true });
+    if (ref.path && existsSync(ref.path)) {
+      try {
+        await link(ref.path, tmp);
+      } catch {
+        await copyFile(ref.path, tmp);
+      }
+    } else {
+      if (!this.opts.fetchImage) throw new Error(`the bytes of image ${ref.id} are not on this site`);
+      const src = await this.opts.fetchImage(ref.id);
+      const h = createHash('sha256');
+      const hash = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          h.update(chunk);
+          cb(null, chunk);
+        },
+      });
+      try {
+        await pipeline(src, hash, createWriteStream(tmp, { mode: 0o600 }));
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw new Error(`fetching the bytes of image ${ref.id} failed: ${(e as Error).message}`);
+      }
+      if (h.digest('hex') !== ref.sha256) {
+        await rm(tmp, { force: true });
+        throw new Error(`the bytes fetched for image ${ref.id} do not match its sha256`);
+      }
     }
     await rename(tmp, dst);
     return dst;
