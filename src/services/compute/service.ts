@@ -54,6 +54,8 @@ export interface ComputeOptions {
   guestDir?: string;
   /** How often servers left in a transitional state with no host work in flight are reconciled. */
   reconcileMs: number;
+  /** How often the power state of running guests is checked (0: never; the QEMU driver: 5000). */
+  powerSyncMs: number;
 }
 
 export const defaultComputeOptions: ComputeOptions = {
@@ -69,6 +71,7 @@ export const defaultComputeOptions: ComputeOptions = {
   accel: 'auto',
   shutdownTimeoutMs: 60_000,
   reconcileMs: 60_000,
+  powerSyncMs: 0,
 };
 
 /** The site's compute settings over the defaults; a bad driver or accel stops the site at start. */
@@ -84,6 +87,7 @@ export function computeOptions(ctx: ServiceContext): ComputeOptions {
           diskGb: 100,
           // A spawn may first fetch the image's bytes from its owner site.
           hostTimeoutMs: 600_000,
+          powerSyncMs: 5000,
         }
       : {};
   const o = { ...defaultComputeOptions, ...real, ...c };
@@ -132,6 +136,7 @@ export class ComputeService {
   /** Servers with host work in flight (how many pieces): reconciliation leaves these alone. */
   private busy = new Map<string, number>();
   private reconcileTimer: TimerHandle | undefined;
+  private powerSyncTimer: TimerHandle | undefined;
   private closing = false;
   readonly stats = { builds: 0, active: 0, failed: 0 };
 
@@ -238,7 +243,7 @@ export class ComputeService {
       accel: probe.accel,
       why: probe.why,
     };
-    this.driver = new QemuDriver({
+    const qemu = new QemuDriver({
       dataDir: this.ctx.config.dataDir,
       accel: probe.accel,
       clock: this.ctx.clock,
@@ -249,7 +254,10 @@ export class ComputeService {
         return bytes(imageId);
       },
     });
-    this.ctx.log.info({ accel: probe.accel, why: probe.why }, 'compute driver qemu');
+    // Guests of the previous run outlive it: known again before the reconciler looks at any server.
+    const running = await qemu.recover();
+    this.driver = qemu;
+    this.ctx.log.info({ accel: probe.accel, why: probe.why, running }, 'compute driver qemu');
   }
 
   /** Registers this site's hosts (records kept across restarts) and starts their agents. */
@@ -445,6 +453,57 @@ export class ComputeService {
     tick();
   }
 
+  /** Syncs power states every powerSyncMs on the site's clock (after the first reconciliation). */
+  startPowerSync(): void {
+    if (this.opts.powerSyncMs <= 0) return;
+    const tick = () => {
+      if (this.closing) return;
+      const p = this.syncPowerStates().catch((e: unknown) =>
+        this.ctx.log.error({ err: String(e) }, 'compute power state sync failed'),
+      );
+      this.background(
+        p.then(() => {
+          if (!this.closing)
+            this.powerSyncTimer = this.ctx.clock.setTimeout(tick, Math.max(100, this.opts.powerSyncMs));
+        }),
+      );
+    };
+    tick();
+  }
+
+  /**
+   * One pass of Nova's power state sync (with what its lifecycle events do): a server at rest that
+   * should run (active, paused, suspended) whose guest is gone is stopped, as by itself: SHUTOFF,
+   * power_state SHUTDOWN and a `stop` instance action, as Nova's "Instance shutdown by itself. Calling
+   * the stop API." Level-based: the row is read again, and left alone if anything started meanwhile.
+   * Returns how many servers it stopped.
+   */
+  async syncPowerStates(): Promise<number> {
+    let n = 0;
+    for (const s of this.repo.runningServers()) {
+      if (this.busy.has(s.id) || !s.host) continue;
+      let ps: number;
+      try {
+        ps = (await this.host(s.host, 'get_info', s)).powerState;
+      } catch {
+        continue;
+      }
+      if (ps !== PowerState.Shutdown && ps !== PowerState.NoState && ps !== PowerState.Crashed) continue;
+      let stopped = false;
+      this.update(s.id, (cur) => {
+        if (this.busy.has(cur.id) || cur.task_state !== null || cur.vm_state !== s.vm_state) return undefined;
+        stopped = true;
+        return { vm_state: 'stopped', power_state: PowerState.Shutdown };
+      });
+      if (!stopped) continue;
+      n++;
+      this.ctx.log.warn({ server: s.id, host: s.host }, 'Instance shutdown by itself. Calling the stop API.');
+      const auth = { userId: s.user_id, projectId: s.project_id } as AuthContext;
+      this.finishAction(this.startAction(s, 'stop', auth, `req-${this.ctx.ids.uuid()}`));
+    }
+    return n;
+  }
+
   /**
    * One pass: every server this site owns in a transitional state with no host work in flight
    * converges (domain/reconcile.ts). Returns how many were acted on.
@@ -470,6 +529,8 @@ export class ComputeService {
           this.stats.failed++;
           this.failBuild(s.id, r.message);
           finish(r.message);
+          // As Nova cleans up after a failed build: whatever the spawn left on the host goes.
+          if (s.host) this.background(this.host(s.host, 'destroy', s), s.id);
           break;
         case 'fail-resize':
           this.ctx.store.tx(() => {
@@ -625,6 +686,7 @@ export class ComputeService {
   async close(): Promise<void> {
     this.closing = true;
     this.reconcileTimer?.cancel();
+    this.powerSyncTimer?.cancel();
     await Promise.allSettled([...this.inflight]);
     this.agents.close();
     if (this.driver instanceof QemuDriver) await this.driver.close();

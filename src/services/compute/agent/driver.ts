@@ -66,7 +66,9 @@ export type DriverOp =
   | 'confirm_migration'
   | 'finish_revert_migration'
   | 'snapshot'
-  | 'get_console_output';
+  | 'get_console_output'
+  /** The power state the hypervisor reports (Nova's get_info), for the power state sync. */
+  | 'get_info';
 
 export interface ComputeDriver {
   /** Runs an operation on an instance of this host; resolves with the power state after it. */

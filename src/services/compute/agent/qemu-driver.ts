@@ -6,8 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
-import { constants, createWriteStream, existsSync } from 'node:fs';
+import { constants, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import {
   access,
   chmod,
@@ -17,6 +16,7 @@ import {
   mkdtemp,
   open,
   readdir,
+  readFile,
   rename,
   rm,
   stat,
@@ -58,8 +58,19 @@ export const CONSOLE_TAIL_BYTES = 256 * 1024;
 
 interface Vm {
   host: string;
-  proc: ChildProcess | undefined;
+  /** The qemu process (daemonized: not a child of the site, it outlives it), from instances/<id>/pid. */
+  pid: number | undefined;
   paused: boolean;
+}
+
+/** Whether `pid` is the running qemu of instance `id` (not a zombie, not a reused pid). */
+function isGuest(pid: number | undefined, id: string): boolean {
+  if (!pid) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`guest=${id}`);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -207,17 +218,20 @@ export class QemuDriver implements ComputeDriver {
     switch (op) {
       case 'spawn':
         await this.create(inst, dir);
-        this.vms.set(inst.id, { host, proc: undefined, paused: false });
+        await writeFile(join(dir, 'host'), host);
+        this.vms.set(inst.id, { host, pid: undefined, paused: false });
         await this.start(inst, dir);
         return { powerState: PowerState.Running };
       case 'destroy':
         if (vm && vm.host !== host && this.alive(vm)) return { powerState: PowerState.NoState };
-        await this.kill(inst.id);
+        await this.kill(inst.id, dir);
         this.vms.delete(inst.id);
         await rm(dir, { recursive: true, force: true });
         return { powerState: PowerState.NoState };
       case 'get_console_output':
         return { powerState: this.powerState(inst.id), data: await tail(join(dir, 'console.log')) };
+      case 'get_info':
+        return { powerState: this.powerState(inst.id) };
       case 'snapshot':
         throw new Error('createImage is not supported by the QEMU driver yet');
     }
@@ -231,6 +245,7 @@ export class QemuDriver implements ComputeDriver {
       case 'finish_migration':
       case 'finish_revert_migration':
         vm.host = host;
+        await writeFile(join(dir, 'host'), host);
         if (!this.alive(vm)) {
           await this.resize(dir, inst.diskGb);
           await this.start(inst, dir);
@@ -253,7 +268,7 @@ export class QemuDriver implements ComputeDriver {
         vm.paused = false;
         return { powerState: PowerState.Running };
       case 'rebuild':
-        await this.kill(inst.id);
+        await this.kill(inst.id, dir);
         await rm(join(dir, 'disk.qcow2'), { force: true });
         await this.create(inst, dir);
         await this.start(inst, dir);
@@ -265,7 +280,52 @@ export class QemuDriver implements ComputeDriver {
   }
 
   private alive(vm: Vm): boolean {
-    return vm.proc !== undefined && vm.proc.exitCode === null && vm.proc.signalCode === null;
+    for (const [id, v] of this.vms) if (v === vm) return isGuest(vm.pid, id);
+    return false;
+  }
+
+  /**
+   * At start (level-based): every instance directory of a previous run is known again, with the
+   * host it was on (instances/<id>/host) and its qemu process when that still runs (pidfile, checked
+   * against /proc, then QMP query-status for paused). Returns how many guests were found running.
+   */
+  async recover(): Promise<number> {
+    const root = join(await this.dir(), 'instances');
+    let running = 0;
+    for (const id of await readdir(root)) {
+      if (!/^[0-9a-f-]{36}$/.test(id) || this.vms.has(id)) continue;
+      const dir = join(root, id);
+      const host = await readFile(join(dir, 'host'), 'utf8').catch(() => undefined);
+      if (!host) continue;
+      const pid = await this.pidFile(dir);
+      const vm: Vm = { host: host.trim(), pid: isGuest(pid, id) ? pid : undefined, paused: false };
+      this.vms.set(id, vm);
+      if (!vm.pid) continue;
+      running++;
+      try {
+        const st = (await qmp(join(dir, 'qmp'), 'query-status')) as { status?: string };
+        vm.paused = st.status === 'paused';
+      } catch {
+        // It runs but does not answer QMP yet: report it running; the next operation will tell.
+      }
+    }
+    return running;
+  }
+
+  private async pidFile(dir: string): Promise<number | undefined> {
+    const t = await readFile(join(dir, 'pid'), 'utf8').catch(() => '');
+    const pid = Number(t.trim());
+    return Number.isSafeInteger(pid) && pid > 1 ? pid : undefined;
+  }
+
+  /** Waits (polling /proc on the site's clock) until the guest is gone; false after `ms`. */
+  private async gone(id: string, pid: number, ms: number): Promise<boolean> {
+    const deadline = this.opts.clock.now() + ms;
+    while (isGuest(pid, id)) {
+      if (this.opts.clock.now() > deadline) return false;
+      await new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 25));
+    }
+    return true;
   }
 
   private powerState(id: string): number {
@@ -406,26 +466,31 @@ export class QemuDriver implements ComputeDriver {
       );
       if (existsSync(join(dir, 'ramdisk'))) args.push('-initrd', join(dir, 'ramdisk'));
     }
-    const proc = spawn(this.qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    const exited = new Promise<void>((res) => proc.once('exit', () => res()));
-    proc.once('error', (e) => (err += String(e)));
-    vm.proc = proc;
-    // Started once its QMP socket answers; an early exit is a spawn failure with qemu's own words.
+    // Daemonized (qemu forks, calls setsid and writes its pidfile once it runs): the guest is not a
+    // child of the site and outlives a restart or a kill of it; recover() finds it again.
+    const pidFile = join(dir, 'pid');
+    await rm(pidFile, { force: true });
+    args.push('-daemonize', '-pidfile', pidFile);
+    try {
+      await run(this.qemu, args, 30_000);
+    } catch (e) {
+      throw new Error(`qemu exited at start: ${(e as Error).message}`);
+    }
+    vm.pid = await this.pidFile(dir);
+    vm.paused = false;
+    // Started once its QMP socket answers.
     const deadline = this.opts.clock.now() + 10_000;
     for (;;) {
-      if (!this.alive(vm)) throw new Error(`qemu exited at start: ${err.trim()}`);
+      if (!this.alive(vm)) throw new Error('qemu exited at start');
       try {
         await qmp(sock, 'query-status', 1000);
         return;
       } catch {
         if (this.opts.clock.now() > deadline) {
-          proc.kill('SIGKILL');
-          await exited;
-          throw new Error(`qemu did not open its QMP socket: ${err.trim()}`);
+          await this.kill(inst.id, dir);
+          throw new Error('qemu did not open its QMP socket');
         }
-        await Promise.race([exited, new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 50))]);
+        await new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 50));
       }
     }
   }
@@ -433,40 +498,45 @@ export class QemuDriver implements ComputeDriver {
   /** ACPI power button, then quit after shutdownTimeoutMs if the guest did not power off. */
   private async powerOff(id: string, dir: string): Promise<void> {
     const vm = this.vms.get(id);
-    if (!vm?.proc || !this.alive(vm)) return;
-    const proc = vm.proc;
-    const exited = new Promise<void>((res) => (this.alive(vm) ? proc.once('exit', () => res()) : res()));
+    if (!vm?.pid || !this.alive(vm)) return;
+    const pid = vm.pid;
     const sock = join(dir, 'qmp');
     await qmp(sock, 'system_powerdown').catch(() => undefined);
-    const timeout = this.opts.shutdownTimeoutMs ?? 60_000;
-    const gone = await Promise.race([
-      exited.then(() => true),
-      new Promise<boolean>((r) => this.opts.clock.setTimeout(() => r(false), timeout)),
-    ]);
-    if (!gone) {
-      await qmp(sock, 'quit').catch(() => proc.kill('SIGKILL'));
-      await exited;
+    if (!(await this.gone(id, pid, this.opts.shutdownTimeoutMs ?? 60_000))) {
+      await qmp(sock, 'quit').catch(() => undefined);
+      if (!(await this.gone(id, pid, 5000))) await this.kill(id, dir);
     }
     vm.paused = false;
   }
 
-  private async kill(id: string): Promise<void> {
+  /** SIGKILL to the instance's qemu (known, or from its pidfile) and waits until it is gone. */
+  private async kill(id: string, dir?: string): Promise<void> {
     const vm = this.vms.get(id);
-    if (!vm?.proc || !this.alive(vm)) return;
-    const proc = vm.proc;
-    const exited = new Promise<void>((res) => proc.once('exit', () => res()));
-    proc.kill('SIGKILL');
-    await exited;
+    const pid = vm?.pid ?? (dir ? await this.pidFile(dir) : undefined);
+    if (pid && isGuest(pid, id)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+      if (!(await this.gone(id, pid, 10_000))) throw new Error(`qemu ${pid} of ${id} does not die`);
+    }
+    if (vm) vm.pid = undefined;
   }
 
   /** The pids of running guests (tests check that a delete leaves none). */
   pids(): number[] {
-    return [...this.vms.values()].flatMap((v) => (v.proc?.pid && this.alive(v) ? [v.proc.pid] : []));
+    return [...this.vms.values()].flatMap((v) => (v.pid && this.alive(v) ? [v.pid] : []));
   }
 
+  /**
+   * Guests outlive the site (recover() finds them at the next start); only an in-memory site, whose
+   * instance directories are a temp folder removed here, kills its guests.
+   */
   async close(): Promise<void> {
+    if (this.opts.dataDir !== ':memory:') return;
     for (const id of this.vms.keys()) await this.kill(id);
-    if (this.root && this.opts.dataDir === ':memory:') await rm(this.root, { recursive: true, force: true });
+    if (this.root) await rm(this.root, { recursive: true, force: true });
   }
 }
 
