@@ -6,15 +6,23 @@
  * its next state. Servers, flavors, keypairs, groups and quotas replicate; hosts and claims stay local.
  */
 import type { AuthContext } from '../../core/auth.ts';
-import { CloudError } from '../../core/errors.ts';
+import { CloudError, NotFound } from '../../core/errors.ts';
 import type { TimerHandle } from '../../core/ports.ts';
 import type { ServiceContext } from '../common/module.ts';
 import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
 import { ImageApi, NetworkApi, VolumeApi } from '../common/internal.ts';
 import type { ImageForComputeSnapshots } from '../image/index.ts';
 import { cpus, homedir, totalmem } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BootSpec, ComputeDriver, DriverOp, ImageBytes, InstanceSpec } from './agent/driver.ts';
+import type {
+  BootSpec,
+  ComputeDriver,
+  DriverOp,
+  ImageBytes,
+  InstanceSpec,
+  VolumeFile,
+} from './agent/driver.ts';
 import { COMPUTE_DRIVERS } from './agent/driver.ts';
 import { FakeDriver } from './agent/fake-driver.ts';
 import { QemuDriver, probeAccel, run as runProgram } from './agent/qemu-driver.ts';
@@ -345,6 +353,10 @@ export class ComputeService {
       metadata: JSON.parse(s.metadata) as Record<string, string>,
       userData: s.user_data,
       publicKeys: keys,
+      volumes: (this.volume?.attachmentsOf(s.id) ?? []).flatMap((a) => {
+        const v = this.volumeFile(a.volumeId);
+        return v ? [v] : [];
+      }),
     };
     const bytes = (id: unknown): ImageBytes | undefined => {
       const f = file(id);
@@ -365,6 +377,92 @@ export class ComputeService {
       };
     }
     return spec;
+  }
+
+  /**
+   * Where a volume's bytes are when the volume service's file backend holds them on disk here
+   * (`<dataDir>/volumes/vol-<id>.img`, backend/file-driver.ts); undefined otherwise (the fake backend,
+   * or an in-memory site whose volumes are in a temp folder): such a volume is attached in the API only.
+   */
+  volumeFile(volumeId: string): VolumeFile | undefined {
+    const cfg = this.ctx.config;
+    if (cfg.dataDir === ':memory:' || String(cfg.services.volume?.driver ?? 'file') !== 'file')
+      return undefined;
+    if (!/^[0-9a-f-]{36}$/.test(volumeId)) return undefined;
+    const path = join(cfg.dataDir, 'volumes', `vol-${volumeId}.img`);
+    return existsSync(path) ? { id: volumeId, path } : undefined;
+  }
+
+  /** The file of a volume to hot-plug into or out of `s`'s running guest (QEMU driver), if there is one. */
+  private guestVolume(s: ServerRow, volumeId: string): VolumeFile | undefined {
+    if (this.opts.driver !== 'qemu' || !s.host || s.vm_state !== 'active') return undefined;
+    return this.volumeFile(volumeId);
+  }
+
+  /**
+   * After the API attached a volume (the volume service marked it in-use): with the QEMU driver and
+   * the guest running, hot-plug it (attach_volume on the host, after the API answered, as Nova); a
+   * failure detaches it again and ends the instance action in error. A stopped guest gets it at start.
+   */
+  attachToGuest(s: ServerRow, volumeId: string, auth: AuthContext, actionId: string): void {
+    const v = this.guestVolume(s, volumeId);
+    if (!v) return this.finishAction(actionId);
+    this.background(
+      (async () => {
+        try {
+          await this.host(s.host!, 'attach_volume', s, v);
+          this.finishAction(actionId);
+        } catch (e) {
+          const msg = (e as Error).message;
+          this.ctx.log.warn({ server: s.id, volume: volumeId, err: msg }, 'volume hot-plug failed');
+          try {
+            this.volume?.detach(auth, volumeId, s.id);
+          } catch (d) {
+            this.ctx.log.warn(
+              { server: s.id, volume: volumeId, err: String(d) },
+              'undoing the attach failed',
+            );
+          }
+          this.finishAction(actionId, msg);
+        }
+      })(),
+      s.id,
+    );
+  }
+
+  /**
+   * A detach: with the QEMU driver and the guest running, the host unplugs the volume first (the guest
+   * lets go of it), then the volume service detaches it, after the API answered; a guest that does not
+   * let go keeps it attached and the instance action ends in error. Otherwise at once.
+   */
+  detachFromGuest(
+    volumes: VolumeForCompute,
+    s: ServerRow,
+    volumeId: string,
+    auth: AuthContext,
+    requestId: string,
+  ): void {
+    const v = this.guestVolume(s, volumeId);
+    if (!v) {
+      volumes.detach(auth, volumeId, s.id);
+      return this.finishAction(this.startAction(s, 'detach_volume', auth, requestId));
+    }
+    if (!volumes.attachmentsOf(s.id).some((a) => a.volumeId === volumeId))
+      throw new NotFound(`Volume ${volumeId} is not attached to server ${s.id}.`);
+    const actionId = this.startAction(s, 'detach_volume', auth, requestId);
+    this.background(
+      (async () => {
+        try {
+          await this.host(s.host!, 'detach_volume', s, v);
+          volumes.detach(auth, volumeId, s.id);
+          this.finishAction(actionId);
+        } catch (e) {
+          this.ctx.log.warn({ server: s.id, volume: volumeId, err: String(e) }, 'volume unplug failed');
+          this.finishAction(actionId, (e as Error).message);
+        }
+      })(),
+      s.id,
+    );
   }
 
   /** Starts an instance action (os-instance-actions) and returns its id. */
@@ -576,13 +674,18 @@ export class ComputeService {
     return JSON.stringify({ code: 500, message, created: this.ctx.clock.now() });
   }
 
-  async host(host: string, op: DriverOp, s: ServerRow): Promise<{ powerState: number; data?: string }> {
+  async host(
+    host: string,
+    op: DriverOp,
+    s: ServerRow,
+    volume?: VolumeFile,
+  ): Promise<{ powerState: number; data?: string }> {
     return callHost(
       this.ctx.fabric,
       this.ctx.name,
       host,
       op,
-      this.spec(s),
+      { ...this.spec(s), ...(volume ? { volume } : {}) },
       this.opts.hostTimeoutMs + this.opts.bootDelayMs,
     );
   }

@@ -34,6 +34,8 @@ const POWER_AFTER: Record<DriverOp, number | undefined> = {
   snapshot: undefined,
   get_console_output: undefined,
   get_info: undefined,
+  attach_volume: undefined,
+  detach_volume: undefined,
 };
 
 export class FakeDriver implements ComputeDriver {

@@ -30,7 +30,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../../../core/ports.ts';
 import { PowerState } from '../domain/states.ts';
-import type { BootSpec, ComputeDriver, DriverOp, ImageBytes, InstanceSpec } from './driver.ts';
+import type { BootSpec, ComputeDriver, DriverOp, ImageBytes, InstanceSpec, VolumeFile } from './driver.ts';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -61,6 +61,13 @@ interface Vm {
   /** The qemu process (daemonized: not a child of the site, it outlives it), from instances/<id>/pid. */
   pid: number | undefined;
   paused: boolean;
+}
+
+/** QEMU names of a volume's block node and device (ids: a letter, then at most 31 characters), its serial. */
+function volumeNames(id: string): { node: string; dev: string; serial: string } {
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`bad volume id ${id}`);
+  const short = id.replace(/-/g, '').slice(0, 30);
+  return { node: `n${short}`, dev: `v${short}`, serial: id.slice(0, 20) };
 }
 
 /** Whether `pid` is the running qemu of instance `id` (not a zombie, not a reused pid). */
@@ -135,7 +142,12 @@ export async function probeAccel(
  * One QMP command on a fresh connection (greeting, qmp_capabilities, the command). The timeout is
  * real time: it bounds a real socket to a real qemu.
  */
-export function qmp(socket: string, command: string, timeoutMs = 5000): Promise<unknown> {
+export function qmp(
+  socket: string,
+  command: string,
+  timeoutMs = 5000,
+  args?: Record<string, unknown>,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const c = connect(socket);
     let buf = '';
@@ -165,7 +177,7 @@ export function qmp(socket: string, command: string, timeoutMs = 5000): Promise<
           c.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\n');
         } else if (step === 1 && 'return' in msg) {
           step = 2;
-          c.write(JSON.stringify({ execute: command }) + '\n');
+          c.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) }) + '\n');
         } else if (step === 2 && 'return' in msg) return done(undefined, msg.return);
       }
     });
@@ -275,6 +287,15 @@ export class QemuDriver implements ComputeDriver {
         return { powerState: PowerState.Running };
       case 'confirm_migration':
         return { powerState: this.powerState(inst.id) };
+      case 'attach_volume':
+      case 'detach_volume': {
+        if (!inst.volume) throw new Error(`${op} without a volume`);
+        if (this.alive(vm)) {
+          if (op === 'attach_volume') await this.plug(dir, inst.volume);
+          else await this.unplug(dir, inst.volume);
+        }
+        return { powerState: this.powerState(inst.id) };
+      }
     }
     throw new Error(`the QEMU driver does not do ${op}`);
   }
@@ -457,6 +478,12 @@ export class QemuDriver implements ComputeDriver {
     args.push('-qmp', `unix:${sock},server=on,wait=off`);
     args.push('-drive', `file=${join(dir, 'disk.qcow2')},if=virtio,format=qcow2`);
     args.push('-drive', `file=${join(dir, 'config.iso')},if=virtio,format=raw,readonly=on`);
+    for (const v of inst.boot?.volumes ?? []) {
+      const n = volumeNames(v.id);
+      const file = JSON.stringify({ driver: 'file', filename: v.path });
+      args.push('-blockdev', `{"driver":"raw","node-name":"${n.node}","file":${file}}`);
+      args.push('-device', `virtio-blk-pci,id=${n.dev},drive=${n.node},serial=${n.serial}`);
+    }
     if (existsSync(join(dir, 'kernel'))) {
       args.push(
         '-kernel',
@@ -493,6 +520,53 @@ export class QemuDriver implements ComputeDriver {
         await new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 50));
       }
     }
+  }
+
+  /** A volume hot-plugged into the running guest: a raw blockdev on its file and a virtio-blk-pci device. */
+  private async plug(dir: string, v: VolumeFile): Promise<void> {
+    const n = volumeNames(v.id);
+    const sock = join(dir, 'qmp');
+    await qmp(sock, 'blockdev-add', 5000, {
+      driver: 'raw',
+      'node-name': n.node,
+      file: { driver: 'file', filename: v.path },
+    });
+    try {
+      await qmp(sock, 'device_add', 5000, {
+        driver: 'virtio-blk-pci',
+        id: n.dev,
+        drive: n.node,
+        serial: n.serial,
+      });
+    } catch (e) {
+      await qmp(sock, 'blockdev-del', 5000, { 'node-name': n.node }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * device_del, then wait for the guest to let the device go (it acknowledges the ACPI eject), then
+   * blockdev-del (which flushes). A guest that does not let go in 30 s keeps the volume: an error.
+   */
+  private async unplug(dir: string, v: VolumeFile): Promise<void> {
+    const n = volumeNames(v.id);
+    const sock = join(dir, 'qmp');
+    const present = async () =>
+      ((await qmp(sock, 'qom-list', 5000, { path: '/machine/peripheral' })) as { name: string }[]).some(
+        (p) => p.name === n.dev,
+      );
+    if (await present()) {
+      await qmp(sock, 'device_del', 5000, { id: n.dev });
+      const deadline = this.opts.clock.now() + 30_000;
+      while (await present()) {
+        if (this.opts.clock.now() > deadline)
+          throw new Error(`the guest did not release volume ${v.id} (device_del not acknowledged in 30 s)`);
+        await new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 100));
+      }
+    }
+    await qmp(sock, 'blockdev-del', 5000, { 'node-name': n.node }).catch((e: Error) => {
+      if (!/not found|Cannot find/i.test(e.message)) throw e;
+    });
   }
 
   /** ACPI power button, then quit after shutdownTimeoutMs if the guest did not power off. */
