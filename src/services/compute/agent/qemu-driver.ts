@@ -57,6 +57,7 @@ export interface QemuDriverOptions {
 export const CONSOLE_TAIL_BYTES = 256 * 1024;
 
 interface Vm {
+  id: string;
   host: string;
   /** The qemu process (daemonized: not a child of the site, it outlives it), from instances/<id>/pid. */
   pid: number | undefined;
@@ -231,7 +232,7 @@ export class QemuDriver implements ComputeDriver {
       case 'spawn':
         await this.create(inst, dir);
         await writeFile(join(dir, 'host'), host);
-        this.vms.set(inst.id, { host, pid: undefined, paused: false });
+        this.vms.set(inst.id, { id: inst.id, host, pid: undefined, paused: false });
         await this.start(inst, dir);
         return { powerState: PowerState.Running };
       case 'destroy':
@@ -301,8 +302,7 @@ export class QemuDriver implements ComputeDriver {
   }
 
   private alive(vm: Vm): boolean {
-    for (const [id, v] of this.vms) if (v === vm) return isGuest(vm.pid, id);
-    return false;
+    return isGuest(vm.pid, vm.id);
   }
 
   /**
@@ -319,7 +319,7 @@ export class QemuDriver implements ComputeDriver {
       const host = await readFile(join(dir, 'host'), 'utf8').catch(() => undefined);
       if (!host) continue;
       const pid = await this.pidFile(dir);
-      const vm: Vm = { host: host.trim(), pid: isGuest(pid, id) ? pid : undefined, paused: false };
+      const vm: Vm = { id, host: host.trim(), pid: isGuest(pid, id) ? pid : undefined, paused: false };
       this.vms.set(id, vm);
       if (!vm.pid) continue;
       running++;
