@@ -233,4 +233,44 @@ describe('a site restarted during host work converges', () => {
       'the lost start to be run again',
     );
   });
+
+  it('the power state sync reports a guest that went away by itself: SHUTOFF and a stop action', async () => {
+    await site?.close();
+    site = await startSite(
+      config(':memory:', { powerSyncMs: 50 }),
+      new MemoryNetwork(systemClock).connect('site-a'),
+      { bootstrap: ADMIN },
+    );
+    token = await passwordToken(site.ctx.publicUrl());
+    const svc = computeOf(site).service!;
+    const boot = await bootable();
+    const [gone, kept] = [await boot('p-gone'), await boot('p-kept')];
+    for (const id of [gone, kept])
+      await eventually(async () => (await server(id)).status === 'ACTIVE', 10_000, 'ACTIVE');
+    assert.equal((await call('POST', `${C}/servers/${kept}/action`, { pause: null })).status, 202);
+    await eventually(async () => (await server(kept)).status === 'PAUSED', 10_000, 'PAUSED');
+    // The hypervisor loses the guest (it powered off, or its process died).
+    const fake = svc.driver as FakeDriver;
+    const host = (await server(gone))['OS-EXT-SRV-ATTR:host'] as string;
+    fake.instances.get(host)!.set(gone, 4);
+    const off = await eventually(
+      async () => {
+        const s = await server(gone);
+        return s.status === 'SHUTOFF' ? s : undefined;
+      },
+      10_000,
+      'SHUTOFF',
+    );
+    assert.equal(off['OS-EXT-STS:power_state'], 4);
+    assert.equal(off['OS-EXT-STS:task_state'], null);
+    const actions = (await call('GET', `${C}/servers/${gone}/os-instance-actions`)).body.instanceActions;
+    assert.equal(actions[0].action, 'stop');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await server(kept)).status, 'PAUSED', 'a guest that is there is left alone');
+    // A start brings it back; the sync leaves it running.
+    assert.equal((await call('POST', `${C}/servers/${gone}/action`, { 'os-start': null })).status, 202);
+    await eventually(async () => (await server(gone)).status === 'ACTIVE', 10_000, 'ACTIVE again');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await server(gone)).status, 'ACTIVE');
+  });
 });

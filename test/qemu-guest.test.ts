@@ -5,27 +5,16 @@
  * Skipped only when qemu-system-x86_64 cannot run here at all.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { eventually, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
+import { buildGuest, qemuPids, qemuSkip } from './support/guests.ts';
 import { defaultGuestDir } from '../src/services/compute/service.ts';
 
-const exec = promisify(execFile);
 const MARKER = `atoll-marker-${process.pid}`;
-
-async function qemuRuns(): Promise<string | undefined> {
-  try {
-    await exec('qemu-system-x86_64', ['-version']);
-    return undefined;
-  } catch (e) {
-    return `qemu-system-x86_64 does not run here (${(e as Error).message.split('\n')[0]}); sh scripts/install-deps.sh installs it`;
-  }
-}
-const skip = await qemuRuns();
+const skip = await qemuSkip();
 
 let cloud: LocalCloud;
 let token: string;
@@ -34,7 +23,7 @@ let dataDir: string;
 before(async () => {
   if (skip) return;
   // The test tier builds the guest (idempotent: a stamp names the kernel package it was built from).
-  await exec('sh', [join(import.meta.dirname, '..', 'scripts', 'build-guest.sh')], { timeout: 120_000 });
+  await buildGuest();
   cloud = await startLocalCloud({
     onDisk: true,
     site: {
@@ -87,19 +76,6 @@ const consoleLog = async (id: string, length?: number) =>
       'os-getConsoleOutput': length ? { length } : {},
     })
   ).body?.output as string;
-
-function qemuPids(id: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`guest=${id}`);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 test(
   'a kernel/ramdisk image boots a real guest; user_data shows in the console; stop/start; delete leaves nothing',

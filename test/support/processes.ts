@@ -44,6 +44,8 @@ export interface ProcFederationOptions {
   /** Users with least privilege and route credentials on every nats-server; `tls`: mutual TLS on
    * client connections and routes. Off by default. */
   secure?: { tls?: boolean };
+  /** More `atoll site` arguments for site i (a `--config FILE`, say); `dir` is the federation's folder. */
+  siteArgs?: (i: number, dir: string) => string[];
 }
 
 export interface ProcFederation {
@@ -63,6 +65,8 @@ export interface ProcFederation {
   heal(): void;
   setLatency(ms: number): void;
   kill(i: number): Promise<void>;
+  /** Bytes that crossed the inter-site links (the WAN proxies) so far. */
+  linkBytes(): number;
   restart(i: number): Promise<void>;
   /** Every site's /healthz log head and every other site's cursor for it, over HTTP. */
   converged(ms?: number): Promise<void>;
@@ -198,6 +202,7 @@ export async function startProcessFederation(
       '--heartbeat-ms',
       String(opts.heartbeatMs ?? 300),
       ...(i === 0 ? ['--bootstrap', '--admin-password', ADMIN.adminPassword] : []),
+      ...(opts.siteArgs?.(i, dir) ?? []),
       ...(s.nats ? ['--nats-user', s.nats.user] : []),
       ...(s.nats?.tls
         ? [
@@ -319,6 +324,7 @@ export async function startProcessFederation(
       p.kill('SIGKILL');
       await exited;
     },
+    linkBytes: () => proxies.reduce((n, p) => n + p.proxy.stats.bytes, 0),
     restart: (i) => startSite(i),
     token: (i) => passwordToken(sites[i]!.url),
     async loginEverywhere(user, ms = 15_000) {

@@ -6,6 +6,7 @@
  * this site owns or may use.
  */
 import type { AuthContext, TokenValidator } from '../../core/auth.ts';
+import type { Readable } from 'node:stream';
 import { defineApi } from './module.ts';
 
 /** A network request from `server create --nic` / the `networks` field of POST /servers. */
@@ -70,12 +71,18 @@ export interface ImageForCompute {
     | { id: string; name: string; status: string; minDisk: number; minRam: number; size: number | null }
     | undefined;
   /**
-   * The bytes of an active image stored on this site (a real driver boots from them), with its disk
-   * format and properties; undefined when this site holds no copy (cross-site fetch is future work).
+   * Where an active image's bytes are: `path` when this site stores them (it owns the image), else
+   * only their sha256 (fetch them with imageBytes); its disk format and properties. Undefined when the
+   * image is not active.
    */
   imageFile?(
     imageId: string,
-  ): { path: string; sha256: string; diskFormat: string; properties: Record<string, unknown> } | undefined;
+  ): { path?: string; sha256: string; diskFormat: string; properties: Record<string, unknown> } | undefined;
+  /**
+   * The whole image's bytes, verified (from this site's store, its cache, or streamed from the owner:
+   * image/remote-bytes.ts); rejects with a 503 naming the owner when it cannot be reached.
+   */
+  imageBytes?(imageId: string): Promise<Readable>;
 }
 
 /** What compute's createImage action needs beyond booting: a new image from a server's disk. */

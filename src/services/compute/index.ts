@@ -53,6 +53,7 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
       await mod.service!.startDriver();
       mod.service!.startHosts();
       mod.service!.startReconciler();
+      mod.service!.startPowerSync();
     },
     async close() {
       await mod.service?.close();

@@ -6,15 +6,23 @@
  * its next state. Servers, flavors, keypairs, groups and quotas replicate; hosts and claims stay local.
  */
 import type { AuthContext } from '../../core/auth.ts';
-import { CloudError } from '../../core/errors.ts';
+import { CloudError, NotFound } from '../../core/errors.ts';
 import type { TimerHandle } from '../../core/ports.ts';
 import type { ServiceContext } from '../common/module.ts';
 import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
 import { ImageApi, NetworkApi, VolumeApi } from '../common/internal.ts';
 import type { ImageForComputeSnapshots } from '../image/index.ts';
 import { cpus, homedir, totalmem } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BootSpec, ComputeDriver, DriverOp, InstanceSpec } from './agent/driver.ts';
+import type {
+  BootSpec,
+  ComputeDriver,
+  DriverOp,
+  ImageBytes,
+  InstanceSpec,
+  VolumeFile,
+} from './agent/driver.ts';
 import { COMPUTE_DRIVERS } from './agent/driver.ts';
 import { FakeDriver } from './agent/fake-driver.ts';
 import { QemuDriver, probeAccel, run as runProgram } from './agent/qemu-driver.ts';
@@ -54,6 +62,8 @@ export interface ComputeOptions {
   guestDir?: string;
   /** How often servers left in a transitional state with no host work in flight are reconciled. */
   reconcileMs: number;
+  /** How often the power state of running guests is checked (0: never; the QEMU driver: 5000). */
+  powerSyncMs: number;
 }
 
 export const defaultComputeOptions: ComputeOptions = {
@@ -69,6 +79,7 @@ export const defaultComputeOptions: ComputeOptions = {
   accel: 'auto',
   shutdownTimeoutMs: 60_000,
   reconcileMs: 60_000,
+  powerSyncMs: 0,
 };
 
 /** The site's compute settings over the defaults; a bad driver or accel stops the site at start. */
@@ -77,7 +88,15 @@ export function computeOptions(ctx: ServiceContext): ComputeOptions {
   // A QEMU site is, unless told otherwise, one host the size of this machine.
   const real: Partial<ComputeOptions> =
     c.driver === 'qemu'
-      ? { hosts: 1, vcpus: cpus().length, ramMb: Math.floor(totalmem() / 2 ** 20), diskGb: 100 }
+      ? {
+          hosts: 1,
+          vcpus: cpus().length,
+          ramMb: Math.floor(totalmem() / 2 ** 20),
+          diskGb: 100,
+          // A spawn may first fetch the image's bytes from its owner site.
+          hostTimeoutMs: 600_000,
+          powerSyncMs: 5000,
+        }
       : {};
   const o = { ...defaultComputeOptions, ...real, ...c };
   if (!(COMPUTE_DRIVERS as readonly string[]).includes(o.driver))
@@ -125,6 +144,7 @@ export class ComputeService {
   /** Servers with host work in flight (how many pieces): reconciliation leaves these alone. */
   private busy = new Map<string, number>();
   private reconcileTimer: TimerHandle | undefined;
+  private powerSyncTimer: TimerHandle | undefined;
   private closing = false;
   readonly stats = { builds: 0, active: 0, failed: 0 };
 
@@ -231,13 +251,21 @@ export class ComputeService {
       accel: probe.accel,
       why: probe.why,
     };
-    this.driver = new QemuDriver({
+    const qemu = new QemuDriver({
       dataDir: this.ctx.config.dataDir,
       accel: probe.accel,
       clock: this.ctx.clock,
       shutdownTimeoutMs: this.opts.shutdownTimeoutMs,
+      fetchImage: (imageId) => {
+        const bytes = this.image?.imageBytes;
+        if (!bytes) throw new Error('this site has no image service to fetch image bytes from');
+        return bytes(imageId);
+      },
     });
-    this.ctx.log.info({ accel: probe.accel, why: probe.why }, 'compute driver qemu');
+    // Guests of the previous run outlive it: known again before the reconciler looks at any server.
+    const running = await qemu.recover();
+    this.driver = qemu;
+    this.ctx.log.info({ accel: probe.accel, why: probe.why, running }, 'compute driver qemu');
   }
 
   /** Registers this site's hosts (records kept across restarts) and starts their agents. */
@@ -325,22 +353,116 @@ export class ComputeService {
       metadata: JSON.parse(s.metadata) as Record<string, string>,
       userData: s.user_data,
       publicKeys: keys,
+      volumes: (this.volume?.attachmentsOf(s.id) ?? []).flatMap((a) => {
+        const v = this.volumeFile(a.volumeId);
+        return v ? [v] : [];
+      }),
+    };
+    const bytes = (id: unknown): ImageBytes | undefined => {
+      const f = file(id);
+      return f && { id: id as string, sha256: f.sha256, ...(f.path ? { path: f.path } : {}) };
     };
     if (img && s.image_id) {
-      const kernel = file(img.properties.kernel_id);
-      const ramdisk = file(img.properties.ramdisk_id);
+      const kernel = bytes(img.properties.kernel_id);
+      const ramdisk = bytes(img.properties.ramdisk_id);
       const cmdline = img.properties.os_command_line;
       spec.image = {
         id: s.image_id,
-        path: img.path,
+        ...(img.path ? { path: img.path } : {}),
         sha256: img.sha256,
         format: img.diskFormat,
-        ...(kernel ? { kernel: { path: kernel.path, sha256: kernel.sha256 } } : {}),
-        ...(ramdisk ? { ramdisk: { path: ramdisk.path, sha256: ramdisk.sha256 } } : {}),
+        ...(kernel ? { kernel } : {}),
+        ...(ramdisk ? { ramdisk } : {}),
         ...(typeof cmdline === 'string' ? { cmdline } : {}),
       };
     }
     return spec;
+  }
+
+  /**
+   * Where a volume's bytes are when the volume service's file backend holds them on disk here
+   * (`<dataDir>/volumes/vol-<id>.img`, backend/file-driver.ts); undefined otherwise (the fake backend,
+   * or an in-memory site whose volumes are in a temp folder): such a volume is attached in the API only.
+   */
+  volumeFile(volumeId: string): VolumeFile | undefined {
+    const cfg = this.ctx.config;
+    if (cfg.dataDir === ':memory:' || String(cfg.services.volume?.driver ?? 'file') !== 'file')
+      return undefined;
+    if (!/^[0-9a-f-]{36}$/.test(volumeId)) return undefined;
+    const path = join(cfg.dataDir, 'volumes', `vol-${volumeId}.img`);
+    return existsSync(path) ? { id: volumeId, path } : undefined;
+  }
+
+  /** The file of a volume to hot-plug into or out of `s`'s running guest (QEMU driver), if there is one. */
+  private guestVolume(s: ServerRow, volumeId: string): VolumeFile | undefined {
+    if (this.opts.driver !== 'qemu' || !s.host || s.vm_state !== 'active') return undefined;
+    return this.volumeFile(volumeId);
+  }
+
+  /**
+   * After the API attached a volume (the volume service marked it in-use): with the QEMU driver and
+   * the guest running, hot-plug it (attach_volume on the host, after the API answered, as Nova); a
+   * failure detaches it again and ends the instance action in error. A stopped guest gets it at start.
+   */
+  attachToGuest(s: ServerRow, volumeId: string, auth: AuthContext, actionId: string): void {
+    const v = this.guestVolume(s, volumeId);
+    if (!v) return this.finishAction(actionId);
+    this.background(
+      (async () => {
+        try {
+          await this.host(s.host!, 'attach_volume', s, v);
+          this.finishAction(actionId);
+        } catch (e) {
+          const msg = (e as Error).message;
+          this.ctx.log.warn({ server: s.id, volume: volumeId, err: msg }, 'volume hot-plug failed');
+          try {
+            this.volume?.detach(auth, volumeId, s.id);
+          } catch (d) {
+            this.ctx.log.warn(
+              { server: s.id, volume: volumeId, err: String(d) },
+              'undoing the attach failed',
+            );
+          }
+          this.finishAction(actionId, msg);
+        }
+      })(),
+      s.id,
+    );
+  }
+
+  /**
+   * A detach: with the QEMU driver and the guest running, the host unplugs the volume first (the guest
+   * lets go of it), then the volume service detaches it, after the API answered; a guest that does not
+   * let go keeps it attached and the instance action ends in error. Otherwise at once.
+   */
+  detachFromGuest(
+    volumes: VolumeForCompute,
+    s: ServerRow,
+    volumeId: string,
+    auth: AuthContext,
+    requestId: string,
+  ): void {
+    const v = this.guestVolume(s, volumeId);
+    if (!v) {
+      volumes.detach(auth, volumeId, s.id);
+      return this.finishAction(this.startAction(s, 'detach_volume', auth, requestId));
+    }
+    if (!volumes.attachmentsOf(s.id).some((a) => a.volumeId === volumeId))
+      throw new NotFound(`Volume ${volumeId} is not attached to server ${s.id}.`);
+    const actionId = this.startAction(s, 'detach_volume', auth, requestId);
+    this.background(
+      (async () => {
+        try {
+          await this.host(s.host!, 'detach_volume', s, v);
+          volumes.detach(auth, volumeId, s.id);
+          this.finishAction(actionId);
+        } catch (e) {
+          this.ctx.log.warn({ server: s.id, volume: volumeId, err: String(e) }, 'volume unplug failed');
+          this.finishAction(actionId, (e as Error).message);
+        }
+      })(),
+      s.id,
+    );
   }
 
   /** Starts an instance action (os-instance-actions) and returns its id. */
@@ -429,6 +551,57 @@ export class ComputeService {
     tick();
   }
 
+  /** Syncs power states every powerSyncMs on the site's clock (after the first reconciliation). */
+  startPowerSync(): void {
+    if (this.opts.powerSyncMs <= 0) return;
+    const tick = () => {
+      if (this.closing) return;
+      const p = this.syncPowerStates().catch((e: unknown) =>
+        this.ctx.log.error({ err: String(e) }, 'compute power state sync failed'),
+      );
+      this.background(
+        p.then(() => {
+          if (!this.closing)
+            this.powerSyncTimer = this.ctx.clock.setTimeout(tick, Math.max(100, this.opts.powerSyncMs));
+        }),
+      );
+    };
+    tick();
+  }
+
+  /**
+   * One pass of Nova's power state sync (with what its lifecycle events do): a server at rest that
+   * should run (active, paused, suspended) whose guest is gone is stopped, as by itself: SHUTOFF,
+   * power_state SHUTDOWN and a `stop` instance action, as Nova's "Instance shutdown by itself. Calling
+   * the stop API." Level-based: the row is read again, and left alone if anything started meanwhile.
+   * Returns how many servers it stopped.
+   */
+  async syncPowerStates(): Promise<number> {
+    let n = 0;
+    for (const s of this.repo.runningServers()) {
+      if (this.busy.has(s.id) || !s.host) continue;
+      let ps: number;
+      try {
+        ps = (await this.host(s.host, 'get_info', s)).powerState;
+      } catch {
+        continue;
+      }
+      if (ps !== PowerState.Shutdown && ps !== PowerState.NoState && ps !== PowerState.Crashed) continue;
+      let stopped = false;
+      this.update(s.id, (cur) => {
+        if (this.busy.has(cur.id) || cur.task_state !== null || cur.vm_state !== s.vm_state) return undefined;
+        stopped = true;
+        return { vm_state: 'stopped', power_state: PowerState.Shutdown };
+      });
+      if (!stopped) continue;
+      n++;
+      this.ctx.log.warn({ server: s.id, host: s.host }, 'Instance shutdown by itself. Calling the stop API.');
+      const auth = { userId: s.user_id, projectId: s.project_id } as AuthContext;
+      this.finishAction(this.startAction(s, 'stop', auth, `req-${this.ctx.ids.uuid()}`));
+    }
+    return n;
+  }
+
   /**
    * One pass: every server this site owns in a transitional state with no host work in flight
    * converges (domain/reconcile.ts). Returns how many were acted on.
@@ -454,6 +627,8 @@ export class ComputeService {
           this.stats.failed++;
           this.failBuild(s.id, r.message);
           finish(r.message);
+          // As Nova cleans up after a failed build: whatever the spawn left on the host goes.
+          if (s.host) this.background(this.host(s.host, 'destroy', s), s.id);
           break;
         case 'fail-resize':
           this.ctx.store.tx(() => {
@@ -499,13 +674,18 @@ export class ComputeService {
     return JSON.stringify({ code: 500, message, created: this.ctx.clock.now() });
   }
 
-  async host(host: string, op: DriverOp, s: ServerRow): Promise<{ powerState: number; data?: string }> {
+  async host(
+    host: string,
+    op: DriverOp,
+    s: ServerRow,
+    volume?: VolumeFile,
+  ): Promise<{ powerState: number; data?: string }> {
     return callHost(
       this.ctx.fabric,
       this.ctx.name,
       host,
       op,
-      this.spec(s),
+      { ...this.spec(s), ...(volume ? { volume } : {}) },
       this.opts.hostTimeoutMs + this.opts.bootDelayMs,
     );
   }
@@ -609,6 +789,7 @@ export class ComputeService {
   async close(): Promise<void> {
     this.closing = true;
     this.reconcileTimer?.cancel();
+    this.powerSyncTimer?.cancel();
     await Promise.allSettled([...this.inflight]);
     this.agents.close();
     if (this.driver instanceof QemuDriver) await this.driver.close();

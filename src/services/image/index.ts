@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { NotFound } from '../../core/errors.ts';
 import type { ImageForComputeSnapshots } from '../common/internal.ts';
 import { ImageApi, TokensApi } from '../common/internal.ts';
 import type { ServiceContext, ServiceModule } from '../common/module.ts';
@@ -13,7 +14,7 @@ import { Images } from './domain/images.ts';
 import { imageLimits } from './limits.ts';
 import { httpWebDownload, webDownloadAllowed } from './import.ts';
 import { ImageCache } from './cache.ts';
-import { cacheBytes, serveImageChunks, streamSettings } from './remote-bytes.ts';
+import { cacheBytes, ownerBytes, serveImageChunks, streamSettings } from './remote-bytes.ts';
 import { BlobStore } from './store/blobs.ts';
 import { SqlImageRepository } from './store/images.ts';
 import { MetadefRepository } from './store/metadefs.ts';
@@ -44,14 +45,14 @@ export function imageModule(): ServiceModule {
         log: site.log,
       });
       images.recoverInterruptedUploads();
-      registerImageRoutes(
-        app,
-        site,
-        images,
-        blobs,
-        streamSettings(site.config.services.image, site.config.forwardTimeoutMs),
-        new ImageCache(join(blobs.dir, 'cache'), cacheBytes(site.config.services.image), site.ids, site.log),
+      const streaming = streamSettings(site.config.services.image, site.config.forwardTimeoutMs);
+      const cache = new ImageCache(
+        join(blobs.dir, 'cache'),
+        cacheBytes(site.config.services.image),
+        site.ids,
+        site.log,
       );
+      registerImageRoutes(app, site, images, blobs, streaming, cache);
       stopChunks = serveImageChunks(site, images, blobs);
       registerMetadefRoutes(app, site, new MetadefRepository(site.store, site.changelog));
       const internal: ImageForComputeSnapshots = {
@@ -71,13 +72,19 @@ export function imageModule(): ServiceModule {
           const img = images.get(imageId);
           if (!img || img.status !== 'active' || !img.blob || !blobs) return undefined;
           const path = blobs.path(img.blob);
-          if (!existsSync(path)) return undefined;
           return {
-            path,
+            ...(site.owns(img.owner) && existsSync(path) ? { path } : {}),
             sha256: img.blob,
             diskFormat: img.disk_format ?? 'raw',
             properties: JSON.parse(img.properties) as Record<string, unknown>,
           };
+        },
+        async imageBytes(imageId) {
+          const img = images.get(imageId);
+          if (!img || img.status !== 'active' || !img.blob || img.size === null || !blobs)
+            throw new NotFound(`Image ${imageId} has no data to boot from.`);
+          if (site.owns(img.owner)) return blobs.open(img.blob);
+          return ownerBytes(site, img, undefined, streaming, cache);
         },
         async snapshot(auth, name, properties, data) {
           const img = await images.createFromBytes(

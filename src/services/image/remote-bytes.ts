@@ -8,10 +8,12 @@
  * fabric's max payload in use. docs/image.md, "Image bytes across sites".
  */
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { BadRequest, CloudError, Conflict, Forbidden, NotFound } from '../../core/errors.ts';
 import type { Unsubscribe } from '../../fabric/fabric.ts';
 import { RpcVersionMismatch, defineRpc } from '../../fabric/rpc.ts';
 import type { ServiceContext } from '../common/module.ts';
+import type { ImageCache } from './cache.ts';
 import type { Images } from './domain/images.ts';
 import { RemoteImageStream } from './domain/remote-stream.ts';
 import type { BlobStore } from './store/blobs.ts';
@@ -162,4 +164,31 @@ export function remoteImage(
     ...(whole ? { whole } : {}),
     holder,
   });
+}
+
+/**
+ * The bytes of an image another site owns, whole or [start, end): this site's cached copy when it has
+ * one (also while the owner is cut off), else the whole-image fetch under way (one fetch for all its
+ * readers), else a stream from the owner, teed into the cache when whole. Resolves once the first
+ * chunk is verified, so an unreachable owner is a clean 503 (the download route and compute's boots).
+ */
+export async function ownerBytes(
+  site: ServiceContext,
+  img: ImageRow,
+  range: { start: number; end: number } | undefined,
+  s: StreamSettings,
+  cache: ImageCache,
+): Promise<Readable> {
+  const blob = img.blob!;
+  const size = img.size ?? 0;
+  let body: Readable | undefined = cache.open(blob, range);
+  const pending = !body && !range ? cache.pending(blob) : undefined;
+  if (pending && (await pending)) body = cache.open(blob);
+  if (body) return body;
+  const stream = remoteImage(site, img, range ?? { start: 0, end: size }, s);
+  stream.on('error', (e) =>
+    site.log.warn({ image: img.id, owner: img.owner, err: String(e) }, 'image download from owner failed'),
+  );
+  await stream.started;
+  return range ? stream : cache.fill(blob, size, stream);
 }

@@ -16,19 +16,37 @@ export interface InstanceSpec {
   imageId: string | null;
   /** What a real driver boots and shows the guest; set by the controller (the fake driver ignores it). */
   boot?: BootSpec;
+  /** The volume of an attach_volume / detach_volume operation. */
+  volume?: VolumeFile;
+}
+
+/** A volume whose bytes are a file on this site (the volume service's file backend). */
+export interface VolumeFile {
+  id: string;
+  path: string;
+}
+
+/** An image's bytes: here (`path`) or to be fetched from its owner by id, checked against sha256. */
+export interface ImageBytes {
+  id: string;
+  path?: string;
+  sha256: string;
 }
 
 /** The image's bytes on this site and what the config drive carries (openstack/latest/*). */
 export interface BootSpec {
   image?: {
     id: string;
-    /** A file on this site's image store, content-addressed by sha256. */
-    path: string;
+    /**
+     * A file on this site's image store, content-addressed by sha256, when this site owns the image;
+     * else the driver fetches the bytes (QemuDriverOptions.fetchImage) into its base cache.
+     */
+    path?: string;
     sha256: string;
     format: string;
     /** Direct kernel boot (kernel_id / ramdisk_id image properties, AMI-style). */
-    kernel?: { path: string; sha256: string };
-    ramdisk?: { path: string; sha256: string };
+    kernel?: ImageBytes;
+    ramdisk?: ImageBytes;
     cmdline?: string;
   };
   hostname: string;
@@ -38,6 +56,8 @@ export interface BootSpec {
   /** Base64, as the API took it. */
   userData: string | null;
   publicKeys: Record<string, string>;
+  /** Attached volumes with a file here: virtio disks after the config drive (serial = volume id). */
+  volumes?: VolumeFile[];
 }
 
 export type DriverOp =
@@ -56,7 +76,12 @@ export type DriverOp =
   | 'confirm_migration'
   | 'finish_revert_migration'
   | 'snapshot'
-  | 'get_console_output';
+  | 'get_console_output'
+  /** The power state the hypervisor reports (Nova's get_info), for the power state sync. */
+  | 'get_info'
+  /** Hot-plug / unplug of a volume into a running guest (QMP blockdev-add + device_add, and back). */
+  | 'attach_volume'
+  | 'detach_volume';
 
 export interface ComputeDriver {
   /** Runs an operation on an instance of this host; resolves with the power state after it. */

@@ -33,6 +33,9 @@ const POWER_AFTER: Record<DriverOp, number | undefined> = {
   finish_revert_migration: PowerState.Running,
   snapshot: undefined,
   get_console_output: undefined,
+  get_info: undefined,
+  attach_volume: undefined,
+  detach_volume: undefined,
 };
 
 export class FakeDriver implements ComputeDriver {

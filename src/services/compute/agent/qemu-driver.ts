@@ -5,8 +5,8 @@
  * operations. Every process is spawned asynchronously, so the event loop never waits on qemu.
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { constants, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { constants, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import {
   access,
   chmod,
@@ -15,6 +15,8 @@ import {
   mkdir,
   mkdtemp,
   open,
+  readdir,
+  readFile,
   rename,
   rm,
   stat,
@@ -23,9 +25,12 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../../../core/ports.ts';
 import { PowerState } from '../domain/states.ts';
-import type { BootSpec, ComputeDriver, DriverOp, InstanceSpec } from './driver.ts';
+import type { BootSpec, ComputeDriver, DriverOp, ImageBytes, InstanceSpec, VolumeFile } from './driver.ts';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -44,15 +49,36 @@ export interface QemuDriverOptions {
   genisoimage?: string;
   /** How long a stop waits for the guest to power off after ACPI before quitting qemu (Nova: 60 s). */
   shutdownTimeoutMs?: number;
+  /** The whole bytes of an image this site does not store (the image service's verified stream). */
+  fetchImage?: (imageId: string) => Promise<Readable>;
 }
 
 /** Console output is read from the end of the log, at most this much (a fabric message carries it). */
 export const CONSOLE_TAIL_BYTES = 256 * 1024;
 
 interface Vm {
+  id: string;
   host: string;
-  proc: ChildProcess | undefined;
+  /** The qemu process (daemonized: not a child of the site, it outlives it), from instances/<id>/pid. */
+  pid: number | undefined;
   paused: boolean;
+}
+
+/** QEMU names of a volume's block node and device (ids: a letter, then at most 31 characters), its serial. */
+function volumeNames(id: string): { node: string; dev: string; serial: string } {
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`bad volume id ${id}`);
+  const short = id.replace(/-/g, '').slice(0, 30);
+  return { node: `n${short}`, dev: `v${short}`, serial: id.slice(0, 20) };
+}
+
+/** Whether `pid` is the running qemu of instance `id` (not a zombie, not a reused pid). */
+function isGuest(pid: number | undefined, id: string): boolean {
+  if (!pid) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`guest=${id}`);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -117,7 +143,12 @@ export async function probeAccel(
  * One QMP command on a fresh connection (greeting, qmp_capabilities, the command). The timeout is
  * real time: it bounds a real socket to a real qemu.
  */
-export function qmp(socket: string, command: string, timeoutMs = 5000): Promise<unknown> {
+export function qmp(
+  socket: string,
+  command: string,
+  timeoutMs = 5000,
+  args?: Record<string, unknown>,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const c = connect(socket);
     let buf = '';
@@ -147,7 +178,7 @@ export function qmp(socket: string, command: string, timeoutMs = 5000): Promise<
           c.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\n');
         } else if (step === 1 && 'return' in msg) {
           step = 2;
-          c.write(JSON.stringify({ execute: command }) + '\n');
+          c.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) }) + '\n');
         } else if (step === 2 && 'return' in msg) return done(undefined, msg.return);
       }
     });
@@ -156,6 +187,8 @@ export function qmp(socket: string, command: string, timeoutMs = 5000): Promise<
 
 export class QemuDriver implements ComputeDriver {
   private vms = new Map<string, Vm>();
+  /** Base images being filled, by sha256: concurrent boots of one image share one fetch. */
+  private fills = new Map<string, Promise<string>>();
   private root: string | undefined;
   private readonly qemu: string;
   private readonly qemuImg: string;
@@ -179,6 +212,9 @@ export class QemuDriver implements ComputeDriver {
           : join(this.opts.dataDir, 'qemu');
       await mkdir(join(this.root, 'instances'), { recursive: true, mode: 0o700 });
       await mkdir(join(this.root, 'base'), { recursive: true, mode: 0o700 });
+      // A fill the previous run did not finish is not a base image.
+      for (const f of await readdir(join(this.root, 'base')))
+        if (f.endsWith('.tmp')) await rm(join(this.root, 'base', f), { force: true });
     }
     return this.root;
   }
@@ -195,17 +231,20 @@ export class QemuDriver implements ComputeDriver {
     switch (op) {
       case 'spawn':
         await this.create(inst, dir);
-        this.vms.set(inst.id, { host, proc: undefined, paused: false });
+        await writeFile(join(dir, 'host'), host);
+        this.vms.set(inst.id, { id: inst.id, host, pid: undefined, paused: false });
         await this.start(inst, dir);
         return { powerState: PowerState.Running };
       case 'destroy':
         if (vm && vm.host !== host && this.alive(vm)) return { powerState: PowerState.NoState };
-        await this.kill(inst.id);
+        await this.kill(inst.id, dir);
         this.vms.delete(inst.id);
         await rm(dir, { recursive: true, force: true });
         return { powerState: PowerState.NoState };
       case 'get_console_output':
         return { powerState: this.powerState(inst.id), data: await tail(join(dir, 'console.log')) };
+      case 'get_info':
+        return { powerState: this.powerState(inst.id) };
       case 'snapshot':
         throw new Error('createImage is not supported by the QEMU driver yet');
     }
@@ -219,6 +258,7 @@ export class QemuDriver implements ComputeDriver {
       case 'finish_migration':
       case 'finish_revert_migration':
         vm.host = host;
+        await writeFile(join(dir, 'host'), host);
         if (!this.alive(vm)) {
           await this.resize(dir, inst.diskGb);
           await this.start(inst, dir);
@@ -241,19 +281,72 @@ export class QemuDriver implements ComputeDriver {
         vm.paused = false;
         return { powerState: PowerState.Running };
       case 'rebuild':
-        await this.kill(inst.id);
+        await this.kill(inst.id, dir);
         await rm(join(dir, 'disk.qcow2'), { force: true });
         await this.create(inst, dir);
         await this.start(inst, dir);
         return { powerState: PowerState.Running };
       case 'confirm_migration':
         return { powerState: this.powerState(inst.id) };
+      case 'attach_volume':
+      case 'detach_volume': {
+        if (!inst.volume) throw new Error(`${op} without a volume`);
+        if (this.alive(vm)) {
+          if (op === 'attach_volume') await this.plug(dir, inst.volume);
+          else await this.unplug(dir, inst.volume);
+        }
+        return { powerState: this.powerState(inst.id) };
+      }
     }
     throw new Error(`the QEMU driver does not do ${op}`);
   }
 
   private alive(vm: Vm): boolean {
-    return vm.proc !== undefined && vm.proc.exitCode === null && vm.proc.signalCode === null;
+    return isGuest(vm.pid, vm.id);
+  }
+
+  /**
+   * At start (level-based): every instance directory of a previous run is known again, with the
+   * host it was on (instances/<id>/host) and its qemu process when that still runs (pidfile, checked
+   * against /proc, then QMP query-status for paused). Returns how many guests were found running.
+   */
+  async recover(): Promise<number> {
+    const root = join(await this.dir(), 'instances');
+    let running = 0;
+    for (const id of await readdir(root)) {
+      if (!/^[0-9a-f-]{36}$/.test(id) || this.vms.has(id)) continue;
+      const dir = join(root, id);
+      const host = await readFile(join(dir, 'host'), 'utf8').catch(() => undefined);
+      if (!host) continue;
+      const pid = await this.pidFile(dir);
+      const vm: Vm = { id, host: host.trim(), pid: isGuest(pid, id) ? pid : undefined, paused: false };
+      this.vms.set(id, vm);
+      if (!vm.pid) continue;
+      running++;
+      try {
+        const st = (await qmp(join(dir, 'qmp'), 'query-status')) as { status?: string };
+        vm.paused = st.status === 'paused';
+      } catch {
+        // It runs but does not answer QMP yet: report it running; the next operation will tell.
+      }
+    }
+    return running;
+  }
+
+  private async pidFile(dir: string): Promise<number | undefined> {
+    const t = await readFile(join(dir, 'pid'), 'utf8').catch(() => '');
+    const pid = Number(t.trim());
+    return Number.isSafeInteger(pid) && pid > 1 ? pid : undefined;
+  }
+
+  /** Waits (polling /proc on the site's clock) until the guest is gone; false after `ms`. */
+  private async gone(id: string, pid: number, ms: number): Promise<boolean> {
+    const deadline = this.opts.clock.now() + ms;
+    while (isGuest(pid, id)) {
+      if (this.opts.clock.now() > deadline) return false;
+      await new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 25));
+    }
+    return true;
   }
 
   private powerState(id: string): number {
@@ -272,14 +365,12 @@ export class QemuDriver implements ComputeDriver {
     await chmod(dir, 0o700);
     const img = boot.image;
     const fmt = img.format === 'qcow2' ? 'qcow2' : 'raw';
-    const base = await this.cached(img.path, img.sha256);
+    const base = await this.cached(img);
     const disk = join(dir, 'disk.qcow2');
     await run(this.qemuImg, ['create', '-q', '-f', 'qcow2', '-b', base, '-F', fmt, disk]);
     await this.resize(dir, inst.diskGb);
-    if (img.kernel)
-      await copyFile(await this.cached(img.kernel.path, img.kernel.sha256), join(dir, 'kernel'));
-    if (img.ramdisk)
-      await copyFile(await this.cached(img.ramdisk.path, img.ramdisk.sha256), join(dir, 'ramdisk'));
+    if (img.kernel) await copyFile(await this.cached(img.kernel), join(dir, 'kernel'));
+    if (img.ramdisk) await copyFile(await this.cached(img.ramdisk), join(dir, 'ramdisk'));
     await this.configDrive(inst, boot, dir);
   }
 
@@ -294,16 +385,53 @@ export class QemuDriver implements ComputeDriver {
     if (info['virtual-size'] < want) await run(this.qemuImg, ['resize', '-q', disk, String(want)]);
   }
 
-  /** The per-site base image cache: a hard link to the image store's blob (a copy across file systems). */
-  private async cached(path: string, sha256: string): Promise<string> {
-    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error('bad image checksum');
-    const dst = join(await this.dir(), 'base', sha256);
+  /**
+   * The per-site base image cache, base/<sha256>: a hard link to the image store's blob when this site
+   * stores the image (a copy across file systems), else the bytes fetched from the owner through the
+   * image service's verified stream and checked against their sha256 before they are renamed into
+   * place. A copy once there boots without the owner; concurrent boots of one image share one fill.
+   */
+  private async cached(ref: ImageBytes): Promise<string> {
+    if (!/^[0-9a-f]{64}$/.test(ref.sha256)) throw new Error('bad image checksum');
+    const dst = join(await this.dir(), 'base', ref.sha256);
     if (existsSync(dst)) return dst;
+    let fill = this.fills.get(ref.sha256);
+    if (!fill) {
+      fill = this.fill(ref, dst).finally(() => this.fills.delete(ref.sha256));
+      this.fills.set(ref.sha256, fill);
+    }
+    return fill;
+  }
+
+  private async fill(ref: ImageBytes, dst: string): Promise<string> {
     const tmp = `${dst}.${process.pid}.tmp`;
-    try {
-      await link(path, tmp);
-    } catch {
-      await copyFile(path, tmp);
+    await rm(tmp, { force: true });
+    if (ref.path && existsSync(ref.path)) {
+      try {
+        await link(ref.path, tmp);
+      } catch {
+        await copyFile(ref.path, tmp);
+      }
+    } else {
+      if (!this.opts.fetchImage) throw new Error(`the bytes of image ${ref.id} are not on this site`);
+      const src = await this.opts.fetchImage(ref.id);
+      const h = createHash('sha256');
+      const hash = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          h.update(chunk);
+          cb(null, chunk);
+        },
+      });
+      try {
+        await pipeline(src, hash, createWriteStream(tmp, { mode: 0o600 }));
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw new Error(`fetching the bytes of image ${ref.id} failed: ${(e as Error).message}`);
+      }
+      if (h.digest('hex') !== ref.sha256) {
+        await rm(tmp, { force: true });
+        throw new Error(`the bytes fetched for image ${ref.id} do not match its sha256`);
+      }
     }
     await rename(tmp, dst);
     return dst;
@@ -350,6 +478,12 @@ export class QemuDriver implements ComputeDriver {
     args.push('-qmp', `unix:${sock},server=on,wait=off`);
     args.push('-drive', `file=${join(dir, 'disk.qcow2')},if=virtio,format=qcow2`);
     args.push('-drive', `file=${join(dir, 'config.iso')},if=virtio,format=raw,readonly=on`);
+    for (const v of inst.boot?.volumes ?? []) {
+      const n = volumeNames(v.id);
+      const file = JSON.stringify({ driver: 'file', filename: v.path });
+      args.push('-blockdev', `{"driver":"raw","node-name":"${n.node}","file":${file}}`);
+      args.push('-device', `virtio-blk-pci,id=${n.dev},drive=${n.node},serial=${n.serial}`);
+    }
     if (existsSync(join(dir, 'kernel'))) {
       args.push(
         '-kernel',
@@ -359,67 +493,124 @@ export class QemuDriver implements ComputeDriver {
       );
       if (existsSync(join(dir, 'ramdisk'))) args.push('-initrd', join(dir, 'ramdisk'));
     }
-    const proc = spawn(this.qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    proc.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    const exited = new Promise<void>((res) => proc.once('exit', () => res()));
-    proc.once('error', (e) => (err += String(e)));
-    vm.proc = proc;
-    // Started once its QMP socket answers; an early exit is a spawn failure with qemu's own words.
+    // Daemonized (qemu forks, calls setsid and writes its pidfile once it runs): the guest is not a
+    // child of the site and outlives a restart or a kill of it; recover() finds it again.
+    const pidFile = join(dir, 'pid');
+    await rm(pidFile, { force: true });
+    args.push('-daemonize', '-pidfile', pidFile);
+    try {
+      await run(this.qemu, args, 30_000);
+    } catch (e) {
+      throw new Error(`qemu exited at start: ${(e as Error).message}`);
+    }
+    vm.pid = await this.pidFile(dir);
+    vm.paused = false;
+    // Started once its QMP socket answers.
     const deadline = this.opts.clock.now() + 10_000;
     for (;;) {
-      if (!this.alive(vm)) throw new Error(`qemu exited at start: ${err.trim()}`);
+      if (!this.alive(vm)) throw new Error('qemu exited at start');
       try {
         await qmp(sock, 'query-status', 1000);
         return;
       } catch {
         if (this.opts.clock.now() > deadline) {
-          proc.kill('SIGKILL');
-          await exited;
-          throw new Error(`qemu did not open its QMP socket: ${err.trim()}`);
+          await this.kill(inst.id, dir);
+          throw new Error('qemu did not open its QMP socket');
         }
-        await Promise.race([exited, new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 50))]);
+        await new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 50));
       }
     }
+  }
+
+  /** A volume hot-plugged into the running guest: a raw blockdev on its file and a virtio-blk-pci device. */
+  private async plug(dir: string, v: VolumeFile): Promise<void> {
+    const n = volumeNames(v.id);
+    const sock = join(dir, 'qmp');
+    await qmp(sock, 'blockdev-add', 5000, {
+      driver: 'raw',
+      'node-name': n.node,
+      file: { driver: 'file', filename: v.path },
+    });
+    try {
+      await qmp(sock, 'device_add', 5000, {
+        driver: 'virtio-blk-pci',
+        id: n.dev,
+        drive: n.node,
+        serial: n.serial,
+      });
+    } catch (e) {
+      await qmp(sock, 'blockdev-del', 5000, { 'node-name': n.node }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * device_del, then wait for the guest to let the device go (it acknowledges the ACPI eject), then
+   * blockdev-del (which flushes). A guest that does not let go in 30 s keeps the volume: an error.
+   */
+  private async unplug(dir: string, v: VolumeFile): Promise<void> {
+    const n = volumeNames(v.id);
+    const sock = join(dir, 'qmp');
+    const present = async () =>
+      ((await qmp(sock, 'qom-list', 5000, { path: '/machine/peripheral' })) as { name: string }[]).some(
+        (p) => p.name === n.dev,
+      );
+    if (await present()) {
+      await qmp(sock, 'device_del', 5000, { id: n.dev });
+      const deadline = this.opts.clock.now() + 30_000;
+      while (await present()) {
+        if (this.opts.clock.now() > deadline)
+          throw new Error(`the guest did not release volume ${v.id} (device_del not acknowledged in 30 s)`);
+        await new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), 100));
+      }
+    }
+    await qmp(sock, 'blockdev-del', 5000, { 'node-name': n.node }).catch((e: Error) => {
+      if (!/not found|Cannot find/i.test(e.message)) throw e;
+    });
   }
 
   /** ACPI power button, then quit after shutdownTimeoutMs if the guest did not power off. */
   private async powerOff(id: string, dir: string): Promise<void> {
     const vm = this.vms.get(id);
-    if (!vm?.proc || !this.alive(vm)) return;
-    const proc = vm.proc;
-    const exited = new Promise<void>((res) => (this.alive(vm) ? proc.once('exit', () => res()) : res()));
+    if (!vm?.pid || !this.alive(vm)) return;
+    const pid = vm.pid;
     const sock = join(dir, 'qmp');
     await qmp(sock, 'system_powerdown').catch(() => undefined);
-    const timeout = this.opts.shutdownTimeoutMs ?? 60_000;
-    const gone = await Promise.race([
-      exited.then(() => true),
-      new Promise<boolean>((r) => this.opts.clock.setTimeout(() => r(false), timeout)),
-    ]);
-    if (!gone) {
-      await qmp(sock, 'quit').catch(() => proc.kill('SIGKILL'));
-      await exited;
+    if (!(await this.gone(id, pid, this.opts.shutdownTimeoutMs ?? 60_000))) {
+      await qmp(sock, 'quit').catch(() => undefined);
+      if (!(await this.gone(id, pid, 5000))) await this.kill(id, dir);
     }
     vm.paused = false;
   }
 
-  private async kill(id: string): Promise<void> {
+  /** SIGKILL to the instance's qemu (known, or from its pidfile) and waits until it is gone. */
+  private async kill(id: string, dir?: string): Promise<void> {
     const vm = this.vms.get(id);
-    if (!vm?.proc || !this.alive(vm)) return;
-    const proc = vm.proc;
-    const exited = new Promise<void>((res) => proc.once('exit', () => res()));
-    proc.kill('SIGKILL');
-    await exited;
+    const pid = vm?.pid ?? (dir ? await this.pidFile(dir) : undefined);
+    if (pid && isGuest(pid, id)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+      if (!(await this.gone(id, pid, 10_000))) throw new Error(`qemu ${pid} of ${id} does not die`);
+    }
+    if (vm) vm.pid = undefined;
   }
 
   /** The pids of running guests (tests check that a delete leaves none). */
   pids(): number[] {
-    return [...this.vms.values()].flatMap((v) => (v.proc?.pid && this.alive(v) ? [v.proc.pid] : []));
+    return [...this.vms.values()].flatMap((v) => (v.pid && this.alive(v) ? [v.pid] : []));
   }
 
+  /**
+   * Guests outlive the site (recover() finds them at the next start); only an in-memory site, whose
+   * instance directories are a temp folder removed here, kills its guests.
+   */
   async close(): Promise<void> {
+    if (this.opts.dataDir !== ':memory:') return;
     for (const id of this.vms.keys()) await this.kill(id);
-    if (this.root && this.opts.dataDir === ':memory:') await rm(this.root, { recursive: true, force: true });
+    if (this.root) await rm(this.root, { recursive: true, force: true });
   }
 }
 

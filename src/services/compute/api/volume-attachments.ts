@@ -70,7 +70,7 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
         `Cannot 'attach_volume' instance ${s.id} while it is in vm_state ${s.vm_state}`,
       );
     const a = volumes().attach(auth, volumeId, s.id, device);
-    svc.startAction(s, 'attach_volume', auth, req.id);
+    svc.attachToGuest(s, volumeId, auth, svc.startAction(s, 'attach_volume', auth, req.id));
     return { volumeAttachment: view(a) };
   });
 
@@ -81,8 +81,7 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
     if (fwd) return fwd;
     const vid = req.params.vid;
     if (!vid) throw new BadRequest('volume id is required');
-    volumes().detach(auth, vid, s.id);
-    svc.startAction(s, 'detach_volume', auth, req.id);
+    svc.detachFromGuest(volumes(), s, vid, auth, req.id);
     return reply.code(202).send();
   });
 }

@@ -97,6 +97,9 @@ export class ComputeRepo {
         'INSERT INTO compute_hosts (id, owner, vcpus, ram_mb, disk_gb, service_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
           'ON CONFLICT(id) DO UPDATE SET vcpus = excluded.vcpus, ram_mb = excluded.ram_mb, disk_gb = excluded.disk_gb',
       ),
+      running: db.prepare(
+        "SELECT * FROM servers WHERE owner = ? AND task_state IS NULL AND vm_state IN ('active', 'paused', 'suspended') AND host IS NOT NULL ORDER BY created_at, id",
+      ),
       unsettled: db.prepare(
         "SELECT * FROM servers WHERE owner = ? AND (task_state IS NOT NULL OR vm_state = 'building') ORDER BY created_at, id",
       ),
@@ -216,6 +219,11 @@ export class ComputeRepo {
     at: number;
   }): void {
     this.s.upsertHost.run(h.id, this.site, h.vcpus, h.ramMb, h.diskGb, h.serviceId, h.at);
+  }
+
+  /** This site's servers at rest that should have a guest running (active, paused, suspended). */
+  runningServers(): ServerRow[] {
+    return this.s.running.all(this.site) as ServerRow[];
   }
 
   /** This site's servers in a transitional state (a task_state, or still building). */

@@ -18,7 +18,7 @@ import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Images } from '../domain/images.ts';
 import { UploadFailed, UploadTooLarge } from '../domain/images.ts';
 import type { BlobStore } from '../store/blobs.ts';
-import { remoteImage } from '../remote-bytes.ts';
+import { ownerBytes } from '../remote-bytes.ts';
 import type { StreamSettings } from '../remote-bytes.ts';
 import type { ImageCache } from '../cache.ts';
 import type { ImageRow, MemberRow } from '../store/schema.ts';
@@ -228,28 +228,9 @@ export function registerImageRoutes(
     const size = img.size ?? 0;
     const range = byteRange(req.headers.range, size);
     const { start, end } = range ?? { start: 0, end: size };
-    let body: Readable | undefined;
-    if (site.owns(img.owner)) body = blobs.open(img.blob, range);
-    else {
-      // A copy this site fetched before is served from its cache, also while the owner is cut off;
-      // a fetch of the same image under way is waited for (one fetch for all its readers).
-      body = cache.open(img.blob, range);
-      const pending = !body && !range ? cache.pending(img.blob) : undefined;
-      if (pending && (await pending)) body = cache.open(img.blob);
-      if (!body) {
-        // The owner holds the bytes: stream them from there in chunks (remote-bytes.ts). The answer
-        // starts once the first chunk is verified, so an unreachable owner is a clean 503.
-        const stream = remoteImage(site, img, { start, end }, streaming);
-        stream.on('error', (e) =>
-          req.log.warn(
-            { image: img.id, owner: img.owner, err: String(e) },
-            'image download from owner failed',
-          ),
-        );
-        await stream.started;
-        body = range ? stream : cache.fill(img.blob, size, stream);
-      }
-    }
+    const body: Readable = site.owns(img.owner)
+      ? blobs.open(img.blob, range)
+      : await ownerBytes(site, img, range, streaming, cache);
     reply.type('application/octet-stream').header('content-length', String(end - start));
     reply.header('accept-ranges', 'bytes');
     if (range) reply.code(206).header('content-range', `bytes ${start}-${end - 1}/${size}`);
