@@ -1,0 +1,2 @@
+import type { ListingRoutes } from './scope.ts';
+export function registerBackupRoutes(_r: ListingRoutes): void {}
