@@ -313,7 +313,7 @@ function tempestConf({ url, region, password, ids, workspace, list }) {
       volume_size: '1',
     },
     'volume-feature-enabled': {
-      backup: 'false',
+      backup: 'true',
       snapshot: 'true',
       clone: 'true',
       manage_snapshot: 'false',

@@ -27,6 +27,7 @@ import { registerServiceRoutes } from './service-routes.ts';
 import { registerTransferRoutes } from './transfers.ts';
 import { registerTypeExtras } from './type-extras.ts';
 import { snapshotView, typeView, volumeView } from './views.ts';
+import type { VolumeBackups } from '../domain/backups.ts';
 import type { VolRow, VolumeService } from '../domain/volumes.ts';
 import { VOLUME_QUOTAS } from '../domain/volumes.ts';
 import type { VolQuotaKey } from '../domain/volumes.ts';
@@ -59,7 +60,12 @@ const SORT_KEYS = new Set([
   'project_id',
 ]);
 
-export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, svc: VolumeService): void {
+export function registerVolumeRoutes(
+  app: FastifyInstance,
+  ctx: ServiceContext,
+  svc: VolumeService,
+  backups: VolumeBackups,
+): void {
   /** A replica whose owner is unreachable is shown as last replicated, marked stale (owner.ts). */
   const stale = (o: Obj, r: { owner: string }): Obj => ({ ...o, ...staleMarks(ctx, r.owner) });
   const version = () => ({
@@ -199,7 +205,7 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
   const visibleRows = (auth: AuthContext, what: 'volumes' | 'snapshots', req: FastifyRequest): VolRow[] =>
     svc.repo.list(what, listedProject(auth, req));
   const groups = registerGroupRoutes({ ...scope, listOf, listedProject });
-  registerBackupRoutes({ ...scope, listOf, listedProject });
+  registerBackupRoutes({ ...scope, listOf, listedProject }, backups);
 
   // ---- volumes ----
   const summary = (r: VolRow, project: string) => ({
