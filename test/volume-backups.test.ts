@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN, passwordLogin, startLocalCloud } from './support/cloud.ts';
+import { ADMIN, eventually, passwordLogin, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 
 const sorted = (o: object) => Object.keys(o).sort();
@@ -53,10 +53,22 @@ describe('volume backups', () => {
     assert.equal(r.status, 202, JSON.stringify(r.body));
     return r.body.volume;
   };
+  /** Waits until the resource at `path` (`{key: {status}}`) has `status`: backups and restores are asynchronous. */
+  const reaches = (path: string, key: string, status: string) =>
+    eventually(
+      async () => (await call('GET', path)).body?.[key]?.status === status,
+      30_000,
+      `${path} ${status}`,
+    );
   const backup = async (o: object, mv = '3.0') => {
     const r = await call('POST', `${V}/backups`, { backup: o }, mv);
     assert.equal(r.status, 202, JSON.stringify(r.body));
+    await reaches(`${V}/backups/${r.body.backup.id}`, 'backup', 'available');
     return r.body.backup;
+  };
+  const restored = async (backupId: string, volumeId: string) => {
+    await reaches(`${V}/backups/${backupId}`, 'backup', 'available');
+    await reaches(`${V}/volumes/${volumeId}`, 'volume', 'available');
   };
   const show = async (id: string, mv = '3.0') =>
     (await call('GET', `${V}/backups/${id}`, undefined, mv)).body.backup;
@@ -145,6 +157,7 @@ describe('volume backups', () => {
     assert.equal(r.status, 202, JSON.stringify(r.body));
     assert.deepEqual(sorted(r.body.restore), ['backup_id', 'volume_id', 'volume_name']);
     assert.equal(r.body.restore.volume_name, `restore_backup_${b.id}`);
+    await restored(b.id, r.body.restore.volume_id);
     const nv = (await call('GET', `${V}/volumes/${r.body.restore.volume_id}`)).body.volume;
     assert.equal(nv.status, 'available');
     assert.equal(nv.metadata.m1, 'x');
@@ -155,6 +168,7 @@ describe('volume backups', () => {
     assert.equal(r2.status, 202);
     assert.equal(r2.body.restore.volume_id, target.id);
     assert.equal(r2.body.restore.volume_name, 'target');
+    await restored(b.id, target.id);
     await call('POST', `${V}/volumes/${target.id}/action`, { 'os-reset_status': { status: 'error' } });
     assert.equal(
       (await call('POST', `${V}/backups/${b.id}/restore`, { restore: { volume_id: target.id } })).status,
@@ -188,10 +202,7 @@ describe('volume backups', () => {
     assert.equal((await call('DELETE', `${V}/backups/${newId}`)).status, 202);
     const r = await call('POST', `${V}/backups/${b.id}/restore`, { restore: {} });
     assert.equal(r.status, 202);
-    assert.equal(
-      (await call('GET', `${V}/volumes/${r.body.restore.volume_id}`)).body.volume.status,
-      'available',
-    );
+    await restored(b.id, r.body.restore.volume_id);
 
     const reset = await call('POST', `${V}/backups/${b.id}/action`, {
       'os-reset_status': { status: 'error' },

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN, passwordLogin, startLocalCloud } from './support/cloud.ts';
+import { ADMIN, eventually, passwordLogin, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
 
 const sorted = (o: object) => Object.keys(o).sort();
@@ -228,5 +228,85 @@ describe('volume groups and group snapshots (Cinder 3.13+)', () => {
       (await call('POST', `${V}/groups/${id}/action`, { delete: { 'delete-volumes': true } })).status,
       202,
     );
+  });
+});
+
+describe('groups and backups across two sites: they live where their volumes are', () => {
+  let cloud: LocalCloud;
+  let token: string;
+  let V: string;
+  /** `site`: which site's endpoint is called. */
+  const call = async (site: number, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${cloud.url(site)}${path}`, {
+      method,
+      headers: {
+        'x-auth-token': token,
+        'openstack-api-version': 'volume 3.20',
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return {
+      status: res.status,
+      body: text ? (JSON.parse(text) as any) : undefined,
+      owner: res.headers.get('x-atoll-owner'),
+    };
+  };
+  before(async () => {
+    cloud = await startLocalCloud({ sites: 2 });
+    const res = await passwordLogin(
+      cloud.url(0),
+      { name: ADMIN.adminUser, password: ADMIN.adminPassword },
+      { project: { name: ADMIN.adminProject, domain: { id: 'default' } } },
+    );
+    token = res.headers.get('x-subject-token')!;
+    const project = ((await res.json()) as { token: { project: { id: string } } }).token.project.id;
+    V = `/volume/v3/${project}`;
+  });
+  after(async () => cloud?.close());
+
+  it('a group made for site-b from site-a lives there, with its volumes, snapshots and backups', async () => {
+    const gt = (await call(0, 'POST', `${V}/group_types`, { group_type: { name: 'xgt' } })).body.group_type
+      .id;
+    const g = await call(0, 'POST', `${V}/groups`, {
+      group: { name: 'far', group_type: gt, volume_types: ['__DEFAULT__'], availability_zone: 'site-b' },
+    });
+    assert.equal(g.status, 202, JSON.stringify(g.body));
+    assert.equal(g.owner, 'site-b');
+    const gid = g.body.group.id;
+    await cloud.converged();
+    assert.equal((await call(0, 'GET', `${V}/groups/${gid}`)).body.group.availability_zone, 'site-b');
+    // A volume naming the group goes to the group's site; naming another zone is a 400.
+    const v = await call(0, 'POST', `${V}/volumes`, { volume: { size: 1, group_id: gid } });
+    assert.equal(v.status, 202, JSON.stringify(v.body));
+    assert.equal(v.body.volume.availability_zone, 'site-b');
+    assert.equal(
+      (
+        await call(0, 'POST', `${V}/volumes`, {
+          volume: { size: 1, group_id: gid, availability_zone: 'site-a' },
+        })
+      ).status,
+      400,
+    );
+    await cloud.converged();
+    const gs = await call(0, 'POST', `${V}/group_snapshots`, { group_snapshot: { group_id: gid } });
+    assert.equal(gs.status, 202, JSON.stringify(gs.body));
+    assert.equal(gs.owner, 'site-b');
+    const b = await call(0, 'POST', `${V}/backups`, { backup: { volume_id: v.body.volume.id } });
+    assert.equal(b.status, 202, JSON.stringify(b.body));
+    assert.equal(b.owner, 'site-b');
+    // Backups and restores are asynchronous (as in Cinder): poll from site-a until it shows them done.
+    const until = async (path: string, key: string) =>
+      eventually(async () => {
+        const x = (await call(0, 'GET', path)).body?.[key];
+        return x?.status === 'available' && x;
+      }, 30_000);
+    const shown = await until(`${V}/backups/${b.body.backup.id}`, 'backup');
+    assert.equal(shown.availability_zone, 'site-b');
+    const r = await call(0, 'POST', `${V}/backups/${b.body.backup.id}/restore`, { restore: {} });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const restored = await until(`${V}/volumes/${r.body.restore.volume_id}`, 'volume');
+    assert.equal(restored.availability_zone, 'site-b');
   });
 });

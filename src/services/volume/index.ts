@@ -68,7 +68,8 @@ export function volumeModule(): ServiceModule & { service?: VolumeService } {
       mod.service?.failInterruptedCopies();
       backups?.failInterrupted();
     },
-    close() {
+    async close() {
+      await backups?.idle();
       driver?.close();
       store?.close();
     },

@@ -85,7 +85,7 @@ export function registerBackupRoutes(
     const vol = svc.visibleVolume(auth, volumeId);
     const fwd = forwardIfRemote(ctx, vol.owner, req, reply);
     if (fwd) return fwd;
-    const b = await backups.create(auth, vol, o, atLeast(mv, '3.43'));
+    const b = backups.create(auth, vol, o, atLeast(mv, '3.43'));
     reply.code(202);
     const r = backups.get(String(b.id));
     return { backup: r ? summary(r) : { id: b.id, name: b.name ?? null, links: [] } };

@@ -246,12 +246,12 @@ export function registerVolumeRoutes(
     // A volume in a group lives on the group's site (3.13+).
     const group = atLeast(mv, '3.13') ? groups.joining(auth, o) : undefined;
     const az = optStr(o, 'availability_zone') ?? group?.owner;
+    if (group && group.owner !== az)
+      throw new BadRequest(
+        `Invalid input received: group ${group.id} is in availability zone ${group.owner}.`,
+      );
     if (az && az !== ctx.name) {
       if (!ctx.registry.get(az)) throw new BadRequest(`Availability zone '${az}' is invalid.`);
-      if (group && group.owner !== az)
-        throw new BadRequest(
-          `Invalid input received: group ${group.id} is in availability zone ${group.owner}.`,
-        );
       return ctx.forwardTo(az, req, reply);
     }
     const b = await svc.createVolume(auth, project, o, { groupId: group?.id });

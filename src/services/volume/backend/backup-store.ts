@@ -68,9 +68,12 @@ export class FileBackupStore implements BackupStore {
       let objects = 0;
       let size = 0;
       try {
-        size = (await from.stat()).size;
+        const st = await from.stat();
+        size = st.size;
+        // A file with no blocks allocated is all holes: nothing to read (an empty sparse volume).
+        const empty = st.blocks === 0;
         const buf = Buffer.alloc(CHUNK);
-        for (let i = 0; i * CHUNK < size; i++) {
+        for (let i = 0; !empty && i * CHUNK < size; i++) {
           const { bytesRead } = await from.read(buf, 0, Math.min(CHUNK, size - i * CHUNK), i * CHUNK);
           const data = buf.subarray(0, bytesRead);
           if (data.equals(ZERO.subarray(0, bytesRead))) continue;

@@ -2,10 +2,11 @@
  * @module Volume backups (Cinder's backups API): full and incremental backups of a volume or of one of
  * its snapshots (`force` for an in-use volume), restore to a new or an existing volume, export and
  * import of a backup's record, reset_status, metadata (3.43). The bytes go to the site's backup store
- * (the BackupStore port; ../backend/backup-store.ts writes chunks with a sha256 each). As with copies,
- * the row is written 'creating' (quota counted), the store is awaited, and the row becomes 'available'
- * or 'error'. A backup belongs to the site of its volume, where its bytes are; these commands run
- * there (the routes forward first).
+ * (the BackupStore port; ../backend/backup-store.ts writes chunks with a sha256 each). As in Cinder,
+ * a backup and a restore are asynchronous: the row is written 'creating' (quota counted) or
+ * 'restoring', the request answers 202, and the row becomes 'available' or 'error' when the store is
+ * done (reading a whole volume can take longer than a forwarded request may wait). A backup belongs
+ * to the site of its volume, where its bytes are; these commands run there (the routes forward first).
  * https://docs.openstack.org/api-ref/block-storage/v3/#backups-backups
  */
 import type { AuthContext } from '../../../core/auth.ts';
@@ -69,7 +70,22 @@ function flag(o: Obj, field: string): boolean {
 }
 
 export class VolumeBackups {
+  /** Backups and restores running in the background. */
+  private readonly running = new Set<Promise<void>>();
   constructor(private readonly opts: VolumeBackupsOptions) {}
+
+  /** Runs `work` in the background (never rejecting), tracked until it settles. */
+  private background(what: string, work: () => Promise<void>): void {
+    const p = work()
+      .catch((e: unknown) => this.opts.log.warn({ err: String(e) }, `${what} failed`))
+      .finally(() => this.running.delete(p));
+    this.running.add(p);
+  }
+
+  /** Resolves once every background backup and restore has settled (close, tests). */
+  async idle(): Promise<void> {
+    while (this.running.size) await Promise.all([...this.running]);
+  }
 
   private get repo() {
     return this.opts.repo;
@@ -135,8 +151,11 @@ export class VolumeBackups {
       );
   }
 
-  /** POST /backups on the volume's site: `o` is the request's backup (`metadata` read from 3.43). */
-  async create(auth: AuthContext, vol: VolRow, o: Obj, withMetadata: boolean): Promise<Obj> {
+  /**
+   * POST /backups on the volume's site: `o` is the request's backup (`metadata` read from 3.43).
+   * Answers the 'creating' row; the bytes are written in the background.
+   */
+  create(auth: AuthContext, vol: VolRow, o: Obj, withMetadata: boolean): Obj {
     const force = flag(o, 'force');
     const incremental = flag(o, 'incremental');
     const snapId = optStr(o, 'snapshot_id');
@@ -195,24 +214,26 @@ export class VolumeBackups {
       if (snap) this.volumes.patchSnapshot(snap, { status: 'backing-up' });
       else this.volumes.setStatus(vol, 'backing-up');
     });
-    let done: Obj = { status: 'available' };
-    try {
-      const source: BackupSource = snap ? { snapshotId: snap.id } : { volumeId: vol.id };
-      const { objects } = await this.opts.store.write(id, source, parent?.data_key);
-      done.object_count = objects;
-    } catch (e) {
-      this.opts.log.warn({ id, err: String(e) }, 'volume backup failed');
-      done = { status: 'error', fail_reason: String(e instanceof Error ? e.message : e) };
-    }
-    this.repo.tx(() => {
-      const s = snap ? this.volumes.snapshot(snap.id) : undefined;
-      if (s?.status === 'backing-up') this.volumes.patchSnapshot(s, { status: 'available' });
-      const v = this.volumes.volume(vol.id);
-      if (v?.status === 'backing-up') this.volumes.setStatus(v, prior);
-      const cur = this.repo.backup(id);
-      if (!cur) return this.dropData(id);
-      if (cur.status === 'creating') Object.assign(b, this.body(cur), done);
-      this.put(b, cur);
+    const source: BackupSource = snap ? { snapshotId: snap.id } : { volumeId: vol.id };
+    this.background('volume backup', async () => {
+      let done: Obj = { status: 'available' };
+      try {
+        const { objects } = await this.opts.store.write(id, source, parent?.data_key);
+        done.object_count = objects;
+      } catch (e) {
+        this.opts.log.warn({ id, err: String(e) }, 'volume backup failed');
+        done = { status: 'error', fail_reason: String(e instanceof Error ? e.message : e) };
+      }
+      this.repo.tx(() => {
+        const s = snap ? this.volumes.snapshot(snap.id) : undefined;
+        if (s?.status === 'backing-up') this.volumes.patchSnapshot(s, { status: 'available' });
+        const v = this.volumes.volume(vol.id);
+        if (v?.status === 'backing-up') this.volumes.setStatus(v, prior);
+        const cur = this.repo.backup(id);
+        if (!cur) return this.dropData(id);
+        if (cur.status !== 'creating') return;
+        this.put({ ...this.body(cur), ...done }, cur);
+      });
     });
     return b;
   }
@@ -284,14 +305,23 @@ export class VolumeBackups {
       this.volumes.setStatus(vol, 'restoring-backup');
       this.patch(r, { status: 'restoring' });
     });
-    let status = 'available';
-    try {
-      await this.opts.store.restore(r.data_key, vol.id, vol.size);
-    } catch (e) {
-      status = 'error_restoring';
-      this.opts.log.warn({ id: r.id, volume: vol.id, err: String(e) }, 'backup restore failed');
-    }
+    this.background('backup restore', async () => {
+      let status = 'available';
+      try {
+        await this.opts.store.restore(r.data_key, vol.id, vol.size);
+      } catch (e) {
+        status = 'error_restoring';
+        this.opts.log.warn({ id: r.id, volume: vol.id, err: String(e) }, 'backup restore failed');
+      }
+      this.finishRestore(r, vol.id, status);
+    });
+    return { backup_id: r.id, volume_id: vol.id, volume_name: String(this.volumes.body(vol).name ?? '') };
+  }
+
+  /** After a restore: the volume gets its status (and the backed-up metadata), the backup is available. */
+  private finishRestore(r: BackupRow, volumeId: string, status: string): void {
     const saved = isObj(this.body(r).volume) ? (this.body(r).volume as Obj) : {};
+    const vol = { id: volumeId };
     this.repo.tx(() => {
       const v = this.volumes.volume(vol.id);
       if (v?.status === 'restoring-backup') {
@@ -315,7 +345,6 @@ export class VolumeBackups {
       const cur = this.repo.backup(r.id);
       if (cur?.status === 'restoring') this.patch(cur, { status: 'available' });
     });
-    return { backup_id: r.id, volume_id: vol.id, volume_name: String(this.volumes.body(vol).name ?? '') };
   }
 
   /** export_record: the record as base64 JSON (Cinder's backup_url), for an import_record elsewhere or later. */
