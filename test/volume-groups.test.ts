@@ -97,6 +97,7 @@ describe('volume groups and group snapshots (Cinder 3.13+)', () => {
       404,
     );
     assert.equal((await call('GET', `${V}/groups`)).body.groups.length, before);
+    assert.equal((await call('DELETE', `${V}/group_types/${groupType}`)).status, 400, 'a group has it');
   });
 
   it('volumes join at create or by update, leave by update; a grouped volume is not deleted alone', async () => {

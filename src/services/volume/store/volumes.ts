@@ -300,6 +300,13 @@ export class VolumeRepository {
       string | undefined;
   }
 
+  /** Whether some group has this group type (it cannot be deleted then). */
+  groupTypeInUse(id: string): boolean {
+    return !!this.db
+      .prepare("SELECT 1 FROM vol_groups WHERE json_extract(body, '$.group_type') = ? LIMIT 1")
+      .get(id);
+  }
+
   putGroupType(row: BodyRow): void {
     this.changelog.put(groupTypeKind, { ...row });
   }
