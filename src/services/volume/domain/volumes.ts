@@ -626,8 +626,9 @@ export class VolumeService {
     return b;
   }
 
-  deleteSnapshot(r: VolRow): void {
-    if (r.status === 'creating')
+  /** `force` (os-force_delete): whatever the status; a copy still running finds its row gone and drops its file. */
+  deleteSnapshot(r: VolRow, opts: { force?: boolean } = {}): void {
+    if (r.status === 'creating' && !opts.force)
       throw new BadRequest(
         `Invalid snapshot: Snapshot ${r.id} status must be available or error, but current status is: creating.`,
       );
