@@ -401,7 +401,7 @@ function tempestConf({ url, region, password, ids, workspace, list, httpImage })
       volume_size: '1',
     },
     'volume-feature-enabled': {
-      backup: 'false',
+      backup: 'true',
       snapshot: 'true',
       clone: 'true',
       manage_snapshot: 'false',

@@ -195,7 +195,7 @@ const SNAPSHOT_ACTIONS: Record<string, Handler> = {
   },
   'os-force_delete': (svc, auth, r) => {
     requireAdmin(auth);
-    svc.deleteSnapshot(r);
+    svc.deleteSnapshot(r, { force: true });
     return accepted;
   },
 };

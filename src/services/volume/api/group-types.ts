@@ -1,7 +1,7 @@
 /**
  * @module Group types (Cinder 3.11+, admin writes): `group_types` CRUD, `group_types/default`, and
  * group specs (`GET|POST /group_types/{id}/group_specs`, `GET|PUT|DELETE .../group_specs/{key}`).
- * Groups themselves are not offered yet (docs/volume.md); the types are what tools create first.
+ * Groups themselves are api/groups.ts; a type some group has cannot be deleted.
  * A group type belongs to the site that made it; the default one is built in, the same everywhere.
  * The rules are domain/group-types.ts; these routes gate, forward and render.
  */

@@ -11,13 +11,15 @@ import { requireAdmin, requireMember, requireReader } from '../../../core/auth.t
 import { BadRequest, CloudError, NotFound } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj, optStr, wrapped } from '../../common/input.ts';
-import { MicroversionRange } from '../../common/microversion.ts';
+import { MicroversionRange, atLeast } from '../../common/microversion.ts';
 import { paginate, sortTerms } from '../../common/paging.ts';
 import type { Obj } from '../../common/input.ts';
 import { forwardToHome, unknownProject } from '../../common/home.ts';
 import { forwardIfRemote } from '../../common/owner.ts';
 import { volumeQuotaKind } from '../store/schema.ts';
 import { snapshotAction, volumeAction } from './actions.ts';
+import { registerBackupRoutes } from './backups.ts';
+import { registerGroupRoutes } from './groups.ts';
 import { registerGroupTypeRoutes } from './group-types.ts';
 import { registerMetadataRoutes } from './metadata.ts';
 import { registerQosRoutes } from './qos.ts';
@@ -25,6 +27,7 @@ import { registerServiceRoutes } from './service-routes.ts';
 import { registerTransferRoutes } from './transfers.ts';
 import { registerTypeExtras } from './type-extras.ts';
 import { snapshotView, typeView, volumeView } from './views.ts';
+import type { VolumeBackups } from '../domain/backups.ts';
 import type { VolRow, VolumeService } from '../domain/volumes.ts';
 import { VOLUME_QUOTAS } from '../domain/volumes.ts';
 import type { VolQuotaKey } from '../domain/volumes.ts';
@@ -57,7 +60,12 @@ const SORT_KEYS = new Set([
   'project_id',
 ]);
 
-export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, svc: VolumeService): void {
+export function registerVolumeRoutes(
+  app: FastifyInstance,
+  ctx: ServiceContext,
+  svc: VolumeService,
+  backups: VolumeBackups,
+): void {
   /** A replica whose owner is unreachable is shown as last replicated, marked stale (owner.ts). */
   const stale = (o: Obj, r: { owner: string }): Obj => ({ ...o, ...staleMarks(ctx, r.owner) });
   const version = () => ({
@@ -187,13 +195,17 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
     return body;
   };
 
-  const visibleRows = (auth: AuthContext, what: 'volumes' | 'snapshots', req: FastifyRequest): VolRow[] => {
+  /** The project a list shows: the caller's or an admin's project_id; undefined for all_tenants. */
+  const listedProject = (auth: AuthContext, req: FastifyRequest): string | undefined => {
     const q = isObj(req.query) ? req.query : {};
     const named = auth.isAdmin && typeof q.project_id === 'string' ? q.project_id : undefined;
     const all = auth.isAdmin && !named && ['1', 'true', 'True'].includes(String(q.all_tenants ?? ''));
-    const project = named ?? auth.projectId;
-    return svc.repo.list(what, all ? undefined : (project ?? ''));
+    return all ? undefined : (named ?? auth.projectId ?? '');
   };
+  const visibleRows = (auth: AuthContext, what: 'volumes' | 'snapshots', req: FastifyRequest): VolRow[] =>
+    svc.repo.list(what, listedProject(auth, req));
+  const groups = registerGroupRoutes({ ...scope, listOf, listedProject });
+  registerBackupRoutes({ ...scope, listOf, listedProject }, backups);
 
   // ---- volumes ----
   const summary = (r: VolRow, project: string) => ({
@@ -231,12 +243,18 @@ export function registerVolumeRoutes(app: FastifyInstance, ctx: ServiceContext, 
   app.post(`${P}/volumes`, async (req, reply) => {
     const { auth, mv, project } = enter(req, reply, true);
     const o = wrapped(req.body, 'volume');
-    const az = optStr(o, 'availability_zone');
+    // A volume in a group lives on the group's site (3.13+).
+    const group = atLeast(mv, '3.13') ? groups.joining(auth, o) : undefined;
+    const az = optStr(o, 'availability_zone') ?? group?.owner;
+    if (group && group.owner !== az)
+      throw new BadRequest(
+        `Invalid input received: group ${group.id} is in availability zone ${group.owner}.`,
+      );
     if (az && az !== ctx.name) {
       if (!ctx.registry.get(az)) throw new BadRequest(`Availability zone '${az}' is invalid.`);
       return ctx.forwardTo(az, req, reply);
     }
-    const b = await svc.createVolume(auth, project, o);
+    const b = await svc.createVolume(auth, project, o, { groupId: group?.id });
     reply.code(202);
     return { volume: volumeView(svc, ctx.publicUrl(), svc.volume(String(b.id))!, mv, false, auth.isAdmin) };
   });

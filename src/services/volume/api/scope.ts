@@ -25,3 +25,20 @@ export interface VolumeRoutes {
   base: string;
   enter: Enter;
 }
+
+/**
+ * Listing helpers of routes.ts, for route files with lists of their own: `listOf` filters, sorts and
+ * pages (Cinder's query terms, `<collection>_links`, `with_count`); `listedProject` is the project a
+ * list shows (the caller's, or an admin's `project_id`), undefined for an admin's `all_tenants`.
+ */
+export type ListOf = (
+  req: FastifyRequest,
+  collection: string,
+  items: Record<string, unknown>[],
+  filterable: Record<string, unknown>[],
+  path: string,
+) => Record<string, unknown>;
+export interface ListingRoutes extends VolumeRoutes {
+  listOf: ListOf;
+  listedProject: (auth: AuthContext, req: FastifyRequest) => string | undefined;
+}

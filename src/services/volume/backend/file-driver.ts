@@ -56,6 +56,10 @@ export class FileVolumeDriver implements VolumeDriver {
   deleteSnapshot(snapshotId: string): void {
     rmSync(this.path('snap', snapshotId), { force: true });
   }
+  /** The file holding a volume's or a snapshot's bytes (what the backup store reads and restores into). */
+  fileOf(what: 'volume' | 'snapshot', id: string): string {
+    return this.path(what === 'volume' ? 'vol' : 'snap', id);
+  }
   /** Size on disk of a volume's file (apparent size), for tests. */
   apparentSize(volumeId: string): number {
     return statSync(this.path('vol', volumeId)).size;

@@ -86,6 +86,10 @@ export class GroupTypes {
   }
 
   remove(t: GroupType): void {
+    if (this.opts.repo.groupTypeInUse(t.id))
+      throw new BadRequest(
+        `Target group type is still in use. Group Type ${t.id} deletion is not allowed with groups present with the type.`,
+      );
     this.opts.repo.removeGroupType(t.id);
   }
 

@@ -208,12 +208,13 @@ export class VolumeService {
   usage(projectId: string): Record<VolQuotaKey, number> {
     const v = this.repo.totals('volumes', projectId);
     const s = this.repo.totals('snapshots', projectId);
+    const b = this.repo.totals('backups', projectId);
     return {
       volumes: v.c,
       snapshots: s.c,
       gigabytes: v.g + s.g,
-      backups: 0,
-      backup_gigabytes: 0,
+      backups: b.c,
+      backup_gigabytes: b.g,
       per_volume_gigabytes: 0,
       groups: 0,
     };
@@ -266,7 +267,13 @@ export class VolumeService {
     });
   }
 
-  async createVolume(auth: AuthContext, projectId: string, o: Obj): Promise<Obj> {
+  /** `into.groupId`: the generic group the volume joins (checked by the caller, domain/groups.ts). */
+  async createVolume(
+    auth: AuthContext,
+    projectId: string,
+    o: Obj,
+    into: { groupId?: string | undefined } = {},
+  ): Promise<Obj> {
     const snapshotId = optStr(o, 'snapshot_id');
     const sourceVolId = optStr(o, 'source_volid');
     const imageRef = optStr(o, 'imageRef') ?? optStr(o, 'image_id');
@@ -336,7 +343,7 @@ export class VolumeService {
       project_id: projectId,
       replication_status: null,
       consistencygroup_id: null,
-      group_id: null,
+      group_id: into.groupId ?? null,
       migration_status: null,
       provider_id: null,
       ...(imageMeta ? { volume_image_metadata: imageMeta } : {}),
@@ -520,8 +527,14 @@ export class VolumeService {
     this.repo.tx(() => this.putVolume(b));
   }
 
-  deleteVolume(r: VolRow, cascade: boolean): void {
+  /** `inGroup`: its group's delete is removing it (a volume in a group is otherwise not deleted alone). */
+  deleteVolume(r: VolRow, cascade: boolean, opts: { inGroup?: boolean } = {}): void {
     const snaps = this.repo.snapshotsOf(r.id);
+    const group = this.body(r).group_id;
+    if (group && !opts.inGroup)
+      throw new BadRequest(
+        `Invalid volume: Volume ${r.id} belongs to group ${String(group)}; remove it from the group or delete the group with its volumes.`,
+      );
     if (this.attachmentsOfVolume(r.id).length || r.status === 'in-use')
       throw new BadRequest(
         `Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots or be disassociated from snapshots after volume transfer.`,
@@ -544,7 +557,8 @@ export class VolumeService {
 
   // ---- snapshots ---------------------------------------------------------------------------------
 
-  async createSnapshot(auth: AuthContext, vol: VolRow, o: Obj): Promise<Obj> {
+  /** `extra`: fields the snapshot is written with (a group snapshot's id). */
+  async createSnapshot(auth: AuthContext, vol: VolRow, o: Obj, extra: Obj = {}): Promise<Obj> {
     const force =
       optBool(o, 'force') ?? (typeof o.force === 'string' ? o.force.toLowerCase() === 'true' : false);
     if (vol.status !== 'available' && !(force && vol.status === 'in-use'))
@@ -568,6 +582,7 @@ export class VolumeService {
       progress: '100%',
       group_snapshot_id: null,
       consumes_quota: true,
+      ...extra,
     };
     this.repo.tx(() => {
       this.checkQuota(vol.project_id, { snapshots: 1, gigabytes: vol.size });
@@ -611,8 +626,9 @@ export class VolumeService {
     return b;
   }
 
-  deleteSnapshot(r: VolRow): void {
-    if (r.status === 'creating')
+  /** `force` (os-force_delete): whatever the status; a copy still running finds its row gone and drops its file. */
+  deleteSnapshot(r: VolRow, opts: { force?: boolean } = {}): void {
+    if (r.status === 'creating' && !opts.force)
       throw new BadRequest(
         `Invalid snapshot: Snapshot ${r.id} status must be available or error, but current status is: creating.`,
       );

@@ -7,6 +7,8 @@ import type { KindSpec } from '../../../federation/changelog.ts';
 import { defineKind } from '../../../federation/changelog.ts';
 import { anySite, ownerOf, projectHome } from '../../../federation/origin.ts';
 import { projectRow } from '../../../federation/unique.ts';
+import type { BackupRow } from './backups.ts';
+import type { GroupRow, GroupSnapshotRow } from './groups.ts';
 import type { AttachmentRow, BodyRow, SnapshotWrite, TransferRow, VolumeWrite } from './volumes.ts';
 
 export const volumeMigrations = [
@@ -53,6 +55,30 @@ export const volumeMigrations = [
       CREATE TABLE vol_group_types (
         id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL
       );
+    `,
+  },
+  {
+    // Generic volume groups and their snapshots belong to the site that made the group (its volumes
+    // live there); backups to the site of their volume, whose backup store holds the bytes.
+    id: 'volume/003-groups-backups',
+    sql: `
+      CREATE TABLE vol_groups (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_groups_project ON vol_groups (project_id);
+      CREATE TABLE vol_group_snapshots (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, group_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_group_snapshots_group ON vol_group_snapshots (group_id);
+      CREATE TABLE vol_backups (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, volume_id TEXT NOT NULL,
+        parent_id TEXT, data_key TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', status TEXT NOT NULL,
+        size INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_backups_project ON vol_backups (project_id);
+      CREATE INDEX vol_backups_volume ON vol_backups (volume_id);
     `,
   },
 ] as const;
@@ -107,6 +133,26 @@ export const groupTypeKind = defineKind<BodyRow>({
   origin: anySite,
 });
 
+export const groupKind = defineKind<GroupRow>({
+  kind: 'volume_group',
+  table: 'vol_groups',
+  replicate: 'all',
+  origin: anySite,
+});
+export const groupSnapshotKind = defineKind<GroupSnapshotRow>({
+  kind: 'volume_group_snapshot',
+  table: 'vol_group_snapshots',
+  replicate: 'all',
+  origin: ownerOf('the owner of its group', 'vol_groups', 'group_id'),
+});
+/** A backup outlives its volume, so its rule cannot name the volume's owner: the site that made it owns it. */
+export const backupKind = defineKind<BackupRow>({
+  kind: 'volume_backup',
+  table: 'vol_backups',
+  replicate: 'all',
+  origin: anySite,
+});
+
 export const volumeKinds: readonly KindSpec[] = [
   volumeKind,
   snapshotKind,
@@ -116,6 +162,9 @@ export const volumeKinds: readonly KindSpec[] = [
   transferKind,
   qosKind,
   groupTypeKind,
+  groupKind,
+  groupSnapshotKind,
+  backupKind,
 ];
 
 /** A project's volume quota: id = project id, body = JSON of its limits. */

@@ -82,7 +82,7 @@ export interface SnapshotWrite extends Omit<VolumeWrite, 'volume_type_id'> {
   volume_id: string;
 }
 
-type Table = 'vol_volumes' | 'vol_snapshots';
+type Table = 'vol_volumes' | 'vol_snapshots' | 'vol_backups';
 const TABLES: Record<'volumes' | 'snapshots', Table> = {
   volumes: 'vol_volumes',
   snapshots: 'vol_snapshots',
@@ -136,10 +136,11 @@ export class VolumeRepository {
     return !!this.db.prepare('SELECT 1 FROM vol_snapshots WHERE volume_id = ? LIMIT 1').get(volumeId);
   }
 
-  /** Count and gigabytes of a project's volumes or snapshots. */
-  totals(what: 'volumes' | 'snapshots', project: string): Totals {
+  /** Count and gigabytes of a project's volumes, snapshots or backups. */
+  totals(what: 'volumes' | 'snapshots' | 'backups', project: string): Totals {
+    const table = what === 'backups' ? 'vol_backups' : TABLES[what];
     return this.db
-      .prepare(`SELECT count(*) AS c, coalesce(sum(size),0) AS g FROM ${TABLES[what]} WHERE project_id = ?`)
+      .prepare(`SELECT count(*) AS c, coalesce(sum(size),0) AS g FROM ${table} WHERE project_id = ?`)
       .get(project) as Totals;
   }
 
@@ -297,6 +298,13 @@ export class VolumeRepository {
   groupTypeOwner(id: string): string | undefined {
     return this.db.prepare('SELECT owner FROM vol_group_types WHERE id = ?').pluck().get(id) as
       string | undefined;
+  }
+
+  /** Whether some group has this group type (it cannot be deleted then). */
+  groupTypeInUse(id: string): boolean {
+    return !!this.db
+      .prepare("SELECT 1 FROM vol_groups WHERE json_extract(body, '$.group_type') = ? LIMIT 1")
+      .get(id);
   }
 
   putGroupType(row: BodyRow): void {
