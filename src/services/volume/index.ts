@@ -3,7 +3,7 @@
  * config.services.volume.driver: 'file' (default) or 'fake'.
  */
 import type { FastifyInstance } from 'fastify';
-import { TokensApi, VolumeApi } from '../common/internal.ts';
+import { ImageApi, TokensApi, VolumeApi } from '../common/internal.ts';
 import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { registerVolumeRoutes } from './api/routes.ts';
 import { FileVolumeDriver } from './backend/file-driver.ts';
@@ -25,7 +25,7 @@ export function volumeModule(): ServiceModule & { service?: VolumeService } {
       { type: 'volumev3', name: 'cinderv3', path: '/volume/v3/$(project_id)s' },
     ],
     provides: [VolumeApi],
-    requires: [TokensApi],
+    requires: [TokensApi, ImageApi],
     register(app: FastifyInstance, ctx: ServiceContext) {
       const name = String(ctx.config.services.volume?.driver ?? 'file');
       if (name === 'file') driver = new FileVolumeDriver(ctx.config.dataDir);
@@ -47,7 +47,9 @@ export function volumeModule(): ServiceModule & { service?: VolumeService } {
     start() {
       mod.service?.failInterruptedCopies();
     },
-    close() {
+    async close() {
+      // Uploads to images still streaming settle first (their files are about to go).
+      await mod.service?.drain();
       driver?.close();
     },
   };

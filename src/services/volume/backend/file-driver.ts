@@ -3,7 +3,17 @@
  * in-memory site. Making, growing and dropping a file are metadata operations and stay synchronous;
  * copying one (snapshot, clone) is off the event loop (./sparse-copy.ts).
  */
-import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import type { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VolumeDriver } from '../domain/driver.ts';
@@ -55,6 +65,10 @@ export class FileVolumeDriver implements VolumeDriver {
   }
   deleteSnapshot(snapshotId: string): void {
     rmSync(this.path('snap', snapshotId), { force: true });
+  }
+  /** Streams the file in 1 MiB chunks (the holes of a sparse file read as zeros). */
+  read(volumeId: string): Readable {
+    return createReadStream(this.path('vol', volumeId), { highWaterMark: 1 << 20 });
   }
   /** Size on disk of a volume's file (apparent size), for tests. */
   apparentSize(volumeId: string): number {

@@ -5,9 +5,16 @@
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
 import { defineKind } from '../../../federation/changelog.ts';
-import { anySite, ownerOf, projectHome } from '../../../federation/origin.ts';
+import { anySite, membershipAuthority, ownerOf, projectHome } from '../../../federation/origin.ts';
 import { projectRow } from '../../../federation/unique.ts';
-import type { AttachmentRow, BodyRow, SnapshotWrite, TransferRow, VolumeWrite } from './volumes.ts';
+import type {
+  AttachmentRow,
+  BodyRow,
+  MessageRow,
+  SnapshotWrite,
+  TransferRow,
+  VolumeWrite,
+} from './volumes.ts';
 
 export const volumeMigrations = [
   {
@@ -53,6 +60,20 @@ export const volumeMigrations = [
       CREATE TABLE vol_group_types (
         id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL
       );
+    `,
+  },
+  {
+    // User messages (Cinder 3.3: what went wrong with a request that answered 202), kept at the
+    // site where it happened; quota classes (the defaults every project's quotas start from), written
+    // only by the membership authority so that the cloud has one set of defaults.
+    id: 'volume/003-messages-quota-classes',
+    sql: `
+      CREATE TABLE vol_messages (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, resource_uuid TEXT,
+        body TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_messages_project ON vol_messages (project_id);
+      CREATE TABLE vol_quota_classes (id TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL);
     `,
   },
 ] as const;
@@ -107,6 +128,19 @@ export const groupTypeKind = defineKind<BodyRow>({
   origin: anySite,
 });
 
+export const messageKind = defineKind<MessageRow>({
+  kind: 'volume_message',
+  table: 'vol_messages',
+  replicate: 'all',
+  origin: anySite,
+});
+export const quotaClassKind = defineKind<VolQuotaRow>({
+  kind: 'volume_quota_class',
+  table: 'vol_quota_classes',
+  replicate: 'all',
+  origin: membershipAuthority,
+});
+
 export const volumeKinds: readonly KindSpec[] = [
   volumeKind,
   snapshotKind,
@@ -116,9 +150,11 @@ export const volumeKinds: readonly KindSpec[] = [
   transferKind,
   qosKind,
   groupTypeKind,
+  messageKind,
+  quotaClassKind,
 ];
 
-/** A project's volume quota: id = project id, body = JSON of its limits. */
+/** A project's volume quota (id = project id) or a quota class (id = class name): body = JSON of its limits. */
 export interface VolQuotaRow {
   id: string;
   owner: string;
