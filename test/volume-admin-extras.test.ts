@@ -223,6 +223,19 @@ describe('volume type encryption, quota classes, user messages (two sites)', () 
     assert.equal((await call(1, 'DELETE', `${V()}/volumes/${String(v.body.volume.id)}`)).status, 202);
   });
 
+  it('os-force_delete removes a snapshot in creating (a plain delete refuses it)', async () => {
+    const v = (await call(0, 'POST', `${V()}/volumes`, { volume: { size: 1 } })).body.volume;
+    const snap = (await call(0, 'POST', `${V()}/snapshots`, { snapshot: { volume_id: v.id } })).body.snapshot;
+    const S = `${V()}/snapshots/${String(snap.id)}`;
+    assert.equal(
+      (await call(0, 'POST', `${S}/action`, { 'os-reset_status': { status: 'creating' } })).status,
+      202,
+    );
+    assert.equal((await call(0, 'DELETE', S)).status, 400);
+    assert.equal((await call(0, 'POST', `${S}/action`, { 'os-force_delete': {} })).status, 202);
+    assert.equal((await call(0, 'GET', S)).status, 404);
+  });
+
   it('a volume from a deactivated image is a 400', async () => {
     const img = await call(0, 'POST', '/image/v2/images', {
       name: 'deact',

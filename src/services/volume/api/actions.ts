@@ -205,7 +205,7 @@ const SNAPSHOT_ACTIONS: Record<string, Handler> = {
   },
   'os-force_delete': (svc, auth, r) => {
     requireAdmin(auth);
-    svc.deleteSnapshot(r);
+    svc.deleteSnapshot(r, true);
     return accepted;
   },
 };

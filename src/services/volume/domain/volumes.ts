@@ -724,8 +724,9 @@ export class VolumeService {
     return b;
   }
 
-  deleteSnapshot(r: VolRow): void {
-    if (r.status === 'creating')
+  /** `force` (os-force_delete) deletes whatever the status; a copy still running then drops its file. */
+  deleteSnapshot(r: VolRow, force = false): void {
+    if (r.status === 'creating' && !force)
       throw new BadRequest(
         `Invalid snapshot: Snapshot ${r.id} status must be available or error, but current status is: creating.`,
       );
