@@ -74,6 +74,10 @@ const SLOW = {
     budgetMs: 300_000,
   },
   'test/volume-cli.test.ts': { why: CLI, budgetMs: 600_000 },
+  'test/volume-upload.test.ts': {
+    why: 'uploads two 1 GiB volumes to images (hashed, written)',
+    budgetMs: 300_000,
+  },
 };
 
 const args = process.argv.slice(2);

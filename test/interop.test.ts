@@ -21,12 +21,10 @@ const KNOWN_SKIPS: Record<string, string> = {
 
 /**
  * Required tests that fail today, each with its reason (docs/conformance.md). One that starts to pass
- * fails this test too, so the list can only shrink. Issue 15 stays open while it is not empty.
+ * fails this test too, so the list can only shrink. Empty since os-volume_upload_image (issue 15):
+ * every required test passes.
  */
-const KNOWN_FAILURES: Record<string, string> = {
-  'tempest.api.volume.test_volumes_actions.VolumesActionsTest.test_volume_upload':
-    'os-volume_upload_image (volume to image) is not built yet',
-};
+const KNOWN_FAILURES: Record<string, string> = {};
 const known = (id: string): string | undefined =>
   Object.entries(KNOWN_FAILURES).find(([k]) => id === k || id.startsWith(`${k}[`))?.[1];
 

@@ -3,7 +3,8 @@
  * and volumes cloned from it and from the volume, answer at once, allocate almost nothing on disk and
  * keep the event loop's delay small (measured with perf_hooks.monitorEventLoopDelay in this process,
  * which runs the site). Over HTTP against a site with the file driver on disk. A copy cut short by a
- * stop leaves its row 'error' at the next start, so it can be deleted.
+ * stop leaves its row 'error' at the next start, so it can be deleted; an upload to an image cut
+ * short leaves its volume available.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -146,9 +147,14 @@ describe('a volume copy cut short by a stop', () => {
       const reset = await api('POST', `volumes/${id}/action`, { 'os-reset_status': { status: 'creating' } });
       assert.equal(reset.status, 202);
       assert.equal((await api('DELETE', `volumes/${id}`)).status, 400, 'no delete while creating');
+      // An upload to an image under way: the volume is intact, so it is available again after.
+      const up = String((await api('POST', 'volumes', { volume: { size: 1 } })).json.volume.id);
+      await api('POST', `volumes/${up}/action`, { 'os-reset_status': { status: 'uploading' } });
+      assert.equal((await api('DELETE', `volumes/${up}`)).status, 400, 'no delete while uploading');
       await fed.close();
       fed = await start();
       try {
+        assert.equal((await api('GET', `volumes/${up}`)).json.volume.status, 'available');
         assert.equal((await api('GET', `volumes/${id}`)).json.volume.status, 'error');
         assert.equal((await api('DELETE', `volumes/${id}`)).status, 202);
       } finally {

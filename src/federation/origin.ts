@@ -55,6 +55,14 @@ export const AUTHORITY_SQL =
   'SELECT COALESCE((SELECT site FROM site_authority WHERE id = 1), ' +
   '(SELECT owner FROM site_admissions WHERE id = owner LIMIT 1))';
 
+/** Rows of the cloud's own settings (volume quota classes): only the membership authority writes them. */
+export const membershipAuthority: OriginRule = {
+  by: 'site',
+  of: 'the membership authority',
+  sql: AUTHORITY_SQL,
+  args: [],
+};
+
 /** Why `origin` may not write `row` of a kind with rule `rule`, or undefined when it may. */
 export function originRefusal(
   rule: OriginRule,

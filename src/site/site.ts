@@ -399,7 +399,8 @@ export async function createSite(
       stopJoin();
       continuity.stop();
       replicator.stop();
-      for (const m of modules) await m.close?.();
+      // Users close before the modules whose apis they use (a volume upload still writing an image).
+      for (const m of [...modules].reverse()) await m.close?.();
       await deps.fabric.close();
       store.close();
     },

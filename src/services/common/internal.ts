@@ -5,8 +5,8 @@
  * calls ctx.use (module.ts). All calls run on the site that owns the server, so they only touch what
  * this site owns or may use.
  */
-import type { AuthContext, TokenValidator } from '../../core/auth.ts';
 import type { Readable } from 'node:stream';
+import type { AuthContext, TokenValidator } from '../../core/auth.ts';
 import { defineApi } from './module.ts';
 
 /** A network request from `server create --nic` / the `networks` field of POST /servers. */
@@ -95,8 +95,40 @@ export interface ImageForComputeSnapshots extends ImageForCompute {
   ): Promise<string>;
 }
 
+/** An image made for a volume upload, as Cinder's os-volume_upload_image answer names it. */
+export interface QueuedImage {
+  id: string;
+  name: string | null;
+  diskFormat: string;
+  containerFormat: string;
+  visibility: string;
+  protected: boolean;
+}
+
+/**
+ * What the volume service needs of the image service (Cinder's copy_volume_to_image): an image owned
+ * by this site (the volume's), created queued at once so that bad input is refused before anything
+ * else changes, then filled from a stream of the volume's bytes, never held whole in memory.
+ */
+export interface ImageForVolumes {
+  /**
+   * A queued image of `auth`'s project. `attrs` are Glance attributes (name, disk_format,
+   * container_format, visibility, protected); `properties` are copied as image properties, except the
+   * ones Glance keeps for itself. Throws CloudError (400, 403, 413) and leaves nothing behind.
+   */
+  createQueued(
+    auth: AuthContext,
+    attrs: Record<string, unknown>,
+    properties: Record<string, string>,
+  ): QueuedImage;
+  /** Streams `source` into the queued image: saving, then active with its size and checksums. */
+  fill(auth: AuthContext, imageId: string, source: Readable): Promise<void>;
+  /** Removes an image whose upload failed (Cinder deletes it), if it is still there. */
+  discard(auth: AuthContext, imageId: string): Promise<void>;
+}
+
 /** Identity's token validator: the site authenticates every request through it. */
 export const TokensApi = defineApi<TokenValidator>('tokens');
 export const NetworkApi = defineApi<NetworkForCompute>('network');
 export const VolumeApi = defineApi<VolumeForCompute>('volume');
-export const ImageApi = defineApi<ImageForComputeSnapshots>('image');
+export const ImageApi = defineApi<ImageForComputeSnapshots & ImageForVolumes>('image');

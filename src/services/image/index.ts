@@ -1,13 +1,15 @@
 /**
  * @module The image service (Glance v2 compatible) as a site module. It also offers compute the
- * ImageForCompute contract (ImageApi), extended with snapshots (ImageForComputeSnapshots).
+ * ImageForCompute contract (ImageApi), extended with snapshots (ImageForComputeSnapshots), and the
+ * volume service uploads of volumes (ImageForVolumes).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NotFound } from '../../core/errors.ts';
-import type { ImageForComputeSnapshots } from '../common/internal.ts';
+import type { ImageForComputeSnapshots, ImageForVolumes } from '../common/internal.ts';
 import { ImageApi, TokensApi } from '../common/internal.ts';
 import type { ServiceContext, ServiceModule } from '../common/module.ts';
+import { GLANCE_CORE_ATTRIBUTES } from './api/attributes.ts';
 import { registerMetadefRoutes } from './api/metadefs.ts';
 import { registerImageRoutes } from './api/routes.ts';
 import { Images } from './domain/images.ts';
@@ -55,7 +57,7 @@ export function imageModule(): ServiceModule {
       registerImageRoutes(app, site, images, blobs, streaming, cache);
       stopChunks = serveImageChunks(site, images, blobs);
       registerMetadefRoutes(app, site, new MetadefRepository(site.store, site.changelog));
-      const internal: ImageForComputeSnapshots = {
+      const internal: ImageForComputeSnapshots & ImageForVolumes = {
         usableImage(auth, imageId) {
           const img = images.get(imageId);
           if (!img || !images.canSee(auth, img)) return undefined;
@@ -94,6 +96,24 @@ export function imageModule(): ServiceModule {
           );
           return img.id;
         },
+        createQueued(auth, attrs, properties) {
+          const img = images.create(auth, { ...attrs, ...userProperties(properties) });
+          return {
+            id: img.id,
+            name: img.name,
+            diskFormat: img.disk_format ?? 'raw',
+            containerFormat: img.container_format ?? 'bare',
+            visibility: img.visibility,
+            protected: !!img.protected,
+          };
+        },
+        async fill(auth, imageId, source) {
+          await images.upload(auth, images.find(auth, imageId), source, Number.NaN);
+        },
+        async discard(auth, imageId) {
+          const img = images.get(imageId);
+          if (img && img.status !== 'active') await images.delete(auth, img);
+        },
       };
       site.provide(ImageApi, internal);
     },
@@ -102,4 +122,11 @@ export function imageModule(): ServiceModule {
       blobs?.close();
     },
   };
+}
+
+/** Properties a client may set: Glance's core attributes and its os_glance_* namespace are left out. */
+function userProperties(props: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(props).filter(([k]) => !GLANCE_CORE_ATTRIBUTES.has(k) && !k.startsWith('os_glance')),
+  );
 }

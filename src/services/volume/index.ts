@@ -3,7 +3,7 @@
  * config.services.volume.driver: 'file' (default) or 'fake'.
  */
 import type { FastifyInstance } from 'fastify';
-import { TokensApi, VolumeApi } from '../common/internal.ts';
+import { ImageApi, TokensApi, VolumeApi } from '../common/internal.ts';
 import type { ServiceContext, ServiceModule } from '../common/module.ts';
 import { registerVolumeRoutes } from './api/routes.ts';
 import { FileBackupStore } from './backend/backup-store.ts';
@@ -31,7 +31,7 @@ export function volumeModule(): ServiceModule & { service?: VolumeService } {
       { type: 'volumev3', name: 'cinderv3', path: '/volume/v3/$(project_id)s' },
     ],
     provides: [VolumeApi],
-    requires: [TokensApi],
+    requires: [TokensApi, ImageApi],
     register(app: FastifyInstance, ctx: ServiceContext) {
       const name = String(ctx.config.services.volume?.driver ?? 'file');
       if (name === 'file') {
@@ -69,6 +69,8 @@ export function volumeModule(): ServiceModule & { service?: VolumeService } {
       backups?.failInterrupted();
     },
     async close() {
+      // Uploads to images still streaming settle first (their files are about to go).
+      await mod.service?.drain();
       await backups?.idle();
       driver?.close();
       store?.close();

@@ -10,13 +10,28 @@ import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, optInt, optStr } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolRow, VolumeService } from '../domain/volumes.ts';
-import { stringValues } from '../domain/volumes.ts';
+import { boolArg, stringValues } from '../domain/volumes.ts';
+import { uploadToImage } from '../domain/upload.ts';
+import type { ImageForVolumes } from '../../common/internal.ts';
+import type { Microversion } from '../../common/microversion.ts';
 
 export interface ActionResult {
   code: number;
   body?: Obj;
 }
-type Handler = (svc: VolumeService, auth: AuthContext, r: VolRow, arg: Obj) => ActionResult;
+/** What some actions need beyond the row: the microversion, the image service, the type's view. */
+export interface ActionContext {
+  mv: Microversion;
+  images: () => ImageForVolumes;
+  typeView: (t: Obj) => Obj;
+}
+type Handler = (
+  svc: VolumeService,
+  auth: AuthContext,
+  r: VolRow,
+  arg: Obj,
+  ctx: ActionContext,
+) => ActionResult;
 
 /** Statuses os-reset_status accepts (Cinder's volume statuses). */
 const VOLUME_STATUSES = [
@@ -52,15 +67,6 @@ const SNAPSHOT_STATUSES = [
 ];
 
 const accepted: ActionResult = { code: 202 };
-
-/** Cinder reads booleans in action bodies from JSON booleans or their spellings. */
-function boolArg(v: unknown, what: string): boolean {
-  if (typeof v === 'boolean') return v;
-  const t = String(v).toLowerCase();
-  if (['true', '1', 'yes', 'on', 't', 'y'].includes(t)) return true;
-  if (['false', '0', 'no', 'off', 'f', 'n'].includes(t)) return false;
-  throw new BadRequest(`Invalid input received: ${what} must be a boolean.`);
-}
 
 function statusArg(a: Obj, allowed: readonly string[]): string {
   const s = optStr(a, 'status');
@@ -164,6 +170,10 @@ const VOLUME_ACTIONS: Record<string, Handler> = {
     return { code: 200 };
   },
   'os-show_image_metadata': (svc, _auth, r) => ({ code: 200, body: { metadata: imageMetadata(svc, r) } }),
+  'os-volume_upload_image': (svc, auth, r, a, ctx) => ({
+    code: 202,
+    body: uploadToImage(svc, ctx.images(), auth, r, a, ctx.mv, ctx.typeView),
+  }),
 };
 
 function detachAll(svc: VolumeService, r: VolRow, attachmentId: string | undefined): ActionResult {
@@ -207,22 +217,30 @@ function dispatch(
   auth: AuthContext,
   r: VolRow,
   body: unknown,
+  ctx: ActionContext,
 ): ActionResult {
   if (!isObj(body) || Object.keys(body).length !== 1) throw new BadRequest('There is no such action.');
   const [action, arg] = Object.entries(body)[0]!;
   const h = Object.hasOwn(table, action) ? table[action] : undefined;
   if (!h) throw new BadRequest(`There is no such action: ${action}`);
-  return h(svc, auth, r, isObj(arg) ? arg : {});
+  return h(svc, auth, r, isObj(arg) ? arg : {}, ctx);
 }
 
-export function volumeAction(svc: VolumeService, auth: AuthContext, r: VolRow, body: unknown): ActionResult {
-  return dispatch(VOLUME_ACTIONS, svc, auth, r, body);
+export function volumeAction(
+  svc: VolumeService,
+  auth: AuthContext,
+  r: VolRow,
+  body: unknown,
+  ctx: ActionContext,
+): ActionResult {
+  return dispatch(VOLUME_ACTIONS, svc, auth, r, body, ctx);
 }
 export function snapshotAction(
   svc: VolumeService,
   auth: AuthContext,
   r: VolRow,
   body: unknown,
+  ctx: ActionContext,
 ): ActionResult {
-  return dispatch(SNAPSHOT_ACTIONS, svc, auth, r, body);
+  return dispatch(SNAPSHOT_ACTIONS, svc, auth, r, body, ctx);
 }

@@ -20,7 +20,13 @@ import { volumeQuotaKind } from '../store/schema.ts';
 import { snapshotAction, volumeAction } from './actions.ts';
 import { registerBackupRoutes } from './backups.ts';
 import { registerGroupRoutes } from './groups.ts';
+import type { ActionContext } from './actions.ts';
+import { ImageApi } from '../../common/internal.ts';
+import type { Microversion } from '../../common/microversion.ts';
+import { registerEncryptionRoutes } from './encryption.ts';
 import { registerGroupTypeRoutes } from './group-types.ts';
+import { registerMessageRoutes } from './messages.ts';
+import { registerQuotaClassRoutes } from './quota-classes.ts';
 import { registerMetadataRoutes } from './metadata.ts';
 import { registerQosRoutes } from './qos.ts';
 import { registerServiceRoutes } from './service-routes.ts';
@@ -29,8 +35,6 @@ import { registerTypeExtras } from './type-extras.ts';
 import { snapshotView, typeView, volumeView } from './views.ts';
 import type { VolumeBackups } from '../domain/backups.ts';
 import type { VolRow, VolumeService } from '../domain/volumes.ts';
-import { VOLUME_QUOTAS } from '../domain/volumes.ts';
-import type { VolQuotaKey } from '../domain/volumes.ts';
 import { staleMarks } from '../../common/owner.ts';
 
 const MIN_MV_TEXT = '3.0';
@@ -120,6 +124,8 @@ export function registerVolumeRoutes(
   registerTransferRoutes(scope);
   registerQosRoutes(scope);
   registerGroupTypeRoutes(scope);
+  registerQuotaClassRoutes(scope);
+  registerMessageRoutes(scope);
 
   // ---- paging and filters (Cinder: sort=key:dir, marker/limit, <collection>_links) ----
   const listOf = (
@@ -276,12 +282,17 @@ export function registerVolumeRoutes(
     svc.deleteVolume(r, String(q.cascade ?? '').toLowerCase() === 'true');
     return reply.code(202).send();
   });
+  const actionContext = (mv: Microversion, admin: boolean): ActionContext => ({
+    mv,
+    images: () => ctx.use(ImageApi),
+    typeView: (t) => typeView(t, 'show', admin),
+  });
   app.post(`${P}/volumes/:id/action`, async (req, reply) => {
-    const { auth } = enter(req, reply, true);
+    const { auth, mv } = enter(req, reply, true);
     const r = ownedVolume(auth, (req.params as { id: string }).id);
     const fwd = forwardIfRemote(ctx, r.owner, req, reply);
     if (fwd) return fwd;
-    const res = volumeAction(svc, auth, r, req.body);
+    const res = volumeAction(svc, auth, r, req.body, actionContext(mv, auth.isAdmin));
     return reply.code(res.code).send(res.body);
   });
   registerMetadataRoutes(app, ctx, {
@@ -345,6 +356,7 @@ export function registerVolumeRoutes(
     return reply.code(202).send();
   });
   registerTypeExtras(app, ctx, svc, `${P}/types`, typeWrite);
+  registerEncryptionRoutes(app, ctx, svc, `${P}/types`, typeWrite);
 
   // ---- snapshots ----
   const snapshotList = (req: FastifyRequest, reply: FastifyReply, detail: boolean) => {
@@ -388,11 +400,11 @@ export function registerVolumeRoutes(
     return { snapshot: snapshotView(svc, svc.snapshot(r.id)!, mv, false) };
   });
   app.post(`${P}/snapshots/:id/action`, async (req, reply) => {
-    const { auth } = enter(req, reply, true);
+    const { auth, mv } = enter(req, reply, true);
     const r = svc.visibleSnapshot(auth, (req.params as { id: string }).id);
     const fwd = forwardIfRemote(ctx, r.owner, req, reply);
     if (fwd) return fwd;
-    const res = snapshotAction(svc, auth, r, req.body);
+    const res = snapshotAction(svc, auth, r, req.body, actionContext(mv, auth.isAdmin));
     return reply.code(res.code).send(res.body);
   });
   app.delete(`${P}/snapshots/:id`, async (req, reply) => {
@@ -413,7 +425,7 @@ export function registerVolumeRoutes(
     const { auth } = enter(req, reply);
     const { target } = req.params as { target: string };
     quotaTarget(auth, target);
-    return { quota_set: { id: target, ...VOLUME_QUOTAS } };
+    return { quota_set: { id: target, ...svc.classQuotas('default') } };
   });
   app.get(`${P}/os-quota-sets/:target`, async (req, reply) => {
     const { auth } = enter(req, reply);
@@ -427,10 +439,7 @@ export function registerVolumeRoutes(
       quota_set: {
         id: target,
         ...Object.fromEntries(
-          Object.entries(q).map(([k, limit]) => [
-            k,
-            { limit, in_use: u[k as VolQuotaKey], reserved: 0, allocated: 0 },
-          ]),
+          Object.entries(q).map(([k, limit]) => [k, { limit, in_use: u[k] ?? 0, reserved: 0, allocated: 0 }]),
         ),
       },
     };
@@ -448,17 +457,7 @@ export function registerVolumeRoutes(
       ? undefined
       : forwardToHome(ctx, volumeQuotaKind, { id: target }, req, reply, unknownProject(target));
     if (home) return home;
-    const o = wrapped(req.body, 'quota_set');
-    const changes: Partial<Record<VolQuotaKey, number>> = {};
-    for (const [k, v] of Object.entries(o)) {
-      if (k === 'id' || k === 'tenant_id') continue;
-      if (!(k in VOLUME_QUOTAS)) throw new BadRequest(`Bad key(s) in quota set: ${k}`);
-      const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < -1)
-        throw new BadRequest(`Quota limit ${String(v)} for ${k} must be an integer >= -1.`);
-      changes[k as VolQuotaKey] = n;
-    }
-    svc.setQuotas(target, changes);
+    svc.setQuotas(target, svc.quotaChanges(wrapped(req.body, 'quota_set')));
     return { quota_set: svc.quotas(target) };
   });
   app.delete(`${P}/os-quota-sets/:target`, async (req, reply) => {

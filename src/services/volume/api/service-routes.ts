@@ -2,8 +2,7 @@
  * @module What Cinder tells clients about itself, mapped onto sites: each site runs one
  * `cinder-scheduler` (host = the site) and one `cinder-volume` with one pool (host = site@driver,
  * pool = site@driver#driver). Serves `extensions`, `volumes/summary`, `os-services`, `os-hosts`,
- * `scheduler-stats/get_pools`, `capabilities/{host}` and the `default` quota class (read only: Atoll's
- * defaults are fixed, docs/volume.md). Clients discover zones and backends through these before they
+ * `scheduler-stats/get_pools` and `capabilities/{host}`. Clients discover zones and backends through these before they
  * create anything (Tempest, Horizon, the SDK's volume listing).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -13,7 +12,7 @@ import { BadRequest, NotFound } from '../../../core/errors.ts';
 import { isObj, novaTime } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import { atLeast } from '../../common/microversion.ts';
-import { VOLUME_QUOTAS } from '../domain/volumes.ts';
+import { backendCapabilities } from '../domain/scheduler.ts';
 
 /** The extensions Atoll's Block Storage API implements, under Cinder's names and aliases. */
 const EXTENSIONS: readonly (readonly [name: string, alias: string, description: string])[] = [
@@ -196,19 +195,7 @@ export function registerServiceRoutes({ app, ctx, svc, base, enter }: VolumeRout
   });
 
   /** One pool per site's volume service; capacity is not measured, so it reads as unlimited. */
-  const capabilities = (site: string) => ({
-    volume_backend_name: svc.driver.name,
-    vendor_name: 'Open Source',
-    driver_version: '1.0.0',
-    storage_protocol: 'iSCSI',
-    QoS_support: false,
-    total_capacity_gb: 'infinite',
-    free_capacity_gb: 'infinite',
-    reserved_percentage: 0,
-    timestamp: now(),
-    pool_name: svc.driver.name,
-    site,
-  });
+  const capabilities = (site: string) => ({ ...backendCapabilities(svc.driver.name, now()), site });
   app.get(`${base}/scheduler-stats/get_pools`, async (req, reply) => {
     admin(req, reply);
     const q = isObj(req.query) ? req.query : {};
@@ -243,11 +230,5 @@ export function registerServiceRoutes({ app, ctx, svc, base, enter }: VolumeRout
       replication_targets: [],
       properties: {},
     };
-  });
-
-  app.get(`${base}/os-quota-class-sets/:cls`, async (req, reply) => {
-    admin(req, reply);
-    const { cls } = req.params as { cls: string };
-    return { quota_class_set: { id: cls, ...VOLUME_QUOTAS } };
   });
 }

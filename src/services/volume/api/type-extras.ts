@@ -14,7 +14,7 @@ import type { VolumeService } from '../domain/volumes.ts';
 import { stringValues } from '../domain/volumes.ts';
 
 /** The route gate: authenticates an admin and finds the type (404 when it does not exist). */
-type TypeGate = (
+export type TypeGate = (
   req: FastifyRequest,
   reply: FastifyReply,
 ) => { id: string; owner: string | undefined; t: Obj };

@@ -3,7 +3,17 @@
  * in-memory site. Making, growing and dropping a file are metadata operations and stay synchronous;
  * copying one (snapshot, clone) is off the event loop (./sparse-copy.ts).
  */
-import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import type { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VolumeDriver } from '../domain/driver.ts';
@@ -59,6 +69,10 @@ export class FileVolumeDriver implements VolumeDriver {
   /** The file holding a volume's or a snapshot's bytes (what the backup store reads and restores into). */
   fileOf(what: 'volume' | 'snapshot', id: string): string {
     return this.path(what === 'volume' ? 'vol' : 'snap', id);
+  }
+  /** Streams the file in 1 MiB chunks (the holes of a sparse file read as zeros). */
+  read(volumeId: string): Readable {
+    return createReadStream(this.path('vol', volumeId), { highWaterMark: 1 << 20 });
   }
   /** Size on disk of a volume's file (apparent size), for tests. */
   apparentSize(volumeId: string): number {

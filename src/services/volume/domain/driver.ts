@@ -4,8 +4,9 @@
  * (../backend/file-driver.ts: sparse files on disk) and 'fake' (here: nothing on disk, for scale
  * tests), chosen by config.services.volume.driver. Making, growing and dropping are synchronous (inside
  * the caller's transaction); copying (snapshot, clone) is async, so callers write the row as
- * 'creating' first and finish it after.
+ * 'creating' first and finish it after. Reading a volume's bytes (an upload to an image) is a stream.
  */
+import { Readable } from 'node:stream';
 
 export interface VolumeDriver {
   readonly name: string;
@@ -21,6 +22,8 @@ export interface VolumeDriver {
   /** A snapshot file with the volume's content; off the event loop. */
   snapshot(snapshotId: string, volumeId: string): Promise<void>;
   deleteSnapshot(snapshotId: string): void;
+  /** The volume's bytes, streamed from the start (an upload to an image). */
+  read(volumeId: string): Readable;
   close(): void;
 }
 
@@ -32,5 +35,7 @@ export const fakeVolumeDriver: VolumeDriver = {
   delete() {},
   snapshot: () => Promise.resolve(),
   deleteSnapshot() {},
+  // The fake driver keeps no bytes: an image uploaded from one of its volumes is empty.
+  read: () => Readable.from([]),
   close() {},
 };

@@ -14,6 +14,8 @@ import type { Clock, Ids, Logger } from '../../../core/ports.ts';
 import { novaTime, optBool, optInt, optStr, isObj } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { VolumeDriver } from './driver.ts';
+import { UserMessages } from './messages.ts';
+import { backendCapabilities, unmatchedSpec } from './scheduler.ts';
 import type { AttachmentRow, VolRow, VolumeRepository } from '../store/volumes.ts';
 
 export type { VolRow } from '../store/volumes.ts';
@@ -28,6 +30,10 @@ export const VOLUME_QUOTAS = {
   groups: 10,
 } as const;
 export type VolQuotaKey = keyof typeof VOLUME_QUOTAS;
+/** Limits by name: the built-in keys and the per-type ones (volumes_<type>, ...). */
+export type Quotas = Record<VolQuotaKey, number> & Record<string, number>;
+/** The limits Cinder keeps per volume type, as <key>_<type name>. */
+const PER_TYPE_QUOTAS = ['volumes', 'snapshots', 'gigabytes'] as const;
 
 export const DEFAULT_TYPE_NAME = '__DEFAULT__';
 export const DEFAULT_TYPE_ID = uuidFrom('volume-type', DEFAULT_TYPE_NAME);
@@ -51,8 +57,12 @@ export class VolumeService {
   readonly site: string;
   private readonly clock: Clock;
   private readonly ids: Ids;
-  private readonly log: Logger;
+  readonly log: Logger;
   private readonly ownsRow: (owner: string) => boolean;
+  /** Cinder's user messages: what went wrong after a 202. */
+  readonly messages: UserMessages;
+  /** Uploads to images still streaming (close waits for them). */
+  private readonly inflight = new Set<Promise<void>>();
   constructor(opts: VolumeServiceOptions) {
     this.repo = opts.repo;
     this.driver = opts.driver;
@@ -61,6 +71,18 @@ export class VolumeService {
     this.ids = opts.ids;
     this.log = opts.log;
     this.ownsRow = opts.owns;
+    this.messages = new UserMessages(opts.repo, opts.clock, opts.ids);
+  }
+
+  /** Runs `work` in the background (an upload to an image); close() waits for what is still running. */
+  background(work: Promise<void>): void {
+    const p = work.finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  /** Waits for background work to settle (it handles its own failures). */
+  async drain(): Promise<void> {
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
   }
   private now() {
     return this.clock.now();
@@ -201,15 +223,30 @@ export class VolumeService {
 
   // ---- quotas ------------------------------------------------------------------------------------
 
-  quotas(projectId: string): Record<VolQuotaKey, number> {
-    const body = this.repo.quotaBody(projectId);
-    return { ...VOLUME_QUOTAS, ...(body ? (JSON.parse(body) as Partial<Record<VolQuotaKey, number>>) : {}) };
+  /**
+   * A quota class's limits (Cinder's quota classes: `default` is what every project starts from):
+   * the built-in defaults, one volumes_/snapshots_/gigabytes_<type> limit per volume type (-1,
+   * unlimited, unless set), and what an admin stored for the class.
+   */
+  classQuotas(name: string): Quotas {
+    const perType: Record<string, number> = {};
+    for (const t of this.types()) for (const k of PER_TYPE_QUOTAS) perType[`${k}_${String(t.name)}`] = -1;
+    const body = this.repo.quotaClassBody(name);
+    return { ...VOLUME_QUOTAS, ...perType, ...(body ? (JSON.parse(body) as Record<string, number>) : {}) };
   }
-  usage(projectId: string): Record<VolQuotaKey, number> {
+
+  /** A project's limits: the default class, then what was set for the project. */
+  quotas(projectId: string): Quotas {
+    const body = this.repo.quotaBody(projectId);
+    return { ...this.classQuotas('default'), ...(body ? (JSON.parse(body) as Record<string, number>) : {}) };
+  }
+
+  /** What a project uses, in total and per volume type (volumes_<type>, snapshots_<type>, gigabytes_<type>). */
+  usage(projectId: string): Quotas {
     const v = this.repo.totals('volumes', projectId);
     const s = this.repo.totals('snapshots', projectId);
     const b = this.repo.totals('backups', projectId);
-    return {
+    const out: Quotas = {
       volumes: v.c,
       snapshots: s.c,
       gigabytes: v.g + s.g,
@@ -218,8 +255,46 @@ export class VolumeService {
       per_volume_gigabytes: 0,
       groups: 0,
     };
+    for (const t of this.types()) for (const k of PER_TYPE_QUOTAS) out[`${k}_${String(t.name)}`] = 0;
+    const name = (typeId: string) => String(this.type(typeId)?.name ?? typeId);
+    for (const r of this.repo.totalsPerType('volumes', projectId)) {
+      out[`volumes_${name(r.type_id)}`] = r.c;
+      out[`gigabytes_${name(r.type_id)}`] = (out[`gigabytes_${name(r.type_id)}`] ?? 0) + r.g;
+    }
+    for (const r of this.repo.totalsPerType('snapshots', projectId)) {
+      out[`snapshots_${name(r.type_id)}`] = r.c;
+      out[`gigabytes_${name(r.type_id)}`] = (out[`gigabytes_${name(r.type_id)}`] ?? 0) + r.g;
+    }
+    return out;
   }
-  setQuotas(projectId: string, changes: Partial<Record<VolQuotaKey, number>>): void {
+
+  /**
+   * The limits of a quota set or class update body: known keys (the built-in ones and the per-type
+   * ones of existing types) with integers >= -1; `id` and `tenant_id` are ignored. 400 otherwise.
+   */
+  quotaChanges(o: Obj): Record<string, number> {
+    const known = this.classQuotas('default');
+    const changes: Record<string, number> = {};
+    const bad = Object.keys(o).filter((k) => k !== 'id' && k !== 'tenant_id' && !(k in known));
+    if (bad.length) throw new BadRequest(`Bad key(s) in quota set: ${bad.join(', ')}`);
+    for (const [k, v] of Object.entries(o)) {
+      if (k === 'id' || k === 'tenant_id') continue;
+      const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < -1)
+        throw new BadRequest(`Quota limit ${String(v)} for ${k} must be an integer >= -1.`);
+      changes[k] = n;
+    }
+    return changes;
+  }
+
+  /** Stores limits for a quota class (the caller runs at the membership authority). */
+  setClassQuotas(name: string, changes: Record<string, number>): void {
+    this.repo.tx(() => {
+      const cur = this.repo.quotaClassBody(name);
+      this.repo.putQuotaClass(name, JSON.stringify({ ...(cur ? (JSON.parse(cur) as Obj) : {}), ...changes }));
+    });
+  }
+  setQuotas(projectId: string, changes: Record<string, number>): void {
     this.repo.tx(() => {
       const cur = this.repo.quotaBody(projectId);
       this.repo.putQuota(projectId, JSON.stringify({ ...(cur ? (JSON.parse(cur) as Obj) : {}), ...changes }));
@@ -232,6 +307,7 @@ export class VolumeService {
     projectId: string,
     add: { volumes?: number; snapshots?: number; gigabytes?: number },
     perVolume?: number,
+    typeId?: string,
   ): void {
     const q = this.quotas(projectId);
     const u = this.usage(projectId);
@@ -239,13 +315,19 @@ export class VolumeService {
       throw new TooLarge(
         `Requested volume size ${perVolume}G is larger than maximum allowed limit ${q.per_volume_gigabytes}G.`,
       );
-    for (const [k, n] of Object.entries(add) as [VolQuotaKey, number][]) {
-      if (q[k] >= 0 && u[k] + n > q[k])
-        throw new TooLarge(
-          k === 'gigabytes'
-            ? `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${n}G, quota is ${q[k]}G and ${u[k]}G has been consumed.`
-            : `Maximum number of ${k} allowed (${q[k]}) exceeded for quota '${k}'.`,
-        );
+    const typeName = typeId === undefined ? undefined : this.type(typeId)?.name;
+    for (const [what, n] of Object.entries(add)) {
+      // The project's limit, then its limit for the volume type (Cinder's per-type quotas).
+      for (const k of typeName === undefined ? [what] : [what, `${what}_${String(typeName)}`]) {
+        const limit = q[k] ?? -1;
+        const used = u[k] ?? 0;
+        if (limit >= 0 && used + n > limit)
+          throw new TooLarge(
+            what === 'gigabytes'
+              ? `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed ${k} quota. Requested ${n}G, quota is ${limit}G and ${used}G has been consumed.`
+              : `Maximum number of ${what} allowed (${limit}) exceeded for quota '${k}'.`,
+          );
+      }
     }
   }
 
@@ -317,6 +399,16 @@ export class VolumeService {
         : this.defaultType();
     if (!type || !this.mayUseType(auth, type))
       throw new NotFound(`Volume type with name ${typeName} could not be found.`);
+    if (isObj(type.encryption))
+      throw new BadRequest(
+        `Invalid volume type: ${String(type.name)} has an encryption type, and Atoll does not encrypt volumes (no key manager).`,
+      );
+    // cinder-scheduler: a type this site's backend cannot satisfy leaves the volume in 'error' (NoValidBackend).
+    const unplaced =
+      unmatchedSpec(
+        isObj(type.extra_specs) ? stringValues(type.extra_specs) : {},
+        backendCapabilities(this.driver.name, ''),
+      ) !== undefined;
     const id = this.ids.uuid();
     const now = this.now();
     const metadata = isObj(o.metadata)
@@ -327,7 +419,7 @@ export class VolumeService {
       name: optStr(o, 'name') ?? null,
       description: optStr(o, 'description') ?? null,
       size,
-      status: snap || srcVol ? 'creating' : 'available',
+      status: unplaced ? 'error' : snap || srcVol ? 'creating' : 'available',
       availability_zone: this.site,
       created_at: novaTime(now),
       updated_at: novaTime(now),
@@ -349,10 +441,12 @@ export class VolumeService {
       ...(imageMeta ? { volume_image_metadata: imageMeta } : {}),
     };
     this.repo.tx(() => {
-      this.checkQuota(projectId, { volumes: 1, gigabytes: size }, size);
+      this.checkQuota(projectId, { volumes: 1, gigabytes: size }, size, String(type.id));
       this.putVolume(b, now);
-      if (!snap && !srcVol) this.driver.create(id, size);
+      if (unplaced) this.messages.record(projectId, id, 'scheduleAllocateVolume', 'noBackendAvailable');
+      else if (!snap && !srcVol) this.driver.create(id, size);
     });
+    if (unplaced) return b;
     if (snap || srcVol)
       await this.finishCopy(
         b,
@@ -394,10 +488,18 @@ export class VolumeService {
   failInterruptedCopies(): void {
     const stuck = (what: 'volumes' | 'snapshots') =>
       this.repo.creating(what).filter((r) => this.owns(r.owner));
+    const uploading = this.repo.withStatus('volumes', 'uploading').filter((r) => this.owns(r.owner));
     this.repo.tx(() => {
       for (const r of stuck('volumes')) this.putVolume({ ...this.body(r), status: 'error' });
       for (const r of stuck('snapshots')) this.putSnapshot({ ...this.body(r), status: 'error' });
+      // An upload to an image cut short: the volume is intact, so it is usable again (Cinder's init_host).
+      for (const r of uploading) this.putVolume({ ...this.body(r), status: this.restingStatus(r.id) });
     });
+  }
+
+  /** The status a volume returns to after an upload: in-use when attached, else available. */
+  restingStatus(volumeId: string): 'in-use' | 'available' {
+    return this.attachmentsOfVolume(volumeId).length ? 'in-use' : 'available';
   }
 
   /** The image service may not exist: look at its table only if it is there. */
@@ -413,6 +515,8 @@ export class VolumeService {
     const visibility = String(img.visibility ?? 'public');
     if (!auth.isAdmin && visibility !== 'public' && visibility !== 'community' && owner !== auth.projectId)
       throw new BadRequest(`Invalid image identifier or unable to access requested image ${imageRef}.`);
+    // Cinder reads only active images (a queued or deactivated one has no data to give): 400.
+    if (img.status !== 'active') throw new BadRequest(`Image ${imageRef} is not active.`);
     const bytes = typeof img.size === 'number' ? img.size : 0;
     if (bytes > size * 1024 ** 3)
       throw new BadRequest(`Image ${imageRef} size exceeds the volume size ${size}GB.`);
@@ -453,7 +557,7 @@ export class VolumeService {
         `Invalid input received: New size for extend must be greater than current size. (current: ${r.size}, extended: ${newSize}).`,
       );
     this.repo.tx(() => {
-      this.checkQuota(r.project_id, { gigabytes: newSize - r.size }, newSize);
+      this.checkQuota(r.project_id, { gigabytes: newSize - r.size }, newSize, String(b.volume_type_id));
       b.size = newSize;
       this.putVolume(b);
       this.driver.extend(r.id, newSize);
@@ -541,6 +645,10 @@ export class VolumeService {
       );
     if (snaps.length && !cascade)
       throw new BadRequest(`Invalid volume: Volume ${r.id} still has ${snaps.length} dependent snapshots.`);
+    if (r.status === 'uploading')
+      throw new BadRequest(
+        `Invalid volume: Volume ${r.id} is being uploaded to an image; delete it once it is available.`,
+      );
     if (r.status === 'creating' || snaps.some((s) => s.status === 'creating'))
       throw new BadRequest(
         `Invalid volume: Volume ${r.id} or one of its snapshots is being created; delete it once it is available or error.`,
@@ -585,7 +693,12 @@ export class VolumeService {
       ...extra,
     };
     this.repo.tx(() => {
-      this.checkQuota(vol.project_id, { snapshots: 1, gigabytes: vol.size });
+      this.checkQuota(
+        vol.project_id,
+        { snapshots: 1, gigabytes: vol.size },
+        undefined,
+        String(this.body(vol).volume_type_id),
+      );
       this.putSnapshot(b, now);
     });
     await this.finishCopy(b, () => this.driver.snapshot(id, vol.id), {
@@ -703,6 +816,15 @@ export class VolumeService {
       }
     });
   }
+}
+
+/** Cinder reads booleans in action bodies from JSON booleans or their spellings; anything else is a 400. */
+export function boolArg(v: unknown, what: string): boolean {
+  if (typeof v === 'boolean') return v;
+  const t = String(v).toLowerCase();
+  if (['true', '1', 'yes', 'on', 't', 'y'].includes(t)) return true;
+  if (['false', '0', 'no', 'off', 'f', 'n'].includes(t)) return false;
+  throw new BadRequest(`Invalid input received: ${what} must be a boolean.`);
 }
 
 /** Every value of `o` as a string (metadata and specs are string pairs in Cinder). */

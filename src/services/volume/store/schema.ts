@@ -5,11 +5,18 @@
  */
 import type { KindSpec } from '../../../federation/changelog.ts';
 import { defineKind } from '../../../federation/changelog.ts';
-import { anySite, ownerOf, projectHome } from '../../../federation/origin.ts';
+import { anySite, membershipAuthority, ownerOf, projectHome } from '../../../federation/origin.ts';
 import { projectRow } from '../../../federation/unique.ts';
 import type { BackupRow } from './backups.ts';
 import type { GroupRow, GroupSnapshotRow } from './groups.ts';
-import type { AttachmentRow, BodyRow, SnapshotWrite, TransferRow, VolumeWrite } from './volumes.ts';
+import type {
+  AttachmentRow,
+  BodyRow,
+  MessageRow,
+  SnapshotWrite,
+  TransferRow,
+  VolumeWrite,
+} from './volumes.ts';
 
 export const volumeMigrations = [
   {
@@ -79,6 +86,20 @@ export const volumeMigrations = [
       );
       CREATE INDEX vol_backups_project ON vol_backups (project_id);
       CREATE INDEX vol_backups_volume ON vol_backups (volume_id);
+    `,
+  },
+  {
+    // User messages (Cinder 3.3: what went wrong with a request that answered 202), kept at the
+    // site where it happened; quota classes (the defaults every project's quotas start from), written
+    // only by the membership authority so that the cloud has one set of defaults.
+    id: 'volume/004-messages-quota-classes',
+    sql: `
+      CREATE TABLE vol_messages (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, resource_uuid TEXT,
+        body TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE INDEX vol_messages_project ON vol_messages (project_id);
+      CREATE TABLE vol_quota_classes (id TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL);
     `,
   },
 ] as const;
@@ -152,6 +173,18 @@ export const backupKind = defineKind<BackupRow>({
   replicate: 'all',
   origin: anySite,
 });
+export const messageKind = defineKind<MessageRow>({
+  kind: 'volume_message',
+  table: 'vol_messages',
+  replicate: 'all',
+  origin: anySite,
+});
+export const quotaClassKind = defineKind<VolQuotaRow>({
+  kind: 'volume_quota_class',
+  table: 'vol_quota_classes',
+  replicate: 'all',
+  origin: membershipAuthority,
+});
 
 export const volumeKinds: readonly KindSpec[] = [
   volumeKind,
@@ -165,9 +198,11 @@ export const volumeKinds: readonly KindSpec[] = [
   groupKind,
   groupSnapshotKind,
   backupKind,
+  messageKind,
+  quotaClassKind,
 ];
 
-/** A project's volume quota: id = project id, body = JSON of its limits. */
+/** A project's volume quota (id = project id) or a quota class (id = class name): body = JSON of its limits. */
 export interface VolQuotaRow {
   id: string;
   owner: string;

@@ -8,7 +8,9 @@ import type { ChangeLog } from '../../../federation/changelog.ts';
 import {
   attachmentKind,
   groupTypeKind,
+  messageKind,
   qosKind,
+  quotaClassKind,
   snapshotKind,
   transferKind,
   volumeKind,
@@ -49,6 +51,15 @@ export interface TransferRow {
   salt: string;
   key_hash: string;
   no_snapshots: number;
+  created_at: number;
+}
+
+/** A user message (Cinder's messages API): `body` is its API document. */
+export interface MessageRow {
+  id: string;
+  project_id: string;
+  resource_uuid: string | null;
+  body: string;
   created_at: number;
 }
 
@@ -125,7 +136,12 @@ export class VolumeRepository {
 
   /** Rows of volumes or snapshots caught mid-copy (status 'creating'). */
   creating(what: 'volumes' | 'snapshots'): VolRow[] {
-    return this.db.prepare(`SELECT * FROM ${TABLES[what]} WHERE status = 'creating'`).all() as VolRow[];
+    return this.withStatus(what, 'creating');
+  }
+
+  /** Rows of volumes or snapshots in one status. */
+  withStatus(what: 'volumes' | 'snapshots', status: string): VolRow[] {
+    return this.db.prepare(`SELECT * FROM ${TABLES[what]} WHERE status = ?`).all(status) as VolRow[];
   }
 
   snapshotsOf(volumeId: string): VolRow[] {
@@ -142,6 +158,17 @@ export class VolumeRepository {
     return this.db
       .prepare(`SELECT count(*) AS c, coalesce(sum(size),0) AS g FROM ${table} WHERE project_id = ?`)
       .get(project) as Totals;
+  }
+
+  /** Count and gigabytes of a project's volumes, or of its snapshots, per volume type. */
+  totalsPerType(what: 'volumes' | 'snapshots', project: string): (Totals & { type_id: string })[] {
+    return this.db
+      .prepare(
+        what === 'volumes'
+          ? 'SELECT volume_type_id AS type_id, count(*) AS c, coalesce(sum(size), 0) AS g FROM vol_volumes WHERE project_id = ? GROUP BY volume_type_id'
+          : 'SELECT v.volume_type_id AS type_id, count(*) AS c, coalesce(sum(s.size), 0) AS g FROM vol_snapshots s JOIN vol_volumes v ON v.id = s.volume_id WHERE s.project_id = ? GROUP BY v.volume_type_id',
+      )
+      .all(project) as (Totals & { type_id: string })[];
   }
 
   /** Count and gigabytes per project of the volumes or snapshots a site holds. */
@@ -239,6 +266,44 @@ export class VolumeRepository {
 
   removeQuota(project: string): void {
     this.changelog.remove(volumeQuotaKind, project);
+  }
+
+  /** A quota class's stored limits (JSON), if it was ever changed. */
+  quotaClassBody(name: string): string | undefined {
+    return (
+      this.db.prepare('SELECT body FROM vol_quota_classes WHERE id = ?').get(name) as
+        { body: string } | undefined
+    )?.body;
+  }
+
+  putQuotaClass(name: string, body: string): void {
+    this.changelog.put(quotaClassKind, { id: name, body });
+  }
+
+  // ---- user messages ------------------------------------------------------------------------------
+
+  /** Every message, or a project's only, newest first. */
+  messages(project?: string): (MessageRow & { owner: string })[] {
+    return (
+      project === undefined
+        ? this.db.prepare('SELECT * FROM vol_messages ORDER BY created_at DESC, id').all()
+        : this.db
+            .prepare('SELECT * FROM vol_messages WHERE project_id = ? ORDER BY created_at DESC, id')
+            .all(project)
+    ) as (MessageRow & { owner: string })[];
+  }
+
+  message(id: string): (MessageRow & { owner: string }) | undefined {
+    return this.db.prepare('SELECT * FROM vol_messages WHERE id = ?').get(id) as
+      (MessageRow & { owner: string }) | undefined;
+  }
+
+  putMessage(row: MessageRow): void {
+    this.changelog.put(messageKind, { ...row });
+  }
+
+  removeMessage(id: string): void {
+    this.changelog.remove(messageKind, id);
   }
 
   // ---- transfers ----------------------------------------------------------------------------------
