@@ -6,7 +6,7 @@
  *   node scripts/tempest.mjs [SUITE] [--concurrency 2] [--keep] [--out FILE] [--sites N --via SITE]
  *
  * SUITE is a Tempest regex (`tempest.api.volume`), a short name (identity, image, volume, compute,
- * network) or a named include list: `interop` runs the 217 tests the OpenStack Powered Compute
+ * network), `all` (each short name and each include list in turn) or a named include list: `interop` runs the 217 tests the OpenStack Powered Compute
  * guideline 2020.06 requires (conformance/interop-2020.06-powered-compute.txt), and fails when fewer
  * ran. The script installs `tempest` when missing, starts `atoll up --sites 1` on a free port with its
  * data in a temp dir, creates what Tempest needs (two images, two flavors, pre-provisioned accounts:
@@ -528,6 +528,43 @@ function updateDocsTable(summary) {
   writeFileSync(file, `${text.slice(0, i + begin.length)}\n${table}\n${text.slice(j)}`);
 }
 
+/**
+ * `all`: every short-named suite and the interop list, one after the other, each against a fresh
+ * federation (this script again, with the same options), then one line per suite. --out FILE writes
+ * FILE.<suite>.json for each. Exits non-zero when any suite failed.
+ */
+async function runAll(rest, out) {
+  const opts = [];
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === 'all') continue;
+    if (rest[i] === '--out') i++;
+    else if (!rest[i].startsWith('--out=')) opts.push(rest[i]);
+  }
+  const lines = [];
+  let failed = false;
+  for (const suite of [...Object.keys(SHORT), ...Object.keys(LISTS)]) {
+    const args = [
+      fileURLToPath(import.meta.url),
+      suite,
+      ...opts,
+      ...(out ? ['--out', `${out}.${suite}.json`] : []),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (b) => {
+      process.stdout.write(b);
+      text += String(b);
+    });
+    const code = await new Promise((res) => child.once('exit', res));
+    if (code !== 0) failed = true;
+    const last = [...text.matchAll(/^\[tempest\] (\S+: \d+ passed, \d+ failed, \d+ skipped)$/gm)].at(-1);
+    lines.push(last ? last[1] : `${suite}: did not finish (exit ${code})`);
+  }
+  log('all suites:');
+  for (const l of lines) log(`  ${l}`);
+  process.exitCode = failed ? 1 : 0;
+}
+
 async function main() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -546,6 +583,7 @@ async function main() {
   if (!Number.isInteger(nSites) || nSites < 1 || nSites > 26) throw new Error('--sites must be 1 to 26');
   if (values.via && nSites < 2) throw new Error('--via needs --sites 2 or more');
   const arg = positionals[0] ?? 'volume';
+  if (arg === 'all') return runAll(process.argv.slice(3), values.out);
   const suite = LISTS[arg] ? arg : (SHORT[arg] ?? arg);
   const selection = LISTS[arg] ? ['--include-list', LISTS[arg]] : ['--regex', suite];
   ensureTempest();
