@@ -319,6 +319,8 @@ interface Measured {
     bytesPerSitePerSecond: number;
     cpuMsPerSitePerSecond: number;
     processCpuPercent: number;
+    bySubject: Record<string, number>;
+    replicator: Record<string, number>;
   };
   propagation: { reached: number; of: number } & ReturnType<typeof summarize>;
   perChange: { changes: number; pushBytesPerSite: number; allBytesPerSite: number };
@@ -377,6 +379,14 @@ async function scalePoint(
   const heap = process.memoryUsage().heapUsed;
   const rss = process.memoryUsage().rss;
   const m0 = { messages: net.stats.messages, bytes: net.stats.bytes };
+  const fams0 = structuredClone(net.stats.bySubject);
+  const counters = () => {
+    const sum: Record<string, number> = {};
+    for (const s of sites)
+      for (const [k, v] of Object.entries(s.ctx.replicator.stats)) sum[k] = (sum[k] ?? 0) + v;
+    return sum;
+  };
+  const r0 = counters();
   const c0 = process.cpuUsage();
   const w0 = performance.now();
   await sleep(idleMs);
@@ -387,8 +397,21 @@ async function scalePoint(
     bytesPerSitePerSecond: round((net.stats.bytes - m0.bytes) / n / wall, 0),
     cpuMsPerSitePerSecond: round((cpu.user + cpu.system) / 1000 / n / wall, 3),
     processCpuPercent: round(((cpu.user + cpu.system) / 1e6 / wall) * 100, 1),
+    /** Messages per site per second by subject family (ping, changes, heartbeat, reply, ...). */
+    bySubject: Object.fromEntries(
+      Object.entries(net.stats.bySubject).map(([k, v]) => [
+        k,
+        round((v.messages - (fams0[k]?.messages ?? 0)) / n / wall, 2),
+      ]),
+    ),
+    /** Replicator counters (probes, indirect probes, pulls, ...) per site per second. */
+    replicator: Object.fromEntries(
+      Object.entries(counters()).map(([k, v]) => [k, round((v - (r0[k] ?? 0)) / n / wall, 3)]),
+    ),
   };
-  process.stdout.write(` ${idle.messagesPerSitePerSecond} msg/site/s; propagation`);
+  process.stdout.write(
+    ` ${idle.messagesPerSitePerSecond} msg/site/s ${JSON.stringify(idle.bySubject)} ${JSON.stringify(idle.replicator)}; propagation`,
+  );
   // A new user at the first site: until every other site has applied its row.
   const home = sites[0]!;
   const tok = (await token(home))!;

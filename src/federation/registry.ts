@@ -371,11 +371,26 @@ export class SiteRegistry {
     return this.admittedKey(site) ?? (this.get(site)?.identity_key || undefined);
   }
 
-  /** A registered site that was not evicted: its heartbeats, changes and requests are heard. */
+  /** A registered site that was not evicted: its heartbeats, changes and requests are heard. Asked of
+   * every message a site receives, so answered from memory until the trust data changes (epoch). */
   isMember(site: string): boolean {
-    const row = this.get(site);
-    return !!row && row.state !== 'evicted' && !this.isEvicted(site);
+    if (this.membersEpoch !== this.epoch) {
+      this.members.clear();
+      this.membersEpoch = this.epoch;
+    }
+    const hit = this.members.get(site);
+    if (hit !== undefined) return hit;
+    const state = this.stmt('SELECT state FROM sites WHERE id = ?').pluck().get(site);
+    const member = typeof state === 'string' && state !== 'evicted' && !this.isEvicted(site);
+    // Inside a transaction the answer may yet be rolled back: not kept.
+    if (!this.store.inTransaction) {
+      if (this.members.size >= 10_000) this.members.clear();
+      this.members.set(site, member);
+    }
+    return member;
   }
+  private members = new Map<string, boolean>();
+  private membersEpoch = -1;
 
   /** The identity key a member admitted this site with, if any. */
   admittedKey(site: string): string | undefined {

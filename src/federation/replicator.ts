@@ -464,7 +464,8 @@ export class Replicator {
     for (const [site] of wanted.slice(0, WANTED_PROBES)) targets.add(site);
     for (const site of [...this.suspects.keys()].slice(-SUSPECT_PROBES)) targets.add(site);
     // Then what others said (newest first): probed by this site's own probe, which alone decides.
-    for (const site of [...this.rumours].reverse().slice(0, RUMOUR_PROBES)) {
+    for (const [site, at] of this.rumours) if (now - at > this.opts.downAfterMs) this.rumours.delete(site);
+    for (const [site] of [...this.rumours].reverse().slice(0, RUMOUR_PROBES)) {
       this.rumours.delete(site);
       targets.add(site);
     }
@@ -585,6 +586,7 @@ export class Replicator {
   private alive(site: string, r: PingReply, rttMs: number): void {
     if (!this.opts.knows(site)) return;
     this.suspects.delete(site);
+    this.rumours.delete(site);
     const p = this.peer(site);
     p.lastSeen = this.clock.now();
     p.rttMs = rttMs;
@@ -693,13 +695,16 @@ export class Replicator {
     }
   }
 
-  /** Sites others named (down, or up again), to probe in the next periods; oldest dropped when full. */
-  private rumours = new Set<string>();
+  /**
+   * Sites others named (down, or up again), with when, to probe in the next periods: the oldest is
+   * dropped when full, any is dropped once this site hears from it or after downAfterMs (stale news).
+   */
+  private rumours = new Map<string, number>();
 
   private rumour(site: string): void {
     this.rumours.delete(site);
-    this.rumours.add(site);
-    if (this.rumours.size > MAX_RUMOURS) this.rumours.delete(this.rumours.values().next().value!);
+    this.rumours.set(site, this.clock.now());
+    if (this.rumours.size > MAX_RUMOURS) this.rumours.delete(this.rumours.keys().next().value!);
   }
 
   /** Each commit's changes, in as many batches as it takes to keep each under the fabric's max payload. */
