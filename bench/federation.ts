@@ -314,6 +314,10 @@ interface Measured {
   sites: number;
   liveness: Liveness;
   startupSeconds: number;
+  /** Process CPU over start-up and convergence (robust to the machine's other load). */
+  startupCpuSeconds: number;
+  startupPullsPerSite: number;
+  startupMessagesPerSite: number;
   idle: {
     messagesPerSitePerSecond: number;
     bytesPerSitePerSecond: number;
@@ -340,6 +344,7 @@ async function scalePoint(
   const net = new MemoryNetwork(systemClock, { defaultLink: { latencyMs: 20 } });
   process.stdout.write(`  [${liveness} ${n}] starting`);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let sites: Site[];
   try {
     sites = await federation(n, net, 1000, liveness, maxStartupMs);
@@ -371,7 +376,14 @@ async function scalePoint(
     };
   }
   const startup = performance.now() - t0;
-  process.stdout.write(` ${round(startup / 1000, 1)} s; idle`);
+  // CPU seconds of start-up: what the sites cost, whatever else the machine was running meanwhile.
+  const startupCpu = process.cpuUsage(cpu0);
+  const startupCpuSeconds = round((startupCpu.user + startupCpu.system) / 1e6, 1);
+  const startupPulls = sites.reduce((a, s) => a + s.ctx.replicator.stats.pulls, 0);
+  const startupMessages = net.stats.messages;
+  process.stdout.write(
+    ` ${round(startup / 1000, 1)} s (${startupCpuSeconds} CPU s, ${round(startupPulls / n, 1)} pulls/site, ${round(startupMessages / n, 0)} msg/site); idle`,
+  );
   // Settle one detection period, then measure an idle window.
   await sleep(2000);
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -464,6 +476,9 @@ async function scalePoint(
     sites: n,
     liveness,
     startupSeconds: round(startup / 1000, 1),
+    startupCpuSeconds,
+    startupPullsPerSite: round(startupPulls / n, 1),
+    startupMessagesPerSite: round(startupMessages / n, 0),
     idle,
     propagation: { reached: arrivals.length, of: n - 1, ...propagation },
     perChange,
@@ -507,6 +522,7 @@ async function scaleMain(ns: number[], modes: Liveness[]) {
       ),
     );
   metric('startup', 'Start-up of N sites', 's', (p) => p.startupSeconds);
+  metric('startup-cpu', 'CPU of the start-up of N sites', 'CPU s', (p) => p.startupCpuSeconds);
   metric(
     'idle-messages',
     'Idle messages received per site per second',
@@ -541,6 +557,7 @@ function scaleMarkdown(points: ScalePoint[]): string {
         'liveness',
         'N',
         'start-up s',
+        'start-up CPU s',
         'idle msg/site/s',
         'idle bytes/site/s',
         'idle CPU ms/site/s',
@@ -556,6 +573,7 @@ function scaleMarkdown(points: ScalePoint[]): string {
               p.liveness,
               p.sites,
               p.startupSeconds,
+              p.startupCpuSeconds,
               p.idle.messagesPerSitePerSecond,
               p.idle.bytesPerSitePerSecond,
               p.idle.cpuMsPerSitePerSecond,
@@ -565,7 +583,7 @@ function scaleMarkdown(points: ScalePoint[]): string {
               p.perChange.allBytesPerSite,
               p.heapMbPerSite,
             ]
-          : [p.liveness, p.sites, `gave up (${p.gaveUp})`, '-', '-', '-', '-', '-', '-', '-', '-'],
+          : [p.liveness, p.sites, `gave up (${p.gaveUp})`, '-', '-', '-', '-', '-', '-', '-', '-', '-'],
       ),
     ),
   ].join('\n');
