@@ -87,14 +87,28 @@ class StartupTooSlow extends Error {
   }
 }
 
+/** The share of (site, origin) pairs where the site has applied the origin's log up to its head. */
+function caughtUp(sites: Site[]): number {
+  const heads = sites.map((s) => s.ctx.changelog.head());
+  let done = 0;
+  for (const a of sites)
+    sites.forEach((b, j) => {
+      if (a === b || a.ctx.changelog.cursor(b.ctx.name) >= heads[j]!) done++;
+    });
+  return done / sites.length ** 2;
+}
+
 async function waitConverged(sites: Site[], ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
-  const head = (s: Site) => s.ctx.changelog.head();
+  let said = Date.now();
   while (Date.now() < end) {
-    const heads = sites.map(head);
     const t0 = performance.now();
-    if (sites.every((a) => sites.every((b, j) => a === b || a.ctx.changelog.cursor(b.ctx.name) >= heads[j]!)))
-      return;
+    const share = caughtUp(sites);
+    if (share === 1) return;
+    if (Date.now() - said > 30_000) {
+      said = Date.now();
+      process.stdout.write(` ${round(share * 100, 1)}%`);
+    }
     // N² cursor reads: at 300 sites one check costs a noticeable share of the sites' CPU; check less often.
     await sleep(Math.max(20, 4 * (performance.now() - t0)));
   }
@@ -363,9 +377,11 @@ async function scalePoint(
     await waitConverged(sites, maxStartupMs);
   } catch {
     const ms = performance.now() - t0;
+    const share = round(caughtUp(sites) * 100, 1);
+    const cpu = process.cpuUsage(cpu0);
     await Promise.all(sites.map((s) => s.close()));
     const e = new StartupTooSlow(n, ms);
-    e.message = `all ${n} sites started but did not converge within ${round(ms / 1000, 1)} s`;
+    e.message = `all ${n} sites started but did not converge within ${round(ms / 1000, 1)} s, ${round((cpu.user + cpu.system) / 1e6, 1)} CPU s (${share}% of site pairs caught up)`;
     process.stdout.write(` gave up: ${e.message}\n`);
     return {
       sites: n,
