@@ -1,7 +1,8 @@
 /**
  * @module Merges the points of several `bench/federation.ts --scale` runs (bench/results/
  * federation-scale-<tag>.json) into one table and one SVG per metric against N, one line per liveness
- * mode. Usage: node --import tsx bench/federation-scale-plot.ts modes 1000
+ * mode. An argument `tag:label` draws that run's points as their own line named `label` (a before/after
+ * comparison of one mode). Usage: node --import tsx bench/federation-scale-plot.ts modes 1000:gossip-paced
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ interface Point {
   sites: number;
   liveness: string;
   startupSeconds: number;
+  startupCpuSeconds?: number;
   gaveUp?: string;
   idle?: { messagesPerSitePerSecond: number; bytesPerSitePerSecond: number; cpuMsPerSitePerSecond: number };
   propagation?: { max: number; p50: number; reached: number; of: number };
@@ -20,11 +22,13 @@ interface Point {
 
 const RESULTS = join(import.meta.dirname, 'results');
 const tags = process.argv.slice(2);
-const points: Point[] = tags.flatMap(
-  (t) =>
-    (JSON.parse(readFileSync(join(RESULTS, `federation-scale-${t}.json`), 'utf8')) as { points: Point[] })
-      .points,
-);
+const points: Point[] = tags.flatMap((arg) => {
+  const [t, label] = arg.split(':');
+  const { points } = JSON.parse(readFileSync(join(RESULTS, `federation-scale-${t}.json`), 'utf8')) as {
+    points: Point[];
+  };
+  return label ? points.map((p) => ({ ...p, liveness: label })) : points;
+});
 const modes = [...new Set(points.map((p) => p.liveness))];
 const measured = points.filter((p) => p.idle);
 const metric = (file: string, title: string, unit: string, get: (p: Point) => number | undefined) =>
@@ -44,6 +48,7 @@ const metric = (file: string, title: string, unit: string, get: (p: Point) => nu
     ),
   );
 metric('startup', 'Start-up and convergence of N sites', 's', (p) => p.startupSeconds);
+metric('startup-cpu', 'CPU of the start-up and convergence of N sites', 'CPU s', (p) => p.startupCpuSeconds);
 metric(
   'idle-messages',
   'Idle messages per site per second',
@@ -66,6 +71,7 @@ console.log(
       'liveness',
       'N',
       'start-up s',
+      'start-up CPU s',
       'idle msg/site/s',
       'idle bytes/site/s',
       'idle CPU ms/site/s',
@@ -81,6 +87,7 @@ console.log(
               p.liveness,
               p.sites,
               p.startupSeconds,
+              p.startupCpuSeconds ?? '-',
               p.idle.messagesPerSitePerSecond,
               p.idle.bytesPerSitePerSecond,
               p.idle.cpuMsPerSitePerSecond,
@@ -88,7 +95,18 @@ console.log(
               `${p.perChange!.pushBytesPerSite} / ${p.perChange!.allBytesPerSite}`,
               p.heapMbPerSite!,
             ]
-          : [p.liveness, p.sites, `${p.startupSeconds} (gave up: ${p.gaveUp})`, '-', '-', '-', '-', '-', '-'],
+          : [
+              p.liveness,
+              p.sites,
+              `${p.startupSeconds} (gave up: ${p.gaveUp})`,
+              '-',
+              '-',
+              '-',
+              '-',
+              '-',
+              '-',
+              '-',
+            ],
       ),
   ),
 );

@@ -87,14 +87,28 @@ class StartupTooSlow extends Error {
   }
 }
 
+/** The share of (site, origin) pairs where the site has applied the origin's log up to its head. */
+function caughtUp(sites: Site[]): number {
+  const heads = sites.map((s) => s.ctx.changelog.head());
+  let done = 0;
+  for (const a of sites)
+    sites.forEach((b, j) => {
+      if (a === b || a.ctx.changelog.cursor(b.ctx.name) >= heads[j]!) done++;
+    });
+  return done / sites.length ** 2;
+}
+
 async function waitConverged(sites: Site[], ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
-  const head = (s: Site) => s.ctx.changelog.head();
+  let said = Date.now();
   while (Date.now() < end) {
-    const heads = sites.map(head);
     const t0 = performance.now();
-    if (sites.every((a) => sites.every((b, j) => a === b || a.ctx.changelog.cursor(b.ctx.name) >= heads[j]!)))
-      return;
+    const share = caughtUp(sites);
+    if (share === 1) return;
+    if (Date.now() - said > 30_000) {
+      said = Date.now();
+      process.stdout.write(` ${round(share * 100, 1)}%`);
+    }
     // N² cursor reads: at 300 sites one check costs a noticeable share of the sites' CPU; check less often.
     await sleep(Math.max(20, 4 * (performance.now() - t0)));
   }
@@ -314,11 +328,17 @@ interface Measured {
   sites: number;
   liveness: Liveness;
   startupSeconds: number;
+  /** Process CPU over start-up and convergence (robust to the machine's other load). */
+  startupCpuSeconds: number;
+  startupPullsPerSite: number;
+  startupMessagesPerSite: number;
   idle: {
     messagesPerSitePerSecond: number;
     bytesPerSitePerSecond: number;
     cpuMsPerSitePerSecond: number;
     processCpuPercent: number;
+    bySubject: Record<string, number>;
+    replicator: Record<string, number>;
   };
   propagation: { reached: number; of: number } & ReturnType<typeof summarize>;
   perChange: { changes: number; pushBytesPerSite: number; allBytesPerSite: number };
@@ -338,6 +358,7 @@ async function scalePoint(
   const net = new MemoryNetwork(systemClock, { defaultLink: { latencyMs: 20 } });
   process.stdout.write(`  [${liveness} ${n}] starting`);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let sites: Site[];
   try {
     sites = await federation(n, net, 1000, liveness, maxStartupMs);
@@ -356,9 +377,11 @@ async function scalePoint(
     await waitConverged(sites, maxStartupMs);
   } catch {
     const ms = performance.now() - t0;
+    const share = round(caughtUp(sites) * 100, 1);
+    const cpu = process.cpuUsage(cpu0);
     await Promise.all(sites.map((s) => s.close()));
     const e = new StartupTooSlow(n, ms);
-    e.message = `all ${n} sites started but did not converge within ${round(ms / 1000, 1)} s`;
+    e.message = `all ${n} sites started but did not converge within ${round(ms / 1000, 1)} s, ${round((cpu.user + cpu.system) / 1e6, 1)} CPU s (${share}% of site pairs caught up)`;
     process.stdout.write(` gave up: ${e.message}\n`);
     return {
       sites: n,
@@ -369,7 +392,14 @@ async function scalePoint(
     };
   }
   const startup = performance.now() - t0;
-  process.stdout.write(` ${round(startup / 1000, 1)} s; idle`);
+  // CPU seconds of start-up: what the sites cost, whatever else the machine was running meanwhile.
+  const startupCpu = process.cpuUsage(cpu0);
+  const startupCpuSeconds = round((startupCpu.user + startupCpu.system) / 1e6, 1);
+  const startupPulls = sites.reduce((a, s) => a + s.ctx.replicator.stats.pulls, 0);
+  const startupMessages = net.stats.messages;
+  process.stdout.write(
+    ` ${round(startup / 1000, 1)} s (${startupCpuSeconds} CPU s, ${round(startupPulls / n, 1)} pulls/site, ${round(startupMessages / n, 0)} msg/site); idle`,
+  );
   // Settle one detection period, then measure an idle window.
   await sleep(2000);
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -377,6 +407,14 @@ async function scalePoint(
   const heap = process.memoryUsage().heapUsed;
   const rss = process.memoryUsage().rss;
   const m0 = { messages: net.stats.messages, bytes: net.stats.bytes };
+  const fams0 = structuredClone(net.stats.bySubject);
+  const counters = () => {
+    const sum: Record<string, number> = {};
+    for (const s of sites)
+      for (const [k, v] of Object.entries(s.ctx.replicator.stats)) sum[k] = (sum[k] ?? 0) + v;
+    return sum;
+  };
+  const r0 = counters();
   const c0 = process.cpuUsage();
   const w0 = performance.now();
   await sleep(idleMs);
@@ -387,8 +425,21 @@ async function scalePoint(
     bytesPerSitePerSecond: round((net.stats.bytes - m0.bytes) / n / wall, 0),
     cpuMsPerSitePerSecond: round((cpu.user + cpu.system) / 1000 / n / wall, 3),
     processCpuPercent: round(((cpu.user + cpu.system) / 1e6 / wall) * 100, 1),
+    /** Messages per site per second by subject family (ping, changes, heartbeat, reply, ...). */
+    bySubject: Object.fromEntries(
+      Object.entries(net.stats.bySubject).map(([k, v]) => [
+        k,
+        round((v.messages - (fams0[k]?.messages ?? 0)) / n / wall, 2),
+      ]),
+    ),
+    /** Replicator counters (probes, indirect probes, pulls, ...) per site per second. */
+    replicator: Object.fromEntries(
+      Object.entries(counters()).map(([k, v]) => [k, round((v - (r0[k] ?? 0)) / n / wall, 3)]),
+    ),
   };
-  process.stdout.write(` ${idle.messagesPerSitePerSecond} msg/site/s; propagation`);
+  process.stdout.write(
+    ` ${idle.messagesPerSitePerSecond} msg/site/s ${JSON.stringify(idle.bySubject)} ${JSON.stringify(idle.replicator)}; propagation`,
+  );
   // A new user at the first site: until every other site has applied its row.
   const home = sites[0]!;
   const tok = (await token(home))!;
@@ -441,6 +492,9 @@ async function scalePoint(
     sites: n,
     liveness,
     startupSeconds: round(startup / 1000, 1),
+    startupCpuSeconds,
+    startupPullsPerSite: round(startupPulls / n, 1),
+    startupMessagesPerSite: round(startupMessages / n, 0),
     idle,
     propagation: { reached: arrivals.length, of: n - 1, ...propagation },
     perChange,
@@ -484,6 +538,7 @@ async function scaleMain(ns: number[], modes: Liveness[]) {
       ),
     );
   metric('startup', 'Start-up of N sites', 's', (p) => p.startupSeconds);
+  metric('startup-cpu', 'CPU of the start-up of N sites', 'CPU s', (p) => p.startupCpuSeconds);
   metric(
     'idle-messages',
     'Idle messages received per site per second',
@@ -518,6 +573,7 @@ function scaleMarkdown(points: ScalePoint[]): string {
         'liveness',
         'N',
         'start-up s',
+        'start-up CPU s',
         'idle msg/site/s',
         'idle bytes/site/s',
         'idle CPU ms/site/s',
@@ -533,6 +589,7 @@ function scaleMarkdown(points: ScalePoint[]): string {
               p.liveness,
               p.sites,
               p.startupSeconds,
+              p.startupCpuSeconds,
               p.idle.messagesPerSitePerSecond,
               p.idle.bytesPerSitePerSecond,
               p.idle.cpuMsPerSitePerSecond,
@@ -542,7 +599,7 @@ function scaleMarkdown(points: ScalePoint[]): string {
               p.perChange.allBytesPerSite,
               p.heapMbPerSite,
             ]
-          : [p.liveness, p.sites, `gave up (${p.gaveUp})`, '-', '-', '-', '-', '-', '-', '-', '-'],
+          : [p.liveness, p.sites, `gave up (${p.gaveUp})`, '-', '-', '-', '-', '-', '-', '-', '-', '-'],
       ),
     ),
   ].join('\n');

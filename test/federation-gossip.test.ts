@@ -71,14 +71,16 @@ describe('liveness by gossip', () => {
 
     const t0 = Date.now();
     cloud.fed.network.isolate('site-d');
-    // site-a needs site-d (it forwarded to it): probed every period, so about two periods.
+    // site-a needs site-d (it forwarded to it): probed every period, so down after at most
+    // P + downAfterMs + T (docs/federation.md), 6.5 periods here; the wait allows for a busy machine.
     await eventually(
       () => !cloud.fed.sites[0]!.ctx.replicator.isUp('site-d'),
-      6 * PERIOD,
+      10 * PERIOD,
       'site-a to see site-d down',
     );
     const noticedByNeeder = Date.now() - t0;
-    // Every other site: some site probes it within a few periods, says so once, each one checks.
+    // Every other site: some site probes it within a few periods, or hears the news and probes it
+    // itself; down once its own probes have failed for downAfterMs.
     await eventually(
       () => cloud.fed.sites.slice(0, 3).every((s) => !s.ctx.replicator.isUp('site-d')),
       20 * PERIOD,

@@ -301,11 +301,21 @@ export class ChangeLog {
     return rows.map((r) => ({ ...r, row: r.row ? (JSON.parse(r.row) as Row) : null }));
   }
 
+  /** How far this site applied `origin`'s log. Asked on every probe and hint, so kept in memory once
+   * committed (applyRemote drops the entry it changes; a read inside a transaction is not kept). */
   cursor(origin: string): number {
+    const hit = this.cursorCache.get(origin);
+    if (hit !== undefined) return hit;
     const r = this.stmt('SELECT seq FROM cursors WHERE origin = ?').get(origin) as
       { seq: number } | undefined;
-    return r?.seq ?? 0;
+    const seq = r?.seq ?? 0;
+    if (!this.store.inTransaction) {
+      if (this.cursorCache.size >= 100_000) this.cursorCache.clear();
+      this.cursorCache.set(origin, seq);
+    }
+    return seq;
   }
+  private cursorCache = new Map<string, number>();
 
   cursors(): { origin: string; seq: number; applied_at: number }[] {
     return this.store.db.prepare('SELECT origin, seq, applied_at FROM cursors ORDER BY origin').all() as {
@@ -345,6 +355,8 @@ export class ChangeLog {
         this.stmt(
           'INSERT INTO cursors (origin, seq, applied_at) VALUES (?, ?, ?) ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq, applied_at = excluded.applied_at',
         ).run(origin, cursor, this.now());
+        this.cursorCache.delete(origin);
+        this.store.onCommit(() => this.cursorCache.delete(origin));
         res.cursor = cursor;
       }
       return res;

@@ -4,6 +4,7 @@
  * version and state. Each site also keeps its private keys in a local, never replicated table.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import type { Store } from '../store/db.ts';
 import type { ChangeLog } from './changelog.ts';
 import { defineKind } from './changelog.ts';
@@ -220,6 +221,15 @@ export class SiteRegistry {
     this.site = changelog.site;
   }
 
+  /** Statements prepared once per site: the registry is read on every heartbeat, probe and batch. */
+  private statements = new Map<string, Statement>();
+
+  private stmt(sql: string): Statement {
+    let s = this.statements.get(sql);
+    if (!s) this.statements.set(sql, (s = this.store.db.prepare(sql)));
+    return s;
+  }
+
   /** Makes sure this site has a signing key and an up-to-date row of its own. */
   ensureSelf(opts: { endpoint: string; version: string }): SiteRow {
     return this.store.tx(() => {
@@ -252,9 +262,9 @@ export class SiteRegistry {
   }
 
   private publicKeys(prev: SiteKey[]): SiteKey[] {
-    const mine = this.store.db
-      .prepare('SELECT kid, public_key, created_at, active FROM site_private_keys ORDER BY created_at')
-      .all() as { kid: string; public_key: string; created_at: number; active: number }[];
+    const mine = this.stmt(
+      'SELECT kid, public_key, created_at, active FROM site_private_keys ORDER BY created_at',
+    ).all() as { kid: string; public_key: string; created_at: number; active: number }[];
     return mine.map((k) => {
       const old = prev.find((p) => p.kid === k.kid);
       const key: SiteKey = { kid: k.kid, publicKey: k.public_key, createdAt: k.created_at };
@@ -266,17 +276,15 @@ export class SiteRegistry {
   private newKey(): void {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const kid = `${this.site}.${this.now().toString(36)}`;
-    this.store.db.prepare('UPDATE site_private_keys SET active = 0').run();
-    this.store.db
-      .prepare(
-        'INSERT INTO site_private_keys (kid, private_key, public_key, created_at, active) VALUES (?, ?, ?, ?, 1)',
-      )
-      .run(
-        kid,
-        privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-        this.now(),
-      );
+    this.stmt('UPDATE site_private_keys SET active = 0').run();
+    this.stmt(
+      'INSERT INTO site_private_keys (kid, private_key, public_key, created_at, active) VALUES (?, ?, ?, ?, 1)',
+    ).run(
+      kid,
+      privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      this.now(),
+    );
   }
 
   /** Marks this site as having left the federation (replicates like any change of its row). */
@@ -295,7 +303,7 @@ export class SiteRegistry {
 
   /** This site's identity key pair, made on first use; the private half never leaves the site. */
   identity(): { publicKey: string; privateKey: string } {
-    let r = this.store.db.prepare('SELECT private_key, public_key FROM site_identity WHERE id = 1').get() as
+    let r = this.stmt('SELECT private_key, public_key FROM site_identity WHERE id = 1').get() as
       { private_key: string; public_key: string } | undefined;
     if (!r) {
       const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -303,9 +311,10 @@ export class SiteRegistry {
         private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
         public_key: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
       };
-      this.store.db
-        .prepare('INSERT INTO site_identity (id, private_key, public_key) VALUES (1, ?, ?)')
-        .run(r.private_key, r.public_key);
+      this.stmt('INSERT INTO site_identity (id, private_key, public_key) VALUES (1, ?, ?)').run(
+        r.private_key,
+        r.public_key,
+      );
     }
     return { publicKey: r.public_key, privateKey: r.private_key };
   }
@@ -313,33 +322,33 @@ export class SiteRegistry {
   /** The other site name this data directory's identity key was registered under, if any: a data
    * directory belongs to one site name for good (its log, keys and rows are that site's). */
   formerName(): string | undefined {
-    const r = this.store.db.prepare('SELECT public_key FROM site_identity WHERE id = 1').get() as
+    const r = this.stmt('SELECT public_key FROM site_identity WHERE id = 1').get() as
       { public_key: string } | undefined;
     if (!r) return undefined;
-    const other = this.store.db
-      .prepare('SELECT id FROM sites WHERE identity_key = ? AND id <> ? ORDER BY joined_at LIMIT 1')
+    const other = this.stmt(
+      'SELECT id FROM sites WHERE identity_key = ? AND id <> ? ORDER BY joined_at LIMIT 1',
+    )
       .pluck()
       .get(r.public_key, this.site);
     return typeof other === 'string' ? other : undefined;
   }
 
   activeKey(): { kid: string; privateKey: string } | undefined {
-    const r = this.store.db
-      .prepare('SELECT kid, private_key FROM site_private_keys WHERE active = 1')
-      .get() as { kid: string; private_key: string } | undefined;
+    const r = this.stmt('SELECT kid, private_key FROM site_private_keys WHERE active = 1').get() as
+      { kid: string; private_key: string } | undefined;
     return r && { kid: r.kid, privateKey: r.private_key };
   }
 
   get(id: string): SiteRow | undefined {
-    const r = this.store.db.prepare('SELECT * FROM sites WHERE id = ?').get(id) as RawSite | undefined;
+    const r = this.stmt('SELECT * FROM sites WHERE id = ?').get(id) as RawSite | undefined;
     return r && { ...r, keys: JSON.parse(r.keys) as SiteKey[] };
   }
 
   /** Every registered site but the forgotten ones. */
   list(): SiteRow[] {
-    const rows = this.store.db
-      .prepare('SELECT * FROM sites WHERE id NOT IN (SELECT site FROM site_forgotten) ORDER BY id')
-      .all() as RawSite[];
+    const rows = this.stmt(
+      'SELECT * FROM sites WHERE id NOT IN (SELECT site FROM site_forgotten) ORDER BY id',
+    ).all() as RawSite[];
     return rows.map((r) => ({
       ...r,
       keys: JSON.parse(r.keys) as SiteKey[],
@@ -362,33 +371,49 @@ export class SiteRegistry {
     return this.admittedKey(site) ?? (this.get(site)?.identity_key || undefined);
   }
 
-  /** A registered site that was not evicted: its heartbeats, changes and requests are heard. */
+  /** A registered site that was not evicted: its heartbeats, changes and requests are heard. Asked of
+   * every message a site receives, so answered from memory until the trust data changes (epoch). */
   isMember(site: string): boolean {
-    const row = this.get(site);
-    return !!row && row.state !== 'evicted' && !this.isEvicted(site);
+    if (this.membersEpoch !== this.epoch) {
+      this.members.clear();
+      this.membersEpoch = this.epoch;
+    }
+    const hit = this.members.get(site);
+    if (hit !== undefined) return hit;
+    const state = this.stmt('SELECT state FROM sites WHERE id = ?').pluck().get(site);
+    const member = typeof state === 'string' && state !== 'evicted' && !this.isEvicted(site);
+    // Inside a transaction the answer may yet be rolled back: not kept.
+    if (!this.store.inTransaction) {
+      if (this.members.size >= 10_000) this.members.clear();
+      this.members.set(site, member);
+    }
+    return member;
   }
+  private members = new Map<string, boolean>();
+  private membersEpoch = -1;
 
   /** The identity key a member admitted this site with, if any. */
   admittedKey(site: string): string | undefined {
-    const r = this.store.db.prepare('SELECT identity_key FROM site_admissions WHERE id = ?').get(site) as
+    const r = this.stmt('SELECT identity_key FROM site_admissions WHERE id = ?').get(site) as
       { identity_key: string } | undefined;
     if (r) return r.identity_key;
-    const anchor = this.store.db.prepare('SELECT identity_key FROM site_anchors WHERE site = ?').get(site) as
+    const anchor = this.stmt('SELECT identity_key FROM site_anchors WHERE site = ?').get(site) as
       { identity_key: string } | undefined;
     return anchor?.identity_key;
   }
 
   /** The federation's membership authority, the only site that admits and evicts (origin.ts). */
   authority(): string | undefined {
-    const r = this.store.db.prepare(AUTHORITY_SQL).pluck().get();
+    const r = this.stmt(AUTHORITY_SQL).pluck().get();
     return typeof r === 'string' ? r : undefined;
   }
 
   /** Records the authority a joining site's inviter named (kept over what the log says later). */
   pinAuthority(site: string): void {
-    this.store.db
-      .prepare('INSERT OR IGNORE INTO site_authority (id, site, set_at) VALUES (1, ?, ?)')
-      .run(site, this.now());
+    this.stmt('INSERT OR IGNORE INTO site_authority (id, site, set_at) VALUES (1, ?, ?)').run(
+      site,
+      this.now(),
+    );
   }
 
   /** A site other sites deal with: registered, not evicted, not gone (it serves an AZ and endpoints). */
@@ -400,19 +425,18 @@ export class SiteRegistry {
   /** Evicted, or forgotten (a forgotten site is refused as an evicted one is). */
   isEvicted(site: string): boolean {
     return (
-      !!this.store.db.prepare('SELECT 1 FROM site_evictions WHERE site = ? LIMIT 1').get(site) ||
-      this.isForgotten(site)
+      !!this.stmt('SELECT 1 FROM site_evictions WHERE site = ? LIMIT 1').get(site) || this.isForgotten(site)
     );
   }
 
   /** The membership authority removed this site from the federation's lists (atoll site forget). */
   isForgotten(site: string): boolean {
-    return !!this.store.db.prepare('SELECT 1 FROM site_forgotten WHERE site = ? LIMIT 1').get(site);
+    return !!this.stmt('SELECT 1 FROM site_forgotten WHERE site = ? LIMIT 1').get(site);
   }
 
   /** Whether the site was evicted (not merely forgotten). */
   wasEvicted(site: string): boolean {
-    return !!this.store.db.prepare('SELECT 1 FROM site_evictions WHERE site = ? LIMIT 1').get(site);
+    return !!this.stmt('SELECT 1 FROM site_evictions WHERE site = ? LIMIT 1').get(site);
   }
 
   /** Bumped whenever trust data (sites, admissions, evictions) changes; caches compare against it. */

@@ -195,10 +195,18 @@ const WANTED_KEEP = 16;
 /** Gossip mode: suspected peers (a probe failed, not down yet) probed every period, at most. */
 const SUSPECT_PROBES = 4;
 const WANTED_FOR_MS = 30_000;
+/** Gossip mode: peers others said were down (or up again) probed a period, at most, and kept, at most. */
+const RUMOUR_PROBES = 2;
+const MAX_RUMOURS = 64;
 
-/** Pulls in flight above which heartbeats of names not in the registry trigger none. */
-const MAX_UNKNOWN_PULLS = 8;
-/** Gossip mode: origins hinted by digests waiting for a pull slot, at most. */
+/**
+ * Pulls in flight per site, at most: the others wait in a queue (one entry per origin). A site that
+ * comes back after a mass outage, or starts among many, catches up a few origins at a time instead of
+ * asking every origin at once (FIELD-LESSONS: reconnect storms). Heartbeats of names not in the
+ * registry start a pull only while a slot is free.
+ */
+const MAX_PULLS = 8;
+/** Names not in the registry (hinted by digests) waiting for a pull slot, at most. */
 const MAX_HINT_QUEUE = 4096;
 /** Origins whose timed-out pulls are counted (for the backoff) while not in the registry, at most. */
 const MAX_UNKNOWN_BACKOFFS = 64;
@@ -216,6 +224,10 @@ export class Replicator {
   private log: Logger;
   private opts: ReplicatorOptions;
   private pulling = new Set<string>();
+  /** Origins waiting for a pull slot (MAX_PULLS in flight), in the order they were asked for. */
+  private pullQueue = new Set<string>();
+  /** Origins whose failed pull is retried on a jittered timer (one timer per origin). */
+  private retries = new Map<string, TimerHandle>();
   private stash = new Map<string, Change[][]>();
   /** Pulls from each origin that timed out in a row (they lengthen the next pull's wait). */
   private pullTimeouts = new Map<string, number>();
@@ -451,6 +463,12 @@ export class Replicator {
     const wanted = [...this.wanted].filter(([, at]) => now - at <= WANTED_FOR_MS).sort((a, b) => b[1] - a[1]);
     for (const [site] of wanted.slice(0, WANTED_PROBES)) targets.add(site);
     for (const site of [...this.suspects.keys()].slice(-SUSPECT_PROBES)) targets.add(site);
+    // Then what others said (newest first): probed by this site's own probe, which alone decides.
+    for (const [site, at] of this.rumours) if (now - at > this.opts.downAfterMs) this.rumours.delete(site);
+    for (const [site] of [...this.rumours].reverse().slice(0, RUMOUR_PROBES)) {
+      this.rumours.delete(site);
+      targets.add(site);
+    }
     for (const t of targets) void this.probe(t);
     if (this.pendingNews.size > 0) {
       const news = [...this.pendingNews].slice(0, DIGEST_DOWN).map(([site, up]) => ({ site, up }));
@@ -568,6 +586,7 @@ export class Replicator {
   private alive(site: string, r: PingReply, rttMs: number): void {
     if (!this.opts.knows(site)) return;
     this.suspects.delete(site);
+    this.rumours.delete(site);
     const p = this.peer(site);
     p.lastSeen = this.clock.now();
     p.rttMs = rttMs;
@@ -626,27 +645,31 @@ export class Replicator {
     for (const s of down) this.suspected(String(s));
   }
 
-  private hintQueue = new Set<string>();
   private rotation = 0;
   private knownNames: string[] = [];
   private refutedAt = -Infinity;
 
   private hintPull(origin: string, head: number): void {
     if (origin === this.site || head <= this.changelog.cursor(origin)) return;
-    if (this.opts.knows(origin) || this.pulling.size < MAX_UNKNOWN_PULLS) return this.pull(origin);
-    if (this.hintQueue.size < MAX_HINT_QUEUE) this.hintQueue.add(origin);
+    this.pull(origin);
   }
 
-  /** Starts queued hinted pulls while fewer than MAX_UNKNOWN_PULLS are in flight. */
-  private drainHints(): void {
-    for (const o of this.hintQueue) {
-      if (this.pulling.size >= MAX_UNKNOWN_PULLS || this.stopped) return;
-      this.hintQueue.delete(o);
-      this.pull(o);
+  /** Starts queued pulls while fewer than MAX_PULLS are in flight, oldest first. */
+  private drainPulls(): void {
+    for (const o of this.pullQueue) {
+      if (this.pulling.size >= MAX_PULLS || this.stopped) return;
+      this.pullQueue.delete(o);
+      this.startPull(o);
     }
   }
 
-  /** Another site says `site` is down: check it with a probe of our own (a refuted claim costs nothing). */
+  /**
+   * Another site says `site` is down (news, or a digest's down list): a rumour, never believed. It only
+   * moves `site` up this site's own probe rotation (RUMOUR_PROBES a period); what that probe finds is
+   * what counts, with the same patience as any probe (a suspect is down after downAfterMs of failed
+   * probes). So a lie, or a burst of news when many sites start, costs each receiver at most a probe
+   * it would have sent anyway a little later, not one ping per report.
+   */
   private suspected(site: string): void {
     if (site === this.site) {
       // Refuted by saying so on this site's own subject, at most once a period (a digest is not
@@ -655,24 +678,11 @@ export class Replicator {
       this.refutedAt = this.clock.now();
       return this.announce();
     }
-    if (!this.opts.knows(site) || this.down.has(site) || this.probing.has(site)) return;
-    void this.confirm(site);
-  }
-
-  private async confirm(site: string): Promise<void> {
-    this.probing.add(site);
-    try {
-      const t0 = this.clock.now();
-      const ok = await this.direct(site);
-      if (
-        !ok &&
-        !this.stopped &&
-        this.clock.now() - t0 <= 2 * this.probeTimeout(site) + this.opts.heartbeatMs
-      )
-        this.setDown(site);
-    } finally {
-      this.probing.delete(site);
-    }
+    if (!this.opts.knows(site) || this.down.has(site) || this.suspects.has(site)) return;
+    // Heard from it within the last period: the rumour is older than what this site knows.
+    const seen = this.peers.get(site)?.lastSeen ?? 0;
+    if (this.clock.now() - seen < this.opts.heartbeatMs) return;
+    this.rumour(site);
   }
 
   /** Gossip mode: a heartbeat's news, from the member that sent it. */
@@ -680,11 +690,21 @@ export class Replicator {
     for (const n of news.slice(0, DIGEST_DOWN)) {
       const site = String(n?.site);
       if (n?.up === false) this.suspected(site);
-      else if (site !== this.site && this.down.has(site) && !this.probing.has(site)) {
-        this.probing.add(site);
-        void this.direct(site).finally(() => this.probing.delete(site));
-      }
+      // Said to be up again while this site believes it down: probe it soon (the probe decides).
+      else if (site !== this.site && this.down.has(site)) this.rumour(site);
     }
+  }
+
+  /**
+   * Sites others named (down, or up again), with when, to probe in the next periods: the oldest is
+   * dropped when full, any is dropped once this site hears from it or after downAfterMs (stale news).
+   */
+  private rumours = new Map<string, number>();
+
+  private rumour(site: string): void {
+    this.rumours.delete(site);
+    this.rumours.set(site, this.clock.now());
+    if (this.rumours.size > MAX_RUMOURS) this.rumours.delete(this.rumours.keys().next().value!);
   }
 
   /** Each commit's changes, in as many batches as it takes to keep each under the fabric's max payload. */
@@ -787,7 +807,7 @@ export class Replicator {
       // Not (yet) in the registry: no peer entry and no metrics series. A pull still fetches a joining
       // site's first rows (its signed registry row), a few at a time, whatever the number of names.
       this.stats.unknownSenders++;
-      if (this.pulling.size < MAX_UNKNOWN_PULLS && (Number(hb.head) || 0) > this.changelog.cursor(origin))
+      if (this.pulling.size < MAX_PULLS && (Number(hb.head) || 0) > this.changelog.cursor(origin))
         this.pull(origin);
       return;
     }
@@ -895,9 +915,18 @@ export class Replicator {
     return res;
   }
 
-  /** Pulls everything after our cursor from `origin`, one request in flight per origin. */
+  /**
+   * Pulls everything after our cursor from `origin`: one request in flight per origin, at most
+   * MAX_PULLS in all; the others wait their turn (a name not in the registry only while the queue
+   * is short).
+   */
   pull(origin: string): void {
-    if (this.pulling.has(origin) || this.stopped) return;
+    if (this.pulling.has(origin) || this.pullQueue.has(origin) || this.stopped) return;
+    if (this.pulling.size < MAX_PULLS) return this.startPull(origin);
+    if (this.opts.knows(origin) || this.pullQueue.size < MAX_HINT_QUEUE) this.pullQueue.add(origin);
+  }
+
+  private startPull(origin: string): void {
     this.pulling.add(origin);
     const started = this.clock.now();
     const from = this.changelog.cursor(origin);
@@ -907,11 +936,10 @@ export class Replicator {
       (data) => {
         this.pulling.delete(origin);
         this.guard(() => this.pulled(origin, started, decodeJson<PullReply>(data)));
-        this.drainHints();
+        this.drainPulls();
       },
       (err: unknown) => {
         this.pulling.delete(origin);
-        this.drainHints();
         this.stash.delete(origin);
         // A name not in the registry yet backs off too (a site first met over a link slower than the
         // guess would otherwise never be heard), for a bounded number of such names.
@@ -921,8 +949,27 @@ export class Replicator {
           this.pullTimeouts.size < MAX_UNKNOWN_BACKOFFS
         )
           this.pullTimeouts.set(origin, (this.pullTimeouts.get(origin) ?? 0) + 1);
-        this.log.debug({ origin, err: String(err) }, 'pull failed; the next heartbeat retries');
+        this.log.debug({ origin, err: String(err) }, 'pull failed; retried later');
+        this.retryLater(origin);
+        this.drainPulls();
       },
+    );
+  }
+
+  /**
+   * A failed pull of a member whose head is still ahead is tried again after a jittered wait (one to
+   * two pull timeouts), so that sites that all lost an origin at once do not all ask it again at once;
+   * a heartbeat, probe or push in the meantime may pull it sooner.
+   */
+  private retryLater(origin: string): void {
+    if (this.stopped || this.retries.has(origin) || !this.opts.knows(origin)) return;
+    const wait = this.pullTimeout(origin) * (1 + this.random());
+    this.retries.set(
+      origin,
+      this.clock.setTimeout(() => {
+        this.retries.delete(origin);
+        if (this.lag(origin) > 0) this.pull(origin);
+      }, wait),
     );
   }
 
@@ -1033,6 +1080,9 @@ export class Replicator {
   stop(): void {
     this.stopped = true;
     this.timer?.cancel();
+    for (const t of this.retries.values()) t.cancel();
+    this.retries.clear();
+    this.pullQueue.clear();
     for (const u of this.unsubs) u();
     this.unsubs = [];
   }

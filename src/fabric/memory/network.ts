@@ -33,6 +33,9 @@ export interface LinkSpec {
   loss: number;
 }
 
+/** Subjects whose routes are cached at most (the cache is cleared when full). */
+const MAX_ROUTES = 100_000;
+
 export const LAN: LinkSpec = { latencyMs: 0, jitterMs: 0, bandwidthBps: 0, loss: 0 };
 
 interface Sub {
@@ -107,6 +110,7 @@ export class MemoryNetwork {
     if (this.endpoints.has(site)) throw new Error(`site ${site} is already connected`);
     const f = new MemoryFabric(this, site, this.enforcePermissions ? sitePermissions(site) : undefined);
     this.endpoints.set(site, f);
+    this.routesChanged();
     return f;
   }
 
@@ -195,18 +199,41 @@ export class MemoryNetwork {
     return true;
   }
 
+  /**
+   * Routes per subject: the subscribers and responders matching it, computed once and kept until any
+   * endpoint subscribes, serves, unsubscribes or leaves (matching every site's patterns on every
+   * message cost O(N) per message: most of a 1,000-site process's CPU).
+   */
+  private routes = new Map<string, { subscribers: MemoryFabric[]; responders: MemoryFabric[] }>();
+
+  /** @internal Any endpoint's subscriptions or services changed: every cached route may be wrong. */
+  routesChanged(): void {
+    this.routes.clear();
+  }
+
+  private route(subject: string): { subscribers: MemoryFabric[]; responders: MemoryFabric[] } {
+    let r = this.routes.get(subject);
+    if (!r) {
+      r = { subscribers: [], responders: [] };
+      for (const f of this.endpoints.values()) {
+        if (f.hasSubscriber(subject)) r.subscribers.push(f);
+        if (f.responds(subject)) r.responders.push(f);
+      }
+      // Subjects are bounded by the sites' own (a few per site); the cap only guards odd callers.
+      if (this.routes.size >= MAX_ROUTES) this.routes.clear();
+      this.routes.set(subject, r);
+    }
+    return r;
+  }
+
   /** @internal */
-  endpointsMatching(subject: string): { site: string; fabric: MemoryFabric }[] {
-    const out: { site: string; fabric: MemoryFabric }[] = [];
-    for (const [site, fabric] of this.endpoints)
-      if (fabric.hasSubscriber(subject)) out.push({ site, fabric });
-    return out;
+  endpointsMatching(subject: string): readonly MemoryFabric[] {
+    return this.route(subject).subscribers;
   }
   /** @internal */
   responderFor(subject: string, from: string): MemoryFabric | undefined {
     let fallback: MemoryFabric | undefined;
-    for (const f of this.endpoints.values()) {
-      if (!f.responds(subject)) continue;
+    for (const f of this.route(subject).responders) {
       if (this.reachable(from, f.site)) return f;
       fallback = f;
     }
@@ -215,6 +242,7 @@ export class MemoryNetwork {
   /** @internal */
   disconnect(site: string): void {
     this.endpoints.delete(site);
+    this.routesChanged();
   }
 }
 
@@ -273,8 +301,8 @@ export class MemoryFabric implements Fabric {
   publish(subject: string, data: Uint8Array): void {
     if (this.closed || !this.canPublish(subject)) return;
     this.checkPayload(subject, data);
-    for (const { site, fabric } of this.net.endpointsMatching(subject)) {
-      this.net.send(this.site, site, subject, data.byteLength, () => fabric.deliver(subject, data));
+    for (const fabric of this.net.endpointsMatching(subject)) {
+      this.net.send(this.site, fabric.site, subject, data.byteLength, () => fabric.deliver(subject, data));
     }
   }
 
@@ -295,14 +323,22 @@ export class MemoryFabric implements Fabric {
     this.checkSubscribe(subject);
     const sub = { pattern: subject, handler };
     this.subs.push(sub);
-    return () => void (this.subs = this.subs.filter((s) => s !== sub));
+    this.net.routesChanged();
+    return () => {
+      this.subs = this.subs.filter((s) => s !== sub);
+      this.net.routesChanged();
+    };
   }
 
   serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array> | Uint8Array): Unsubscribe {
     this.checkSubscribe(subject);
     const r = { pattern: subject, handler };
     this.responders.push(r);
-    return () => void (this.responders = this.responders.filter((x) => x !== r));
+    this.net.routesChanged();
+    return () => {
+      this.responders = this.responders.filter((x) => x !== r);
+      this.net.routesChanged();
+    };
   }
 
   private respond(subject: string, data: Uint8Array): Promise<Uint8Array> {
