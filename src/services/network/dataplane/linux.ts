@@ -217,6 +217,9 @@ export class LinuxDataPlane implements DataPlane {
       `--dhcp-hostsfile=${join(dir, 'hosts')}`,
       '--leasefile-ro',
       '--dhcp-authoritative',
+      // Its files are in the site's private data directory (0700), which dnsmasq's default user
+      // (nobody) cannot read when SIGHUP makes it reread the hosts file: it keeps root for now.
+      '--user=root',
     ];
     net.dhcp.forEach((s, i) => {
       const tag = `s${i}`;
