@@ -69,7 +69,8 @@ after(async () => {
       } catch {
         // gone
       }
-  if (process.env.ATOLL_TEST_SITE_LOG) writeFileSync(process.env.ATOLL_TEST_SITE_LOG, fed?.sites[0]?.output ?? '');
+  if (process.env.ATOLL_TEST_SITE_LOG)
+    writeFileSync(process.env.ATOLL_TEST_SITE_LOG, fed?.sites[0]?.output ?? '');
   await fed?.stop();
   // So do devices and dnsmasq: a failed test removes what the site made.
   if (skip) return;
@@ -92,7 +93,9 @@ async function api(method: string, path: string, body?: unknown) {
     headers: {
       'x-auth-token': token,
       'openstack-api-version': 'compute 2.37',
-      ...(body !== undefined ? { 'content-type': raw ? 'application/octet-stream' : 'application/json' } : {}),
+      ...(body !== undefined
+        ? { 'content-type': raw ? 'application/octet-stream' : 'application/json' }
+        : {}),
     },
     ...(body !== undefined ? { body: raw ? new Blob([new Uint8Array(body)]) : JSON.stringify(body) } : {}),
   });
@@ -118,7 +121,8 @@ interface Link {
   master?: string;
   mtu?: number;
 }
-const links = (): Link[] => JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Link[];
+const links = (): Link[] =>
+  JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Link[];
 const namespaces = (): string[] =>
   execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
     .split('\n')
@@ -145,7 +149,9 @@ test(
       kernel_id: kernel,
       ramdisk_id: ramdisk,
     });
-    const fl = await api('POST', '/compute/v2.1/flavors', { flavor: { name: 'g', ram: 192, vcpus: 1, disk: 1 } });
+    const fl = await api('POST', '/compute/v2.1/flavors', {
+      flavor: { name: 'g', ram: 192, vcpus: 1, disk: 1 },
+    });
     assert.equal(fl.status, 200, JSON.stringify(fl.body));
 
     const n = await api('POST', '/network/v2.0/networks', { network: { name: 'dp', mtu: 1400 } });
@@ -160,7 +166,11 @@ test(
     for (const name of ['p1', 'p2']) {
       const p = await api('POST', '/network/v2.0/ports', { port: { network_id: net, name } });
       assert.equal(p.status, 201, JSON.stringify(p.body));
-      ports.push({ id: p.body.port.id, ip: p.body.port.fixed_ips[0].ip_address, mac: p.body.port.mac_address });
+      ports.push({
+        id: p.body.port.id,
+        ip: p.body.port.fixed_ips[0].ip_address,
+        mac: p.body.port.mac_address,
+      });
     }
 
     // Each guest pings the other (retrying while the other boots) and prints the outcome.
@@ -213,8 +223,17 @@ test(
         240_000,
         `vm${i + 1} pings`,
       );
-      process.stdout.write(out.split('\n').filter((l) => l.includes('atoll-')).map((l) => `# vm${i + 1} ${l}\n`).join(''));
-      assert.ok(out.includes(`atoll-guest: ip addr eth0 ${me.ip}/24 mtu 1400`), `vm${i + 1} has ${me.ip}:\n${out}`);
+      process.stdout.write(
+        out
+          .split('\n')
+          .filter((l) => l.includes('atoll-'))
+          .map((l) => `# vm${i + 1} ${l}\n`)
+          .join(''),
+      );
+      assert.ok(
+        out.includes(`atoll-guest: ip addr eth0 ${me.ip}/24 mtu 1400`),
+        `vm${i + 1} has ${me.ip}:\n${out}`,
+      );
       assert.ok(out.includes(`atoll-ping: ${peer.ip} ok`), `vm${i + 1} reaches ${peer.ip}:\n${out}`);
     }
 
@@ -253,11 +272,16 @@ test(
     // Delete everything: no device, namespace or dnsmasq is left.
     for (const vm of vms) assert.equal((await api('DELETE', `/compute/v2.1/servers/${vm}`)).status, 204);
     for (const vm of vms)
-      await eventually(async () => (await api('GET', `/compute/v2.1/servers/${vm}`)).status === 404, 60_000, 'deleted');
+      await eventually(
+        async () => (await api('GET', `/compute/v2.1/servers/${vm}`)).status === 404,
+        60_000,
+        'deleted',
+      );
     for (const p of ports) assert.equal((await api('DELETE', `/network/v2.0/ports/${p.id}`)).status, 204);
     assert.equal((await api('DELETE', `/network/v2.0/networks/${net}`)).status, 204);
     await eventually(
-      () => ours().length === 0 && !namespaces().includes(dhcpNamespace(net)) && dnsmasqPids(net).length === 0,
+      () =>
+        ours().length === 0 && !namespaces().includes(dhcpNamespace(net)) && dnsmasqPids(net).length === 0,
       30_000,
       'nothing left behind',
     );

@@ -74,7 +74,10 @@ test('desired state: a bridge per network with ports bound here, a tap per port,
   for (const name of [n.bridge, ...n.ports.map((p) => p.tap), dhcpVeth(NET).host, dhcpVeth(NET).ns])
     assert.ok(name.length <= 15, name);
   assert.equal(dhcpNamespace(NET), `qdhcp-${NET}`);
-  assert.deepEqual(desiredState('site-b', rows(ps)).networks[0]?.ports.map((p) => p.id), ['dddddddd-0']);
+  assert.deepEqual(
+    desiredState('site-b', rows(ps)).networks[0]?.ports.map((p) => p.id),
+    ['dddddddd-0'],
+  );
   assert.deepEqual(vifsOf('site-a', rows(ps), [ps[1]!]), [
     { portId: P1, mac: 'fa:16:3e:00:00:01', tap: tapName(P1), mtu: 1400 },
   ]);
@@ -120,9 +123,13 @@ test('linux reconcile: makes what is missing, leaves what matches, removes only 
     assert.ok(!calls.some((c) => c.startsWith(`ip link set dev ${br}`)), 'nor changed');
     assert.ok(calls.includes(`ip tuntap add dev ${tap} mode tap`));
     assert.ok(calls.includes(`ip link set dev ${tap} address ${tapMac('fa:16:3e:00:00:01')}`));
-    assert.ok(calls.includes(`ip link set dev ${tap} master ${br} mtu 1400 alias atoll site-a port ${P1} up`));
+    assert.ok(
+      calls.includes(`ip link set dev ${tap} master ${br} mtu 1400 alias atoll site-a port ${P1} up`),
+    );
     assert.ok(calls.includes(`ip netns add ${dhcpNamespace(NET)}`));
-    assert.ok(calls.includes(`ip link add ${v.host} type veth peer name ${v.ns} netns ${dhcpNamespace(NET)}`));
+    assert.ok(
+      calls.includes(`ip link add ${v.host} type veth peer name ${v.ns} netns ${dhcpNamespace(NET)}`),
+    );
     assert.ok(calls.includes(`ip -n ${dhcpNamespace(NET)} addr add 10.0.0.0/24 dev ${v.ns}`));
     const dnsmasq = calls.find((c) => c.startsWith(`ip netns exec ${dhcpNamespace(NET)} dnsmasq`));
     assert.ok(dnsmasq);
@@ -166,6 +173,7 @@ test('linux check: a clear message when a tool is missing', async () => {
       return '';
     },
   });
-  if (process.getuid?.() === 0) await assert.rejects(plane.check(), /needs dnsmasq-not-here \(Debian: dnsmasq-base\)/);
+  if (process.getuid?.() === 0)
+    await assert.rejects(plane.check(), /needs dnsmasq-not-here \(Debian: dnsmasq-base\)/);
   else await assert.rejects(plane.check(), /needs root/);
 });

@@ -85,7 +85,11 @@ export class LinuxDataPlane implements DataPlane {
   }
 
   /** Sets master, MTU, alias and up on a link when they differ (one `ip link set`). */
-  private async settle(l: Link | undefined, name: string, want: { master?: string; mtu: number; alias: string }) {
+  private async settle(
+    l: Link | undefined,
+    name: string,
+    want: { master?: string; mtu: number; alias: string },
+  ) {
     const args: string[] = [];
     if (want.master && l?.master !== want.master) args.push('master', want.master);
     if (l?.mtu !== want.mtu) args.push('mtu', String(want.mtu));
@@ -109,7 +113,10 @@ export class LinuxDataPlane implements DataPlane {
       keep.add(net.bridge);
       await attempt(`bridge ${net.bridge}`, async () => {
         if (!have.has(net.bridge)) await this.run(this.ip, ['link', 'add', net.bridge, 'type', 'bridge']);
-        await this.settle(have.get(net.bridge), net.bridge, { mtu: net.mtu, alias: this.alias('network', net.id) });
+        await this.settle(have.get(net.bridge), net.bridge, {
+          mtu: net.mtu,
+          alias: this.alias('network', net.id),
+        });
       });
       for (const p of net.ports) {
         keep.add(p.tap);
@@ -142,7 +149,8 @@ export class LinuxDataPlane implements DataPlane {
     const dir = join(this.opts.stateDir, 'dhcp');
     for (const id of existsSync(dir) ? await readdir(dir) : [])
       if (!wanted.has(id)) await attempt(`remove dhcp of ${id}`, () => this.removeDhcp(id));
-    if (errors.length) this.opts.log.warn({ errors }, 'data plane: some devices did not converge (retried next pass)');
+    if (errors.length)
+      this.opts.log.warn({ errors }, 'data plane: some devices did not converge (retried next pass)');
   }
 
   private dnsmasqPid(dir: string, networkId: string): number | undefined {
@@ -168,7 +176,11 @@ export class LinuxDataPlane implements DataPlane {
       await this.run(this.ip, ['-n', ns, 'link', 'del', v.ns]).catch(() => undefined);
       await this.run(this.ip, ['link', 'add', v.host, 'type', 'veth', 'peer', 'name', v.ns, 'netns', ns]);
     }
-    await this.settle(have.get(v.host), v.host, { master: net.bridge, mtu: net.mtu, alias: this.alias('dhcp', net.id) });
+    await this.settle(have.get(v.host), v.host, {
+      master: net.bridge,
+      mtu: net.mtu,
+      alias: this.alias('dhcp', net.id),
+    });
     await this.run(this.ip, ['-n', ns, 'link', 'set', 'dev', 'lo', 'up']);
     await this.run(this.ip, ['-n', ns, 'link', 'set', 'dev', v.ns, 'mtu', String(net.mtu), 'up']);
     // dnsmasq answers on an address of each subnet; the network address itself is one the API never
@@ -180,8 +192,10 @@ export class LinuxDataPlane implements DataPlane {
     const present = new Set(
       (cur[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
     );
-    for (const a of addrs) if (!present.has(a)) await this.run(this.ip, ['-n', ns, 'addr', 'add', a, 'dev', v.ns]);
-    for (const a of present) if (!addrs.includes(a)) await this.run(this.ip, ['-n', ns, 'addr', 'del', a, 'dev', v.ns]);
+    for (const a of addrs)
+      if (!present.has(a)) await this.run(this.ip, ['-n', ns, 'addr', 'add', a, 'dev', v.ns]);
+    for (const a of present)
+      if (!addrs.includes(a)) await this.run(this.ip, ['-n', ns, 'addr', 'del', a, 'dev', v.ns]);
 
     const hostsFile = join(dir, 'hosts');
     const hosts = net.hosts.join('\n') + '\n';
@@ -226,7 +240,8 @@ export class LinuxDataPlane implements DataPlane {
       args.push(`--dhcp-range=set:${tag},${s.network},static,${netmask(s.prefix)},${lease}s`);
       if (s.gateway) args.push(`--dhcp-option=tag:${tag},option:router,${s.gateway}`);
       else args.push(`--dhcp-option=tag:${tag},option:router`);
-      if (s.dnsServers.length) args.push(`--dhcp-option=tag:${tag},option:dns-server,${s.dnsServers.join(',')}`);
+      if (s.dnsServers.length)
+        args.push(`--dhcp-option=tag:${tag},option:dns-server,${s.dnsServers.join(',')}`);
       args.push(`--dhcp-option-force=tag:${tag},option:mtu,${net.mtu}`);
     });
     return args;

@@ -14,7 +14,10 @@ import { DATAPLANES, desiredState, noneDataPlane, vifsOf } from './dataplane.ts'
 import { LinuxDataPlane } from './linux.ts';
 import { DataPlaneLoop } from './loop.ts';
 
-const portRow = (r: { owner: string; body: string }) => ({ owner: r.owner, body: JSON.parse(r.body) as Record<string, unknown> });
+const portRow = (r: { owner: string; body: string }) => ({
+  owner: r.owner,
+  body: JSON.parse(r.body) as Record<string, unknown>,
+});
 
 export function dataPlaneRows(repo: SqlNetworkRepository): DataPlaneRows {
   return {
@@ -39,7 +42,13 @@ export class SiteDataPlane {
     everyMs: number,
   ) {
     this.rows = dataPlaneRows(repo);
-    this.loop = new DataPlaneLoop(plane, () => desiredState(ctx.name, this.rows), ctx.clock, ctx.log, everyMs);
+    this.loop = new DataPlaneLoop(
+      plane,
+      () => desiredState(ctx.name, this.rows),
+      ctx.clock,
+      ctx.log,
+      everyMs,
+    );
   }
 
   get name(): string {
