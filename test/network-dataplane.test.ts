@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { eventually } from './support/cloud.ts';
+import { eventually, startLocalCloud } from './support/cloud.ts';
 import { buildGuest, qemuPids, qemuSkip } from './support/guests.ts';
 import { startProcessFederation } from './support/processes.ts';
 import type { ProcFederation } from './support/processes.ts';
@@ -288,3 +288,10 @@ test(
     for (const vm of vms) assert.deepEqual(qemuPids(vm), []);
   },
 );
+
+test('a site with an unknown data plane does not start, with a message', async () => {
+  await assert.rejects(
+    startLocalCloud({ site: { services: { network: { dataplane: 'ovs' } } } }),
+    /services\.network\.dataplane must be one of none, linux \(got ovs\)/,
+  );
+});
