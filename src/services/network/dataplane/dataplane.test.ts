@@ -13,6 +13,7 @@ import { tapName } from '../../common/vif.ts';
 import { bridgeName, desiredState, dhcpNamespace, dhcpVeth, vifsOf } from './dataplane.ts';
 import type { DataPlaneRows } from './dataplane.ts';
 import { LinuxDataPlane, tapMac } from './linux.ts';
+import { nicArgs } from '../../compute/agent/qemu-driver.ts';
 
 const NET = '11111111-2222-3333-4444-555555555555';
 const P1 = 'aaaaaaaa-0000-0000-0000-000000000001';
@@ -176,4 +177,20 @@ test('linux check: a clear message when a tool is missing', async () => {
   if (process.getuid?.() === 0)
     await assert.rejects(plane.check(), /needs dnsmasq-not-here \(Debian: dnsmasq-base\)/);
   else await assert.rejects(plane.check(), /needs root/);
+});
+
+test("the QEMU driver's NICs: the data plane's tap and the port's MAC, bad names refused", () => {
+  const [vif] = vifsOf(
+    'site-a',
+    rows([{ owner: 'site-a', body: port(P1, 'fa:16:3e:00:00:01', '10.0.0.2') }]),
+    [{ owner: 'site-a', body: port(P1, 'fa:16:3e:00:00:01', '10.0.0.2') }],
+  );
+  assert.deepEqual(nicArgs([vif!]), [
+    '-netdev',
+    'tap,id=net0,ifname=tapaaaaaaaa-00,script=no,downscript=no',
+    '-device',
+    'virtio-net-pci,netdev=net0,mac=fa:16:3e:00:00:01,host_mtu=1400',
+  ]);
+  assert.throws(() => nicArgs([{ ...vif!, tap: 'tap,x=y' }]), /bad NIC/);
+  assert.throws(() => nicArgs([{ ...vif!, mac: 'fa:16:3e:00:00:01,romfile=/x' }]), /bad NIC/);
 });
