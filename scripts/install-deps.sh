@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the system packages Atoll's tests use (a real nats-server, Debian's openstack CLI, and
-# openssl for test certificates, qemu and the tiny guest for the QEMU driver, Debian's tempest for
+# openssl for test certificates, qemu and the tiny guest for the QEMU driver, ip and dnsmasq for the
+# Linux data plane, Debian's tempest for
 # the interop guideline test)
 # when they are missing, then the npm packages. Safe to run again.
 set -eu
@@ -16,6 +17,9 @@ command -v qemu-img >/dev/null 2>&1 || missing="$missing qemu-utils"
 command -v genisoimage >/dev/null 2>&1 || missing="$missing genisoimage"
 command -v cpio >/dev/null 2>&1 || missing="$missing cpio"
 dpkg -s busybox-static >/dev/null 2>&1 || missing="$missing busybox-static"
+# The Linux data plane (services.network.dataplane "linux", test/network-dataplane.test.ts): ip and dnsmasq.
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$missing dnsmasq-base"
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   # apt-get update only when apt knows nothing yet about a package we need.

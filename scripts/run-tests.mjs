@@ -56,6 +56,10 @@ const SLOW = {
   },
   'test/network-cli.test.ts': { why: CLI, budgetMs: 600_000 },
   'test/network-compute.test.ts': { why: CLI, budgetMs: 300_000 },
+  'test/network-dataplane.test.ts': {
+    why: `qemu (two guests under TCG); ${PROCS}; ${NATS}; bridges, taps, namespaces and dnsmasq (root; skipped otherwise)`,
+    budgetMs: 600_000,
+  },
   'test/network-federation.test.ts': { why: CLI, budgetMs: 300_000 },
   'test/network-lease.test.ts': { why: CLI, budgetMs: 300_000 },
   'test/qemu-cross-site.test.ts': { why: `qemu; ${PROCS}; ${NATS}; 100 MiB image`, budgetMs: 600_000 },

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import type { AuthContext, TokenValidator } from '../../core/auth.ts';
 import { defineApi } from './module.ts';
+import type { Vif } from './vif.ts';
 
 /** A network request from `server create --nic` / the `networks` field of POST /servers. */
 export interface NicRequest {
@@ -44,6 +45,10 @@ export interface NetworkForCompute {
   /** Deletes the ports it created for the server and unbinds the ones it was given. */
   releaseForServer(serverId: string): void;
   addressesOf(serverId: string): ServerAddress[];
+  /** The NICs the site's data plane plugs for the server (tap, MAC, MTU; none without a data plane). */
+  vifsOf?(serverId: string): Vif[];
+  /** Resolves when the server's taps exist on their networks' bridges (before its guest starts). */
+  plugServer?(serverId: string): Promise<void>;
 }
 
 export interface VolumeAttachment {

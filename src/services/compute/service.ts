@@ -114,6 +114,16 @@ export function defaultGuestDir(): string {
   return env.ATOLL_GUEST_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'atoll', 'guest');
 }
 
+/** The host operations after which a guest runs (and needs its NICs plugged). */
+const STARTS_GUEST: ReadonlySet<DriverOp> = new Set([
+  'spawn',
+  'power_on',
+  'reboot',
+  'rebuild',
+  'finish_migration',
+  'finish_revert_migration',
+]);
+
 export const hostState = (h: HostRow): HostState => ({
   id: h.id,
   vcpus: h.vcpus,
@@ -358,6 +368,8 @@ export class ComputeService {
         return v ? [v] : [];
       }),
     };
+    const nics = this.network?.vifsOf?.(s.id) ?? [];
+    if (nics.length) spec.nics = nics;
     const bytes = (id: unknown): ImageBytes | undefined => {
       const f = file(id);
       return f && { id: id as string, sha256: f.sha256, ...(f.path ? { path: f.path } : {}) };
@@ -680,6 +692,8 @@ export class ComputeService {
     s: ServerRow,
     volume?: VolumeFile,
   ): Promise<{ powerState: number; data?: string }> {
+    // A guest that starts finds its taps on their bridges (the network's data plane makes them).
+    if (this.opts.driver !== 'fake' && STARTS_GUEST.has(op)) await this.network?.plugServer?.(s.id);
     return callHost(
       this.ctx.fabric,
       this.ctx.name,

@@ -1,7 +1,8 @@
 /**
  * @module The network service (Neutron v2.0 compatible) as a site module: its tables, routes, the
  * NetworkForCompute contract, the address-block lease agent (serves atoll.<site>.rpc.ipam, renews and
- * returns leases) and the data-plane driver (config.services.network.driver; only 'noop').
+ * returns leases) and the data-plane driver (config.services.network.driver; only 'noop') and the
+ * site's data plane (services.network.dataplane: none or linux, dataplane/).
  */
 import type { FastifyInstance } from 'fastify';
 import { NetworkApi, TokensApi } from '../common/internal.ts';
@@ -10,12 +11,14 @@ import { registerNetworkRoutes } from './api/routes.ts';
 import type { NetworkDriver } from './domain/driver.ts';
 import { noopNetworkDriver } from './domain/driver.ts';
 import { ensureDefaultGroup } from './domain/security-groups.ts';
+import { siteDataPlane } from './dataplane/site.ts';
+import type { SiteDataPlane } from './dataplane/site.ts';
 import { networkForCompute } from './internal.ts';
 import { NetworkService } from './service.ts';
 import { networkKinds, networkMigrations } from './store/schema.ts';
 
-export function networkModule(): ServiceModule & { service?: NetworkService } {
-  const mod: ServiceModule & { service?: NetworkService } = {
+export function networkModule(): ServiceModule & { service?: NetworkService; dataplane?: SiteDataPlane } {
+  const mod: ServiceModule & { service?: NetworkService; dataplane?: SiteDataPlane } = {
     name: 'network',
     migrations: networkMigrations,
     kinds: networkKinds,
@@ -25,11 +28,19 @@ export function networkModule(): ServiceModule & { service?: NetworkService } {
     register(app: FastifyInstance, ctx: ServiceContext) {
       const driverName = ctx.config.services.network?.driver ?? 'noop';
       const drivers: Record<string, NetworkDriver> = { noop: noopNetworkDriver };
-      const driver = drivers[String(driverName)];
-      if (!driver) throw new Error(`unknown network driver ${String(driverName)}`);
+      const api = drivers[String(driverName)];
+      if (!api) throw new Error(`unknown network driver ${String(driverName)}`);
+      // The data plane follows the rows; a binding change only kicks its reconcile loop.
+      const kick = () => mod.dataplane?.loop.kick();
+      const driver: NetworkDriver = {
+        ...api,
+        portBound: (p) => (api.portBound(p), kick()),
+        portUnbound: (id) => (api.portUnbound(id), kick()),
+      };
       const svc = new NetworkService(ctx, driver);
       mod.service = svc;
-      ctx.provide(NetworkApi, networkForCompute(svc));
+      mod.dataplane = siteDataPlane(ctx, svc.repo);
+      ctx.provide(NetworkApi, networkForCompute(svc, mod.dataplane));
       // A project's default security group is made by the project's home site when the project is.
       ctx.changelog.onAppend((changes) => {
         for (const c of changes)
@@ -43,11 +54,14 @@ export function networkModule(): ServiceModule & { service?: NetworkService } {
       });
       registerNetworkRoutes(app, ctx, svc);
     },
-    start() {
+    async start() {
       mod.service?.leases.start();
+      await mod.dataplane?.start();
     },
     close() {
       mod.service?.leases.stop();
+      // Devices, dnsmasq and guests outlive the site: the next start reconciles them.
+      mod.dataplane?.stop();
     },
   };
   return mod;

@@ -15,6 +15,7 @@ import {
   serverAddresses,
 } from './domain/servers.ts';
 import { subnetForIpam } from './domain/subnets.ts';
+import type { SiteDataPlane } from './dataplane/site.ts';
 import type { NetworkService } from './service.ts';
 import { NeedLease } from './store/ipam.ts';
 
@@ -27,7 +28,7 @@ export type NetworkForComputeWithLeases = NetworkForCompute & {
   prepareForServer(auth: AuthContext, nics: NicRequest[] | 'auto' | 'none'): Promise<void>;
 };
 
-export function networkForCompute(svc: NetworkService): NetworkForComputeWithLeases {
+export function networkForCompute(svc: NetworkService, plane?: SiteDataPlane): NetworkForComputeWithLeases {
   const { ctx, deps: d } = svc;
   return {
     async prepareForServer(auth, nics) {
@@ -84,6 +85,15 @@ export function networkForCompute(svc: NetworkService): NetworkForComputeWithLea
 
     addressesOf(serverId) {
       return serverAddresses(d, serverId);
+    },
+
+    vifsOf(serverId) {
+      return plane ? plane.vifs(svc.repo.portsOfDeviceOrdered(serverId)) : [];
+    },
+
+    async plugServer() {
+      // Level-based: one pass over every row makes the server's taps (and its network's bridge and DHCP).
+      if (plane && plane.name !== 'none') await plane.loop.converge();
     },
   };
 }

@@ -4,6 +4,8 @@
  * (subject atoll.<site>.rpc.host.<hostname>) and the agent on that host calls its driver.
  */
 
+import type { Vif } from '../../common/vif.ts';
+
 /** The drivers a compute host can run (services.compute.driver, `--compute-driver`). */
 export const COMPUTE_DRIVERS = ['fake', 'qemu'] as const;
 
@@ -58,6 +60,8 @@ export interface BootSpec {
   publicKeys: Record<string, string>;
   /** Attached volumes with a file here: virtio disks after the config drive (serial = volume id). */
   volumes?: VolumeFile[];
+  /** The server's NICs when the site has a data plane: a tap (made on its bridge) and the port's MAC. */
+  nics?: Vif[];
 }
 
 export type DriverOp =

@@ -30,6 +30,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../../../core/ports.ts';
 import { PowerState } from '../domain/states.ts';
+import type { Vif } from '../../common/vif.ts';
 import type { BootSpec, ComputeDriver, DriverOp, ImageBytes, InstanceSpec, VolumeFile } from './driver.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -69,6 +70,25 @@ function volumeNames(id: string): { node: string; dev: string; serial: string } 
   if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error(`bad volume id ${id}`);
   const short = id.replace(/-/g, '').slice(0, 30);
   return { node: `n${short}`, dev: `v${short}`, serial: id.slice(0, 20) };
+}
+
+/**
+ * A NIC per port: the tap the network's data plane made on the port's bridge (script=no: qemu only
+ * opens it) and a virtio-net device with the port's MAC, as Nova's libvirt driver writes an
+ * `<interface type='ethernet'>` with a target tap. The MTU is the tap's (set by the data plane) and
+ * reaches the guest by DHCP.
+ */
+export function nicArgs(nics: readonly Vif[]): string[] {
+  return nics.flatMap((n, i) => {
+    if (!/^[a-z0-9-]{1,15}$/.test(n.tap) || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(n.mac))
+      throw new Error(`bad NIC ${n.tap} ${n.mac}`);
+    return [
+      '-netdev',
+      `tap,id=net${i},ifname=${n.tap},script=no,downscript=no`,
+      '-device',
+      `virtio-net-pci,netdev=net${i},mac=${n.mac},host_mtu=${n.mtu}`,
+    ];
+  });
 }
 
 /** Whether `pid` is the running qemu of instance `id` (not a zombie, not a reused pid). */
@@ -484,6 +504,7 @@ export class QemuDriver implements ComputeDriver {
       args.push('-blockdev', `{"driver":"raw","node-name":"${n.node}","file":${file}}`);
       args.push('-device', `virtio-blk-pci,id=${n.dev},drive=${n.node},serial=${n.serial}`);
     }
+    args.push(...nicArgs(inst.boot?.nics ?? []));
     if (existsSync(join(dir, 'kernel'))) {
       args.push(
         '-kernel',
