@@ -18,6 +18,7 @@ const ADAPTERS: Record<string, string> = {
   'core/ports.ts': 'the system clock and random ids themselves',
   'fabric/nats/nats-fabric.ts': 'the NATS adapter: reconnect jitter and request deadlines on a real socket',
   'fabric/wan-proxy.ts': 'a TCP proxy delaying real bytes on real sockets (the WAN model for processes)',
+  'services/common/run-program.ts': 'the kill timer of a real host program (qemu-img, ip, dnsmasq)',
   'services/compute/agent/qemu-driver.ts': 'kill timers of real qemu processes (owned by the compute rework)',
   'services/compute/agent/fake-driver.ts': 'build delay; moves to ctx.clock in the compute rework',
 };

@@ -25,7 +25,8 @@ import type {
 } from './agent/driver.ts';
 import { COMPUTE_DRIVERS } from './agent/driver.ts';
 import { FakeDriver } from './agent/fake-driver.ts';
-import { QemuDriver, probeAccel, run as runProgram } from './agent/qemu-driver.ts';
+import { run as runProgram } from '../common/run-program.ts';
+import { QemuDriver, probeAccel } from './agent/qemu-driver.ts';
 import { HostAgentPool, callHost } from './agent/host-agents.ts';
 import type { BootServersDeps } from './domain/boot-servers.ts';
 import { NO_VALID_HOST } from './domain/boot-servers.ts';

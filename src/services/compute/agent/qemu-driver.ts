@@ -4,7 +4,6 @@
  * labelled config-2, as Nova writes it), the serial console in a log file and a QMP socket for power
  * operations. Every process is spawned asynchronously, so the event loop never waits on qemu.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import {
@@ -31,6 +30,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../../../core/ports.ts';
 import { PowerState } from '../domain/states.ts';
 import type { Vif } from '../../common/vif.ts';
+import { run } from '../../common/run-program.ts';
 import type { BootSpec, ComputeDriver, DriverOp, ImageBytes, InstanceSpec, VolumeFile } from './driver.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -99,31 +99,6 @@ function isGuest(pid: number | undefined, id: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Runs a program to completion without blocking; rejects with its stderr when it fails. The kill
- * timeout is real time on purpose: it bounds a real process, which a virtual clock does not run.
- */
-export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    p.on('close', (code) => {
-      clearTimeout(t);
-      if (code === 0) resolve(out);
-      else
-        reject(new Error(`${cmd} ${args[0] ?? ''} failed (${code ?? 'killed'}): ${err.trim().slice(-500)}`));
-    });
-  });
 }
 
 /**

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../../core/ports.ts';
-import { run } from '../../compute/agent/qemu-driver.ts';
+import { run } from '../../common/run-program.ts';
 import type { DataPlane, DesiredNetwork, DesiredState } from './dataplane.ts';
 import { dhcpNamespace, dhcpVeth } from './dataplane.ts';
 
