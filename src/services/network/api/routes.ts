@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { NotFound } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import type { NetworkService } from '../service.ts';
+import { registerAgentRoutes } from './agents.ts';
 import { floatingIpResource } from './floating-ips.ts';
 import { listBody, multiQuery } from './listing.ts';
 import { networkResource, registerIpAvailability, subnetPoolResource, subnetResource } from './networks.ts';
@@ -17,6 +18,7 @@ import { portResource } from './ports.ts';
 import { registerQuotaRoutes } from './quotas.ts';
 import { V2, registerResource } from './resource.ts';
 import { registerRouterActions, routerResource } from './routers.ts';
+import { registerTagRoutes } from './tags.ts';
 import { securityGroupResource, securityGroupRuleResource } from './security-groups.ts';
 
 const EXTENSIONS: [string, string, string][] = [
@@ -150,9 +152,12 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: ServiceContext,
     routerResource(svc),
     floatingIpResource(svc),
     subnetPoolResource(svc),
-  ])
+  ]) {
     registerResource(app, ctx, svc, res);
+    if (res.kind !== 'security_group_rule') registerTagRoutes(app, ctx, svc, res);
+  }
   registerRouterActions(app, ctx, svc);
+  registerAgentRoutes(app, ctx, svc);
   registerQuotaRoutes(app, ctx, svc);
   registerIpAvailability(app, ctx, svc);
 }
