@@ -40,11 +40,15 @@ function matchOne(value: unknown, want: string): boolean {
   if (value === null || value === undefined) return want === '' || want === 'None' || want === 'null';
   if (typeof value === 'boolean') return ['true', '1', 'yes'].includes(want.toLowerCase()) === value;
   if (Array.isArray(value)) {
-    // fixed_ips=ip_address=10.0.0.3 or fixed_ips=subnet_id=..., else membership
+    // fixed_ips=ip_address=10.0.0.3, fixed_ips=subnet_id=..., fixed_ips=ip_address_substr=10.0 (Neutron's
+    // ip-substring-filtering), else membership
     const m = /^([a-z_]+)=(.*)$/.exec(want);
-    return value.some((v) =>
-      m && isObj(v) ? String(v[m[1]!]) === m[2] : isObj(v) ? false : String(v) === want,
-    );
+    return value.some((v) => {
+      if (!isObj(v)) return String(v) === want;
+      if (!m) return false;
+      if (m[1] === 'ip_address_substr') return String(v.ip_address).includes(m[2]!);
+      return String(v[m[1]!]) === m[2];
+    });
   }
   if (typeof value === 'object') return JSON.stringify(value) === want;
   return String(value) === want;

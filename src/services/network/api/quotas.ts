@@ -46,7 +46,8 @@ export function registerQuotaRoutes(app: FastifyInstance, ctx: ServiceContext, s
     quotaTarget(auth, (req.params as { project: string }).project);
     return { quota: { ...DEFAULT_QUOTAS } };
   });
-  app.get(`${V2}/quotas/:project/details`, async (req) => {
+  // Tempest's client asks for `details.json` (Neutron's old format suffix): both are answered.
+  const details = async (req: FastifyRequest) => {
     const auth = ctx.authenticate(req);
     const { project } = req.params as { project: string };
     quotaTarget(auth, project);
@@ -57,7 +58,9 @@ export function registerQuotaRoutes(app: FastifyInstance, ctx: ServiceContext, s
         Object.entries(q).map(([k, limit]) => [k, { limit, used: u[k as keyof typeof u] ?? 0, reserved: 0 }]),
       ),
     };
-  });
+  };
+  app.get(`${V2}/quotas/:project/details`, details);
+  app.get(`${V2}/quotas/:project/details.json`, details);
   app.get(`${V2}/quotas/:project`, async (req) => {
     const auth = ctx.authenticate(req);
     const { project } = req.params as { project: string };

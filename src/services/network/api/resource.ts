@@ -27,7 +27,8 @@ export interface Resource {
   singular: string;
   collection: string;
   label: string;
-  render(r: StoredRow): Obj;
+  /** The body the caller sees (some attributes are an admin's only). */
+  render(r: StoredRow, auth?: AuthContext): Obj;
   /** The new resource's body, or the reply when the create was forwarded to another site. */
   create(
     auth: AuthContext,
@@ -62,7 +63,10 @@ export function registerResource(
   const d = svc.deps;
   const base = `${V2}/${res.path}`;
   // A replica whose owner is unreachable is shown as last replicated, marked stale (owner.ts).
-  const view = (r: StoredRow): Obj => ({ ...res.render(r), ...staleMarks(ctx, r.owner) });
+  const view = (r: StoredRow, auth: AuthContext): Obj => ({
+    ...res.render(r, auth),
+    ...staleMarks(ctx, r.owner),
+  });
   app.get(base, async (req) => {
     const auth = ctx.authenticate(req);
     requireReader(auth);
@@ -79,7 +83,7 @@ export function registerResource(
     else if (res.kind === 'port' && networkId) rows = svc.repo.portsOf(networkId);
     else if (res.kind === 'subnet' && networkId) rows = svc.repo.subnetsOf(networkId);
     else rows = svc.repo.all(res.kind);
-    const items = rows.filter((r) => canSee(d, auth, res.kind, r)).map(view);
+    const items = rows.filter((r) => canSee(d, auth, res.kind, r)).map((r) => view(r, auth));
     return listBody(res.collection, items, q, `${ctx.publicUrl()}${base}`);
   });
   app.get(`${base}/:id`, async (req) => {
@@ -88,7 +92,7 @@ export function registerResource(
     const { id } = req.params as { id: string };
     const r = visible(d, auth, res.kind, id, res.label);
     const fields = multiQuery(req.query).get('fields');
-    return { [res.singular]: trimFields([view(r)], fields)[0] };
+    return { [res.singular]: trimFields([view(r, auth)], fields)[0] };
   });
   app.post(base, async (req, reply) => {
     const auth = ctx.authenticate(req);

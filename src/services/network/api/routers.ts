@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
-import { BadRequest } from '../../../core/errors.ts';
+import { BadRequest, Forbidden } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import { isObj, optBool, optStr, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
@@ -54,6 +54,23 @@ function parseRoutes(v: unknown): ExtraRoute[] {
   });
 }
 
+/**
+ * `distributed` and `ha` are an admin's to set and to see, as in Neutron's policy (a project member
+ * gets 403 for either in a create or update body, and their routers' bodies leave both out).
+ */
+const ADMIN_ONLY = ['distributed', 'ha'] as const;
+function adminOnlyAttributes(auth: AuthContext, action: 'create' | 'update', o: Obj): void {
+  if (auth.isAdmin) return;
+  for (const k of ADMIN_ONLY)
+    if (o[k] !== undefined) throw new Forbidden(`(rule:${action}_router:${k}) is disallowed by policy`);
+}
+/** A router as the caller sees it (admin-only attributes left out for others). */
+function routerView(auth: AuthContext | undefined, r: StoredRow): Obj {
+  const b = renderRouter(r);
+  if (!auth?.isAdmin) for (const k of ADMIN_ONLY) delete b[k];
+  return b;
+}
+
 /** An update body: `external_gateway_info` empty or not an object clears the gateway. */
 export function parseRouterChanges(o: Obj): RouterChanges {
   const egi = o.external_gateway_info;
@@ -61,6 +78,7 @@ export function parseRouterChanges(o: Obj): RouterChanges {
     name: optStr(o, 'name'),
     description: optStr(o, 'description'),
     adminStateUp: optBool(o, 'admin_state_up'),
+    distributed: optBool(o, 'distributed'),
     // null clears the routes (Neutron converts None to an empty list).
     routes: o.routes === undefined ? undefined : o.routes === null ? [] : parseRoutes(o.routes),
     externalGatewayInfo: !('external_gateway_info' in o)
@@ -79,9 +97,15 @@ export function routerResource(svc: NetworkService): Resource {
     singular: 'router',
     collection: 'routers',
     label: 'router',
-    render: renderRouter,
-    create: (auth, project, o) => renderRouter(createRouter(d, auth, project, parseNewRouter(o))),
-    update: (auth, r, o) => renderRouter(updateRouter(d, auth, r, parseRouterChanges(o))),
+    render: (r, auth) => routerView(auth, r),
+    create: (auth, project, o) => {
+      adminOnlyAttributes(auth, 'create', o);
+      return routerView(auth, createRouter(d, auth, project, parseNewRouter(o)));
+    },
+    update: (auth, r, o) => {
+      adminOnlyAttributes(auth, 'update', o);
+      return routerView(auth, updateRouter(d, auth, r, parseRouterChanges(o)));
+    },
     remove: (_auth, r) => deleteRouter(d, r),
   };
 }
@@ -114,7 +138,7 @@ export function registerRouterActions(app: FastifyInstance, ctx: ServiceContext,
         name === 'add_extraroutes'
           ? [...cur, ...routes.filter((x) => !cur.some((c) => same(c, x)))]
           : cur.filter((c) => !routes.some((x) => same(c, x)));
-      return { router: renderRouter(updateRouter(d, auth, r, parseRouterChanges({ routes: next }))) };
+      return { router: routerView(auth, updateRouter(d, auth, r, parseRouterChanges({ routes: next }))) };
     });
   }
 }

@@ -10,6 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import { NotFound } from '../../../core/errors.ts';
 import type { ServiceContext } from '../../common/module.ts';
 import type { NetworkService } from '../service.ts';
+import type { ResourceKind } from '../store/schema.ts';
+import { registerAgentRoutes } from './agents.ts';
 import { floatingIpResource } from './floating-ips.ts';
 import { listBody, multiQuery } from './listing.ts';
 import { networkResource, registerIpAvailability, subnetPoolResource, subnetResource } from './networks.ts';
@@ -17,6 +19,8 @@ import { portResource } from './ports.ts';
 import { registerQuotaRoutes } from './quotas.ts';
 import { V2, registerResource } from './resource.ts';
 import { registerRouterActions, routerResource } from './routers.ts';
+import { registerTagRoutes } from './tags.ts';
+import { meteringLabelResource, meteringRuleResource } from './metering.ts';
 import { securityGroupResource, securityGroupRuleResource } from './security-groups.ts';
 
 const EXTENSIONS: [string, string, string][] = [
@@ -77,7 +81,42 @@ const EXTENSIONS: [string, string, string][] = [
     'Stateful security group',
     'Indicates if the security group is stateful or not',
   ],
+  // Agents are the sites' network services (api/agents.ts): one DHCP and one L3 agent per site.
+  ['agent', 'agent', 'The agent management extension.'],
+  ['dhcp_agent_scheduler', 'DHCP Agent Scheduler', 'Schedule networks among dhcp agents'],
+  ['l3_agent_scheduler', 'L3 Agent Scheduler', 'Schedule routers among l3 agents'],
+  // `distributed` is an admin's flag on a router; routing is the same either way (docs/network.md).
+  ['dvr', 'Distributed Virtual Router', 'Enables configuration of Distributed Virtual Routers.'],
+  // Labels and rules are stored; nothing is metered (docs/network.md).
+  ['metering', 'Neutron Metering', 'Neutron Metering extension.'],
+  ['tag', 'Tag support', 'Enables to set tag on resources.'],
+  [
+    'standard-attr-tag',
+    'Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip',
+    'Enables to set tag on resources with standard attribute.',
+  ],
+  [
+    'ip-substring-filtering',
+    'IP address substring filtering',
+    'Provides IP address substring filtering when listing ports',
+  ],
+  [
+    'service-type',
+    'Neutron Service Type Management',
+    'API for retrieving service providers for Neutron advanced services',
+  ],
 ];
+
+/** The resources with standard attributes, so tags (Neutron's standard-attr-tag). */
+const TAGGABLE = new Set<ResourceKind>([
+  'network',
+  'subnet',
+  'port',
+  'router',
+  'floating_ip',
+  'security_group',
+  'subnet_pool',
+]);
 
 export function registerNetworkRoutes(app: FastifyInstance, ctx: ServiceContext, svc: NetworkService): void {
   const version = () => ({
@@ -98,6 +137,11 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: ServiceContext,
         'security-groups',
         'security-group-rules',
         'quotas',
+        'subnetpools',
+        'agents',
+        'metering-labels',
+        'metering-label-rules',
+        'service-providers',
       ].map((c) => ({
         name: c.replace(/s$/, ''),
         collection: c,
@@ -126,6 +170,12 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: ServiceContext,
       extension: { alias, name: e[1], description: e[2], updated: '2024-01-01T00:00:00-00:00', links: [] },
     };
   });
+  // No pluggable service providers: each service is the site's own (an empty list, as Neutron gives
+  // when none is configured).
+  app.get(`${V2}/service-providers`, async (req) => {
+    ctx.authenticate(req);
+    return { service_providers: [] };
+  });
   app.get(`${V2}/availability_zones`, async (req) => {
     ctx.authenticate(req);
     const sites = ctx.registry.list().map((s) => s.id);
@@ -150,9 +200,14 @@ export function registerNetworkRoutes(app: FastifyInstance, ctx: ServiceContext,
     routerResource(svc),
     floatingIpResource(svc),
     subnetPoolResource(svc),
-  ])
+    meteringLabelResource(svc),
+    meteringRuleResource(ctx, svc),
+  ]) {
     registerResource(app, ctx, svc, res);
+    if (TAGGABLE.has(res.kind)) registerTagRoutes(app, ctx, svc, res);
+  }
   registerRouterActions(app, ctx, svc);
+  registerAgentRoutes(app, ctx, svc);
   registerQuotaRoutes(app, ctx, svc);
   registerIpAvailability(app, ctx, svc);
 }

@@ -5,11 +5,14 @@
  */
 import type { Obj } from '../../common/input.ts';
 import type { NetworkRepository, StoredRow } from '../domain/deps.ts';
+import { DHCP_UNSCHEDULED } from '../domain/agents.ts';
+import { renderMetering } from '../domain/metering.ts';
 import { bodyOf } from '../domain/records.ts';
 import type { ResourceKind } from '../store/schema.ts';
 
 export function renderNetwork(repo: NetworkRepository, r: StoredRow): Obj {
-  return { ...bodyOf(r), subnets: repo.subnetIdsOf(r.id), availability_zones: [r.owner] };
+  const { [DHCP_UNSCHEDULED]: _dhcp, ...b } = bodyOf(r);
+  return { ...b, subnets: repo.subnetIdsOf(r.id), availability_zones: [r.owner] };
 }
 
 export function renderSubnet(r: StoredRow): Obj {
@@ -72,6 +75,9 @@ export function renderer(repo: NetworkRepository, kind: ResourceKind): (r: Store
       return (r) => renderFloatingIp(repo, r);
     case 'subnet_pool':
       return renderSubnetPool;
+    case 'metering_label':
+    case 'metering_label_rule':
+      return renderMetering;
   }
 }
 

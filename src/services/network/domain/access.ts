@@ -35,7 +35,10 @@ function projectOf(c: Caller): string | undefined {
 }
 
 export function canSee(d: NetworkDeps, c: Caller, kind: ResourceKind, r: StoredRow): boolean {
-  if (isAdmin(c) || r.project_id === projectOf(c)) return true;
+  if (isAdmin(c)) return true;
+  // Metering is an admin's only (Neutron's policy), even the labels of one's own project.
+  if (kind === 'metering_label' || kind === 'metering_label_rule') return false;
+  if (r.project_id === projectOf(c)) return true;
   if (kind === 'network') return r.shared === 1 || r.external === 1;
   if (kind === 'subnet_pool') return r.shared === 1;
   if (kind === 'subnet') {

@@ -58,6 +58,8 @@ export interface NetworkRepository {
   portAt(subnetId: string, ip: string): string | undefined;
   rulesOf(groupId: string): StoredRow[];
   rulesOfOrdered(groupId: string): StoredRow[];
+  /** A metering label's rules, oldest first. */
+  meteringRulesOf(labelId: string): StoredRow[];
   floatingIpsOfPort(portId: string, owner: string): StoredRow[];
   floatingIpsOnPortExcept(portId: string, floatingNetworkId: unknown, exceptId: string): StoredRow[];
   internalNetworksOrdered(): StoredRow[];

@@ -10,6 +10,7 @@ import { isAdmin } from './access.ts';
 import type { NetworkDeps, StoredRow } from './deps.ts';
 import { checkQuota } from './quotas.ts';
 import { DeviceOwner, activeHead, bodyOf, bump, optStrListOf, save, setGiven } from './records.ts';
+import { deleteFloatingIp } from './floating-ips.ts';
 import { deleteSubnet } from './subnets.ts';
 
 export function createNetwork(d: NetworkDeps, caller: Caller, projectId: string, o: Obj): StoredRow {
@@ -68,7 +69,15 @@ export function updateNetwork(d: NetworkDeps, caller: Caller, r: StoredRow, o: O
 
 export function deleteNetwork(d: NetworkDeps, r: StoredRow): void {
   d.repo.tx(() => {
-    const ports = d.repo.portsOfExcept(r.id, DeviceOwner.Dhcp);
+    // An external network goes with its unassociated floating IPs made here (as in Neutron); any other
+    // port keeps it, a floating IP another site made included (that site deletes it).
+    const ports = d.repo.portsOfExcept(r.id, DeviceOwner.Dhcp).filter((p) => {
+      if (p.device_owner !== DeviceOwner.FloatingIp) return true;
+      const fip = d.repo.row('floating_ip', String(p.device_id));
+      if (!fip || fip.owner !== d.site.name || bodyOf(fip).port_id) return true;
+      deleteFloatingIp(d, fip);
+      return false;
+    });
     if (ports.length)
       throw new Conflict(
         `Unable to complete operation on network ${r.id}. There are one or more ports still in use on the network.`,

@@ -43,6 +43,12 @@ export function save(d: NetworkDeps, kind: ResourceKind, cols: Obj, body: Obj): 
   });
 }
 
+/** Writes a changed body back to an existing row, its filter columns as they are. */
+export function saveBody(d: NetworkDeps, kind: ResourceKind, r: StoredRow, body: Obj): void {
+  const { body: _body, created_at: _created, updated_at: _updated, ...cols } = r;
+  save(d, kind, cols, body);
+}
+
 /** The body with its revision_number one up (every update). */
 export function bump(body: Obj): Obj {
   return {

@@ -36,6 +36,8 @@ export interface RouterChanges {
   name?: string | undefined;
   description?: string | undefined;
   adminStateUp?: boolean | undefined;
+  /** An admin's only (api/routers.ts checks): a stored flag, routing is the same either way. */
+  distributed?: boolean | undefined;
   routes?: ExtraRoute[] | undefined;
   /** An object sets the gateway, null clears it, undefined leaves it. */
   externalGatewayInfo?: Obj | null | undefined;
@@ -81,6 +83,7 @@ export function updateRouter(
     if (changes.name !== undefined) b.name = changes.name;
     if (changes.description !== undefined) b.description = changes.description;
     if (changes.adminStateUp !== undefined) b.admin_state_up = changes.adminStateUp;
+    if (changes.distributed !== undefined) b.distributed = changes.distributed;
     if (changes.routes !== undefined) b.routes = changes.routes;
     save(d, 'router', { name: b.name }, b);
     if (changes.externalGatewayInfo !== undefined) {

@@ -68,6 +68,7 @@ function memoryRepository(): NetworkRepository {
     portAt: () => undefined,
     rulesOf: (g) => rows('security_group_rule').filter((r) => r.security_group_id === g),
     rulesOfOrdered: (g) => ordered(rows('security_group_rule').filter((r) => r.security_group_id === g)),
+    meteringRulesOf: (l) => ordered(rows('metering_label_rule').filter((r) => r.metering_label_id === l)),
     floatingIpsOfPort: (p, o) => rows('floating_ip').filter((f) => f.port_id === p && f.owner === o),
     floatingIpsOnPortExcept: () => [],
     internalNetworksOrdered: () => ordered(rows('network').filter((n) => n.external === 0)),

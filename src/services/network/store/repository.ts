@@ -10,6 +10,8 @@ import type { NetworkRepository, QuotaKey, StoredRow } from '../domain/deps.ts';
 import type { ResourceKind, ResourceRow } from './schema.ts';
 import {
   floatingIpKind,
+  meteringLabelKind,
+  meteringLabelRuleKind,
   netQuotaKind,
   networkKind,
   portKind,
@@ -31,6 +33,8 @@ const kindOf: Record<ResourceKind, Kind<ResourceRow>> = {
   router: routerKind,
   floating_ip: floatingIpKind,
   subnet_pool: subnetPoolKind,
+  metering_label: meteringLabelKind,
+  metering_label_rule: meteringLabelRuleKind,
 };
 
 export class SqlNetworkRepository implements NetworkRepository {
@@ -145,6 +149,10 @@ export class SqlNetworkRepository implements NetworkRepository {
 
   rulesOf(groupId: string): StoredRow[] {
     return this.where('security_group_rule', 'WHERE security_group_id = ?', groupId);
+  }
+
+  meteringRulesOf(labelId: string): StoredRow[] {
+    return this.where('metering_label_rule', 'WHERE metering_label_id = ? ORDER BY created_at, id', labelId);
   }
 
   rulesOfOrdered(groupId: string): StoredRow[] {

@@ -133,7 +133,36 @@ export const networkMigrations = [
       );
     `,
   },
+  {
+    id: 'network/006-metering',
+    sql: `
+      -- Metering labels and their rules (Neutron's metering extension): stored and served, they meter
+      -- nothing (docs/network.md). A label belongs to the site that made it, its rules to the label's.
+      CREATE TABLE net_metering_labels (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE net_metering_label_rules (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, project_id TEXT NOT NULL, metering_label_id TEXT NOT NULL,
+        body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX net_metering_rules_label ON net_metering_label_rules (metering_label_id);
+    `,
+  },
 ] as const;
+
+export const meteringLabelKind = defineKind<ResourceRow>({
+  kind: 'metering_label',
+  table: 'net_metering_labels',
+  replicate: 'all',
+  origin: anySite,
+});
+export const meteringLabelRuleKind = defineKind<ResourceRow>({
+  kind: 'metering_label_rule',
+  table: 'net_metering_label_rules',
+  replicate: 'all',
+  origin: ownerOf('the owner of its metering label', 'net_metering_labels', 'metering_label_id'),
+});
 
 export const subnetPoolKind = defineKind<ResourceRow>({
   kind: 'subnet_pool',
@@ -228,6 +257,8 @@ export const networkKinds: readonly KindSpec[] = [
   routerKind,
   floatingIpKind,
   subnetPoolKind,
+  meteringLabelKind,
+  meteringLabelRuleKind,
   netQuotaKind,
   serverPortKind,
   ipLeaseKind,
@@ -282,5 +313,7 @@ export const tableOf = {
   router: 'net_routers',
   floating_ip: 'net_floating_ips',
   subnet_pool: 'net_subnet_pools',
+  metering_label: 'net_metering_labels',
+  metering_label_rule: 'net_metering_label_rules',
 } as const;
 export type ResourceKind = keyof typeof tableOf;
