@@ -5,6 +5,7 @@
  * work (spawn, reboot, ...) then runs as a host RPC over the fabric, and its answer moves the server to
  * its next state. Servers, flavors, keypairs, groups and quotas replicate; hosts and claims stay local.
  */
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../core/auth.ts';
 import { CloudError, NotFound } from '../../core/errors.ts';
 import type { TimerHandle } from '../../core/ports.ts';
@@ -129,6 +130,15 @@ export const hostState = (h: HostRow): HostState => ({
 
 export { NO_VALID_HOST };
 
+/** A server action one of Nova's proxy modules answers (api/network-proxy.ts, api/volume-proxy.ts...). */
+export type ProxyAction = (
+  req: FastifyRequest,
+  reply: FastifyReply,
+  auth: AuthContext,
+  s: ServerRow,
+  arg: unknown,
+) => Promise<unknown>;
+
 export class ComputeService {
   readonly repo: ComputeRepo;
   readonly opts: ComputeOptions;
@@ -147,6 +157,8 @@ export class ComputeService {
   private powerSyncTimer: TimerHandle | undefined;
   private closing = false;
   readonly stats = { builds: 0, active: 0, failed: 0 };
+  /** Server actions registered by the API's proxy modules, by action name (servers.ts runs them). */
+  readonly proxyActions = new Map<string, ProxyAction>();
 
   constructor(readonly ctx: ServiceContext) {
     this.repo = new ComputeRepo(ctx.store.db, ctx.name);

@@ -575,8 +575,11 @@ async function runAction(
       }
       return reply.code(200).send({ output: out });
     }
-    default:
+    default: {
+      const proxied = svc.proxyActions.get(action);
+      if (proxied) return proxied(req, reply, auth, s, arg);
       throw new BadRequest(`There is no such action: ${action}`);
+    }
   }
 }
 
