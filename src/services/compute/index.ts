@@ -14,6 +14,7 @@ import { registerQuotaRoutes } from './api/quotas.ts';
 import { registerDiscovery, registerResourceRoutes } from './api/resources.ts';
 import { registerSecurityGroupProxyRoutes } from './api/security-groups.ts';
 import { registerServerInfoRoutes } from './api/server-info.ts';
+import { registerServerTagRoutes } from './api/server-tags.ts';
 import { registerServerRoutes } from './api/servers.ts';
 import { registerUsageRoutes } from './api/usage.ts';
 import { registerVolumeProxyRoutes } from './api/volume-proxy.ts';
@@ -40,6 +41,7 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
           negotiate(req, reply);
         });
         registerServerRoutes(scoped, svc);
+        registerServerTagRoutes(scoped, svc);
         registerVolumeAttachmentRoutes(scoped, svc);
         registerResourceRoutes(scoped, svc);
         registerQuotaRoutes(scoped, svc);

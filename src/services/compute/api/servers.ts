@@ -34,7 +34,9 @@ import type { ComputeService } from '../service.ts';
 import type { ServerListFilter, ServerSortColumn } from '../store/repo.ts';
 import type { ServerRow } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
+import { serviceCaller } from './proxy.ts';
 import { checkMetadata } from './quotas.ts';
+import { checkTags, tagFilter } from './server-tags.ts';
 import { addressesView, link, plainAddresses, serverView, serverWriteView } from './views.ts';
 
 const P = '/compute/v2.1';
@@ -43,6 +45,25 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|
 
 export function registerServerRoutes(app: FastifyInstance, svc: ComputeService): void {
   const { ctx, repo } = svc;
+  const call = serviceCaller(app);
+  /**
+   * The security groups a create names ({"name": ...} each), checked as Nova checks them with
+   * Neutron: each must be one of the caller's groups, by name or id (400 otherwise).
+   */
+  const securityGroupsOf = async (req: FastifyRequest, v: unknown): Promise<string[]> => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.some((g) => !isObj(g) || typeof g.name !== 'string' || !g.name))
+      throw new BadRequest('Invalid input for field/attribute security_groups.');
+    const names = [...new Set(v.map((g) => String((g as Obj).name)))];
+    const auth = ctx.authenticate(req);
+    const mine = ((await call(req, 'GET', '/network/v2.0/security-groups')).security_groups as Obj[]).filter(
+      (g) => (g.project_id ?? g.tenant_id) === auth.projectId,
+    );
+    for (const n of names)
+      if (n !== 'default' && !mine.some((g) => g.name === n || g.id === n))
+        throw new BadRequest(`Unable to find security_group with name or id '${n}'`);
+    return names;
+  };
   const base = () => ctx.publicUrl();
   const attached = (s: ServerRow | string) =>
     svc.volume?.attachmentsOf(typeof s === 'string' ? s : s.id).map((a) => a.volumeId) ?? [];
@@ -87,6 +108,13 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       : {};
     const minCount = Number(b.min_count ?? 1);
     const adminPass = adminPassOf(b);
+    const diskConfig = diskConfigOf(b);
+    if (b.tags !== undefined && !atLeast(req, '2.52'))
+      throw new BadRequest(
+        "Invalid input for field/attribute server. Additional properties are not allowed ('tags' was unexpected)",
+      );
+    const tags = b.tags === undefined ? undefined : checkTags(b.tags);
+    const groups = await securityGroupsOf(req, b.security_groups);
     const created = await bootServers(svc.bootDeps, {
       auth,
       projectId: project,
@@ -103,6 +131,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       maxCount: Number(b.max_count ?? minCount),
       description: optStr(b, 'description'),
       ...accessIps(b),
+      tags,
+      diskConfig,
       forceHost,
     });
     const first = created[0]!.row;
@@ -112,8 +142,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       server: {
         id: first.id,
         links: link(base(), 'servers', first.id),
-        'OS-DCF:diskConfig': 'MANUAL',
-        security_groups: [{ name: 'default' }],
+        'OS-DCF:diskConfig': diskConfig ?? 'MANUAL',
+        security_groups: groups.length ? groups.map((name) => ({ name })) : [{ name: 'default' }],
         adminPass,
       },
     };
@@ -181,6 +211,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       }
       rows = rows.filter((r) => re.test(r.name));
     }
+    const byTags = atLeast(req, '2.26') ? tagFilter(q) : undefined;
+    if (byTags) rows = rows.filter(byTags);
     // An empty marker is no marker (as Nova reads it).
     const { marker: _marker, ...unmarked } = q;
     const page = paginate(rows, q.marker ? q : unmarked, (r) => r.id, {
@@ -221,7 +253,9 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const name = optStr(b, 'name', { min: 1 });
     const description = atLeast(req, '2.19') ? optStr(b, 'description') : undefined;
     const ips = accessIps(b);
+    const diskConfig = diskConfigOf(b);
     const next = svc.update(s.id, {
+      ...(diskConfig !== undefined ? { disk_config: diskConfig } : {}),
       ...(name !== undefined ? { name } : {}),
       ...(description !== undefined ? { description } : {}),
       ...(ips.accessIPv4 !== undefined ? { access_ipv4: ips.accessIPv4 || null } : {}),
@@ -406,6 +440,15 @@ function accessIps(b: Obj): { accessIPv4?: string; accessIPv6?: string } {
   return out;
 }
 
+/** OS-DCF:diskConfig of a create, update, rebuild or resize body: AUTO or MANUAL (400 otherwise). */
+function diskConfigOf(b: Obj): string | undefined {
+  const v = b['OS-DCF:diskConfig'];
+  if (v === undefined) return undefined;
+  if (v !== 'AUTO' && v !== 'MANUAL')
+    throw new BadRequest(`Invalid input for field/attribute OS-DCF:diskConfig. Value: ${String(v)}.`);
+  return v;
+}
+
 /** The admin password a create or rebuild answers with: the one asked for, else a generated one. */
 function adminPassOf(body: unknown): string {
   const given = isObj(body) ? body.adminPass : undefined;
@@ -489,6 +532,8 @@ async function runAction(
       if (flavor.disk > 0 && img.minDisk > flavor.disk)
         throw new BadRequest("Flavor's disk is too small for requested image.");
       const patch: Partial<ServerRow> = { image_id: img.id };
+      const diskConfig = diskConfigOf(arg);
+      if (diskConfig !== undefined) patch.disk_config = diskConfig;
       if (typeof arg.name === 'string' && arg.name) patch.name = arg.name;
       const ips = accessIps(arg);
       if (ips.accessIPv4 !== undefined) patch.access_ipv4 = ips.accessIPv4 || null;
@@ -593,6 +638,8 @@ function resize(
 ) {
   if (!isObj(arg) || (typeof arg.flavorRef !== 'string' && typeof arg.flavorRef !== 'number'))
     throw new BadRequest("'flavorRef' is a required property");
+  const diskConfig = diskConfigOf(arg);
   resizeServer(svc.resizeDeps, { auth, requestId: req.id, server: s, flavorRef: String(arg.flavorRef) });
+  if (diskConfig !== undefined) svc.update(s.id, { disk_config: diskConfig });
   return reply.code(202).send();
 }

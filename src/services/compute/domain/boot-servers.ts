@@ -76,6 +76,10 @@ export interface BootServers {
   /** accessIPv4 / accessIPv6, already checked for their form. */
   accessIPv4?: string | undefined;
   accessIPv6?: string | undefined;
+  /** Tags given at create (2.52), already checked. */
+  tags?: string[] | undefined;
+  /** OS-DCF:diskConfig, already checked. */
+  diskConfig?: string | undefined;
   /** An admin's `zone:host`. */
   forceHost: string | undefined;
 }
@@ -151,6 +155,8 @@ export async function bootServers(deps: BootServersDeps, cmd: BootServers): Prom
         description: cmd.description ?? null,
         access_ipv4: cmd.accessIPv4 ?? null,
         access_ipv6: cmd.accessIPv6 ?? null,
+        tags: JSON.stringify(cmd.tags ?? []),
+        disk_config: cmd.diskConfig ?? 'MANUAL',
         created_at: now,
         updated_at: now,
         launched_at: null,
