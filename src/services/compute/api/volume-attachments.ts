@@ -102,7 +102,7 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
     if (!old) throw new NotFound(`volume_id not found: ${String(req.params.vid)}`);
     if (newId === old.volumeId) return reply.code(202).send();
     try {
-      await call(req, 'GET', `/volume/v3/${s.project_id}/volumes/${encodeURIComponent(newId)}`);
+      await call(req, 'GET', `/volume/v3/${String(auth.projectId)}/volumes/${encodeURIComponent(newId)}`);
     } catch (e) {
       if (e instanceof CloudError && e.status === 404)
         throw new BadRequest(`Volume ${newId} could not be found.`);

@@ -95,10 +95,13 @@ export function registerVolumeProxyRoutes(app: FastifyInstance, svc: ComputeServ
   type R = FastifyRequest<{ Params: { id: string } }>;
   for (const detail of [false, true]) {
     app.get(`${P}/os-volumes${detail ? '/detail' : ''}`, async (req) => {
+      // "os-volumes/" is a show with an empty id (the router folds the slash away): Nova answers 404.
+      if (req.url.split('?')[0]!.endsWith('/')) throw new NotFound('Volume  could not be found.');
       const list = (await call(req, 'GET', `${base(req)}/volumes/detail`)).volumes as Obj[];
       return { volumes: limited(list, query(req.query)).map(novaVolumeView) };
     });
     app.get(`${P}/os-snapshots${detail ? '/detail' : ''}`, async (req) => {
+      if (req.url.split('?')[0]!.endsWith('/')) throw new NotFound('Snapshot  could not be found.');
       const list = (await call(req, 'GET', `${base(req)}/snapshots/detail`)).snapshots as Obj[];
       return { snapshots: limited(list, query(req.query)).map(snapshotView) };
     });
