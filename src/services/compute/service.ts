@@ -760,6 +760,7 @@ export class ComputeService {
     try {
       this.network?.releaseForServer(s.id);
       this.volume?.detachAll(s.id);
+      for (const v of JSON.parse(s.delete_volumes ?? '[]') as string[]) this.volume?.deleteDetached?.(v);
     } catch (e) {
       this.ctx.log.warn(
         { server: s.id, err: String(e) },

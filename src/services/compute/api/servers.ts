@@ -37,6 +37,8 @@ import { atLeast } from './microversion.ts';
 import { serviceCaller } from './proxy.ts';
 import { checkMetadata } from './quotas.ts';
 import { checkTags, tagFilter } from './server-tags.ts';
+import { parseBlockDevices } from './block-devices.ts';
+import type { BootVolume } from './block-devices.ts';
 import { addressesView, link, plainAddresses, serverView, serverWriteView } from './views.ts';
 
 const P = '/compute/v2.1';
@@ -115,20 +117,27 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       );
     const tags = b.tags === undefined ? undefined : checkTags(b.tags);
     const groups = await securityGroupsOf(req, b.security_groups);
+    const givenImage = typeof b.imageRef === 'string' ? b.imageRef : '';
+    const bdms = await parseBlockDevices(call, req, project, b.block_device_mapping_v2, givenImage);
+    const maxCount = Number(b.max_count ?? minCount);
+    if (bdms.volumes.length && maxCount > 1)
+      throw new BadRequest('Cannot attach one or more volumes to multiple instances');
     const created = await bootServers(svc.bootDeps, {
       auth,
       projectId: project,
       requestId: req.id,
       name,
       flavorRef: String(flavorRef),
-      imageRef: typeof b.imageRef === 'string' ? b.imageRef : '',
+      imageRef: bdms.bootFromVolume ? '' : (bdms.imageRef ?? givenImage),
+      bootFromVolume: bdms.bootFromVolume,
+      deleteVolumes: bdms.volumes.filter((v) => v.deleteOnTermination).map((v) => v.volumeId),
       keyName: optStr(b, 'key_name'),
       metadata: b.metadata ?? {},
       userData: optStr(b, 'user_data', { max: 65535 }),
       nics: parseNetworks(b.networks, atLeast(req, '2.37')),
       groupId: typeof hints.group === 'string' ? hints.group : undefined,
       minCount,
-      maxCount: Number(b.max_count ?? minCount),
+      maxCount,
       description: optStr(b, 'description'),
       ...accessIps(b),
       tags,
@@ -136,6 +145,7 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       forceHost,
     });
     const first = created[0]!.row;
+    attachAtBoot(first, bdms.volumes, auth);
     reply.code(202).header('location', `${base()}/compute/v2.1/servers/${first.id}`);
     if (b.return_reservation_id === true) return { reservation_id: `r-${first.id.slice(0, 8)}` };
     return {
@@ -148,6 +158,22 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       },
     };
   });
+
+  /**
+   * The volumes of a create's block devices, attached once the server row exists (the boot volume,
+   * index 0, as /dev/vda). They were found available just before; one taken meanwhile fails the build.
+   */
+  const attachAtBoot = (s: ServerRow, volumes: BootVolume[], auth: AuthContext) => {
+    const api = svc.volume;
+    if (!volumes.length) return;
+    if (!api) throw new CloudError(503, 'The volume service is not available on this site.');
+    const ordered = [...volumes].sort((a, b) => (a.bootIndex ?? 99) - (b.bootIndex ?? 99));
+    try {
+      for (const v of ordered) api.attach(auth, v.volumeId, s.id, v.bootIndex === 0 ? '/dev/vda' : undefined);
+    } catch (e) {
+      svc.failBuild(s.id, `Attaching the volumes of the server failed: ${(e as Error).message}`);
+    }
+  };
 
   // ---- list / show --------------------------------------------------------------------------------
   const list = (req: FastifyRequest, detail: boolean) => {

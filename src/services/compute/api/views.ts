@@ -122,7 +122,9 @@ export function serverView(
     'OS-EXT-STS:power_state': s.power_state,
     'os-extended-volumes:volumes_attached': volumeIds.map((id) => ({
       id,
-      ...(atLeast(req, '2.3') ? { delete_on_termination: false } : {}),
+      ...(atLeast(req, '2.3')
+        ? { delete_on_termination: (JSON.parse(s.delete_volumes ?? '[]') as string[]).includes(id) }
+        : {}),
     })),
     security_groups: [{ name: 'default' }],
   };

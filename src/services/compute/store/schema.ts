@@ -109,6 +109,7 @@ export const computeMigrations = [
     sql: `
       ALTER TABLE servers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
       ALTER TABLE servers ADD COLUMN disk_config TEXT NOT NULL DEFAULT 'MANUAL';
+      ALTER TABLE servers ADD COLUMN delete_volumes TEXT NOT NULL DEFAULT '[]';
     `,
   },
 ] as const;
@@ -288,6 +289,8 @@ export interface ServerRow {
   tags?: string;
   /** OS-DCF:diskConfig: 'AUTO' or 'MANUAL'. */
   disk_config?: string;
+  /** JSON string[]: volumes attached at boot with delete_on_termination, deleted with the server. */
+  delete_volumes?: string;
 }
 
 export interface ServerGroupRow {
