@@ -111,8 +111,15 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
     if (svc.opts.driver !== 'fake' && s.vm_state === 'active')
       throw new CloudError(409, `Cannot 'swap_volume' instance ${s.id} while its guest runs on this driver.`);
     const actionId = svc.startAction(s, 'swap_volume', auth, req.id);
-    attachOr400(() => volumes().attach(auth, newId, s.id, old.device));
+    // The old volume lets go of the device first; a new volume refused gets the old one back.
     volumes().detach(auth, old.volumeId, s.id);
+    try {
+      attachOr400(() => volumes().attach(auth, newId, s.id, old.device));
+    } catch (e) {
+      volumes().attach(auth, old.volumeId, s.id, old.device);
+      svc.finishAction(actionId, (e as Error).message);
+      throw e;
+    }
     svc.finishAction(actionId);
     return reply.code(202).send();
   });
