@@ -762,4 +762,39 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
       'the boot volume deleted with its server',
     );
   });
+
+  it('external events (admin), os-migrations, restore without soft delete, deleted instance actions (2.21)', async () => {
+    const sid = await activeServer();
+    const ev = (events: unknown, token = admin) =>
+      call('POST', `${C}/os-server-external-events`, { events }, { token });
+    const r = await ev([{ name: 'network-changed', server_uuid: sid }]);
+    ok(r, 200);
+    assert.deepEqual(r.body.events, [
+      { server_uuid: sid, name: 'network-changed', status: 'completed', code: 200 },
+    ]);
+    const gone = '5a2b4c6d-0000-4000-8000-000000000000';
+    ok(await ev([{ name: 'network-changed', server_uuid: gone }]), 404);
+    ok(
+      await ev([
+        { name: 'network-changed', server_uuid: sid },
+        { name: 'network-changed', server_uuid: gone },
+      ]),
+      207,
+    );
+    ok(await ev([{ name: 'no-such-event', server_uuid: sid }]), 400);
+    ok(await ev([{ name: 'network-changed', server_uuid: sid }], member), 403);
+    assert.deepEqual((await call('GET', `${C}/os-migrations`)).body, { migrations: [] });
+    ok(await call('GET', `${C}/os-migrations`, undefined, { token: member }), 403);
+    ok(await call('POST', `${C}/servers/${sid}/action`, { restore: null }), 409);
+    ok(await call('DELETE', `${C}/servers/${sid}`), 204);
+    await eventually(
+      async () => (await call('GET', `${C}/servers/${sid}`)).status === 404,
+      10_000,
+      'deleted',
+    );
+    ok(await call('GET', `${C}/servers/${sid}/os-instance-actions`, undefined, at('2.20')), 404);
+    const acts = await call('GET', `${C}/servers/${sid}/os-instance-actions`, undefined, at('2.21'));
+    ok(acts, 200);
+    assert.deepEqual(acts.body.instanceActions.map((a: any) => a.action).sort(), ['create', 'delete']);
+  });
 });

@@ -14,6 +14,7 @@ import { registerQuotaRoutes } from './api/quotas.ts';
 import { registerDiscovery, registerResourceRoutes } from './api/resources.ts';
 import { registerSecurityGroupProxyRoutes } from './api/security-groups.ts';
 import { registerServerInfoRoutes } from './api/server-info.ts';
+import { registerServerEventRoutes } from './api/server-events.ts';
 import { registerServerTagRoutes } from './api/server-tags.ts';
 import { registerServerRoutes } from './api/servers.ts';
 import { registerUsageRoutes } from './api/usage.ts';
@@ -42,6 +43,7 @@ export function computeModule(): ServiceModule & { service?: ComputeService } {
         });
         registerServerRoutes(scoped, svc);
         registerServerTagRoutes(scoped, svc);
+        registerServerEventRoutes(scoped, svc);
         registerVolumeAttachmentRoutes(scoped, svc);
         registerResourceRoutes(scoped, svc);
         registerQuotaRoutes(scoped, svc);

@@ -315,21 +315,25 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
 
   app.get<{ Params: { id: string } }>(`${P}/servers/:id/os-instance-actions`, async (req, reply) => {
     const auth = ctx.authenticate(req);
+    const row = repo.server(req.params.id);
+    // From 2.21 a deleted server's actions are listed too (kept by the site that owned it).
+    const kept = !row && atLeast(req, '2.21') ? repo.actions(req.params.id) : [];
+    if (!row && kept.length && canRead(auth, kept[0]!.project_id))
+      return { instanceActions: kept.map(actionView(req)) };
     const s = visible(auth, req.params.id);
     const fwd = forwardIfRemote(ctx, s.owner, req, reply);
     if (fwd) return fwd;
-    return {
-      instanceActions: repo.actions(s.id).map((a) => ({
-        action: a.action,
-        instance_uuid: a.server_id,
-        message: a.message,
-        project_id: a.project_id,
-        request_id: a.request_id,
-        start_time: novaTime(a.start_time).replace('Z', '.000000'),
-        user_id: a.user_id,
-        ...(atLeast(req, '2.58') ? { updated_at: novaTime(a.updated_at).replace('Z', '.000000') } : {}),
-      })),
-    };
+    return { instanceActions: repo.actions(s.id).map(actionView(req)) };
+  });
+  const actionView = (req: FastifyRequest) => (a: ReturnType<typeof repo.actions>[number]) => ({
+    action: a.action,
+    instance_uuid: a.server_id,
+    message: a.message,
+    project_id: a.project_id,
+    request_id: a.request_id,
+    start_time: novaTime(a.start_time).replace('Z', '.000000'),
+    user_id: a.user_id,
+    ...(atLeast(req, '2.58') ? { updated_at: novaTime(a.updated_at).replace('Z', '.000000') } : {}),
   });
   app.get<{ Params: { id: string; rid: string } }>(
     `${P}/servers/:id/os-instance-actions/:rid`,
@@ -588,6 +592,13 @@ async function runAction(
       const now = repo.server(s.id)!;
       return { server: { ...serverWriteView(full, req, { userData: now.user_data }), adminPass } };
     }
+    case 'restore':
+      // No soft delete here (Nova's reclaim_instance_interval 0): no server is ever SOFT_DELETED.
+      throw new Conflict(`Cannot 'restore' instance ${s.id} while it is in vm_state ${s.vm_state}`);
+    case 'forceDelete':
+      // With no soft delete, a force delete is a delete (Nova allows it in any state).
+      deleteServer(svc.actionDeps, cmd);
+      return accepted();
     case 'resize':
       return resize(svc, req, reply, auth, s, arg);
     case 'confirmResize':
