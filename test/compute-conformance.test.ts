@@ -712,6 +712,19 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
 
   it('boot from volume: the volume at /dev/vda, no image, delete_on_termination; invalid mappings are 400s', async () => {
     const vid = await newVolume();
+    const project = (await call('GET', '/identity/v3/projects?name=admin')).body.projects[0].id;
+    const bootable = (b: boolean) =>
+      call('POST', `/volume/v3/${project}/volumes/${vid}/action`, { 'os-set_bootable': { bootable: b } });
+    ok(
+      await newServer({
+        imageRef: '',
+        block_device_mapping_v2: [
+          { uuid: vid, source_type: 'volume', destination_type: 'volume', boot_index: 0 },
+        ],
+      }),
+      400,
+    );
+    ok(await bootable(true), 200);
     const bdm = (extra: Record<string, unknown> = {}) => [
       {
         uuid: vid,
@@ -796,5 +809,26 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     const acts = await call('GET', `${C}/servers/${sid}/os-instance-actions`, undefined, at('2.21'));
     ok(acts, 200);
     assert.deepEqual(acts.body.instanceActions.map((a: any) => a.action).sort(), ['create', 'delete']);
+  });
+
+  it('rescue and unrescue (fake driver): RESCUE with an adminPass, refusals while rescued; migrate state checks', async () => {
+    const sid = await activeServer();
+    const act = (body: unknown) => call('POST', `${C}/servers/${sid}/action`, body);
+    const status = async () => (await call('GET', `${C}/servers/${sid}`)).body.server.status;
+    const r = await act({ rescue: { adminPass: 'rescue-pw' } });
+    ok(r, 200);
+    assert.equal(r.body.adminPass, 'rescue-pw');
+    await eventually(async () => (await status()) === 'RESCUE', 10_000, 'RESCUE');
+    ok(await act({ reboot: { type: 'HARD' } }), 409);
+    ok(await act({ rescue: {} }), 409);
+    ok(await act({ migrate: null }), 409);
+    ok(await act({ unrescue: null }), 202);
+    await eventually(async () => (await status()) === 'ACTIVE', 10_000, 'ACTIVE');
+    ok(await act({ rescue: { rescue_image_ref: 'no-such-image' } }), 400);
+    ok(await act({ 'os-migrateLive': { host: 'elsewhere-cmp0001', block_migration: 'auto' } }), 400);
+    ok(await act({ suspend: null }), 202);
+    await eventually(async () => (await status()) === 'SUSPENDED', 10_000, 'SUSPENDED');
+    ok(await act({ 'os-migrateLive': { host: null, block_migration: 'auto' } }), 409);
+    ok(await act({ migrate: null }), 409);
   });
 });

@@ -108,6 +108,8 @@ export async function parseBlockDevices(
         throw invalid(`failed to get volume ${v.volumeId}.`);
       throw e;
     }
+    if (v.bootIndex === 0 && String(vol.bootable) !== 'true')
+      throw invalid(`Volume ${v.volumeId} is not bootable.`);
     if (vol.status !== 'available')
       throw new BadRequest(
         `Invalid volume: volume ${v.volumeId} status must be available, but it is ${String(vol.status)}.`,

@@ -592,6 +592,51 @@ async function runAction(
       const now = repo.server(s.id)!;
       return { server: { ...serverWriteView(full, req, { userData: now.user_data }), adminPass } };
     }
+    case 'migrate':
+    case 'os-migrateLive': {
+      // Admin only; the states Nova allows (cold: active or stopped; live: active or paused), then
+      // the destination: a host of another site is a 400 (a server lives at its zone's site).
+      requireAdmin(auth);
+      const live = action === 'os-migrateLive';
+      svc.checkState(
+        s,
+        action === 'migrate' ? 'migrate' : 'live-migration',
+        live ? ['active', 'paused'] : ['active', 'stopped'],
+        auth,
+      );
+      const host = isObj(arg) && typeof arg.host === 'string' ? arg.host : undefined;
+      if (host && !repo.hosts().some((h) => h.id === host))
+        throw new BadRequest(
+          `Compute host ${host} is not a host of site ${ctx.name}: a server cannot move to another site (its availability zone).`,
+        );
+      throw new BadRequest(`Moving a server between the hosts of a site (${action}) is not implemented yet.`);
+    }
+    case 'rescue': {
+      // The fake driver's rescue: the guest "reboots" into the rescue image and comes back RESCUE.
+      // A real guest would need a rescue disk the QEMU driver does not make yet: a clear 409 there.
+      svc.checkState(s, 'rescue', ['active', 'stopped', 'error'], auth);
+      if (svc.opts.driver !== 'fake')
+        throw new Conflict(`Cannot 'rescue' instance ${s.id}: the ${svc.opts.driver} driver has no rescue.`);
+      const ref = isObj(arg) ? arg.rescue_image_ref : undefined;
+      if (ref !== undefined && ref !== null) {
+        const img =
+          typeof ref === 'string'
+            ? svc.image?.usableImage(auth, ref.replace(/^.*\/images\//, ''))
+            : undefined;
+        if (!img)
+          throw new BadRequest(`Invalid input for field/attribute rescue_image_ref. Value: ${String(ref)}.`);
+      }
+      const adminPass = adminPassOf(arg);
+      const actionId = svc.startAction(s, 'rescue', auth, req.id);
+      svc.lifecycle(s, { task: 'rescuing', op: 'reboot', actionId, after: () => ({ vm_state: 'rescued' }) });
+      return reply.code(200).send({ adminPass });
+    }
+    case 'unrescue': {
+      svc.checkState(s, 'unrescue', ['rescued'], auth);
+      const actionId = svc.startAction(s, 'unrescue', auth, req.id);
+      svc.lifecycle(s, { task: 'unrescuing', op: 'reboot', actionId, after: () => ({ vm_state: 'active' }) });
+      return accepted();
+    }
     case 'restore':
       // No soft delete here (Nova's reclaim_instance_interval 0): no server is ever SOFT_DELETED.
       throw new Conflict(`Cannot 'restore' instance ${s.id} while it is in vm_state ${s.vm_state}`);

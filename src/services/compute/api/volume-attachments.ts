@@ -76,7 +76,7 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
     const body = wrapped(req.body, 'volumeAttachment');
     const volumeId = reqStr(body, 'volumeId', { max: 64 });
     const device = optStr(body, 'device', { max: 64, pattern: /^\/dev\/[a-z0-9]+$/ });
-    if (s.vm_state === 'error' || s.task_state === 'deleting')
+    if (s.vm_state === 'error' || s.vm_state === 'rescued' || s.task_state === 'deleting')
       throw new CloudError(
         409,
         `Cannot 'attach_volume' instance ${s.id} while it is in vm_state ${s.vm_state}`,
@@ -131,6 +131,8 @@ export function registerVolumeAttachmentRoutes(app: FastifyInstance, svc: Comput
     if (fwd) return fwd;
     const vid = req.params.vid;
     if (!vid) throw new BadRequest('volume id is required');
+    if (s.vm_state === 'rescued')
+      throw new CloudError(409, `Cannot 'detach_volume' instance ${s.id} while it is in vm_state rescued`);
     svc.detachFromGuest(volumes(), s, vid, auth, req.id);
     return reply.code(202).send();
   });
