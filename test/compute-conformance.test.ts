@@ -831,4 +831,33 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     ok(await act({ 'os-migrateLive': { host: null, block_migration: 'auto' } }), 409);
     ok(await act({ migrate: null }), 409);
   });
+
+  it('createBackup: backup images of the server, the newest `rotation` kept; bad arguments are 400s', async () => {
+    const sid = await activeServer();
+    const backup = (name: string, rotation: unknown = 2) =>
+      call(
+        'POST',
+        `${C}/servers/${sid}/action`,
+        { createBackup: { name, backup_type: 'daily', rotation } },
+        at('2.45'),
+      );
+    ok(await backup('b0', -1), 400);
+    ok(await call('POST', `${C}/servers/${sid}/action`, { createBackup: { name: 'b', rotation: 1 } }), 400);
+    const ids: string[] = [];
+    for (const n of ['b1', 'b2', 'b3']) {
+      const r = await backup(n);
+      ok(r, 202);
+      ids.push(r.body.image_id);
+      await eventually(
+        async () => (await call('GET', `${C}/servers/${sid}`)).body.server['OS-EXT-STS:task_state'] === null,
+        10_000,
+        'no task',
+      );
+    }
+    const left = (await call('GET', `/image/v2/images?limit=1000`)).body.images.filter(
+      (i: any) => i.instance_uuid === sid && i.image_type === 'backup',
+    );
+    assert.deepEqual(left.map((i: any) => i.id).sort(), ids.slice(1).sort());
+    assert.equal(left[0].backup_type, 'daily');
+  });
 });

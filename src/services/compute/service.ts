@@ -6,6 +6,7 @@
  * its next state. Servers, flavors, keypairs, groups and quotas replicate; hosts and claims stay local.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServiceCall } from './api/proxy.ts';
 import type { AuthContext } from '../../core/auth.ts';
 import { CloudError, NotFound } from '../../core/errors.ts';
 import type { TimerHandle } from '../../core/ports.ts';
@@ -159,6 +160,8 @@ export class ComputeService {
   readonly stats = { builds: 0, active: 0, failed: 0 };
   /** Server actions registered by the API's proxy modules, by action name (servers.ts runs them). */
   readonly proxyActions = new Map<string, ProxyAction>();
+  /** The API's in-process caller of the other services (api/proxy.ts), set when routes register. */
+  imageCaller: ServiceCall | undefined;
 
   constructor(readonly ctx: ServiceContext) {
     this.repo = new ComputeRepo(ctx.store.db, ctx.name);

@@ -48,6 +48,7 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|
 export function registerServerRoutes(app: FastifyInstance, svc: ComputeService): void {
   const { ctx, repo } = svc;
   const call = serviceCaller(app);
+  svc.imageCaller = call;
   /**
    * The security groups a create names ({"name": ...} each), checked as Nova checks them with
    * Neutron: each must be one of the caller's groups, by name or id (400 otherwise).
@@ -652,23 +653,50 @@ async function runAction(
     case 'revertResize':
       revertResize(svc.resizeDeps, { auth, requestId: req.id, server: s });
       return accepted();
+    case 'createBackup':
     case 'createImage': {
+      const backup = action === 'createBackup';
       if (!isObj(arg) || typeof arg.name !== 'string' || !arg.name)
         throw new BadRequest("'name' is a required property");
-      svc.checkState(s, 'createImage', ['active', 'stopped', 'paused', 'suspended'], auth);
+      let rotation = 0;
+      let backupType = '';
+      if (backup) {
+        // Nova: backup_type a string, rotation an integer (or its string) >= 0, both required.
+        if (typeof arg.backup_type !== 'string' || !arg.backup_type)
+          throw new BadRequest(
+            "Invalid input for field/attribute createBackup. 'backup_type' is a required property",
+          );
+        const n =
+          typeof arg.rotation === 'string' && /^[0-9]+$/.test(arg.rotation)
+            ? Number(arg.rotation)
+            : arg.rotation;
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
+          throw new BadRequest(`Invalid input for field/attribute rotation. Value: ${String(arg.rotation)}.`);
+        rotation = n;
+        backupType = arg.backup_type;
+      }
+      svc.checkState(
+        s,
+        action,
+        backup ? ['active', 'stopped'] : ['active', 'stopped', 'paused', 'suspended'],
+        auth,
+      );
       const api = svc.image;
       if (!api) throw new CloudError(503, 'The image service is not available on this site.');
-      const actionId = svc.startAction(s, 'createImage', auth, req.id);
+      const actionId = svc.startAction(s, action, auth, req.id);
       // The snapshot runs inside this request: the server is busy until it ends.
       const done = svc.working(s.id);
       svc.update(s.id, { task_state: 'image_snapshot' });
       let imageId: string;
       try {
         const r = await svc.host(s.host!, 'snapshot', s);
-        const props: Record<string, string> = { instance_uuid: s.id, image_type: 'snapshot' };
+        const props: Record<string, string> = backup
+          ? { instance_uuid: s.id, image_type: 'backup', backup_type: backupType }
+          : { instance_uuid: s.id, image_type: 'snapshot' };
         if (isObj(arg.metadata))
           for (const [k, v] of Object.entries(arg.metadata)) if (typeof v === 'string') props[k] = v;
         imageId = await api.snapshot(auth, arg.name, props, Buffer.from(r.data ?? ''));
+        if (backup) await rotateBackups(svc, req, s, imageId, backupType, rotation);
       } finally {
         svc.update(s.id, { task_state: null });
         done();
@@ -708,6 +736,36 @@ async function runAction(
       throw new BadRequest(`There is no such action: ${action}`);
     }
   }
+}
+
+/**
+ * Nova's backup rotation: of the server's backups of that type, the newest `rotation` stay and the
+ * older ones are deleted, through the Image API with the caller's token.
+ */
+async function rotateBackups(
+  svc: ComputeService,
+  req: FastifyRequest,
+  s: ServerRow,
+  newest: string,
+  backupType: string,
+  rotation: number,
+): Promise<void> {
+  // The order backups were made in is the server's own record (image times are to the second).
+  let drop: string[] = [];
+  svc.update(s.id, (cur) => {
+    const all = JSON.parse(cur.backups ?? '{}') as Record<string, string[]>;
+    const list = [...(all[backupType] ?? []), newest];
+    const keep = rotation === 0 ? [] : list.slice(-rotation);
+    drop = list.filter((id) => !keep.includes(id));
+    return { backups: JSON.stringify({ ...all, [backupType]: keep }) };
+  });
+  const call = svc.imageCaller;
+  if (!call) return;
+  for (const id of drop)
+    await call(req, 'DELETE', `/image/v2/images/${id}`).catch((e: unknown) => {
+      // One deleted by hand meanwhile is gone already.
+      if (!(e instanceof CloudError && e.status === 404)) throw e;
+    });
 }
 
 function resize(

@@ -110,6 +110,7 @@ export const computeMigrations = [
       ALTER TABLE servers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
       ALTER TABLE servers ADD COLUMN disk_config TEXT NOT NULL DEFAULT 'MANUAL';
       ALTER TABLE servers ADD COLUMN delete_volumes TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE servers ADD COLUMN backups TEXT NOT NULL DEFAULT '{}';
     `,
   },
 ] as const;
@@ -291,6 +292,8 @@ export interface ServerRow {
   disk_config?: string;
   /** JSON string[]: volumes attached at boot with delete_on_termination, deleted with the server. */
   delete_volumes?: string;
+  /** JSON {backup_type: image ids, oldest first}: createBackup's rotation order. */
+  backups?: string;
 }
 
 export interface ServerGroupRow {
