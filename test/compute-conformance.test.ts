@@ -502,4 +502,362 @@ describe('Compute answers as Nova gives them (Tempest schemas, first pass)', () 
     });
     assert.deepEqual(g2.body.server_group.metadata, {});
   });
+
+  // ---- issue 17, second pass: proxies, tags, disk config, security groups on servers, boot from volume
+  const at = (v: string) => ({ headers: { 'openstack-api-version': `compute ${v}` } });
+  before(async () => {
+    // Room for the servers below, beside those of the first pass.
+    const adminProject = (await call('GET', '/identity/v3/projects?name=admin')).body.projects[0].id;
+    const q = { quota_set: { instances: 100, cores: 200, ram: 1_000_000 } };
+    ok(await call('PUT', `${C}/os-quota-sets/${adminProject}`, q), 200);
+  });
+  const newVolume = async (size = 1) => {
+    const r = await call('POST', `${C}/os-volumes`, {
+      volume: { size, display_name: 'pv', metadata: { a: 'b' } },
+    });
+    ok(r, 200);
+    const id = r.body.volume.id as string;
+    await eventually(
+      async () => (await call('GET', `${C}/os-volumes/${id}`)).body.volume.status === 'available',
+      10_000,
+      'available',
+    );
+    return id;
+  };
+
+  it("os-volumes and os-snapshots: Block Storage in Nova's shape; bad sizes are 400s; gone from 2.36", async () => {
+    const id = await newVolume();
+    const v = (await call('GET', `${C}/os-volumes/${id}`)).body.volume;
+    assert.equal(v.displayName, 'pv');
+    assert.equal(v.size, 1);
+    assert.deepEqual(v.attachments, [{}]);
+    assert.deepEqual(v.metadata, { a: 'b' });
+    assert.ok('createdAt' in v && 'availabilityZone' in v && 'volumeType' in v && 'snapshotId' in v);
+    assert.ok((await call('GET', `${C}/os-volumes/detail`)).body.volumes.some((x: any) => x.id === id));
+    assert.equal((await call('GET', `${C}/os-volumes?limit=1`)).body.volumes.length, 1);
+    for (const size of ['#$%', '', '0', 0])
+      ok(await call('POST', `${C}/os-volumes`, { volume: { size } }), 400);
+    ok(await call('GET', `${C}/os-volumes/`), 404);
+    ok(await call('GET', `${C}/os-volumes/${'0'.repeat(8)}-0000-0000-0000-000000000000`), 404);
+    ok(await call('GET', `${C}/os-volumes`, undefined, at('2.36')), 404);
+    const snap = await call('POST', `${C}/os-snapshots`, {
+      snapshot: { volume_id: id, display_name: 'ps', force: false },
+    });
+    ok(snap, 200);
+    assert.equal(snap.body.snapshot.volumeId, id);
+    assert.equal(snap.body.snapshot.displayName, 'ps');
+    const sid = snap.body.snapshot.id as string;
+    assert.ok((await call('GET', `${C}/os-snapshots`)).body.snapshots.some((x: any) => x.id === sid));
+    ok(await call('GET', `${C}/os-snapshots/${sid}`), 200);
+    await eventually(
+      async () => (await call('GET', `${C}/os-snapshots/${sid}`)).body.snapshot.status === 'available',
+      10_000,
+      'snapshot available',
+    );
+    ok(await call('DELETE', `${C}/os-snapshots/${sid}`), 202);
+  });
+
+  it('attaching an attached volume is a 400; a swap to a volume that does not exist is a 400', async () => {
+    const sid = await activeServer();
+    const vid = await newVolume();
+    ok(
+      await call('POST', `${C}/servers/${sid}/os-volume_attachments`, {
+        volumeAttachment: { volumeId: vid },
+      }),
+      200,
+    );
+    ok(
+      await call('POST', `${C}/servers/${sid}/os-volume_attachments`, {
+        volumeAttachment: { volumeId: vid },
+      }),
+      400,
+    );
+    const v = (await call('GET', `${C}/os-volumes/${vid}`)).body.volume;
+    assert.equal(v.attachments[0].serverId, sid);
+    const swap = (volumeId: string, token = admin) =>
+      call(
+        'PUT',
+        `${C}/servers/${sid}/os-volume_attachments/${vid}`,
+        { volumeAttachment: { volumeId } },
+        { token },
+      );
+    ok(await swap('5a2b4c6d-0000-4000-8000-000000000000'), 400);
+    ok(await swap(vid, member), 403); // a swap is an admin's
+    const other = await newVolume();
+    ok(await swap(other), 202);
+    const atts = (await call('GET', `${C}/servers/${sid}/os-volume_attachments`)).body.volumeAttachments;
+    assert.deepEqual(
+      atts.map((a: any) => a.volumeId),
+      [other],
+    );
+  });
+
+  it('os-floating-ips, pools, os-networks and os-tenant-networks: Network service views', async () => {
+    const net = await call('POST', '/network/v2.0/networks', {
+      network: { name: 'ext', 'router:external': true },
+    });
+    ok(net, 201);
+    ok(
+      await call('POST', '/network/v2.0/subnets', {
+        subnet: { network_id: net.body.network.id, ip_version: 4, cidr: '172.30.0.0/24' },
+      }),
+      201,
+    );
+    const pools = (await call('GET', `${C}/os-floating-ip-pools`)).body.floating_ip_pools;
+    assert.ok(pools.some((p: any) => p.name === 'ext'));
+    const f = await call('POST', `${C}/os-floating-ips`, { pool: 'ext' });
+    ok(f, 200);
+    const fip = f.body.floating_ip;
+    assert.deepEqual(Object.keys(fip).sort(), ['fixed_ip', 'id', 'instance_id', 'ip', 'pool']);
+    assert.equal(fip.pool, 'ext');
+    assert.equal(fip.instance_id, null);
+    assert.deepEqual((await call('GET', `${C}/os-floating-ips/${fip.id}`)).body.floating_ip, fip);
+    assert.ok(
+      (await call('GET', `${C}/os-floating-ips`)).body.floating_ips.some((x: any) => x.id === fip.id),
+    );
+    ok(await call('POST', `${C}/os-floating-ips`, { pool: 'no-such-pool' }), 404);
+    ok(await call('GET', `${C}/os-floating-ips/5a2b4c6d-0000-4000-8000-000000000000`), 404);
+    // Actions: a bad address is a 400, an unknown one a 404, a server with no port a 400.
+    const sid = await activeServer();
+    const act = (body: unknown) => call('POST', `${C}/servers/${sid}/action`, body);
+    ok(await act({ addFloatingIp: { address: '' } }), 400);
+    ok(await act({ addFloatingIp: { address: '0.0.0.0' } }), 404);
+    ok(await act({ removeFloatingIp: { address: '0.0.0.0' } }), 404);
+    ok(await act({ addFloatingIp: { address: fip.ip } }), 400);
+    ok(await act({ removeFloatingIp: { address: fip.ip } }), 409);
+    ok(await call('DELETE', `${C}/os-floating-ips/${fip.id}`), 202);
+    ok(await call('DELETE', `${C}/os-floating-ips/${fip.id}`), 404);
+    const nets = (await call('GET', `${C}/os-networks`)).body.networks;
+    const mine = nets.find((n: any) => n.id === net.body.network.id);
+    assert.equal(mine.label, 'ext');
+    assert.equal((await call('GET', `${C}/os-networks/${mine.id}`)).body.network.label, 'ext');
+    const tn = (await call('GET', `${C}/os-tenant-networks/${mine.id}`)).body.network;
+    assert.deepEqual(tn, { id: mine.id, cidr: null, label: 'ext' });
+    ok(await call('GET', `${C}/os-networks/5a2b4c6d-0000-4000-8000-000000000000`), 404);
+    ok(await call('GET', `${C}/os-networks`, undefined, at('2.36')), 404);
+  });
+
+  it('server tags (2.26): put, list, check, delete, replace all, filters; 404 below 2.26', async () => {
+    const sid = await activeServer();
+    const t = (m: string, path = '', body?: unknown, v = '2.26') =>
+      call(m, `${C}/servers/${sid}/tags${path}`, body, at(v));
+    ok(await t('GET', '', undefined, '2.25'), 404);
+    assert.deepEqual((await t('GET')).body.tags, []);
+    ok(await t('PUT', '/a'), 201);
+    ok(await t('PUT', '/a'), 204);
+    ok(await t('GET', '/a'), 204);
+    ok(await t('GET', '/b'), 404);
+    ok(await t('PUT', '/a,b'), 400);
+    assert.deepEqual((await t('PUT', '', { tags: ['x', 'y'] })).body.tags, ['x', 'y']);
+    ok(await t('PUT', '', { tags: Array.from({ length: 51 }, (_, i) => `t${i}`) }), 400);
+    const shown = await call('GET', `${C}/servers/${sid}`, undefined, at('2.26'));
+    assert.deepEqual(shown.body.server.tags, ['x', 'y']);
+    const listed = async (q: string) =>
+      (await call('GET', `${C}/servers?${q}`, undefined, at('2.26'))).body.servers.map((s: any) => s.id);
+    assert.ok((await listed('tags=x,y')).includes(sid));
+    assert.ok(!(await listed('tags=x,z')).includes(sid));
+    assert.ok((await listed('tags-any=z,y')).includes(sid));
+    assert.ok(!(await listed('not-tags-any=y')).includes(sid));
+    ok(await t('DELETE', '/x'), 204);
+    ok(await t('DELETE', '/x'), 404);
+    ok(await t('DELETE'), 204);
+    assert.deepEqual((await t('GET')).body.tags, []);
+    const tagged = await newServer({ tags: ['born'] }, admin);
+    ok(tagged, 400); // tags at create only from 2.52
+  });
+
+  it('OS-DCF:diskConfig is kept from create, rebuild and update; a bad value is a 400', async () => {
+    const r = await newServer({ 'OS-DCF:diskConfig': 'AUTO' });
+    ok(r, 202);
+    assert.equal(r.body.server['OS-DCF:diskConfig'], 'AUTO');
+    const id = r.body.server.id as string;
+    assert.equal((await call('GET', `${C}/servers/${id}`)).body.server['OS-DCF:diskConfig'], 'AUTO');
+    ok(await newServer({ 'OS-DCF:diskConfig': 'SOMETIMES' }), 400);
+    const u = await call('PUT', `${C}/servers/${id}`, { server: { 'OS-DCF:diskConfig': 'MANUAL' } });
+    ok(u, 200);
+    assert.equal((await call('GET', `${C}/servers/${id}`)).body.server['OS-DCF:diskConfig'], 'MANUAL');
+  });
+
+  it('security groups: a create naming one that does not exist is a 400; add and remove need ports', async () => {
+    const r = await newServer({ security_groups: [{ name: 'does_not_exist' }] });
+    ok(r, 400);
+    const g = await call('POST', `${C}/os-security-groups`, {
+      security_group: { name: 'sg-a', description: 'd' },
+    });
+    ok(g, 200);
+    const sid = await activeServer();
+    const act = (body: unknown) => call('POST', `${C}/servers/${sid}/action`, body);
+    ok(await act({ addSecurityGroup: { name: 'no-such-group' } }), 404);
+    ok(await act({ addSecurityGroup: { name: 'sg-a' } }), 404); // the server has no port
+    ok(await act({ removeSecurityGroup: { name: 'sg-a' } }), 400);
+    // Rules naming a deleted group as their peer go with it.
+    const peer = await call('POST', `${C}/os-security-groups`, {
+      security_group: { name: 'sg-b', description: 'd' },
+    });
+    const rule = await call('POST', `${C}/os-security-group-rules`, {
+      security_group_rule: {
+        parent_group_id: g.body.security_group.id,
+        ip_protocol: 'tcp',
+        from_port: 22,
+        to_port: 22,
+        group_id: peer.body.security_group.id,
+      },
+    });
+    ok(rule, 200);
+    ok(await call('DELETE', `${C}/os-security-groups/${peer.body.security_group.id}`), 202);
+    const left = (await call('GET', `${C}/os-security-groups/${g.body.security_group.id}`)).body
+      .security_group;
+    assert.deepEqual(left.rules, []);
+  });
+
+  it('boot from volume: the volume at /dev/vda, no image, delete_on_termination; invalid mappings are 400s', async () => {
+    const vid = await newVolume();
+    const project = (await call('GET', '/identity/v3/projects?name=admin')).body.projects[0].id;
+    const bootable = (b: boolean) =>
+      call('POST', `/volume/v3/${project}/volumes/${vid}/action`, { 'os-set_bootable': { bootable: b } });
+    ok(
+      await newServer({
+        imageRef: '',
+        block_device_mapping_v2: [
+          { uuid: vid, source_type: 'volume', destination_type: 'volume', boot_index: 0 },
+        ],
+      }),
+      400,
+    );
+    ok(await bootable(true), 200);
+    const bdm = (extra: Record<string, unknown> = {}) => [
+      {
+        uuid: vid,
+        source_type: 'volume',
+        destination_type: 'volume',
+        boot_index: 0,
+        delete_on_termination: true,
+        ...extra,
+      },
+    ];
+    ok(await newServer({ imageRef: '', block_device_mapping_v2: bdm({ destination_type: 'invalid' }) }), 400);
+    ok(await newServer({ imageRef: '', block_device_mapping_v2: bdm({ boot_index: 1 }) }), 400);
+    ok(
+      await newServer({
+        imageRef: '',
+        block_device_mapping_v2: bdm({ uuid: '5a2b4c6d-0000-4000-8000-000000000000' }),
+      }),
+      400,
+    );
+    ok(
+      await newServer({
+        block_device_mapping_v2: [
+          { source_type: 'image', uuid: image, boot_index: 0, destination_type: 'local' },
+          { source_type: 'volume', uuid: vid, destination_type: 'invalid' },
+        ],
+      }),
+      400,
+    );
+    const r = await newServer({ imageRef: '', block_device_mapping_v2: bdm() });
+    ok(r, 202);
+    const id = r.body.server.id as string;
+    await eventually(
+      async () => (await call('GET', `${C}/servers/${id}`)).body.server.status === 'ACTIVE',
+      10_000,
+      'ACTIVE',
+    );
+    const s = (await call('GET', `${C}/servers/${id}`, undefined, at('2.3'))).body.server;
+    assert.equal(s.image, '');
+    assert.deepEqual(s['os-extended-volumes:volumes_attached'], [{ id: vid, delete_on_termination: true }]);
+    const atts = (await call('GET', `${C}/servers/${id}/os-volume_attachments`)).body.volumeAttachments;
+    assert.equal(atts[0].device, '/dev/vda');
+    assert.equal((await call('GET', `${C}/os-volumes/${vid}`)).body.volume.status, 'in-use');
+    ok(await newServer({ imageRef: '', block_device_mapping_v2: bdm() }), 400); // in use now
+    ok(await call('DELETE', `${C}/servers/${id}`), 204);
+    await eventually(
+      async () => (await call('GET', `${C}/os-volumes/${vid}`)).status === 404,
+      10_000,
+      'the boot volume deleted with its server',
+    );
+  });
+
+  it('external events (admin), os-migrations, restore without soft delete, deleted instance actions (2.21)', async () => {
+    const sid = await activeServer();
+    const ev = (events: unknown, token = admin) =>
+      call('POST', `${C}/os-server-external-events`, { events }, { token });
+    const r = await ev([{ name: 'network-changed', server_uuid: sid }]);
+    ok(r, 200);
+    assert.deepEqual(r.body.events, [
+      { server_uuid: sid, name: 'network-changed', status: 'completed', code: 200 },
+    ]);
+    const gone = '5a2b4c6d-0000-4000-8000-000000000000';
+    ok(await ev([{ name: 'network-changed', server_uuid: gone }]), 404);
+    ok(
+      await ev([
+        { name: 'network-changed', server_uuid: sid },
+        { name: 'network-changed', server_uuid: gone },
+      ]),
+      207,
+    );
+    ok(await ev([{ name: 'no-such-event', server_uuid: sid }]), 400);
+    ok(await ev([{ name: 'network-changed', server_uuid: sid }], member), 403);
+    assert.deepEqual((await call('GET', `${C}/os-migrations`)).body, { migrations: [] });
+    ok(await call('GET', `${C}/os-migrations`, undefined, { token: member }), 403);
+    ok(await call('POST', `${C}/servers/${sid}/action`, { restore: null }), 409);
+    ok(await call('DELETE', `${C}/servers/${sid}`), 204);
+    await eventually(
+      async () => (await call('GET', `${C}/servers/${sid}`)).status === 404,
+      10_000,
+      'deleted',
+    );
+    ok(await call('GET', `${C}/servers/${sid}/os-instance-actions`, undefined, at('2.20')), 404);
+    const acts = await call('GET', `${C}/servers/${sid}/os-instance-actions`, undefined, at('2.21'));
+    ok(acts, 200);
+    assert.deepEqual(acts.body.instanceActions.map((a: any) => a.action).sort(), ['create', 'delete']);
+  });
+
+  it('rescue and unrescue (fake driver): RESCUE with an adminPass, refusals while rescued; migrate state checks', async () => {
+    const sid = await activeServer();
+    const act = (body: unknown) => call('POST', `${C}/servers/${sid}/action`, body);
+    const status = async () => (await call('GET', `${C}/servers/${sid}`)).body.server.status;
+    const r = await act({ rescue: { adminPass: 'rescue-pw' } });
+    ok(r, 200);
+    assert.equal(r.body.adminPass, 'rescue-pw');
+    await eventually(async () => (await status()) === 'RESCUE', 10_000, 'RESCUE');
+    ok(await act({ reboot: { type: 'HARD' } }), 409);
+    ok(await act({ rescue: {} }), 409);
+    ok(await act({ migrate: null }), 409);
+    ok(await act({ unrescue: null }), 202);
+    await eventually(async () => (await status()) === 'ACTIVE', 10_000, 'ACTIVE');
+    ok(await act({ rescue: { rescue_image_ref: 'no-such-image' } }), 400);
+    ok(await act({ 'os-migrateLive': { host: 'elsewhere-cmp0001', block_migration: 'auto' } }), 400);
+    ok(await act({ suspend: null }), 202);
+    await eventually(async () => (await status()) === 'SUSPENDED', 10_000, 'SUSPENDED');
+    ok(await act({ 'os-migrateLive': { host: null, block_migration: 'auto' } }), 409);
+    ok(await act({ migrate: null }), 409);
+  });
+
+  it('createBackup: backup images of the server, the newest `rotation` kept; bad arguments are 400s', async () => {
+    const sid = await activeServer();
+    const backup = (name: string, rotation: unknown = 2) =>
+      call(
+        'POST',
+        `${C}/servers/${sid}/action`,
+        { createBackup: { name, backup_type: 'daily', rotation } },
+        at('2.45'),
+      );
+    ok(await backup('b0', -1), 400);
+    ok(await call('POST', `${C}/servers/${sid}/action`, { createBackup: { name: 'b', rotation: 1 } }), 400);
+    const ids: string[] = [];
+    for (const n of ['b1', 'b2', 'b3']) {
+      const r = await backup(n);
+      ok(r, 202);
+      ids.push(r.body.image_id);
+      await eventually(
+        async () => (await call('GET', `${C}/servers/${sid}`)).body.server['OS-EXT-STS:task_state'] === null,
+        10_000,
+        'no task',
+      );
+    }
+    const left = (await call('GET', `/image/v2/images?limit=1000`)).body.images.filter(
+      (i: any) => i.instance_uuid === sid && i.image_type === 'backup',
+    );
+    assert.deepEqual(left.map((i: any) => i.id).sort(), ids.slice(1).sort());
+    assert.equal(left[0].backup_type, 'daily');
+  });
 });

@@ -65,6 +65,8 @@ export interface VolumeForCompute {
   attachmentsOf(serverId: string): VolumeAttachment[];
   /** Detaches everything from a server being deleted. */
   detachAll(serverId: string): void;
+  /** Deletes a volume of this site once detached (a boot volume's delete_on_termination). */
+  deleteDetached?(volumeId: string): void;
 }
 
 export interface ImageForCompute {

@@ -5,6 +5,8 @@
  * work (spawn, reboot, ...) then runs as a host RPC over the fabric, and its answer moves the server to
  * its next state. Servers, flavors, keypairs, groups and quotas replicate; hosts and claims stay local.
  */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServiceCall } from './api/proxy.ts';
 import type { AuthContext } from '../../core/auth.ts';
 import { CloudError, NotFound } from '../../core/errors.ts';
 import type { TimerHandle } from '../../core/ports.ts';
@@ -140,6 +142,15 @@ export const hostState = (h: HostRow): HostState => ({
 
 export { NO_VALID_HOST };
 
+/** A server action one of Nova's proxy modules answers (api/network-proxy.ts, api/volume-proxy.ts...). */
+export type ProxyAction = (
+  req: FastifyRequest,
+  reply: FastifyReply,
+  auth: AuthContext,
+  s: ServerRow,
+  arg: unknown,
+) => Promise<unknown>;
+
 export class ComputeService {
   readonly repo: ComputeRepo;
   readonly opts: ComputeOptions;
@@ -158,6 +169,10 @@ export class ComputeService {
   private powerSyncTimer: TimerHandle | undefined;
   private closing = false;
   readonly stats = { builds: 0, active: 0, failed: 0 };
+  /** Server actions registered by the API's proxy modules, by action name (servers.ts runs them). */
+  readonly proxyActions = new Map<string, ProxyAction>();
+  /** The API's in-process caller of the other services (api/proxy.ts), set when routes register. */
+  imageCaller: ServiceCall | undefined;
 
   constructor(readonly ctx: ServiceContext) {
     this.repo = new ComputeRepo(ctx.store.db, ctx.name);
@@ -763,6 +778,7 @@ export class ComputeService {
     try {
       this.network?.releaseForServer(s.id);
       this.volume?.detachAll(s.id);
+      for (const v of JSON.parse(s.delete_volumes ?? '[]') as string[]) this.volume?.deleteDetached?.(v);
     } catch (e) {
       this.ctx.log.warn(
         { server: s.id, err: String(e) },

@@ -57,5 +57,9 @@ export function volumeForCompute(svc: VolumeService): VolumeForCompute {
     detachAll(serverId) {
       for (const a of rowsOf(serverId)) if (svc.owns(a.owner)) svc.detach(a.id);
     },
+    deleteDetached(volumeId) {
+      const v = svc.volume(volumeId);
+      if (v && svc.owns(v.owner)) svc.deleteVolume(v, false);
+    },
   };
 }

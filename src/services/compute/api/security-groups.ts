@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../../core/auth.ts';
 import { canRead } from '../../../core/auth.ts';
 import { BadRequest, NotFound } from '../../../core/errors.ts';
-import { query, wrapped } from '../../common/input.ts';
+import { isObj, query, wrapped } from '../../common/input.ts';
 import type { Obj } from '../../common/input.ts';
 import type { ComputeService } from '../service.ts';
 import { atLeast } from './microversion.ts';
@@ -142,6 +142,11 @@ export function registerSecurityGroupProxyRoutes(app: FastifyInstance, svc: Comp
     const g = await one(req, req.params.id);
     if (g.name === 'default') throw new BadRequest('Unable to delete the default security group.');
     await neutron(req, 'DELETE', `${N}/security-groups/${req.params.id}`);
+    // Rules of other groups that named this one as their peer go with it (Neutron's cascade).
+    const peers = (await call(req, 'GET', `${N}/security-group-rules?remote_group_id=${req.params.id}`))
+      .security_group_rules as Obj[];
+    for (const r of peers)
+      await call(req, 'DELETE', `${N}/security-group-rules/${String(r.id)}`).catch(() => undefined);
     return reply.code(202).send();
   });
 
@@ -183,6 +188,50 @@ export function registerSecurityGroupProxyRoutes(app: FastifyInstance, svc: Comp
   app.delete(`${P}/os-security-group-rules/:id`, async (req: R, reply) => {
     auth(req);
     await neutron(req, 'DELETE', `${N}/security-group-rules/${uuid(req.params.id, 'Security group rule')}`);
+    return reply.code(202).send();
+  });
+
+  // addSecurityGroup / removeSecurityGroup (server actions): the group, by name or id among the
+  // caller's, on or off every port of the server, as Nova does with Neutron.
+  const byName = async (req: FastifyRequest, arg: unknown, action: string) => {
+    const name = isObj(arg) ? arg.name : undefined;
+    if (typeof name !== 'string' || !name.trim() || name.length > 255)
+      throw new BadRequest(`Invalid input for field/attribute ${action}.`);
+    const a = auth(req);
+    const list = (await call(req, 'GET', `${N}/security-groups`)).security_groups as Obj[];
+    const mine = list.filter((g) => (g.project_id ?? g.tenant_id) === a.projectId);
+    const g = mine.find((x) => x.id === name) ?? mine.find((x) => x.name === name);
+    if (!g) throw new NotFound(`Security group ${name} not found for project ${String(a.projectId)}.`);
+    return { g, name };
+  };
+  const portsOf = async (req: FastifyRequest, serverId: string) =>
+    (await call(req, 'GET', `${N}/ports?device_id=${encodeURIComponent(serverId)}`)).ports as Obj[];
+  svc.proxyActions.set('addSecurityGroup', async (req, reply, _auth, s, arg) => {
+    const { g } = await byName(req, arg, 'addSecurityGroup');
+    const ports = await portsOf(req, s.id);
+    if (!ports.length) throw new NotFound(`instance_id ${s.id} could not be found as device id on any ports`);
+    for (const p of ports) {
+      const now = (p.security_groups as string[] | undefined) ?? [];
+      if (now.includes(String(g.id))) continue;
+      if (p.port_security_enabled === false)
+        throw new BadRequest(
+          'Port security must be enabled and port must have an IP address in order to use security groups.',
+        );
+      await call(req, 'PUT', `${N}/ports/${String(p.id)}`, { port: { security_groups: [...now, g.id] } });
+    }
+    return reply.code(202).send();
+  });
+  svc.proxyActions.set('removeSecurityGroup', async (req, reply, _auth, s, arg) => {
+    const { g, name } = await byName(req, arg, 'removeSecurityGroup');
+    const ports = (await portsOf(req, s.id)).filter((p) =>
+      ((p.security_groups as string[] | undefined) ?? []).includes(String(g.id)),
+    );
+    if (!ports.length)
+      throw new BadRequest(`Security group ${name} not associated with the instance ${s.id}`);
+    for (const p of ports) {
+      const rest = ((p.security_groups as string[] | undefined) ?? []).filter((x) => x !== g.id);
+      await call(req, 'PUT', `${N}/ports/${String(p.id)}`, { port: { security_groups: rest } });
+    }
     return reply.code(202).send();
   });
 

@@ -10,6 +10,7 @@ import { canRead, canWrite, requireAdmin } from '../../../core/auth.ts';
 import { Forbidden, NotFound } from '../../../core/errors.ts';
 import type { ComputeService } from '../service.ts';
 import type { ServerRow } from '../store/schema.ts';
+import { atLeast } from './microversion.ts';
 
 const P = '/compute/v2.1';
 
@@ -34,6 +35,53 @@ export function registerServerInfoRoutes(app: FastifyInstance, svc: ComputeServi
   app.get(`${P}/servers/:id/diagnostics`, async (req: R) => {
     const { auth, s } = server(req);
     requireAdmin(auth);
+    if (atLeast(req, '2.48')) {
+      // Nova's standard shape. Its driver field names one of Nova's virt drivers only; Nova's own
+      // fake driver answers 'libvirt', and so does Atoll (the QEMU driver is the closest to it).
+      const state: Record<string, string> = {
+        active: 'running',
+        paused: 'paused',
+        suspended: 'suspended',
+        stopped: 'shutdown',
+        error: 'crashed',
+      };
+      const volumes = svc.volume?.attachmentsOf(s.id).length ?? 0;
+      const nics = (JSON.parse(s.addresses) as unknown[]).length;
+      const now = svc.ctx.clock.now();
+      return {
+        state: state[s.vm_state] ?? 'pending',
+        driver: 'libvirt',
+        hypervisor: svc.hypervisor.accel ?? svc.hypervisor.type.toLowerCase(),
+        hypervisor_os: 'linux',
+        uptime: s.launched_at && s.vm_state === 'active' ? Math.floor((now - s.launched_at) / 1000) : null,
+        config_drive: false,
+        num_cpus: s.vcpus,
+        num_nics: nics,
+        num_disks: 1 + volumes,
+        memory_details: { maximum: s.ram, used: null },
+        cpu_details: Array.from({ length: s.vcpus }, (_, id) => ({ id, time: null, utilisation: null })),
+        nic_details: Array.from({ length: nics }, () => ({
+          mac_address: null,
+          rx_octets: null,
+          rx_errors: null,
+          rx_drop: null,
+          rx_packets: null,
+          rx_rate: null,
+          tx_octets: null,
+          tx_errors: null,
+          tx_drop: null,
+          tx_packets: null,
+          tx_rate: null,
+        })),
+        disk_details: Array.from({ length: 1 + volumes }, () => ({
+          read_bytes: null,
+          read_requests: null,
+          write_bytes: null,
+          write_requests: null,
+          errors_count: null,
+        })),
+      };
+    }
     return {
       cpu0_time: 0,
       memory: s.ram * 1024,

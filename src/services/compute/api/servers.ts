@@ -34,7 +34,11 @@ import type { ComputeService } from '../service.ts';
 import type { ServerListFilter, ServerSortColumn } from '../store/repo.ts';
 import type { ServerRow } from '../store/schema.ts';
 import { atLeast } from './microversion.ts';
+import { serviceCaller } from './proxy.ts';
 import { checkMetadata } from './quotas.ts';
+import { checkTags, tagFilter } from './server-tags.ts';
+import { parseBlockDevices } from './block-devices.ts';
+import type { BootVolume } from './block-devices.ts';
 import { addressesView, link, plainAddresses, serverView, serverWriteView } from './views.ts';
 
 const P = '/compute/v2.1';
@@ -43,6 +47,26 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|
 
 export function registerServerRoutes(app: FastifyInstance, svc: ComputeService): void {
   const { ctx, repo } = svc;
+  const call = serviceCaller(app);
+  svc.imageCaller = call;
+  /**
+   * The security groups a create names ({"name": ...} each), checked as Nova checks them with
+   * Neutron: each must be one of the caller's groups, by name or id (400 otherwise).
+   */
+  const securityGroupsOf = async (req: FastifyRequest, v: unknown): Promise<string[]> => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.some((g) => !isObj(g) || typeof g.name !== 'string' || !g.name))
+      throw new BadRequest('Invalid input for field/attribute security_groups.');
+    const names = [...new Set(v.map((g) => String((g as Obj).name)))];
+    const auth = ctx.authenticate(req);
+    const mine = ((await call(req, 'GET', '/network/v2.0/security-groups')).security_groups as Obj[]).filter(
+      (g) => (g.project_id ?? g.tenant_id) === auth.projectId,
+    );
+    for (const n of names)
+      if (n !== 'default' && !mine.some((g) => g.name === n || g.id === n))
+        throw new BadRequest(`Unable to find security_group with name or id '${n}'`);
+    return names;
+  };
   const base = () => ctx.publicUrl();
   const attached = (s: ServerRow | string) =>
     svc.volume?.attachmentsOf(typeof s === 'string' ? s : s.id).map((a) => a.volumeId) ?? [];
@@ -87,37 +111,70 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       : {};
     const minCount = Number(b.min_count ?? 1);
     const adminPass = adminPassOf(b);
+    const diskConfig = diskConfigOf(b);
+    if (b.tags !== undefined && !atLeast(req, '2.52'))
+      throw new BadRequest(
+        "Invalid input for field/attribute server. Additional properties are not allowed ('tags' was unexpected)",
+      );
+    const tags = b.tags === undefined ? undefined : checkTags(b.tags);
+    const groups = await securityGroupsOf(req, b.security_groups);
+    const givenImage = typeof b.imageRef === 'string' ? b.imageRef : '';
+    const bdms = await parseBlockDevices(call, req, project, b.block_device_mapping_v2, givenImage);
+    const maxCount = Number(b.max_count ?? minCount);
+    if (bdms.volumes.length && maxCount > 1)
+      throw new BadRequest('Cannot attach one or more volumes to multiple instances');
     const created = await bootServers(svc.bootDeps, {
       auth,
       projectId: project,
       requestId: req.id,
       name,
       flavorRef: String(flavorRef),
-      imageRef: typeof b.imageRef === 'string' ? b.imageRef : '',
+      imageRef: bdms.bootFromVolume ? '' : (bdms.imageRef ?? givenImage),
+      bootFromVolume: bdms.bootFromVolume,
+      deleteVolumes: bdms.volumes.filter((v) => v.deleteOnTermination).map((v) => v.volumeId),
       keyName: optStr(b, 'key_name'),
       metadata: b.metadata ?? {},
       userData: optStr(b, 'user_data', { max: 65535 }),
       nics: parseNetworks(b.networks, atLeast(req, '2.37')),
       groupId: typeof hints.group === 'string' ? hints.group : undefined,
       minCount,
-      maxCount: Number(b.max_count ?? minCount),
+      maxCount,
       description: optStr(b, 'description'),
       ...accessIps(b),
+      tags,
+      diskConfig,
       forceHost,
     });
     const first = created[0]!.row;
+    attachAtBoot(first, bdms.volumes, auth);
     reply.code(202).header('location', `${base()}/compute/v2.1/servers/${first.id}`);
     if (b.return_reservation_id === true) return { reservation_id: `r-${first.id.slice(0, 8)}` };
     return {
       server: {
         id: first.id,
         links: link(base(), 'servers', first.id),
-        'OS-DCF:diskConfig': 'MANUAL',
-        security_groups: [{ name: 'default' }],
+        'OS-DCF:diskConfig': diskConfig ?? 'MANUAL',
+        security_groups: groups.length ? groups.map((name) => ({ name })) : [{ name: 'default' }],
         adminPass,
       },
     };
   });
+
+  /**
+   * The volumes of a create's block devices, attached once the server row exists (the boot volume,
+   * index 0, as /dev/vda). They were found available just before; one taken meanwhile fails the build.
+   */
+  const attachAtBoot = (s: ServerRow, volumes: BootVolume[], auth: AuthContext) => {
+    const api = svc.volume;
+    if (!volumes.length) return;
+    if (!api) throw new CloudError(503, 'The volume service is not available on this site.');
+    const ordered = [...volumes].sort((a, b) => (a.bootIndex ?? 99) - (b.bootIndex ?? 99));
+    try {
+      for (const v of ordered) api.attach(auth, v.volumeId, s.id, v.bootIndex === 0 ? '/dev/vda' : undefined);
+    } catch (e) {
+      svc.failBuild(s.id, `Attaching the volumes of the server failed: ${(e as Error).message}`);
+    }
+  };
 
   // ---- list / show --------------------------------------------------------------------------------
   const list = (req: FastifyRequest, detail: boolean) => {
@@ -181,6 +238,8 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
       }
       rows = rows.filter((r) => re.test(r.name));
     }
+    const byTags = atLeast(req, '2.26') ? tagFilter(q) : undefined;
+    if (byTags) rows = rows.filter(byTags);
     // An empty marker is no marker (as Nova reads it).
     const { marker: _marker, ...unmarked } = q;
     const page = paginate(rows, q.marker ? q : unmarked, (r) => r.id, {
@@ -221,7 +280,9 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
     const name = optStr(b, 'name', { min: 1 });
     const description = atLeast(req, '2.19') ? optStr(b, 'description') : undefined;
     const ips = accessIps(b);
+    const diskConfig = diskConfigOf(b);
     const next = svc.update(s.id, {
+      ...(diskConfig !== undefined ? { disk_config: diskConfig } : {}),
       ...(name !== undefined ? { name } : {}),
       ...(description !== undefined ? { description } : {}),
       ...(ips.accessIPv4 !== undefined ? { access_ipv4: ips.accessIPv4 || null } : {}),
@@ -255,21 +316,25 @@ export function registerServerRoutes(app: FastifyInstance, svc: ComputeService):
 
   app.get<{ Params: { id: string } }>(`${P}/servers/:id/os-instance-actions`, async (req, reply) => {
     const auth = ctx.authenticate(req);
+    const row = repo.server(req.params.id);
+    // From 2.21 a deleted server's actions are listed too (kept by the site that owned it).
+    const kept = !row && atLeast(req, '2.21') ? repo.actions(req.params.id) : [];
+    if (!row && kept.length && canRead(auth, kept[0]!.project_id))
+      return { instanceActions: kept.map(actionView(req)) };
     const s = visible(auth, req.params.id);
     const fwd = forwardIfRemote(ctx, s.owner, req, reply);
     if (fwd) return fwd;
-    return {
-      instanceActions: repo.actions(s.id).map((a) => ({
-        action: a.action,
-        instance_uuid: a.server_id,
-        message: a.message,
-        project_id: a.project_id,
-        request_id: a.request_id,
-        start_time: novaTime(a.start_time).replace('Z', '.000000'),
-        user_id: a.user_id,
-        ...(atLeast(req, '2.58') ? { updated_at: novaTime(a.updated_at).replace('Z', '.000000') } : {}),
-      })),
-    };
+    return { instanceActions: repo.actions(s.id).map(actionView(req)) };
+  });
+  const actionView = (req: FastifyRequest) => (a: ReturnType<typeof repo.actions>[number]) => ({
+    action: a.action,
+    instance_uuid: a.server_id,
+    message: a.message,
+    project_id: a.project_id,
+    request_id: a.request_id,
+    start_time: novaTime(a.start_time).replace('Z', '.000000'),
+    user_id: a.user_id,
+    ...(atLeast(req, '2.58') ? { updated_at: novaTime(a.updated_at).replace('Z', '.000000') } : {}),
   });
   app.get<{ Params: { id: string; rid: string } }>(
     `${P}/servers/:id/os-instance-actions/:rid`,
@@ -406,6 +471,15 @@ function accessIps(b: Obj): { accessIPv4?: string; accessIPv6?: string } {
   return out;
 }
 
+/** OS-DCF:diskConfig of a create, update, rebuild or resize body: AUTO or MANUAL (400 otherwise). */
+function diskConfigOf(b: Obj): string | undefined {
+  const v = b['OS-DCF:diskConfig'];
+  if (v === undefined) return undefined;
+  if (v !== 'AUTO' && v !== 'MANUAL')
+    throw new BadRequest(`Invalid input for field/attribute OS-DCF:diskConfig. Value: ${String(v)}.`);
+  return v;
+}
+
 /** The admin password a create or rebuild answers with: the one asked for, else a generated one. */
 function adminPassOf(body: unknown): string {
   const given = isObj(body) ? body.adminPass : undefined;
@@ -489,6 +563,8 @@ async function runAction(
       if (flavor.disk > 0 && img.minDisk > flavor.disk)
         throw new BadRequest("Flavor's disk is too small for requested image.");
       const patch: Partial<ServerRow> = { image_id: img.id };
+      const diskConfig = diskConfigOf(arg);
+      if (diskConfig !== undefined) patch.disk_config = diskConfig;
       if (typeof arg.name === 'string' && arg.name) patch.name = arg.name;
       const ips = accessIps(arg);
       if (ips.accessIPv4 !== undefined) patch.access_ipv4 = ips.accessIPv4 || null;
@@ -517,6 +593,58 @@ async function runAction(
       const now = repo.server(s.id)!;
       return { server: { ...serverWriteView(full, req, { userData: now.user_data }), adminPass } };
     }
+    case 'migrate':
+    case 'os-migrateLive': {
+      // Admin only; the states Nova allows (cold: active or stopped; live: active or paused), then
+      // the destination: a host of another site is a 400 (a server lives at its zone's site).
+      requireAdmin(auth);
+      const live = action === 'os-migrateLive';
+      svc.checkState(
+        s,
+        action === 'migrate' ? 'migrate' : 'live-migration',
+        live ? ['active', 'paused'] : ['active', 'stopped'],
+        auth,
+      );
+      const host = isObj(arg) && typeof arg.host === 'string' ? arg.host : undefined;
+      if (host && !repo.hosts().some((h) => h.id === host))
+        throw new BadRequest(
+          `Compute host ${host} is not a host of site ${ctx.name}: a server cannot move to another site (its availability zone).`,
+        );
+      throw new BadRequest(`Moving a server between the hosts of a site (${action}) is not implemented yet.`);
+    }
+    case 'rescue': {
+      // The fake driver's rescue: the guest "reboots" into the rescue image and comes back RESCUE.
+      // A real guest would need a rescue disk the QEMU driver does not make yet: a clear 409 there.
+      svc.checkState(s, 'rescue', ['active', 'stopped', 'error'], auth);
+      if (svc.opts.driver !== 'fake')
+        throw new Conflict(`Cannot 'rescue' instance ${s.id}: the ${svc.opts.driver} driver has no rescue.`);
+      const ref = isObj(arg) ? arg.rescue_image_ref : undefined;
+      if (ref !== undefined && ref !== null) {
+        const img =
+          typeof ref === 'string'
+            ? svc.image?.usableImage(auth, ref.replace(/^.*\/images\//, ''))
+            : undefined;
+        if (!img)
+          throw new BadRequest(`Invalid input for field/attribute rescue_image_ref. Value: ${String(ref)}.`);
+      }
+      const adminPass = adminPassOf(arg);
+      const actionId = svc.startAction(s, 'rescue', auth, req.id);
+      svc.lifecycle(s, { task: 'rescuing', op: 'reboot', actionId, after: () => ({ vm_state: 'rescued' }) });
+      return reply.code(200).send({ adminPass });
+    }
+    case 'unrescue': {
+      svc.checkState(s, 'unrescue', ['rescued'], auth);
+      const actionId = svc.startAction(s, 'unrescue', auth, req.id);
+      svc.lifecycle(s, { task: 'unrescuing', op: 'reboot', actionId, after: () => ({ vm_state: 'active' }) });
+      return accepted();
+    }
+    case 'restore':
+      // No soft delete here (Nova's reclaim_instance_interval 0): no server is ever SOFT_DELETED.
+      throw new Conflict(`Cannot 'restore' instance ${s.id} while it is in vm_state ${s.vm_state}`);
+    case 'forceDelete':
+      // With no soft delete, a force delete is a delete (Nova allows it in any state).
+      deleteServer(svc.actionDeps, cmd);
+      return accepted();
     case 'resize':
       return resize(svc, req, reply, auth, s, arg);
     case 'confirmResize':
@@ -525,23 +653,50 @@ async function runAction(
     case 'revertResize':
       revertResize(svc.resizeDeps, { auth, requestId: req.id, server: s });
       return accepted();
+    case 'createBackup':
     case 'createImage': {
+      const backup = action === 'createBackup';
       if (!isObj(arg) || typeof arg.name !== 'string' || !arg.name)
         throw new BadRequest("'name' is a required property");
-      svc.checkState(s, 'createImage', ['active', 'stopped', 'paused', 'suspended'], auth);
+      let rotation = 0;
+      let backupType = '';
+      if (backup) {
+        // Nova: backup_type a string, rotation an integer (or its string) >= 0, both required.
+        if (typeof arg.backup_type !== 'string' || !arg.backup_type)
+          throw new BadRequest(
+            "Invalid input for field/attribute createBackup. 'backup_type' is a required property",
+          );
+        const n =
+          typeof arg.rotation === 'string' && /^[0-9]+$/.test(arg.rotation)
+            ? Number(arg.rotation)
+            : arg.rotation;
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
+          throw new BadRequest(`Invalid input for field/attribute rotation. Value: ${String(arg.rotation)}.`);
+        rotation = n;
+        backupType = arg.backup_type;
+      }
+      svc.checkState(
+        s,
+        action,
+        backup ? ['active', 'stopped'] : ['active', 'stopped', 'paused', 'suspended'],
+        auth,
+      );
       const api = svc.image;
       if (!api) throw new CloudError(503, 'The image service is not available on this site.');
-      const actionId = svc.startAction(s, 'createImage', auth, req.id);
+      const actionId = svc.startAction(s, action, auth, req.id);
       // The snapshot runs inside this request: the server is busy until it ends.
       const done = svc.working(s.id);
       svc.update(s.id, { task_state: 'image_snapshot' });
       let imageId: string;
       try {
         const r = await svc.host(s.host!, 'snapshot', s);
-        const props: Record<string, string> = { instance_uuid: s.id, image_type: 'snapshot' };
+        const props: Record<string, string> = backup
+          ? { instance_uuid: s.id, image_type: 'backup', backup_type: backupType }
+          : { instance_uuid: s.id, image_type: 'snapshot' };
         if (isObj(arg.metadata))
           for (const [k, v] of Object.entries(arg.metadata)) if (typeof v === 'string') props[k] = v;
         imageId = await api.snapshot(auth, arg.name, props, Buffer.from(r.data ?? ''));
+        if (backup) await rotateBackups(svc, req, s, imageId, backupType, rotation);
       } finally {
         svc.update(s.id, { task_state: null });
         done();
@@ -575,9 +730,42 @@ async function runAction(
       }
       return reply.code(200).send({ output: out });
     }
-    default:
+    default: {
+      const proxied = svc.proxyActions.get(action);
+      if (proxied) return proxied(req, reply, auth, s, arg);
       throw new BadRequest(`There is no such action: ${action}`);
+    }
   }
+}
+
+/**
+ * Nova's backup rotation: of the server's backups of that type, the newest `rotation` stay and the
+ * older ones are deleted, through the Image API with the caller's token.
+ */
+async function rotateBackups(
+  svc: ComputeService,
+  req: FastifyRequest,
+  s: ServerRow,
+  newest: string,
+  backupType: string,
+  rotation: number,
+): Promise<void> {
+  // The order backups were made in is the server's own record (image times are to the second).
+  let drop: string[] = [];
+  svc.update(s.id, (cur) => {
+    const all = JSON.parse(cur.backups ?? '{}') as Record<string, string[]>;
+    const list = [...(all[backupType] ?? []), newest];
+    const keep = rotation === 0 ? [] : list.slice(-rotation);
+    drop = list.filter((id) => !keep.includes(id));
+    return { backups: JSON.stringify({ ...all, [backupType]: keep }) };
+  });
+  const call = svc.imageCaller;
+  if (!call) return;
+  for (const id of drop)
+    await call(req, 'DELETE', `/image/v2/images/${id}`).catch((e: unknown) => {
+      // One deleted by hand meanwhile is gone already.
+      if (!(e instanceof CloudError && e.status === 404)) throw e;
+    });
 }
 
 function resize(
@@ -590,6 +778,8 @@ function resize(
 ) {
   if (!isObj(arg) || (typeof arg.flavorRef !== 'string' && typeof arg.flavorRef !== 'number'))
     throw new BadRequest("'flavorRef' is a required property");
+  const diskConfig = diskConfigOf(arg);
   resizeServer(svc.resizeDeps, { auth, requestId: req.id, server: s, flavorRef: String(arg.flavorRef) });
+  if (diskConfig !== undefined) svc.update(s.id, { disk_config: diskConfig });
   return reply.code(202).send();
 }

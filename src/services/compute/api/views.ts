@@ -111,7 +111,7 @@ export function serverView(
     accessIPv4: s.access_ipv4 ?? '',
     accessIPv6: s.access_ipv6 ?? '',
     links: link(base, 'servers', s.id),
-    'OS-DCF:diskConfig': 'MANUAL',
+    'OS-DCF:diskConfig': s.disk_config ?? 'MANUAL',
     'OS-EXT-AZ:availability_zone': s.owner,
     config_drive: '',
     key_name: s.key_name,
@@ -122,7 +122,9 @@ export function serverView(
     'OS-EXT-STS:power_state': s.power_state,
     'os-extended-volumes:volumes_attached': volumeIds.map((id) => ({
       id,
-      ...(atLeast(req, '2.3') ? { delete_on_termination: false } : {}),
+      ...(atLeast(req, '2.3')
+        ? { delete_on_termination: (JSON.parse(s.delete_volumes ?? '[]') as string[]).includes(id) }
+        : {}),
     })),
     security_groups: [{ name: 'default' }],
   };
@@ -144,7 +146,7 @@ export function serverView(
   if (atLeast(req, '2.9')) v.locked = !!s.locked;
   if (atLeast(req, '2.73')) v.locked_reason = s.locked_reason;
   if (atLeast(req, '2.19')) v.description = s.description;
-  if (atLeast(req, '2.26')) v.tags = [];
+  if (atLeast(req, '2.26')) v.tags = JSON.parse(s.tags ?? '[]') as string[];
   if (atLeast(req, '2.63')) v.trusted_image_certificates = null;
   if (atLeast(req, '2.71')) v.server_groups = s.server_group_id ? [s.server_group_id] : [];
   if (fresh.stale) {

@@ -76,6 +76,14 @@ export interface BootServers {
   /** accessIPv4 / accessIPv6, already checked for their form. */
   accessIPv4?: string | undefined;
   accessIPv6?: string | undefined;
+  /** Tags given at create (2.52), already checked. */
+  tags?: string[] | undefined;
+  /** OS-DCF:diskConfig, already checked. */
+  diskConfig?: string | undefined;
+  /** Booted from a volume (block_device_mapping_v2, boot_index 0): no image. */
+  bootFromVolume?: boolean;
+  /** Volumes attached at boot with delete_on_termination. */
+  deleteVolumes?: string[];
   /** An admin's `zone:host`. */
   forceHost: string | undefined;
 }
@@ -89,11 +97,11 @@ export interface BootedServer {
 export async function bootServers(deps: BootServersDeps, cmd: BootServers): Promise<BootedServer[]> {
   const { auth, projectId: project } = cmd;
   const flavor = findFlavor(deps, auth, cmd.flavorRef);
-  if (cmd.imageRef === '')
+  if (cmd.imageRef === '' && !cmd.bootFromVolume)
     throw new BadRequest(
       'Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping combination is not valid.',
     );
-  const image = findImage(deps, auth, cmd.imageRef, flavor);
+  const image = cmd.imageRef === '' ? undefined : findImage(deps, auth, cmd.imageRef, flavor);
   if (cmd.keyName && !deps.catalog.keypair(auth.userId, cmd.keyName))
     throw new BadRequest('Invalid key_name provided.');
   const metadata = checkMetadata(deps.quotas, project, cmd.metadata);
@@ -134,7 +142,7 @@ export async function bootServers(deps: BootServersDeps, cmd: BootServers): Prom
         vcpus: flavor.vcpus,
         ram: flavor.ram,
         disk: flavor.disk,
-        image_id: image.id,
+        image_id: image?.id ?? null,
         key_name: cmd.keyName ?? null,
         metadata: JSON.stringify(metadata),
         user_data: cmd.userData ?? null,
@@ -151,6 +159,9 @@ export async function bootServers(deps: BootServersDeps, cmd: BootServers): Prom
         description: cmd.description ?? null,
         access_ipv4: cmd.accessIPv4 ?? null,
         access_ipv6: cmd.accessIPv6 ?? null,
+        tags: JSON.stringify(cmd.tags ?? []),
+        disk_config: cmd.diskConfig ?? 'MANUAL',
+        delete_volumes: JSON.stringify(cmd.deleteVolumes ?? []),
         created_at: now,
         updated_at: now,
         launched_at: null,

@@ -40,6 +40,7 @@ const STATUS: Record<string, Record<string, string>> = {
     resize_migrating: 'RESIZE',
     resize_migrated: 'RESIZE',
     resize_finish: 'RESIZE',
+    rescuing: 'RESCUE',
   },
   building: { default: 'BUILD' },
   stopped: {
@@ -55,6 +56,7 @@ const STATUS: Record<string, Record<string, string>> = {
   suspended: { default: 'SUSPENDED' },
   error: { default: 'ERROR', rebuilding: 'REBUILD' },
   deleted: { default: 'DELETED' },
+  rescued: { default: 'RESCUE', unrescuing: 'RESCUE' },
   shelved: { default: 'SHELVED', unshelving: 'UNSHELVING' },
   shelved_offloaded: { default: 'SHELVED_OFFLOADED', unshelving: 'UNSHELVING' },
 };

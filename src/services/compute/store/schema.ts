@@ -102,6 +102,17 @@ export const computeMigrations = [
       ALTER TABLE servers ADD COLUMN access_ipv6 TEXT;
     `,
   },
+  {
+    // Server tags (2.26, a JSON list) and OS-DCF:diskConfig (AUTO or MANUAL, as asked at create,
+    // rebuild, resize or update; the drivers do not resize partitions, Nova's libvirt stores it too).
+    id: 'compute/005-tags-disk-config',
+    sql: `
+      ALTER TABLE servers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE servers ADD COLUMN disk_config TEXT NOT NULL DEFAULT 'MANUAL';
+      ALTER TABLE servers ADD COLUMN delete_volumes TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE servers ADD COLUMN backups TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ] as const;
 
 // Flavor names and (caller-chosen) ids: any site creates; a clash resolves the same everywhere.
@@ -275,6 +286,14 @@ export interface ServerRow {
   /** accessIPv4 and accessIPv6 as set by the owner (null: not set). */
   access_ipv4?: string | null;
   access_ipv6?: string | null;
+  /** JSON string[] of the server's tags (2.26). */
+  tags?: string;
+  /** OS-DCF:diskConfig: 'AUTO' or 'MANUAL'. */
+  disk_config?: string;
+  /** JSON string[]: volumes attached at boot with delete_on_termination, deleted with the server. */
+  delete_volumes?: string;
+  /** JSON {backup_type: image ids, oldest first}: createBackup's rotation order. */
+  backups?: string;
 }
 
 export interface ServerGroupRow {
