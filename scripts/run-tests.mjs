@@ -40,6 +40,7 @@ const SLOW = {
   'test/fuzz-api.test.ts': { why: 'fuzz: 10,000 requests', budgetMs: 600_000 },
   'test/https.test.ts': { why: `${PROCS}; ${CLI}`, budgetMs: 300_000 },
   'test/identity-cli.test.ts': { why: CLI, budgetMs: 900_000 },
+  'test/identity-delegation-cli.test.ts': { why: CLI, budgetMs: 600_000 },
   'test/identity-federation.test.ts': { why: CLI, budgetMs: 300_000 },
   'test/identity-http.test.ts': { why: CLI, budgetMs: 300_000 },
   'test/image-cli.test.ts': { why: CLI, budgetMs: 600_000 },

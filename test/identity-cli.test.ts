@@ -1,7 +1,8 @@
 /**
  * @module One site as a Keystone v3 for Debian's real `openstack` CLI: projects, users, groups, roles,
  * assignments, catalog, application credentials, token issue/revoke, and the failure cases (wrong
- * password, revoked token, forbidden action as a member).
+ * password, revoked token, forbidden action as a member). Credentials, trusts, implied roles and endpoint
+ * groups are in identity-delegation-cli.test.ts.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -127,6 +127,26 @@ describe('trusts, credentials, consumers, endpoint groups, domain configuration'
     );
   });
 
+  it("a trustor holding admin may delegate member: bootstrap's admin -> member -> reader counts", async () => {
+    const r = (await made('/projects', 'project', { name: 'r' })).id as string;
+    await grant(r, ids.alice!, ids.admin!);
+    const aliceOnR = await token('alice', { project: { id: r } });
+    const made2 = await http('POST', '/identity/v3/OS-TRUST/trusts', aliceOnR, {
+      trust: {
+        trustor_user_id: ids.alice,
+        trustee_user_id: ids.bob,
+        project_id: r,
+        impersonation: false,
+        roles: [{ name: 'member' }],
+      },
+    });
+    assert.equal(made2.status, 201, JSON.stringify(made2.body));
+    const t = await trustToken('bob', made2.body.trust.id);
+    assert.equal(t.status, 201);
+    const body = ((await t.json()) as Obj).token;
+    assert.deepEqual(body.roles.map((x: Obj) => x.name).sort(), ['member', 'reader']);
+  });
+
   it('a trust-scoped token carries the delegated roles only, and dies with the trust', async () => {
     const t = (await newTrust({ roles: [{ name: 'member' }] })).body.trust;
     const r = await trustToken('bob', t.id);

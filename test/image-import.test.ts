@@ -64,6 +64,16 @@ describe('image import (HTTP, two sites)', () => {
   it('lists the methods and the one store of each site', async () => {
     const info = await call('GET', '/info/import');
     assert.deepEqual(info.body['import-methods'].value, ['glance-direct', 'web-download', 'copy-image']);
+    // The create reply names them too (Glance's OpenStack-image-import-methods header).
+    const made = await fetch(`${cloud.url(0)}/image/v2/images`, {
+      method: 'POST',
+      headers: { 'x-auth-token': tokens[0]!, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'hdr', disk_format: 'raw', container_format: 'bare' }),
+    });
+    assert.equal(made.status, 201);
+    assert.equal(made.headers.get('openstack-image-import-methods'), 'glance-direct,web-download,copy-image');
+    const madeId = ((await made.json()) as Obj).id as string;
+    assert.equal((await call('DELETE', `/images/${madeId}`)).status, 204);
     const stores = await call('GET', '/info/stores', undefined, 1);
     assert.deepEqual(
       stores.body.stores.map((s: Obj) => [s.id, s.default]),

@@ -5,7 +5,7 @@
 import type { Db } from '../../../store/db.ts';
 import type { SiteRegistry } from '../../../federation/registry.ts';
 import type { AccessRule } from '../../../core/auth.ts';
-import { SYSTEM_TARGET } from '../../../core/auth.ts';
+import { Role, SYSTEM_TARGET } from '../../../core/auth.ts';
 import type { IdentityReader, RoleTarget, TokenClaims } from '../domain/tokens.ts';
 import type {
   AccessRuleRow,
@@ -156,15 +156,27 @@ export class SqlIdentityReader implements IdentityReader {
     return this.memo(key, () => {
       const out = new Map(refs.map((r) => [r.id, r]));
       const todo = [...refs];
-      // Rules may chain (a implies b implies c); a cycle ends at the roles already seen.
+      // Rules may chain (a implies b implies c); a cycle ends at the roles already seen. Keystone's
+      // bootstrap also makes admin imply member imply reader (impliedRoles in core/auth.ts): those
+      // count here too, so a trust or an effective listing sees what a token sees.
       for (let r = todo.pop(); r; r = todo.pop())
-        for (const i of this.q.impliedBy.all(r.id) as { id: string; name: string }[])
+        for (const i of [
+          ...(this.q.impliedBy.all(r.id) as { id: string; name: string }[]),
+          ...this.bootstrapImplied(r),
+        ])
           if (!out.has(i.id)) {
             out.set(i.id, i);
             todo.push(i);
           }
       return [...out.values()];
     });
+  }
+  /** The global role that bootstrap's admin -> member -> reader makes `r` imply, if any. */
+  private bootstrapImplied(r: { id: string; name: string }): { id: string; name: string }[] {
+    const next = r.name === Role.Admin ? Role.Member : r.name === Role.Member ? Role.Reader : undefined;
+    if (!next || this.roleByName(r.name)?.id !== r.id) return [];
+    const n = this.roleByName(next);
+    return n ? [{ id: n.id, name: n.name }] : [];
   }
   appCred(id: string) {
     return this.q.appCred.get(id) as AppCredRow | undefined;

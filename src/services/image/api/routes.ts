@@ -131,6 +131,9 @@ export function registerImageRoutes(
     if (!isObj(body)) throw new BadRequest('The request body must be a JSON object.');
     const img = images.create(auth, body);
     reply.code(201).header('location', `${site.publicUrl()}/image/v2/images/${img.id}`);
+    // As Glance: the import methods ride on the create reply (openstacksdk reads them before it
+    // stages an `image create --import`).
+    reply.header('openstack-image-import-methods', images.importMethods().join(','));
     return imageView(img);
   });
 
