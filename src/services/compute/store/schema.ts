@@ -102,6 +102,12 @@ export const computeMigrations = [
       ALTER TABLE servers ADD COLUMN access_ipv6 TEXT;
     `,
   },
+  {
+    // Nova's system_metadata shelved_image_id: the snapshot a shelve on a real driver made, which the
+    // unshelve boots from. Null for every existing row: nothing is rewritten.
+    id: 'compute/005-shelved-image',
+    sql: `ALTER TABLE servers ADD COLUMN shelved_image_id TEXT;`,
+  },
 ] as const;
 
 // Flavor names and (caller-chosen) ids: any site creates; a clash resolves the same everywhere.
@@ -275,6 +281,8 @@ export interface ServerRow {
   /** accessIPv4 and accessIPv6 as set by the owner (null: not set). */
   access_ipv4?: string | null;
   access_ipv6?: string | null;
+  /** The image a shelve made of the disk (real drivers), booted by the unshelve; then cleared. */
+  shelved_image_id?: string | null;
 }
 
 export interface ServerGroupRow {

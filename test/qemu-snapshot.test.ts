@@ -1,0 +1,152 @@
+/**
+ * @module Server snapshots with real guests (QEMU driver, TCG, one site in process, on disk): a guest
+ * writes a marker to its root disk; createImage pauses it, flattens its overlay into a standalone
+ * qcow2 streamed into a new active image owned by the site, and resumes it (its ticks go on); a server
+ * booted from that image reads the marker back. Delete leaves no process behind.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { eventually, startLocalCloud } from './support/cloud.ts';
+import type { LocalCloud } from './support/cloud.ts';
+import { buildGuest, qemuPids, qemuSkip } from './support/guests.ts';
+import { defaultGuestDir } from '../src/services/compute/service.ts';
+
+const skip = await qemuSkip();
+const MARK = `atoll-snap-${process.pid}`;
+
+let cloud: LocalCloud;
+let token: string;
+
+before(async () => {
+  if (skip) return;
+  await buildGuest();
+  cloud = await startLocalCloud({
+    onDisk: true,
+    site: { services: { compute: { driver: 'qemu', accel: 'tcg', shutdownTimeoutMs: 1000, vcpus: 8 } } },
+  });
+  token = await cloud.adminToken();
+});
+
+after(async () => {
+  await cloud?.close();
+});
+
+async function api(method: string, path: string, body?: unknown) {
+  const raw = body instanceof Uint8Array;
+  const r = await fetch(`${cloud.url()}${path}`, {
+    method,
+    headers: {
+      'x-auth-token': token,
+      'openstack-api-version': 'compute 2.45',
+      ...(body !== undefined
+        ? { 'content-type': raw ? 'application/octet-stream' : 'application/json' }
+        : {}),
+    },
+    ...(body !== undefined ? { body: raw ? new Blob([new Uint8Array(body)]) : JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? (JSON.parse(text) as any) : undefined };
+}
+
+async function image(name: string, data: Uint8Array, attrs: Record<string, string>): Promise<string> {
+  const c = await api('POST', '/image/v2/images', { name, container_format: 'bare', ...attrs });
+  assert.equal(c.status, 201, JSON.stringify(c.body));
+  const u = await api('PUT', `/image/v2/images/${c.body.id}/file`, data);
+  assert.equal(u.status, 204, JSON.stringify(u.body));
+  return c.body.id as string;
+}
+
+const status = async (id: string) => (await api('GET', `/compute/v2.1/servers/${id}`)).body?.server?.status;
+const consoleLog = async (id: string) =>
+  ((await api('POST', `/compute/v2.1/servers/${id}/action`, { 'os-getConsoleOutput': {} })).body?.output ??
+    '') as string;
+const b64 = (sh: string) => Buffer.from(`#!/bin/sh\n${sh}\n`).toString('base64');
+
+async function boot(name: string, imageRef: string, flavorRef: string, userData: string): Promise<string> {
+  const c = await api('POST', '/compute/v2.1/servers', {
+    server: { name, flavorRef, imageRef, networks: 'none', user_data: userData },
+  });
+  assert.equal(c.status, 202, JSON.stringify(c.body));
+  const id = c.body.server.id as string;
+  await eventually(async () => (await status(id)) === 'ACTIVE', 120_000, `${name} ACTIVE`);
+  return id;
+}
+
+const ticks = (log: string) => (log.match(/atoll-tick/g) ?? []).length;
+
+test(
+  'createImage flattens the disk into an active image; a server booted from it reads the marker',
+  { skip, timeout: 500_000 },
+  async () => {
+    const guest = defaultGuestDir();
+    const kernel = await image('k', readFileSync(join(guest, 'vmlinuz')), { disk_format: 'aki' });
+    const ramdisk = await image('r', readFileSync(join(guest, 'initramfs.gz')), { disk_format: 'ari' });
+    const root = await image('tiny', new Uint8Array(1024 * 1024), {
+      disk_format: 'raw',
+      kernel_id: kernel,
+      ramdisk_id: ramdisk,
+    });
+    const fl = await api('POST', '/compute/v2.1/flavors', {
+      flavor: { name: 'g', ram: 192, vcpus: 1, disk: 1 },
+    });
+    assert.equal(fl.status, 200, JSON.stringify(fl.body));
+    const flavor = fl.body.flavor.id as string;
+
+    const writer = await boot(
+      'writer',
+      root,
+      flavor,
+      b64(
+        `printf '${MARK}' > /dev/vda && sync && echo "atoll-wrote: $?"\nwhile true; do echo atoll-tick; sleep 0.5; done`,
+      ),
+    );
+    await eventually(
+      async () => (await consoleLog(writer)).includes('atoll-wrote: 0'),
+      120_000,
+      'marker written',
+    );
+
+    const snap = await api('POST', `/compute/v2.1/servers/${writer}/action`, {
+      createImage: { name: 'snap1', metadata: { purpose: 'test' } },
+    });
+    assert.equal(snap.status, 202, JSON.stringify(snap.body));
+    const imageId = snap.body.image_id as string;
+    const img = (await api('GET', `/image/v2/images/${imageId}`)).body;
+    assert.equal(img.status, 'active');
+    assert.equal(img.disk_format, 'qcow2');
+    assert.equal(img.instance_uuid, writer);
+    assert.equal(img.image_type, 'snapshot');
+    assert.equal(img.purpose, 'test');
+    assert.equal(img.kernel_id, kernel);
+    assert.ok(img.size > 0 && img.size < 64 * 1024 * 1024, `size ${img.size}`);
+
+    // The writer was paused for the copy and runs again.
+    assert.equal(await status(writer), 'ACTIVE');
+    const before = ticks(await consoleLog(writer));
+    await eventually(async () => ticks(await consoleLog(writer)) > before + 2, 60_000, 'writer resumed');
+
+    const reader = await boot(
+      'reader',
+      imageId,
+      flavor,
+      b64(`echo "atoll-read: $(head -c ${MARK.length} /dev/vda)"`),
+    );
+    await eventually(
+      async () => (await consoleLog(reader)).includes(`atoll-read: ${MARK}`),
+      120_000,
+      'the snapshot carries the marker',
+    );
+
+    for (const id of [writer, reader]) {
+      assert.equal((await api('DELETE', `/compute/v2.1/servers/${id}`)).status, 204);
+      await eventually(
+        async () => (await api('GET', `/compute/v2.1/servers/${id}`)).status === 404,
+        60_000,
+        'deleted',
+      );
+      assert.deepEqual(qemuPids(id), []);
+    }
+  },
+);
