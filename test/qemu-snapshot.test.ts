@@ -2,7 +2,9 @@
  * @module Server snapshots with real guests (QEMU driver, TCG, one site in process, on disk): a guest
  * writes a marker to its root disk; createImage pauses it, flattens its overlay into a standalone
  * qcow2 streamed into a new active image owned by the site, and resumes it (its ticks go on); a server
- * booted from that image reads the marker back. Delete leaves no process behind.
+ * booted from that image reads the marker back. Shelve moves the disk into a `<name>-shelved` image
+ * and lets the guest and its instance directory go; unshelve boots from that image (the marker is
+ * there, the console log starts afresh). Delete leaves no process behind.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -148,5 +150,70 @@ test(
       );
       assert.deepEqual(qemuPids(id), []);
     }
+  },
+);
+
+test(
+  'shelve offloads the disk into an image and the guest; unshelve boots it again',
+  { skip, timeout: 500_000 },
+  async () => {
+    const guest = defaultGuestDir();
+    const kernel = await image('k2', readFileSync(join(guest, 'vmlinuz')), { disk_format: 'aki' });
+    const ramdisk = await image('r2', readFileSync(join(guest, 'initramfs.gz')), { disk_format: 'ari' });
+    const root = await image('tiny2', new Uint8Array(1024 * 1024), {
+      disk_format: 'raw',
+      kernel_id: kernel,
+      ramdisk_id: ramdisk,
+    });
+    const fl = await api('POST', '/compute/v2.1/flavors', {
+      flavor: { name: 'g2', ram: 192, vcpus: 1, disk: 1 },
+    });
+    assert.equal(fl.status, 200, JSON.stringify(fl.body));
+    const n = MARK.length;
+    // Each boot prints what the disk holds, then writes the marker.
+    const id = await boot(
+      'shelf',
+      root,
+      fl.body.flavor.id as string,
+      b64(
+        `echo "atoll-read: $(head -c ${n} /dev/vda | tr -d '\\000')"\nprintf '${MARK}' > /dev/vda && sync && echo "atoll-wrote: $?"`,
+      ),
+    );
+    await eventually(
+      async () => (await consoleLog(id)).includes('atoll-wrote: 0'),
+      120_000,
+      'marker written',
+    );
+    assert.ok(!(await consoleLog(id)).includes(`atoll-read: ${MARK}`));
+
+    assert.equal((await api('POST', `/compute/v2.1/servers/${id}/action`, { shelve: null })).status, 202);
+    await eventually(async () => (await status(id)) === 'SHELVED_OFFLOADED', 120_000, 'SHELVED_OFFLOADED');
+    assert.deepEqual(qemuPids(id), []);
+    const list = (await api('GET', '/image/v2/images?name=shelf-shelved')).body.images as any[];
+    assert.equal(list.length, 1);
+    assert.equal(list[0].status, 'active');
+    assert.equal(list[0].instance_uuid, id);
+    assert.equal(list[0].image_type, 'snapshot');
+
+    assert.equal((await api('POST', `/compute/v2.1/servers/${id}/action`, { unshelve: null })).status, 202);
+    await eventually(async () => (await status(id)) === 'ACTIVE', 120_000, 'ACTIVE after unshelve');
+    const out = await eventually(
+      async () => {
+        const o = await consoleLog(id);
+        return o.includes(`atoll-read: ${MARK}`) ? o : undefined;
+      },
+      120_000,
+      'the unshelved guest reads the marker',
+    );
+    // The instance directory went away with the shelve: the console log holds only the new boot.
+    assert.equal((out.match(/atoll-guest: booted/g) ?? []).length, 1, out);
+
+    assert.equal((await api('DELETE', `/compute/v2.1/servers/${id}`)).status, 204);
+    await eventually(
+      async () => (await api('GET', `/compute/v2.1/servers/${id}`)).status === 404,
+      60_000,
+      'deleted',
+    );
+    assert.deepEqual(qemuPids(id), []);
   },
 );
