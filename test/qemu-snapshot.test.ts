@@ -7,19 +7,17 @@
  * there, the console log starts afresh). Delete leaves no process behind.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { eventually, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
-import { buildGuest, qemuPids, qemuSkip } from './support/guests.ts';
+import { GuestApi, boots, buildGuest, qemuPids, qemuSkip, userData as b64 } from './support/guests.ts';
 import { defaultGuestDir } from '../src/services/compute/service.ts';
 
 const skip = await qemuSkip();
 const MARK = `atoll-snap-${process.pid}`;
 
 let cloud: LocalCloud;
-let token: string;
+let g: GuestApi;
 
 before(async () => {
   if (skip) return;
@@ -28,50 +26,19 @@ before(async () => {
     onDisk: true,
     site: { services: { compute: { driver: 'qemu', accel: 'tcg', shutdownTimeoutMs: 1000, vcpus: 8 } } },
   });
-  token = await cloud.adminToken();
+  g = new GuestApi(cloud.url(), await cloud.adminToken(), '2.45');
 });
 
 after(async () => {
   await cloud?.close();
 });
 
-async function api(method: string, path: string, body?: unknown) {
-  const raw = body instanceof Uint8Array;
-  const r = await fetch(`${cloud.url()}${path}`, {
-    method,
-    headers: {
-      'x-auth-token': token,
-      'openstack-api-version': 'compute 2.45',
-      ...(body !== undefined
-        ? { 'content-type': raw ? 'application/octet-stream' : 'application/json' }
-        : {}),
-    },
-    ...(body !== undefined ? { body: raw ? new Blob([new Uint8Array(body)]) : JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? (JSON.parse(text) as any) : undefined };
-}
+const api = (method: string, path: string, body?: unknown) => g.call(method, path, body);
+const status = (id: string) => g.status(id);
+const consoleLog = (id: string) => g.consoleLog(id);
 
-async function image(name: string, data: Uint8Array, attrs: Record<string, string>): Promise<string> {
-  const c = await api('POST', '/image/v2/images', { name, container_format: 'bare', ...attrs });
-  assert.equal(c.status, 201, JSON.stringify(c.body));
-  const u = await api('PUT', `/image/v2/images/${c.body.id}/file`, data);
-  assert.equal(u.status, 204, JSON.stringify(u.body));
-  return c.body.id as string;
-}
-
-const status = async (id: string) => (await api('GET', `/compute/v2.1/servers/${id}`)).body?.server?.status;
-const consoleLog = async (id: string) =>
-  ((await api('POST', `/compute/v2.1/servers/${id}/action`, { 'os-getConsoleOutput': {} })).body?.output ??
-    '') as string;
-const b64 = (sh: string) => Buffer.from(`#!/bin/sh\n${sh}\n`).toString('base64');
-
-async function boot(name: string, imageRef: string, flavorRef: string, userData: string): Promise<string> {
-  const c = await api('POST', '/compute/v2.1/servers', {
-    server: { name, flavorRef, imageRef, networks: 'none', user_data: userData },
-  });
-  assert.equal(c.status, 202, JSON.stringify(c.body));
-  const id = c.body.server.id as string;
+async function boot(name: string, imageRef: string, flavorRef: string, ud: string): Promise<string> {
+  const id = await g.create(name, imageRef, flavorRef, ud);
   await eventually(async () => (await status(id)) === 'ACTIVE', 120_000, `${name} ACTIVE`);
   return id;
 }
@@ -82,14 +49,7 @@ test(
   'createImage flattens the disk into an active image; a server booted from it reads the marker',
   { skip, timeout: 500_000 },
   async () => {
-    const guest = defaultGuestDir();
-    const kernel = await image('k', readFileSync(join(guest, 'vmlinuz')), { disk_format: 'aki' });
-    const ramdisk = await image('r', readFileSync(join(guest, 'initramfs.gz')), { disk_format: 'ari' });
-    const root = await image('tiny', new Uint8Array(1024 * 1024), {
-      disk_format: 'raw',
-      kernel_id: kernel,
-      ramdisk_id: ramdisk,
-    });
+    const { root, kernel } = await g.tinyImage(defaultGuestDir());
     const fl = await api('POST', '/compute/v2.1/flavors', {
       flavor: { name: 'g', ram: 192, vcpus: 1, disk: 1 },
     });
@@ -157,14 +117,7 @@ test(
   'shelve offloads the disk into an image and the guest; unshelve boots it again',
   { skip, timeout: 500_000 },
   async () => {
-    const guest = defaultGuestDir();
-    const kernel = await image('k2', readFileSync(join(guest, 'vmlinuz')), { disk_format: 'aki' });
-    const ramdisk = await image('r2', readFileSync(join(guest, 'initramfs.gz')), { disk_format: 'ari' });
-    const root = await image('tiny2', new Uint8Array(1024 * 1024), {
-      disk_format: 'raw',
-      kernel_id: kernel,
-      ramdisk_id: ramdisk,
-    });
+    const { root } = await g.tinyImage(defaultGuestDir(), 'tiny2');
     const fl = await api('POST', '/compute/v2.1/flavors', {
       flavor: { name: 'g2', ram: 192, vcpus: 1, disk: 1 },
     });
@@ -206,7 +159,7 @@ test(
       'the unshelved guest reads the marker',
     );
     // The instance directory went away with the shelve: the console log holds only the new boot.
-    assert.equal((out.match(/atoll-guest: booted/g) ?? []).length, 1, out);
+    assert.equal(boots(out), 1, out);
 
     assert.equal((await api('DELETE', `/compute/v2.1/servers/${id}`)).status, 204);
     await eventually(
