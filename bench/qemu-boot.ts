@@ -65,7 +65,8 @@ const login = await fetch(`${url}/identity/v3/auth/tokens`, {
 });
 const g = new GuestApi(url, login.headers.get('x-subject-token') ?? '');
 const hv = (await g.call('GET', '/compute/v2.1/os-hypervisors/detail')).body.hypervisors[0];
-const accel = String(JSON.parse(hv.cpu_info as string).accel);
+const cpuInfo = hv.cpu_info as string | { accel?: string };
+const accel = String((typeof cpuInfo === 'string' ? JSON.parse(cpuInfo) : cpuInfo).accel);
 const { root } = await g.tinyImage(defaultGuestDir());
 const flavor = await g.flavor('bench', RAM, 1);
 

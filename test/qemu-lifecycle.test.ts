@@ -30,6 +30,7 @@ before(async () => {
 
 after(async () => {
   await cloud?.close();
+  g?.killLeftovers();
 });
 
 const ticks = (log: string) => (log.match(/atoll-tick/g) ?? []).length;

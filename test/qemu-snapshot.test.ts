@@ -31,6 +31,7 @@ before(async () => {
 
 after(async () => {
   await cloud?.close();
+  g?.killLeftovers();
 });
 
 const api = (method: string, path: string, body?: unknown) => g.call(method, path, body);

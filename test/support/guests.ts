@@ -45,6 +45,9 @@ export function qemuPids(id: string): number[] {
  * tiny guest as AMI-style images, a boot that waits for ACTIVE, the console log and the status.
  */
 export class GuestApi {
+  /** Every server created through this client, for killLeftovers(). */
+  readonly created: string[] = [];
+
   constructor(
     private url: string,
     private token: string,
@@ -104,7 +107,21 @@ export class GuestApi {
       server: { name, flavorRef, imageRef, networks: 'none', ...(userData ? { user_data: userData } : {}) },
     });
     if (c.status !== 202) throw new Error(`server create: ${c.status} ${JSON.stringify(c.body)}`);
+    this.created.push(c.body.server.id as string);
     return c.body.server.id as string;
+  }
+
+  /**
+   * SIGKILL to the qemu of every server created here that still runs: a failed test leaves guests of
+   * an on-disk site running (they outlive the site by design), so its `after` calls this.
+   */
+  killLeftovers(): void {
+    for (const pid of this.created.flatMap((id) => qemuPids(id)))
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
   }
 
   async status(id: string): Promise<string | undefined> {
