@@ -159,6 +159,8 @@ test(
       120_000,
       'the unshelved guest reads the marker',
     );
+    // The shelved image is deleted once the guest runs on its own disk again.
+    assert.equal((await api('GET', `/image/v2/images/${list[0].id}`)).status, 404);
     // The instance directory went away with the shelve: the console log holds only the new boot.
     assert.equal(boots(out), 1, out);
 

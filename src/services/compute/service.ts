@@ -854,6 +854,14 @@ export class ComputeService {
     if (task === 'unshelving' && shelved) {
       const r = await this.host(s.host!, 'spawn', { ...s, image_id: shelved });
       this.update(s.id, { shelved_image_id: null });
+      // The guest runs on its own disk now (the base copy stays cached): the snapshot goes, as in Nova.
+      if (auth)
+        await this.image?.deleteImage(auth, shelved).catch((e: Error) => {
+          this.ctx.log.warn(
+            { server: s.id, image: shelved, err: String(e) },
+            'deleting the shelved image failed',
+          );
+        });
       return r;
     }
     return this.host(s.host!, op, s);
