@@ -66,6 +66,8 @@ const SLOW = {
   'test/qemu-cross-site.test.ts': { why: `qemu; ${PROCS}; ${NATS}; 100 MiB image`, budgetMs: 600_000 },
   'test/qemu-guest.test.ts': { why: `qemu; ${PROCS}`, budgetMs: 900_000 },
   'test/qemu-restart.test.ts': { why: `qemu; ${PROCS}; ${NATS}`, budgetMs: 600_000 },
+  'test/qemu-lifecycle.test.ts': { why: 'qemu: one guest through every lifecycle action', budgetMs: 600_000 },
+  'test/qemu-snapshot.test.ts': { why: 'qemu', budgetMs: 600_000 },
   'test/qemu-volume.test.ts': { why: 'qemu', budgetMs: 600_000 },
   'test/secrets-at-rest.test.ts': { why: PROCS, budgetMs: 300_000 },
   'test/security-compromised-site.test.ts': { why: PROCS, budgetMs: 300_000 },

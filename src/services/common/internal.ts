@@ -100,6 +100,8 @@ export interface ImageForComputeSnapshots extends ImageForCompute {
     properties: Record<string, string>,
     data: Buffer,
   ): Promise<string>;
+  /** Deletes an image `auth` may delete (an unshelve drops its shelved snapshot, as Nova does). */
+  deleteImage(auth: AuthContext, imageId: string): Promise<void>;
 }
 
 /** An image made for a volume upload, as Cinder's os-volume_upload_image answer names it. */

@@ -11,16 +11,18 @@ import type { AuthContext } from '../../core/auth.ts';
 import { CloudError, NotFound } from '../../core/errors.ts';
 import type { TimerHandle } from '../../core/ports.ts';
 import type { ServiceContext } from '../common/module.ts';
-import type { NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
+import type { ImageForVolumes, NetworkForCompute, VolumeForCompute } from '../common/internal.ts';
 import { ImageApi, NetworkApi, VolumeApi } from '../common/internal.ts';
 import type { ImageForComputeSnapshots } from '../image/index.ts';
 import { cpus, homedir, totalmem } from 'node:os';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type {
   BootSpec,
   ComputeDriver,
   DriverOp,
+  DriverResult,
   ImageBytes,
   InstanceSpec,
   VolumeFile,
@@ -249,8 +251,48 @@ export class ComputeService {
   get volume(): VolumeForCompute | undefined {
     return this.ctx.use(VolumeApi);
   }
-  get image(): ImageForComputeSnapshots | undefined {
+  get image(): (ImageForComputeSnapshots & ImageForVolumes) | undefined {
     return this.ctx.use(ImageApi);
+  }
+
+  /**
+   * A new image of `auth`'s project, owned by this site (the server's owner), from the server's disk
+   * (Nova's snapshot). The fake driver answers with the bytes; a real driver with a standalone qcow2
+   * file on this site, streamed into a queued image (never held in memory) and removed after; a
+   * failed fill leaves no image behind. The kernel and ramdisk of an AMI-style source image are kept
+   * as properties, so a server booted from the snapshot boots as the first one did.
+   */
+  async snapshotImage(
+    auth: AuthContext,
+    s: ServerRow,
+    name: string,
+    properties: Record<string, string>,
+  ): Promise<string> {
+    const api = this.image;
+    if (!api) throw new CloudError(503, 'The image service is not available on this site.');
+    const r = await this.host(s.host!, 'snapshot', s);
+    if (r.file === undefined) return api.snapshot(auth, name, properties, Buffer.from(r.data ?? ''));
+    const file = r.file;
+    try {
+      const src = s.image_id ? api.imageFile?.(s.image_id)?.properties : undefined;
+      const props: Record<string, string> = {};
+      for (const k of ['kernel_id', 'ramdisk_id', 'os_command_line'])
+        if (typeof src?.[k] === 'string') props[k] = src[k];
+      const img = api.createQueued(
+        auth,
+        { name, disk_format: 'qcow2', container_format: 'bare', visibility: 'private' },
+        { ...props, ...properties },
+      );
+      try {
+        await api.fill(auth, img.id, createReadStream(file));
+      } catch (e) {
+        await api.discard(auth, img.id);
+        throw e;
+      }
+      return img.id;
+    } finally {
+      await rm(file, { force: true });
+    }
   }
 
   /** Picks the driver: for QEMU, checks that qemu runs and probes KVM (a short boot with a timeout). */
@@ -702,12 +744,7 @@ export class ComputeService {
     return JSON.stringify({ code: 500, message, created: this.ctx.clock.now() });
   }
 
-  async host(
-    host: string,
-    op: DriverOp,
-    s: ServerRow,
-    volume?: VolumeFile,
-  ): Promise<{ powerState: number; data?: string }> {
+  async host(host: string, op: DriverOp, s: ServerRow, volume?: VolumeFile): Promise<DriverResult> {
     // A guest that starts finds its taps on their bridges (the network's data plane makes them).
     if (this.opts.driver !== 'fake' && STARTS_GUEST.has(op)) await this.network?.plugServer?.(s.id);
     return callHost(
@@ -795,13 +832,19 @@ export class ComputeService {
   /** A host operation with a transitional task_state, then `after` (level-based: re-read before writing). */
   lifecycle(
     s: ServerRow,
-    opts: { task: string; op: DriverOp; actionId: string; after: (powerState: number) => Partial<ServerRow> },
+    opts: {
+      task: string;
+      op: DriverOp;
+      actionId: string;
+      after: (powerState: number) => Partial<ServerRow>;
+      auth?: AuthContext;
+    },
   ): void {
     this.update(s.id, { task_state: opts.task });
     this.background(
       (async () => {
         try {
-          const r = await this.host(s.host!, opts.op, s);
+          const r = await this.hostWork(s, opts.task, opts.op, opts.auth);
           this.update(s.id, (cur) =>
             cur.task_state === opts.task
               ? { ...opts.after(r.powerState), task_state: null, power_state: r.powerState }
@@ -815,6 +858,44 @@ export class ComputeService {
       })(),
       s.id,
     );
+  }
+
+  /**
+   * A lifecycle's host work. On a real driver (QEMU) shelve and unshelve move the disk as Nova does
+   * (shelved_offload_time 0): shelve powers the guest off, snapshots its disk into an image of the
+   * caller's project (`<name>-shelved`), records it (shelved_image_id) and destroys the guest and its
+   * instance directory; unshelve spawns from that image. The host keeps its claim meanwhile, so the
+   * unshelve comes back where it was. The fake driver only powers off and on.
+   */
+  private async hostWork(
+    s: ServerRow,
+    task: string,
+    op: DriverOp,
+    auth?: AuthContext,
+  ): Promise<DriverResult> {
+    if (!(this.driver instanceof QemuDriver)) return this.host(s.host!, op, s);
+    if (task === 'shelving' && auth) {
+      await this.host(s.host!, 'power_off', s);
+      const props = { instance_uuid: s.id, image_type: 'snapshot' };
+      const image = await this.snapshotImage(auth, s, `${s.name}-shelved`, props);
+      this.update(s.id, { shelved_image_id: image });
+      return this.host(s.host!, 'destroy', s);
+    }
+    const shelved = this.repo.server(s.id)?.shelved_image_id;
+    if (task === 'unshelving' && shelved) {
+      const r = await this.host(s.host!, 'spawn', { ...s, image_id: shelved });
+      this.update(s.id, { shelved_image_id: null });
+      // The guest runs on its own disk now (the base copy stays cached): the snapshot goes, as in Nova.
+      if (auth)
+        await this.image?.deleteImage(auth, shelved).catch((e: Error) => {
+          this.ctx.log.warn(
+            { server: s.id, image: shelved, err: String(e) },
+            'deleting the shelved image failed',
+          );
+        });
+      return r;
+    }
+    return this.host(s.host!, op, s);
   }
 
   async close(): Promise<void> {

@@ -110,6 +110,9 @@ export function imageModule(): ServiceModule {
         async fill(auth, imageId, source) {
           await images.upload(auth, images.find(auth, imageId), source, Number.NaN);
         },
+        async deleteImage(auth, imageId) {
+          await images.delete(auth, images.find(auth, imageId));
+        },
         async discard(auth, imageId) {
           const img = images.get(imageId);
           if (img && img.status !== 'active') await images.delete(auth, img);

@@ -87,9 +87,21 @@ export type DriverOp =
   | 'attach_volume'
   | 'detach_volume';
 
+/** What an operation answers: the power state after it, and what some operations return. */
+export interface DriverResult {
+  powerState: number;
+  /** Console output (get_console_output); the fake driver's disk bytes (snapshot). */
+  data?: string;
+  /**
+   * snapshot on a real driver: a standalone qcow2 of the instance's disk, a file on this site (the
+   * host agents run in the site's process). The caller streams it into an image and removes it.
+   */
+  file?: string;
+}
+
 export interface ComputeDriver {
   /** Runs an operation on an instance of this host; resolves with the power state after it. */
-  run(host: string, op: DriverOp, instance: InstanceSpec): Promise<{ powerState: number; data?: string }>;
+  run(host: string, op: DriverOp, instance: InstanceSpec): Promise<DriverResult>;
 }
 
 /** The wire format of one host RPC. */

@@ -5,7 +5,7 @@
  * The delays run on the site's clock, so under a VirtualClock a boot takes virtual time only.
  */
 import type { Clock } from '../../../core/ports.ts';
-import type { ComputeDriver, DriverOp, InstanceSpec } from './driver.ts';
+import type { ComputeDriver, DriverOp, DriverResult, InstanceSpec } from './driver.ts';
 import { PowerState } from '../domain/states.ts';
 
 export interface FakeDriverOptions {
@@ -49,7 +49,7 @@ export class FakeDriver implements ComputeDriver {
     this.random = opts.random ?? Math.random;
   }
 
-  async run(host: string, op: DriverOp, inst: InstanceSpec): Promise<{ powerState: number; data?: string }> {
+  async run(host: string, op: DriverOp, inst: InstanceSpec): Promise<DriverResult> {
     const delay = op === 'spawn' || op === 'rebuild' ? this.opts.bootDelayMs : this.opts.opDelayMs;
     if (delay > 0) await new Promise((r) => this.opts.clock.setTimeout(() => r(undefined), delay));
     let vms = this.instances.get(host);

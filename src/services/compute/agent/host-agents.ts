@@ -7,12 +7,12 @@ import type { Fabric } from '../../../fabric/fabric.ts';
 import { subjects } from '../../../fabric/fabric.ts';
 import { defineRpc } from '../../../fabric/rpc.ts';
 import { CloudError } from '../../../core/errors.ts';
-import type { ComputeDriver, DriverOp, HostRpc, InstanceSpec } from './driver.ts';
+import type { ComputeDriver, DriverOp, DriverResult, HostRpc, InstanceSpec } from './driver.ts';
 
 export const hostSubject = (site: string, host: string) => subjects.rpc(site, `host.${host}`);
 
 /** `atoll.<site>.rpc.host.<host>`: one driver operation on one host; a driver failure is a 500 with its message. */
-export const hostRpc = defineRpc<HostRpc & { host: string }, { powerState: number; data?: string }>({
+export const hostRpc = defineRpc<HostRpc & { host: string }, DriverResult>({
   name: 'host',
   version: 2,
 });
@@ -39,7 +39,11 @@ export class HostAgentPool {
         const h = req.host;
         if (!this.hosts.has(h)) throw new Error(`host ${h} is not served here (${prefix})`);
         const r = await this.driver.run(h, req.op, req.instance);
-        return { powerState: r.powerState, ...(r.data !== undefined ? { data: r.data } : {}) };
+        return {
+          powerState: r.powerState,
+          ...(r.data !== undefined ? { data: r.data } : {}),
+          ...(r.file !== undefined ? { file: r.file } : {}),
+        };
       },
       {
         subject: subjects.rpc(this.site, 'host.*'),
@@ -61,7 +65,7 @@ export function callHost(
   op: DriverOp,
   instance: InstanceSpec,
   timeoutMs: number,
-): Promise<{ powerState: number; data?: string }> {
+): Promise<DriverResult> {
   return hostRpc.call(
     fabric,
     site,

@@ -681,21 +681,19 @@ async function runAction(
         backup ? ['active', 'stopped'] : ['active', 'stopped', 'paused', 'suspended'],
         auth,
       );
-      const api = svc.image;
-      if (!api) throw new CloudError(503, 'The image service is not available on this site.');
+      if (!svc.image) throw new CloudError(503, 'The image service is not available on this site.');
       const actionId = svc.startAction(s, action, auth, req.id);
       // The snapshot runs inside this request: the server is busy until it ends.
       const done = svc.working(s.id);
       svc.update(s.id, { task_state: 'image_snapshot' });
       let imageId: string;
       try {
-        const r = await svc.host(s.host!, 'snapshot', s);
         const props: Record<string, string> = backup
           ? { instance_uuid: s.id, image_type: 'backup', backup_type: backupType }
           : { instance_uuid: s.id, image_type: 'snapshot' };
         if (isObj(arg.metadata))
           for (const [k, v] of Object.entries(arg.metadata)) if (typeof v === 'string') props[k] = v;
-        imageId = await api.snapshot(auth, arg.name, props, Buffer.from(r.data ?? ''));
+        imageId = await svc.snapshotImage(auth, s, arg.name, props);
         if (backup) await rotateBackups(svc, req, s, imageId, backupType, rotation);
       } finally {
         svc.update(s.id, { task_state: null });

@@ -91,7 +91,9 @@ export function resizeServer(deps: ResizeDeps, cmd: ResizeCommand): void {
     (async () => {
       try {
         await deps.host(source, 'migrate_disk_and_power_off', s);
-        const r = await deps.host(target, 'finish_migration', { ...s, host: target });
+        // The guest starts with the new flavor (`s` is the row as it was before the claim).
+        const resized = { vcpus: f.vcpus, ram: f.ram, disk: f.disk };
+        const r = await deps.host(target, 'finish_migration', { ...s, ...resized, host: target });
         deps.update(s.id, { vm_state: 'resized', task_state: null, power_state: r.powerState });
         deps.actions.finish(actionId);
       } catch (e) {
@@ -165,7 +167,9 @@ export function revertResize(deps: ResizeDeps, cmd: ResizeDecision): void {
     (async () => {
       try {
         if (newHost !== oldHost) await deps.host(newHost, 'destroy', s);
-        const r = await deps.host(oldHost, 'finish_revert_migration', { ...s, host: oldHost });
+        // The guest starts with the old flavor again (`s` is the resized row).
+        const back = { vcpus: old.vcpus, ram: old.ram, disk: old.disk };
+        const r = await deps.host(oldHost, 'finish_revert_migration', { ...s, ...back, host: oldHost });
         deps.update(s.id, { vm_state: 'active', task_state: null, power_state: r.powerState });
         deps.actions.finish(actionId);
       } catch (e) {

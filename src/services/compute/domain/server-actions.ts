@@ -20,7 +20,14 @@ export interface ServerActionDeps {
   /** Sets the transitional task_state, runs the host operation in the background, then `after`. */
   lifecycle(
     s: ServerRow,
-    opts: { task: string; op: DriverOp; actionId: string; after: (powerState: number) => Partial<ServerRow> },
+    opts: {
+      task: string;
+      op: DriverOp;
+      actionId: string;
+      after: (powerState: number) => Partial<ServerRow>;
+      /** Who asked: shelve on a real driver makes an image of their project. */
+      auth?: AuthContext;
+    },
   ): void;
   /** Deletes the server after its host let go of it (claims, ports and attachments go with it). */
   destroy(s: ServerRow): Promise<void>;
@@ -39,7 +46,7 @@ export function runLifecycle(deps: ServerActionDeps, cmd: ServerAction & { lifec
   const { auth, server: s, lifecycle: l } = cmd;
   checkState(s, l.name, l.from, auth);
   const actionId = deps.actions.start(s, l.name, auth, cmd.requestId);
-  deps.lifecycle(s, { task: l.task, op: l.op, actionId, after: () => ({ vm_state: l.vm }) });
+  deps.lifecycle(s, { task: l.task, op: l.op, actionId, auth, after: () => ({ vm_state: l.vm }) });
 }
 
 export function lockServer(deps: ServerActionDeps, cmd: ServerAction & { reason: string | null }): void {

@@ -113,6 +113,12 @@ export const computeMigrations = [
       ALTER TABLE servers ADD COLUMN backups TEXT NOT NULL DEFAULT '{}';
     `,
   },
+  {
+    // Nova's system_metadata shelved_image_id: the snapshot a shelve on a real driver made, which the
+    // unshelve boots from. Null for every existing row: nothing is rewritten.
+    id: 'compute/006-shelved-image',
+    sql: `ALTER TABLE servers ADD COLUMN shelved_image_id TEXT;`,
+  },
 ] as const;
 
 // Flavor names and (caller-chosen) ids: any site creates; a clash resolves the same everywhere.
@@ -294,6 +300,8 @@ export interface ServerRow {
   delete_volumes?: string;
   /** JSON {backup_type: image ids, oldest first}: createBackup's rotation order. */
   backups?: string;
+  /** The image a shelve made of the disk (real drivers), booted by the unshelve; then cleared. */
+  shelved_image_id?: string | null;
 }
 
 export interface ServerGroupRow {
