@@ -4,8 +4,7 @@
  * data in the site's backup store (its own id, or the exported backup's for an imported record, so
  * two records can share one copy of the bytes).
  */
-import type { Store } from '../../../store/db.ts';
-import type { ChangeLog } from '../../../federation/changelog.ts';
+import { Repository } from './base.ts';
 import { backupKind } from './schema.ts';
 import type { Totals } from './volumes.ts';
 
@@ -23,34 +22,14 @@ export interface BackupRow {
   created_at: number;
 }
 
-export class BackupRepository {
-  constructor(
-    private readonly store: Store,
-    private readonly changelog: ChangeLog,
-  ) {}
-
-  private get db() {
-    return this.store.db;
-  }
-
-  /** One transaction: every write in `fn` commits together or not at all. */
-  tx<T>(fn: () => T): T {
-    return this.store.tx(fn);
-  }
-
+export class BackupRepository extends Repository {
   backup(id: string): BackupRow | undefined {
-    return this.db.prepare('SELECT * FROM vol_backups WHERE id = ?').get(id) as BackupRow | undefined;
+    return this.byId('vol_backups', id);
   }
 
   /** Every backup, or a project's only, oldest first. */
   list(project?: string): BackupRow[] {
-    return (
-      project === undefined
-        ? this.db.prepare('SELECT * FROM vol_backups ORDER BY created_at, id').all()
-        : this.db
-            .prepare('SELECT * FROM vol_backups WHERE project_id = ? ORDER BY created_at, id')
-            .all(project)
-    ) as BackupRow[];
+    return this.ofProject('vol_backups', project);
   }
 
   /** A volume's backups, newest first (an incremental one builds on the newest available). */

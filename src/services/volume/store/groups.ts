@@ -3,8 +3,7 @@
  * of vol_groups and vol_group_snapshots, and their writes through the change log. A volume's group is
  * its body's `group_id`, a snapshot's group snapshot its body's `group_snapshot_id`.
  */
-import type { Store } from '../../../store/db.ts';
-import type { ChangeLog } from '../../../federation/changelog.ts';
+import { Repository } from './base.ts';
 import { groupKind, groupSnapshotKind } from './schema.ts';
 import type { VolRow } from './volumes.ts';
 
@@ -23,34 +22,14 @@ export interface GroupSnapshotRow extends GroupRow {
   group_id: string;
 }
 
-export class GroupRepository {
-  constructor(
-    private readonly store: Store,
-    private readonly changelog: ChangeLog,
-  ) {}
-
-  private get db() {
-    return this.store.db;
-  }
-
-  /** One transaction: every write in `fn` commits together or not at all. */
-  tx<T>(fn: () => T): T {
-    return this.store.tx(fn);
-  }
-
+export class GroupRepository extends Repository {
   group(id: string): GroupRow | undefined {
-    return this.db.prepare('SELECT * FROM vol_groups WHERE id = ?').get(id) as GroupRow | undefined;
+    return this.byId('vol_groups', id);
   }
 
   /** Every group, or a project's only, oldest first. */
   groups(project?: string): GroupRow[] {
-    return (
-      project === undefined
-        ? this.db.prepare('SELECT * FROM vol_groups ORDER BY created_at, id').all()
-        : this.db
-            .prepare('SELECT * FROM vol_groups WHERE project_id = ? ORDER BY created_at, id')
-            .all(project)
-    ) as GroupRow[];
+    return this.ofProject('vol_groups', project);
   }
 
   count(project: string): number {
@@ -76,19 +55,12 @@ export class GroupRepository {
   }
 
   groupSnapshot(id: string): GroupSnapshotRow | undefined {
-    return this.db.prepare('SELECT * FROM vol_group_snapshots WHERE id = ?').get(id) as
-      GroupSnapshotRow | undefined;
+    return this.byId('vol_group_snapshots', id);
   }
 
   /** Every group snapshot, or a project's only, oldest first. */
   groupSnapshots(project?: string): GroupSnapshotRow[] {
-    return (
-      project === undefined
-        ? this.db.prepare('SELECT * FROM vol_group_snapshots ORDER BY created_at, id').all()
-        : this.db
-            .prepare('SELECT * FROM vol_group_snapshots WHERE project_id = ? ORDER BY created_at, id')
-            .all(project)
-    ) as GroupSnapshotRow[];
+    return this.ofProject('vol_group_snapshots', project);
   }
 
   groupSnapshotsOf(groupId: string): GroupSnapshotRow[] {

@@ -3,8 +3,7 @@
  * go through the change log (ChangeLog.put/remove) so that they replicate. A volume's or snapshot's
  * `body` column is its whole API document (JSON); the other columns are what queries filter on.
  */
-import type { Store } from '../../../store/db.ts';
-import type { ChangeLog } from '../../../federation/changelog.ts';
+import { Repository } from './base.ts';
 import {
   attachmentKind,
   groupTypeKind,
@@ -99,21 +98,7 @@ const TABLES: Record<'volumes' | 'snapshots', Table> = {
   snapshots: 'vol_snapshots',
 };
 
-export class VolumeRepository {
-  constructor(
-    private readonly store: Store,
-    private readonly changelog: ChangeLog,
-  ) {}
-
-  private get db() {
-    return this.store.db;
-  }
-
-  /** One transaction: every write in `fn` commits together or not at all. */
-  tx<T>(fn: () => T): T {
-    return this.store.tx(fn);
-  }
-
+export class VolumeRepository extends Repository {
   // ---- volumes and snapshots ----------------------------------------------------------------------
 
   volume(id: string): VolRow | undefined {
