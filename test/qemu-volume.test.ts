@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { eventually, startLocalCloud } from './support/cloud.ts';
 import type { LocalCloud } from './support/cloud.ts';
-import { buildGuest, qemuPids, qemuSkip } from './support/guests.ts';
+import { buildGuest, qemuPids, qemuSkip, GuestApi } from './support/guests.ts';
 import { defaultGuestDir } from '../src/services/compute/service.ts';
 
 const skip = await qemuSkip();
@@ -41,30 +41,11 @@ after(async () => {
   await cloud?.close();
 });
 
-async function api(method: string, path: string, body?: unknown) {
-  const raw = body instanceof Uint8Array;
-  const r = await fetch(`${cloud.url()}${path}`, {
-    method,
-    headers: {
-      'x-auth-token': token,
-      'openstack-api-version': 'compute 2.37',
-      ...(body !== undefined
-        ? { 'content-type': raw ? 'application/octet-stream' : 'application/json' }
-        : {}),
-    },
-    ...(body !== undefined ? { body: raw ? new Blob([new Uint8Array(body)]) : JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? (JSON.parse(text) as any) : undefined };
-}
-
-async function image(name: string, data: Uint8Array, attrs: Record<string, string>): Promise<string> {
-  const c = await api('POST', '/image/v2/images', { name, container_format: 'bare', ...attrs });
-  assert.equal(c.status, 201, JSON.stringify(c.body));
-  const u = await api('PUT', `/image/v2/images/${c.body.id}/file`, data);
-  assert.equal(u.status, 204, JSON.stringify(u.body));
-  return c.body.id as string;
-}
+/** This file's calls, through the shared real-guest client (test/support/guests.ts). */
+const client = () => new GuestApi(cloud.url(), token, '2.37');
+const api = (method: string, path: string, body?: unknown) => client().call(method, path, body);
+const image = (name: string, data: Uint8Array, attrs: Record<string, string>) =>
+  client().image(name, data, attrs);
 
 const status = async (id: string) => (await api('GET', `/compute/v2.1/servers/${id}`)).body?.server?.status;
 const consoleLog = async (id: string) =>
